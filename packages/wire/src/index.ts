@@ -1,1 +1,10 @@
-export {};
+export * from './address.js';
+export * from './bytes.js';
+export * from './checksum.js';
+export * from './errors.js';
+export * from './icmp.js';
+export * from './ipv4.js';
+export * from './summary.js';
+export * from './tcp.js';
+export * from './udp.js';
+export * from './vxlan.js';

@@ -1,0 +1,128 @@
+import { u16 } from './bytes.js';
+import { OK } from './errors.js';
+import { IcmpView } from './icmp.js';
+import { IPPROTO, Ipv4View } from './ipv4.js';
+import { TcpView } from './tcp.js';
+import { UdpView } from './udp.js';
+
+/**
+ * PacketSummary reads what the switch decides on from one IPv4 packet, into its own fields, reusing one
+ * set of views: no allocation per packet. `read` returns OK or the first wire error code.
+ *
+ * The IPv4 header checksum is not verified here: packets reach the gateway through the host's routing
+ * (TUN), and the kernel drops bad IPv4 header checksums before forwarding (ip_rcv). L4 checksums are
+ * left to the receiving node.
+ */
+export class PacketSummary {
+  readonly ip = new Ipv4View();
+  readonly tcp = new TcpView();
+  readonly udp = new UdpView();
+  readonly icmp = new IcmpView();
+
+  protocol = 0;
+  src = 0;
+  dst = 0;
+  /** Ports are 0 when the packet is not TCP/UDP or is a non-first fragment. */
+  srcPort = 0;
+  dstPort = 0;
+  tcpFlags = 0;
+  totalLength = 0;
+  ipHeaderOffset = 0;
+  /** Index of the L4 header in the buffer (the IPv4 payload). */
+  l4Offset = 0;
+  /** L4 payload (after the TCP/UDP header); the IPv4 payload for other protocols and non-first fragments. */
+  payloadOffset = 0;
+  payloadLength = 0;
+  isFragment = false;
+  /** firstFragment: offset 0 with MF set; a fragment whose L4 header is present. */
+  firstFragment = false;
+  moreFragments = false;
+  fragmentId = 0;
+  dontFragment = false;
+
+  isIcmpError = false;
+  icmpType = -1;
+  icmpCode = -1;
+  /** hasInner: an ICMP error with a quoted IPv4 header; inner ports valid for quoted TCP/UDP. */
+  hasInner = false;
+  innerProtocol = 0;
+  innerSrc = 0;
+  innerDst = 0;
+  innerSrcPort = 0;
+  innerDstPort = 0;
+
+  /** read summarises buf[off, off+len); OK or a wire error code (fields are then partly stale). */
+  read(buf: Uint8Array, off: number, len: number): number {
+    const ip = this.ip;
+    const code = ip.bind(buf, off, len);
+    if (code !== OK) return code;
+    const p = ip.protocol;
+    this.protocol = p;
+    this.src = ip.src;
+    this.dst = ip.dst;
+    this.totalLength = ip.len;
+    this.ipHeaderOffset = off;
+    const l4 = off + ip.headerLength;
+    const l4Len = ip.len - ip.headerLength;
+    this.l4Offset = l4;
+    this.payloadOffset = l4;
+    this.payloadLength = l4Len;
+    this.srcPort = 0;
+    this.dstPort = 0;
+    this.tcpFlags = 0;
+    this.isIcmpError = false;
+    this.hasInner = false;
+    this.icmpType = -1;
+    this.icmpCode = -1;
+    const ff = u16(buf, off + 6);
+    this.fragmentId = u16(buf, off + 4);
+    this.dontFragment = (ff & 0x4000) !== 0;
+    this.moreFragments = (ff & 0x2000) !== 0;
+    const fragOff = ff & 0x1fff;
+    this.isFragment = this.moreFragments || fragOff !== 0;
+    this.firstFragment = this.moreFragments && fragOff === 0;
+    if (fragOff !== 0) return OK;
+
+    if (p === IPPROTO.TCP) {
+      const t = this.tcp;
+      const c = t.bind(buf, l4, l4Len);
+      if (c !== OK) return c;
+      this.srcPort = t.srcPort;
+      this.dstPort = t.dstPort;
+      this.tcpFlags = t.flags;
+      this.payloadOffset = t.payloadOffset;
+      this.payloadLength = t.payloadLength;
+    } else if (p === IPPROTO.UDP) {
+      const u = this.udp;
+      const c = u.bind(buf, l4, l4Len);
+      if (c !== OK) return c;
+      this.srcPort = u.srcPort;
+      this.dstPort = u.dstPort;
+      this.payloadOffset = u.payloadOffset;
+      this.payloadLength = u.payloadLength;
+    } else if (p === IPPROTO.ICMP) {
+      const i = this.icmp;
+      const c = i.bind(buf, l4, l4Len);
+      if (c !== OK) return c;
+      this.icmpType = i.type;
+      this.icmpCode = i.code;
+      this.isIcmpError = i.isError;
+      if (i.hasInner) {
+        const inner = i.inner;
+        this.hasInner = true;
+        this.innerProtocol = inner.protocol;
+        this.innerSrc = inner.src;
+        this.innerDst = inner.dst;
+        const ip2 = inner.protocol;
+        if ((ip2 === IPPROTO.TCP || ip2 === IPPROTO.UDP) && inner.fragmentOffset === 0) {
+          this.innerSrcPort = i.innerSrcPort;
+          this.innerDstPort = i.innerDstPort;
+        } else {
+          this.innerSrcPort = 0;
+          this.innerDstPort = 0;
+        }
+      }
+    }
+    return OK;
+  }
+}

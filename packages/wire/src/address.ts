@@ -33,7 +33,8 @@ export function parseIpv4(text: string): number {
 export function parseCidr(text: string): { network: number; prefix: number; mask: number } {
   const slash = text.indexOf('/');
   const prefix = slash < 0 ? 32 : Number(text.slice(slash + 1));
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new Error(`bad prefix length in ${JSON.stringify(text)}`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32)
+    throw new Error(`bad prefix length in ${JSON.stringify(text)}`);
   const addr = parseIpv4(slash < 0 ? text : text.slice(0, slash));
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   return { network: (addr & mask) >>> 0, prefix, mask };
@@ -48,6 +49,7 @@ export function macToString(b: Uint8Array, off = 0): string {
 
 /** parseMac returns the 6 bytes of aa:bb:cc:dd:ee:ff; throws on anything else. */
 export function parseMac(text: string): Uint8Array {
-  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) throw new Error(`not a MAC address: ${JSON.stringify(text)}`);
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text))
+    throw new Error(`not a MAC address: ${JSON.stringify(text)}`);
   return Uint8Array.from(text.split(':').map((h) => Number.parseInt(h, 16)));
 }

@@ -57,6 +57,8 @@ export class IcmpView {
   len = 0;
   readonly inner = new Ipv4View();
   hasInner = false;
+  /** hasInnerPorts: the quoted datagram is TCP/UDP (first fragment) with its 8 port bytes present. */
+  hasInnerPorts = false;
 
   /** bind checks and points the view at an ICMP message of `len` bytes; OK or an ICMP_* code. */
   bind(buf: Uint8Array, off: number, len: number): number {
@@ -65,14 +67,17 @@ export class IcmpView {
     this.off = off;
     this.len = len;
     this.hasInner = false;
+    this.hasInnerPorts = false;
     if (!isIcmpErrorType(buf[off + TYPE]!)) return OK;
     const io = off + ICMP_HEADER;
     const il = len - ICMP_HEADER;
     const code = this.inner.bindQuoted(buf, io, il);
-    if (code !== OK) return errorInfo(code)?.kind === 'truncated' ? ICMP_INNER_TRUNCATED : ICMP_INNER_MALFORMED;
+    if (code !== OK)
+      return errorInfo(code)?.kind === 'truncated' ? ICMP_INNER_TRUNCATED : ICMP_INNER_MALFORMED;
     const p = this.inner.protocol;
     if ((p === IPPROTO.TCP || p === IPPROTO.UDP) && this.inner.fragmentOffset === 0) {
       if (il < this.inner.headerLength + QUOTED_DATA) return ICMP_INNER_TRUNCATED;
+      this.hasInnerPorts = true;
     }
     this.hasInner = true;
     return OK;
@@ -107,12 +112,12 @@ export class IcmpView {
   get nextHopMtu(): number {
     return u16(this.buf, this.off + MTU);
   }
-  /** innerSrcPort/innerDstPort: the quoted TCP/UDP ports; valid when hasInner and the inner is TCP/UDP. */
+  /** innerSrcPort/innerDstPort: the quoted TCP/UDP ports; 0 unless hasInnerPorts. */
   get innerSrcPort(): number {
-    return u16(this.buf, this.inner.payloadOffset);
+    return this.hasInnerPorts ? u16(this.buf, this.inner.payloadOffset) : 0;
   }
   get innerDstPort(): number {
-    return u16(this.buf, this.inner.payloadOffset + 2);
+    return this.hasInnerPorts ? u16(this.buf, this.inner.payloadOffset + 2) : 0;
   }
   verifyChecksum(): boolean {
     return checksum(this.buf, this.off, this.len) === 0;
@@ -130,10 +135,22 @@ const EMPTY = new Uint8Array(0);
  * next-hop MTU) from `from` to the sender of `orig`, quoting its header and 8 data bytes. Returns the
  * length written; `out` needs 20 + 8 + 60 + 8 bytes at most.
  */
-export function writeFragNeeded(out: Uint8Array, off: number, orig: Ipv4View, from: number, mtu: number): number {
+export function writeFragNeeded(
+  out: Uint8Array,
+  off: number,
+  orig: Ipv4View,
+  from: number,
+  mtu: number,
+): number {
   const quoted = Math.min(orig.len, orig.headerLength + QUOTED_DATA);
   const icmpLen = ICMP_HEADER + quoted;
-  writeIpv4Header(out, off, { src: from, dst: orig.src, protocol: IPPROTO.ICMP, payloadLength: icmpLen, ttl: 64 });
+  writeIpv4Header(out, off, {
+    src: from,
+    dst: orig.src,
+    protocol: IPPROTO.ICMP,
+    payloadLength: icmpLen,
+    ttl: 64,
+  });
   const o = off + IPV4_MIN_HEADER;
   out[o + TYPE] = ICMP_TYPE.DEST_UNREACHABLE;
   out[o + CODE] = ICMP_CODE_FRAG_NEEDED;
@@ -146,7 +163,14 @@ export function writeFragNeeded(out: Uint8Array, off: number, orig: Ipv4View, fr
 }
 
 /** writeEcho builds an ICMP echo request or reply message (no IP header) at buf[off]; returns its length. */
-export function writeEcho(buf: Uint8Array, off: number, type: number, id: number, seq: number, data: Uint8Array): number {
+export function writeEcho(
+  buf: Uint8Array,
+  off: number,
+  type: number,
+  id: number,
+  seq: number,
+  data: Uint8Array,
+): number {
   buf[off + TYPE] = type;
   buf[off + CODE] = 0;
   put16(buf, off + CHECKSUM, 0);

@@ -1,4 +1,4 @@
-import { u16, u32, put16, put32 } from './bytes.js';
+import { put16, put32, u16, u32 } from './bytes.js';
 import { checksum, csumReplace16, csumReplace32, fold, sum16 } from './checksum.js';
 import { type Checked, checked, defineError, OK } from './errors.js';
 

@@ -3,7 +3,7 @@ import { OK } from './errors.js';
 import { IcmpView } from './icmp.js';
 import { IPPROTO, Ipv4View } from './ipv4.js';
 import { TcpView } from './tcp.js';
-import { UdpView } from './udp.js';
+import { UDP_HEADER, UDP_TRUNCATED, UdpView } from './udp.js';
 
 /**
  * PacketSummary reads what the switch decides on from one IPv4 packet, into its own fields, reusing one
@@ -92,6 +92,13 @@ export class PacketSummary {
       this.tcpFlags = t.flags;
       this.payloadOffset = t.payloadOffset;
       this.payloadLength = t.payloadLength;
+    } else if (p === IPPROTO.UDP && this.firstFragment) {
+      // A first fragment's UDP Length covers the whole datagram, not this fragment: take only the ports.
+      if (l4Len < UDP_HEADER) return UDP_TRUNCATED;
+      this.srcPort = u16(buf, l4);
+      this.dstPort = u16(buf, l4 + 2);
+      this.payloadOffset = l4 + UDP_HEADER;
+      this.payloadLength = l4Len - UDP_HEADER;
     } else if (p === IPPROTO.UDP) {
       const u = this.udp;
       const c = u.bind(buf, l4, l4Len);
@@ -113,14 +120,8 @@ export class PacketSummary {
         this.innerProtocol = inner.protocol;
         this.innerSrc = inner.src;
         this.innerDst = inner.dst;
-        const ip2 = inner.protocol;
-        if ((ip2 === IPPROTO.TCP || ip2 === IPPROTO.UDP) && inner.fragmentOffset === 0) {
-          this.innerSrcPort = i.innerSrcPort;
-          this.innerDstPort = i.innerDstPort;
-        } else {
-          this.innerSrcPort = 0;
-          this.innerDstPort = 0;
-        }
+        this.innerSrcPort = i.innerSrcPort;
+        this.innerDstPort = i.innerDstPort;
       }
     }
     return OK;

@@ -33,10 +33,27 @@ const URGENT = 18;
 
 export const TCP_MIN_HEADER = 20;
 
-export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
+export const TCP_FLAGS = {
+  FIN: 0x01,
+  SYN: 0x02,
+  RST: 0x04,
+  PSH: 0x08,
+  ACK: 0x10,
+  URG: 0x20,
+  ECE: 0x40,
+  CWR: 0x80,
+} as const;
 
 /** Option kinds (RFC 9293 §3.2, RFC 7323, RFC 2018). */
-export const TCP_OPTION = { END: 0, NOP: 1, MSS: 2, WINDOW_SCALE: 3, SACK_PERMITTED: 4, SACK: 5, TIMESTAMPS: 8 } as const;
+export const TCP_OPTION = {
+  END: 0,
+  NOP: 1,
+  MSS: 2,
+  WINDOW_SCALE: 3,
+  SACK_PERMITTED: 4,
+  SACK: 5,
+  TIMESTAMPS: 8,
+} as const;
 
 export const TCP_TRUNCATED = defineError(101, 'truncated', 'tcp_truncated');
 export const TCP_DATA_OFFSET_TOO_SMALL = defineError(102, 'malformed', 'tcp_data_offset_too_small');

@@ -79,7 +79,9 @@ export class UdpView {
   /** verifyChecksum: true when there is no checksum (0) or it is correct. */
   verifyChecksum(src: number, dst: number): boolean {
     if (!this.hasChecksum) return true;
-    return fold(sum16(this.buf, this.off, this.len, pseudoHeaderSum(src, dst, IPPROTO.UDP, this.len))) === 0xffff;
+    return (
+      fold(sum16(this.buf, this.off, this.len, pseudoHeaderSum(src, dst, IPPROTO.UDP, this.len))) === 0xffff
+    );
   }
   /** computeChecksum stores the checksum; a computed 0 is stored as 0xffff (RFC 768). */
   computeChecksum(src: number, dst: number): void {
@@ -109,7 +111,13 @@ export class UdpView {
 const EMPTY = new Uint8Array(0);
 
 /** writeUdpHeader writes the 8-byte header (checksum 0) for a payload of `payloadLength`; returns 8. */
-export function writeUdpHeader(buf: Uint8Array, off: number, srcPort: number, dstPort: number, payloadLength: number): number {
+export function writeUdpHeader(
+  buf: Uint8Array,
+  off: number,
+  srcPort: number,
+  dstPort: number,
+  payloadLength: number,
+): number {
   put16(buf, off + SRC_PORT, srcPort);
   put16(buf, off + DST_PORT, dstPort);
   put16(buf, off + LENGTH, UDP_HEADER + payloadLength);

@@ -83,7 +83,13 @@ const EMPTY = new Uint8Array(0);
  * writeVxlanPrefix writes the VXLAN header and inner Ethernet header (22 bytes) at buf[off], so the inner
  * IPv4 packet follows at off + 22; returns 22. The outer IPv4/UDP headers are the kernel's (UDP socket).
  */
-export function writeVxlanPrefix(buf: Uint8Array, off: number, vni: number, dstMac: Uint8Array, srcMac: Uint8Array): number {
+export function writeVxlanPrefix(
+  buf: Uint8Array,
+  off: number,
+  vni: number,
+  dstMac: Uint8Array,
+  srcMac: Uint8Array,
+): number {
   put32(buf, off + FLAGS, FLAG_I << 24);
   put32(buf, off + VNI, (vni & 0xffffff) << 8);
   buf.set(dstMac.subarray(0, 6), off + ETH_DST);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# system-deps.sh: install the Debian packages the tests and the lab use, when any is missing.
+# Needs root (it runs apt-get). Idempotent: with everything present it changes nothing.
+set -euo pipefail
+
+packages=(
+  build-essential python3   # node-gyp builds the TUN addon from source
+  iproute2 iputils-ping ethtool nftables tcpdump kmod  # namespaces, veth, VXLAN, TUN tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+echo "system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,220 @@
+import { IPPROTO, ipv4ToString } from '@onehost/wire';
+import { EVENT, type SwitchCounters } from './counters.js';
+import { type DecisionOut, KIND, NO_PORT } from './decision.js';
+import { DROP } from './drop-reason.js';
+import { routeByPortBlock } from './functions/port-block.js';
+import type { PacketContext } from './packet-context.js';
+import type { TableSnapshot } from './snapshot.js';
+import type { FragmentTable } from './tables/fragment-table.js';
+
+/*
+ * The inbound flow of Fig. 5 (alternative embodiment: no box 575, the destination address stays), one
+ * function per group of boxes, each named after what it decides. Each writes the decision into `out`.
+ * The trace strings start with the box number they stand for.
+ */
+
+const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+
+function protoName(p: number): string {
+  return PROTO_NAMES[p] ?? `protocol ${p}`;
+}
+
+/**
+ * routeInbound runs Fig. 5 from box 510 on a packet already summarised in ctx.p.
+ */
+export function routeInbound(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+  fragments: FragmentTable,
+): void {
+  const p = ctx.p;
+  const vip = snap.vipIndex(p.dst);
+  if (vip < 0) {
+    decideForNonClusterAddress(ctx, snap, out, counters);
+    return;
+  }
+  ctx.vip = vip;
+  if (ctx.trace !== null) {
+    const c = snap.clusterAddresses[vip]!;
+    ctx.trace.add(
+      `515 ${ipv4ToString(p.dst)} is the cluster address of ${c.network}${c.default ? ' (default)' : ''}`,
+    );
+  }
+  if (p.isFragment && !p.firstFragment) {
+    decideLaterFragment(ctx, snap, out, counters, fragments);
+    return;
+  }
+  const proto = p.protocol;
+  if (proto !== IPPROTO.TCP && proto !== IPPROTO.UDP) decideNonPortProtocol(ctx, snap, out, counters);
+  else decideByDestinationPort(ctx, snap, out, counters);
+  decideDelivery(ctx, snap, out);
+  if (p.firstFragment && !ctx.dryRun) {
+    if (fragments.remember(p.src, p.dst, p.protocol, p.fragmentId, out, ctx.now + snap.fragmentTimeoutMs)) {
+      counters.event(EVENT.FRAGMENT_EVICTED);
+    }
+    counters.event(EVENT.FRAGMENT_REMEMBERED);
+    if (ctx.trace !== null)
+      ctx.trace.add(`first fragment of datagram id ${p.fragmentId}: decision remembered for the rest`);
+  }
+}
+
+/**
+ * decideForNonClusterAddress is box 515's NO path for inbound traffic: a node's internal address is
+ * reachable only from management sources (the embodiment's bypass: the switch table is not consulted);
+ * anything else is not ours.
+ */
+export function decideForNonClusterAddress(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+): void {
+  const p = ctx.p;
+  const node = snap.nodes.atAddress(p.dst);
+  if (node === undefined) {
+    if (ctx.trace !== null) ctx.trace.add(`515 ${ipv4ToString(p.dst)} is not a cluster address`);
+    out.drop(DROP.NOT_CLUSTER_ADDRESS);
+    return;
+  }
+  if (!snap.isManagementSource(p.src)) {
+    if (ctx.trace !== null) {
+      ctx.trace.add(
+        `515 ${ipv4ToString(p.dst)} is ${node.name}'s internal address; ${ipv4ToString(p.src)} is not a management source`,
+      );
+    }
+    out.drop(DROP.MANAGEMENT_DENIED);
+    return;
+  }
+  if (ctx.trace !== null)
+    ctx.trace.add(
+      `515 ${ipv4ToString(p.dst)} is ${node.name}'s internal address, management source → bypass to ${node.name}`,
+    );
+  counters.event(EVENT.MANAGEMENT_BYPASS);
+  out.forward(node.id, NO_PORT);
+  decideDelivery(ctx, snap, out);
+}
+
+/** decideLaterFragment: a fragment without ports follows the decision remembered for its first fragment. */
+export function decideLaterFragment(
+  ctx: PacketContext,
+  _snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+  fragments: FragmentTable,
+): void {
+  const p = ctx.p;
+  if (fragments.recall(p.src, p.dst, p.protocol, p.fragmentId, ctx.now, out)) {
+    counters.event(EVENT.FRAGMENT_FOLLOWED);
+    if (ctx.trace !== null)
+      ctx.trace.add(`later fragment of datagram id ${p.fragmentId} follows its first fragment`);
+    return;
+  }
+  if (ctx.trace !== null)
+    ctx.trace.add(`later fragment of datagram id ${p.fragmentId}: first fragment not seen`);
+  out.drop(DROP.FRAGMENT_UNKNOWN);
+}
+
+/**
+ * decideNonPortProtocol is box 525's NO path: an ICMP error that quotes one of our flows goes where that
+ * flow goes (found through the quoted header); other messages are the gateway's.
+ */
+export function decideNonPortProtocol(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+): void {
+  const p = ctx.p;
+  const inner = p.innerProtocol;
+  if (!p.isIcmpError || !p.hasInner || (inner !== IPPROTO.TCP && inner !== IPPROTO.UDP)) {
+    if (ctx.trace !== null)
+      ctx.trace.add(`525 ${protoName(p.protocol)} is not a port-type protocol → the gateway`);
+    counters.event(EVENT.NOT_PORT_TYPE);
+    out.forward(snap.nodes.gatewayId, NO_PORT);
+    return;
+  }
+  const vip = snap.vipIndex(p.innerSrc);
+  if (vip < 0) {
+    if (ctx.trace !== null)
+      ctx.trace.add(`525 ICMP error quoting a packet not sent from a cluster address → the gateway`);
+    counters.event(EVENT.NOT_PORT_TYPE);
+    out.forward(snap.nodes.gatewayId, NO_PORT);
+    return;
+  }
+  ctx.vip = vip;
+  counters.event(EVENT.ICMP_QUOTED);
+  const port = p.innerSrcPort;
+  if (ctx.trace !== null) {
+    ctx.trace.add(
+      `525 ICMP error (type ${p.icmpType} code ${p.icmpCode}) quoting ${protoName(inner)} ${ipv4ToString(p.innerSrc)}:${port} → ${ipv4ToString(p.innerDst)}:${p.innerDstPort}`,
+    );
+  }
+  const entry = snap.lookup(inner, port);
+  if (entry !== null) {
+    if (ctx.trace !== null) ctx.trace.add(`535 ${protoName(inner)}/${port} hit → ${entry.kind}`);
+    entry.fn.routeQuoted(ctx, out);
+    return;
+  }
+  if (routeByPortBlock(ctx, out, port, snap.portBlocks, counters)) return;
+  if (ctx.trace !== null) ctx.trace.add(`545 ${protoName(inner)}/${port} is the gateway's own flow`);
+  out.forward(snap.nodes.gatewayId, NO_PORT);
+}
+
+/**
+ * decideByDestinationPort is boxes 530-565: the switch table entry for (protocol, port) runs its function
+ * (or, for the null function, names its node); without an entry, the port block owner (545/550) or the
+ * gateway.
+ */
+export function decideByDestinationPort(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+): void {
+  const p = ctx.p;
+  const entry = snap.lookup(p.protocol, p.dstPort);
+  if (entry !== null) {
+    if (ctx.trace !== null) {
+      const box = entry.fn.nullFunction ? '560 null function' : `565 ${entry.kind}`;
+      ctx.trace.add(`535 ${protoName(p.protocol)}/${p.dstPort} hit → ${box}`);
+    }
+    entry.fn.route(ctx, out);
+    return;
+  }
+  if (ctx.trace !== null) ctx.trace.add(`540 no entry for ${protoName(p.protocol)}/${p.dstPort}`);
+  decideUnmatchedPort(ctx, snap, out, counters);
+}
+
+/** decideUnmatchedPort is boxes 545/550: a non-specific port → its block's node; else the gateway. */
+export function decideUnmatchedPort(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+): void {
+  if (routeByPortBlock(ctx, out, ctx.p.dstPort, snap.portBlocks, counters)) return;
+  if (ctx.trace !== null) ctx.trace.add(`545 port ${ctx.p.dstPort} is not a non-specific port → the gateway`);
+  counters.event(EVENT.UNKNOWN_PORT);
+  out.forward(snap.nodes.gatewayId, NO_PORT);
+}
+
+/**
+ * decideDelivery is box 580: a node that is this gateway means the local stack (with the new port, if
+ * any); any other node is reached over the interconnect with the destination address untouched.
+ */
+export function decideDelivery(ctx: PacketContext, snap: TableSnapshot, out: DecisionOut): void {
+  if (out.kind !== KIND.FORWARD) return;
+  if (out.node === snap.nodes.gatewayId) {
+    out.kind = KIND.LOCAL;
+    out.node = -1;
+    if (ctx.trace !== null) ctx.trace.add('580 the gateway itself → local');
+    return;
+  }
+  if (ctx.trace !== null) {
+    ctx.trace.add(
+      `580 → ${snap.nodes.nameOf(out.node)}${out.port !== NO_PORT ? ` (570 destination port → ${out.port})` : ''}`,
+    );
+  }
+}

@@ -1,0 +1,287 @@
+import { ipv4ToString, TCP_FLAGS, u32 } from '@onehost/wire';
+import { EVENT } from '../counters.js';
+import { type DecisionOut, NO_PORT } from '../decision.js';
+import { DROP } from '../drop-reason.js';
+import type { PacketContext } from '../packet-context.js';
+import { FLOW, FlowTable, flowStateName } from '../tables/flow-table.js';
+import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
+import { candidateIds, readNodeNames } from './candidates.js';
+import { MaglevPicker, pickLeastConn, RoundRobinCursor } from './maglev-picker.js';
+import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
+
+export const POLICIES = ['round-robin', 'maglev', 'least-conn'] as const;
+export type Policy = (typeof POLICIES)[number];
+
+/** Timeouts in seconds (IPVS-like defaults). */
+export interface ConnectionTimeouts {
+  syn: number;
+  established: number;
+  fin: number;
+  rst: number;
+}
+
+export interface ConnectionConfig {
+  policy: Policy;
+  nodes: string[] | undefined;
+  maglevSize: number;
+  rederive: boolean;
+  maxEntries: number;
+  timeouts: ConnectionTimeouts;
+}
+
+export const DEFAULT_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
+  syn: 60,
+  established: 900,
+  fin: 120,
+  rst: 10,
+};
+export const DEFAULT_MAX_CONNECTIONS = 1_000_000;
+
+const SYN = TCP_FLAGS.SYN;
+const ACK = TCP_FLAGS.ACK;
+const FIN = TCP_FLAGS.FIN;
+const RST = TCP_FLAGS.RST;
+const TCP_SEQ = 4;
+
+/**
+ * ConnectionManager is Fig. 10's f_inconn (claims 12-14): TCP flows keyed by (source address, source
+ * port, cluster port, cluster address) in a bounded Cluster Connection Table. A SYN always (re)creates
+ * its entry by the balancing policy, except a retransmitted SYN (same ISN, no ACK seen yet) which keeps
+ * its node; later segments follow the table; a non-SYN without an entry is dropped, or re-derived by
+ * Maglev when configured. FIN and RST shorten the entry's timer instead of removing it at once, so the
+ * last ACKs still reach the node. Draining nodes keep their flows and get no new ones; a flow whose node
+ * is down or gone loses its entry.
+ */
+class ConnectionManager implements RoutingFunction {
+  readonly kind = 'connection';
+  readonly nullFunction = false;
+  private readonly ids: Int32Array;
+  private readonly maglev: MaglevPicker | null;
+  private readonly rr: RoundRobinCursor;
+  private readonly flows: FlowTable;
+  private readonly ttl: Float64Array;
+
+  constructor(
+    private readonly config: ConnectionConfig,
+    private readonly deps: RoutingDeps,
+  ) {
+    this.ids = candidateIds(config.nodes, deps.nodes);
+    this.maglev =
+      config.policy === 'maglev' || config.rederive
+        ? new MaglevPicker(this.ids, config.maglevSize, deps)
+        : null;
+    this.rr = deps.state('rr', () => new RoundRobinCursor());
+    this.flows = deps.state(
+      `flows:${config.maxEntries}`,
+      () =>
+        new FlowTable(config.maxEntries, deps.counters, {
+          evicted: EVENT.CONN_EVICTED,
+          expired: EVENT.CONN_EXPIRED,
+        }),
+    );
+    const t = config.timeouts;
+    this.ttl = new Float64Array(5);
+    this.ttl[FLOW.SYN] = t.syn * 1000;
+    this.ttl[FLOW.ESTABLISHED] = t.established * 1000;
+    this.ttl[FLOW.FIN] = t.fin * 1000;
+    this.ttl[FLOW.RST] = t.rst * 1000;
+  }
+
+  /** table exposes the Cluster Connection Table (listings, tests, the benchmark). */
+  get table(): FlowTable {
+    return this.flows;
+  }
+
+  route(ctx: PacketContext, out: DecisionOut): void {
+    const p = ctx.p;
+    const flags = p.tcpFlags;
+    const a = p.src;
+    const b = ((p.srcPort << 16) | p.dstPort) >>> 0;
+    const c = ctx.vip;
+    const now = ctx.now;
+    const flows = this.flows;
+    if ((flags & (SYN | ACK | RST)) === SYN) {
+      this.routeSyn(ctx, out, a, b, c, now);
+      return;
+    }
+    let s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
+    if (s >= 0 && !ctx.nodes.isUp(flows.node[s]!)) {
+      if (ctx.trace !== null)
+        ctx.trace.add(`entry's node ${ctx.nodes.nameOf(flows.node[s]!)} is down or gone`);
+      if (!ctx.dryRun) {
+        flows.removeSlot(s);
+        this.deps.counters.event(EVENT.CONN_NODE_LOST);
+      }
+      s = -1;
+    }
+    if (s < 0) {
+      if (!this.config.rederive || this.maglev === null) {
+        if (ctx.trace !== null)
+          ctx.trace.add(`connection: no entry for ${flowText(ctx)} and not a SYN → discard (Fig. 10)`);
+        out.drop(DROP.NO_CONNECTION);
+        return;
+      }
+      const node = this.maglev.pick(a, p.srcPort);
+      if (ctx.trace !== null) {
+        ctx.trace.add(
+          `connection: no entry for ${flowText(ctx)} → re-derived by maglev slot ${this.maglev.lastSlot}`,
+        );
+      }
+      if (node < 0) {
+        out.drop(DROP.NO_ACTIVE_NODE);
+        return;
+      }
+      const state = nextState(FLOW.ESTABLISHED, flags);
+      if (!ctx.dryRun) {
+        flows.set(a, b, c, node, 0, state, 0, now + this.ttl[state]!);
+        this.deps.counters.event(EVENT.CONN_REDERIVED);
+      }
+      out.forward(node, NO_PORT);
+      return;
+    }
+    const node = flows.node[s]!;
+    const before = flows.state[s]!;
+    const state = nextState(before, flags);
+    if (!ctx.dryRun) flows.refresh(s, state, now + this.ttl[state]!);
+    if (ctx.trace !== null) {
+      const moved =
+        state === before ? flowStateName(state) : `${flowStateName(before)} → ${flowStateName(state)}`;
+      ctx.trace.add(`connection: entry ${flowText(ctx)} (${moved}, ${this.ttl[state]! / 1000} s)`);
+    }
+    out.forward(node, NO_PORT);
+  }
+
+  private routeSyn(ctx: PacketContext, out: DecisionOut, a: number, b: number, c: number, now: number): void {
+    const flows = this.flows;
+    const p = ctx.p;
+    const isn = u32(ctx.buf, p.l4Offset + TCP_SEQ);
+    const s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
+    if (s >= 0 && flows.state[s] === FLOW.SYN && flows.isn[s] === isn && ctx.nodes.isUp(flows.node[s]!)) {
+      const node = flows.node[s]!;
+      if (ctx.trace !== null)
+        ctx.trace.add(`connection: SYN retransmit (same ISN) → ${ctx.nodes.nameOf(node)}`);
+      if (!ctx.dryRun) {
+        flows.refresh(s, FLOW.SYN, now + this.ttl[FLOW.SYN]!);
+        this.deps.counters.event(EVENT.CONN_SYN_RETRANSMIT);
+      }
+      out.forward(node, NO_PORT);
+      return;
+    }
+    const node = this.pick(ctx, a, p.srcPort);
+    if (node < 0) {
+      out.drop(DROP.NO_ACTIVE_NODE);
+      return;
+    }
+    if (!ctx.dryRun) {
+      flows.set(a, b, c, node, 0, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!);
+      this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
+    }
+    out.forward(node, NO_PORT);
+  }
+
+  private pick(ctx: PacketContext, srcAddr: number, srcPort: number): number {
+    const policy = this.config.policy;
+    const nodes = ctx.nodes;
+    let node: number;
+    let how: string;
+    if (policy === 'maglev') {
+      node = this.maglev!.pick(srcAddr, srcPort);
+      how = `maglev slot ${this.maglev!.lastSlot}`;
+    } else if (policy === 'least-conn') {
+      node = pickLeastConn(this.ids, nodes, this.flows.perNode);
+      how = 'least-conn';
+    } else {
+      node = this.rr.pick(this.ids, nodes, ctx.dryRun);
+      how = 'round-robin';
+    }
+    if (ctx.trace !== null) {
+      const to = node < 0 ? 'no active node' : nodes.nameOf(node);
+      ctx.trace.add(
+        `connection: SYN → ${how}${policy === 'least-conn' && node >= 0 ? ` (${this.flows.perNode[node]} live)` : ''} → ${to}`,
+      );
+    }
+    return node;
+  }
+
+  routeQuoted(ctx: PacketContext, out: DecisionOut): void {
+    const p = ctx.p;
+    // The quoted packet went out from the cluster: its destination is the client.
+    const b = ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0;
+    const s = this.flows.peek(p.innerDst, b, ctx.vip, ctx.now);
+    if (s < 0 || !ctx.nodes.isUp(this.flows.node[s]!)) {
+      if (ctx.trace !== null) ctx.trace.add('connection: no entry for the quoted flow');
+      out.drop(DROP.ICMP_UNKNOWN_FLOW);
+      return;
+    }
+    if (ctx.trace !== null)
+      ctx.trace.add(`connection: quoted flow's entry → ${ctx.nodes.nameOf(this.flows.node[s]!)}`);
+    out.forward(this.flows.node[s]!, NO_PORT);
+  }
+
+  sweep(now: number, budget: number): void {
+    this.flows.sweep(now, budget);
+  }
+
+  describe(): Record<string, unknown> {
+    const c = this.config;
+    return {
+      policy: c.policy,
+      nodes: Array.from(this.ids, (id) => this.deps.nodes.nameOf(id)),
+      ...(this.maglev ? { maglevSize: c.maglevSize } : {}),
+      rederive: c.rederive,
+      entries: this.flows.size,
+      maxEntries: c.maxEntries,
+      timeouts: { ...c.timeouts },
+    };
+  }
+}
+
+function nextState(state: number, flags: number): number {
+  if (flags & RST) return FLOW.RST;
+  if (state === FLOW.RST) return FLOW.RST;
+  if (flags & FIN || state === FLOW.FIN) return FLOW.FIN;
+  return FLOW.ESTABLISHED;
+}
+
+function flowText(ctx: PacketContext): string {
+  return `${ipv4ToString(ctx.p.src)}:${ctx.p.srcPort}`;
+}
+
+/**
+ * connectionSpec: `function: connection`, `policy: round-robin | maglev | least-conn`, optional
+ * `nodes`, `maglevSize` (prime), `rederive` (maglev only), `maxEntries`, `timeouts: {syn, established,
+ * fin, rst}` in seconds.
+ */
+export const connectionSpec: RoutingFunctionSpec<ConnectionConfig> = {
+  kind: 'connection',
+  protocols: ['tcp'],
+  summary:
+    'TCP connection manager (Fig. 10, claims 12-14): SYN picks a node by policy, later segments follow the table',
+  validate(f, ctx) {
+    const policy = f.oneOf('policy', POLICIES, 'round-robin') ?? 'round-robin';
+    const nodes = readNodeNames(f, ctx);
+    const maglevSize = f.int('maglevSize', { min: 2, max: MAX_MAGLEV_SIZE, default: DEFAULT_MAGLEV_SIZE });
+    if (f.has('maglevSize') && !isPrime(maglevSize))
+      f.error('maglevSize', `must be a prime, got ${maglevSize}`);
+    const rederive = f.bool('rederive', false);
+    if (rederive && policy !== 'maglev') {
+      f.error('rederive', `needs policy maglev (a ${policy} choice cannot be derived again from the packet)`);
+    }
+    const maxEntries = f.int('maxEntries', { min: 1, max: 1 << 26, default: DEFAULT_MAX_CONNECTIONS });
+    const t = f.sub('timeouts');
+    const d = DEFAULT_CONNECTION_TIMEOUTS;
+    const timeouts = {
+      syn: t.seconds('syn', d.syn),
+      established: t.seconds('established', d.established),
+      fin: t.seconds('fin', d.fin),
+      rst: t.seconds('rst', d.rst),
+    };
+    t.done();
+    return { policy, nodes, maglevSize, rederive, maxEntries, timeouts };
+  },
+  create(config, deps) {
+    return new ConnectionManager(config, deps);
+  },
+};
+
+export type { ConnectionManager };

@@ -1,0 +1,149 @@
+import { IPPROTO, ipv4ToString, TCP_FLAGS } from '@onehost/wire';
+import { EVENT } from '../counters.js';
+import { type DecisionOut, KIND, NO_PORT } from '../decision.js';
+import type { PacketContext } from '../packet-context.js';
+import { FLOW, FlowTable } from '../tables/flow-table.js';
+import { RPC_READ, RpcCallReader } from './rpc-call.js';
+import type { RoutingDeps, RoutingFunction } from './types.js';
+
+export const DEFAULT_RPC_TCP_FLOWS = 65_536;
+export const DEFAULT_RPC_TCP_IDLE = 900;
+const RST_GRACE_MS = 10_000;
+const FIN_GRACE_MS = 120_000;
+
+/** Options shared by the functions that route by an RPC call's content. */
+export interface RpcRoutedConfig {
+  /** TCP: flows remembered after their first call was routed. */
+  maxEntries: number;
+  /** TCP: seconds a bound flow lives without a segment. */
+  idleTimeout: number;
+}
+
+/**
+ * RpcRouted is the shared part of the MOUNT and NFS functions: every UDP datagram carries the call that
+ * routes it (the patent's case). Over TCP a connection is bound by its first routed call and its later
+ * segments follow the binding; segments before that (the SYN, a bare ACK) belong to the gateway, which
+ * answers the handshake itself and reads the first record (delayed binding).
+ */
+export abstract class RpcRouted implements RoutingFunction {
+  abstract readonly kind: string;
+  readonly nullFunction = false;
+  protected readonly rpc = new RpcCallReader();
+  private readonly flows: FlowTable | null;
+  private readonly ttl: number;
+
+  constructor(
+    protected readonly deps: RoutingDeps,
+    config: RpcRoutedConfig,
+  ) {
+    this.flows =
+      deps.protocol === 'tcp'
+        ? deps.state(
+            `rpc-flows:${config.maxEntries}`,
+            () =>
+              new FlowTable(config.maxEntries, deps.counters, {
+                evicted: EVENT.CONN_EVICTED,
+                expired: EVENT.CONN_EXPIRED,
+              }),
+          )
+        : null;
+    this.ttl = config.idleTimeout * 1000;
+  }
+
+  /** routeCall decides for a parsed call (this.rpc holds it). */
+  protected abstract routeCall(ctx: PacketContext, out: DecisionOut): void;
+
+  route(ctx: PacketContext, out: DecisionOut): void {
+    const p = ctx.p;
+    const flows = this.flows;
+    if (flows === null || p.protocol !== IPPROTO.TCP) {
+      this.routeDatagram(ctx, out, false);
+      return;
+    }
+    const a = p.src;
+    const b = ((p.srcPort << 16) | p.dstPort) >>> 0;
+    const flags = p.tcpFlags;
+    let s = ctx.dryRun ? flows.peek(a, b, ctx.vip, ctx.now) : flows.find(a, b, ctx.vip, ctx.now);
+    if (s >= 0 && (flags & TCP_FLAGS.SYN) !== 0) {
+      if (!ctx.dryRun) flows.removeSlot(s);
+      s = -1;
+    }
+    if (s >= 0) {
+      const node = flows.node[s]!;
+      if (ctx.nodes.isUp(node)) {
+        const port = flows.port[s]!;
+        if (!ctx.dryRun) {
+          const rst = (flags & TCP_FLAGS.RST) !== 0;
+          const fin = (flags & TCP_FLAGS.FIN) !== 0 || flows.state[s] === FLOW.FIN;
+          flows.refresh(
+            s,
+            fin ? FLOW.FIN : FLOW.ESTABLISHED,
+            ctx.now + (rst ? RST_GRACE_MS : fin ? FIN_GRACE_MS : this.ttl),
+          );
+        }
+        if (ctx.trace !== null) {
+          ctx.trace.add(
+            `${this.kind}: TCP flow ${ipv4ToString(a)}:${p.srcPort} bound to ${ctx.nodes.nameOf(node)}`,
+          );
+        }
+        out.forward(node, port === 0 ? NO_PORT : port);
+        return;
+      }
+      if (!ctx.dryRun) {
+        flows.removeSlot(s);
+        this.deps.counters.event(EVENT.CONN_NODE_LOST);
+      }
+    }
+    if (p.payloadLength === 0) {
+      if (ctx.trace !== null)
+        ctx.trace.add(
+          `${this.kind}: TCP segment without an RPC record, flow not bound → the gateway (delayed binding)`,
+        );
+      this.deps.counters.event(EVENT.RPC_TCP_UNBOUND);
+      out.local();
+      return;
+    }
+    this.routeDatagram(ctx, out, true);
+    if (out.kind === KIND.FORWARD && !ctx.dryRun) {
+      flows.set(a, b, ctx.vip, out.node, Math.max(out.port, 0), FLOW.ESTABLISHED, 0, ctx.now + this.ttl);
+    }
+  }
+
+  private routeDatagram(ctx: PacketContext, out: DecisionOut, tcp: boolean): void {
+    const p = ctx.p;
+    const code = this.rpc.read(ctx.buf, p.payloadOffset, p.payloadLength, tcp);
+    if (code !== RPC_READ.OK) {
+      if (ctx.trace !== null) ctx.trace.add(`${this.kind}: not an RPC call we can read → the gateway`);
+      this.deps.counters.event(EVENT.RPC_MALFORMED);
+      out.local();
+      return;
+    }
+    this.routeCall(ctx, out);
+  }
+
+  /** routeQuoted: the quoted 8 bytes never hold the call, so ICMP errors go to the bound node or the gateway. */
+  routeQuoted(ctx: PacketContext, out: DecisionOut): void {
+    const p = ctx.p;
+    const flows = this.flows;
+    const s =
+      flows === null
+        ? -1
+        : flows.peek(p.innerDst, ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0, ctx.vip, ctx.now);
+    if (s >= 0 && flows !== null && ctx.nodes.isUp(flows.node[s]!)) {
+      if (ctx.trace !== null)
+        ctx.trace.add(`${this.kind}: quoted TCP flow bound to ${ctx.nodes.nameOf(flows.node[s]!)}`);
+      out.forward(flows.node[s]!, NO_PORT);
+      return;
+    }
+    if (ctx.trace !== null) ctx.trace.add(`${this.kind}: quoted datagram carries no call → the gateway`);
+    out.local();
+  }
+
+  sweep(now: number, budget: number): void {
+    this.flows?.sweep(now, budget);
+  }
+
+  describe(): Record<string, unknown> {
+    return this.flows === null ? {} : { boundFlows: this.flows.size, maxEntries: this.flows.capacity };
+  }
+}

@@ -1,0 +1,68 @@
+import type { Fields } from '../config/fields.js';
+import type { ProtocolName } from '../config/types.js';
+import type { SwitchCounters } from '../counters.js';
+import type { DecisionOut } from '../decision.js';
+import type { NodeDirectory } from '../node-directory.js';
+import type { PacketContext } from '../packet-context.js';
+import type { ExportTable } from '../tables/export-table.js';
+import type { PortBlocks } from '../tables/port-blocks.js';
+
+/**
+ * RoutingFunction is the per-entry instance a factory returns: `route` is the closure run per packet
+ * (box 565; box 560 for the null function), `routeQuoted` routes an ICMP error by the flow it quotes.
+ * Both write into `out` and never throw.
+ */
+export interface RoutingFunction {
+  readonly kind: string;
+  /** true for the patent's null function (fixed node): box 560 instead of 565. */
+  readonly nullFunction: boolean;
+  route(ctx: PacketContext, out: DecisionOut): void;
+  /**
+   * routeQuoted decides for an ICMP error whose quoted packet left the cluster from this entry's port:
+   * ctx.p.innerSrc/innerSrcPort are the cluster side, innerDst/innerDstPort the outside peer.
+   */
+  routeQuoted(ctx: PacketContext, out: DecisionOut): void;
+  /** sweep releases expired state; called now and then by the switch (never per packet). */
+  sweep?(now: number, budget: number): void;
+  /** describe summarises the instance for explain and listings. */
+  describe(): Record<string, unknown>;
+}
+
+/** What validation can check across the config (names that exist). */
+export interface ValidationContext {
+  readonly nodeNames: ReadonlySet<string>;
+  readonly protocol: ProtocolName;
+  readonly port: number;
+}
+
+/** What a factory gets besides its config. */
+export interface RoutingDeps {
+  readonly nodes: NodeDirectory;
+  readonly exports: ExportTable;
+  readonly portBlocks: PortBlocks;
+  readonly counters: SwitchCounters;
+  readonly protocol: ProtocolName;
+  readonly port: number;
+  /**
+   * state returns the value kept under `key` for this entry across snapshot swaps, making it with
+   * `make` the first time (connection tables, round-robin cursors). Keys not used by the newest
+   * snapshot are dropped when it is swapped in.
+   */
+  state<T>(key: string, make: () => T): T;
+  /** memo shares an expensive value (a Maglev table) between entries of one snapshot build. */
+  memo<T>(key: string, make: () => T): T;
+}
+
+/**
+ * RoutingFunctionSpec is a registered kind: `validate` reads the entry's own fields (issues recorded on
+ * the Fields, never thrown) and returns the typed config, `create` builds the instance.
+ */
+export interface RoutingFunctionSpec<C = unknown> {
+  readonly kind: string;
+  /** protocols the kind can serve; validation refuses others. */
+  readonly protocols: readonly ProtocolName[];
+  readonly summary: string;
+  validate(fields: Fields, ctx: ValidationContext): C;
+  /** create throws only on a config that `validate` would refuse (a programming error). */
+  create(config: C, deps: RoutingDeps): RoutingFunction;
+}

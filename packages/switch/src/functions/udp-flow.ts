@@ -1,0 +1,141 @@
+import { ipv4ToString } from '@onehost/wire';
+import { EVENT } from '../counters.js';
+import { type DecisionOut, NO_PORT } from '../decision.js';
+import { DROP } from '../drop-reason.js';
+import type { PacketContext } from '../packet-context.js';
+import { FLOW, FlowTable } from '../tables/flow-table.js';
+import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
+import { candidateIds, readNodeNames } from './candidates.js';
+import { MaglevPicker } from './maglev-picker.js';
+import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
+
+export interface UdpFlowConfig {
+  nodes: string[] | undefined;
+  idleTimeout: number;
+  maxEntries: number;
+  maglevSize: number;
+}
+
+export const DEFAULT_UDP_IDLE_TIMEOUT = 60;
+export const DEFAULT_MAX_UDP_FLOWS = 262_144;
+
+/**
+ * UdpFlow balances UDP by a hash of (source address, source port) through Maglev, and keeps each flow on
+ * its node while it is busy (sticky until `idleTimeout` seconds without a datagram), so a membership
+ * change does not move live flows. Flows whose node is down are re-hashed.
+ */
+class UdpFlow implements RoutingFunction {
+  readonly kind = 'udp-flow';
+  readonly nullFunction = false;
+  private readonly ids: Int32Array;
+  private readonly maglev: MaglevPicker;
+  private readonly flows: FlowTable;
+  private readonly ttl: number;
+
+  constructor(
+    private readonly config: UdpFlowConfig,
+    private readonly deps: RoutingDeps,
+  ) {
+    this.ids = candidateIds(config.nodes, deps.nodes);
+    this.maglev = new MaglevPicker(this.ids, config.maglevSize, deps);
+    this.flows = deps.state(
+      `flows:${config.maxEntries}`,
+      () =>
+        new FlowTable(config.maxEntries, deps.counters, {
+          evicted: EVENT.UDP_FLOW_EVICTED,
+          expired: EVENT.CONN_EXPIRED,
+        }),
+    );
+    this.ttl = config.idleTimeout * 1000;
+  }
+
+  get table(): FlowTable {
+    return this.flows;
+  }
+
+  route(ctx: PacketContext, out: DecisionOut): void {
+    const p = ctx.p;
+    const a = p.src;
+    const b = ((p.srcPort << 16) | p.dstPort) >>> 0;
+    const c = ctx.vip;
+    const flows = this.flows;
+    const s = ctx.dryRun ? flows.peek(a, b, c, ctx.now) : flows.find(a, b, c, ctx.now);
+    if (s >= 0) {
+      const node = flows.node[s]!;
+      if (ctx.nodes.isUp(node)) {
+        if (!ctx.dryRun) flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
+        if (ctx.trace !== null)
+          ctx.trace.add(`udp-flow: sticky flow ${ipv4ToString(a)}:${p.srcPort} → ${ctx.nodes.nameOf(node)}`);
+        out.forward(node, NO_PORT);
+        return;
+      }
+      if (!ctx.dryRun) {
+        flows.removeSlot(s);
+        this.deps.counters.event(EVENT.CONN_NODE_LOST);
+      }
+    }
+    const node = this.maglev.pick(a, p.srcPort);
+    if (ctx.trace !== null) {
+      ctx.trace.add(
+        `udp-flow: new flow → maglev slot ${this.maglev.lastSlot} → ${node < 0 ? 'no active node' : ctx.nodes.nameOf(node)}`,
+      );
+    }
+    if (node < 0) {
+      out.drop(DROP.NO_ACTIVE_NODE);
+      return;
+    }
+    if (!ctx.dryRun) {
+      flows.set(a, b, c, node, 0, FLOW.ESTABLISHED, 0, ctx.now + this.ttl);
+      this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
+    }
+    out.forward(node, NO_PORT);
+  }
+
+  routeQuoted(ctx: PacketContext, out: DecisionOut): void {
+    const p = ctx.p;
+    const s = this.flows.peek(p.innerDst, ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0, ctx.vip, ctx.now);
+    if (s < 0 || !ctx.nodes.isUp(this.flows.node[s]!)) {
+      if (ctx.trace !== null) ctx.trace.add('udp-flow: no flow for the quoted datagram');
+      out.drop(DROP.ICMP_UNKNOWN_FLOW);
+      return;
+    }
+    if (ctx.trace !== null) ctx.trace.add(`udp-flow: quoted flow → ${ctx.nodes.nameOf(this.flows.node[s]!)}`);
+    out.forward(this.flows.node[s]!, NO_PORT);
+  }
+
+  sweep(now: number, budget: number): void {
+    this.flows.sweep(now, budget);
+  }
+
+  describe(): Record<string, unknown> {
+    const c = this.config;
+    return {
+      nodes: Array.from(this.ids, (id) => this.deps.nodes.nameOf(id)),
+      idleTimeout: c.idleTimeout,
+      maglevSize: c.maglevSize,
+      entries: this.flows.size,
+      maxEntries: c.maxEntries,
+    };
+  }
+}
+
+/** udpFlowSpec: `function: udp-flow`, optional `nodes`, `idleTimeout` (s), `maxEntries`, `maglevSize`. */
+export const udpFlowSpec: RoutingFunctionSpec<UdpFlowConfig> = {
+  kind: 'udp-flow',
+  protocols: ['udp'],
+  summary: 'UDP flows by a hash of (source address, source port), sticky while not idle',
+  validate(f, ctx) {
+    const nodes = readNodeNames(f, ctx);
+    const idleTimeout = f.seconds('idleTimeout', DEFAULT_UDP_IDLE_TIMEOUT);
+    const maxEntries = f.int('maxEntries', { min: 1, max: 1 << 26, default: DEFAULT_MAX_UDP_FLOWS });
+    const maglevSize = f.int('maglevSize', { min: 2, max: MAX_MAGLEV_SIZE, default: DEFAULT_MAGLEV_SIZE });
+    if (f.has('maglevSize') && !isPrime(maglevSize))
+      f.error('maglevSize', `must be a prime, got ${maglevSize}`);
+    return { nodes, idleTimeout, maxEntries, maglevSize };
+  },
+  create(config, deps) {
+    return new UdpFlow(config, deps);
+  },
+};
+
+export type { UdpFlow };

@@ -1,0 +1,238 @@
+import { errorInfo, ipv4ToString, OK, TCP_FLAGS } from '@onehost/wire';
+import type { SwitchConfig } from './config/types.js';
+import { SwitchCounters } from './counters.js';
+import { type Decision, DecisionOut, KIND, NO_PORT } from './decision.js';
+import { DROP, dropReasonName } from './drop-reason.js';
+import { routeInbound } from './flow.js';
+import { defaultRegistry, type FunctionRegistry } from './functions/registry.js';
+import { PacketContext } from './packet-context.js';
+import { TableSnapshot } from './snapshot.js';
+import { StateStore } from './state-store.js';
+import { FragmentTable } from './tables/fragment-table.js';
+import { Trace } from './trace.js';
+
+export interface MessageSwitchOptions {
+  registry?: FunctionRegistry;
+  /** clock in milliseconds for explain when no `now` is given (default Date.now). */
+  clock?: () => number;
+}
+
+/** The packet as explain read it (text, for people). */
+export interface PacketDescription {
+  protocol: string;
+  src: string;
+  dst: string;
+  srcPort?: number;
+  dstPort?: number;
+  flags?: string;
+  length: number;
+  fragment?: string;
+  icmp?: string;
+}
+
+/** Explanation is what `explain` returns: the decision, the boxes that made it, and the packet. */
+export interface Explanation {
+  decision: Decision;
+  trace: string[];
+  packet?: PacketDescription;
+}
+
+export interface ExplainOptions {
+  /** milliseconds on the switch's clock; default the clock option. */
+  now?: number;
+  /** decide without touching any table (ask a live switch); default false. */
+  dryRun?: boolean;
+}
+
+/**
+ * MessageSwitch is the gateway's message switch (Fig. 4): it holds the current table snapshot and the
+ * state that outlives snapshots, and decides per packet. Pure: bytes in, decisions out, no I/O.
+ *
+ * The packet loop calls `decide` or `decideBatch` (no allocation for established flows, never throws
+ * on any bytes); the control plane calls `load`/`swap`; tools call `explain`.
+ */
+export class MessageSwitch {
+  readonly counters = new SwitchCounters();
+  readonly registry: FunctionRegistry;
+  private readonly store = new StateStore();
+  private readonly ctx = new PacketContext();
+  private readonly out = new DecisionOut();
+  private readonly clock: () => number;
+  private current: TableSnapshot | null = null;
+  private fragments = new FragmentTable(1);
+  private version = 0;
+
+  constructor(opts: MessageSwitchOptions = {}) {
+    this.registry = opts.registry ?? defaultRegistry();
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /** snapshot is the table in use (null before the first load). */
+  get snapshot(): TableSnapshot | null {
+    return this.current;
+  }
+
+  /**
+   * build makes a snapshot for a validated config, reusing this switch's kept state (connection tables
+   * of entries that stay), without swapping it in. Throws Error only for a config validateConfig
+   * refuses.
+   */
+  build(config: SwitchConfig): TableSnapshot {
+    return new TableSnapshot(config, this.registry, this.counters, this.store, ++this.version);
+  }
+
+  /** swap makes `snap` the table in use (one assignment) and drops state no entry of it uses. */
+  swap(snap: TableSnapshot): void {
+    if (this.fragments.slots.capacity !== snap.fragmentCapacity)
+      this.fragments = new FragmentTable(snap.fragmentCapacity);
+    this.current = snap;
+    this.store.retainOnly(snap.stateKeys);
+  }
+
+  /** load builds and swaps in a snapshot for `config`; throws as `build` does. */
+  load(config: SwitchConfig): TableSnapshot {
+    const s = this.build(config);
+    this.swap(s);
+    return s;
+  }
+
+  /**
+   * decide routes the IPv4 packet at buf[off, off+len) at time `now` (ms) into `out` and returns its
+   * KIND. Never throws on any bytes; with no table loaded every packet is dropped as not ours.
+   */
+  decide(buf: Uint8Array, off: number, len: number, now: number, out: DecisionOut): number {
+    const ctx = this.ctx;
+    ctx.trace = null;
+    ctx.dryRun = false;
+    this.run(buf, off, len, now, out);
+    return out.kind;
+  }
+
+  /**
+   * decideBatch decides `count` packets of one buffer (packet i at offsets[i], lengths[i]) against one
+   * snapshot, writing kinds[i] (KIND), nodes[i] (node id, -1 unless FORWARD), ports[i] (new destination
+   * port or -1) and reasons[i] (DROP code or 0).
+   */
+  decideBatch(
+    buf: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    now: number,
+    kinds: Uint8Array,
+    nodes: Int32Array,
+    ports: Int32Array,
+    reasons: Uint8Array,
+  ): void {
+    const ctx = this.ctx;
+    const out = this.out;
+    ctx.trace = null;
+    ctx.dryRun = false;
+    for (let i = 0; i < count; i++) {
+      this.run(buf, offsets[i]!, lengths[i]!, now, out);
+      kinds[i] = out.kind;
+      nodes[i] = out.node;
+      ports[i] = out.port;
+      reasons[i] = out.reason;
+    }
+  }
+
+  /**
+   * explain decides one packet like `decide` (updating the tables unless dryRun) and returns the
+   * decision, the trace of boxes that made it and the packet as read. Never throws on any bytes.
+   */
+  explain(buf: Uint8Array, opts: ExplainOptions = {}): Explanation {
+    const ctx = this.ctx;
+    const out = new DecisionOut();
+    const trace = new Trace();
+    ctx.trace = trace;
+    ctx.dryRun = opts.dryRun ?? false;
+    try {
+      this.run(buf, 0, buf.length, opts.now ?? this.clock(), out);
+    } finally {
+      ctx.trace = null;
+      ctx.dryRun = false;
+    }
+    const snap = this.current;
+    let decision: Decision;
+    if (out.kind === KIND.FORWARD) {
+      decision = {
+        kind: 'forward',
+        node: out.node,
+        nodeName: snap?.nodes.nameOf(out.node) ?? `#${out.node}`,
+        ...(out.port !== NO_PORT ? { port: out.port } : {}),
+      };
+    } else if (out.kind === KIND.LOCAL)
+      decision = { kind: 'local', ...(out.port !== NO_PORT ? { port: out.port } : {}) };
+    else decision = { kind: 'drop', reason: dropReasonName(out.reason) };
+    const packet =
+      trace.steps.length > 0 && !trace.steps[0]!.startsWith('wire:') ? this.describePacket() : undefined;
+    return { decision, trace: trace.steps, ...(packet ? { packet } : {}) };
+  }
+
+  /** sweep lets every routing function release up to `budget` expired flows each. */
+  sweep(now: number, budget = 1024): void {
+    const snap = this.current;
+    if (snap === null) return;
+    for (const e of snap.entries.values()) e.fn.sweep?.(now, budget);
+  }
+
+  private run(buf: Uint8Array, off: number, len: number, now: number, out: DecisionOut): void {
+    const ctx = this.ctx;
+    const snap = this.current;
+    const p = ctx.p;
+    const code = off >= 0 && len >= 0 && off + len <= buf.length ? p.read(buf, off, len) : -1;
+    if (code !== OK) {
+      const info = code < 0 ? undefined : errorInfo(code);
+      if (code >= 0) this.counters.wireError(code);
+      out.drop(info !== undefined && info.kind === 'malformed' ? DROP.MALFORMED : DROP.TRUNCATED);
+      if (ctx.trace !== null) ctx.trace.add(`wire: ${info?.name ?? 'range outside the buffer'} → drop`);
+    } else if (snap === null) {
+      out.drop(DROP.NOT_CLUSTER_ADDRESS);
+      if (ctx.trace !== null) ctx.trace.add('no switch table loaded');
+    } else {
+      ctx.buf = buf;
+      ctx.now = now;
+      ctx.nodes = snap.nodes;
+      routeInbound(ctx, snap, out, this.counters, this.fragments);
+    }
+    this.counters.decisions[out.kind]!++;
+    if (out.kind === KIND.DROP) this.counters.drops[out.reason]!++;
+  }
+
+  private describePacket(): PacketDescription {
+    const p = this.ctx.p;
+    const d: PacketDescription = {
+      protocol:
+        p.protocol === 6 ? 'tcp' : p.protocol === 17 ? 'udp' : p.protocol === 1 ? 'icmp' : String(p.protocol),
+      src: ipv4ToString(p.src),
+      dst: ipv4ToString(p.dst),
+      length: p.totalLength,
+    };
+    if (p.protocol === 6 || p.protocol === 17) {
+      if (!p.isFragment || p.firstFragment) {
+        d.srcPort = p.srcPort;
+        d.dstPort = p.dstPort;
+      }
+    }
+    if (p.protocol === 6 && (!p.isFragment || p.firstFragment)) d.flags = flagText(p.tcpFlags);
+    if (p.isFragment)
+      d.fragment = `id ${p.fragmentId}${p.firstFragment ? ', first' : ''}${p.moreFragments ? ', more' : ', last'}`;
+    if (p.protocol === 1) d.icmp = `type ${p.icmpType} code ${p.icmpCode}`;
+    return d;
+  }
+}
+
+const FLAG_NAMES: [number, string][] = [
+  [TCP_FLAGS.SYN, 'SYN'],
+  [TCP_FLAGS.ACK, 'ACK'],
+  [TCP_FLAGS.FIN, 'FIN'],
+  [TCP_FLAGS.RST, 'RST'],
+  [TCP_FLAGS.PSH, 'PSH'],
+  [TCP_FLAGS.URG, 'URG'],
+];
+
+function flagText(flags: number): string {
+  const names = FLAG_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n);
+  return names.length > 0 ? names.join('|') : 'none';
+}

@@ -1,0 +1,147 @@
+import { IPPROTO } from '@onehost/wire';
+import type { ClusterAddressConfig, SwitchConfig } from './config/types.js';
+import type { SwitchCounters } from './counters.js';
+import type { FunctionRegistry } from './functions/registry.js';
+import type { RoutingDeps, RoutingFunction } from './functions/types.js';
+import { NodeDirectory } from './node-directory.js';
+import type { StateStore } from './state-store.js';
+import { ExportTable } from './tables/export-table.js';
+import { PortBlocks } from './tables/port-blocks.js';
+
+/** entryKey packs (protocol, port) into one number: protocol << 16 | port. */
+export function entryKey(protocol: number, port: number): number {
+  return ((protocol & 0xff) << 16) | (port & 0xffff);
+}
+
+/** One switch table row (Fig. 4: port 412, protocol 414, function 418). */
+export interface TableEntry {
+  readonly key: number;
+  readonly protocol: number;
+  readonly port: number;
+  readonly kind: string;
+  readonly fn: RoutingFunction;
+}
+
+const EMPTY_ROWS: (TableEntry | null)[] = [];
+
+/**
+ * TableSnapshot is one immutable version of the switch table: cluster addresses, nodes, entries, port
+ * blocks, exports, management sources. The control plane builds a new one and swaps it in with one
+ * assignment; the packet loop reads whichever it holds.
+ */
+export class TableSnapshot {
+  readonly version: number;
+  readonly config: SwitchConfig;
+  readonly nodes: NodeDirectory;
+  readonly clusterAddresses: readonly ClusterAddressConfig[];
+  /** entries keyed by entryKey(protocol, port). */
+  readonly entries: ReadonlyMap<number, TableEntry>;
+  readonly portBlocks: PortBlocks;
+  readonly exports: ExportTable;
+  readonly fragmentTimeoutMs: number;
+  readonly fragmentCapacity: number;
+  /** state keys the functions asked for (the switch keeps only these on swap). */
+  readonly stateKeys: ReadonlySet<string>;
+  private readonly vips: Uint32Array;
+  private readonly mgmt: Uint32Array;
+  /** dense per-port rows for the packet loop (one indexed load instead of a hash lookup). */
+  private readonly tcpRows: (TableEntry | null)[];
+  private readonly udpRows: (TableEntry | null)[];
+
+  /**
+   * constructor builds every routing function instance. Throws Error only on a config that
+   * validateConfig would refuse (unknown kinds or names, overlapping blocks).
+   */
+  constructor(
+    config: SwitchConfig,
+    registry: FunctionRegistry,
+    counters: SwitchCounters,
+    store: StateStore,
+    version: number,
+  ) {
+    this.version = version;
+    this.config = config;
+    this.nodes = new NodeDirectory(config.nodes, config.gateway);
+    const nodes = this.nodes;
+    this.clusterAddresses = Object.freeze(config.clusterAddresses.map((c) => Object.freeze({ ...c })));
+    this.vips = Uint32Array.from(config.clusterAddresses.map((c) => c.address));
+    this.mgmt = new Uint32Array(config.management.length * 2);
+    config.management.forEach((m, i) => {
+      this.mgmt[2 * i] = m.network;
+      this.mgmt[2 * i + 1] = m.mask;
+    });
+    const idOf = (name: string): number => {
+      const n = nodes.named(name);
+      if (n === undefined) throw new Error(`unknown node ${name}`);
+      return n.id;
+    };
+    this.portBlocks = new PortBlocks(
+      config.portBlocks.map((b) => ({ node: idOf(b.node), from: b.from, to: b.to })),
+    );
+    this.exports = new ExportTable(
+      config.exports.map((e) => ({ path: e.path, node: idOf(e.node), exportId: e.exportId })),
+      (id) => nodes.get(id)?.nfsHandle,
+    );
+    this.fragmentTimeoutMs = config.fragments.timeout * 1000;
+    this.fragmentCapacity = config.fragments.maxEntries;
+
+    const used = new Set<string>();
+    const memo = new Map<string, unknown>();
+    const entries = new Map<number, TableEntry>();
+    this.tcpRows = EMPTY_ROWS;
+    this.udpRows = EMPTY_ROWS;
+    for (const e of config.entries) {
+      const spec = registry.get(e.function);
+      if (spec === undefined) throw new Error(`unknown routing function ${e.function}`);
+      const protocol = e.protocol === 'tcp' ? IPPROTO.TCP : IPPROTO.UDP;
+      const prefix = `${e.protocol}/${e.port}:${e.function}:`;
+      const deps: RoutingDeps = {
+        nodes,
+        exports: this.exports,
+        portBlocks: this.portBlocks,
+        counters,
+        protocol: e.protocol,
+        port: e.port,
+        state: (key, make) => store.get(prefix + key, make, used),
+        memo: <T>(key: string, make: () => T): T => {
+          if (!memo.has(key)) memo.set(key, make());
+          return memo.get(key) as T;
+        },
+      };
+      const key = entryKey(protocol, e.port);
+      entries.set(
+        key,
+        Object.freeze({ key, protocol, port: e.port, kind: e.function, fn: spec.create(e.options, deps) }),
+      );
+    }
+    this.entries = entries;
+    if (entries.size > 0) {
+      this.tcpRows = new Array<TableEntry | null>(0x10000).fill(null);
+      this.udpRows = new Array<TableEntry | null>(0x10000).fill(null);
+      for (const e of entries.values())
+        (e.protocol === IPPROTO.TCP ? this.tcpRows : this.udpRows)[e.port] = e;
+    }
+    this.stateKeys = used;
+  }
+
+  /** vipIndex returns the index of a cluster address, or -1 (box 515). */
+  vipIndex(address: number): number {
+    const v = this.vips;
+    for (let i = 0; i < v.length; i++) if (v[i] === address) return i;
+    return -1;
+  }
+
+  /** isManagementSource: the source may reach nodes' internal addresses. */
+  isManagementSource(address: number): boolean {
+    const m = this.mgmt;
+    for (let i = 0; i < m.length; i += 2) if ((address & m[i + 1]!) >>> 0 === m[i]) return true;
+    return false;
+  }
+
+  /** lookup returns the entry for (protocol, port), or null (boxes 535/540). */
+  lookup(protocol: number, port: number): TableEntry | null {
+    if (protocol === IPPROTO.TCP) return this.tcpRows[port] ?? null;
+    if (protocol === IPPROTO.UDP) return this.udpRows[port] ?? null;
+    return null;
+  }
+}

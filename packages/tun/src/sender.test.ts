@@ -67,7 +67,8 @@ describe('PacketSender', () => {
     await dump.waitForOutput('listening on');
     expect(sender.sendUdp(arena, meta, 0, inner.length, dst, sport)).toBe(inner.length);
     await sink.waitForOutput('done 4');
-    for (const f of [0, 1, 3, 5]) expect(sink.output()).toContain(`${4000 + f} 6 ${Buffer.from(`flow-${f}`).toString('hex')}`);
+    for (const f of [0, 1, 3, 5])
+      expect(sink.output()).toContain(`${4000 + f} 6 ${Buffer.from(`flow-${f}`).toString('hex')}`);
     expect(sink.output()).not.toContain('flow-2');
     await waitFor(() => !dump.running, { what: 'tcpdump to see 4 datagrams' });
     const ports = outerPorts(dump.output());
@@ -115,12 +116,22 @@ describe('PacketSender', () => {
 
   it('stops at a full socket buffer, resumes on writable, and loses nothing', async () => {
     // Packets wait in a slow token bucket, still charged to the socket, so its small buffer fills.
-    await gw.exec('tc', ['qdisc', 'add', 'dev', gwIf, 'root', 'tbf', 'rate', '20mbit', 'burst', '4kb', 'limit', '4mb']);
+    await gw.exec('tc', [
+      'qdisc',
+      'add',
+      'dev',
+      gwIf,
+      'root',
+      'tbf',
+      'rate',
+      '20mbit',
+      'burst',
+      '4kb',
+      'limit',
+      '4mb',
+    ]);
     lab.defer(() => gw.exec('tc', ['qdisc', 'del', 'dev', gwIf, 'root']));
-    await node.exec('nft', [
-      '-f',
-      '-',
-    ], {
+    await node.exec('nft', ['-f', '-'], {
       input: [
         'table netdev oh {',
         '  counter c {',
@@ -136,7 +147,9 @@ describe('PacketSender', () => {
     const sender = openSender({ sendBuffer: 4096 });
     sender.setDestinations([{ address: '198.18.1.2', port: 9999 }]);
     const N = 2000;
-    const packets = Array.from({ length: N }, (_, i) => udpPacket('203.0.113.7', '198.18.200.1', 1000 + (i % 50), 80, Buffer.alloc(64, i)));
+    const packets = Array.from({ length: N }, (_, i) =>
+      udpPacket('203.0.113.7', '198.18.200.1', 1000 + (i % 50), 80, Buffer.alloc(64, i)),
+    );
     const { arena, meta } = packBatch(packets);
     const dst = new Int32Array(N);
     let next = 0;
@@ -169,10 +182,15 @@ describe('PacketSender', () => {
     expect(st.packets).toBe(N);
     const counted = async () => {
       const { stdout } = await node.exec('nft', ['-j', 'list', 'counter', 'netdev', 'oh', 'c']);
-      const entry = (JSON.parse(stdout).nftables as Array<{ counter?: { packets: number } }>).find((e) => e.counter);
+      const entry = (JSON.parse(stdout).nftables as Array<{ counter?: { packets: number } }>).find(
+        (e) => e.counter,
+      );
       return entry?.counter?.packets ?? 0;
     };
-    await waitFor(async () => (await counted()) === N, { what: `${N} datagrams at the node`, timeoutMs: 5000 });
+    await waitFor(async () => (await counted()) === N, {
+      what: `${N} datagrams at the node`,
+      timeoutMs: 5000,
+    });
   });
 
   it('rejects bad destination tables and keeps the old one', () => {

@@ -111,7 +111,7 @@ describe('connection manager (Fig. 10, claims 12-14)', () => {
     const ports = [1, 2, 3, 4, 5, 6];
     const nodes = ports.map((p) => h.node(p, SYN));
     h.reload(yaml('policy: round-robin', { n2: 'draining' }));
-    ports.forEach((p, i) => expect(h.node(p, ACK)).toBe(nodes[i]));
+    expect(ports.map((p) => h.node(p, ACK))).toEqual(nodes);
     for (let p = 100; p < 120; p++) expect(h.node(p, SYN)).not.toBe(3);
   });
 

@@ -1,7 +1,7 @@
 import { tryParseIpv4 } from '@onehost/wire';
 import type { FunctionRegistry } from '../functions/registry.js';
 import { normalizeExportPath } from '../tables/export-table.js';
-import { type ConfigIssue, Fields, Issues } from './fields.js';
+import { type ConfigIssue, Fields, formatPath, Issues } from './fields.js';
 import type {
   CidrConfig,
   ClusterAddressConfig,
@@ -119,11 +119,7 @@ function duplicates<T>(
   for (const it of items) {
     const k = what(it.value);
     const prev = first.get(k);
-    if (prev !== undefined)
-      issues.add(
-        it.at,
-        `duplicates ${k} (already at ${prev.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.')})`,
-      );
+    if (prev !== undefined) issues.add(it.at, `duplicates ${k} (already at ${formatPath(prev)})`);
     else first.set(k, it.at);
   }
 }

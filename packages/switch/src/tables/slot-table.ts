@@ -59,6 +59,9 @@ export class SlotTable {
 
   /** find returns the slot holding the key, or -1. */
   find(a: number, b: number, c: number): number {
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
     const ka = this.keyA;
     const kb = this.keyB;
     const kc = this.keyC;

@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { EXAMPLE_YAML } from '../testing/example-config.js';
+import { formatIssue } from './fields.js';
+import { parseConfigText } from './load.js';
+
+function issues(text: string): string[] {
+  const r = parseConfigText(text);
+  return r.ok ? [] : r.issues.map((i) => formatIssue(i, 'c.yaml'));
+}
+
+const BASE = `gateway: gw
+clusterAddresses:
+  - { network: outside, address: 203.0.113.10 }
+nodes:
+  - { id: 1, name: gw, address: 198.18.0.1 }
+  - { id: 2, name: n1, address: 198.18.0.11 }
+`;
+
+describe('config: YAML format', () => {
+  it('accepts the documented example and the test example', () => {
+    const doc = readFileSync(new URL('../../examples/cluster.yaml', import.meta.url), 'utf8');
+    const r = parseConfigText(doc);
+    if (!r.ok) throw new Error(r.issues.map((i) => formatIssue(i)).join('\n'));
+    expect(r.config.gateway).toBe('gw');
+    expect(r.config.clusterAddresses[0]).toEqual({ network: 'outside', address: 0xcb00710a, default: true });
+    expect(r.config.entries.map((e) => `${e.protocol}/${e.port}:${e.function}`)).toContain(
+      'tcp/443:connection',
+    );
+    expect(parseConfigText(EXAMPLE_YAML).ok).toBe(true);
+  });
+
+  it('fills defaults: state active, ganesha handle layout, first address is the default, fragments', () => {
+    const r = parseConfigText(BASE);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.nodes[1]).toMatchObject({
+      state: 'active',
+      nfsHandle: { offset: 2, length: 2, endian: 'big' },
+      mountd: {},
+    });
+    expect(r.config.clusterAddresses[0]!.default).toBe(true);
+    expect(r.config.fragments).toEqual({ maxEntries: 4096, timeout: 30 });
+    expect(r.config.management).toEqual([]);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['YAML syntax', 'gateway: [gw', /^c\.yaml:\d+:\d+: \(yaml\): /],
+    ['missing sections', 'gateway: gw\n', /^c\.yaml:1:1: nodes: is required$/],
+    ['unknown top-level field', `${BASE}entrys: []\n`, /^c\.yaml:7:1: entrys: unknown field$/],
+    [
+      'gateway not a node',
+      BASE.replace('gateway: gw', 'gateway: gx'),
+      /^c\.yaml:1:10: gateway: must name a node in nodes, got "gx"$/,
+    ],
+    [
+      'bad address',
+      BASE.replace('203.0.113.10', '203.0.113.300'),
+      /clusterAddresses\[0\]\.address: must be an IPv4 address like 203\.0\.113\.10, got "203\.0\.113\.300"/,
+    ],
+    [
+      'duplicate node id',
+      BASE.replace('id: 2', 'id: 1'),
+      /^c\.yaml:6:11: nodes\[1\]\.id: duplicates node id 1 \(already at nodes\[0\]\.id\)$/,
+    ],
+    [
+      'bad node state',
+      BASE.replace('address: 198.18.0.11 }', 'address: 198.18.0.11, state: gone }'),
+      /nodes\[1\]\.state: must be one of active, draining, down, got the string "gone"/,
+    ],
+    [
+      'node id out of range',
+      BASE.replace('id: 2', 'id: 70000'),
+      /nodes\[1\]\.id: must be at most 65534, got 70000/,
+    ],
+    [
+      'two defaults',
+      `${BASE.replace('203.0.113.10 }', '203.0.113.10, default: true }')}  - { network: b, address: 203.0.113.11, default: true }\n`.replace(
+        'nodes:',
+        'nodes:',
+      ),
+      /clusterAddresses: exactly one address may be the default, got 2|unknown field/,
+    ],
+    [
+      'cidr with host bits',
+      `${BASE}management: { allow: [203.0.113.7/24] }\n`,
+      /management\.allow\[0\]: has host bits set past \/24 \(did you mean 203\.0\.113\.0\/24\?\)/,
+    ],
+    [
+      'overlapping port blocks',
+      `${BASE}portBlocks:\n  - { node: n1, from: 40000, to: 40999 }\n  - { node: gw, from: 40500, to: 41000 }\n`,
+      /^c\.yaml:9:\d+: portBlocks\[1\]\.from: block 40500-41000 overlaps portBlocks\[0\] \(40000-40999\)$/,
+    ],
+    [
+      'inverted block',
+      `${BASE}portBlocks:\n  - { node: n1, from: 40999, to: 40000 }\n`,
+      /portBlocks\[0\]\.to: must be at least from \(40999\), got 40000/,
+    ],
+    [
+      'relative export path',
+      `${BASE}exports:\n  - { path: srv, node: n1 }\n`,
+      /exports\[0\]\.path: must be an absolute path, got "srv"/,
+    ],
+    [
+      'export id claimed twice',
+      `${BASE}exports:\n  - { path: /a, node: n1, exportId: 5 }\n  - { path: /b, node: gw, exportId: 5 }\n`,
+      /exports\[1\]\.exportId: export id 5 is already claimed by node n1 \(exports\[0\]\)/,
+    ],
+    [
+      'unknown function',
+      `${BASE}entries:\n  - { protocol: tcp, port: 80, function: magic, policy: x }\n`,
+      /^c\.yaml:8:\d+: entries\[0\]\.function: must be one of fixed, connection, udp-flow, port-block, mount, nfs, portmap, got "magic"$/,
+    ],
+    [
+      'connection on udp',
+      `${BASE}entries:\n  - { protocol: udp, port: 80, function: connection }\n`,
+      /entries\[0\]\.protocol: function connection serves tcp, not udp/,
+    ],
+    [
+      'duplicate entry',
+      `${BASE}entries:\n  - { protocol: tcp, port: 80, function: portmap }\n  - { protocol: tcp, port: 80, function: portmap }\n`,
+      /entries\[1\]\.port: tcp\/80 is already entries\[0\]/,
+    ],
+    [
+      'port out of range',
+      `${BASE}entries:\n  - { protocol: tcp, port: 0, function: portmap }\n`,
+      /entries\[0\]\.port: must be at least 1, got 0/,
+    ],
+    [
+      'fixed without node',
+      `${BASE}entries:\n  - { protocol: tcp, port: 22, function: fixed }\n`,
+      /entries\[0\]\.node: is required/,
+    ],
+    [
+      'fixed backup equals node',
+      `${BASE}entries:\n  - { protocol: tcp, port: 22, function: fixed, node: n1, backup: n1 }\n`,
+      /entries\[0\]\.backup: must differ from node/,
+    ],
+    [
+      'misspelt option',
+      `${BASE}entries:\n  - { protocol: tcp, port: 80, function: connection, polcy: maglev }\n`,
+      /^c\.yaml:8:\d+: entries\[0\]\.polcy: unknown field$/,
+    ],
+    [
+      'unknown node in nodes list',
+      `${BASE}entries:\n  - { protocol: udp, port: 53, function: udp-flow, nodes: [n1, n9] }\n`,
+      /entries\[0\]\.nodes\[1\]: must name a node, got "n9"/,
+    ],
+    [
+      'wrong type',
+      `${BASE}fragments: { timeout: soon }\n`,
+      /fragments\.timeout: must be a number of seconds in \(0, 600\], got the string "soon"/,
+    ],
+    [
+      'a list where a mapping belongs',
+      `${BASE}management: [1]\n`,
+      /management: must be a mapping, got a list/,
+    ],
+    [
+      'handle range past 64 bytes',
+      BASE.replace('address: 198.18.0.11 }', 'address: 198.18.0.11, nfsHandle: { offset: 62, length: 4 } }'),
+      /nodes\[1\]\.nfsHandle\.length: offset \+ length must stay within a 64-byte handle, got 62 \+ 4/,
+    ],
+  ];
+
+  it.each(bad)('names the field and the problem: %s', (_name, text, want) => {
+    const got = issues(text);
+    expect(got.length).toBeGreaterThan(0);
+    expect(
+      got.some((g) => want.test(g)),
+      got.join('\n'),
+    ).toBe(true);
+  });
+
+  it('reports every problem at once, not just the first', () => {
+    const got = issues(
+      `${BASE}entries:\n  - { protocol: sctp, port: 80, function: portmap }\n  - { protocol: tcp, port: 99999, function: portmap }\n`,
+    );
+    expect(got).toHaveLength(2);
+  });
+
+  it('never throws on hostile documents', () => {
+    for (const text of [
+      '',
+      '~',
+      '[]',
+      '42',
+      '"x"',
+      'a: &a [*a]',
+      `${'- '.repeat(500)}x`,
+      'nodes: {}',
+      'entries: 5',
+      '\u0000',
+    ]) {
+      expect(() => parseConfigText(text)).not.toThrow();
+    }
+  });
+});

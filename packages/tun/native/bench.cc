@@ -228,6 +228,10 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
     ThrowCode(env, "TUN_PERMISSION", "flood: cannot open a raw socket", errno);
     return env.Undefined();
   }
+  // A send that blocks (full socket buffer behind a slow qdisc) gives up after 100 ms, so the deadline
+  // holds.
+  timeval tv{0, 100000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   std::vector<std::vector<uint8_t>> packets(static_cast<size_t>(flows));
   for (size_t f = 0; f < packets.size(); f++) {
     std::vector<uint8_t>& p = packets[f];

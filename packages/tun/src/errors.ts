@@ -48,3 +48,10 @@ export function readError(name: string, errno: number): TunError {
   err.errno = errno;
   return err;
 }
+
+/** badArgument builds a TUN_BAD_ARGUMENT error for options checked on the JS side. */
+export function badArgument(message: string): TunError {
+  const err = new Error(message) as TunError;
+  err.code = 'TUN_BAD_ARGUMENT';
+  return err;
+}

@@ -305,6 +305,8 @@ describe('TunQueue', () => {
       const q = openQueue({ name: lab.linkName('t') });
       expect(codeOf(() => q.receive(() => undefined, { maxBatch: 0 }))).toBe('TUN_BAD_ARGUMENT');
       expect(codeOf(() => q.receive(() => undefined, { frameSize: 10 }))).toBe('TUN_BAD_ARGUMENT');
+      expect(codeOf(() => q.receive(() => undefined, { maxBatch: 1e9 }))).toBe('TUN_BAD_ARGUMENT');
+      expect(codeOf(() => q.receive(() => undefined, { maxBatch: 2.5 }))).toBe('TUN_BAD_ARGUMENT');
       expect(codeOf(() => q.resume())).toBe('TUN_BAD_ARGUMENT');
       q.close();
     });

@@ -1,4 +1,4 @@
-import { readError, type TunError } from './errors.js';
+import { badArgument, readError, type TunError } from './errors.js';
 import { binding, type NativeTunQueue, type TunQueueStats } from './native.js';
 
 /** Int32 entries per packet in a batch's metadata: offset, length, flags, segment size. */
@@ -64,6 +64,12 @@ export class TunQueue {
   receive(handler: BatchHandler, options: ReceiveOptions = {}, onError?: (err: TunError) => void): void {
     const maxBatch = options.maxBatch ?? 64;
     const frameSize = options.frameSize ?? 65536;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 4096) {
+      throw badArgument(`maxBatch must be an integer from 1 to 4096 (got ${maxBatch})`);
+    }
+    if (!Number.isInteger(frameSize) || frameSize < 68 || frameSize > 1 << 20) {
+      throw badArgument(`frameSize must be an integer from 68 to ${1 << 20} (got ${frameSize})`);
+    }
     // Packed layout: each packet starts 16-byte aligned; a read needs frameSize bytes of room.
     const arena = Buffer.allocUnsafeSlow(maxBatch * Math.min(frameSize, 2048) + frameSize);
     const meta = new Int32Array(maxBatch * META_STRIDE);

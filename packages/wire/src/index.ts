@@ -8,3 +8,4 @@ export * from './summary.js';
 export * from './tcp.js';
 export * from './udp.js';
 export * from './vxlan.js';
+export * from './rpc/index.js';

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// onehost-lab: bring the namespace lab up, tear it down, or show what exists. As root.
+import { parseArgs } from 'node:util';
+import { createLab, destroyLab, type LabStatus, openLab } from './lab.js';
+import { checkId, hostsOf, type LabPlan } from './plan.js';
+
+const USAGE = `usage: onehost-lab up|down|status [--id ID] [--nodes N] [--clients N] [--no-services] [--json]
+  up      build the lab (idempotent: a healthy lab is left as it is, a broken one is rebuilt)
+  down    stop everything in the lab's namespaces and delete them (also after a crash)
+  status  show namespaces and services; exit 1 when the lab is not up and healthy
+The default lab id is "demo" (namespaces ohl-demo-*).`;
+
+function describe(plan: LabPlan, status: LabStatus): string {
+  const lines = [`lab ${plan.id}: ${status.healthy ? 'up' : 'NOT healthy'} (namespaces ${plan.prefix}*)`];
+  lines.push(`  cluster address (clients route it to the gateway): ${plan.vip}`);
+  for (const h of hostsOf(plan)) {
+    const extra = h.role === 'gateway' ? ` (outside ${plan.gateway.outside})` : '';
+    lines.push(`  ${h.name.padEnd(3)} ${h.role.padEnd(8)} ${h.address.padEnd(14)}${extra}  netns ${h.netns}`);
+  }
+  for (const d of status.daemons) {
+    lines.push(`  ${d.alive ? 'running' : 'DEAD   '} ${d.name.padEnd(12)} pid ${d.pid}`);
+  }
+  for (const n of status.namespaces.filter((x) => !x.present)) lines.push(`  missing namespace ${n.name}`);
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      id: { type: 'string', default: 'demo' },
+      nodes: { type: 'string' },
+      clients: { type: 'string' },
+      'no-services': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command || positionals.length > 1) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const id = values.id;
+  checkId(id);
+  const print = async (plan: LabPlan, status: LabStatus) => {
+    console.log(values.json ? JSON.stringify({ plan, status }, null, 2) : describe(plan, status));
+  };
+  switch (command) {
+    case 'up': {
+      const existing = await openLab(id);
+      if (existing) {
+        const status = await existing.status();
+        if (status.healthy) {
+          await print(existing.plan, status);
+          return 0;
+        }
+      }
+      const lab = await createLab({
+        id,
+        owned: false,
+        nodes: values.nodes === undefined ? undefined : Number(values.nodes),
+        clients: values.clients === undefined ? undefined : Number(values.clients),
+        services: !values['no-services'],
+      });
+      await print(lab.plan, await lab.status());
+      return 0;
+    }
+    case 'down':
+      await destroyLab(id);
+      if (!values.json) console.log(`lab ${id}: down`);
+      return 0;
+    case 'status': {
+      const lab = await openLab(id);
+      if (!lab) {
+        if (values.json) console.log(JSON.stringify({ id, up: false }));
+        console.error(`lab ${id}: not up`);
+        return 1;
+      }
+      const status = await lab.status();
+      await print(lab.plan, status);
+      return status.healthy ? 0 : 1;
+    }
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`onehost-lab: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,16 @@
+export {
+  createLab,
+  destroyLab,
+  type HostRef,
+  Lab,
+  type LabOptions,
+  type LabStatus,
+  openLab,
+  SERVICE_PORTS,
+  statusOf,
+  sweepOrphans,
+} from './lab.js';
+export { type HostRole, type LabHost, type LabPlan, labPrefix, makePlan, NAME_PREFIX } from './plan.js';
+export { type Daemon, listening, nginxConfig } from './services.js';
+export { type LabState, RUN_ROOT, readState, runDirOf } from './state.js';
+export { alive, destroyByPrefix, listNamespaces, pidsIn, stopPids } from './teardown.js';

@@ -1,0 +1,342 @@
+import { spawn as spawnChild } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabProcess, type RunOptions, type RunResult, run, runInNetns } from '@onehost/testkit';
+import { hostsOf, type LabHost, type LabPlan, makePlan, namespacesOf } from './plan.js';
+import { type Daemon, startIperf3, startNginx } from './services.js';
+import { type LabState, listStates, readState, runDirOf, writeState } from './state.js';
+import { alive, destroyByPrefix, listNamespaces, stopPids } from './teardown.js';
+
+/** Options for {@link createLab}. */
+export interface LabOptions {
+  /** Lab id (1-12 of a-z0-9). Default: a random id, so parallel test runs never collide. */
+  id?: string;
+  /** Number of nodes, 1-9 (default 3). */
+  nodes?: number;
+  /** Number of outside clients, 1-9 (default 2). */
+  clients?: number;
+  /** Start nginx and iperf3 on the nodes and nginx :8080 on the gateway host (default true). */
+  services?: boolean;
+  /** Runtime directory (configs, pid files, logs, state). Default `/run/onehost-lab/<id>`. */
+  runDir?: string;
+  /**
+   * Whether this process owns the lab (default true): an owned lab whose owner died is removed by the next
+   * createLab. The CLI passes false: its lab lives until `down`.
+   */
+  owned?: boolean;
+}
+
+/** Ports of the services the lab starts. */
+export const SERVICE_PORTS = { nodeHttp: 80, nodeIperf3: 5201, gatewayHttp: 8080 } as const;
+
+/** LabStatus says what of a lab exists right now. */
+export interface LabStatus {
+  id: string;
+  prefix: string;
+  /** True when every namespace exists and every recorded daemon runs. */
+  healthy: boolean;
+  namespaces: Array<{ name: string; present: boolean }>;
+  daemons: Array<Daemon & { alive: boolean }>;
+}
+
+/** A host given by name (c1, gw, n1 ...) or as the {@link LabHost} itself. */
+export type HostRef = string | LabHost;
+
+/**
+ * Lab is a running lab of network namespaces: outside clients, a gateway host and nodes (see plan.ts for
+ * the picture). It stops what it started and deletes its namespaces in {@link Lab.cleanup}.
+ */
+export class Lab {
+  readonly id: string;
+  readonly prefix: string;
+  readonly runDir: string;
+  /** Namespace names by role. */
+  readonly names: { switch: string; gateway: string; clients: string[]; nodes: string[] };
+  /** Addresses by role (nodes and clients in order n1, n2 ... / c1, c2 ...). */
+  readonly addresses: {
+    vip: string;
+    gateway: { outside: string; inside: string };
+    clients: string[];
+    nodes: string[];
+  };
+  private readonly processes: LabProcess[] = [];
+  private cleaned: Promise<void> | undefined;
+
+  constructor(
+    readonly plan: LabPlan,
+    private state: LabState,
+  ) {
+    this.id = plan.id;
+    this.prefix = plan.prefix;
+    this.runDir = state.runDir;
+    this.names = {
+      switch: plan.switchNetns,
+      gateway: plan.gateway.netns,
+      clients: plan.clients.map((h) => h.netns),
+      nodes: plan.nodes.map((h) => h.netns),
+    };
+    this.addresses = {
+      vip: plan.vip,
+      gateway: { outside: plan.gateway.outside, inside: plan.gateway.inside },
+      clients: plan.clients.map((h) => h.address),
+      nodes: plan.nodes.map((h) => h.address),
+    };
+  }
+
+  /** hosts lists clients, the gateway and the nodes. */
+  get hosts(): LabHost[] {
+    return hostsOf(this.plan);
+  }
+
+  /** host looks a host up by name (c1, gw, n1 ...). Throws for an unknown name. */
+  host(ref: HostRef): LabHost {
+    if (typeof ref !== 'string') return ref;
+    const found = this.hosts.find((h) => h.name === ref);
+    if (!found) throw new Error(`lab ${this.id} has no host ${ref}`);
+    return found;
+  }
+
+  /** exec runs a command inside a host's namespace. Throws when it fails (see testkit `run`). */
+  exec(host: HostRef, file: string, args: readonly string[], options?: RunOptions): Promise<RunResult> {
+    return runInNetns(this.host(host).netns, file, args, options);
+  }
+
+  /** spawn starts a command inside a host's namespace as a child of this process; cleanup stops it. */
+  spawn(host: HostRef, file: string, args: readonly string[]): LabProcess {
+    this.assertOpen();
+    const h = this.host(host);
+    const proc = new LabProcess('ip', ['netns', 'exec', h.netns, file, ...args], `${file} in ${h.name}`);
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /**
+   * startIn starts a detached daemon in a host's namespace (it outlives this process, e.g. for the CLI),
+   * with its output in `<runDir>/<host>/<name>.log`, and records it in the state file so `down` stops it.
+   * Throws when it cannot be started.
+   */
+  async startIn(host: HostRef, name: string, file: string, args: readonly string[]): Promise<Daemon> {
+    this.assertOpen();
+    const h = this.host(host);
+    const dir = join(this.runDir, h.name);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const log = join(dir, `${name.replace(/[^a-zA-Z0-9._-]/g, '_')}.log`);
+    const fd = openSync(log, 'a');
+    try {
+      // `ip netns exec` execs the command after setns: the child's pid is the daemon's pid.
+      const child = spawnChild('ip', ['netns', 'exec', h.netns, file, ...args], {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      child.unref();
+      if (child.pid === undefined) throw new Error(`${name}: could not start ${file} in ${h.name}`);
+      const daemon = { name, host: h.name, pid: child.pid, log };
+      await this.record(daemon);
+      return daemon;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** daemons lists the detached daemons this lab recorded (services and startIn). */
+  daemons(): Daemon[] {
+    return [...this.state.daemons];
+  }
+
+  /** status checks which namespaces exist and which recorded daemons still run. */
+  async status(): Promise<LabStatus> {
+    return statusOf(this.state);
+  }
+
+  /**
+   * cleanup stops child processes and daemons (by pid), deletes every namespace with this lab's prefix
+   * and the runtime directory. Safe to call twice. Throws an AggregateError naming what it left behind.
+   */
+  cleanup(): Promise<void> {
+    if (!this.cleaned) {
+      this.cleaned = (async () => {
+        await Promise.all(this.processes.map((p) => p.stop()));
+        await stopPids(this.state.daemons.map((d) => d.pid)).catch(() => undefined);
+        await destroyByPrefix(this.prefix, this.runDir);
+      })();
+    }
+    return this.cleaned;
+  }
+
+  /** record adds a daemon to the state file. */
+  async record(daemon: Daemon): Promise<void> {
+    this.state = { ...this.state, daemons: [...this.state.daemons, daemon] };
+    await writeState(this.state);
+  }
+
+  private assertOpen(): void {
+    if (this.cleaned) throw new Error(`lab ${this.id} was already cleaned up`);
+  }
+}
+
+/** statusOf checks a recorded lab against the kernel and the process table. */
+export async function statusOf(state: LabState): Promise<LabStatus> {
+  const present = new Set(await listNamespaces(state.prefix));
+  const namespaces = namespacesOf(state.plan).map((name) => ({ name, present: present.has(name) }));
+  const daemons = state.daemons.map((d) => ({ ...d, alive: alive(d.pid) }));
+  return {
+    id: state.id,
+    prefix: state.prefix,
+    healthy: namespaces.every((n) => n.present) && daemons.every((d) => d.alive),
+    namespaces,
+    daemons,
+  };
+}
+
+function randomId(): string {
+  return `t${randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0').slice(-8)}`;
+}
+
+/** batch runs `ip -n <netns> -batch -` with one command per line. Throws naming the failing line. */
+async function ipBatch(netns: string, lines: string[]): Promise<void> {
+  await run('ip', ['-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+async function sysctls(netns: string, settings: Record<string, string | number>): Promise<void> {
+  const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
+  await runInNetns(netns, 'sysctl', ['-qw', ...args]);
+}
+
+async function build(plan: LabPlan): Promise<void> {
+  await Promise.all(
+    namespacesOf(plan).map(async (ns) => {
+      await run('ip', ['netns', 'add', ns]);
+      // IPv4-only lab: no IPv6 link-local chatter in captures and counters.
+      await sysctls(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 });
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    }),
+  );
+  const { outside: out, interconnect: ic, gateway: gw } = plan;
+  // Every veth is created from the switch namespace straight into its peer's namespace.
+  const veth = (port: string, bridge: string, mtu: number, netns: string, iface: string) => [
+    `link add ${port} mtu ${mtu} type veth peer name ${iface} mtu ${mtu} netns ${netns}`,
+    `link set ${port} master ${bridge} up`,
+  ];
+  await ipBatch(plan.switchNetns, [
+    `link add ${out.bridge} mtu ${out.mtu} type bridge`,
+    `link add ${ic.bridge} mtu ${ic.mtu} type bridge`,
+    `link set ${out.bridge} up`,
+    `link set ${ic.bridge} up`,
+    ...plan.clients.flatMap((c) => veth(c.name, out.bridge, out.mtu, c.netns, c.iface)),
+    ...veth('gw-o', out.bridge, out.mtu, gw.netns, gw.outsideIface),
+    ...veth('gw-i', ic.bridge, ic.mtu, gw.netns, gw.insideIface),
+    ...plan.nodes.flatMap((n) => veth(n.name, ic.bridge, ic.mtu, n.netns, n.iface)),
+  ]);
+  await Promise.all([
+    ...plan.clients.map((c) =>
+      ipBatch(c.netns, [
+        `addr add ${c.address}/${out.prefixLength} dev ${c.iface}`,
+        `link set ${c.iface} up`,
+        ...plan.clientRoutes.map((r) => `route add ${r} via ${gw.outside}`),
+      ]),
+    ),
+    (async () => {
+      await ipBatch(gw.netns, [
+        `addr add ${gw.outside}/${out.prefixLength} dev ${gw.outsideIface}`,
+        `addr add ${gw.inside}/${ic.prefixLength} dev ${gw.insideIface}`,
+        `link set ${gw.outsideIface} up`,
+        `link set ${gw.insideIface} up`,
+      ]);
+      await sysctls(gw.netns, { 'net.ipv4.ip_forward': 1 });
+    })(),
+    ...plan.nodes.map((n) =>
+      ipBatch(n.netns, [
+        `addr add ${n.address}/${ic.prefixLength} dev ${n.iface}`,
+        `link set ${n.iface} up`,
+        `route add default via ${gw.inside}`,
+      ]),
+    ),
+  ]);
+}
+
+async function startServices(lab: Lab): Promise<void> {
+  const { plan } = lab;
+  const started = await Promise.all([
+    ...plan.nodes.flatMap((n) => [
+      startNginx(n.netns, n.name, join(lab.runDir, n.name, 'nginx'), SERVICE_PORTS.nodeHttp),
+      startIperf3(n.netns, n.name, join(lab.runDir, n.name), SERVICE_PORTS.nodeIperf3),
+    ]),
+    startNginx(
+      plan.gateway.netns,
+      plan.gateway.name,
+      join(lab.runDir, 'gw', 'nginx'),
+      SERVICE_PORTS.gatewayHttp,
+    ),
+  ]);
+  for (const daemon of started) await lab.record(daemon);
+}
+
+/**
+ * sweepOrphans removes owned labs whose owner process has died (a test runner killed mid-run), so
+ * leftovers never pile up. CLI labs (no owner) are left alone.
+ */
+export async function sweepOrphans(): Promise<string[]> {
+  const removed: string[] = [];
+  for (const state of await listStates()) {
+    if (state.ownerPid === null || alive(state.ownerPid)) continue;
+    await destroyByPrefix(state.prefix, state.runDir).catch(() => undefined);
+    removed.push(state.id);
+  }
+  return removed;
+}
+
+/**
+ * createLab builds a lab: namespaces, bridges, veths, addresses and routes, then (unless
+ * `services: false`) nginx on every node (:80, page naming the node) and on the gateway host (:8080),
+ * and iperf3 servers on the nodes. The gateway forwards between the outside and the interconnect by plain
+ * routing; the onehost gateway and agents are started by the caller. Nothing is created in the host's
+ * namespace. A lab with the same id that already exists is removed first. Throws (after removing what it
+ * built) when a step fails.
+ */
+export async function createLab(options: LabOptions = {}): Promise<Lab> {
+  const id = options.id ?? randomId();
+  const plan = makePlan({ id, nodes: options.nodes, clients: options.clients });
+  const runDir = options.runDir ?? runDirOf(id);
+  await sweepOrphans();
+  await destroyByPrefix(plan.prefix, runDir);
+  const state: LabState = {
+    version: 1,
+    id,
+    prefix: plan.prefix,
+    runDir,
+    plan,
+    daemons: [],
+    ownerPid: options.owned === false ? null : process.pid,
+    createdAt: new Date().toISOString(),
+  };
+  // Recorded before anything exists, so a crash half-way can still be cleaned up by prefix.
+  await writeState(state);
+  const lab = new Lab(plan, state);
+  try {
+    await build(plan);
+    if (options.services !== false) await startServices(lab);
+  } catch (err) {
+    await lab.cleanup().catch(() => undefined);
+    throw err;
+  }
+  return lab;
+}
+
+/** openLab attaches to a lab recorded under `runDir` (default for `id`); undefined when none is recorded. */
+export async function openLab(id: string, runDir = runDirOf(id)): Promise<Lab | undefined> {
+  const state = await readState(runDir);
+  if (!state) return undefined;
+  return new Lab(state.plan, state);
+}
+
+/**
+ * destroyLab removes lab `id` whether or not its state file survived: processes in its namespaces,
+ * the namespaces (found by prefix) and the runtime directory. Idempotent.
+ */
+export async function destroyLab(id: string, runDir = runDirOf(id)): Promise<void> {
+  const state = existsSync(runDir) ? await readState(runDir).catch(() => undefined) : undefined;
+  if (state) await stopPids(state.daemons.map((d) => d.pid)).catch(() => undefined);
+  await destroyByPrefix(state?.prefix ?? makePlan({ id }).prefix, runDir);
+}

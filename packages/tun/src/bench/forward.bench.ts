@@ -1,6 +1,7 @@
 // Forwarding benchmark: a bounded UDP flood into a TUN, forwarded as VXLAN to a counting receiver by
 // (a) the addon's C loop and (b) the JS decide path. Prints, never asserts. Last line:
 // tun-forward-pps c=<n> js=<n> ratio=<js/c>
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Lab, type Netns, requireRoot } from '@onehost/testkit';
 import { flood, forwardC, PacketSender, TunQueue } from '../index.js';
 
@@ -39,6 +40,12 @@ function startFlood(gw: Netns) {
     durationMs: FLOOD_MS,
   });
 }
+
+let gcCount = 0;
+let jsGcs = 0;
+new PerformanceObserver((list) => {
+  gcCount += list.getEntries().length;
+}).observe({ entryTypes: ['gc'] });
 
 /** Round is one measurement: packets per second delivered to the sink, and offered by the flood. */
 interface Round {
@@ -89,7 +96,10 @@ async function runJs(gw: Netns, sink: Netns, queue: TunQueue, sender: PacketSend
     { maxBatch: MAX_BATCH },
   );
   const before = await sinkCount(sink);
+  // Garbage collections while JS forwards: evidence that the decide path allocates (almost) nothing.
+  const gcBefore = gcCount;
   const f = await startFlood(gw);
+  jsGcs += gcCount - gcBefore;
   const delivered = (await sinkCount(sink)) - before;
   queue.pause();
   return { pps: (delivered / f.elapsedMs) * 1000, offered: (f.sent / f.elapsedMs) * 1000 };
@@ -163,7 +173,7 @@ async function main(): Promise<void> {
     const st = sender.stats();
     console.log(
       `spread c=${spread(c)} js=${spread(js)}; sender calls=${st.calls} wouldBlock=${st.wouldBlock} errors=${st.errors}; ` +
-        `tun rxTruncated=${queue.stats().rxTruncated}`,
+        `tun rxTruncated=${queue.stats().rxTruncated}; GCs (incl. idle-time scavenges) during JS rounds=${jsGcs}`,
     );
     const mc = median(c);
     const mj = median(js);

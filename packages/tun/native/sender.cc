@@ -223,6 +223,10 @@ Napi::Value Sender::OnWritable(const Napi::CallbackInfo& info) {
   }
   writableCb_ = Napi::Persistent(info[0].As<Napi::Function>());
   poll_->Set(UV_WRITABLE);
+  if (!pinned_) {
+    Ref();
+    pinned_ = true;
+  }
   return env.Undefined();
 }
 
@@ -230,6 +234,10 @@ void Sender::OnPollEvent(int /*status*/, int /*events*/) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   if (poll_ != nullptr) poll_->Set(0);
+  if (pinned_) {
+    Unref();
+    pinned_ = false;
+  }
   if (writableCb_.IsEmpty()) return;
   Napi::Function cb = writableCb_.Value();
   writableCb_.Reset();
@@ -268,6 +276,10 @@ Napi::Value Sender::Close(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   CloseNow();
+  if (pinned_) {
+    Unref();
+    pinned_ = false;
+  }
   writableCb_.Reset();
   return env.Undefined();
 }

@@ -35,6 +35,7 @@ class Sender : public Napi::ObjectWrap<Sender>, public PollOwner {
   void CloseNow();
 
   PollHandle* poll_ = nullptr;
+  bool pinned_ = false;  // strong self-reference while waiting for writability
   Napi::FunctionReference writableCb_;
   std::unique_ptr<Napi::AsyncContext> ctx_;
 };

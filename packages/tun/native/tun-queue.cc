@@ -109,7 +109,17 @@ bool TunQueue::CheckOpen(Napi::Env env) {
 
 void TunQueue::UpdatePoll() {
   if (poll_ == nullptr) return;
-  poll_->Set((reading_ ? UV_READABLE : 0) | (wantWritable_ ? UV_WRITABLE : 0));
+  int events = (reading_ ? UV_READABLE : 0) | (wantWritable_ ? UV_WRITABLE : 0);
+  poll_->Set(events);
+  // While the queue reads or waits for writability it must not be garbage collected, even when the
+  // program keeps no reference to it (its callbacks would silently stop).
+  if (events != 0 && !pinned_) {
+    Ref();
+    pinned_ = true;
+  } else if (events == 0 && pinned_) {
+    Unref();
+    pinned_ = false;
+  }
 }
 
 Napi::Value TunQueue::GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
@@ -469,6 +479,10 @@ Napi::Value TunQueue::Close(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   CloseNow();
+  if (pinned_) {
+    Unref();
+    pinned_ = false;
+  }
   batchCb_.Reset();
   writableCb_.Reset();
   arenaRef_.Reset();

@@ -74,6 +74,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue>, public PollOwner {
   PollHandle* poll_ = nullptr;
   bool reading_ = false;
   bool wantWritable_ = false;
+  bool pinned_ = false;  // strong self-reference while polling, like an active libuv handle
 
   uint8_t* arena_ = nullptr;
   size_t arenaLen_ = 0;

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Lab, type Netns, requireRoot, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTunError } from './errors.js';
@@ -131,6 +133,35 @@ describe('TunQueue', () => {
     q.resume();
     await waitFor(() => seen >= 20, { what: 'the rest after resume' });
     q.close();
+  });
+
+  it('keeps a reading queue alive when the program holds no reference to it', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const name = lab.linkName('t');
+    let seen = 0;
+    let weak: WeakRef<{ close(): void }> | undefined;
+    (() => {
+      const q = TunQueue.open({ name, netns: ns.name });
+      q.ipv4 = '198.18.14.1/24';
+      q.isUp = true;
+      // The handler holds nothing that leads back to the queue.
+      q.receive((count, arena, meta) => {
+        for (let i = 0; i < count; i++) if (arena[meta[i * 4]! + 9] === 1) seen++;
+      });
+      weak = new WeakRef(q.nativeQueue);
+    })();
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    await ns.exec('ping', ['-c', '1', '-W', '1', '198.18.14.2']).catch(() => undefined);
+    await waitFor(() => seen >= 1, {
+      what: 'the echo request read by the unreferenced queue',
+      timeoutMs: 2000,
+    });
+    expect(await linkExists(ns, name)).toBe(true);
+    weak?.deref()?.close();
+    await waitForLinkGone(ns, name);
   });
 
   it('configures MTU, address and state, and rejects MTUs out of range', async () => {

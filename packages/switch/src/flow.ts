@@ -51,7 +51,17 @@ export function routeInbound(
   else decideByDestinationPort(ctx, snap, out, counters);
   decideDelivery(ctx, snap, out);
   if (p.firstFragment && !ctx.dryRun) {
-    if (fragments.remember(p.src, p.dst, p.protocol, p.fragmentId, out, ctx.now + snap.fragmentTimeoutMs)) {
+    if (
+      fragments.remember(
+        p.src,
+        p.dst,
+        p.protocol,
+        p.fragmentId,
+        out,
+        ctx.now,
+        ctx.now + snap.fragmentTimeoutMs,
+      )
+    ) {
       counters.event(EVENT.FRAGMENT_EVICTED);
     }
     counters.event(EVENT.FRAGMENT_REMEMBERED);

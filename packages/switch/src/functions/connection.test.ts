@@ -96,11 +96,11 @@ describe('connection manager (Fig. 10, claims 12-14)', () => {
   });
 
   it('least-conn sends a new connection to the node with the fewest live flows', () => {
-    const h = new Harness(yaml('policy: least-conn'));
+    const h = new Harness(yaml('policy: least-conn, maxEntries: 16'));
     expect([1, 2, 3].map((p) => h.node(p, SYN))).toEqual([2, 3, 4]);
     h.node(1, RST);
     h.now = 11_000; // the RST grace (10 s) has passed
-    h.sw.sweep(h.now);
+    h.sw.sweep(h.now, 4096);
     expect(h.cm.table.perNode[2]).toBe(0);
     expect(h.node(4, SYN)).toBe(2);
     expect(h.node(5, SYN)).toBe(2);
@@ -178,7 +178,7 @@ describe('connection manager (Fig. 10, claims 12-14)', () => {
     expect(h.node(2, ACK)).toBe(-DROP.NO_CONNECTION);
   });
 
-  it('the table is bounded: the least recently used entry is evicted', () => {
+  it('the table is bounded: CLOCK evicts an entry not used since the hand passed', () => {
     const h = new Harness(yaml('policy: round-robin, maxEntries: 3'));
     const n1 = h.node(1, SYN);
     h.node(2, SYN);

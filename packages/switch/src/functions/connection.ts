@@ -105,9 +105,9 @@ class ConnectionManager implements RoutingFunction {
       return;
     }
     let s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
-    if (s >= 0 && !ctx.nodes.isUp(flows.node[s]!)) {
+    if (s >= 0 && !ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null)
-        ctx.trace.add(`entry's node ${ctx.nodes.nameOf(flows.node[s]!)} is down or gone`);
+        ctx.trace.add(`entry's node ${ctx.nodes.nameOf(flows.node(s))} is down or gone`);
       if (!ctx.dryRun) {
         flows.removeSlot(s);
         this.deps.counters.event(EVENT.CONN_NODE_LOST);
@@ -133,14 +133,14 @@ class ConnectionManager implements RoutingFunction {
       }
       const state = nextState(FLOW.ESTABLISHED, flags);
       if (!ctx.dryRun) {
-        flows.set(a, b, c, node, 0, state, 0, now + this.ttl[state]!);
+        flows.set(a, b, c, node, state, 0, now + this.ttl[state]!, now);
         this.deps.counters.event(EVENT.CONN_REDERIVED);
       }
       out.forward(node, NO_PORT);
       return;
     }
-    const node = flows.node[s]!;
-    const before = flows.state[s]!;
+    const node = flows.node(s);
+    const before = flows.state(s);
     const state = nextState(before, flags);
     if (!ctx.dryRun) flows.refresh(s, state, now + this.ttl[state]!);
     if (ctx.trace !== null) {
@@ -156,8 +156,8 @@ class ConnectionManager implements RoutingFunction {
     const p = ctx.p;
     const isn = u32(ctx.buf, p.l4Offset + TCP_SEQ);
     const s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
-    if (s >= 0 && flows.state[s] === FLOW.SYN && flows.isn[s] === isn && ctx.nodes.isUp(flows.node[s]!)) {
-      const node = flows.node[s]!;
+    if (s >= 0 && flows.state(s) === FLOW.SYN && flows.aux(s) === isn && ctx.nodes.isUp(flows.node(s))) {
+      const node = flows.node(s);
       if (ctx.trace !== null)
         ctx.trace.add(`connection: SYN retransmit (same ISN) → ${ctx.nodes.nameOf(node)}`);
       if (!ctx.dryRun) {
@@ -173,7 +173,7 @@ class ConnectionManager implements RoutingFunction {
       return;
     }
     if (!ctx.dryRun) {
-      flows.set(a, b, c, node, 0, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!);
+      flows.set(a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
       this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
     }
     out.forward(node, NO_PORT);
@@ -208,14 +208,14 @@ class ConnectionManager implements RoutingFunction {
     // The quoted packet went out from the cluster: its destination is the client.
     const b = ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0;
     const s = this.flows.peek(p.innerDst, b, ctx.vip, ctx.now);
-    if (s < 0 || !ctx.nodes.isUp(this.flows.node[s]!)) {
+    if (s < 0 || !ctx.nodes.isUp(this.flows.node(s))) {
       if (ctx.trace !== null) ctx.trace.add('connection: no entry for the quoted flow');
       out.drop(DROP.ICMP_UNKNOWN_FLOW);
       return;
     }
     if (ctx.trace !== null)
-      ctx.trace.add(`connection: quoted flow's entry → ${ctx.nodes.nameOf(this.flows.node[s]!)}`);
-    out.forward(this.flows.node[s]!, NO_PORT);
+      ctx.trace.add(`connection: quoted flow's entry → ${ctx.nodes.nameOf(this.flows.node(s))}`);
+    out.forward(this.flows.node(s), NO_PORT);
   }
 
   sweep(now: number, budget: number): void {

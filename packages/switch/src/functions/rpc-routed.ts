@@ -69,12 +69,12 @@ export abstract class RpcRouted implements RoutingFunction {
       s = -1;
     }
     if (s >= 0) {
-      const node = flows.node[s]!;
+      const node = flows.node(s);
       if (ctx.nodes.isUp(node)) {
-        const port = flows.port[s]!;
+        const port = flows.aux(s);
         if (!ctx.dryRun) {
           const rst = (flags & TCP_FLAGS.RST) !== 0;
-          const fin = (flags & TCP_FLAGS.FIN) !== 0 || flows.state[s] === FLOW.FIN;
+          const fin = (flags & TCP_FLAGS.FIN) !== 0 || flows.state(s) === FLOW.FIN;
           flows.refresh(
             s,
             fin ? FLOW.FIN : FLOW.ESTABLISHED,
@@ -105,7 +105,16 @@ export abstract class RpcRouted implements RoutingFunction {
     }
     this.routeDatagram(ctx, out, true);
     if (out.kind === KIND.FORWARD && !ctx.dryRun) {
-      flows.set(a, b, ctx.vip, out.node, Math.max(out.port, 0), FLOW.ESTABLISHED, 0, ctx.now + this.ttl);
+      flows.set(
+        a,
+        b,
+        ctx.vip,
+        out.node,
+        FLOW.ESTABLISHED,
+        Math.max(out.port, 0),
+        ctx.now + this.ttl,
+        ctx.now,
+      );
     }
   }
 
@@ -129,10 +138,10 @@ export abstract class RpcRouted implements RoutingFunction {
       flows === null
         ? -1
         : flows.peek(p.innerDst, ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0, ctx.vip, ctx.now);
-    if (s >= 0 && flows !== null && ctx.nodes.isUp(flows.node[s]!)) {
+    if (s >= 0 && flows !== null && ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null)
-        ctx.trace.add(`${this.kind}: quoted TCP flow bound to ${ctx.nodes.nameOf(flows.node[s]!)}`);
-      out.forward(flows.node[s]!, NO_PORT);
+        ctx.trace.add(`${this.kind}: quoted TCP flow bound to ${ctx.nodes.nameOf(flows.node(s))}`);
+      out.forward(flows.node(s), NO_PORT);
       return;
     }
     if (ctx.trace !== null) ctx.trace.add(`${this.kind}: quoted datagram carries no call → the gateway`);

@@ -61,7 +61,7 @@ class UdpFlow implements RoutingFunction {
     const flows = this.flows;
     const s = ctx.dryRun ? flows.peek(a, b, c, ctx.now) : flows.find(a, b, c, ctx.now);
     if (s >= 0) {
-      const node = flows.node[s]!;
+      const node = flows.node(s);
       if (ctx.nodes.isUp(node)) {
         if (!ctx.dryRun) flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
         if (ctx.trace !== null)
@@ -85,7 +85,7 @@ class UdpFlow implements RoutingFunction {
       return;
     }
     if (!ctx.dryRun) {
-      flows.set(a, b, c, node, 0, FLOW.ESTABLISHED, 0, ctx.now + this.ttl);
+      flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
       this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
     }
     out.forward(node, NO_PORT);
@@ -94,13 +94,13 @@ class UdpFlow implements RoutingFunction {
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
     const s = this.flows.peek(p.innerDst, ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0, ctx.vip, ctx.now);
-    if (s < 0 || !ctx.nodes.isUp(this.flows.node[s]!)) {
+    if (s < 0 || !ctx.nodes.isUp(this.flows.node(s))) {
       if (ctx.trace !== null) ctx.trace.add('udp-flow: no flow for the quoted datagram');
       out.drop(DROP.ICMP_UNKNOWN_FLOW);
       return;
     }
-    if (ctx.trace !== null) ctx.trace.add(`udp-flow: quoted flow → ${ctx.nodes.nameOf(this.flows.node[s]!)}`);
-    out.forward(this.flows.node[s]!, NO_PORT);
+    if (ctx.trace !== null) ctx.trace.add(`udp-flow: quoted flow → ${ctx.nodes.nameOf(this.flows.node(s))}`);
+    out.forward(this.flows.node(s), NO_PORT);
   }
 
   sweep(now: number, budget: number): void {

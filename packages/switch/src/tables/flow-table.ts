@@ -22,18 +22,12 @@ export interface FlowTableEvents {
 
 /**
  * FlowTable remembers which node a flow went to: key (client address, client port << 16 | cluster
- * port, cluster address index) → node, rewritten port, state, TCP ISN, deadline. Bounded: when full, the
- * least recently used flow is evicted. Keeps a live-flow count per node (least-connections).
- *
- * Expired entries are removed when found, and by `sweep` from the old end of the LRU list.
+ * port, cluster address index) → node, state, aux (TCP ISN or a rewritten port), deadline. Bounded:
+ * when full, CLOCK picks an expired or not recently used flow to evict. Keeps a live-flow count per
+ * node (least-connections). Expired flows are removed when found and by `sweep`.
  */
 export class FlowTable {
   readonly slots: SlotTable;
-  readonly node: Uint16Array;
-  /** rewritten destination port, 0 when none. */
-  readonly port: Uint16Array;
-  readonly state: Uint8Array;
-  readonly isn: Uint32Array;
   /** live flows per node id. */
   readonly perNode = new Int32Array(NODE_ID_LIMIT);
 
@@ -44,10 +38,6 @@ export class FlowTable {
     private readonly events: FlowTableEvents,
   ) {
     this.slots = new SlotTable(capacity);
-    this.node = new Uint16Array(capacity);
-    this.port = new Uint16Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.isn = new Uint32Array(capacity);
   }
 
   get size(): number {
@@ -58,16 +48,28 @@ export class FlowTable {
     return this.slots.capacity;
   }
 
-  /** byteLength is what the table's typed arrays hold (excluding perNode). */
+  /** byteLength is the memory the table holds (excluding the fixed perNode array). */
   get byteLength(): number {
-    return this.slots.byteLength + this.capacity * (2 + 2 + 1 + 4);
+    return this.slots.byteLength;
+  }
+
+  node(s: number): number {
+    return this.slots.value(s) >>> 8;
+  }
+
+  state(s: number): number {
+    return this.slots.value(s) & 0xff;
+  }
+
+  aux(s: number): number {
+    return this.slots.aux(s);
   }
 
   /** find returns the live slot for the key, or -1; an expired entry is removed on the way. */
   find(a: number, b: number, c: number, now: number): number {
     const s = this.slots.find(a, b, c);
     if (s < 0) return -1;
-    if (this.slots.expires[s]! <= now) {
+    if (this.slots.expires(s) <= now) {
       this.removeSlot(s);
       this.counters.event(this.events.expired);
       return -1;
@@ -78,71 +80,71 @@ export class FlowTable {
   /** peek is find without side effects: an expired entry reads as absent but stays. */
   peek(a: number, b: number, c: number, now: number): number {
     const s = this.slots.find(a, b, c);
-    if (s < 0 || this.slots.expires[s]! <= now) return -1;
+    if (s < 0 || this.slots.expires(s) <= now) return -1;
     return s;
   }
 
   /**
-   * set stores a flow (replacing the key's entry if present) and makes it the most recent; evicts the
-   * least recently used flow when the table is full. Returns the slot.
+   * set stores a flow (replacing the key's entry if present); evicts a flow when the table is full.
+   * A new flow starts unreferenced: under pressure, flows that never saw a second packet (a SYN flood)
+   * go before flows in use. Returns the slot.
    */
   set(
     a: number,
     b: number,
     c: number,
     node: number,
-    port: number,
     state: number,
-    isn: number,
+    aux: number,
     expires: number,
+    now: number,
   ): number {
-    let s = this.slots.find(a, b, c);
+    const t = this.slots;
+    let s = t.find(a, b, c);
     if (s >= 0) {
-      this.perNode[this.node[s]!]!--;
-      this.slots.touch(s);
+      this.perNode[this.node(s)]!--;
+      t.touch(s);
     } else {
-      if (this.slots.full) {
-        this.removeSlot(this.slots.tail);
-        this.counters.event(this.events.evicted);
+      if (t.full) {
+        const v = t.victim(now);
+        const expired = t.expires(v) <= now;
+        this.removeSlot(v);
+        this.counters.event(expired ? this.events.expired : this.events.evicted);
       }
-      s = this.slots.insert(a, b, c);
+      s = t.insert(a, b, c);
     }
-    this.node[s] = node;
-    this.perNode[node]!++;
-    this.port[s] = port;
-    this.state[s] = state;
-    this.isn[s] = isn;
-    this.slots.expires[s] = expires;
+    t.setValue(s, ((node & 0xffff) << 8) | (state & 0xff));
+    t.setAux(s, aux);
+    t.setExpires(s, expires);
+    this.perNode[node & 0xffff]!++;
     return s;
   }
 
-  /** refresh moves a slot to the recent end with a new state and deadline. */
+  /** refresh marks a slot used with a new state and deadline. */
   refresh(s: number, state: number, expires: number): void {
-    this.slots.touch(s);
-    this.state[s] = state;
-    this.slots.expires[s] = expires;
+    const t = this.slots;
+    t.setValue(s, (t.value(s) & ~0xff) | (state & 0xff));
+    t.setExpires(s, expires);
+    t.touch(s);
   }
 
   removeSlot(s: number): void {
-    this.perNode[this.node[s]!]!--;
+    this.perNode[this.node(s)]!--;
     this.slots.remove(s);
   }
 
   /**
-   * sweep examines up to `budget` flows from the least recently used end and removes the expired ones;
-   * returns how many it removed. Run it now and then (per batch) so idle flows release their node's count.
+   * sweep examines up to `budget` slots and removes the expired flows among them; returns how many it
+   * removed. Run it now and then (per batch) so idle flows release their node's count.
    */
   sweep(now: number, budget: number): number {
     let removed = 0;
-    let s = this.slots.tail;
-    for (let i = 0; i < budget && s >= 0; i++) {
-      const newer = this.slots.newerThan(s);
-      if (this.slots.expires[s]! <= now) {
-        this.removeSlot(s);
-        this.counters.event(this.events.expired);
-        removed++;
-      }
-      s = newer;
+    for (let i = 0; i < budget; i++) {
+      const s = this.slots.nextExpired(now, 1);
+      if (s < 0) continue;
+      this.removeSlot(s);
+      this.counters.event(this.events.expired);
+      removed++;
     }
     return removed;
   }

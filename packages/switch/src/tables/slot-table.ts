@@ -1,31 +1,49 @@
 import { hash3 } from '../hash.js';
 
+/** Words per slot in `u32` (32 bytes: two slots per 64-byte cache line). */
+export const SLOT_WORDS = 8;
+const A = 0;
+const B = 1;
+const C = 2;
+/** the key's full hash (its home position is hash & mask), kept so deletion never rehashes. */
+const HASH = 3;
+/** owner's 24-bit value (e.g. node << 8 | state) in the low bits, control bits in the top byte. */
+const VALUE = 4;
+/** owner's second word (e.g. TCP ISN or a rewritten port). */
+const AUX = 5;
+/** expiry deadline as float64 at u32 words 6-7 (f64 index slot * 4 + 3). */
+const EXPIRES_F64 = 3;
+
+const USED = 0x01000000;
+const REF = 0x02000000;
+const CTL = 0xff000000;
+const VALUE_MASK = 0x00ffffff;
+
+/** MAX_LOAD keeps linear probes short: the table has at least capacity / MAX_LOAD slots. */
+const MAX_LOAD = 0.75;
+
 /**
- * SlotTable is a bounded hash table over typed arrays, keyed by three uint32 words, with an intrusive
- * LRU list: no JS object per entry, so a million entries cost tens of bytes each and the garbage
- * collector never walks them. Values live in the owner's parallel arrays, indexed by the slot number.
+ * SlotTable is a bounded hash table keyed by three uint32 words, laid out for the packet loop: open
+ * addressing with linear probing over one ArrayBuffer where each slot's key, hash, owner values,
+ * control bits and deadline sit together in 32 bytes. A lookup usually touches one cache line, and no
+ * JS object exists per entry (the garbage collector never walks them). Deletion shifts the following
+ * entries back (no tombstones), so slot numbers are valid only until the next remove.
  *
- * Collisions chain through `next`; buckets hold slot + 1 (0 = empty) so fresh zeroed arrays need no
- * initialising pass; slots are handed out from a high-water mark, then recycled through a free list.
- * `expires` is the owner's deadline (milliseconds, the owner's clock); the table only stores it.
+ * Eviction is CLOCK (second chance), an approximation of least-recently-used that needs no list
+ * updates per packet: `touch` sets a referenced bit; `victim` advances a hand over the slots, clearing
+ * referenced bits, and returns the first entry that is expired or was not referenced since the hand
+ * last passed it.
  */
 export class SlotTable {
+  /** the most entries the table holds. */
   readonly capacity: number;
-  readonly keyA: Uint32Array;
-  readonly keyB: Uint32Array;
-  readonly keyC: Uint32Array;
-  readonly expires: Float64Array;
-  private readonly buckets: Int32Array;
+  /** number of slots (a power of two). */
+  readonly slotCount: number;
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
   private readonly mask: number;
-  private readonly next: Int32Array;
-  private readonly prev: Int32Array;
-  private readonly newer: Int32Array;
-  private readonly older: Int32Array;
-  private freeHead = -1;
-  private used = 0;
-  /** most and least recently used slots, -1 when empty. */
-  head = -1;
-  tail = -1;
+  private hand = 0;
+  private sweepAt = 0;
   size = 0;
 
   /** constructor throws RangeError when capacity is not an integer in [1, 2^26]. */
@@ -34,23 +52,18 @@ export class SlotTable {
       throw new RangeError(`slot table capacity must be an integer in [1, 2^26], got ${capacity}`);
     }
     this.capacity = capacity;
-    let nb = 1;
-    while (nb < capacity) nb <<= 1;
-    this.buckets = new Int32Array(nb);
-    this.mask = nb - 1;
-    this.keyA = new Uint32Array(capacity);
-    this.keyB = new Uint32Array(capacity);
-    this.keyC = new Uint32Array(capacity);
-    this.expires = new Float64Array(capacity);
-    this.next = new Int32Array(capacity);
-    this.prev = new Int32Array(capacity);
-    this.newer = new Int32Array(capacity);
-    this.older = new Int32Array(capacity);
+    let n = 2;
+    while (n * MAX_LOAD < capacity) n <<= 1;
+    this.slotCount = n;
+    this.mask = n - 1;
+    const mem = new ArrayBuffer(n * SLOT_WORDS * 4);
+    this.u32 = new Uint32Array(mem);
+    this.f64 = new Float64Array(mem);
   }
 
-  /** bytes held by the typed arrays (for sizing reports). */
+  /** byteLength is the memory the table holds. */
   get byteLength(): number {
-    return this.buckets.byteLength + this.capacity * (4 * 3 + 8 + 4 * 4);
+    return this.u32.byteLength;
   }
 
   get full(): boolean {
@@ -62,97 +75,142 @@ export class SlotTable {
     a >>>= 0;
     b >>>= 0;
     c >>>= 0;
-    const ka = this.keyA;
-    const kb = this.keyB;
-    const kc = this.keyC;
-    let s = this.buckets[hash3(a, b, c) & this.mask]! - 1;
-    while (s >= 0) {
-      if (ka[s] === a && kb[s] === b && kc[s] === c) return s;
-      s = this.next[s]!;
+    const u = this.u32;
+    const mask = this.mask;
+    let i = hash3(a, b, c) & mask;
+    for (;;) {
+      const o = i * SLOT_WORDS;
+      if ((u[o + VALUE]! & USED) === 0) return -1;
+      if (u[o + A] === a && u[o + B] === b && u[o + C] === c) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** insert places a key that is not present; returns its slot, or -1 when full (evict first). */
+  insert(a: number, b: number, c: number): number {
+    if (this.size >= this.capacity) return -1;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    const u = this.u32;
+    const mask = this.mask;
+    const h = hash3(a, b, c);
+    let i = h & mask;
+    while ((u[i * SLOT_WORDS + VALUE]! & USED) !== 0) i = (i + 1) & mask;
+    const o = i * SLOT_WORDS;
+    u[o + A] = a;
+    u[o + B] = b;
+    u[o + C] = c;
+    u[o + HASH] = h;
+    u[o + VALUE] = USED;
+    u[o + AUX] = 0;
+    this.f64[i * 4 + EXPIRES_F64] = 0;
+    this.size++;
+    return i;
+  }
+
+  /** remove frees a slot that `find` or `insert` returned, shifting later entries of its run back. */
+  remove(slot: number): void {
+    const u = this.u32;
+    const mask = this.mask;
+    let i = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & mask;
+      const jo = j * SLOT_WORDS;
+      if ((u[jo + VALUE]! & USED) === 0) break;
+      const home = u[jo + HASH]! & mask;
+      // j may move to i when its home is not cyclically within (i, j].
+      const between = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!between) {
+        u.copyWithin(i * SLOT_WORDS, jo, jo + SLOT_WORDS);
+        i = j;
+      }
+    }
+    u[i * SLOT_WORDS + VALUE] = 0;
+    this.size--;
+  }
+
+  /** touch marks a slot as recently used (one bit in the slot's own line). */
+  touch(s: number): void {
+    this.u32[s * SLOT_WORDS + VALUE]! |= REF;
+  }
+
+  isUsed(s: number): boolean {
+    return (this.u32[s * SLOT_WORDS + VALUE]! & USED) !== 0;
+  }
+
+  /** key returns one of the three key words of a slot (0, 1 or 2). */
+  key(s: number, word: 0 | 1 | 2): number {
+    return this.u32[s * SLOT_WORDS + word]!;
+  }
+
+  expires(s: number): number {
+    return this.f64[s * 4 + EXPIRES_F64]!;
+  }
+
+  setExpires(s: number, t: number): void {
+    this.f64[s * 4 + EXPIRES_F64] = t;
+  }
+
+  /** value is the owner's 24-bit word. */
+  value(s: number): number {
+    return this.u32[s * SLOT_WORDS + VALUE]! & VALUE_MASK;
+  }
+
+  setValue(s: number, v: number): void {
+    const o = s * SLOT_WORDS + VALUE;
+    this.u32[o] = (this.u32[o]! & CTL) | (v & VALUE_MASK);
+  }
+
+  aux(s: number): number {
+    return this.u32[s * SLOT_WORDS + AUX]!;
+  }
+
+  setAux(s: number, v: number): void {
+    this.u32[s * SLOT_WORDS + AUX] = v;
+  }
+
+  /**
+   * victim returns the slot CLOCK would evict: the first used slot from the hand that is expired at
+   * `now` or not referenced since the hand last passed (clearing referenced bits on the way); -1 when
+   * the table is empty. The caller removes it.
+   */
+  victim(now: number): number {
+    if (this.size === 0) return -1;
+    const u = this.u32;
+    const n = this.slotCount;
+    // Two turns suffice: the first clears every referenced bit.
+    for (let k = 0; k < 2 * n + 1; k++) {
+      const s = this.hand;
+      this.hand = (s + 1) & this.mask;
+      const o = s * SLOT_WORDS + VALUE;
+      const v = u[o]!;
+      if ((v & USED) === 0) continue;
+      if ((v & REF) === 0 || this.f64[s * 4 + EXPIRES_F64]! <= now) return s;
+      u[o] = v & ~REF;
     }
     return -1;
   }
 
   /**
-   * insert takes a free slot for a key that is not present and makes it the most recent; returns the
-   * slot, or -1 when the table is full (the owner evicts `tail` first: it must release its values).
+   * nextExpired advances a sweep cursor over at most `budget` slots and returns the first used slot
+   * expired at `now`, or -1 when none was found within the budget.
    */
-  insert(a: number, b: number, c: number): number {
-    let s = this.freeHead;
-    if (s >= 0) this.freeHead = this.next[s]!;
-    else if (this.used < this.capacity) s = this.used++;
-    else return -1;
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    this.keyA[s] = a;
-    this.keyB[s] = b;
-    this.keyC[s] = c;
-    const bi = hash3(a, b, c) & this.mask;
-    const first = this.buckets[bi]! - 1;
-    this.next[s] = first;
-    this.prev[s] = -1;
-    if (first >= 0) this.prev[first] = s;
-    this.buckets[bi] = s + 1;
-    this.linkHead(s);
-    this.size++;
-    return s;
-  }
-
-  /** remove frees a slot that `find` or `insert` returned. */
-  remove(s: number): void {
-    const n = this.next[s]!;
-    const p = this.prev[s]!;
-    if (p >= 0) this.next[p] = n;
-    else this.buckets[hash3(this.keyA[s]!, this.keyB[s]!, this.keyC[s]!) & this.mask] = n + 1;
-    if (n >= 0) this.prev[n] = p;
-    this.unlinkLru(s);
-    this.next[s] = this.freeHead;
-    this.freeHead = s;
-    this.size--;
-  }
-
-  /** touch makes a slot the most recently used. */
-  touch(s: number): void {
-    if (this.head === s) return;
-    this.unlinkLru(s);
-    this.linkHead(s);
-  }
-
-  /** olderThan returns the next less recently used slot after s, or -1. */
-  olderThan(s: number): number {
-    return this.older[s]!;
-  }
-
-  /** newerThan returns the next more recently used slot after s, or -1. */
-  newerThan(s: number): number {
-    return this.newer[s]!;
+  nextExpired(now: number, budget: number): number {
+    const u = this.u32;
+    for (let k = 0; k < budget; k++) {
+      const s = this.sweepAt;
+      this.sweepAt = (s + 1) & this.mask;
+      if ((u[s * SLOT_WORDS + VALUE]! & USED) !== 0 && this.f64[s * 4 + EXPIRES_F64]! <= now) return s;
+    }
+    return -1;
   }
 
   clear(): void {
-    this.buckets.fill(0);
-    this.freeHead = -1;
-    this.used = 0;
-    this.head = -1;
-    this.tail = -1;
+    this.u32.fill(0);
+    this.hand = 0;
+    this.sweepAt = 0;
     this.size = 0;
-  }
-
-  private linkHead(s: number): void {
-    const h = this.head;
-    this.newer[s] = -1;
-    this.older[s] = h;
-    if (h >= 0) this.newer[h] = s;
-    else this.tail = s;
-    this.head = s;
-  }
-
-  private unlinkLru(s: number): void {
-    const nw = this.newer[s]!;
-    const ol = this.older[s]!;
-    if (nw >= 0) this.older[nw] = ol;
-    else this.head = ol;
-    if (ol >= 0) this.newer[ol] = nw;
-    else this.tail = nw;
   }
 }

@@ -1,4 +1,4 @@
-export { Lab, Netns, ROOT, type VethOptions, type VethPair } from './lab.js';
+export { Lab, Netns, ROOT, sweepStaleNamespaces, type VethOptions, type VethPair } from './lab.js';
 export { LabProcess } from './process.js';
 export { requireRoot } from './require-root.js';
 export { type RunOptions, type RunResult, run, runInNetns } from './run.js';

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Lab } from './lab.js';
+import { Lab, sweepStaleNamespaces } from './lab.js';
 import { requireRoot } from './require-root.js';
 import { run } from './run.js';
 
@@ -71,6 +72,25 @@ describe('Lab', () => {
     const left = await namespaceList();
     expect(left).not.toContain(x.name);
     expect(left).not.toContain(y.name);
+  });
+
+  it('sweeps namespaces left by dead processes and spares live ones', async () => {
+    const lab = new Lab();
+    labs.push(lab);
+    const live = await lab.netns();
+    expect(live.name).toMatch(new RegExp(`^oh-${process.pid.toString(36)}-`));
+    // A pid that has just exited stands for a test run that crashed.
+    const dead = spawnSync('true').pid!;
+    const stale = `oh-${dead.toString(36)}-zz1`;
+    lab.defer(() => run('ip', ['netns', 'del', stale]).catch(() => undefined));
+    await run('ip', ['netns', 'add', stale]);
+    const removed = await sweepStaleNamespaces();
+    expect(removed).toContain(stale);
+    expect(removed).not.toContain(live.name);
+    const left = await namespaceList();
+    expect(left).not.toContain(stale);
+    expect(left).toContain(live.name);
+    await lab.cleanup();
   });
 
   it('stops a process that ignores SIGTERM', async () => {

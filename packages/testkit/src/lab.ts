@@ -87,11 +87,14 @@ export class Lab {
   private readonly processes: LabProcess[] = [];
   private readonly deferred: Array<() => unknown> = [];
   private counter = 0;
+  // "oh-<pid base 36>-<rest>": the pid lets sweepStaleNamespaces() find leftovers of dead processes.
+  private readonly nsPrefix: string;
   private cleaned: Promise<void> | undefined;
 
   constructor() {
     labCounter += 1;
     this.id = `${process.pid.toString(36)}${(labCounter % 36).toString(36)}${randomBytes(2).readUInt16LE(0).toString(36).padStart(2, '0').slice(0, 2)}`;
+    this.nsPrefix = `oh-${process.pid.toString(36)}-${this.id.slice(process.pid.toString(36).length)}`;
   }
 
   private nextName(): string {
@@ -109,7 +112,8 @@ export class Lab {
   /** netns creates a network namespace with loopback up. Throws when `ip` fails. */
   async netns(): Promise<Netns> {
     this.assertOpen();
-    const ns = new Netns(this, `oh-${this.nextName()}`);
+    this.counter += 1;
+    const ns = new Netns(this, `${this.nsPrefix}${this.counter.toString(36)}`);
     this.namespaces.push(ns);
     await run('ip', ['netns', 'add', ns.name]);
     await ns.ip('link', 'set', 'lo', 'up');
@@ -219,4 +223,41 @@ export class Lab {
     }
     if (errors.length > 0) throw new AggregateError(errors, `lab ${this.id}: cleanup left things behind`);
   }
+}
+
+const STALE = /^oh-([0-9a-z]{1,7})-[0-9a-z]+$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * sweepStaleNamespaces deletes namespaces that a Lab of a process that no longer runs left behind (a
+ * test run that crashed before its cleanup). Only names of the form `oh-<pid>-<id>` whose pid is dead
+ * are touched. Resolves with the names removed; throws an AggregateError if some could not be.
+ */
+export async function sweepStaleNamespaces(): Promise<string[]> {
+  const { stdout } = await run('ip', ['netns', 'list']);
+  const removed: string[] = [];
+  const errors: unknown[] = [];
+  for (const line of stdout.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const m = STALE.exec(name);
+    if (!m) continue;
+    const pid = Number.parseInt(m[1]!, 36);
+    if (pid === process.pid || processAlive(pid)) continue;
+    try {
+      await run('ip', ['netns', 'del', name]);
+      removed.push(name);
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw new AggregateError(errors, 'could not remove some stale namespaces');
+  return removed;
 }

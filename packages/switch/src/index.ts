@@ -29,8 +29,8 @@ export {
   type Policy,
 } from './functions/connection.js';
 export { fixedSpec } from './functions/fixed.js';
-export { MOUNT_PROG, mountSpec } from './functions/mount.js';
-export { NFS_PROG, nfsSpec } from './functions/nfs.js';
+export { mountSpec } from './functions/mount.js';
+export { nfsSpec } from './functions/nfs.js';
 export { portBlockSpec } from './functions/port-block.js';
 export { portmapSpec } from './functions/portmap.js';
 export { defaultRegistry, FunctionRegistry } from './functions/registry.js';

@@ -12,8 +12,10 @@ import {
   mountCall,
   nfsCall,
   rawIpPacket,
+  rpcCall,
   tcpPacket,
   udpPacket,
+  xdrOpaque,
 } from './testing/packet-builder.js';
 
 const VIP = '203.0.113.10';
@@ -121,6 +123,36 @@ const cases: { name: string; packet: () => Uint8Array; want: Want; box: string }
     name: 'box 565 mount: the node whose mountd port equals the cluster port keeps the port',
     packet: () => udp(20048, mountCall('/srv/projects')),
     want: { kind: 'forward', node: 2 },
+    box: '565',
+  },
+  {
+    name: 'mount: the dirpath is found after an AUTH_SYS credential (walks the XDR)',
+    packet: () => udp(20048, mountCall('/srv/home', 1, 44)),
+    want: { kind: 'forward', node: 3, port: 8081 },
+    box: '565',
+  },
+  {
+    name: 'mount: UMNT follows the export too (the node holds the mount state)',
+    packet: () => udp(20048, mountCall('/srv/projects/x', 3)),
+    want: { kind: 'forward', node: 2 },
+    box: '565',
+  },
+  {
+    name: 'mount: a call to another RPC program goes to the gateway',
+    packet: () => udp(20048, rpcCall({ prog: 100003, vers: 3, proc: 1, args: xdrOpaque('/srv/home') })),
+    want: { kind: 'local' },
+    box: '565',
+  },
+  {
+    name: 'nfs: an NFSv2 call goes to the gateway (NFSv3 handles only)',
+    packet: () => udp(2049, rpcCall({ prog: 100003, vers: 2, proc: 1, args: ganeshaHandle(2) })),
+    want: { kind: 'local' },
+    box: '565',
+  },
+  {
+    name: 'nfs: a handle longer than 64 bytes goes to the gateway',
+    packet: () => udp(2049, nfsCall(new Uint8Array(65))),
+    want: { kind: 'local' },
     box: '565',
   },
   {

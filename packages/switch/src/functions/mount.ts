@@ -1,3 +1,4 @@
+import { MntArgsView, MOUNT_PROGRAM, MOUNTPROC3_MNT, MOUNTPROC3_UMNT, OK } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
@@ -10,12 +11,6 @@ import {
 } from './rpc-routed.js';
 import type { RoutingDeps, RoutingFunctionSpec } from './types.js';
 
-/** MOUNT program (RFC 1813 Appendix I) and the procedures that carry a dirpath. */
-export const MOUNT_PROG = 100005;
-const MOUNTPROC_MNT = 1;
-const MOUNTPROC_UMNT = 3;
-/** RFC 1813 Appendix I: `typedef string dirpath<MNTPATHLEN>`, MNTPATHLEN = 1024. */
-const MNTPATHLEN = 1024;
 const PROC_NAMES = ['NULL', 'MNT', 'DUMP', 'UMNT', 'UMNTALL', 'EXPORT'];
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -28,18 +23,19 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
  */
 class MountFunction extends RpcRouted {
   readonly kind = 'mount';
+  private readonly args = new MntArgsView();
 
   protected routeCall(ctx: PacketContext, out: DecisionOut): void {
-    const r = this.rpc;
+    const r = this.call;
     const counters = this.deps.counters;
-    if (r.prog !== MOUNT_PROG || r.vers < 1 || r.vers > 3) {
+    if (r.prog !== MOUNT_PROGRAM || r.vers < 1 || r.vers > 3) {
       if (ctx.trace !== null)
         ctx.trace.add(`mount: RPC program ${r.prog} v${r.vers} is not MOUNT → the gateway`);
       counters.event(EVENT.RPC_WRONG_PROGRAM);
       out.local();
       return;
     }
-    if (r.proc !== MOUNTPROC_MNT && r.proc !== MOUNTPROC_UMNT) {
+    if (r.proc !== MOUNTPROC3_MNT && r.proc !== MOUNTPROC3_UMNT) {
       if (ctx.trace !== null)
         ctx.trace.add(`mount: ${PROC_NAMES[r.proc] ?? `procedure ${r.proc}`} call → the gateway answers`);
       counters.event(EVENT.MOUNT_TO_GATEWAY);
@@ -47,14 +43,17 @@ class MountFunction extends RpcRouted {
       return;
     }
     const buf = ctx.buf;
-    const n = r.opaqueAt(buf, r.argsOffset, MNTPATHLEN);
-    if (n < 0) {
+    const a = this.args;
+    const code = a.bind(buf, r.argsOffset, r.argsLength);
+    if (code !== OK) {
       if (ctx.trace !== null) ctx.trace.add('mount: dirpath missing or longer than 1024 bytes → the gateway');
       counters.event(EVENT.RPC_MALFORMED);
+      counters.wireError(code);
       out.local();
       return;
     }
-    const at = r.argsOffset + 4;
+    const at = a.pathOff;
+    const n = a.pathLen;
     const row = this.deps.exports.matchDirpath(buf, at, n);
     if (row < 0) {
       if (ctx.trace !== null) {

@@ -1,3 +1,4 @@
+import { NFS_PROGRAM, NFS_V3, Nfs3HandleView, nfs3TakesHandle, OK } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
@@ -5,15 +6,6 @@ import type { PacketContext } from '../packet-context.js';
 import { readRpcRoutedConfig } from './mount.js';
 import { RpcRouted, type RpcRoutedConfig } from './rpc-routed.js';
 import type { RoutingDeps, RoutingFunctionSpec } from './types.js';
-
-/** NFS program (RFC 1813). */
-export const NFS_PROG = 100003;
-/** RFC 1813 §2.5: `opaque data<NFS3_FHSIZE>`, NFS3_FHSIZE = 64. */
-const NFS3_FHSIZE = 64;
-/** RFC 1094 §2.3.3: NFSv2 handles are a fixed 32-byte opaque. */
-const NFS2_FHSIZE = 32;
-/** Highest NFSv3 procedure (COMMIT); every procedure from 1 to it starts with a file handle (RFC 1813 §3.3). */
-const NFS3_LAST_PROC = 21;
 
 /**
  * NfsFunction is f_NFS (Fig. 9): the file handle that starts an NFSv3 call → the export id at the byte
@@ -24,47 +16,36 @@ const NFS3_LAST_PROC = 21;
 class NfsFunction extends RpcRouted {
   readonly kind = 'nfs';
 
+  private readonly handle = new Nfs3HandleView();
+
   protected routeCall(ctx: PacketContext, out: DecisionOut): void {
-    const r = this.rpc;
+    const r = this.call;
     const counters = this.deps.counters;
-    if (r.prog !== NFS_PROG || (r.vers !== 3 && r.vers !== 2)) {
+    if (r.prog !== NFS_PROGRAM || r.vers !== NFS_V3) {
       if (ctx.trace !== null)
-        ctx.trace.add(`nfs: RPC program ${r.prog} v${r.vers} is not NFSv2/v3 → the gateway`);
+        ctx.trace.add(`nfs: RPC program ${r.prog} v${r.vers} is not NFSv3 → the gateway`);
       counters.event(EVENT.RPC_WRONG_PROGRAM);
       out.local();
       return;
     }
-    const buf = ctx.buf;
-    let fhOff: number;
-    let fhLen: number;
-    if (r.vers === 3) {
-      if (r.proc === 0 || r.proc > NFS3_LAST_PROC) {
-        if (ctx.trace !== null)
-          ctx.trace.add(`nfs: procedure ${r.proc} carries no file handle → the gateway`);
-        counters.event(EVENT.NFS_TO_GATEWAY);
-        out.local();
-        return;
-      }
-      fhLen = r.opaqueAt(buf, r.argsOffset, NFS3_FHSIZE);
-      fhOff = r.argsOffset + 4;
-    } else {
-      // NFSv2: every procedure but NULL (0), ROOT (3) and WRITECACHE (7) starts with a handle.
-      if (r.proc === 0 || r.proc === 3 || r.proc === 7 || r.proc > 17) {
-        if (ctx.trace !== null)
-          ctx.trace.add(`nfs: v2 procedure ${r.proc} carries no file handle → the gateway`);
-        counters.event(EVENT.NFS_TO_GATEWAY);
-        out.local();
-        return;
-      }
-      fhLen = r.argsOffset + NFS2_FHSIZE <= r.argsEnd ? NFS2_FHSIZE : -1;
-      fhOff = r.argsOffset;
-    }
-    if (fhLen < 0) {
-      if (ctx.trace !== null) ctx.trace.add('nfs: file handle missing or too long → the gateway');
-      counters.event(EVENT.RPC_MALFORMED);
+    if (!nfs3TakesHandle(r.proc)) {
+      if (ctx.trace !== null) ctx.trace.add(`nfs: procedure ${r.proc} carries no file handle → the gateway`);
+      counters.event(EVENT.NFS_TO_GATEWAY);
       out.local();
       return;
     }
+    const h = this.handle;
+    const code = h.bind(ctx.buf, r.argsOffset, r.argsLength);
+    if (code !== OK) {
+      if (ctx.trace !== null) ctx.trace.add('nfs: file handle missing or too long → the gateway');
+      counters.event(EVENT.RPC_MALFORMED);
+      counters.wireError(code);
+      out.local();
+      return;
+    }
+    const buf = ctx.buf;
+    const fhOff = h.fhOff;
+    const fhLen = h.fhLen;
     const row = this.deps.exports.matchHandle(buf, fhOff, fhLen);
     if (row < 0) {
       if (ctx.trace !== null)

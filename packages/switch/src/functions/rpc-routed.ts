@@ -1,15 +1,15 @@
-import { IPPROTO, ipv4ToString, TCP_FLAGS } from '@onehost/wire';
+import { IPPROTO, ipv4ToString, OK, RpcCallView, TCP_FLAGS, u32 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, KIND, NO_PORT } from '../decision.js';
 import type { PacketContext } from '../packet-context.js';
 import { FLOW, FlowTable } from '../tables/flow-table.js';
-import { RPC_READ, RpcCallReader } from './rpc-call.js';
 import type { RoutingDeps, RoutingFunction } from './types.js';
 
 export const DEFAULT_RPC_TCP_FLOWS = 65_536;
 export const DEFAULT_RPC_TCP_IDLE = 900;
 const RST_GRACE_MS = 10_000;
 const FIN_GRACE_MS = 120_000;
+const RECORD_MARK = 4;
 
 /** Options shared by the functions that route by an RPC call's content. */
 export interface RpcRoutedConfig {
@@ -28,7 +28,8 @@ export interface RpcRoutedConfig {
 export abstract class RpcRouted implements RoutingFunction {
   abstract readonly kind: string;
   readonly nullFunction = false;
-  protected readonly rpc = new RpcCallReader();
+  /** the call being routed (bound by `route` before `routeCall`). */
+  protected readonly call = new RpcCallView();
   private readonly flows: FlowTable | null;
   private readonly ttl: number;
 
@@ -50,7 +51,7 @@ export abstract class RpcRouted implements RoutingFunction {
     this.ttl = config.idleTimeout * 1000;
   }
 
-  /** routeCall decides for a parsed call (this.rpc holds it). */
+  /** routeCall decides for a parsed call (this.call is bound to it). */
   protected abstract routeCall(ctx: PacketContext, out: DecisionOut): void;
 
   route(ctx: PacketContext, out: DecisionOut): void {
@@ -120,10 +121,25 @@ export abstract class RpcRouted implements RoutingFunction {
 
   private routeDatagram(ctx: PacketContext, out: DecisionOut, tcp: boolean): void {
     const p = ctx.p;
-    const code = this.rpc.read(ctx.buf, p.payloadOffset, p.payloadLength, tcp);
-    if (code !== RPC_READ.OK) {
+    const buf = ctx.buf;
+    let off = p.payloadOffset;
+    let len = p.payloadLength;
+    let code = OK;
+    if (tcp) {
+      // RFC 5531 §11: a record mark, then the call; a long record continues in later segments, so
+      // read the part this segment holds (the header and the first argument are at its start).
+      if (len < RECORD_MARK) code = -1;
+      else {
+        const fragment = u32(buf, off) & 0x7fffffff;
+        off += RECORD_MARK;
+        len = Math.min(len - RECORD_MARK, fragment);
+      }
+    }
+    if (code === OK) code = this.call.bind(buf, off, len);
+    if (code !== OK) {
       if (ctx.trace !== null) ctx.trace.add(`${this.kind}: not an RPC call we can read → the gateway`);
       this.deps.counters.event(EVENT.RPC_MALFORMED);
+      if (code > 0) this.deps.counters.wireError(code);
       out.local();
       return;
     }

@@ -1,3 +1,4 @@
+import { readExportId } from '@onehost/wire';
 import type { HandleLayout } from '../config/types.js';
 
 /** One row of the Cluster Export Table (Fig. 7: path → node), with the export id its handles carry. */
@@ -95,12 +96,8 @@ export class ExportTable {
     const ls = this.layouts;
     for (let i = 0; i < ls.length; i++) {
       const l = ls[i]!;
-      const o = l.layout.offset;
-      const n = l.layout.length;
-      if (o + n > len) continue;
-      let id = 0;
-      if (l.layout.endian === 'big') for (let k = 0; k < n; k++) id = id * 256 + buf[off + o + k]!;
-      else for (let k = n - 1; k >= 0; k--) id = id * 256 + buf[off + o + k]!;
+      const id = readExportId(buf, off, len, l.layout.offset, l.layout.length, l.layout.endian === 'little');
+      if (id < 0) continue;
       const row = l.rows.get(id);
       if (row !== undefined) return row;
     }

@@ -1,0 +1,306 @@
+import { existsSync } from 'node:fs';
+import { type NodeConfig, type PortSplit, type ResolvedConfig, resolveConfig } from './config.js';
+import { ip, ipJson, nft, readSysctl, sh, writeSysctl } from './exec.js';
+import { type Change, JournalFile, readJournal, removeJournal } from './journal.js';
+import { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
+import { type IpRoute, ROUTE_PROTO, routeArgs, viaGateways } from './routes.js';
+
+/** Steps of {@link applyNodeConfig}, in order. */
+export const APPLY_STEPS = [
+  'restore-previous',
+  'arp',
+  'nftables',
+  'addresses',
+  'vxlan',
+  'port-range',
+  'routes',
+] as const;
+export type ApplyStep = (typeof APPLY_STEPS)[number];
+
+/** Options for {@link applyNodeConfig}. */
+export interface ApplyOptions {
+  /** Called (and awaited) before each step: progress logging. */
+  onStep?: (step: ApplyStep) => void | Promise<void>;
+}
+
+/** AppliedNode reports what the node now looks like; the agent registers `vxlan.mac` with the gateway. */
+export interface AppliedNode {
+  nodeName: string;
+  vxlan: { device: string; mac: string; vni: number; port: number; local: string };
+  /** The cluster addresses now local on `lo`. */
+  addresses: string[];
+  ports: PortSplit;
+  stateFile: string;
+  /** True when a state file from an earlier run (a crash, or an apply without restore) was undone first. */
+  restoredPrevious: boolean;
+}
+
+/** RestoreReport says what {@link restore} did. */
+export interface RestoreReport {
+  /** False when there was no state file (nothing to do). */
+  found: boolean;
+  /** Number of recorded changes undone. */
+  undone: number;
+}
+
+interface Addr {
+  ifname: string;
+  addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
+}
+
+async function hasAddress(dev: string, address: string): Promise<boolean> {
+  const links = await ipJson<Addr>('addr', 'show', 'dev', dev);
+  return links.some((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === address));
+}
+
+async function linkExists(name: string): Promise<boolean> {
+  return (await ipJson('link', 'show')).some((l) => l.ifname === name);
+}
+
+async function mainRoutes(dst: string): Promise<IpRoute[]> {
+  return (await ipJson<IpRoute>('route', 'show', 'table', 'main')).filter((r) => r.dst === dst);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The destination as `ip -j` prints it. */
+function dstKey(prefix: string): string {
+  return prefix === '0.0.0.0/0' ? 'default' : prefix.endsWith('/32') ? prefix.slice(0, -3) : prefix;
+}
+
+/** preflight checks what the plan relies on before anything is changed. Throws naming what is wrong. */
+async function preflight(c: ResolvedConfig): Promise<void> {
+  const { internal, gateways } = c;
+  if (!(await hasAddress(internal.interface, internal.address))) {
+    throw new Error(`${internal.address} is not an address of ${internal.interface}`);
+  }
+  for (const g of gateways) {
+    const [route] = await ipJson<IpRoute>('route', 'get', g);
+    if (!route || route.gateway || route.dev !== internal.interface) {
+      throw new Error(`gateway ${g} is not directly reachable on ${internal.interface}`);
+    }
+  }
+  if (await linkExists(c.vxlan.device)) {
+    throw new Error(`device ${c.vxlan.device} already exists and is not recorded as ours`);
+  }
+}
+
+class Applier {
+  constructor(
+    private readonly c: ResolvedConfig,
+    private readonly journal: JournalFile,
+  ) {}
+
+  private record(change: Change): Promise<void> {
+    return this.journal.record(change);
+  }
+
+  complete(): Promise<void> {
+    return this.journal.markComplete();
+  }
+
+  /** setSysctl records the old value and writes the new one; `atLeast` leaves a larger value alone. */
+  async setSysctl(key: string, value: string, atLeast = false): Promise<void> {
+    const previous = await readSysctl(key);
+    if (previous === value || (atLeast && Number(previous) >= Number(value))) return;
+    await this.record({ kind: 'sysctl', key, previous });
+    await writeSysctl(key, value);
+  }
+
+  /** No ARP answers or announcements for the cluster addresses: the gateway owns them on every network. */
+  async arp(): Promise<void> {
+    await this.setSysctl('net/ipv4/conf/all/arp_ignore', '1', true);
+    await this.setSysctl('net/ipv4/conf/all/arp_announce', '2', true);
+  }
+
+  async nftables(): Promise<void> {
+    await this.record({ kind: 'nft-table', family: NFT_FAMILY, name: NFT_TABLE });
+    await nft(nftRuleset(this.c));
+  }
+
+  async addresses(): Promise<void> {
+    for (const n of this.c.networks) {
+      if (await hasAddress('lo', n.address)) continue; // someone else's: leave it to them
+      const cidr = `${n.address}/32`;
+      await this.record({ kind: 'addr', dev: 'lo', cidr });
+      await ip('addr', 'add', cidr, 'dev', 'lo');
+    }
+  }
+
+  async vxlan(): Promise<string> {
+    const { vxlan, internal } = this.c;
+    await this.record({ kind: 'link', name: vxlan.device });
+    const args = ['link', 'add', vxlan.device];
+    if (vxlan.mac) args.push('address', vxlan.mac);
+    args.push('type', 'vxlan', 'id', String(vxlan.vni), 'dstport', String(vxlan.port));
+    args.push('local', vxlan.local, 'dev', internal.interface, 'nolearning');
+    await ip(...args);
+    // Decapsulated packets come from outside hosts whose route leaves by another device. Loose mode does
+    // not help: it rejects every packet on a device without an IPv4 address, which this one is. So the
+    // device gets 0, and `all` must be 0 too (the kernel applies the larger of the two); the other
+    // devices keep their own setting.
+    await writeSysctl(`net/ipv4/conf/${vxlan.device}/rp_filter`, '0');
+    await this.setSysctl('net/ipv4/conf/all/rp_filter', '0');
+    if (existsSync(`/proc/sys/net/ipv6/conf/${vxlan.device}`)) {
+      await writeSysctl(`net/ipv6/conf/${vxlan.device}/disable_ipv6`, '1');
+    }
+    await ip('link', 'set', vxlan.device, 'up');
+    const [link] = await ipJson<{ address: string }>('link', 'show', 'dev', vxlan.device);
+    if (!link?.address) throw new Error(`cannot read the MAC of ${vxlan.device}`);
+    return link.address;
+  }
+
+  async portRange(): Promise<void> {
+    const { lo, hi } = this.c.ports.ephemeral;
+    await this.setSysctl('net/ipv4/ip_local_port_range', `${lo} ${hi}`);
+  }
+
+  /** replaceRoute records the routes with the same key and installs ours in their place. */
+  private async replaceRoute(prefix: string, src: string): Promise<void> {
+    const dst = dstKey(prefix);
+    const previous = (await mainRoutes(dst)).filter((r) => (r.metric ?? 0) === 0).map(routeArgs);
+    await this.record({ kind: 'route', dst, protocol: ROUTE_PROTO, previous });
+    await this.routeVia('replace', prefix, src);
+  }
+
+  /** routeVia adds or replaces a route to `prefix` through the gateways with source hint `src`. */
+  private async routeVia(verb: 'add' | 'replace', prefix: string, src: string): Promise<void> {
+    const { gateways, internal } = this.c;
+    // Nexthops (several gateways) must come last on the command line.
+    await ip(
+      'route',
+      verb,
+      prefix,
+      'src',
+      src,
+      'proto',
+      ROUTE_PROTO,
+      ...viaGateways(gateways, internal.interface),
+    );
+  }
+
+  async routes(): Promise<void> {
+    // Cluster-internal destinations keep the internal address. A route already there (the interconnect's
+    // own prefix, say) does that already and stays.
+    for (const prefix of this.c.clusterPrefixes) {
+      const dst = dstKey(prefix);
+      if ((await mainRoutes(dst)).length > 0) continue;
+      await this.record({ kind: 'route', dst, protocol: ROUTE_PROTO, previous: [] });
+      await this.routeVia('add', prefix, this.c.internal.address);
+    }
+    for (const n of this.c.networks) {
+      if (n.default) continue;
+      for (const prefix of n.prefixes ?? []) await this.replaceRoute(prefix, n.address);
+    }
+    await this.replaceRoute('0.0.0.0/0', this.c.defaultNetwork.address);
+  }
+}
+
+/**
+ * applyNodeConfig configures this network namespace (the agent's own: the root namespace on a real
+ * node) to be a cluster node: VXLAN device, cluster addresses on `lo`, ARP and reverse-path settings,
+ * the ephemeral port range, routes with source hints and the nftables table. Every change is recorded
+ * in the state file before it is made, so {@link restore} can undo it after a crash. A state file left by
+ * an earlier run is restored first, which makes applying twice harmless. Throws (leaving the state file
+ * so that restore undoes the partial work) when a command fails, a ConfigError for a bad config.
+ */
+export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions = {}): Promise<AppliedNode> {
+  const c = resolveConfig(config);
+  const step = async (s: ApplyStep) => options.onStep?.(s);
+  await step('restore-previous');
+  const owner = (await readJournal(c.stateFile))?.pid;
+  if (owner !== undefined && owner !== process.pid && pidAlive(owner)) {
+    throw new Error(`${c.stateFile} belongs to a running agent (pid ${owner})`);
+  }
+  const previous = await restore(c.stateFile);
+  await preflight(c);
+  const applier = new Applier(c, await JournalFile.create(c.stateFile, c.nodeName));
+  await step('arp');
+  await applier.arp();
+  await step('nftables');
+  await applier.nftables();
+  await step('addresses');
+  await applier.addresses();
+  await step('vxlan');
+  const mac = await applier.vxlan();
+  await step('port-range');
+  await applier.portRange();
+  await step('routes');
+  await applier.routes();
+  await applier.complete();
+  return {
+    nodeName: c.nodeName,
+    vxlan: { device: c.vxlan.device, mac, vni: c.vxlan.vni, port: c.vxlan.port, local: c.vxlan.local },
+    addresses: c.networks.map((n) => n.address),
+    ports: c.ports,
+    stateFile: c.stateFile,
+    restoredPrevious: previous.found,
+  };
+}
+
+async function undo(change: Change): Promise<void> {
+  switch (change.kind) {
+    case 'sysctl':
+      if (existsSync(`/proc/sys/${change.key}`)) await writeSysctl(change.key, change.previous);
+      return;
+    case 'nft-table': {
+      const exists = await sh('nft', ['list', 'table', change.family, change.name]).then(
+        () => true,
+        () => false,
+      );
+      if (exists) await sh('nft', ['delete', 'table', change.family, change.name]);
+      return;
+    }
+    case 'addr': {
+      const address = change.cidr.split('/')[0]!;
+      if ((await linkExists(change.dev)) && (await hasAddress(change.dev, address))) {
+        await ip('addr', 'del', change.cidr, 'dev', change.dev);
+      }
+      return;
+    }
+    case 'link':
+      if (await linkExists(change.name)) await ip('link', 'del', change.name);
+      return;
+    case 'route': {
+      for (const r of await mainRoutes(change.dst)) {
+        if (r.protocol === change.protocol) await ip('route', 'del', ...routeArgs(r));
+      }
+      for (const args of change.previous) await ip('route', 'replace', ...args);
+      return;
+    }
+  }
+}
+
+/**
+ * restore undoes, newest first, every change recorded in `stateFile`, then deletes the file. Undoing is
+ * idempotent: a change that was recorded but never made, or already undone, is skipped. Throws an
+ * AggregateError when some change could not be undone; the state file is kept so that a later restore
+ * tries again.
+ */
+export async function restore(stateFile: string): Promise<RestoreReport> {
+  const journal = await readJournal(stateFile);
+  if (!journal) return { found: false, undone: 0 };
+  const errors: unknown[] = [];
+  for (const change of [...journal.changes].reverse()) {
+    try {
+      await undo(change);
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) {
+    throw new AggregateError(
+      errors,
+      `restore from ${stateFile}: ${errors.length} change(s) could not be undone`,
+    );
+  }
+  await removeJournal(stateFile);
+  return { found: true, undone: journal.changes.length };
+}

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { isIPv4 } from 'node:net';
+
+/** ClusterNetwork is one network the cluster is attached to, with its cluster address (VIP). */
+export interface ClusterNetwork {
+  /** Name of the network, e.g. "outside". */
+  name: string;
+  /** The cluster address on this network. */
+  address: string;
+  /** True for the default network; exactly one network is the default. */
+  default?: boolean;
+  /**
+   * Destinations reached most directly through this network (CIDRs). Traffic to them leaves with this
+   * network's address as source. The default network covers everything else and needs none.
+   */
+  prefixes?: string[];
+}
+
+/** MountPortRestore says that replies from `nodePort` must leave from `clusterPort` (the gateway rewrote it inbound). */
+export interface MountPortRestore {
+  proto: 'tcp' | 'udp';
+  nodePort: number;
+  clusterPort: number;
+}
+
+/** VxlanConfig describes the node's VXLAN device, which decapsulates what the gateways send. */
+export interface VxlanConfig {
+  vni: number;
+  /** UDP port (default 4789, RFC 7348). */
+  port?: number;
+  /** Device name (default "onehost0"). */
+  device?: string;
+  /** Local (outer) address; default the internal address. */
+  local?: string;
+  /** MAC for the device; default: the kernel picks one, read back and reported. */
+  mac?: string;
+}
+
+/** NodeConfig is what the gateway tells a node at join time, plus local facts. */
+export interface NodeConfig {
+  nodeName: string;
+  /** The node's own address on the cluster interconnect and the interface that has it. */
+  internal: { address: string; interface: string };
+  /** Internal addresses of the gateways: the next hop(s) of the default route; the only VXLAN sources. */
+  gateways: string[];
+  /** Cluster networks and their addresses; one is the default. */
+  networks: ClusterNetwork[];
+  /** The node's block of ports on the cluster address, from the gateway. */
+  portBlock: { lo: number; hi: number };
+  vxlan: VxlanConfig;
+  /** Source ports to restore on the way out (MOUNT), may be empty. */
+  mountPorts?: MountPortRestore[];
+  /** Cluster-internal destinations that keep the internal address (default ["198.18.0.0/15"]). */
+  clusterPrefixes?: string[];
+  /** Share of the port block kept for SNAT of sockets bound to the internal address (default 0.25). */
+  snatShare?: number;
+  /** Where the record of changes lives (default `/run/onehost/agent-<nodeName>.json`). */
+  stateFile?: string;
+}
+
+/** PortSplit divides a port block: the kernel's ephemeral range and a disjoint SNAT range. */
+export interface PortSplit {
+  ephemeral: { lo: number; hi: number };
+  snat: { lo: number; hi: number };
+}
+
+/** ResolvedConfig is a validated NodeConfig with every default filled in. */
+export interface ResolvedConfig {
+  nodeName: string;
+  internal: { address: string; interface: string };
+  gateways: string[];
+  defaultNetwork: ClusterNetwork;
+  networks: ClusterNetwork[];
+  portBlock: { lo: number; hi: number };
+  ports: PortSplit;
+  vxlan: { vni: number; port: number; device: string; local: string; mac?: string };
+  mountPorts: MountPortRestore[];
+  clusterPrefixes: string[];
+  stateFile: string;
+}
+
+/** ConfigError names the field that is wrong. */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+function ipv4(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !isIPv4(value))
+    throw new ConfigError(field, `not an IPv4 address: ${String(value)}`);
+  return value;
+}
+
+function cidr(field: string, value: unknown): string {
+  const m = typeof value === 'string' ? /^([\d.]+)\/(\d{1,2})$/.exec(value) : null;
+  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32)
+    throw new ConfigError(field, `not an IPv4 prefix: ${String(value)}`);
+  return value as string;
+}
+
+function port(field: string, value: unknown, min = 1): number {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > 65535) {
+    throw new ConfigError(field, `not a port (${min}-65535): ${String(value)}`);
+  }
+  return value as number;
+}
+
+/**
+ * splitPortBlock divides [lo, hi] into the ephemeral range (low part) and the SNAT range (the top `share`),
+ * never overlapping: when they overlap, conntrack moves a clashing source port out of the block and the
+ * reply reaches another node. The ephemeral range gets ends of different parity, which the kernel
+ * prefers. Throws when the block is too small (fewer than 8 ports) or the share is not in (0, 1).
+ */
+export function splitPortBlock(block: { lo: number; hi: number }, share = 0.25): PortSplit {
+  const size = block.hi - block.lo + 1;
+  if (size < 8) throw new ConfigError('portBlock', `needs at least 8 ports, has ${size}`);
+  if (!(share > 0 && share < 1)) throw new ConfigError('snatShare', `must be between 0 and 1: ${share}`);
+  // At least 2 ports for SNAT and 3 for the kernel, so the parity fix still leaves a range.
+  let ephHi = block.hi - Math.min(size - 3, Math.max(2, Math.floor(size * share)));
+  if ((ephHi - block.lo) % 2 === 0) ephHi -= 1;
+  return { ephemeral: { lo: block.lo, hi: ephHi }, snat: { lo: ephHi + 1, hi: block.hi } };
+}
+
+/** stableMac derives a locally administered unicast MAC from the node name and VNI, the same on every start. */
+export function stableMac(nodeName: string, vni: number): string {
+  const h = createHash('sha256').update(`${nodeName}/${vni}`).digest();
+  const bytes = [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** resolveConfig validates a NodeConfig and fills in defaults. Throws a ConfigError naming the bad field. */
+export function resolveConfig(config: NodeConfig): ResolvedConfig {
+  if (typeof config.nodeName !== 'string' || !/^[a-zA-Z0-9_.-]{1,63}$/.test(config.nodeName)) {
+    throw new ConfigError('nodeName', `use 1-63 of a-z A-Z 0-9 _ . -: ${String(config.nodeName)}`);
+  }
+  const internal = {
+    address: ipv4('internal.address', config.internal?.address),
+    interface: config.internal?.interface,
+  };
+  if (typeof internal.interface !== 'string' || !IFNAME.test(internal.interface)) {
+    throw new ConfigError('internal.interface', `not an interface name: ${String(internal.interface)}`);
+  }
+  if (!Array.isArray(config.gateways) || config.gateways.length === 0) {
+    throw new ConfigError('gateways', 'at least one gateway address is needed');
+  }
+  const gateways = config.gateways.map((g, i) => ipv4(`gateways[${i}]`, g));
+  if (!Array.isArray(config.networks) || config.networks.length === 0) {
+    throw new ConfigError('networks', 'at least one cluster network is needed');
+  }
+  const networks = config.networks.map((n, i) => ({
+    name: n.name,
+    address: ipv4(`networks[${i}].address`, n.address),
+    default: n.default === true,
+    prefixes: (n.prefixes ?? []).map((p, j) => cidr(`networks[${i}].prefixes[${j}]`, p)),
+  }));
+  const defaults = networks.filter((n) => n.default);
+  if (defaults.length !== 1)
+    throw new ConfigError('networks', `exactly one default network, found ${defaults.length}`);
+  const lo = port('portBlock.lo', config.portBlock?.lo, 1024);
+  const hi = port('portBlock.hi', config.portBlock?.hi, 1024);
+  if (hi < lo) throw new ConfigError('portBlock', `hi ${hi} is below lo ${lo}`);
+  const ports = splitPortBlock({ lo, hi }, config.snatShare ?? 0.25);
+  const v = config.vxlan;
+  if (!v || !Number.isInteger(v.vni) || v.vni < 0 || v.vni > 0xffffff) {
+    throw new ConfigError('vxlan.vni', `not a 24-bit VNI: ${String(v?.vni)}`);
+  }
+  const device = v.device ?? 'onehost0';
+  if (!IFNAME.test(device)) throw new ConfigError('vxlan.device', `not an interface name: ${device}`);
+  if (v.mac !== undefined && (!MAC.test(v.mac) || (Number.parseInt(v.mac.slice(0, 2), 16) & 1) === 1)) {
+    throw new ConfigError('vxlan.mac', `not a unicast MAC (lower case, colons): ${v.mac}`);
+  }
+  const mountPorts = (config.mountPorts ?? []).map((m, i) => {
+    if (m.proto !== 'tcp' && m.proto !== 'udp') throw new ConfigError(`mountPorts[${i}].proto`, 'tcp or udp');
+    return {
+      proto: m.proto,
+      nodePort: port(`mountPorts[${i}].nodePort`, m.nodePort),
+      clusterPort: port(`mountPorts[${i}].clusterPort`, m.clusterPort),
+    };
+  });
+  return {
+    nodeName: config.nodeName,
+    internal: internal as { address: string; interface: string },
+    gateways,
+    defaultNetwork: defaults[0]!,
+    networks,
+    portBlock: { lo, hi },
+    ports,
+    vxlan: {
+      vni: v.vni,
+      port: port('vxlan.port', v.port ?? 4789),
+      device,
+      local: ipv4('vxlan.local', v.local ?? internal.address),
+      mac: v.mac,
+    },
+    mountPorts,
+    clusterPrefixes: (config.clusterPrefixes ?? ['198.18.0.0/15']).map((p, i) =>
+      cidr(`clusterPrefixes[${i}]`, p),
+    ),
+    stateFile: config.stateFile ?? `/run/onehost/agent-${config.nodeName}.json`,
+  };
+}

@@ -1,0 +1,24 @@
+export {
+  APPLY_STEPS,
+  type AppliedNode,
+  type ApplyOptions,
+  type ApplyStep,
+  applyNodeConfig,
+  type RestoreReport,
+  restore,
+} from './apply.js';
+export {
+  type ClusterNetwork,
+  ConfigError,
+  type MountPortRestore,
+  type NodeConfig,
+  type PortSplit,
+  type ResolvedConfig,
+  resolveConfig,
+  splitPortBlock,
+  stableMac,
+  type VxlanConfig,
+} from './config.js';
+export { type Change, type Journal, readJournal } from './journal.js';
+export { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
+export { ROUTE_PROTO } from './routes.js';

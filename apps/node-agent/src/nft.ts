@@ -1,0 +1,68 @@
+import type { ResolvedConfig } from './config.js';
+
+/** The agent's nftables table; it owns the whole table and replaces it in one transaction. */
+export const NFT_FAMILY = 'ip';
+export const NFT_TABLE = 'onehost_agent';
+
+function set(items: readonly string[]): string {
+  return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
+}
+
+/**
+ * nftRuleset renders the agent's table for a config. Loading it replaces any earlier version of the table
+ * atomically (declare, delete, define in one `nft -f` transaction), so applying twice never duplicates rules.
+ *
+ * - prerouting raw: the outer VXLAN datagrams skip conntrack (the gateway varies their source port per
+ *   flow, so each inner flow would otherwise cost a conntrack entry on the node).
+ * - input, before the default filter: VXLAN (UDP to the VXLAN port) from anything but a gateway is dropped
+ *   and counted, before the kernel's VXLAN socket sees it.
+ * - output at priority filter (after conntrack, which must keep seeing the node's own port): stateless
+ *   source-port restore for ports the gateway rewrote inbound (MOUNT); the kernel fixes the L4 checksum.
+ * - postrouting SNAT (conntrack maps the replies back): a socket bound to the internal address talking
+ *   outside the cluster leaves as the cluster address of the network that reaches the destination, with a
+ *   port from the SNAT part of the block, which does not overlap the ephemeral range.
+ */
+export function nftRuleset(c: ResolvedConfig): string {
+  const t = `table ${NFT_FAMILY} ${NFT_TABLE}`;
+  const vips = c.networks.map((n) => n.address);
+  const snatRange = `${c.ports.snat.lo}-${c.ports.snat.hi}`;
+  const restore = c.mountPorts.map(
+    (m) =>
+      `    ip saddr ${set(vips)} ${m.proto} sport ${m.nodePort} ${m.proto} sport set ${m.clusterPort} counter comment "restore ${m.proto} ${m.nodePort}->${m.clusterPort}"`,
+  );
+  const snat = [
+    ...c.networks
+      .filter((n) => !n.default && (n.prefixes ?? []).length > 0)
+      .map(
+        (n) =>
+          `    ip daddr ${set(n.prefixes ?? [])} meta l4proto { tcp, udp } snat to ${n.address}:${snatRange} comment "${n.name}"`,
+      ),
+    `    meta l4proto { tcp, udp } snat to ${c.defaultNetwork.address}:${snatRange} comment "${c.defaultNetwork.name}"`,
+  ];
+  return [
+    `${t}`,
+    `delete ${t}`,
+    `${t} {`,
+    '  chain vxlan_raw {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    `    ip daddr ${c.vxlan.local} udp dport ${c.vxlan.port} notrack comment "outer VXLAN needs no conntrack entry"`,
+    '  }',
+    '  chain vxlan_in {',
+    '    type filter hook input priority filter - 10; policy accept;',
+    `    udp dport ${c.vxlan.port} ip saddr != ${set(c.gateways)} counter drop comment "VXLAN only from gateways"`,
+    '  }',
+    '  chain restore_out {',
+    '    type filter hook output priority filter; policy accept;',
+    ...restore,
+    '  }',
+    '  chain stamp_out {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    ip saddr != ${c.internal.address} return`,
+    '    oifname "lo" return',
+    `    ip daddr ${set(c.clusterPrefixes)} return`,
+    ...snat,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { ControlError } from './control-error.js';
+import { type MemberChange, Membership, type MembershipOptions } from './membership.js';
+import { FileStore } from './store/file-store.js';
+import type { StoreContents } from './store/records.js';
+import { ManualClock } from './testing/manual-clock.js';
+
+const input = (name: string, last: number) => ({
+  name,
+  internalAddress: `198.18.0.${last}`,
+  vxlanMac: `02:00:5e:10:00:${last.toString(16).padStart(2, '0')}`,
+  capabilities: ['vxlan'],
+});
+
+async function setup(opts: Partial<MembershipOptions> = {}, contents?: StoreContents) {
+  const clock = new ManualClock();
+  const store = new FileStore(null);
+  const loaded = contents ?? (await store.load());
+  const m = new Membership({ store, contents: loaded, clock, blockSize: 1024, ...opts });
+  const changes: MemberChange[] = [];
+  m.onChange((c) => changes.push(c));
+  const kinds = () => changes.map((c) => `${c.kind} ${c.member.name}`);
+  return { m, clock, store, changes, kinds };
+}
+
+function refusal(fn: () => unknown): ControlError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ControlError) return err;
+    throw err;
+  }
+  throw new Error('expected a ControlError');
+}
+
+describe('Membership', () => {
+  it('gives each new node the next id and the next free block, and the same ones on rejoin', async () => {
+    const { m } = await setup();
+    const a = await m.join(input('n1', 11));
+    const b = await m.join(input('n2', 12));
+    expect([a.id, a.block, b.id, b.block]).toEqual([
+      1,
+      { lo: 32768, hi: 33791 },
+      2,
+      { lo: 33792, hi: 34815 },
+    ]);
+    await m.leave('n1');
+    const again = await m.join({ ...input('n1', 21), vxlanMac: '02:00:5e:10:00:99' });
+    expect([again.id, again.block]).toEqual([1, { lo: 32768, hi: 33791 }]);
+    expect(again.internalAddress).toBe('198.18.0.21');
+    expect(again.vxlanMac).toBe('02:00:5e:10:00:99');
+  });
+
+  it('marks a node down exactly when the heartbeat timeout passes without a beat', async () => {
+    const { m, clock, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    const ends: ControlError[] = [];
+    const s = m.attachHeartbeat('n1', 1, (e) => ends.push(e));
+    for (let i = 0; i < 5; i++) {
+      clock.advance(100);
+      expect(m.beat(s)).toBe('active');
+    }
+    clock.advance(349);
+    expect(m.member('n1')?.state).toBe('active');
+    clock.advance(1);
+    expect(m.member('n1')).toMatchObject({ state: 'down', downReason: 'heartbeat timeout' });
+    expect(kinds()).toEqual(['joined n1', 'down n1']);
+    expect(ends.map((e) => e.codeName)).toEqual(['FAILED_PRECONDITION']);
+    expect(refusal(() => m.beat(s)).codeName).toBe('FAILED_PRECONDITION');
+    expect(refusal(() => m.attachHeartbeat('n1', 1, () => {})).message).toMatch(
+      /n1 is down \(heartbeat timeout\)/,
+    );
+  });
+
+  it('counts the deadline from the join when no stream comes', async () => {
+    const { m, clock } = await setup({ heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    clock.advance(350);
+    expect(m.member('n1')?.state).toBe('down');
+  });
+
+  it('marks a node down at once when its stream closes, but not for a superseded stream', async () => {
+    const { m, kinds } = await setup();
+    await m.join(input('n1', 11));
+    const ends: string[] = [];
+    const first = m.attachHeartbeat('n1', 1, (e) => ends.push(`first ${e.message}`));
+    const second = m.attachHeartbeat('n1', 1, (e) => ends.push(`second ${e.message}`));
+    expect(ends).toEqual(['first superseded by a newer heartbeat stream']);
+    m.detachHeartbeat(first);
+    expect(m.member('n1')?.state).toBe('active');
+    m.beat(second);
+    m.detachHeartbeat(second);
+    expect(m.member('n1')).toMatchObject({ state: 'down', downReason: 'heartbeat stream closed' });
+    expect(kinds()).toEqual(['joined n1', 'down n1']);
+  });
+
+  it('ends the old session when the node joins again, and the old stream closing changes nothing', async () => {
+    const { m, clock } = await setup();
+    await m.join(input('n1', 11));
+    const ends: string[] = [];
+    const old = m.attachHeartbeat('n1', 1, (e) => ends.push(e.message));
+    await m.join(input('n1', 11));
+    expect(ends).toEqual(['superseded by a newer join']);
+    m.detachHeartbeat(old);
+    expect(m.member('n1')?.state).toBe('active');
+    const fresh = m.attachHeartbeat('n1', 1, () => {});
+    clock.advance(300);
+    m.beat(fresh);
+    clock.advance(300);
+    expect(m.member('n1')?.state).toBe('active');
+  });
+
+  it('refuses heartbeats for unknown nodes and wrong ids', async () => {
+    const { m } = await setup();
+    expect(refusal(() => m.attachHeartbeat('n9', 1, () => {})).message).toBe('node_name: n9 has not joined');
+    await m.join(input('n1', 11));
+    const e = refusal(() => m.attachHeartbeat('n1', 7, () => {}));
+    expect([e.codeName, e.message]).toEqual(['INVALID_ARGUMENT', 'node_id: n1 is node 1, not 7']);
+  });
+
+  it('keeps a drain across a down and a rejoin until it is lifted', async () => {
+    const { m, clock, kinds } = await setup();
+    await m.join(input('n1', 11));
+    expect((await m.drain('n1')).state).toBe('draining');
+    clock.advance(1000);
+    expect(m.member('n1')?.state).toBe('down');
+    expect((await m.join(input('n1', 11))).state).toBe('draining');
+    expect((await m.drain('n1', true)).state).toBe('active');
+    await m.drain('n1', true);
+    expect(kinds()).toEqual(['joined n1', 'draining n1', 'down n1', 'joined n1', 'undrained n1']);
+    await expect(m.drain('n9')).rejects.toThrow('node_name: no member named n9');
+  });
+
+  it('refuses an internal address another up node holds, and allows it once that node is down', async () => {
+    const { m } = await setup();
+    await m.join(input('n1', 11));
+    await expect(m.join(input('n2', 11))).rejects.toMatchObject({
+      codeName: 'ALREADY_EXISTS',
+      message: 'internal_address: 198.18.0.11 belongs to n1 (node 1)',
+    });
+    await m.leave('n1');
+    expect((await m.join(input('n2', 11))).id).toBe(2);
+  });
+
+  it('runs out of blocks with RESOURCE_EXHAUSTED', async () => {
+    const { m } = await setup({ portRange: { lo: 40000, hi: 42047 }, blockSize: 1024 });
+    await m.join(input('n1', 11));
+    await m.join(input('n2', 12));
+    await expect(m.join(input('n3', 13))).rejects.toMatchObject({
+      codeName: 'RESOURCE_EXHAUSTED',
+      message: 'port range 40000-42047 has no free block of 1024 ports (2 nodes hold blocks)',
+    });
+  });
+
+  it('forgets only down nodes, and never reuses their ids', async () => {
+    const { m, kinds } = await setup();
+    await m.join(input('n1', 11));
+    await expect(m.forget('n1')).rejects.toMatchObject({ codeName: 'FAILED_PRECONDITION' });
+    await m.leave('n1');
+    await m.forget('n1');
+    expect(m.members()).toEqual([]);
+    const again = await m.join(input('n1', 11));
+    expect([again.id, again.block.lo]).toEqual([2, 32768]);
+    expect(kinds()).toEqual(['joined n1', 'left n1', 'forgotten n1', 'joined n1']);
+  });
+
+  it('starts every stored member down after a restart and keeps ids and blocks', async () => {
+    const first = await setup();
+    await first.m.join(input('n1', 11));
+    await first.m.join(input('n2', 12));
+    const contents = await first.store.load();
+    first.m.close();
+    const { m } = await setup({}, contents);
+    expect(m.members().map((x) => [x.name, x.id, x.block.lo, x.state, x.downReason])).toEqual([
+      ['n1', 1, 32768, 'down', 'gateway restart'],
+      ['n2', 2, 33792, 'down', 'gateway restart'],
+    ]);
+    expect((await m.join(input('n2', 12))).block.lo).toBe(33792);
+    expect((await m.join(input('n3', 13))).id).toBe(3);
+  });
+
+  it('isolates a failing listener and stops everything on close', async () => {
+    const { m, clock, changes } = await setup();
+    m.onChange(() => {
+      throw new Error('listener bug');
+    });
+    await m.join(input('n1', 11));
+    expect(changes).toHaveLength(1);
+    const ends: string[] = [];
+    m.attachHeartbeat('n1', 1, (e) => ends.push(e.codeName));
+    m.close();
+    expect(ends).toEqual(['UNAVAILABLE']);
+    clock.advance(10_000);
+    expect(m.member('n1')?.state).toBe('active');
+    await expect(m.join(input('n2', 12))).rejects.toMatchObject({ codeName: 'UNAVAILABLE' });
+  });
+
+  it('refuses heartbeat timing where the timeout does not exceed the interval', async () => {
+    await expect(setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 100 })).rejects.toThrow(RangeError);
+  });
+});

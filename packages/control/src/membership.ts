@@ -1,0 +1,384 @@
+import type { Clock, Timer } from './clock.js';
+import { systemClock } from './clock.js';
+import { ControlError } from './control-error.js';
+import { type Logger, silentLogger } from './logger.js';
+import {
+  allocatePortBlock,
+  checkPortBlockConfig,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_PORT_RANGE,
+  type PortRange,
+} from './port-blocks.js';
+import type { ControlStore } from './store/control-store.js';
+import type { MemberRecord, MemberStateName, StoreContents } from './store/records.js';
+
+/** DEFAULT_HEARTBEAT_INTERVAL_MS and DEFAULT_HEARTBEAT_TIMEOUT_MS: a dead node is noticed in 350 ms. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 100;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 350;
+const MAX_NODE_ID = 0xffff;
+
+/** MemberChangeKind is what happened to a member. */
+export type MemberChangeKind = 'joined' | 'down' | 'left' | 'draining' | 'undrained' | 'forgotten';
+
+/** MemberChange is one event of `Membership.onChange`; `member` is a copy taken after the change. */
+export interface MemberChange {
+  kind: MemberChangeKind;
+  member: MemberRecord;
+}
+
+export type MemberListener = (change: MemberChange) => void;
+
+/** JoinInput is a validated join: who the node is and where it receives VXLAN. */
+export interface JoinInput {
+  name: string;
+  internalAddress: string;
+  vxlanMac: string;
+  capabilities: string[];
+}
+
+export interface MembershipOptions {
+  store: ControlStore;
+  /** what `store.load()` returned. */
+  contents: StoreContents;
+  /** ephemeral range the port blocks are carved from (default 32768-60999). */
+  portRange?: PortRange;
+  /** ports per block (default 1024). */
+  blockSize?: number;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/**
+ * HeartbeatSession is one heartbeat stream bound to one join. `end` is how membership closes the
+ * stream (timeout, a newer join, shutdown).
+ */
+export interface HeartbeatSession {
+  readonly name: string;
+  readonly session: number;
+  readonly end: (err: ControlError) => void;
+}
+
+interface Liveness {
+  session: number;
+  timer: Timer;
+  stream: HeartbeatSession | null;
+}
+
+/**
+ * Membership keeps the cluster's members: sticky ids and port blocks per node name, liveness from
+ * heartbeats with a deadline, operator drains, and change events for the gateway's switch snapshot.
+ * Every refusal is a ControlError with the status the RPC returns.
+ */
+export class Membership {
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly portRange: PortRange;
+  readonly blockSize: number;
+  private readonly store: ControlStore;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly records = new Map<string, MemberRecord>();
+  private readonly live = new Map<string, Liveness>();
+  private readonly listeners = new Set<MemberListener>();
+  private nextNodeId: number;
+  private sessions = 0;
+  private closed = false;
+
+  /**
+   * constructor takes the store's contents; members it lists as up are marked down ("gateway
+   * restart") until they join again. Throws RangeError for a bad port range, block size or heartbeat
+   * timing (the timeout must exceed the interval).
+   */
+  constructor(opts: MembershipOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock ?? systemClock;
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'membership' });
+    this.portRange = opts.portRange ?? DEFAULT_PORT_RANGE;
+    this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+    checkPortBlockConfig(this.portRange, this.blockSize);
+    this.heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    if (!Number.isInteger(this.heartbeatIntervalMs) || this.heartbeatIntervalMs < 1)
+      throw new RangeError(`heartbeat interval ${this.heartbeatIntervalMs} ms: must be a positive integer`);
+    if (!Number.isInteger(this.heartbeatTimeoutMs) || this.heartbeatTimeoutMs <= this.heartbeatIntervalMs)
+      throw new RangeError(
+        `heartbeat timeout ${this.heartbeatTimeoutMs} ms: must be an integer above the interval (${this.heartbeatIntervalMs} ms)`,
+      );
+    this.nextNodeId = opts.contents.nextNodeId;
+    for (const m of opts.contents.members) {
+      const rec = structuredClone(m);
+      if (rec.state !== 'down') {
+        rec.state = 'down';
+        rec.downReason = 'gateway restart';
+        this.persist(rec);
+      }
+      this.records.set(rec.name, rec);
+      this.nextNodeId = Math.max(this.nextNodeId, rec.id + 1);
+    }
+  }
+
+  /** members returns a copy of every member, by id. */
+  members(): MemberRecord[] {
+    return [...this.records.values()].sort((a, b) => a.id - b.id).map((m) => structuredClone(m));
+  }
+
+  /** member returns a copy of the named member, or undefined. */
+  member(name: string): MemberRecord | undefined {
+    const m = this.records.get(name);
+    return m === undefined ? undefined : structuredClone(m);
+  }
+
+  /**
+   * onChange calls `listener` after every change, synchronously, in order; returns the function
+   * that unsubscribes it. A listener that throws is logged and does not stop the others.
+   */
+  onChange(listener: MemberListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * join admits a node or welcomes it back with the same id and block; it is up (active, or draining
+   * when drained) until its heartbeats stop. Resolves once the record is durable. Throws ControlError:
+   * ALREADY_EXISTS when another up member has the internal address, RESOURCE_EXHAUSTED when no id or
+   * block is left, UNAVAILABLE when closed or the store failed.
+   */
+  async join(input: JoinInput): Promise<MemberRecord> {
+    this.checkOpen();
+    const { name } = input;
+    for (const other of this.records.values())
+      if (other.name !== name && other.state !== 'down' && other.internalAddress === input.internalAddress)
+        throw new ControlError(
+          'ALREADY_EXISTS',
+          `internal_address: ${input.internalAddress} belongs to ${other.name} (node ${other.id})`,
+        );
+    const now = this.clock.now();
+    const known = this.records.get(name);
+    let rec: MemberRecord;
+    if (known === undefined) {
+      if (this.nextNodeId > MAX_NODE_ID)
+        throw new ControlError('RESOURCE_EXHAUSTED', `node ids exhausted (at most ${MAX_NODE_ID})`);
+      const block = allocatePortBlock(
+        this.portRange,
+        this.blockSize,
+        [...this.records.values()].map((r) => r.block),
+      );
+      if (block === null)
+        throw new ControlError(
+          'RESOURCE_EXHAUSTED',
+          `port range ${this.portRange.lo}-${this.portRange.hi} has no free block of ${this.blockSize} ports (${this.records.size} nodes hold blocks)`,
+        );
+      rec = { name, id: this.nextNodeId++, block, ...this.joinedFields(input, false, now) };
+    } else {
+      rec = { ...known, ...this.joinedFields(input, known.drained, now) };
+    }
+    this.records.set(name, rec);
+    this.startSession(name);
+    this.log.info(
+      { node: name, id: rec.id, block: `${rec.block.lo}-${rec.block.hi}`, address: rec.internalAddress },
+      known === undefined ? 'node joined' : 'node rejoined',
+    );
+    this.emit('joined', rec);
+    await this.save(rec);
+    return structuredClone(rec);
+  }
+
+  /**
+   * attachHeartbeat binds a heartbeat stream to the node's current join; `end` closes the stream when
+   * membership must (timeout, newer join, shutdown). A previous stream of the node is ended. Throws
+   * ControlError: FAILED_PRECONDITION when the node has not joined or is down, INVALID_ARGUMENT when
+   * `nodeId` is not its id.
+   */
+  attachHeartbeat(name: string, nodeId: number, end: (err: ControlError) => void): HeartbeatSession {
+    this.checkOpen();
+    const rec = this.records.get(name);
+    if (rec === undefined) throw new ControlError('FAILED_PRECONDITION', `node_name: ${name} has not joined`);
+    if (rec.id !== nodeId)
+      throw new ControlError('INVALID_ARGUMENT', `node_id: ${name} is node ${rec.id}, not ${nodeId}`);
+    const live = this.live.get(name);
+    if (live === undefined || rec.state === 'down')
+      throw new ControlError('FAILED_PRECONDITION', `${name} is down (${rec.downReason}): join again`);
+    const old = live.stream;
+    const session: HeartbeatSession = { name, session: live.session, end };
+    live.stream = session;
+    old?.end(new ControlError('FAILED_PRECONDITION', 'superseded by a newer heartbeat stream'));
+    return session;
+  }
+
+  /**
+   * beat records a heartbeat on `session` and returns the member's state. Throws ControlError
+   * FAILED_PRECONDITION when the session is no longer the node's (it went down or joined again).
+   */
+  beat(session: HeartbeatSession): MemberStateName {
+    const live = this.live.get(session.name);
+    const rec = this.records.get(session.name);
+    if (live === undefined || live.stream !== session || rec === undefined || rec.state === 'down')
+      throw new ControlError(
+        'FAILED_PRECONDITION',
+        `${session.name}: this heartbeat stream is no longer current: join again`,
+      );
+    live.timer.refresh();
+    rec.lastSeenUnixMs = this.clock.now();
+    return rec.state;
+  }
+
+  /** detachHeartbeat is called when a stream ends from the node's side: the node is down at once. */
+  detachHeartbeat(session: HeartbeatSession): void {
+    const live = this.live.get(session.name);
+    if (live === undefined || live.stream !== session || this.closed) return;
+    live.stream = null;
+    this.markDown(session.name, 'heartbeat stream closed', 'down');
+  }
+
+  /**
+   * leave marks the node down ("left") at once; listeners remove its exports. Its id and block stay
+   * reserved. Throws ControlError FAILED_PRECONDITION when it never joined, UNAVAILABLE when the store
+   * failed.
+   */
+  async leave(name: string): Promise<MemberRecord> {
+    this.checkOpen();
+    const rec = this.records.get(name);
+    if (rec === undefined) throw new ControlError('FAILED_PRECONDITION', `node_name: ${name} has not joined`);
+    this.markDown(name, 'left', 'left');
+    await this.save(rec);
+    return structuredClone(rec);
+  }
+
+  /**
+   * drain stops new connections to the node (state draining while it is up), or lifts the drain.
+   * The drain outlives downs and rejoins. Throws ControlError NOT_FOUND for an unknown node.
+   */
+  async drain(name: string, undrain = false): Promise<MemberRecord> {
+    this.checkOpen();
+    const rec = this.records.get(name);
+    if (rec === undefined) throw new ControlError('NOT_FOUND', `node_name: no member named ${name}`);
+    if (rec.drained !== !undrain) {
+      rec.drained = !undrain;
+      if (rec.state !== 'down') rec.state = undrain ? 'active' : 'draining';
+      this.log.info({ node: name }, undrain ? 'drain lifted' : 'node drained');
+      this.emit(undrain ? 'undrained' : 'draining', rec);
+      await this.save(rec);
+    }
+    return structuredClone(rec);
+  }
+
+  /**
+   * forget releases a down node's id and block for good and emits 'forgotten'. Throws ControlError
+   * NOT_FOUND for an unknown node, FAILED_PRECONDITION when it is up.
+   */
+  async forget(name: string): Promise<void> {
+    this.checkOpen();
+    const rec = this.records.get(name);
+    if (rec === undefined) throw new ControlError('NOT_FOUND', `node_name: no member named ${name}`);
+    if (rec.state !== 'down')
+      throw new ControlError(
+        'FAILED_PRECONDITION',
+        `${name} is ${rec.state}: only a down node can be forgotten`,
+      );
+    this.records.delete(name);
+    this.log.info({ node: name, id: rec.id }, 'node forgotten');
+    this.emit('forgotten', rec);
+    try {
+      await this.store.deleteMember(name);
+    } catch (err) {
+      throw this.storeFailed(err);
+    }
+  }
+
+  /**
+   * close stops every deadline and ends every heartbeat stream (UNAVAILABLE) without marking nodes
+   * down: they are down for the next gateway anyway ("gateway restart").
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const live of this.live.values()) {
+      live.timer.cancel();
+      live.stream?.end(new ControlError('UNAVAILABLE', 'gateway shutting down'));
+    }
+    this.live.clear();
+    this.listeners.clear();
+  }
+
+  private joinedFields(input: JoinInput, drained: boolean, now: number) {
+    return {
+      internalAddress: input.internalAddress,
+      vxlanMac: input.vxlanMac,
+      capabilities: [...input.capabilities],
+      drained,
+      state: (drained ? 'draining' : 'active') as MemberStateName,
+      lastSeenUnixMs: now,
+      downReason: '',
+    };
+  }
+
+  private startSession(name: string): void {
+    const old = this.live.get(name);
+    if (old !== undefined) {
+      old.timer.cancel();
+      old.stream?.end(new ControlError('FAILED_PRECONDITION', 'superseded by a newer join'));
+    }
+    const session = ++this.sessions;
+    const timer = this.clock.setTimer(this.heartbeatTimeoutMs, () => {
+      if (this.live.get(name)?.session === session) this.markDown(name, 'heartbeat timeout', 'down');
+    });
+    this.live.set(name, { session, timer, stream: null });
+  }
+
+  private markDown(name: string, reason: string, kind: 'down' | 'left'): void {
+    const rec = this.records.get(name);
+    if (rec === undefined) return;
+    const live = this.live.get(name);
+    if (live !== undefined) {
+      // Forget the session first so the stream's own close does not come back here.
+      this.live.delete(name);
+      live.timer.cancel();
+      live.stream?.end(new ControlError('FAILED_PRECONDITION', `${name} is down (${reason}): join again`));
+    }
+    if (rec.state === 'down' && kind === 'down') return;
+    rec.state = 'down';
+    rec.downReason = reason;
+    this.log.info({ node: name, id: rec.id, reason }, kind === 'left' ? 'node left' : 'node down');
+    this.emit(kind, rec);
+    if (kind === 'down') this.persist(rec);
+  }
+
+  private emit(kind: MemberChangeKind, rec: MemberRecord): void {
+    const change: MemberChange = { kind, member: structuredClone(rec) };
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.log.error({ err, kind, node: rec.name }, 'membership listener failed');
+      }
+    }
+  }
+
+  private async save(rec: MemberRecord): Promise<void> {
+    try {
+      await this.store.putMember(structuredClone(rec));
+    } catch (err) {
+      throw this.storeFailed(err);
+    }
+  }
+
+  /** persist writes in the background: the state is already in memory, a failure is only logged. */
+  private persist(rec: MemberRecord): void {
+    this.store.putMember(structuredClone(rec)).catch((err: unknown) => {
+      this.log.error({ err, node: rec.name }, 'store write failed');
+    });
+  }
+
+  private storeFailed(err: unknown): ControlError {
+    this.log.error({ err }, 'store write failed');
+    return new ControlError('UNAVAILABLE', `store: ${(err as Error).message}`);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ControlError('UNAVAILABLE', 'gateway shutting down');
+  }
+}

@@ -1,0 +1,45 @@
+import type { PortRange } from '../port-blocks.js';
+
+/** MemberStateName is a member's state: active, draining (operator), or down. */
+export type MemberStateName = 'active' | 'draining' | 'down';
+
+/** MemberRecord is what the store keeps per node name. Ids and blocks never change for a name. */
+export interface MemberRecord {
+  name: string;
+  id: number;
+  block: PortRange;
+  internalAddress: string;
+  vxlanMac: string;
+  capabilities: string[];
+  /** operator's drain, kept across downs and rejoins until lifted. */
+  drained: boolean;
+  state: MemberStateName;
+  /** Unix ms of the last join or heartbeat this gateway saw; 0 when never. */
+  lastSeenUnixMs: number;
+  /** why the node is down; '' while it is up. */
+  downReason: string;
+}
+
+/** HandleLayoutRecord is where the export id sits in the node's NFS file handles. */
+export interface HandleLayoutRecord {
+  offset: number;
+  length: number;
+  endian: 'big' | 'little';
+}
+
+/** ExportsRecord is one node's MOUNT registration (Mount Port Table and Cluster Export Table rows). */
+export interface ExportsRecord {
+  nodeName: string;
+  mountPorts: { tcp?: number; udp?: number };
+  exports: { path: string; exportId: number }[];
+  handleLayout: HandleLayoutRecord;
+  registeredUnixMs: number;
+}
+
+/** StoreContents is everything a store holds. */
+export interface StoreContents {
+  members: MemberRecord[];
+  exports: ExportsRecord[];
+  /** the next node id to hand out: ids are never reused, even after ForgetMember. */
+  nextNodeId: number;
+}

@@ -1,0 +1,80 @@
+/**
+ * The Switch service's view of the gateway's message switch. The gateway implements SwitchBackend over
+ * its MessageSwitch and configuration; the control plane validates requests, checks the caller, and
+ * turns results into protobuf. Methods may return values or promises, and throw ControlError (e.g.
+ * INVALID_ARGUMENT "entry.options.nodes[0]: no node named n9", NOT_FOUND) to refuse.
+ */
+
+export type Protocol = 'tcp' | 'udp';
+
+/** SwitchEntryInfo is one switch table entry as configured: (protocol, port) → function(options). */
+export interface SwitchEntryInfo {
+  protocol: Protocol;
+  port: number;
+  function: string;
+  /** the function's options as in the YAML configuration (JSON values). */
+  options: Record<string, unknown>;
+}
+
+/** ExplainedDecision is a decision in readable form (the switch's `Decision`). */
+export type ExplainedDecision =
+  | { kind: 'forward'; node: number; nodeName: string; port?: number }
+  | { kind: 'local'; port?: number }
+  | { kind: 'drop'; reason: string };
+
+/** ExplainedPacket is the packet as the switch read it (the switch's `PacketDescription`). */
+export interface ExplainedPacket {
+  protocol: string;
+  src: string;
+  dst: string;
+  srcPort?: number;
+  dstPort?: number;
+  flags?: string;
+  length: number;
+  fragment?: string;
+  icmp?: string;
+}
+
+/** ExplainResult is what explain returns (the switch's `Explanation`). */
+export interface ExplainResult {
+  decision: ExplainedDecision;
+  trace: string[];
+  packet?: ExplainedPacket;
+}
+
+/** ConnectionFilter selects connection-table rows; absent fields match all. */
+export interface ConnectionFilter {
+  protocol?: Protocol;
+  port?: number;
+  nodeName?: string;
+  /** at most this many rows. */
+  limit: number;
+}
+
+/** ConnectionInfo is one row of a connection table (Cluster Connection Table, Fig. 10). */
+export interface ConnectionInfo {
+  protocol: Protocol;
+  /** the entry's port. */
+  port: number;
+  srcAddress: string;
+  srcPort: number;
+  nodeId: number;
+  nodeName: string;
+  state: string;
+  idleMs: number;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface SwitchBackend {
+  /** listEntries returns the table's entries and the snapshot version. */
+  listEntries(): MaybePromise<{ entries: SwitchEntryInfo[]; version: number }>;
+  /** setEntry adds or replaces the entry for (protocol, port), swaps in a new snapshot, returns its version. */
+  setEntry(entry: SwitchEntryInfo): MaybePromise<number>;
+  /** deleteEntry removes the entry, returns the new version; throws ControlError NOT_FOUND when absent. */
+  deleteEntry(protocol: Protocol, port: number): MaybePromise<number>;
+  /** explain decides one IPv4 packet; with updateTables false it must not change any table. */
+  explain(packet: Uint8Array, opts: { updateTables: boolean }): MaybePromise<ExplainResult>;
+  /** listConnections returns up to `filter.limit` matching rows and how many matched in all. */
+  listConnections(filter: ConnectionFilter): MaybePromise<{ connections: ConnectionInfo[]; total: number }>;
+}

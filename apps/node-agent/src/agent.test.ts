@@ -24,7 +24,10 @@ import {
 requireRoot();
 
 const VIP = '203.0.113.80';
+// A second cluster network whose address is the better source towards c2.
+const VIP2 = '198.19.0.80';
 const OUTSIDE = '203.0.113.10';
+const OUTSIDE2 = '203.0.113.11';
 const N1 = '198.18.0.11';
 const N2 = '198.18.0.12';
 const VNI = 42;
@@ -37,12 +40,15 @@ describe('node agent in a lab node', () => {
   let applied: AppliedNode;
 
   beforeAll(async () => {
-    lab = await createLab({ nodes: 2, clients: 1 });
+    lab = await createLab({ nodes: 2, clients: 2 });
     config = {
       nodeName: 'n1',
       internal: { address: N1, interface: 'eth0' },
       gateways: [lab.addresses.gateway.inside],
-      networks: [{ name: 'outside', address: VIP, default: true }],
+      networks: [
+        { name: 'outside', address: VIP, default: true },
+        { name: 'second', address: VIP2, prefixes: [`${OUTSIDE2}/32`] },
+      ],
       portBlock: { lo: 40000, hi: 40999 },
       vxlan: { vni: VNI, device: 'vx0' },
       mountPorts: [
@@ -58,7 +64,7 @@ describe('node agent in a lab node', () => {
     await lab.exec('n1', 'ethtool', ['-K', 'eth0', 'tx', 'off']);
     await lab.exec('gw', 'ethtool', ['-K', 'eth1', 'rx', 'off']);
     await lab.exec('c1', 'ethtool', ['-K', 'eth0', 'rx', 'off']);
-    await Promise.all([serve(lab, 'c1', 7000), serve(lab, 'n2', 7000)]);
+    await Promise.all([serve(lab, 'c1', 7000), serve(lab, 'c2', 7000), serve(lab, 'n2', 7000)]);
     baseline = await snapshot(lab, 'n1');
   });
 
@@ -87,6 +93,9 @@ describe('node agent in a lab node', () => {
         underlay: 'eth1',
         vip: VIP,
         mac: applied.vxlan.mac,
+      });
+      await lab.exec('gw', 'ip', ['-batch', '-'], {
+        input: `neigh replace ${VIP2} lladdr ${applied.vxlan.mac} dev vxg nud permanent\nroute replace ${VIP2}/32 dev vxg\n`,
       });
       await lab.exec('gw', 'nft', ['-f', '-'], {
         input: `table ip mountgw {
@@ -141,6 +150,17 @@ describe('node agent in a lab node', () => {
         expect(splitHostPort(answer.local).address, proto).toBe(N1);
         expect(answer.from, proto).toBe(`${OUTSIDE}:7000`);
       }
+    });
+
+    it("traffic to another network's destinations leaves as that network's address", async () => {
+      const unbound = splitHostPort((await ask(lab, 'n1', 'tcp', OUTSIDE2, 7000)).seen);
+      expect(unbound.address).toBe(VIP2);
+      expect(unbound.port).toBeLessThanOrEqual(40749);
+      const bound = await ask(lab, 'n1', 'udp', OUTSIDE2, 7000, N1);
+      const seen = splitHostPort(bound.seen);
+      expect(seen.address).toBe(VIP2);
+      expect(seen.port).toBeGreaterThanOrEqual(40750);
+      expect(bound.from).toBe(`${OUTSIDE2}:7000`);
     });
 
     it('cluster-internal traffic keeps the internal address', async () => {
@@ -251,7 +271,7 @@ describe('node agent in a lab node', () => {
       expect(await snapshot(lab, 'n1')).toEqual(baseline);
     });
 
-    it('with two gateways: multipath default route, VXLAN accepted from both, restored exactly', async () => {
+    it('with two gateways: multipath default route, both in the VXLAN filter, restored exactly', async () => {
       const twoFile = join(lab.runDir, 'n1-two.json');
       await writeFile(twoFile, JSON.stringify({ ...config, gateways: ['198.18.0.1', '198.18.0.2'] }));
       await applyIn(lab, 'n1', twoFile);

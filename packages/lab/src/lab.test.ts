@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { requireRoot, run, waitFor } from '@onehost/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab, openLab, SERVICE_PORTS, sweepOrphans } from './lab.js';
 import { labPrefix } from './plan.js';
+import { readState } from './state.js';
 import { alive, listNamespaces } from './teardown.js';
 
 requireRoot();
@@ -71,9 +73,18 @@ describe('lab', () => {
     ]);
     expect(JSON.parse(iperf).end.sum_received.bytes).toBeGreaterThan(0);
 
+    // A detached daemon started through the hook runs inside the host's namespace and is recorded.
+    const extra = await lab.startIn('gw', 'extra', 'sh', ['-c', 'echo started; exec sleep 30']);
+    await waitFor(async () => (await readFile(extra.log, 'utf8')).includes('started'), {
+      what: 'the daemon log',
+    });
+    const { stdout: gwPids } = await run('ip', ['netns', 'pids', lab.names.gateway]);
+    expect(gwPids.split(/\s+/)).toContain(String(extra.pid));
+    expect((await readState(lab.runDir))!.daemons.map((d) => d.name)).toContain('extra');
+
     const daemons = lab.daemons();
     expect(daemons.map((d) => d.name).sort()).toEqual(
-      ['iperf3 n1', 'iperf3 n2', 'iperf3 n3', 'nginx gw', 'nginx n1', 'nginx n2', 'nginx n3'].sort(),
+      ['extra', 'iperf3 n1', 'iperf3 n2', 'iperf3 n3', 'nginx gw', 'nginx n1', 'nginx n2', 'nginx n3'].sort(),
     );
     const child = lab.spawn('n2', 'sleep', ['30']);
     expect(alive(child.pid)).toBe(true);

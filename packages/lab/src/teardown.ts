@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { run, waitFor } from '@onehost/testkit';
 
@@ -19,13 +20,19 @@ export async function pidsIn(netns: string): Promise<number[]> {
     .map(Number);
 }
 
-/** alive tells whether a process with this pid exists. */
+/** alive tells whether a process with this pid exists and has not ended (a zombie has ended). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // Daemons are reparented to init, which may reap them late: their exit shows as state Z.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

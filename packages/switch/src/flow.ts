@@ -30,7 +30,7 @@ export function routeInbound(
   fragments: FragmentTable,
 ): void {
   const p = ctx.p;
-  const vip = snap.vipIndex(p.dst);
+  const vip = snap.vipIndex(p.dst | 0);
   if (vip < 0) {
     decideForNonClusterAddress(ctx, snap, out, counters);
     return;
@@ -145,7 +145,7 @@ export function decideNonPortProtocol(
     out.forward(snap.nodes.gatewayId, NO_PORT);
     return;
   }
-  const vip = snap.vipIndex(p.innerSrc);
+  const vip = snap.vipIndex(p.innerSrc | 0);
   if (vip < 0) {
     if (ctx.trace !== null)
       ctx.trace.add(`525 ICMP error quoting a packet not sent from a cluster address → the gateway`);

@@ -42,7 +42,8 @@ export class TableSnapshot {
   readonly fragmentCapacity: number;
   /** state keys the functions asked for (the switch keeps only these on swap). */
   readonly stateKeys: ReadonlySet<string>;
-  private readonly vips: Uint32Array;
+  /** cluster addresses as int32 (compared with `address | 0`, never boxed). */
+  private readonly vips: Int32Array;
   private readonly mgmt: Uint32Array;
   /** dense per-port rows for the packet loop (one indexed load instead of a hash lookup). */
   private readonly tcpRows: (TableEntry | null)[];
@@ -64,7 +65,7 @@ export class TableSnapshot {
     this.nodes = new NodeDirectory(config.nodes, config.gateway);
     const nodes = this.nodes;
     this.clusterAddresses = Object.freeze(config.clusterAddresses.map((c) => Object.freeze({ ...c })));
-    this.vips = Uint32Array.from(config.clusterAddresses.map((c) => c.address));
+    this.vips = Int32Array.from(config.clusterAddresses.map((c) => c.address | 0));
     this.mgmt = new Uint32Array(config.management.length * 2);
     config.management.forEach((m, i) => {
       this.mgmt[2 * i] = m.network;
@@ -127,7 +128,8 @@ export class TableSnapshot {
   /** vipIndex returns the index of a cluster address, or -1 (box 515). */
   vipIndex(address: number): number {
     const v = this.vips;
-    for (let i = 0; i < v.length; i++) if (v[i] === address) return i;
+    const a = address | 0;
+    for (let i = 0; i < v.length; i++) if (v[i] === a) return i;
     return -1;
   }
 

@@ -95,8 +95,8 @@ class ConnectionManager implements RoutingFunction {
   route(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
     const flags = p.tcpFlags;
-    const a = p.src;
-    const b = ((p.srcPort << 16) | p.dstPort) >>> 0;
+    const a = p.src | 0;
+    const b = (p.srcPort << 16) | p.dstPort;
     const c = ctx.vip;
     const now = ctx.now;
     const flows = this.flows;
@@ -154,7 +154,7 @@ class ConnectionManager implements RoutingFunction {
   private routeSyn(ctx: PacketContext, out: DecisionOut, a: number, b: number, c: number, now: number): void {
     const flows = this.flows;
     const p = ctx.p;
-    const isn = u32(ctx.buf, p.l4Offset + TCP_SEQ);
+    const isn = u32(ctx.buf, p.l4Offset + TCP_SEQ) | 0;
     const s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
     if (s >= 0 && flows.state(s) === FLOW.SYN && flows.aux(s) === isn && ctx.nodes.isUp(flows.node(s))) {
       const node = flows.node(s);
@@ -206,8 +206,8 @@ class ConnectionManager implements RoutingFunction {
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
     // The quoted packet went out from the cluster: its destination is the client.
-    const b = ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0;
-    const s = this.flows.peek(p.innerDst, b, ctx.vip, ctx.now);
+    const b = (p.innerDstPort << 16) | p.innerSrcPort;
+    const s = this.flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
     if (s < 0 || !ctx.nodes.isUp(this.flows.node(s))) {
       if (ctx.trace !== null) ctx.trace.add('connection: no entry for the quoted flow');
       out.drop(DROP.ICMP_UNKNOWN_FLOW);

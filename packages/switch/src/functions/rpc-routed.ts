@@ -61,8 +61,8 @@ export abstract class RpcRouted implements RoutingFunction {
       this.routeDatagram(ctx, out, false);
       return;
     }
-    const a = p.src;
-    const b = ((p.srcPort << 16) | p.dstPort) >>> 0;
+    const a = p.src | 0;
+    const b = (p.srcPort << 16) | p.dstPort;
     const flags = p.tcpFlags;
     let s = ctx.dryRun ? flows.peek(a, b, ctx.vip, ctx.now) : flows.find(a, b, ctx.vip, ctx.now);
     if (s >= 0 && (flags & TCP_FLAGS.SYN) !== 0) {
@@ -153,7 +153,7 @@ export abstract class RpcRouted implements RoutingFunction {
     const s =
       flows === null
         ? -1
-        : flows.peek(p.innerDst, ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0, ctx.vip, ctx.now);
+        : flows.peek(p.innerDst | 0, (p.innerDstPort << 16) | p.innerSrcPort, ctx.vip, ctx.now);
     if (s >= 0 && flows !== null && ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null)
         ctx.trace.add(`${this.kind}: quoted TCP flow bound to ${ctx.nodes.nameOf(flows.node(s))}`);

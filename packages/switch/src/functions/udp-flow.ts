@@ -55,8 +55,8 @@ class UdpFlow implements RoutingFunction {
 
   route(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
-    const a = p.src;
-    const b = ((p.srcPort << 16) | p.dstPort) >>> 0;
+    const a = p.src | 0;
+    const b = (p.srcPort << 16) | p.dstPort;
     const c = ctx.vip;
     const flows = this.flows;
     const s = ctx.dryRun ? flows.peek(a, b, c, ctx.now) : flows.find(a, b, c, ctx.now);
@@ -93,7 +93,7 @@ class UdpFlow implements RoutingFunction {
 
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
-    const s = this.flows.peek(p.innerDst, ((p.innerDstPort << 16) | p.innerSrcPort) >>> 0, ctx.vip, ctx.now);
+    const s = this.flows.peek(p.innerDst | 0, (p.innerDstPort << 16) | p.innerSrcPort, ctx.vip, ctx.now);
     if (s < 0 || !ctx.nodes.isUp(this.flows.node(s))) {
       if (ctx.trace !== null) ctx.trace.add('udp-flow: no flow for the quoted datagram');
       out.drop(DROP.ICMP_UNKNOWN_FLOW);

@@ -31,7 +31,7 @@ export class FragmentTable {
   ): boolean {
     const t = this.slots;
     const c = ((protocol & 0xff) << 16) | (id & 0xffff);
-    let s = t.find(src, dst, c);
+    let s = t.find(src | 0, dst | 0, c);
     let evicted = false;
     if (s >= 0) t.touch(s);
     else {
@@ -40,10 +40,10 @@ export class FragmentTable {
         evicted = t.expires(v) > now;
         t.remove(v);
       }
-      s = t.insert(src, dst, c);
+      s = t.insert(src | 0, dst | 0, c);
     }
     t.setValue(s, ((d.kind & 0xff) << 16) | ((d.node + 1) & 0xffff));
-    t.setAux(s, (((d.reason & 0xff) << 17) | ((d.port + 1) & 0x1ffff)) >>> 0);
+    t.setAux(s, ((d.reason & 0xff) << 17) | ((d.port + 1) & 0x1ffff));
     t.setExpires(s, expires);
     return evicted;
   }
@@ -51,7 +51,7 @@ export class FragmentTable {
   /** recall writes the remembered decision into `out` and returns true, or returns false when none is live. */
   recall(src: number, dst: number, protocol: number, id: number, now: number, out: DecisionOut): boolean {
     const t = this.slots;
-    const s = t.find(src, dst, ((protocol & 0xff) << 16) | (id & 0xffff));
+    const s = t.find(src | 0, dst | 0, ((protocol & 0xff) << 16) | (id & 0xffff));
     if (s < 0) return false;
     if (t.expires(s) <= now) {
       t.remove(s);

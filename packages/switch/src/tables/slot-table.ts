@@ -16,7 +16,7 @@ const EXPIRES_F64 = 3;
 
 const USED = 0x01000000;
 const REF = 0x02000000;
-const CTL = 0xff000000;
+const CTL = 0xff000000 | 0;
 const VALUE_MASK = 0x00ffffff;
 
 /** MAX_LOAD keeps linear probes short: the table has at least capacity / MAX_LOAD slots. */
@@ -26,7 +26,8 @@ const MAX_LOAD = 0.75;
  * SlotTable is a bounded hash table keyed by three uint32 words, laid out for the packet loop: open
  * addressing with linear probing over one ArrayBuffer where each slot's key, hash, owner values,
  * control bits and deadline sit together in 32 bytes. A lookup usually touches one cache line, and no
- * JS object exists per entry (the garbage collector never walks them). Deletion shifts the following
+ * JS object exists per entry (the garbage collector never walks them). Keys and words are handled as
+ * int32 (`x | 0`) so the packet loop passes small integers the engine never boxes. Deletion shifts the following
  * entries back (no tombstones), so slot numbers are valid only until the next remove.
  *
  * Eviction is CLOCK (second chance), an approximation of least-recently-used that needs no list
@@ -39,7 +40,7 @@ export class SlotTable {
   readonly capacity: number;
   /** number of slots (a power of two). */
   readonly slotCount: number;
-  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
   readonly f64: Float64Array;
   private readonly mask: number;
   private hand = 0;
@@ -57,13 +58,13 @@ export class SlotTable {
     this.slotCount = n;
     this.mask = n - 1;
     const mem = new ArrayBuffer(n * SLOT_WORDS * 4);
-    this.u32 = new Uint32Array(mem);
+    this.i32 = new Int32Array(mem);
     this.f64 = new Float64Array(mem);
   }
 
   /** byteLength is the memory the table holds. */
   get byteLength(): number {
-    return this.u32.byteLength;
+    return this.i32.byteLength;
   }
 
   get full(): boolean {
@@ -72,10 +73,10 @@ export class SlotTable {
 
   /** find returns the slot holding the key, or -1. */
   find(a: number, b: number, c: number): number {
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    const u = this.u32;
+    a |= 0;
+    b |= 0;
+    c |= 0;
+    const u = this.i32;
     const mask = this.mask;
     let i = hash3(a, b, c) & mask;
     for (;;) {
@@ -89,10 +90,10 @@ export class SlotTable {
   /** insert places a key that is not present; returns its slot, or -1 when full (evict first). */
   insert(a: number, b: number, c: number): number {
     if (this.size >= this.capacity) return -1;
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    const u = this.u32;
+    a |= 0;
+    b |= 0;
+    c |= 0;
+    const u = this.i32;
     const mask = this.mask;
     const h = hash3(a, b, c);
     let i = h & mask;
@@ -111,7 +112,7 @@ export class SlotTable {
 
   /** remove frees a slot that `find` or `insert` returned, shifting later entries of its run back. */
   remove(slot: number): void {
-    const u = this.u32;
+    const u = this.i32;
     const mask = this.mask;
     let i = slot;
     let j = slot;
@@ -133,16 +134,16 @@ export class SlotTable {
 
   /** touch marks a slot as recently used (one bit in the slot's own line). */
   touch(s: number): void {
-    this.u32[s * SLOT_WORDS + VALUE]! |= REF;
+    this.i32[s * SLOT_WORDS + VALUE]! |= REF;
   }
 
   isUsed(s: number): boolean {
-    return (this.u32[s * SLOT_WORDS + VALUE]! & USED) !== 0;
+    return (this.i32[s * SLOT_WORDS + VALUE]! & USED) !== 0;
   }
 
-  /** key returns one of the three key words of a slot (0, 1 or 2). */
+  /** key returns one of the three key words of a slot (0, 1 or 2) as a uint32. */
   key(s: number, word: 0 | 1 | 2): number {
-    return this.u32[s * SLOT_WORDS + word]!;
+    return this.i32[s * SLOT_WORDS + word]! >>> 0;
   }
 
   expires(s: number): number {
@@ -155,20 +156,21 @@ export class SlotTable {
 
   /** value is the owner's 24-bit word. */
   value(s: number): number {
-    return this.u32[s * SLOT_WORDS + VALUE]! & VALUE_MASK;
+    return this.i32[s * SLOT_WORDS + VALUE]! & VALUE_MASK;
   }
 
   setValue(s: number, v: number): void {
     const o = s * SLOT_WORDS + VALUE;
-    this.u32[o] = (this.u32[o]! & CTL) | (v & VALUE_MASK);
+    this.i32[o] = (this.i32[o]! & CTL) | (v & VALUE_MASK);
   }
 
+  /** aux is the owner's second word, as an int32. */
   aux(s: number): number {
-    return this.u32[s * SLOT_WORDS + AUX]!;
+    return this.i32[s * SLOT_WORDS + AUX]!;
   }
 
   setAux(s: number, v: number): void {
-    this.u32[s * SLOT_WORDS + AUX] = v;
+    this.i32[s * SLOT_WORDS + AUX] = v | 0;
   }
 
   /**
@@ -178,7 +180,7 @@ export class SlotTable {
    */
   victim(now: number): number {
     if (this.size === 0) return -1;
-    const u = this.u32;
+    const u = this.i32;
     const n = this.slotCount;
     // Two turns suffice: the first clears every referenced bit.
     for (let k = 0; k < 2 * n + 1; k++) {
@@ -198,7 +200,7 @@ export class SlotTable {
    * expired at `now`, or -1 when none was found within the budget.
    */
   nextExpired(now: number, budget: number): number {
-    const u = this.u32;
+    const u = this.i32;
     for (let k = 0; k < budget; k++) {
       const s = this.sweepAt;
       this.sweepAt = (s + 1) & this.mask;
@@ -208,7 +210,7 @@ export class SlotTable {
   }
 
   clear(): void {
-    this.u32.fill(0);
+    this.i32.fill(0);
     this.hand = 0;
     this.sweepAt = 0;
     this.size = 0;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createLab, type Lab } from '@onehost/lab';
 import { requireRoot, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -283,6 +284,19 @@ describe('node agent in a lab node', () => {
         .stdout;
       expect(rules).toContain('ip saddr != { 198.18.0.1, 198.18.0.2 }');
       await agent(lab, 'n1', 'restore', '--config', twoFile);
+      expect(await snapshot(lab, 'n1')).toEqual(baseline);
+    });
+
+    it('a failing step undoes what apply had done before it', async () => {
+      const lib = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+      const script = `import { applyNodeConfig } from ${JSON.stringify(lib)};
+import { readFileSync } from 'node:fs';
+const config = JSON.parse(readFileSync(${JSON.stringify(fixedFile)}, 'utf8'));
+await applyNodeConfig(config, { onStep: (s) => { if (s === 'routes') throw new Error('injected at ' + s); } })
+  .then(() => console.log('applied'), (err) => console.log('failed: ' + err.message));`;
+      const { stdout } = await lab.exec('n1', 'node', ['--input-type=module', '-e', script]);
+      expect(stdout.trim()).toBe('failed: injected at routes');
+      expect(existsSync(config.stateFile!)).toBe(false);
       expect(await snapshot(lab, 'n1')).toEqual(baseline);
     });
 

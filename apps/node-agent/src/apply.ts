@@ -208,8 +208,9 @@ class Applier {
  * node) to be a cluster node: VXLAN device, cluster addresses on `lo`, ARP and reverse-path settings,
  * the ephemeral port range, routes with source hints and the nftables table. Every change is recorded
  * in the state file before it is made, so {@link restore} can undo it after a crash. A state file left by
- * an earlier run is restored first, which makes applying twice harmless. Throws (leaving the state file
- * so that restore undoes the partial work) when a command fails, a ConfigError for a bad config.
+ * an earlier run is restored first, which makes applying twice harmless. Throws a ConfigError for a bad
+ * config; throws when a check or a command fails, after undoing what it had done (when that undo fails
+ * too, the state file stays for the next restore).
  */
 export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions = {}): Promise<AppliedNode> {
   const c = resolveConfig(config);
@@ -222,19 +223,26 @@ export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions 
   const previous = await restore(c.stateFile);
   await preflight(c);
   const applier = new Applier(c, await JournalFile.create(c.stateFile, c.nodeName));
-  await step('arp');
-  await applier.arp();
-  await step('nftables');
-  await applier.nftables();
-  await step('addresses');
-  await applier.addresses();
-  await step('vxlan');
-  const mac = await applier.vxlan();
-  await step('port-range');
-  await applier.portRange();
-  await step('routes');
-  await applier.routes();
-  await applier.complete();
+  let mac: string;
+  try {
+    await step('arp');
+    await applier.arp();
+    await step('nftables');
+    await applier.nftables();
+    await step('addresses');
+    await applier.addresses();
+    await step('vxlan');
+    mac = await applier.vxlan();
+    await step('port-range');
+    await applier.portRange();
+    await step('routes');
+    await applier.routes();
+    await applier.complete();
+  } catch (err) {
+    // Leave nothing half-done; if undoing fails too, the state file stays for the next restore.
+    await restore(c.stateFile).catch(() => undefined);
+    throw err;
+  }
   return {
     nodeName: c.nodeName,
     vxlan: { device: c.vxlan.device, mac, vni: c.vxlan.vni, port: c.vxlan.port, local: c.vxlan.local },

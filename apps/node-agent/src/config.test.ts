@@ -64,6 +64,7 @@ describe('resolveConfig', () => {
       'networks[0].prefixes[0]',
       { networks: [{ name: 'a', address: '203.0.113.80', default: true, prefixes: ['x'] }] },
     ],
+    ['clusterPrefixes[0]', { clusterPrefixes: ['198.18.0.1/15'] }],
     ['portBlock', { portBlock: { lo: 5000, hi: 4000 } }],
     ['portBlock.lo', { portBlock: { lo: 80, hi: 4000 } }],
     ['vxlan.vni', { vxlan: { vni: 1 << 24 } }],

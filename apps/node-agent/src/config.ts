@@ -101,8 +101,11 @@ function ipv4(field: string, value: unknown): string {
 
 function cidr(field: string, value: unknown): string {
   const m = typeof value === 'string' ? /^([\d.]+)\/(\d{1,2})$/.exec(value) : null;
-  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32)
+  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) {
     throw new ConfigError(field, `not an IPv4 prefix: ${String(value)}`);
+  }
+  const host = m[1]!.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) % 2 ** (32 - Number(m[2]));
+  if (host !== 0) throw new ConfigError(field, `host bits are set in ${value as string}`);
   return value as string;
 }
 

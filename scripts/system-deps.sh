@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential python3   # node-gyp builds the TUN addon from source
-  iproute2 iputils-ping ethtool nftables tcpdump kmod  # namespaces, veth, VXLAN, TUN tests
+  iproute2 iputils-ping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
+  nginx-light iperf3 curl   # the lab's real services and clients
 )
 
 missing=()

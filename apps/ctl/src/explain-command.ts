@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { formatIssue, MessageSwitch, parseConfigText } from '@onehost/switch';
+import { parseFlow } from './flow-spec.js';
 import { parseHex } from './hex.js';
 import { CaptureError, readCapture } from './pcap.js';
 
@@ -7,6 +8,7 @@ export interface ExplainOptions {
   config: string;
   packet?: string;
   pcap?: string;
+  flow?: string;
   now?: number;
   dryRun?: boolean;
 }
@@ -27,8 +29,9 @@ export const EXIT = { OK: 0, PACKET: 1, USAGE: 2 } as const;
  * never throws for bad input.
  */
 export function runExplain(opts: ExplainOptions, io: Output): number {
-  if ((opts.packet === undefined) === (opts.pcap === undefined)) {
-    io.err('onehostctl explain: give exactly one of --packet <hex> or --pcap <file>');
+  const inputs = [opts.packet, opts.pcap, opts.flow].filter((x) => x !== undefined).length;
+  if (inputs !== 1) {
+    io.err('onehostctl explain: give exactly one of --packet <hex>, --pcap <file> or --flow <flow>');
     return EXIT.USAGE;
   }
   let text: string;
@@ -47,6 +50,26 @@ export function runExplain(opts: ExplainOptions, io: Output): number {
   const sw = new MessageSwitch();
   sw.load(parsed.config);
   const dryRun = opts.dryRun ?? false;
+
+  if (opts.flow !== undefined) {
+    let q: ReturnType<typeof parseFlow>;
+    try {
+      q = parseFlow(opts.flow);
+    } catch (e) {
+      io.err(`onehostctl explain: --flow: ${(e as Error).message}`);
+      return EXIT.USAGE;
+    }
+    const e = sw.explainFlow(q, { now: opts.now ?? Date.now(), dryRun });
+    io.out(
+      JSON.stringify({
+        packet: 0,
+        decision: e.decision,
+        trace: e.trace,
+        ...(e.packet ? { summary: e.packet } : {}),
+      }),
+    );
+    return EXIT.OK;
+  }
 
   if (opts.packet !== undefined) {
     let bytes: Uint8Array;

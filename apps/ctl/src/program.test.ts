@@ -49,6 +49,15 @@ describe('onehostctl explain', () => {
     expect(line.summary).toMatchObject({ protocol: 'tcp', dstPort: 80, flags: 'SYN' });
   });
 
+  it('--flow explains a described flow', async () => {
+    const r = await run('explain', '--config', config, '--flow', 'tcp 203.0.113.5:40000 203.0.113.10:22 ack');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out[0]!).decision).toEqual({ kind: 'forward', node: 2, nodeName: 'n1' });
+    const bad = await run('explain', '--config', config, '--flow', 'sctp 203.0.113.5:1 203.0.113.10:22');
+    expect(bad.code).toBe(2);
+    expect(bad.err[0]).toMatch(/--flow: protocol must be tcp or udp, got "sctp"/);
+  });
+
   it('works with the documented example config', async () => {
     const r = await run('explain', '-c', EXAMPLE, '-p', toHex(syn));
     expect(r.code).toBe(0);
@@ -109,7 +118,14 @@ describe('onehostctl explain', () => {
 
   it('--help tells the options the code has', async () => {
     const r = await run('explain', '--help');
-    for (const opt of ['--config <file.yaml>', '--packet <hex>', '--pcap <file>', '--now <ms>', '--dry-run'])
+    for (const opt of [
+      '--config <file.yaml>',
+      '--packet <hex>',
+      '--pcap <file>',
+      '--flow <flow>',
+      '--now <ms>',
+      '--dry-run',
+    ])
       expect(r.help).toContain(opt);
   });
 });

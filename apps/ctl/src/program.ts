@@ -24,13 +24,22 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     )
     .requiredOption('-c, --config <file.yaml>', 'switch table config (see packages/switch/docs/config.md)')
     .addOption(
-      new Option('-p, --packet <hex>', 'one IPv4 packet as hex (from the IP header on)').conflicts('pcap'),
+      new Option('-p, --packet <hex>', 'one IPv4 packet as hex (from the IP header on)').conflicts([
+        'pcap',
+        'flow',
+      ]),
     )
     .addOption(
       new Option(
         '--pcap <file>',
         'every packet of a pcap/pcapng capture (Ethernet, raw IP or Linux cooked), in order',
-      ).conflicts('packet'),
+      ).conflicts(['packet', 'flow']),
+    )
+    .addOption(
+      new Option(
+        '--flow <flow>',
+        'a flow instead of bytes: "tcp|udp SRC:PORT DST:PORT [flags]", flags from syn,ack,fin,rst,psh,urg (tcp default syn)',
+      ).conflicts(['packet', 'pcap']),
     )
     .option(
       '--now <ms>',
@@ -43,10 +52,20 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
       '\nExamples:\n' +
         '  onehostctl explain --config cluster.yaml --packet 4500003c...\n' +
         '  onehostctl explain --config cluster.yaml --pcap inbound.pcap\n' +
+        "  onehostctl explain --config cluster.yaml --flow 'tcp 203.0.113.5:40000 203.0.113.10:443 ack'\n" +
         '\nExit status: 0 done; 1 no packet of the capture was IPv4; 2 bad usage, config or file.',
     )
-    .action((opts: { config: string; packet?: string; pcap?: string; now?: number; dryRun: boolean }) => {
-      exit(runExplain(opts, io));
-    });
+    .action(
+      (opts: {
+        config: string;
+        packet?: string;
+        pcap?: string;
+        flow?: string;
+        now?: number;
+        dryRun: boolean;
+      }) => {
+        exit(runExplain(opts, io));
+      },
+    );
   return program;
 }

@@ -21,6 +21,7 @@ export {
   decideUnmatchedPort,
   routeInbound,
 } from './flow.js';
+export { type FlowQuestion, flowPacket } from './flow-packet.js';
 export {
   type ConnectionConfig,
   connectionSpec,
@@ -41,7 +42,7 @@ export type {
   ValidationContext,
 } from './functions/types.js';
 export { udpFlowSpec } from './functions/udp-flow.js';
-export { flowHash, fmix32, hash3 } from './hash.js';
+export { FLOW_SEED, flowHash, fmix32, hash3 } from './hash.js';
 export {
   type ExplainOptions,
   type Explanation,

@@ -291,6 +291,29 @@ describe('explain', () => {
     expect(a).toEqual(b);
   });
 
+  it('explainFlow answers for a described flow, as a dry run by default', () => {
+    const sw = switchWith();
+    const q = { protocol: 'tcp' as const, src: 0xcb007105, dst: 0xcb00710a, srcPort: 40000, dstPort: 443 };
+    const a = sw.explainFlow(q);
+    expect(a.decision.kind).toBe('forward');
+    expect(a.trace[2]).toMatch(/^connection: SYN → maglev slot \d+ → n[123]$/);
+    expect(sw.explainFlow({ ...q, tcpFlags: ACK }).decision).toEqual(a.decision); // re-derived: same node
+    expect(sw.explainFlow({ ...q, dstPort: 80, tcpFlags: ACK }).decision).toEqual({
+      kind: 'drop',
+      reason: 'no_connection',
+    });
+    const m = sw.explainFlow({
+      protocol: 'udp',
+      src: 0xcb007105,
+      dst: 0xcb00710a,
+      srcPort: 800,
+      dstPort: 20048,
+      payload: mountCall('/srv/home'),
+    });
+    expect(m.decision).toMatchObject({ kind: 'forward', nodeName: 'n2', port: 8081 });
+    expect(() => sw.explainFlow({ ...q, srcPort: 70000 })).toThrow(RangeError);
+  });
+
   it('explains a wire error without a packet description', () => {
     const e = switchWith().explain(new Uint8Array([0x45]));
     expect(e.decision).toEqual({ kind: 'drop', reason: 'truncated' });

@@ -4,6 +4,7 @@ import { SwitchCounters } from './counters.js';
 import { type Decision, DecisionOut, KIND, NO_PORT } from './decision.js';
 import { DROP, dropReasonName } from './drop-reason.js';
 import { routeInbound } from './flow.js';
+import { type FlowQuestion, flowPacket } from './flow-packet.js';
 import { defaultRegistry, type FunctionRegistry } from './functions/registry.js';
 import { PacketContext } from './packet-context.js';
 import { TableSnapshot } from './snapshot.js';
@@ -168,6 +169,14 @@ export class MessageSwitch {
     const packet =
       trace.steps.length > 0 && !trace.steps[0]!.startsWith('wire:') ? this.describePacket() : undefined;
     return { decision, trace: trace.steps, ...(packet ? { packet } : {}) };
+  }
+
+  /**
+   * explainFlow answers "which node would this flow reach, and why" from a description instead of
+   * bytes; a dry run unless `dryRun: false` is given. Throws RangeError for ports outside 0-65535.
+   */
+  explainFlow(q: FlowQuestion, opts: ExplainOptions = {}): Explanation {
+    return this.explain(flowPacket(q), { ...opts, dryRun: opts.dryRun ?? true });
   }
 
   /** sweep lets every routing function release up to `budget` expired flows each. */

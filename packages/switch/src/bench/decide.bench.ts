@@ -265,7 +265,7 @@ function main(): void {
     `  decideBatch on the mix : median ${median(warm).toFixed(1)} ns/decision (min ${Math.min(...warm).toFixed(1)}, max ${Math.max(...warm).toFixed(1)}) = ${(1e3 / median(warm)).toFixed(2)} M decisions/s`,
   );
   console.log(
-    `  bare Map.get baseline  : median ${median(warmBase).toFixed(1)} ns/packet (1M-entry Map<number, number>)`,
+    `  bare Map.get baseline  : median ${median(warmBase).toFixed(1)} ns/packet (${LIVE}-entry Map<number, number>)`,
   );
   console.log(`  ratio                  : ${(median(warm) / median(warmBase)).toFixed(2)}x the baseline`);
   console.log(

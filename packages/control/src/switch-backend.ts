@@ -61,7 +61,8 @@ export interface ConnectionInfo {
   nodeId: number;
   nodeName: string;
   state: string;
-  idleMs: number;
+  /** until the entry expires unless more packets of the flow come. */
+  expiresInMs: number;
 }
 
 type MaybePromise<T> = T | Promise<T>;

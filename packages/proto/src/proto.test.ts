@@ -33,7 +33,7 @@ describe('@onehost/proto', () => {
           dstAddress: '203.0.113.1',
           dstPort: 80,
           tcpFlags: 'S',
-          payload: new Uint8Array(),
+          payload: Buffer.alloc(0),
         },
       },
       updateTables: false,

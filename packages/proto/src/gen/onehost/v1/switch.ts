@@ -186,7 +186,8 @@ export interface Connection {
   nodeName: string;
   /** "syn", "established", "fin", "rst" for TCP; "active" for UDP flows. */
   state: string;
-  idleMs: number;
+  /** Time until the entry expires unless more packets of the flow come. */
+  expiresInMs: number;
 }
 
 export interface ListConnectionsResponse {
@@ -1798,7 +1799,7 @@ export const ListConnectionsRequest: MessageFns<ListConnectionsRequest> = {
 };
 
 function createBaseConnection(): Connection {
-  return { protocol: 0, port: 0, srcAddress: "", srcPort: 0, nodeId: 0, nodeName: "", state: "", idleMs: 0 };
+  return { protocol: 0, port: 0, srcAddress: "", srcPort: 0, nodeId: 0, nodeName: "", state: "", expiresInMs: 0 };
 }
 
 export const Connection: MessageFns<Connection> = {
@@ -1824,8 +1825,8 @@ export const Connection: MessageFns<Connection> = {
     if (message.state !== "") {
       writer.uint32(58).string(message.state);
     }
-    if (message.idleMs !== 0) {
-      writer.uint32(64).uint64(message.idleMs);
+    if (message.expiresInMs !== 0) {
+      writer.uint32(64).uint64(message.expiresInMs);
     }
     return writer;
   },
@@ -1904,7 +1905,7 @@ export const Connection: MessageFns<Connection> = {
               break;
             }
 
-            message.idleMs = longToNumber(reader.uint64());
+            message.expiresInMs = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -1944,10 +1945,10 @@ export const Connection: MessageFns<Connection> = {
         ? globalThis.String(object.node_name)
         : "",
       state: isSet(object.state) ? globalThis.String(object.state) : "",
-      idleMs: isSet(object.idleMs)
-        ? globalThis.Number(object.idleMs)
-        : isSet(object.idle_ms)
-        ? globalThis.Number(object.idle_ms)
+      expiresInMs: isSet(object.expiresInMs)
+        ? globalThis.Number(object.expiresInMs)
+        : isSet(object.expires_in_ms)
+        ? globalThis.Number(object.expires_in_ms)
         : 0,
     };
   },
@@ -1975,8 +1976,8 @@ export const Connection: MessageFns<Connection> = {
     if (message.state !== "") {
       obj.state = message.state;
     }
-    if (message.idleMs !== 0) {
-      obj.idleMs = Math.round(message.idleMs);
+    if (message.expiresInMs !== 0) {
+      obj.expiresInMs = Math.round(message.expiresInMs);
     }
     return obj;
   },
@@ -1993,7 +1994,7 @@ export const Connection: MessageFns<Connection> = {
     message.nodeId = object.nodeId ?? 0;
     message.nodeName = object.nodeName ?? "";
     message.state = object.state ?? "";
-    message.idleMs = object.idleMs ?? 0;
+    message.expiresInMs = object.expiresInMs ?? 0;
     return message;
   },
 };

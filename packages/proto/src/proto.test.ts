@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   DecisionKind,
@@ -76,5 +77,12 @@ describe('@onehost/proto', () => {
       'google/protobuf/struct.proto',
     ])
       expect(text).toContain(file);
+  });
+
+  it('keeps the .proto sources lint-clean and formatted (buf lint, buf format)', () => {
+    const root = new URL('../../../proto', import.meta.url).pathname;
+    const run = (args: string[]) => execFileSync('buf', args, { cwd: root, encoding: 'utf8', stdio: 'pipe' });
+    expect(run(['lint'])).toBe('');
+    expect(run(['format', '--diff'])).toBe('');
   });
 });

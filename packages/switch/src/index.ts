@@ -46,6 +46,8 @@ export { FLOW_SEED, flowHash, fmix32, hash3 } from './hash.js';
 export {
   type ExplainOptions,
   type Explanation,
+  type FlowFilter,
+  type FlowRow,
   MessageSwitch,
   type MessageSwitchOptions,
   type PacketDescription,
@@ -54,7 +56,7 @@ export { NODE_STATE, NodeDirectory, type NodeInfo } from './node-directory.js';
 export { PacketContext } from './packet-context.js';
 export { entryKey, type TableEntry, TableSnapshot } from './snapshot.js';
 export { type ExportRow, ExportTable } from './tables/export-table.js';
-export { FLOW, FlowTable, flowStateName } from './tables/flow-table.js';
+export { FLOW, type FlowEntry, FlowTable, flowStateName } from './tables/flow-table.js';
 export { FragmentTable } from './tables/fragment-table.js';
 export { buildMaglev, DEFAULT_MAGLEV_SIZE, isPrime, type MaglevBackend } from './tables/maglev.js';
 export { type PortBlock, PortBlocks } from './tables/port-blocks.js';

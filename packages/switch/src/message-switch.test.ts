@@ -569,6 +569,36 @@ describe('snapshot swap', () => {
   });
 });
 
+describe('listFlows', () => {
+  it('lists live flows of every table, filtered and limited', () => {
+    const sw = switchWith();
+    decide(sw, tcp(80, SYN, 5300), 1000);
+    decide(sw, tcp(80, ACK, 5300), 1000);
+    decide(sw, tcp(443, SYN, 5301), 1000);
+    decide(sw, udp(53, undefined, 5302), 1000);
+    const all = sw.listFlows({}, 2000);
+    expect(all.total).toBe(3);
+    const web = sw.listFlows({ protocol: 'tcp', port: 80 }, 2000);
+    expect(web.flows).toEqual([
+      {
+        protocol: 'tcp',
+        port: 80,
+        function: 'connection',
+        clientAddress: CLIENT,
+        clientPort: 5300,
+        clusterAddress: VIP,
+        node: 2,
+        nodeName: 'n1',
+        state: 'established',
+        expiresInMs: 899_000,
+      },
+    ]);
+    expect(sw.listFlows({ limit: 1 }, 2000)).toMatchObject({ total: 3, flows: [{}] });
+    expect(sw.listFlows({ nodeName: 'nobody' }, 2000).total).toBe(0);
+    expect(sw.listFlows({}, 10_000_000).total).toBe(0); // all expired
+  });
+});
+
 describe('FIN/RST rewrite nothing else', () => {
   it('FIN and RST still reach the node', () => {
     const sw = switchWith();

@@ -38,6 +38,29 @@ export interface Explanation {
   packet?: PacketDescription;
 }
 
+/** A live flow of the switch's tables, for listings (ListConnections). */
+export interface FlowRow {
+  protocol: 'tcp' | 'udp';
+  /** the entry's port and function. */
+  port: number;
+  function: string;
+  clientAddress: string;
+  clientPort: number;
+  clusterAddress: string;
+  node: number;
+  nodeName: string;
+  state: string;
+  expiresInMs: number;
+}
+
+export interface FlowFilter {
+  protocol?: 'tcp' | 'udp';
+  port?: number;
+  nodeName?: string;
+  /** at most this many rows (default all); `total` still counts every match. */
+  limit?: number;
+}
+
 export interface ExplainOptions {
   /** milliseconds on the switch's clock; default the clock option. */
   now?: number;
@@ -60,6 +83,12 @@ export class MessageSwitch {
   private readonly out = new DecisionOut();
   private readonly clock: () => number;
   private current: TableSnapshot | null = null;
+  /**
+   * Tables keep time in whole milliseconds since the first packet this switch saw, small integers the
+   * engine passes around without boxing (for about 24 days; after that they still work, boxed).
+   */
+  private epoch = 0;
+  private hasEpoch = false;
   private fragments = new FragmentTable(1);
   private version = 0;
 
@@ -179,11 +208,57 @@ export class MessageSwitch {
     return this.explain(flowPacket(q), { ...opts, dryRun: opts.dryRun ?? true });
   }
 
-  /** sweep lets every routing function release up to `budget` expired flows each. */
+  /**
+   * listFlows lists the live flows of every routing function that keeps some (connection, udp-flow,
+   * mount/nfs over TCP), filtered; allocates, so call it from the control plane, not the packet loop.
+   */
+  listFlows(filter: FlowFilter = {}, now = this.clock()): { flows: FlowRow[]; total: number } {
+    const snap = this.current;
+    const at = this.tableTime(now);
+    const flows: FlowRow[] = [];
+    let total = 0;
+    if (snap === null) return { flows, total };
+    const limit = filter.limit ?? Number.POSITIVE_INFINITY;
+    for (const e of snap.entries.values()) {
+      const protocol = e.protocol === 6 ? 'tcp' : 'udp';
+      if (filter.protocol !== undefined && filter.protocol !== protocol) continue;
+      if (filter.port !== undefined && filter.port !== e.port) continue;
+      const table = e.fn.flowTable;
+      if (!table) continue;
+      for (const f of table.entries(at)) {
+        const nodeName = snap.nodes.nameOf(f.node);
+        if (filter.nodeName !== undefined && filter.nodeName !== nodeName) continue;
+        total++;
+        if (flows.length >= limit) continue;
+        const vip = snap.clusterAddresses[f.clusterAddressIndex];
+        flows.push({
+          protocol,
+          port: e.port,
+          function: e.kind,
+          clientAddress: ipv4ToString(f.clientAddress),
+          clientPort: f.clientPort,
+          clusterAddress: vip ? ipv4ToString(vip.address) : `#${f.clusterAddressIndex}`,
+          node: f.node,
+          nodeName,
+          state: f.state,
+          expiresInMs: f.expiresInMs,
+        });
+      }
+    }
+    return { flows, total };
+  }
+
+  /** sweep lets every routing function examine up to `budget` flow slots each and release the expired ones. */
   sweep(now: number, budget = 1024): void {
     const snap = this.current;
     if (snap === null) return;
-    for (const e of snap.entries.values()) e.fn.sweep?.(now, budget);
+    const at = this.tableTime(now);
+    for (const e of snap.entries.values()) e.fn.sweep?.(at, budget);
+  }
+
+  /** tableTime converts a clock reading to the tables' time (see `epoch`). */
+  private tableTime(now: number): number {
+    return this.hasEpoch ? Math.floor(now - this.epoch) : 0;
   }
 
   private run(buf: Uint8Array, off: number, len: number, now: number, out: DecisionOut): void {
@@ -200,8 +275,12 @@ export class MessageSwitch {
       out.drop(DROP.NOT_CLUSTER_ADDRESS);
       if (ctx.trace !== null) ctx.trace.add('no switch table loaded');
     } else {
+      if (!this.hasEpoch) {
+        this.epoch = Math.floor(now);
+        this.hasEpoch = true;
+      }
       ctx.buf = buf;
-      ctx.now = now;
+      ctx.now = Math.floor(now - this.epoch);
       ctx.nodes = snap.nodes;
       routeInbound(ctx, snap, out, this.counters, this.fragments);
     }

@@ -92,6 +92,10 @@ class ConnectionManager implements RoutingFunction {
     return this.flows;
   }
 
+  get flowTable(): FlowTable {
+    return this.flows;
+  }
+
   route(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
     const flags = p.tcpFlags;

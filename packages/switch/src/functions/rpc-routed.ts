@@ -51,6 +51,11 @@ export abstract class RpcRouted implements RoutingFunction {
     this.ttl = config.idleTimeout * 1000;
   }
 
+  /** flowTable holds the TCP connections bound by their first call (null over UDP). */
+  get flowTable(): FlowTable | null {
+    return this.flows;
+  }
+
   /** routeCall decides for a parsed call (this.call is bound to it). */
   protected abstract routeCall(ctx: PacketContext, out: DecisionOut): void;
 

@@ -5,6 +5,7 @@ import type { DecisionOut } from '../decision.js';
 import type { NodeDirectory } from '../node-directory.js';
 import type { PacketContext } from '../packet-context.js';
 import type { ExportTable } from '../tables/export-table.js';
+import type { FlowTable } from '../tables/flow-table.js';
 import type { PortBlocks } from '../tables/port-blocks.js';
 
 /**
@@ -22,6 +23,8 @@ export interface RoutingFunction {
    * ctx.p.innerSrc/innerSrcPort are the cluster side, innerDst/innerDstPort the outside peer.
    */
   routeQuoted(ctx: PacketContext, out: DecisionOut): void;
+  /** flowTable is the table of flows this function keeps, if any (listings). */
+  readonly flowTable?: FlowTable | null;
   /** sweep releases expired state; called now and then by the switch (never per packet). */
   sweep?(now: number, budget: number): void;
   /** describe summarises the instance for explain and listings. */

@@ -53,6 +53,10 @@ class UdpFlow implements RoutingFunction {
     return this.flows;
   }
 
+  get flowTable(): FlowTable {
+    return this.flows;
+  }
+
   route(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
     const a = p.src | 0;

@@ -14,6 +14,17 @@ export function flowStateName(s: number): string {
 /** NODE_ID_LIMIT: node ids are uint16 (they index per-node typed arrays). */
 export const NODE_ID_LIMIT = 0x10000;
 
+/** FlowEntry is one live flow as `entries` lists it. */
+export interface FlowEntry {
+  clientAddress: number;
+  clientPort: number;
+  clusterPort: number;
+  clusterAddressIndex: number;
+  node: number;
+  state: string;
+  expiresInMs: number;
+}
+
 /** What a flow table counts into the switch counters. */
 export interface FlowTableEvents {
   evicted: number;
@@ -147,6 +158,29 @@ export class FlowTable {
       removed++;
     }
     return removed;
+  }
+
+  /**
+   * entries lists the live flows (allocates: for listings, never per packet). Keys decode as the
+   * owner wrote them: client address, client port << 16 | cluster port, cluster address index.
+   */
+  entries(now: number): FlowEntry[] {
+    const t = this.slots;
+    const out: FlowEntry[] = [];
+    for (let s = 0; s < t.slotCount; s++) {
+      if (!t.isUsed(s) || t.expires(s) <= now) continue;
+      const b = t.key(s, 1);
+      out.push({
+        clientAddress: t.key(s, 0),
+        clientPort: b >>> 16,
+        clusterPort: b & 0xffff,
+        clusterAddressIndex: t.key(s, 2),
+        node: this.node(s),
+        state: flowStateName(this.state(s)),
+        expiresInMs: t.expires(s) - now,
+      });
+    }
+    return out;
   }
 
   /** clear forgets every flow. */

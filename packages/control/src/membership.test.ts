@@ -131,14 +131,16 @@ describe('Membership', () => {
     await expect(m.drain('n9')).rejects.toThrow('node_name: no member named n9');
   });
 
-  it('refuses an internal address another up node holds, and allows it once that node is down', async () => {
+  it('refuses an internal address another member holds, until that member is forgotten', async () => {
     const { m } = await setup();
     await m.join(input('n1', 11));
     await expect(m.join(input('n2', 11))).rejects.toMatchObject({
       codeName: 'ALREADY_EXISTS',
-      message: 'internal_address: 198.18.0.11 belongs to n1 (node 1)',
+      message: 'internal_address: 198.18.0.11 belongs to n1 (node 1, active)',
     });
     await m.leave('n1');
+    await expect(m.join(input('n2', 11))).rejects.toThrow('belongs to n1 (node 1, down)');
+    await m.forget('n1');
     expect((await m.join(input('n2', 11))).id).toBe(2);
   });
 

@@ -144,17 +144,19 @@ export class Membership {
   /**
    * join admits a node or welcomes it back with the same id and block; it is up (active, or draining
    * when drained) until its heartbeats stop. Resolves once the record is durable. Throws ControlError:
-   * ALREADY_EXISTS when another up member has the internal address, RESOURCE_EXHAUSTED when no id or
+   * ALREADY_EXISTS when another member (even a down one) has the internal address, RESOURCE_EXHAUSTED when no id or
    * block is left, UNAVAILABLE when closed or the store failed.
    */
   async join(input: JoinInput): Promise<MemberRecord> {
     this.checkOpen();
     const { name } = input;
+    // Down members keep their address too: the switch table names every member, and two with one
+    // address would be ambiguous. Forget the old one first.
     for (const other of this.records.values())
-      if (other.name !== name && other.state !== 'down' && other.internalAddress === input.internalAddress)
+      if (other.name !== name && other.internalAddress === input.internalAddress)
         throw new ControlError(
           'ALREADY_EXISTS',
-          `internal_address: ${input.internalAddress} belongs to ${other.name} (node ${other.id})`,
+          `internal_address: ${input.internalAddress} belongs to ${other.name} (node ${other.id}, ${other.state})`,
         );
     const now = this.clock.now();
     const known = this.records.get(name);

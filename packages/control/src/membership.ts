@@ -144,8 +144,8 @@ export class Membership {
   /**
    * join admits a node or welcomes it back with the same id and block; it is up (active, or draining
    * when drained) until its heartbeats stop. Resolves once the record is durable. Throws ControlError:
-   * ALREADY_EXISTS when another member (even a down one) has the internal address, RESOURCE_EXHAUSTED when no id or
-   * block is left, UNAVAILABLE when closed or the store failed.
+   * ALREADY_EXISTS when another member (even a down one) has the internal address,
+   * RESOURCE_EXHAUSTED when no id or block is left, UNAVAILABLE when closed or the store failed.
    */
   async join(input: JoinInput): Promise<MemberRecord> {
     this.checkOpen();

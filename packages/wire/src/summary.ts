@@ -20,8 +20,23 @@ export class PacketSummary {
   readonly icmp = new IcmpView();
 
   protocol = 0;
-  src = 0;
-  dst = 0;
+  /**
+   * Addresses live in a typed array: a uint32 above 2^30 stored in a plain field is a heap number, which
+   * would allocate on every packet. Read them through the getters.
+   */
+  private readonly addrs = new Uint32Array(4);
+  get src(): number {
+    return this.addrs[0]!;
+  }
+  get dst(): number {
+    return this.addrs[1]!;
+  }
+  get innerSrc(): number {
+    return this.addrs[2]!;
+  }
+  get innerDst(): number {
+    return this.addrs[3]!;
+  }
   /** Ports are 0 when the packet is not TCP/UDP or is a non-first fragment. */
   srcPort = 0;
   dstPort = 0;
@@ -46,8 +61,6 @@ export class PacketSummary {
   /** hasInner: an ICMP error with a quoted IPv4 header; inner ports valid for quoted TCP/UDP. */
   hasInner = false;
   innerProtocol = 0;
-  innerSrc = 0;
-  innerDst = 0;
   innerSrcPort = 0;
   innerDstPort = 0;
 
@@ -58,8 +71,10 @@ export class PacketSummary {
     if (code !== OK) return code;
     const p = ip.protocol;
     this.protocol = p;
-    this.src = ip.src;
-    this.dst = ip.dst;
+    // Assembled inline into the typed array: a uint32 returned from a call that is not inlined is boxed.
+    const a = this.addrs;
+    a[0] = (buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!;
+    a[1] = (buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!;
     this.totalLength = ip.len;
     this.ipHeaderOffset = off;
     const l4 = off + ip.headerLength;
@@ -118,8 +133,9 @@ export class PacketSummary {
         const inner = i.inner;
         this.hasInner = true;
         this.innerProtocol = inner.protocol;
-        this.innerSrc = inner.src;
-        this.innerDst = inner.dst;
+        const io = inner.off;
+        a[2] = (buf[io + 12]! << 24) | (buf[io + 13]! << 16) | (buf[io + 14]! << 8) | buf[io + 15]!;
+        a[3] = (buf[io + 16]! << 24) | (buf[io + 17]! << 16) | (buf[io + 18]! << 8) | buf[io + 19]!;
         this.innerSrcPort = i.innerSrcPort;
         this.innerDstPort = i.innerDstPort;
       }

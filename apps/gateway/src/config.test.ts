@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseGatewayConfig } from './config.js';
+
+const labConfig = new URL('../../../infra/lab/gateway.yaml', import.meta.url);
+
+function problems(text: string): string[] {
+  try {
+    parseGatewayConfig(text, 'g.yaml');
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+const minimal = `
+name: gw
+outside: { interfaces: [eth0] }
+interconnect: { interface: eth1, address: 198.18.0.1 }
+control:
+  listen: 198.18.0.1:7443
+  tls: { ca: ca.pem, cert: gw.pem, key: gw-key.pem }
+  store: store.json
+clusterAddresses: [{ network: outside, address: 203.0.113.80 }]
+`;
+
+describe('gateway config', () => {
+  it('reads the lab configuration', async () => {
+    const cfg = parseGatewayConfig(await readFile(labConfig, 'utf8'));
+    expect(cfg.name).toBe('gw');
+    expect(cfg.interconnect).toEqual({
+      interface: 'eth1',
+      address: '198.18.0.1',
+      prefix: '198.18.0.0/15',
+      mtu: 1600,
+    });
+    expect(cfg.control.listen).toEqual({ host: '198.18.0.1', port: 7443 });
+    expect(cfg.control.heartbeatTimeoutMs).toBe(350);
+    expect(cfg.metrics).toEqual({ host: '198.18.0.1', port: 9400 });
+    expect(cfg.switch.entries.length).toBeGreaterThan(0);
+  });
+
+  it('fills defaults for a minimal file', () => {
+    const cfg = parseGatewayConfig(minimal);
+    expect(cfg.tun).toEqual({ name: 'onehost0', mtu: 1500, maxBatch: 64 });
+    expect(cfg.vxlan).toEqual({ vni: 4242, port: 4789 });
+    expect(cfg.control.portRange).toEqual({ lo: 32768, hi: 60999 });
+    expect(cfg.host.manage).toBe(true);
+    expect(cfg.metrics).toBeNull();
+  });
+
+  it('names the field, line and column of every problem', () => {
+    const p = problems(
+      `${minimal}tun: { name: this-name-is-far-too-long, mtu: 70000 }\nvxlan: { vni: -1, prot: 1 }\n`,
+    );
+    expect(p).toContain(
+      'g.yaml:10:14: tun.name: must be an interface name (≤ 15 characters), got "this-name-is-far-too-long"',
+    );
+    expect(p.some((x) => /tun\.mtu: must be an integer from 576 to 65535, got 70000/.test(x))).toBe(true);
+    expect(p.some((x) => /vxlan\.vni: must be an integer from 0 to 16777215, got -1/.test(x))).toBe(true);
+    expect(p.some((x) => /vxlan\.prot: unknown field/.test(x))).toBe(true);
+  });
+
+  it('refuses bad addresses, endpoints and contradictions', () => {
+    const p = problems(
+      minimal
+        .replace('198.18.0.1 }', '198.18.0.300 }')
+        .replace('198.18.0.1:7443', '198.18.0.1')
+        .concat('control2: 1\nhost: { rulePref: 300, localPref: 200 }\n'),
+    );
+    expect(
+      p.some((x) => /interconnect\.address: must be an IPv4 address, got "198\.18\.0\.300"/.test(x)),
+    ).toBe(true);
+    expect(p.some((x) => /control\.listen: must be address:port/.test(x))).toBe(true);
+    expect(p.some((x) => /control2: unknown field/.test(x))).toBe(true);
+    expect(p.some((x) => /host\.rulePref: must be below localPref/.test(x))).toBe(true);
+  });
+
+  it('refuses a missing cluster address and bad YAML with a position', () => {
+    expect(problems(minimal.replace(/clusterAddresses.*\n/, ''))).toContain(
+      'g.yaml: clusterAddresses: must list at least one cluster address',
+    );
+    expect(problems('name: [unclosed')[0]).toMatch(/^g\.yaml:1:\d+: /);
+  });
+});

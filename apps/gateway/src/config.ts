@@ -1,0 +1,266 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseCidr, tryParseIpv4 } from '@onehost/wire';
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+
+/**
+ * The gateway's YAML configuration (docs/gateway.md). The switch table keys (clusterAddresses,
+ * management, entries, fragments) use the switch's own format and are validated by the switch; nodes,
+ * port blocks and exports come from the control plane at run time.
+ */
+export interface GatewayConfig {
+  /** this gateway's node name in the switch (decisions for it are local) */
+  name: string;
+  tun: { name: string; mtu: number; maxBatch: number };
+  outside: { interfaces: string[] };
+  interconnect: { interface: string; address: string; prefix: string; mtu: number };
+  vxlan: { vni: number; port: number };
+  control: {
+    listen: { host: string; port: number };
+    tls: { ca: string; cert: string; key: string };
+    store: string;
+    portRange: { lo: number; hi: number };
+    blockSize: number;
+    heartbeatIntervalMs: number;
+    heartbeatTimeoutMs: number;
+  };
+  metrics: { host: string; port: number } | null;
+  host: { table: number; rulePref: number; localPref: number; state: string; manage: boolean };
+  /** the switch keys, as written (validated by the switch when the first snapshot is built) */
+  switch: {
+    clusterAddresses: unknown[];
+    management?: unknown;
+    entries: unknown[];
+    fragments?: unknown;
+  };
+}
+
+/** ConfigError lists every problem found, each as "file:line:col field: problem". */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+type Obj = Record<string, unknown>;
+const SWITCH_KEYS = ['clusterAddresses', 'management', 'entries', 'fragments'] as const;
+const TOP_KEYS = [
+  'name',
+  'tun',
+  'outside',
+  'interconnect',
+  'vxlan',
+  'control',
+  'metrics',
+  'host',
+  ...SWITCH_KEYS,
+];
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(
+    private readonly where: (path: string[]) => string,
+    private readonly root: Obj,
+  ) {}
+
+  fail(path: string[], problem: string): undefined {
+    this.problems.push(`${this.where(path)}${path.join('.')}: ${problem}`);
+    return undefined;
+  }
+
+  get(path: string[]): unknown {
+    let v: unknown = this.root;
+    for (const k of path) v = v !== null && typeof v === 'object' ? (v as Obj)[k] : undefined;
+    return v;
+  }
+
+  obj(path: string[], keys: readonly string[], required = true): Obj | undefined {
+    const v = this.get(path);
+    if (v === undefined && !required) return undefined;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return this.fail(path, 'must be a mapping');
+    for (const k of Object.keys(v)) if (!keys.includes(k)) this.fail([...path, k], 'unknown field');
+    return v as Obj;
+  }
+
+  str(path: string[], dflt?: string, pattern?: RegExp, what = 'a string'): string | undefined {
+    const v = this.get(path);
+    if (v === undefined && dflt !== undefined) return dflt;
+    if (typeof v !== 'string' || v === '' || (pattern && !pattern.test(v)))
+      return this.fail(path, `must be ${what}, got ${show(v)}`);
+    return v;
+  }
+
+  int(path: string[], min: number, max: number, dflt?: number): number | undefined {
+    const v = this.get(path);
+    if (v === undefined && dflt !== undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      return this.fail(path, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+    return v;
+  }
+
+  addr(path: string[]): string | undefined {
+    const v = this.get(path);
+    if (typeof v !== 'string' || tryParseIpv4(v) < 0)
+      return this.fail(path, `must be an IPv4 address, got ${show(v)}`);
+    return v;
+  }
+
+  endpoint(path: string[]): { host: string; port: number } | undefined {
+    const v = this.get(path);
+    const m = typeof v === 'string' ? /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(v) : null;
+    if (m === null || tryParseIpv4(m[1]!) < 0 || Number(m[2]) > 65535)
+      return this.fail(path, `must be address:port like 198.18.0.1:7443, got ${show(v)}`);
+    return { host: m[1]!, port: Number(m[2]) };
+  }
+}
+
+function show(v: unknown): string {
+  return v === undefined ? 'nothing' : JSON.stringify(v);
+}
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** parseGatewayConfig validates YAML text; throws ConfigError listing every problem with its position. */
+export function parseGatewayConfig(text: string, file = 'gateway.yaml'): GatewayConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const p = lines.linePos(e.pos[0]);
+        return `${file}:${p.line}:${p.col}: ${e.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  const where = (path: string[]): string => {
+    let node: unknown = doc.contents;
+    for (const k of path) {
+      if (isMap(node)) node = node.get(k, true);
+      else if (isSeq(node)) node = node.get(Number(k), true);
+      else break;
+    }
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    if (!range) return `${file}: `;
+    const p = lines.linePos(range[0]);
+    return `${file}:${p.line}:${p.col}: `;
+  };
+  const root = doc.toJS() as unknown;
+  if (root === null || typeof root !== 'object' || Array.isArray(root))
+    throw new ConfigError([`${file}: must be a YAML mapping`]);
+  const r = new Reader(where, root as Obj);
+  r.obj([], TOP_KEYS);
+  const name = r.str(['name'], undefined, NAME, 'a node name (letters, digits, . _ -)');
+  r.obj(['tun'], ['name', 'mtu', 'maxBatch'], false);
+  const tun = {
+    name: r.str(['tun', 'name'], 'onehost0', IFNAME, 'an interface name (≤ 15 characters)'),
+    mtu: r.int(['tun', 'mtu'], 576, 65535, 1500),
+    maxBatch: r.int(['tun', 'maxBatch'], 1, 4096, 64),
+  };
+  r.obj(['outside'], ['interfaces']);
+  const outsideList = r.get(['outside', 'interfaces']);
+  const outside: string[] = [];
+  if (!Array.isArray(outsideList) || outsideList.length === 0)
+    r.fail(['outside', 'interfaces'], 'must list at least one interface');
+  else
+    outsideList.forEach((_, i) =>
+      outside.push(r.str(['outside', 'interfaces', String(i)], undefined, IFNAME, 'an interface name') ?? ''),
+    );
+  r.obj(['interconnect'], ['interface', 'address', 'prefix', 'mtu']);
+  const prefix = r.str(['interconnect', 'prefix'], '198.18.0.0/15');
+  if (prefix !== undefined) {
+    try {
+      parseCidr(prefix);
+    } catch (e) {
+      r.fail(['interconnect', 'prefix'], (e as Error).message);
+    }
+  }
+  const interconnect = {
+    interface: r.str(['interconnect', 'interface'], undefined, IFNAME, 'an interface name'),
+    address: r.addr(['interconnect', 'address']),
+    prefix,
+    mtu: r.int(['interconnect', 'mtu'], 576, 65535, 1500),
+  };
+  r.obj(['vxlan'], ['vni', 'port'], false);
+  const vxlan = {
+    vni: r.int(['vxlan', 'vni'], 0, 0xffffff, 4242),
+    port: r.int(['vxlan', 'port'], 1, 65535, 4789),
+  };
+  r.obj(['control'], ['listen', 'tls', 'store', 'portRange', 'blockSize', 'heartbeat']);
+  r.obj(['control', 'tls'], ['ca', 'cert', 'key']);
+  r.obj(['control', 'portRange'], ['lo', 'hi'], false);
+  r.obj(['control', 'heartbeat'], ['intervalMs', 'timeoutMs'], false);
+  const control = {
+    listen: r.endpoint(['control', 'listen']),
+    tls: {
+      ca: r.str(['control', 'tls', 'ca']),
+      cert: r.str(['control', 'tls', 'cert']),
+      key: r.str(['control', 'tls', 'key']),
+    },
+    store: r.str(['control', 'store']),
+    portRange: {
+      lo: r.int(['control', 'portRange', 'lo'], 1024, 65535, 32768),
+      hi: r.int(['control', 'portRange', 'hi'], 1024, 65535, 60999),
+    },
+    blockSize: r.int(['control', 'blockSize'], 16, 32768, 1024),
+    heartbeatIntervalMs: r.int(['control', 'heartbeat', 'intervalMs'], 10, 60_000, 100),
+    heartbeatTimeoutMs: r.int(['control', 'heartbeat', 'timeoutMs'], 20, 600_000, 350),
+  };
+  if ((control.portRange.lo ?? 0) > (control.portRange.hi ?? 0))
+    r.fail(['control', 'portRange'], 'lo must not be above hi');
+  if ((control.heartbeatTimeoutMs ?? 0) <= (control.heartbeatIntervalMs ?? 0))
+    r.fail(['control', 'heartbeat', 'timeoutMs'], 'must be longer than intervalMs');
+  const metrics = r.get(['metrics']) === undefined ? null : r.endpoint(['metrics']);
+  r.obj(['host'], ['table', 'rulePref', 'localPref', 'state', 'manage'], false);
+  const manage = r.get(['host', 'manage']);
+  if (manage !== undefined && typeof manage !== 'boolean')
+    r.fail(['host', 'manage'], `must be true or false, got ${show(manage)}`);
+  const host = {
+    table: r.int(['host', 'table'], 1, 0xfffffffe, 4789),
+    rulePref: r.int(['host', 'rulePref'], 1, 32765, 100),
+    localPref: r.int(['host', 'localPref'], 1, 32765, 200),
+    state: r.str(['host', 'state'], `/run/onehost/gateway-${name ?? 'gw'}-host.json`),
+    manage: manage !== false,
+  };
+  if ((host.rulePref ?? 0) >= (host.localPref ?? 0))
+    r.fail(['host', 'rulePref'], 'must be below localPref (the VIP rules go before the local table)');
+  const cas = r.get(['clusterAddresses']);
+  if (!Array.isArray(cas) || cas.length === 0)
+    r.fail(['clusterAddresses'], 'must list at least one cluster address');
+  const entries = r.get(['entries']) ?? [];
+  if (!Array.isArray(entries)) r.fail(['entries'], 'must be a list');
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  const sw: GatewayConfig['switch'] = { clusterAddresses: cas as unknown[], entries: entries as unknown[] };
+  const root2 = root as Obj;
+  if (root2.management !== undefined) sw.management = root2.management;
+  if (root2.fragments !== undefined) sw.fragments = root2.fragments;
+  return {
+    name: name!,
+    tun: tun as GatewayConfig['tun'],
+    outside: { interfaces: outside },
+    interconnect: interconnect as GatewayConfig['interconnect'],
+    vxlan: vxlan as GatewayConfig['vxlan'],
+    control: control as GatewayConfig['control'],
+    metrics: metrics ?? null,
+    host: host as GatewayConfig['host'],
+    switch: sw,
+  };
+}
+
+/**
+ * loadGatewayConfig reads and validates a file; relative file paths in it (TLS files, store, host state)
+ * are taken relative to the file's directory. Throws ConfigError (or the read error).
+ */
+export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
+  const cfg = parseGatewayConfig(await readFile(path, 'utf8'), path);
+  const base = dirname(resolve(path));
+  const at = (p: string): string => resolve(base, p);
+  cfg.control.tls = {
+    ca: at(cfg.control.tls.ca),
+    cert: at(cfg.control.tls.cert),
+    key: at(cfg.control.tls.key),
+  };
+  cfg.control.store = at(cfg.control.store);
+  cfg.host.state = at(cfg.host.state);
+  return cfg;
+}

@@ -1,0 +1,238 @@
+import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
+import { META_STRIDE, type PacketSender, type TunQueue } from '@onehost/tun';
+import {
+  IPPROTO,
+  Ipv4View,
+  OK,
+  parseIpv4,
+  parseMac,
+  TCP_FLAGS,
+  TcpView,
+  UdpView,
+  VXLAN_OVERHEAD,
+  writeFragNeeded,
+  writeVxlanPrefix,
+} from '@onehost/wire';
+
+/** A node the data path can send to: its switch id, interconnect address and VXLAN device MAC. */
+export interface NodeEndpoint {
+  id: number;
+  address: string;
+  mac: string;
+}
+
+export interface DatapathOptions {
+  sw: MessageSwitch;
+  queue: TunQueue;
+  sender: PacketSender;
+  /** the interconnect MTU: an encapsulated packet must fit in it */
+  interconnectMtu: number;
+  vni: number;
+  vxlanPort: number;
+  /** the inner Ethernet source (the gateway's side of the overlay; locally administered) */
+  gatewayMac: string;
+  maxBatch: number;
+  clock?: () => number;
+  /** "fragmentation needed" messages per second at most (RFC 1812 §4.3.2.8 asks routers to limit them) */
+  icmpPerSecond?: number;
+}
+
+const MAX_NODE_ID = 0xffff;
+/** Datapath drop reasons of its own (the switch counts its decisions' reasons). */
+export const DATAPATH_DROPS = [
+  'no_destination',
+  'too_big',
+  'send_backpressure',
+  'icmp_rate_limited',
+] as const;
+
+/**
+ * Datapath is the gateway's packet loop: a TUN batch → the message switch → VXLAN to nodes (one
+ * sendmmsg per batch), `local` packets back into the TUN for the host's own stack. Per packet it
+ * allocates nothing and logs nothing; it counts.
+ */
+export class Datapath {
+  /** packets and bytes forwarded, by node id */
+  readonly packetsByNode = new Float64Array(MAX_NODE_ID + 1);
+  readonly bytesByNode = new Float64Array(MAX_NODE_ID + 1);
+  readonly localPackets = new Float64Array(1);
+  readonly drops = new Float64Array(DATAPATH_DROPS.length);
+  readonly mssClamped = new Float64Array(1);
+  readonly batches = new Float64Array(1);
+
+  private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  private readonly dst: Int32Array;
+  private readonly localMeta: Int32Array;
+  private readonly icmpArena = Buffer.alloc(64 * 128);
+  private readonly icmpMeta = new Int32Array(64 * META_STRIDE);
+  private readonly out = new DecisionOut();
+  private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+  private readonly udp = new UdpView();
+  private readonly clock: () => number;
+  private readonly maxInner: number;
+  private readonly mssMax: number;
+  private readonly gatewayMac: Uint8Array;
+  private readonly icmpFrom: number;
+  private icmpTokens: number;
+  private icmpRefillAt = 0;
+  private readonly icmpPerSecond: number;
+  // a batch waiting for the socket to drain (backpressure)
+  private pendingArena: Buffer | null = null;
+  private pendingMeta: Int32Array | null = null;
+  private pendingFrom = 0;
+  private pendingCount = 0;
+  private readonly onWritable = (): void => this.flushPending();
+  private running = false;
+
+  constructor(private readonly o: DatapathOptions) {
+    this.clock = o.clock ?? Date.now;
+    this.dst = new Int32Array(o.maxBatch);
+    this.localMeta = new Int32Array(o.maxBatch * META_STRIDE);
+    this.maxInner = o.interconnectMtu - VXLAN_OVERHEAD;
+    // RFC 9293 §3.7.1: MSS = MTU - 40 for IPv4 + TCP headers without options.
+    this.mssMax = this.maxInner - 40;
+    this.gatewayMac = parseMac(o.gatewayMac);
+    this.icmpFrom = 0;
+    this.icmpPerSecond = o.icmpPerSecond ?? 100;
+    this.icmpTokens = this.icmpPerSecond;
+  }
+
+  /** setNodes replaces the destination table (control plane; between batches). Throws on a bad address or MAC. */
+  setNodes(nodes: readonly NodeEndpoint[]): void {
+    const table = nodes.map((n) => {
+      const prefix = new Uint8Array(22);
+      writeVxlanPrefix(prefix, 0, this.o.vni, parseMac(n.mac), this.gatewayMac);
+      parseIpv4(n.address);
+      return { address: n.address, port: this.o.vxlanPort, prefix };
+    });
+    this.o.sender.setDestinations(table);
+    this.destOf.fill(-1);
+    nodes.forEach((n, i) => {
+      if (n.id >= 0 && n.id <= MAX_NODE_ID) this.destOf[n.id] = i;
+    });
+  }
+
+  /** start begins reading the TUN. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.o.queue.receive((count, arena, meta) => this.onBatch(count, arena, meta), {
+      maxBatch: this.o.maxBatch,
+    });
+  }
+
+  private onBatch(count: number, arena: Buffer, meta: Int32Array): void {
+    const sw = this.o.sw;
+    const out = this.out;
+    const dst = this.dst;
+    const lm = this.localMeta;
+    const now = this.clock();
+    let nLocal = 0;
+    let nIcmp = 0;
+    this.batches[0]!++;
+    for (let i = 0; i < count; i++) {
+      const off = meta[i * META_STRIDE]!;
+      const len = meta[i * META_STRIDE + 1]!;
+      dst[i] = -1;
+      const kind = sw.decide(arena, off, len, now, out);
+      if (kind === KIND.FORWARD) {
+        const d = this.destOf[out.node]!;
+        if (d < 0) {
+          this.drops[0]!++;
+          continue;
+        }
+        if (len > this.maxInner) {
+          // Too big for the interconnect: a DF packet gets "fragmentation needed" (RFC 1191), others would be
+          // fragmented outside and reassembled by the node; we refuse both so the sender learns the path MTU.
+          if ((arena[off + 6]! & 0x40) !== 0 && nIcmp < 64) nIcmp = this.fragNeeded(arena, off, len, nIcmp);
+          this.drops[1]!++;
+          continue;
+        }
+        this.rewrite(arena, off, len, out.port);
+        dst[i] = d;
+        this.packetsByNode[out.node]!++;
+        this.bytesByNode[out.node]! += len;
+      } else if (kind === KIND.LOCAL) {
+        if (out.port !== NO_PORT) this.rewrite(arena, off, len, out.port);
+        lm[nLocal * META_STRIDE] = off;
+        lm[nLocal * META_STRIDE + 1] = len;
+        nLocal++;
+      }
+    }
+    if (nLocal > 0) {
+      this.localPackets[0]! += nLocal;
+      this.o.queue.writeBatch(arena, lm, 0, nLocal);
+    }
+    if (nIcmp > 0) this.o.sender.sendIp(this.icmpArena, this.icmpMeta, 0, nIcmp);
+    const next = this.o.sender.sendUdp(arena, meta, 0, count, dst);
+    if (next < count) this.waitForSocket(arena, meta, next, count);
+  }
+
+  /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */
+  private rewrite(arena: Buffer, off: number, len: number, port: number): void {
+    const ip = this.ip;
+    if (ip.bind(arena, off, len) !== OK || ip.fragmentOffset !== 0) return;
+    const p = ip.protocol;
+    if (p === IPPROTO.TCP) {
+      const t = this.tcp;
+      if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return;
+      if (port !== NO_PORT) t.setDstPort(port);
+      if ((t.flags & TCP_FLAGS.SYN) !== 0 && t.clampMss(this.mssMax)) this.mssClamped[0]!++;
+    } else if (p === IPPROTO.UDP && port !== NO_PORT && !ip.moreFragments) {
+      const u = this.udp;
+      if (u.bind(arena, ip.payloadOffset, ip.payloadLength) === OK) u.setDstPort(port);
+    }
+  }
+
+  private fragNeeded(arena: Buffer, off: number, len: number, n: number): number {
+    const now = this.clock();
+    if (now >= this.icmpRefillAt) {
+      this.icmpTokens = this.icmpPerSecond;
+      this.icmpRefillAt = now + 1000;
+    }
+    if (this.icmpTokens <= 0 || this.ip.bind(arena, off, len) !== OK) {
+      this.drops[3]!++;
+      return n;
+    }
+    this.icmpTokens--;
+    const at = n * 128;
+    // From the packet's own destination (the cluster address), as a router on the path would answer.
+    const w = writeFragNeeded(this.icmpArena, at, this.ip, this.ip.dst || this.icmpFrom, this.maxInner);
+    this.icmpMeta[n * META_STRIDE] = at;
+    this.icmpMeta[n * META_STRIDE + 1] = w;
+    return n + 1;
+  }
+
+  private waitForSocket(arena: Buffer, meta: Int32Array, from: number, count: number): void {
+    this.pendingArena = arena;
+    this.pendingMeta = meta;
+    this.pendingFrom = from;
+    this.pendingCount = count;
+    this.drops[2]!++;
+    this.o.queue.pause(); // the arena stays valid until resume (tun contract)
+    this.o.sender.onWritable(this.onWritable);
+  }
+
+  private flushPending(): void {
+    const arena = this.pendingArena;
+    const meta = this.pendingMeta;
+    if (arena === null || meta === null) return;
+    const next = this.o.sender.sendUdp(arena, meta, this.pendingFrom, this.pendingCount, this.dst);
+    if (next < this.pendingCount) {
+      this.pendingFrom = next;
+      this.o.sender.onWritable(this.onWritable);
+      return;
+    }
+    this.pendingArena = null;
+    this.pendingMeta = null;
+    if (this.running) this.o.queue.resume();
+  }
+
+  /** stop pauses reading (the queue and sender are closed by their owner). */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.o.queue.pause();
+  }
+}

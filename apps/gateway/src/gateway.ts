@@ -1,0 +1,178 @@
+import type { Server } from 'node:http';
+import { ControlError, type ControlServer, readTlsFiles, startControlServer } from '@onehost/control';
+import { MessageSwitch } from '@onehost/switch';
+import { PacketSender, TunQueue } from '@onehost/tun';
+import { parseIpv4 } from '@onehost/wire';
+import type { Logger } from 'pino';
+import { GatewaySwitch } from './backend.js';
+import type { GatewayConfig } from './config.js';
+import { Datapath } from './datapath.js';
+import { applyGatewayHost, restoreGatewayHost } from './host/gateway-host.js';
+import { buildRegistry, serveMetrics } from './metrics.js';
+
+/** A running gateway; `close` undoes what it configured on the host. */
+export interface Gateway {
+  readonly control: ControlServer;
+  readonly sw: MessageSwitch;
+  readonly backend: GatewaySwitch;
+  readonly datapath: Datapath;
+  readonly metricsPort: number | null;
+  close(): Promise<void>;
+}
+
+/** The inner Ethernet source of our VXLAN frames: locally administered, never on a wire. */
+const GATEWAY_MAC = '02:6f:68:00:00:01';
+const SWEEP_EVERY_MS = 1000;
+
+/**
+ * startGateway brings the gateway up: validates the switch table, opens the TUN, configures the host
+ * (policy routing of the cluster addresses into the TUN), starts the control plane and the packet
+ * loop. Throws ControlError (INVALID_ARGUMENT) for a table the switch refuses, TunError for the TUN,
+ * CommandError for host setup; whatever was set up before the failure is undone.
+ */
+export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
+  const undo: Array<() => unknown> = [];
+  const unwind = async (): Promise<void> => {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (e) {
+        log.warn({ err: e }, 'cleanup step failed');
+      }
+    }
+  };
+  try {
+    const sw = new MessageSwitch();
+    const backend = new GatewaySwitch(sw, cfg);
+    backend.setMembership([], []); // refuses a bad static table before anything is touched
+
+    const queue = TunQueue.open({ name: cfg.tun.name });
+    undo.push(() => queue.close());
+    queue.mtu = cfg.tun.mtu;
+    queue.isUp = true;
+    if (cfg.host.manage) {
+      await applyGatewayHost({
+        tun: queue.name,
+        vips: cfg.switch.clusterAddresses.map((c) => parseIpv4(String((c as { address: unknown }).address))),
+        outside: cfg.outside.interfaces,
+        interconnect: cfg.interconnect.interface,
+        interconnectPrefix: cfg.interconnect.prefix,
+        management: managementList(cfg),
+        table: cfg.host.table,
+        rulePref: cfg.host.rulePref,
+        localPref: cfg.host.localPref,
+        statePath: cfg.host.state,
+      });
+      undo.push(() => restoreGatewayHost(cfg.host.state));
+    }
+    const sender = PacketSender.open({ source: cfg.interconnect.address });
+    undo.push(() => sender.close());
+    const datapath = new Datapath({
+      sw,
+      queue,
+      sender,
+      interconnectMtu: cfg.interconnect.mtu,
+      vni: cfg.vxlan.vni,
+      vxlanPort: cfg.vxlan.port,
+      gatewayMac: GATEWAY_MAC,
+      maxBatch: cfg.tun.maxBatch,
+    });
+
+    const control = await startControlServer({
+      host: cfg.control.listen.host,
+      port: cfg.control.listen.port,
+      tls: await readTlsFiles(cfg.control.tls),
+      cluster: {
+        addresses: cfg.switch.clusterAddresses.map((c) => {
+          const a = c as { network: string; address: string; default?: boolean };
+          return { network: a.network, address: a.address, isDefault: a.default === true };
+        }),
+        vxlan: { vni: cfg.vxlan.vni, udpPort: cfg.vxlan.port, gatewayAddresses: [cfg.interconnect.address] },
+        interconnectPrefixes: [cfg.interconnect.prefix],
+      },
+      storePath: cfg.control.store,
+      portRange: cfg.control.portRange,
+      blockSize: cfg.control.blockSize,
+      heartbeatIntervalMs: cfg.control.heartbeatIntervalMs,
+      heartbeatTimeoutMs: cfg.control.heartbeatTimeoutMs,
+      switchBackend: backend,
+      logger: log.child({ component: 'control' }),
+    });
+    undo.push(() => control.close());
+
+    const swLog = log.child({ component: 'switch' });
+    let lastRefusal = '';
+    const refresh = (): void => {
+      const members = control.membership.members();
+      try {
+        const version = backend.setMembership(members, control.exports.list());
+        swLog.debug({ version, members: members.length }, 'snapshot swapped');
+        lastRefusal = '';
+      } catch (e) {
+        // A membership the switch refuses keeps the previous table; log each distinct refusal once.
+        const msg = e instanceof ControlError ? e.message : String(e);
+        if (msg !== lastRefusal)
+          swLog.error({ problem: msg }, 'switch refused the membership; previous table kept');
+        lastRefusal = msg;
+      }
+      datapath.setNodes(
+        members
+          .filter((m) => m.state !== 'down' && m.vxlanMac !== '')
+          .map((m) => ({ id: m.id, address: m.internalAddress, mac: m.vxlanMac })),
+      );
+    };
+    undo.push(control.membership.onChange(refresh));
+    undo.push(control.exports.onChange(refresh));
+    refresh();
+    datapath.start();
+    undo.push(() => datapath.stop());
+    const sweep = setInterval(() => sw.sweep(Date.now()), SWEEP_EVERY_MS);
+    undo.push(() => clearInterval(sweep));
+
+    let metrics: Server | null = null;
+    if (cfg.metrics !== null) {
+      const reg = buildRegistry({
+        sw,
+        datapath,
+        control,
+        queue,
+        sender,
+        nodeName: (id) => sw.snapshot?.nodes.nameOf(id),
+      });
+      const srv = await serveMetrics(reg, cfg.metrics.host, cfg.metrics.port);
+      metrics = srv;
+      undo.push(() => new Promise((r) => srv.close(r)));
+    }
+    const addr = metrics?.address();
+    log.info(
+      {
+        tun: queue.name,
+        control: `${control.host}:${control.port}`,
+        metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : null,
+        clusterAddresses: cfg.switch.clusterAddresses,
+      },
+      'ready',
+    );
+    let closed = false;
+    return {
+      control,
+      sw,
+      backend,
+      datapath,
+      metricsPort: addr && typeof addr === 'object' ? addr.port : null,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await unwind();
+      },
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+function managementList(cfg: GatewayConfig): string[] {
+  const m = cfg.switch.management as { allow?: unknown } | undefined;
+  return Array.isArray(m?.allow) ? m.allow.map(String) : [];
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+import { ControlError } from '@onehost/control';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { ConfigError, loadGatewayConfig } from './config.js';
+import { type Gateway, startGateway } from './gateway.js';
+import { restoreGatewayHost } from './host/gateway-host.js';
+
+const program = new Command()
+  .name('onehost-gateway')
+  .description(
+    'Run a onehost gateway: cluster addresses routed into a TUN device, the message switch, VXLAN to the nodes, and the gRPC control plane.',
+  )
+  .requiredOption('-c, --config <file>', 'gateway configuration (YAML; see docs/gateway.md)')
+  .addOption(
+    new Option('--log-level <level>', 'log level')
+      .choices(['debug', 'info', 'warn', 'error'])
+      .default('info'),
+  )
+  .option('--check', 'validate the configuration and exit (0 valid, 2 not)')
+  .option('--restore', 'undo the host configuration a crashed gateway left behind, then exit')
+  .showHelpAfterError();
+
+program.parse();
+const opts = program.opts<{ config: string; logLevel: string; check?: boolean; restore?: boolean }>();
+const log = pino({ level: opts.logLevel, base: { app: 'onehost-gateway' } });
+
+async function main(): Promise<number> {
+  let cfg;
+  try {
+    cfg = await loadGatewayConfig(opts.config);
+  } catch (e) {
+    process.stderr.write(`onehost-gateway: ${e instanceof ConfigError ? e.message : (e as Error).message}\n`);
+    return 2;
+  }
+  if (opts.restore) {
+    await restoreGatewayHost(cfg.host.state);
+    return 0;
+  }
+  if (opts.check) {
+    // The switch table is checked by building it, as startGateway does first.
+    const { MessageSwitch } = await import('@onehost/switch');
+    const { GatewaySwitch } = await import('./backend.js');
+    try {
+      new GatewaySwitch(new MessageSwitch(), cfg).setMembership([], []);
+    } catch (e) {
+      process.stderr.write(`onehost-gateway: ${opts.config}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    process.stdout.write(`${opts.config}: valid\n`);
+    return 0;
+  }
+  let gw: Gateway;
+  try {
+    gw = await startGateway(cfg, log);
+  } catch (e) {
+    if (e instanceof ControlError) {
+      process.stderr.write(`onehost-gateway: ${opts.config}: ${e.message}\n`);
+      return 2;
+    }
+    log.fatal({ err: e }, 'could not start');
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await gw.close();
+  log.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    log.fatal({ err: e }, 'crashed');
+    process.exit(1);
+  },
+);

@@ -2,7 +2,7 @@
 import { ControlError } from '@onehost/control';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { ConfigError, loadGatewayConfig } from './config.js';
+import { ConfigError, type GatewayConfig, loadGatewayConfig } from './config.js';
 import { type Gateway, startGateway } from './gateway.js';
 import { restoreGatewayHost } from './host/gateway-host.js';
 
@@ -26,7 +26,7 @@ const opts = program.opts<{ config: string; logLevel: string; check?: boolean; r
 const log = pino({ level: opts.logLevel, base: { app: 'onehost-gateway' } });
 
 async function main(): Promise<number> {
-  let cfg;
+  let cfg: GatewayConfig;
   try {
     cfg = await loadGatewayConfig(opts.config);
   } catch (e) {

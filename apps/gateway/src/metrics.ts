@@ -74,7 +74,8 @@ export function buildRegistry(s: MetricsSources): Registry {
     collect() {
       this.reset();
       for (const r of reasons) this.inc({ reason: r.name }, s.sw.counters.drops[r.code] ?? 0);
-      DATAPATH_DROPS.forEach((name, i) => this.inc({ reason: name }, s.datapath.drops[i]!));
+      for (let i = 0; i < DATAPATH_DROPS.length; i++)
+        this.inc({ reason: DATAPATH_DROPS[i]! }, s.datapath.drops[i]!);
     },
   });
   const wire = allErrors().filter((e) => e.code < s.sw.counters.wireErrors.length);

@@ -1,0 +1,29 @@
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Lab } from '@onehost/lab';
+import type { LabProcess } from '@onehost/testkit';
+import { readCapture } from '../../apps/ctl/src/pcap.js';
+
+/** Capture is a running tcpdump in a lab host; `packets()` stops it and returns the IPv4 packets seen. */
+export class Capture {
+  constructor(
+    private readonly proc: LabProcess,
+    private readonly file: string,
+  ) {}
+
+  /** packets stops tcpdump (SIGTERM flushes the file) and returns every IPv4 packet it captured. */
+  async packets(): Promise<Uint8Array[]> {
+    await this.proc.stop(3000);
+    const frames = readCapture(await readFile(this.file));
+    await rm(this.file, { force: true });
+    return frames.flatMap((f) => ('ipv4' in f ? [f.ipv4] : []));
+  }
+}
+
+/** capture starts tcpdump on `iface` of `host` with a BPF filter and waits until it listens. */
+export async function capture(lab: Lab, host: string, iface: string, filter: string, name: string): Promise<Capture> {
+  const file = join(lab.runDir, `${name}.pcap`);
+  const proc = lab.spawn(host, 'tcpdump', ['-Z', 'root', '-i', iface, '-n', '-U', '--immediate-mode', '-s', '0', '-w', file, filter]);
+  await proc.waitForOutput('listening on', 5000);
+  return new Capture(proc, file);
+}

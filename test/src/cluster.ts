@@ -1,0 +1,157 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createClusterCa, issueCertificate } from '@onehost/control';
+import { createLab, type Lab } from '@onehost/lab';
+import { type LabProcess, requireRoot, waitFor } from '@onehost/testkit';
+
+const root = new URL('../../', import.meta.url).pathname;
+export const GATEWAY_MAIN = join(root, 'apps/gateway/dist/main.js');
+export const AGENT_MAIN = join(root, 'apps/node-agent/dist/main.js');
+export const CTL_MAIN = join(root, 'apps/ctl/dist/main.js');
+const LAB_GATEWAY_YAML = join(root, 'infra/lab/gateway.yaml');
+
+export interface ClusterOptions {
+  nodes?: number;
+  /** edits the lab's gateway.yaml text before the gateway starts */
+  gatewayYaml?: (yaml: string) => string;
+}
+
+/**
+ * Cluster is the whole product in a lab: the lab's namespaces and services, a cluster CA, the gateway
+ * (onehost-gateway) and one node agent (onehost-agent) per node, all as real processes.
+ */
+export class Cluster {
+  readonly agents = new Map<string, LabProcess>();
+  gateway!: LabProcess;
+
+  constructor(
+    readonly lab: Lab,
+    readonly dir: string,
+  ) {}
+
+  get vip(): string {
+    return this.lab.addresses.vip;
+  }
+
+  get control(): string {
+    return `${this.lab.addresses.gateway.inside}:7443`;
+  }
+
+  pki(name: string): { ca: string; cert: string; key: string } {
+    return { ca: join(this.dir, 'pki/ca.pem'), cert: join(this.dir, `pki/${name}.pem`), key: join(this.dir, `pki/${name}-key.pem`) };
+  }
+
+  /** startGateway starts onehost-gateway in the gateway host and waits for its ready line. */
+  async startGateway(): Promise<LabProcess> {
+    this.gateway = this.lab.spawn('gw', process.execPath, [GATEWAY_MAIN, '--config', join(this.dir, 'gateway.yaml')]);
+    await this.gateway.waitForOutput('"msg":"ready"', 20_000);
+    return this.gateway;
+  }
+
+  /** startAgent starts onehost-agent on node `name` (n1, n2 …) and waits until it is ready. */
+  async startAgent(name: string): Promise<LabProcess> {
+    const i = Number(name.slice(1)) - 1;
+    const p = this.pki(name);
+    const agent = this.lab.spawn(name, process.execPath, [
+      AGENT_MAIN,
+      '--gateway',
+      this.control,
+      '--name',
+      name,
+      '--ca',
+      p.ca,
+      '--cert',
+      p.cert,
+      '--key',
+      p.key,
+      '--internal-address',
+      this.lab.addresses.nodes[i]!,
+      '--state-file',
+      join(this.dir, `agent-${name}.json`),
+    ]);
+    this.agents.set(name, agent);
+    await agent.waitForOutput('"msg":"ready"', 20_000);
+    return agent;
+  }
+
+  /** ctl runs onehostctl with the operator certificate; resolves with stdout, rejects on failure. */
+  async ctl(args: string[]): Promise<string> {
+    const p = this.pki('op');
+    const r = await this.lab.exec('gw', process.execPath, [
+      CTL_MAIN,
+      ...args,
+      '--gateway',
+      this.control,
+      '--ca',
+      p.ca,
+      '--cert',
+      p.cert,
+      '--key',
+      p.key,
+    ]);
+    return r.stdout;
+  }
+
+  /** curl fetches a URL from a lab host; resolves with the body (throws on failure). */
+  async curl(host: string, url: string, extra: string[] = []): Promise<string> {
+    const r = await this.lab.exec(host, 'curl', ['-sS', '--max-time', '5', ...extra, url]);
+    return r.stdout;
+  }
+
+  /** members returns `onehostctl members --json`. */
+  async members(): Promise<Array<{ name: string; state: string; id: number; block: { lo: number; hi: number } }>> {
+    return JSON.parse(await this.ctl(['members', '--json']));
+  }
+
+  /** waitForState waits until node `name` has `state` in the gateway's membership. */
+  async waitForState(name: string, state: string, timeoutMs = 5000): Promise<void> {
+    await waitFor(async () => (await this.members()).some((m) => m.name === name && m.state === state), {
+      timeoutMs,
+      intervalMs: 50,
+      what: `${name} ${state}`,
+    });
+  }
+
+  /** stop ends the agents (they restore their node), then the gateway, then the lab. Never throws. */
+  async stop(): Promise<void> {
+    for (const a of this.agents.values()) await a.stop(5000);
+    await this.gateway?.stop(5000);
+    await this.lab.cleanup();
+  }
+}
+
+/**
+ * startCluster builds a lab, a cluster CA with certificates for the gateway, the nodes, an operator and
+ * an intruder (another CA), the gateway and every agent. On any failure it tears down what it started.
+ */
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  requireRoot();
+  const lab = await createLab({ nodes: opts.nodes ?? 3 });
+  const dir = join(lab.runDir, 'onehost');
+  const cluster = new Cluster(lab, dir);
+  try {
+    await mkdir(join(dir, 'pki'), { recursive: true, mode: 0o700 });
+    const ca = await createClusterCa();
+    const put = async (name: string, pem: { certPem: string; keyPem: string }): Promise<void> => {
+      await writeFile(join(dir, `pki/${name}.pem`), pem.certPem);
+      await writeFile(join(dir, `pki/${name}-key.pem`), pem.keyPem, { mode: 0o600 });
+    };
+    await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
+    await put('gw', await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }));
+    await put('op', await issueCertificate(ca, { role: 'operator', name: 'op' }));
+    for (let i = 1; i <= (opts.nodes ?? 3); i++) await put(`n${i}`, await issueCertificate(ca, { role: 'node', name: `n${i}` }));
+    const other = await createClusterCa();
+    await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
+    await writeFile(join(dir, 'pki/intruder-ca.pem'), other.certPem);
+    let yaml = await readFile(LAB_GATEWAY_YAML, 'utf8');
+    if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
+    await writeFile(join(dir, 'gateway.yaml'), yaml);
+    await cluster.startGateway();
+    for (let i = 1; i <= (opts.nodes ?? 3); i++) await cluster.startAgent(`n${i}`);
+    return cluster;
+  } catch (e) {
+    const gw = cluster.gateway?.output().slice(-3000) ?? '';
+    await cluster.stop();
+    throw new Error(`${(e as Error).message}\n--- gateway output ---\n${gw}`);
+  }
+}

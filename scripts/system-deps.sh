@@ -7,6 +7,7 @@ packages=(
   build-essential python3   # node-gyp builds the TUN addon from source
   iproute2 iputils-ping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
   nginx-light iperf3 curl   # the lab's real services and clients
+  haproxy wrk               # the cluster benchmark's peers and load (npm run bench)
 )
 
 missing=()

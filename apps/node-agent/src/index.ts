@@ -19,6 +19,8 @@ export {
   stableMac,
   type VxlanConfig,
 } from './config.js';
+export { AgentDaemon, AgentFailure, type DaemonOptions } from './daemon.js';
+export { type LocalFacts, nodeConfigFromJoin, sameConfig, vxlanMacOf } from './join-config.js';
 export { type Change, type Journal, readJournal } from './journal.js';
 export { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
 export { ROUTE_PROTO } from './routes.js';

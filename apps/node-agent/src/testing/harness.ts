@@ -78,11 +78,19 @@ export interface NetState {
   sysctls: Record<string, string>;
 }
 
+/** Exec runs a command in the namespace under test and resolves with its output. */
+export type Exec = (file: string, args: string[]) => Promise<{ stdout: string }>;
+
 /** snapshot reads links, addresses, all routing tables, rules, the nftables ruleset and net.ipv4 sysctls. */
-export async function snapshot(lab: Lab, host: string): Promise<NetState> {
+export function snapshot(lab: Lab, host: string): Promise<NetState> {
+  return snapshotWith((file, args) => lab.exec(host, file, args));
+}
+
+/** snapshotWith is {@link snapshot} for any namespace, through `exec`. */
+export async function snapshotWith(exec: Exec): Promise<NetState> {
   const json = async (file: string, args: string[]) =>
-    normalise(JSON.parse((await lab.exec(host, file, args)).stdout || '[]'));
-  const { stdout } = await lab.exec(host, 'sysctl', ['-a', '--pattern', '^net\\.ipv4\\.']);
+    normalise(JSON.parse((await exec(file, args)).stdout || '[]'));
+  const { stdout } = await exec('sysctl', ['-a', '--pattern', '^net\\.ipv4\\.']);
   const sysctls: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
     const i = line.indexOf(' = ');

@@ -1,0 +1,197 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import { identityOfCertificate } from '@onehost/control';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Logger, pino } from 'pino';
+import type { DaemonOptions } from './daemon.js';
+import { ipJson } from './exec.js';
+
+/** UsageError is a bad flag or a file a flag names; the agent exits 2 with its message. */
+export class UsageError extends Error {
+  constructor(
+    readonly flag: string,
+    message: string,
+  ) {
+    super(`${flag}: ${message}`);
+    this.name = 'UsageError';
+  }
+}
+
+/** AgentArgs are the parsed flags of `onehost-agent`. */
+export interface AgentArgs {
+  gateway: string;
+  name: string;
+  ca: string;
+  cert: string;
+  key: string;
+  internalAddress: string;
+  interface?: string;
+  stateFile?: string;
+  vxlanDevice?: string;
+  capability: string[];
+  serverName?: string;
+  logLevel: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+// The name goes into the node certificate's CN, so it follows the certificate's rule (a DNS label).
+const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+
+function hostPort(v: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+    throw new InvalidArgumentError('expected host:port, e.g. 198.18.0.1:7443');
+  return v;
+}
+
+function nodeName(v: string): string {
+  if (!NODE_NAME.test(v))
+    throw new InvalidArgumentError('use 1-63 of a-z 0-9 and -, not starting or ending with -');
+  return v;
+}
+
+function ipv4(v: string): string {
+  if (!isIPv4(v)) throw new InvalidArgumentError('expected an IPv4 address, e.g. 198.18.0.11');
+  return v;
+}
+
+function ifname(v: string): string {
+  if (!IFNAME.test(v)) throw new InvalidArgumentError('not an interface name (1-15 of a-z A-Z 0-9 _ . -)');
+  return v;
+}
+
+function collect(v: string, previous: string[] | undefined): string[] {
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(v)) throw new InvalidArgumentError('use 1-32 of a-z 0-9 and -');
+  return [...(previous ?? []), v];
+}
+
+/**
+ * buildAgentProgram makes the `onehost-agent` command line; `action` receives the parsed flags. Set
+ * exitOverride on the result to keep commander from exiting.
+ */
+export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): Command {
+  return new Command('onehost-agent')
+    .description(
+      'onehost node agent: join the cluster at the gateway over mutual TLS, configure this network ' +
+        'namespace to accept the cluster addresses (VXLAN device, addresses on lo, routes, port range, ' +
+        'nftables), keep the heartbeat going, join again after the gateway restarts or the stream breaks; ' +
+        'on SIGTERM or SIGINT leave the cluster and restore everything it changed',
+    )
+    .version('0.1.0')
+    .requiredOption('--gateway <host:port>', "the gateway's control plane", hostPort)
+    .requiredOption('--name <node>', 'this node\'s name, as in its certificate (CN, role "node")', nodeName)
+    .requiredOption('--ca <file>', 'cluster CA certificate (PEM)')
+    .requiredOption('--cert <file>', "this node's certificate (PEM)")
+    .requiredOption('--key <file>', "this node's private key (PEM)")
+    .requiredOption(
+      '--internal-address <ipv4>',
+      "this node's address on the cluster interconnect (the VXLAN outer destination)",
+      ipv4,
+    )
+    .option(
+      '--interface <name>',
+      'the interface with the internal address (default: found by address)',
+      ifname,
+    )
+    .option(
+      '--state-file <file>',
+      'record of every kernel change, for restore (default /run/onehost/agent-<node>.json)',
+    )
+    .option('--vxlan-device <name>', 'name of the VXLAN device to create (default onehost0)', ifname)
+    .option('--capability <tag>', 'capability tag sent at join, repeatable (default vxlan)', collect)
+    .option('--server-name <name>', "a name in the gateway's certificate, when the --gateway host is not one")
+    .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default('info'))
+    .addHelpText(
+      'after',
+      '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
+        'Exit status: 0 stopped by a signal, left and restored; 1 refused by the gateway, apply or restore\n' +
+        'failed; 2 bad flags or unreadable files.',
+    )
+    .action((opts: AgentArgs) => action({ ...opts, capability: opts.capability ?? ['vxlan'] }));
+}
+
+async function readPem(flag: string, file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(flag, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new UsageError(flag, `${file} is not a PEM file`);
+  return text;
+}
+
+function keyMatches(certPem: string, keyPem: string): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+}
+
+/** interfaceOf names the interface that has `address`, or undefined. Throws when `ip` fails. */
+async function interfaceOf(address: string): Promise<string | undefined> {
+  const links = await ipJson<{ ifname: string; addr_info?: Array<{ family: string; local: string }> }>(
+    'addr',
+    'show',
+  );
+  return links.find((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === address))
+    ?.ifname;
+}
+
+/**
+ * prepareDaemon reads the PEM files, checks that the certificate is this node's, finds the internal
+ * interface, and makes the logger. Throws a UsageError naming the flag at fault.
+ */
+export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<DaemonOptions> {
+  const [caPem, certPem, keyPem] = [
+    await readPem('--ca', args.ca),
+    await readPem('--cert', args.cert),
+    await readPem('--key', args.key),
+  ];
+  let identity: ReturnType<typeof identityOfCertificate>;
+  try {
+    identity = identityOfCertificate(certPem);
+  } catch (err) {
+    throw new UsageError('--cert', `${args.cert}: ${(err as Error).message}`);
+  }
+  if (!keyMatches(certPem, keyPem)) {
+    throw new UsageError('--key', `${args.key} is not the private key of ${args.cert} (--cert)`);
+  }
+  if (identity.role !== 'node' || identity.name !== args.name) {
+    throw new UsageError(
+      '--cert',
+      `${args.cert} is the certificate of ${identity.role} ${identity.name}, not of node ${args.name} (--name)`,
+    );
+  }
+  const found = await interfaceOf(args.internalAddress);
+  if (found === undefined) {
+    throw new UsageError('--internal-address', `${args.internalAddress} is not an address of any interface`);
+  }
+  if (args.interface !== undefined && args.interface !== found) {
+    throw new UsageError(
+      '--interface',
+      `${args.internalAddress} (--internal-address) is on ${found}, not on ${args.interface}`,
+    );
+  }
+  return {
+    gateway: args.gateway,
+    tls: {
+      caPem,
+      certPem,
+      keyPem,
+      ...(args.serverName !== undefined ? { serverName: args.serverName } : {}),
+    },
+    local: {
+      nodeName: args.name,
+      internalAddress: args.internalAddress,
+      interface: found,
+      stateFile: args.stateFile ?? `/run/onehost/agent-${args.name}.json`,
+      ...(args.vxlanDevice !== undefined ? { vxlanDevice: args.vxlanDevice } : {}),
+    },
+    capabilities: args.capability,
+    logger: logger ?? pino({ level: args.logLevel, base: { pid: process.pid, node: args.name } }),
+  };
+}

@@ -1,0 +1,278 @@
+import { type ClientTls, connectMembership, type MembershipConnection } from '@onehost/control';
+import type { JoinResponse, MemberState } from '@onehost/proto';
+import type { Logger } from 'pino';
+import { type AppliedNode, applyNodeConfig, restore } from './apply.js';
+import { Backoff } from './backoff.js';
+import type { NodeConfig } from './config.js';
+import { describeError, isFinalRefusal } from './grpc-status.js';
+import { HeartbeatLoop, stateName } from './heartbeat-loop.js';
+import { type LocalFacts, nodeConfigFromJoin, sameConfig, vxlanMacOf } from './join-config.js';
+import { readJournal } from './journal.js';
+
+export interface DaemonOptions {
+  /** the gateway's control plane, "host:port". */
+  gateway: string;
+  tls: ClientTls;
+  local: LocalFacts;
+  /** capability tags sent at Join. */
+  capabilities: string[];
+  logger: Logger;
+  /** first and largest pause between join attempts (default 50 ms and 1 s). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** deadline of Join and Leave (default 2000 ms). */
+  callDeadlineMs?: number;
+}
+
+/** AgentFailure ends the daemon with exit code 1 and a message for people (no stack). */
+export class AgentFailure extends Error {
+  override name = 'AgentFailure';
+}
+
+/**
+ * AgentDaemon is the node agent: it undoes what a crashed run left, joins the cluster, applies the
+ * node configuration the gateway answers with, keeps the heartbeat going, joins again (with backoff)
+ * when the stream breaks, and on `stop()` leaves, restores the node and finishes.
+ */
+export class AgentDaemon {
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private readonly deadlineMs: number;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private readonly stopped: Promise<void>;
+  private signalStop!: () => void;
+  private conn: MembershipConnection | null = null;
+  private heartbeat: HeartbeatLoop | null = null;
+  private applied: { config: NodeConfig; node: AppliedNode } | null = null;
+  private everJoined = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.log = opts.logger;
+    this.backoff = new Backoff(opts.backoff?.initialMs ?? 50, opts.backoff?.maxMs ?? 1000);
+    this.deadlineMs = opts.callDeadlineMs ?? 2000;
+    this.stopped = new Promise((resolve) => {
+      this.signalStop = resolve;
+    });
+  }
+
+  /** stop asks the daemon to leave, restore and finish; `run()` then resolves. */
+  stop(signal?: string): void {
+    if (this.stopping) {
+      this.log.info({ signal }, 'already stopping');
+      return;
+    }
+    this.stopping = true;
+    this.log.info({ signal }, 'stopping');
+    this.signalStop();
+    this.wake?.();
+  }
+
+  /**
+   * run does the agent's whole life and resolves with the exit code: 0 after a stop with everything
+   * restored, 1 when the gateway refused the node for good, applying failed, or restoring failed.
+   * Never rejects.
+   */
+  async run(): Promise<number> {
+    let code = 0;
+    try {
+      await this.restoreLeftovers();
+      await this.serve();
+    } catch (err) {
+      code = 1;
+      this.log.error({ err: err instanceof AgentFailure ? undefined : err }, describeError(err));
+    }
+    return (await this.shutdown()) && code === 0 ? 0 : 1;
+  }
+
+  /** restoreLeftovers undoes what a run that crashed (or was killed) left in the kernel. */
+  private async restoreLeftovers(): Promise<void> {
+    const { stateFile } = this.opts.local;
+    const journal = await readJournal(stateFile);
+    if (journal === undefined) return;
+    if (journal.pid !== process.pid && processAlive(journal.pid)) {
+      throw new AgentFailure(`${stateFile} belongs to a running agent (pid ${journal.pid})`);
+    }
+    const r = await restore(stateFile);
+    this.log.info(
+      { stateFile, undone: r.undone, previousPid: journal.pid },
+      'restored leftovers of an earlier run',
+    );
+  }
+
+  private async serve(): Promise<void> {
+    while (!this.stopping) {
+      const join = await this.joinWithBackoff();
+      if (join === null || this.stopping) return;
+      const { nodeName } = this.opts.local;
+      let acked = false;
+      let ready = false;
+      let state: MemberState | null = null;
+      const heartbeat = new HeartbeatLoop(this.conn!, {
+        nodeName,
+        nodeId: join.nodeId,
+        intervalMs: join.heartbeatIntervalMs,
+        timeoutMs: join.heartbeatTimeoutMs,
+        onAck: (s) => {
+          if (s !== state) {
+            if (state !== null) this.log.info({ state: stateName(s) }, 'member state changed');
+            state = s;
+          }
+          acked = true;
+          if (!ready && this.applied !== null) ready = this.ready(join);
+        },
+      });
+      this.heartbeat = heartbeat;
+      // Beats start at once: the gateway's deadline runs from Join, and applying can take longer.
+      await this.applyIfChanged(join);
+      if (acked && !ready) ready = this.ready(join);
+      const reason = await Promise.race([heartbeat.closed, this.stopped.then(() => null)]);
+      if (reason === null) return;
+      this.log.warn({ reason }, 'heartbeat lost; joining again');
+    }
+  }
+
+  private ready(join: JoinResponse): true {
+    const node = this.applied!.node;
+    this.log.info(
+      {
+        nodeId: join.nodeId,
+        portBlock: join.portBlock,
+        addresses: node.addresses,
+        vxlan: { device: node.vxlan.device, mac: node.vxlan.mac, vni: node.vxlan.vni },
+        heartbeatIntervalMs: join.heartbeatIntervalMs,
+      },
+      'ready',
+    );
+    return true;
+  }
+
+  /** joinWithBackoff joins, retrying what may pass; null once stopping. Throws AgentFailure on a final refusal. */
+  private async joinWithBackoff(): Promise<JoinResponse | null> {
+    const { local } = this.opts;
+    let failures = 0;
+    while (!this.stopping) {
+      this.closeConnection();
+      const conn = connectMembership(this.opts.gateway, this.opts.tls, { deadlineMs: this.deadlineMs });
+      this.conn = conn;
+      try {
+        const join = await conn.join({
+          nodeName: local.nodeName,
+          internalAddress: local.internalAddress,
+          capabilities: this.opts.capabilities,
+          vxlanMac: vxlanMacOf(local.nodeName),
+        });
+        this.backoff.reset();
+        this.log.info(
+          {
+            nodeId: join.nodeId,
+            portBlock: join.portBlock,
+            rejoin: this.everJoined,
+            ...(failures > 0 ? { attempts: failures + 1 } : {}),
+          },
+          'joined',
+        );
+        this.everJoined = true;
+        return join;
+      } catch (err) {
+        if (isFinalRefusal(err)) {
+          throw new AgentFailure(`the gateway ${this.opts.gateway} refused to join: ${describeError(err)}`);
+        }
+        failures += 1;
+        // Once per outage at warn; each further attempt only at debug.
+        if (failures === 1)
+          this.log.warn({ gateway: this.opts.gateway }, `cannot join: ${describeError(err)}`);
+        else this.log.debug({ attempt: failures }, `cannot join: ${describeError(err)}`);
+        await this.pause(this.backoff.delay());
+      }
+    }
+    return null;
+  }
+
+  private async applyIfChanged(join: JoinResponse): Promise<void> {
+    let config: NodeConfig;
+    try {
+      config = nodeConfigFromJoin(join, this.opts.local);
+    } catch (err) {
+      throw new AgentFailure(describeError(err));
+    }
+    if (this.applied !== null && sameConfig(this.applied.config, config)) return;
+    const again = this.applied !== null;
+    this.applied = null;
+    let node: AppliedNode;
+    try {
+      node = await applyNodeConfig(config, {
+        onStep: (step) => this.log.debug({ step }, 'apply step'),
+      });
+    } catch (err) {
+      throw new AgentFailure(`applying the node configuration failed: ${describeError(err)}`);
+    }
+    this.applied = { config, node };
+    this.log.info(
+      {
+        addresses: node.addresses,
+        portBlock: config.portBlock,
+        ports: node.ports,
+        vxlan: node.vxlan,
+        gateways: config.gateways,
+        stateFile: node.stateFile,
+      },
+      again ? 'reapplied: the gateway answered differently' : 'applied',
+    );
+  }
+
+  /** pause waits `ms`, or less when stop() is called. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = null;
+        done();
+      };
+    });
+  }
+
+  private closeConnection(): void {
+    this.heartbeat?.end();
+    this.heartbeat = null;
+    this.conn?.close();
+    this.conn = null;
+  }
+
+  /** shutdown leaves (when joined), ends the heartbeat and restores the node. False when restoring failed. */
+  private async shutdown(): Promise<boolean> {
+    if (this.everJoined) {
+      const conn =
+        this.conn ?? connectMembership(this.opts.gateway, this.opts.tls, { deadlineMs: this.deadlineMs });
+      try {
+        await conn.leave(this.opts.local.nodeName);
+        this.log.info('left the cluster');
+      } catch (err) {
+        this.log.warn(`leave failed: ${describeError(err)}`);
+      }
+      this.conn = conn;
+    }
+    this.closeConnection();
+    try {
+      const r = await restore(this.opts.local.stateFile);
+      if (r.found) this.log.info({ undone: r.undone }, 'restored the node configuration');
+      return true;
+    } catch (err) {
+      const errors = err instanceof AggregateError ? err.errors.map(describeError) : [];
+      this.log.error({ errors }, describeError(err));
+      return false;
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// onehost-agent: the node agent daemon (see daemon.ts); flags in daemon-cli.ts.
+import { CommanderError } from 'commander';
+import { AgentDaemon } from './daemon.js';
+import { buildAgentProgram, prepareDaemon, UsageError } from './daemon-cli.js';
+
+const program = buildAgentProgram(async (args) => {
+  let daemon: AgentDaemon;
+  try {
+    daemon = new AgentDaemon(await prepareDaemon(args));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`onehost-agent: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.on('SIGTERM', () => daemon.stop('SIGTERM'));
+  process.on('SIGINT', () => daemon.stop('SIGINT'));
+  process.exit(await daemon.run());
+});
+program.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) {
+    process.stderr.write(`onehost-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  // Commander has printed the problem already; help and version are not failures.
+  process.exit(err.exitCode === 0 ? 0 : 2);
+}

@@ -21,9 +21,28 @@ export class Capture {
 }
 
 /** capture starts tcpdump on `iface` of `host` with a BPF filter and waits until it listens. */
-export async function capture(lab: Lab, host: string, iface: string, filter: string, name: string): Promise<Capture> {
+export async function capture(
+  lab: Lab,
+  host: string,
+  iface: string,
+  filter: string,
+  name: string,
+): Promise<Capture> {
   const file = join(lab.runDir, `${name}.pcap`);
-  const proc = lab.spawn(host, 'tcpdump', ['-Z', 'root', '-i', iface, '-n', '-U', '--immediate-mode', '-s', '0', '-w', file, filter]);
+  const proc = lab.spawn(host, 'tcpdump', [
+    '-Z',
+    'root',
+    '-i',
+    iface,
+    '-n',
+    '-U',
+    '--immediate-mode',
+    '-s',
+    '0',
+    '-w',
+    file,
+    filter,
+  ]);
   await proc.waitForOutput('listening on', 5000);
   return new Capture(proc, file);
 }

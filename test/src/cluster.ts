@@ -38,12 +38,20 @@ export class Cluster {
   }
 
   pki(name: string): { ca: string; cert: string; key: string } {
-    return { ca: join(this.dir, 'pki/ca.pem'), cert: join(this.dir, `pki/${name}.pem`), key: join(this.dir, `pki/${name}-key.pem`) };
+    return {
+      ca: join(this.dir, 'pki/ca.pem'),
+      cert: join(this.dir, `pki/${name}.pem`),
+      key: join(this.dir, `pki/${name}-key.pem`),
+    };
   }
 
   /** startGateway starts onehost-gateway in the gateway host and waits for its ready line. */
   async startGateway(): Promise<LabProcess> {
-    this.gateway = this.lab.spawn('gw', process.execPath, [GATEWAY_MAIN, '--config', join(this.dir, 'gateway.yaml')]);
+    this.gateway = this.lab.spawn('gw', process.execPath, [
+      GATEWAY_MAIN,
+      '--config',
+      join(this.dir, 'gateway.yaml'),
+    ]);
     await this.gateway.waitForOutput('"msg":"ready"', 20_000);
     return this.gateway;
   }
@@ -99,7 +107,9 @@ export class Cluster {
   }
 
   /** members returns `onehostctl members --json`. */
-  async members(): Promise<Array<{ name: string; state: string; id: number; block: { lo: number; hi: number } }>> {
+  async members(): Promise<
+    Array<{ name: string; state: string; id: number; block: { lo: number; hi: number } }>
+  > {
     return JSON.parse(await this.ctl(['members', '--json']));
   }
 
@@ -137,9 +147,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       await writeFile(join(dir, `pki/${name}-key.pem`), pem.keyPem, { mode: 0o600 });
     };
     await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
-    await put('gw', await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }));
+    await put(
+      'gw',
+      await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }),
+    );
     await put('op', await issueCertificate(ca, { role: 'operator', name: 'op' }));
-    for (let i = 1; i <= (opts.nodes ?? 3); i++) await put(`n${i}`, await issueCertificate(ca, { role: 'node', name: `n${i}` }));
+    for (let i = 1; i <= (opts.nodes ?? 3); i++)
+      await put(`n${i}`, await issueCertificate(ca, { role: 'node', name: `n${i}` }));
     const other = await createClusterCa();
     await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
     await writeFile(join(dir, 'pki/intruder-ca.pem'), other.certPem);

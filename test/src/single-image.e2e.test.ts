@@ -1,4 +1,4 @@
-import { ipv4ToString, Ipv4View, OK, PacketSummary, UdpView, VxlanView } from '@onehost/wire';
+import { Ipv4View, ipv4ToString, OK, PacketSummary, UdpView, VxlanView } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capture } from './capture.js';
 import { type Cluster, startCluster } from './cluster.js';

@@ -1,0 +1,156 @@
+import { waitFor } from '@onehost/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_MAIN, type Cluster, startCluster } from './cluster.js';
+
+let c: Cluster;
+beforeAll(async () => {
+  c = await startCluster();
+});
+afterAll(async () => {
+  await c?.stop();
+});
+
+/** A TCP server on an outside host that answers every connection with the peer it saw. */
+const PEER_SERVER = `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 9000)); s.listen(16); print('listening', flush=True)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 9001))
+import threading
+def udp():
+    while True:
+        d, a = u.recvfrom(2048); u.sendto(('%s:%d' % a).encode(), a)
+threading.Thread(target=udp, daemon=True).start()
+while True:
+    k, a = s.accept(); k.recv(4096)
+    k.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n' + ('%s:%d' % a).encode()); k.close()
+`;
+
+const UDP_CLIENT = `
+import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+u.sendto(b'hi', (sys.argv[1], 9001)); print(u.recvfrom(2048)[0].decode())
+`;
+
+async function members(): Promise<
+  Map<string, { state: string; id: number; block: { lo: number; hi: number } }>
+> {
+  return new Map((await c.members()).map((m) => [m.name, m]));
+}
+
+describe('membership, outbound traffic and failures', () => {
+  it('onehostctl lists the three nodes with their blocks and state', async () => {
+    const m = await members();
+    expect([...m.keys()].sort()).toEqual(['n1', 'n2', 'n3']);
+    const blocks = [...m.values()].map((x) => x.block).sort((a, b) => a.lo - b.lo);
+    for (const x of m.values()) expect(x.state).toBe('active');
+    for (let i = 1; i < blocks.length; i++) expect(blocks[i]!.lo).toBeGreaterThan(blocks[i - 1]!.hi);
+  });
+
+  it('a node talks to the outside as the cluster address, from its own block, and gets the replies', async () => {
+    const server = c.lab.spawn('c1', 'python3', ['-c', PEER_SERVER]);
+    await server.waitForOutput('listening');
+    const m = await members();
+    for (const node of ['n1', 'n2']) {
+      const block = m.get(node)!.block;
+      const tcpPeer = (await c.curl(node, `http://${c.lab.addresses.clients[0]}:9000/`)).trim();
+      const [addr, port] = tcpPeer.split(':');
+      expect(addr).toBe(c.vip);
+      expect(Number(port)).toBeGreaterThanOrEqual(block.lo);
+      expect(Number(port)).toBeLessThanOrEqual(block.hi);
+      const udpPeer = (
+        await c.lab.exec(node, 'python3', ['-c', UDP_CLIENT, c.lab.addresses.clients[0]!])
+      ).stdout.trim();
+      const [uaddr, uport] = udpPeer.split(':');
+      expect(uaddr).toBe(c.vip);
+      expect(Number(uport)).toBeGreaterThanOrEqual(block.lo);
+      expect(Number(uport)).toBeLessThanOrEqual(block.hi);
+    }
+    await server.stop();
+  });
+
+  it('an agent with a certificate from another CA is refused', async () => {
+    const p = c.pki('intruder');
+    const intruder = c.lab.spawn('n1', process.execPath, [
+      AGENT_MAIN,
+      '--gateway',
+      c.control,
+      '--name',
+      'n1',
+      '--ca',
+      p.ca.replace('ca.pem', 'intruder-ca.pem'),
+      '--cert',
+      p.cert,
+      '--key',
+      p.key,
+      '--internal-address',
+      c.lab.addresses.nodes[0]!,
+      '--state-file',
+      `${c.dir}/intruder.json`,
+    ]);
+    try {
+      await waitFor(() => /certificate|handshake|TLS/i.test(intruder.output()), {
+        timeoutMs: 10_000,
+        what: 'a TLS refusal in the intruder agent output',
+      });
+      expect(intruder.output()).not.toContain('"msg":"ready"');
+    } finally {
+      await intruder.stop();
+    }
+    expect((await members()).get('n1')!.state).toBe('active');
+  });
+
+  it('a node whose link fails is down within 1 s; new connections go only to the survivors; it comes back', async () => {
+    const t0 = Date.now();
+    await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'down']);
+    await c.waitForState('n3', 'down', 2000);
+    const detected = Date.now() - t0;
+    expect(detected).toBeLessThan(1000);
+    const pages: string[] = [];
+    for (let i = 0; i < 12; i++) pages.push((await c.curl('c1', `http://${c.vip}/`)).trim());
+    expect(new Set(pages)).toEqual(new Set(['n1', 'n2']));
+    await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'up']);
+    await c.waitForState('n3', 'active', 10_000);
+    await waitFor(async () => (await c.curl('c1', `http://${c.vip}/`)).trim() === 'n3', {
+      timeoutMs: 5000,
+      what: 'n3 serving again',
+    });
+  });
+
+  it('an agent that dies is marked down at once, and draining stops new connections', async () => {
+    const a = c.agents.get('n2')!;
+    process.kill(a.pid, 'SIGKILL');
+    await c.waitForState('n2', 'down', 1000);
+    for (let i = 0; i < 6; i++) expect((await c.curl('c1', `http://${c.vip}/`)).trim()).not.toBe('n2');
+    await c.startAgent('n2');
+    await c.waitForState('n2', 'active');
+    await c.ctl(['drain', 'n1']);
+    await c.waitForState('n1', 'draining');
+    for (let i = 0; i < 6; i++) expect((await c.curl('c1', `http://${c.vip}/`)).trim()).not.toBe('n1');
+    await c.ctl(['undrain', 'n1']);
+    await c.waitForState('n1', 'active');
+  });
+
+  it('a gateway restart keeps node ids and blocks', async () => {
+    const before = await members();
+    await c.gateway.stop(5000);
+    await c.startGateway();
+    for (const n of ['n1', 'n2', 'n3']) await c.waitForState(n, 'active', 10_000);
+    const after = await members();
+    for (const n of ['n1', 'n2', 'n3']) {
+      expect(after.get(n)!.id).toBe(before.get(n)!.id);
+      expect(after.get(n)!.block).toEqual(before.get(n)!.block);
+    }
+    expect((await c.curl('c1', `http://${c.vip}/`)).trim()).toMatch(/^n[123]$/);
+  });
+
+  it('a full-size upload through the cluster address completes (interconnect MTU, MSS clamp)', async () => {
+    const out = (
+      await c.lab.exec('c1', 'iperf3', ['-c', c.vip, '-n', '4M', '-J', '--connect-timeout', '3000'], {
+        timeoutMs: 20_000,
+      })
+    ).stdout;
+    const r = JSON.parse(out) as { end: { sum_received: { bytes: number } } };
+    expect(r.end.sum_received.bytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+  });
+});

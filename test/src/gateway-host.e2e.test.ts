@@ -1,0 +1,91 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createClusterCa, issueCertificate } from '@onehost/control';
+import { createLab, type Lab } from '@onehost/lab';
+import { requireRoot } from '@onehost/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_MAIN } from './cluster.js';
+
+let lab: Lab;
+let dir: string;
+
+/** hostState is everything the gateway may change in its namespace, as text to compare. */
+async function hostState(): Promise<string> {
+  const q = async (file: string, args: string[]) => (await lab.exec('gw', file, args)).stdout;
+  const sysctls = [
+    'net.ipv4.ip_forward',
+    'net.ipv4.tcp_early_demux',
+    'net.ipv4.udp_early_demux',
+    'net.ipv4.conf.all.rp_filter',
+    'net.ipv4.conf.eth1.rp_filter',
+    'net.ipv4.conf.eth1.accept_local',
+  ];
+  return [
+    await q('ip', ['rule', 'show']),
+    await q('ip', ['route', 'show', 'table', 'all']),
+    await q('ip', ['-4', 'addr', 'show']),
+    await q('nft', ['list', 'ruleset']),
+    ...(await Promise.all(sysctls.map((k) => q('sysctl', [k])))),
+  ].join('\n');
+}
+
+beforeAll(async () => {
+  requireRoot();
+  lab = await createLab({ nodes: 1, clients: 1 });
+  dir = join(lab.runDir, 'onehost');
+  await mkdir(join(dir, 'pki'), { recursive: true });
+  const ca = await createClusterCa();
+  const gw = await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: ['198.18.0.1'] });
+  await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
+  await writeFile(join(dir, 'pki/gw.pem'), gw.certPem);
+  await writeFile(join(dir, 'pki/gw-key.pem'), gw.keyPem);
+  const yaml = await readFile(new URL('../../infra/lab/gateway.yaml', import.meta.url), 'utf8');
+  await writeFile(join(dir, 'gateway.yaml'), yaml);
+});
+afterAll(async () => {
+  await lab?.cleanup();
+});
+
+describe('the gateway host configuration', () => {
+  it('is undone on a clean stop, and after a crash by the next start', async () => {
+    const before = await hostState();
+    const start = async () => {
+      const p = lab.spawn('gw', process.execPath, [GATEWAY_MAIN, '--config', join(dir, 'gateway.yaml')]);
+      await p.waitForOutput('"msg":"ready"', 20_000);
+      return p;
+    };
+    const first = await start();
+    const during = await hostState();
+    expect(during).not.toBe(before);
+    expect(during).toContain('lookup 4789');
+    expect(during).toContain('onehost_gateway');
+    // the gateway host's own service answers at the cluster address through the TUN
+    expect(
+      (await lab.exec('c1', 'curl', ['-sS', '-m', '5', 'http://203.0.113.80:8080/'])).stdout.trim(),
+    ).toBe('gw');
+    process.kill(first.pid, 'SIGKILL');
+    await first.whenExited();
+    expect(await hostState()).not.toBe(before); // a crash leaves the rules behind…
+    const second = await start(); // …and the next start cleans them up before applying again
+    expect(await hostState()).toBe(during);
+    await second.stop(5000);
+    expect(second.exitStatus()).toEqual({ code: 0, signal: null });
+    expect(await hostState()).toBe(before);
+  });
+
+  it('refuses a switch table the switch would refuse, naming the field, with exit code 2', async () => {
+    const bad = (await readFile(join(dir, 'gateway.yaml'), 'utf8')).replace(
+      'policy: round-robin',
+      'policy: rr',
+    );
+    await writeFile(join(dir, 'bad.yaml'), bad);
+    const r = await lab
+      .exec('gw', process.execPath, [GATEWAY_MAIN, '--config', join(dir, 'bad.yaml'), '--check'])
+      .then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+    expect(r).toMatch(/exit 2/);
+    expect(r).toMatch(/entries\[0\]\.policy: must be one of round-robin, maglev, least-conn/);
+  });
+});

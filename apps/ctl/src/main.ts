@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-import { buildProgram } from './program.js';
+import type { Command } from 'commander';
+import { buildProgram, usageExitCode } from './program.js';
+
+// grpc-js hands the gateway's IP address to TLS as the server name, and Node prints a deprecation
+// warning (DEP0123) for that on stderr at each connection; the output is for people and scripts.
+process.noDeprecation = true;
 
 const program = buildProgram(
   { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) },
@@ -7,4 +12,14 @@ const program = buildProgram(
     process.exitCode = code;
   },
 );
-await program.parseAsync(process.argv);
+// Commander would exit 1 on a usage error; onehostctl's usage errors are 2 (see usageExitCode).
+const override = (c: Command) => {
+  c.exitOverride();
+  for (const sub of c.commands) override(sub);
+};
+override(program);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = usageExitCode(err);
+}

@@ -108,9 +108,16 @@ describe('onehostctl explain', () => {
     expect((await run('explain', '--config', config, '--pcap', config)).err.join('')).toMatch(
       /not a pcap or pcapng file/,
     );
+    const live = await run('explain', '--config', config, '--packet', toHex(syn), '--update-tables');
+    expect([live.code, live.err]).toEqual([
+      2,
+      ['onehostctl explain: --update-tables works live only (with --gateway)'],
+    ]);
     const both = await run('explain', '--config', config, '--packet', '45', '--pcap', 'x');
     expect(both.err.join('')).toMatch(/cannot be used with/);
-    expect((await run('explain', '--packet', '45')).err.join('')).toMatch(/required option '-c, --config/);
+    expect((await run('explain', '--packet', '45')).err.join('')).toMatch(
+      /give --config <file.yaml> \(offline\) or --gateway <host:port> \(live\)/,
+    );
     expect((await run('explain', '--config', config, '--packet', '45', '--now', '-5')).err.join('')).toMatch(
       /non-negative/,
     );

@@ -1,5 +1,10 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { type Output, runExplain } from './explain-command.js';
+import { ROLES, type Role } from '@onehost/control';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { runCaInit, runCaIssue } from './ca-command.js';
+import { runConns, runDrain, runExports, runMembers, runRoutes } from './cluster-commands.js';
+import { EXIT, type Output, runExplain } from './explain-command.js';
+import { addGatewayOptions, type GatewayFlags } from './gateway.js';
+import { runLiveExplain } from './live-explain.js';
 
 function milliseconds(v: string): number {
   const n = Number(v);
@@ -8,21 +13,102 @@ function milliseconds(v: string): number {
   return n;
 }
 
+function wholeNumber(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+// A certificate name is the subject CN: a DNS label.
+function certName(v: string): string {
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v))
+    throw new InvalidArgumentError('use 1-63 of a-z 0-9 and -, not starting or ending with -');
+  return v;
+}
+
+function collect(v: string, previous: string[]): string[] {
+  return [...previous, v];
+}
+
+const GATEWAY_HELP =
+  '\nThe gateway and the operator certificate can also come from ONEHOST_GATEWAY, ONEHOST_CA, ONEHOST_CERT ' +
+  'and ONEHOST_KEY.\nExit status: 0 done; 1 the gateway refused the call or could not be reached; 2 bad ' +
+  'usage or unreadable files.';
+
+/**
+ * usageExitCode is the exit code for what commander threw under exitOverride: 0 after help or the
+ * version, 2 for a usage error (commander itself would exit 1). Rethrows anything else.
+ */
+export function usageExitCode(err: unknown): number {
+  if (!(err instanceof CommanderError)) throw err;
+  return err.exitCode === 0 ? 0 : EXIT.USAGE;
+}
+
 /**
  * buildProgram makes the onehostctl command line. `exit` receives each command's exit code (the
- * binary passes process.exit; tests capture it).
+ * binary sets process.exitCode; tests capture it).
  */
 export function buildProgram(io: Output, exit: (code: number) => void): Command {
   const program = new Command('onehostctl')
-    .description('onehost operator CLI: ask the message switch how it routes packets')
-    .version('0.1.0');
-  program
-    .command('explain')
     .description(
-      'decide packets offline with a switch table from a YAML config and print, one JSON line per packet, ' +
-        'the decision and the trace of Fig. 5 boxes that made it',
+      "onehost operator CLI: the cluster's members, switch table, connections and exports over gRPC; " +
+        'drains; how the message switch routes a packet (live or offline); the cluster CA',
     )
-    .requiredOption('-c, --config <file.yaml>', 'switch table config (see packages/switch/docs/config.md)')
+    .version('0.1.0');
+
+  addGatewayOptions(program.command('members'))
+    .description('list the nodes the gateway knows: name, id, state, internal address, port block, last seen')
+    .addHelpText('after', GATEWAY_HELP)
+    .action(async (flags: GatewayFlags) => exit(await runMembers(flags, io)));
+
+  addGatewayOptions(program.command('routes'))
+    .description(
+      "list the switch table: protocol/port → routing function and a summary of the function's options",
+    )
+    .addHelpText('after', GATEWAY_HELP)
+    .action(async (flags: GatewayFlags) => exit(await runRoutes(flags, io)));
+
+  addGatewayOptions(program.command('conns'))
+    .description("list the gateway's connection table: client, entry, node, state, time until it expires")
+    .option('--node <name>', 'only connections to this node')
+    .option('--port <port>', "only this entry's port", wholeNumber(1, 65535))
+    .addOption(new Option('--protocol <proto>', 'only this protocol').choices(['tcp', 'udp']))
+    .option('--limit <n>', 'at most this many rows', wholeNumber(1, 100_000), 100)
+    .addHelpText('after', GATEWAY_HELP)
+    .action(
+      async (
+        flags: GatewayFlags & { node?: string; port?: number; protocol?: 'tcp' | 'udp'; limit: number },
+      ) => exit(await runConns(flags, flags, io)),
+    );
+
+  for (const undrain of [false, true]) {
+    addGatewayOptions(program.command(`${undrain ? 'undrain' : 'drain'} <node>`))
+      .description(
+        undrain
+          ? 'lift a drain: the node gets new connections again'
+          : 'drain a node: no new connections go to it, existing ones stay (until undrain; survives restarts)',
+      )
+      .addHelpText('after', GATEWAY_HELP)
+      .action(async (node: string, flags: GatewayFlags) => exit(await runDrain(flags, node, undrain, io)));
+  }
+
+  addGatewayOptions(program.command('exports'))
+    .description(
+      "list each node's MOUNT registration: exports and their ids, mountd ports, where handles keep the id",
+    )
+    .addHelpText('after', GATEWAY_HELP)
+    .action(async (flags: GatewayFlags) => exit(await runExports(flags, io)));
+
+  addGatewayOptions(program.command('explain'), false)
+    .description(
+      'tell which node a packet would reach and why (the Fig. 5 boxes it went through): live from the ' +
+        "gateway's switch with --gateway, or offline from a switch table config with --config (one JSON " +
+        'line per packet)',
+    )
+    .option('-c, --config <file.yaml>', 'offline: switch table config (see packages/switch/docs/config.md)')
     .addOption(
       new Option('-p, --packet <hex>', 'one IPv4 packet as hex (from the IP header on)').conflicts([
         'pcap',
@@ -32,7 +118,7 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     .addOption(
       new Option(
         '--pcap <file>',
-        'every packet of a pcap/pcapng capture (Ethernet, raw IP or Linux cooked), in order',
+        'offline: every packet of a pcap/pcapng capture (Ethernet, raw IP or Linux cooked), in order',
       ).conflicts(['packet', 'flow']),
     )
     .addOption(
@@ -43,29 +129,116 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     )
     .option(
       '--now <ms>',
-      'clock in milliseconds since the epoch (default: now, or each packet’s capture time)',
+      'offline: clock in milliseconds since the epoch (default: now, or each packet’s capture time)',
       milliseconds,
     )
-    .option('--dry-run', 'leave the connection and flow tables untouched between packets', false)
+    .option('--dry-run', 'offline: leave the connection and flow tables untouched between packets', false)
+    .option(
+      '--update-tables',
+      'live: let the packet change the tables as a real one would (default: dry run)',
+      false,
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
+        "  onehostctl explain --gateway 198.18.0.1:7443 --ca ca.pem --cert op.pem --key op-key.pem --flow 'tcp 203.0.113.5:40000 203.0.113.10:80 syn'\n" +
         '  onehostctl explain --config cluster.yaml --packet 4500003c...\n' +
         '  onehostctl explain --config cluster.yaml --pcap inbound.pcap\n' +
-        "  onehostctl explain --config cluster.yaml --flow 'tcp 203.0.113.5:40000 203.0.113.10:443 ack'\n" +
-        '\nExit status: 0 done; 1 no packet of the capture was IPv4; 2 bad usage, config or file.',
+        '\nLive output is a short report, or with --json one JSON document shaped like an offline line.\n' +
+        'The gateway and the certificate can also come from ONEHOST_GATEWAY, ONEHOST_CA, ONEHOST_CERT and ONEHOST_KEY\n' +
+        '(--config wins over ONEHOST_GATEWAY).\n' +
+        'Exit status: 0 done; 1 offline: no packet of the capture was IPv4, live: the gateway refused the call or\n' +
+        'could not be reached; 2 bad usage, config or file.',
     )
     .action(
-      (opts: {
-        config: string;
-        packet?: string;
-        pcap?: string;
-        flow?: string;
-        now?: number;
-        dryRun: boolean;
-      }) => {
-        exit(runExplain(opts, io));
+      async (
+        opts: GatewayFlags & {
+          config?: string;
+          packet?: string;
+          pcap?: string;
+          flow?: string;
+          now?: number;
+          dryRun: boolean;
+          updateTables?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const gatewayOnCommandLine =
+          opts.gateway !== undefined && cmd.getOptionValueSource('gateway') === 'cli';
+        if (opts.config !== undefined && gatewayOnCommandLine) {
+          io.err('onehostctl explain: --config (offline) and --gateway (live) exclude each other');
+          return exit(EXIT.USAGE);
+        }
+        if (opts.config !== undefined) {
+          if (opts.updateTables) {
+            io.err('onehostctl explain: --update-tables works live only (with --gateway)');
+            return exit(EXIT.USAGE);
+          }
+          return exit(runExplain({ ...opts, config: opts.config }, io));
+        }
+        if (opts.gateway === undefined) {
+          io.err('onehostctl explain: give --config <file.yaml> (offline) or --gateway <host:port> (live)');
+          return exit(EXIT.USAGE);
+        }
+        const offlineOnly = [
+          opts.pcap !== undefined && '--pcap',
+          opts.now !== undefined && '--now',
+          opts.dryRun && '--dry-run',
+        ].filter((f) => f !== false);
+        if (offlineOnly.length > 0) {
+          io.err(`onehostctl explain: ${offlineOnly[0]} works offline only (with --config)`);
+          return exit(EXIT.USAGE);
+        }
+        exit(await runLiveExplain(opts, { ...opts, updateTables: opts.updateTables === true }, io));
       },
+    );
+
+  const ca = program
+    .command('ca')
+    .description('make the cluster CA and the certificates of gateways, nodes and operators (PEM files)');
+  ca.command('init')
+    .description('create the cluster CA: <dir>/ca.pem and <dir>/ca-key.pem (owner-only)')
+    .requiredOption('--dir <dir>', 'where to write (created when missing)')
+    .option('--days <n>', 'validity in days (default 3650)', wholeNumber(1, 36_500))
+    .option('--force', 'overwrite existing files', false)
+    .addHelpText(
+      'after',
+      '\nExit status: 0 done; 1 a file exists (without --force) or cannot be written; 2 bad usage.',
+    )
+    .action(async (opts: { dir: string; days?: number; force: boolean }) => exit(await runCaInit(opts, io)));
+  ca.command('issue')
+    .description(
+      "issue a certificate signed by <dir>'s CA: <dir>/<name>.pem and <dir>/<name>-key.pem (owner-only)",
+    )
+    .requiredOption('--dir <dir>', 'the directory of ca.pem and ca-key.pem, where the files go')
+    .addOption(
+      new Option('--role <role>', 'node, operator or gateway (certificate OU)')
+        .choices(ROLES)
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--name <name>', 'node, operator or gateway name (certificate CN)', certName)
+    .option(
+      '--host <host>',
+      'address or DNS name the holder serves (gateways), repeatable',
+      collect,
+      [] as string[],
+    )
+    .option('--days <n>', 'validity in days (default 365)', wholeNumber(1, 36_500))
+    .option('--force', 'overwrite existing files', false)
+    .addHelpText(
+      'after',
+      '\nExample: onehostctl ca issue --dir pki --role gateway --name gw --host 198.18.0.1\n' +
+        'Exit status: 0 done; 1 a file exists (without --force) or cannot be written; 2 bad usage, or no CA in --dir.',
+    )
+    .action(
+      async (opts: {
+        dir: string;
+        role: Role;
+        name: string;
+        host: string[];
+        days?: number;
+        force: boolean;
+      }) => exit(await runCaIssue(opts, io)),
     );
   return program;
 }

@@ -1,0 +1,204 @@
+import {
+  type Connection,
+  Endianness,
+  type Member,
+  MemberState,
+  type NodeExports,
+  type SwitchEntry,
+  Transport,
+} from '@onehost/proto';
+import type { Output } from './explain-command.js';
+import { type GatewayFlags, printJson, withGateway } from './gateway.js';
+import { ago, duration, renderTable } from './table.js';
+
+// The gRPC commands that read or change the cluster: members, routes, conns, drain/undrain, exports.
+// Human output is a table; --json prints the same facts as one JSON document with names for enums.
+
+const STATE: Record<number, string> = {
+  [MemberState.MEMBER_STATE_ACTIVE]: 'active',
+  [MemberState.MEMBER_STATE_DRAINING]: 'draining',
+  [MemberState.MEMBER_STATE_DOWN]: 'down',
+};
+
+function stateOf(s: MemberState): string {
+  return STATE[s] ?? 'unknown';
+}
+
+function transportOf(t: Transport): string {
+  return t === Transport.TRANSPORT_TCP ? 'tcp' : t === Transport.TRANSPORT_UDP ? 'udp' : 'unknown';
+}
+
+function memberJson(m: Member) {
+  return {
+    name: m.nodeName,
+    id: m.nodeId,
+    state: stateOf(m.state),
+    internalAddress: m.internalAddress,
+    vxlanMac: m.vxlanMac,
+    capabilities: m.capabilities,
+    portBlock: m.portBlock ?? null,
+    lastSeenUnixMs: m.lastSeenUnixMs,
+    downReason: m.downReason,
+  };
+}
+
+function block(b: { lo: number; hi: number } | undefined): string {
+  return b === undefined ? '-' : `${b.lo}-${b.hi}`;
+}
+
+/** members lists every node the gateway knows, down ones included, by id. */
+export function runMembers(flags: GatewayFlags, io: Output, now: () => number = Date.now): Promise<number> {
+  return withGateway('members', flags, io, async (gw) => {
+    const members = [...(await gw.membership().listMembers())].sort((a, b) => a.nodeId - b.nodeId);
+    if (flags.json) return printJson(io, { members: members.map(memberJson) });
+    if (members.length === 0) return io.out('no members');
+    const t = now();
+    const rows = members.map((m) => [
+      m.nodeName,
+      String(m.nodeId),
+      m.downReason ? `${stateOf(m.state)} (${m.downReason})` : stateOf(m.state),
+      m.internalAddress,
+      block(m.portBlock),
+      ago(m.lastSeenUnixMs, t),
+    ]);
+    for (const l of renderTable(['NAME', 'ID', 'STATE', 'INTERNAL ADDRESS', 'BLOCK', 'LAST SEEN'], rows))
+      io.out(l);
+  });
+}
+
+/** summarize renders a function's options as "key=value" pairs: lists joined by commas, objects as JSON. */
+export function summarize(options: Record<string, unknown> | undefined): string {
+  if (options === undefined) return '';
+  return Object.entries(options)
+    .map(([k, v]) => {
+      const text = Array.isArray(v)
+        ? v.map((x) => (typeof x === 'object' && x !== null ? JSON.stringify(x) : String(x))).join(',')
+        : typeof v === 'object' && v !== null
+          ? JSON.stringify(v)
+          : String(v);
+      return `${k}=${text}`;
+    })
+    .join(' ');
+}
+
+function entryJson(e: SwitchEntry) {
+  return { protocol: transportOf(e.protocol), port: e.port, function: e.function, options: e.options ?? {} };
+}
+
+/** routes lists the switch table: (protocol, port) → routing function and its options. */
+export function runRoutes(flags: GatewayFlags, io: Output): Promise<number> {
+  return withGateway('routes', flags, io, async (gw) => {
+    const r = await gw.switch().listEntries();
+    const entries = [...r.entries].sort((a, b) => a.protocol - b.protocol || a.port - b.port);
+    if (flags.json) return printJson(io, { version: r.version, entries: entries.map(entryJson) });
+    const rows = entries.map((e) => [
+      transportOf(e.protocol),
+      String(e.port),
+      e.function,
+      summarize(e.options),
+    ]);
+    for (const l of renderTable(['PROTO', 'PORT', 'FUNCTION', 'OPTIONS'], rows)) io.out(l);
+    io.out(`${entries.length} entries, table version ${r.version}`);
+  });
+}
+
+export interface ConnsFilter {
+  node?: string;
+  port?: number;
+  protocol?: 'tcp' | 'udp';
+  limit: number;
+}
+
+function connJson(c: Connection) {
+  return {
+    protocol: transportOf(c.protocol),
+    port: c.port,
+    client: `${c.srcAddress}:${c.srcPort}`,
+    nodeId: c.nodeId,
+    nodeName: c.nodeName,
+    state: c.state,
+    expiresInMs: c.expiresInMs,
+  };
+}
+
+/** conns lists the gateway's connection table (TCP connections and UDP flows), filtered. */
+export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): Promise<number> {
+  return withGateway('conns', flags, io, async (gw) => {
+    const r = await gw.switch().listConnections({
+      nodeName: filter.node ?? '',
+      port: filter.port ?? 0,
+      protocol:
+        filter.protocol === 'tcp'
+          ? Transport.TRANSPORT_TCP
+          : filter.protocol === 'udp'
+            ? Transport.TRANSPORT_UDP
+            : Transport.TRANSPORT_UNSPECIFIED,
+      limit: filter.limit,
+    });
+    if (flags.json) return printJson(io, { total: r.total, connections: r.connections.map(connJson) });
+    const rows = r.connections.map((c) => [
+      `${c.srcAddress}:${c.srcPort}`,
+      `${transportOf(c.protocol)}/${c.port}`,
+      c.nodeName || String(c.nodeId),
+      c.state,
+      duration(c.expiresInMs),
+    ]);
+    if (rows.length > 0)
+      for (const l of renderTable(['CLIENT', 'ENTRY', 'NODE', 'STATE', 'EXPIRES IN'], rows)) io.out(l);
+    io.out(`${r.connections.length} of ${r.total} connections`);
+  });
+}
+
+/** drain stops new connections to a node (existing ones stay); undrain lifts it. */
+export function runDrain(flags: GatewayFlags, node: string, undrain: boolean, io: Output): Promise<number> {
+  const command = undrain ? 'undrain' : 'drain';
+  return withGateway(command, flags, io, async (gw) => {
+    const m = await gw.switch().drain(node, undrain);
+    if (flags.json) return printJson(io, { member: m === undefined ? null : memberJson(m) });
+    const state = m === undefined ? 'unknown' : stateOf(m.state);
+    io.out(
+      undrain
+        ? `${node}: drain lifted (state ${state})`
+        : `${node}: drained, no new connections; existing ones stay (state ${state})`,
+    );
+  });
+}
+
+function layout(e: NodeExports): string {
+  const h = e.handleLayout;
+  if (h === undefined) return '-';
+  const endian = h.endianness === Endianness.ENDIANNESS_BIG ? 'big' : 'little';
+  return `bytes ${h.offset}-${h.offset + h.length - 1} ${endian}-endian`;
+}
+
+/** exports lists each node's MOUNT registration: exports with their ids, mountd ports, handle layout. */
+export function runExports(flags: GatewayFlags, io: Output): Promise<number> {
+  return withGateway('exports', flags, io, async (gw) => {
+    const nodes = [...(await gw.exports().listExports())].sort((a, b) => a.nodeId - b.nodeId);
+    if (flags.json) {
+      return printJson(io, {
+        nodes: nodes.map((n) => ({
+          nodeId: n.nodeId,
+          nodeName: n.nodeName,
+          mountPorts: Object.fromEntries(n.mountPorts.map((p) => [transportOf(p.transport), p.port])),
+          exports: n.exports,
+          handleLayout:
+            n.handleLayout === undefined
+              ? null
+              : {
+                  offset: n.handleLayout.offset,
+                  length: n.handleLayout.length,
+                  endian: n.handleLayout.endianness === Endianness.ENDIANNESS_BIG ? 'big' : 'little',
+                },
+          registeredUnixMs: n.registeredUnixMs,
+        })),
+      });
+    }
+    if (nodes.length === 0) return io.out('no exports registered');
+    const rows = nodes.flatMap((n) => {
+      const ports = n.mountPorts.map((p) => `${transportOf(p.transport)} ${p.port}`).join(', ') || '-';
+      return n.exports.map((e) => [n.nodeName, e.path, String(e.exportId), ports, layout(n)]);
+    });
+    for (const l of renderTable(['NODE', 'PATH', 'EXPORT ID', 'MOUNTD', 'ID IN HANDLE'], rows)) io.out(l);
+  });
+}

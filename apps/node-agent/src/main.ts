@@ -4,6 +4,10 @@ import { CommanderError } from 'commander';
 import { AgentDaemon } from './daemon.js';
 import { buildAgentProgram, prepareDaemon, UsageError } from './daemon-cli.js';
 
+// grpc-js hands the gateway's IP address to TLS as the server name, and Node prints a deprecation
+// warning (DEP0123) for that on stderr at each connection; the output is for people and scripts.
+process.noDeprecation = true;
+
 const program = buildAgentProgram(async (args) => {
   let daemon: AgentDaemon;
   try {

@@ -103,6 +103,12 @@ export class AgentDaemon {
     while (!this.stopping) {
       const join = await this.joinWithBackoff();
       if (join === null || this.stopping) return;
+      let config: NodeConfig;
+      try {
+        config = nodeConfigFromJoin(join, this.opts.local);
+      } catch (err) {
+        throw new AgentFailure(describeError(err));
+      }
       const { nodeName } = this.opts.local;
       let acked = false;
       let ready = false;
@@ -123,7 +129,7 @@ export class AgentDaemon {
       });
       this.heartbeat = heartbeat;
       // Beats start at once: the gateway's deadline runs from Join, and applying can take longer.
-      await this.applyIfChanged(join);
+      await this.applyIfChanged(config);
       if (acked && !ready) ready = this.ready(join);
       const reason = await Promise.race([heartbeat.closed, this.stopped.then(() => null)]);
       if (reason === null) return;
@@ -188,13 +194,7 @@ export class AgentDaemon {
     return null;
   }
 
-  private async applyIfChanged(join: JoinResponse): Promise<void> {
-    let config: NodeConfig;
-    try {
-      config = nodeConfigFromJoin(join, this.opts.local);
-    } catch (err) {
-      throw new AgentFailure(describeError(err));
-    }
+  private async applyIfChanged(config: NodeConfig): Promise<void> {
     if (this.applied !== null && sameConfig(this.applied.config, config)) return;
     const again = this.applied !== null;
     this.applied = null;

@@ -49,6 +49,8 @@ describe('nodeConfigFromJoin', () => {
     expect(() => nodeConfigFromJoin({ ...join, clusterAddresses: [] }, local)).toThrow(/cluster address/);
     const noGateway = { ...join, vxlan: { ...join.vxlan!, gatewayAddresses: [] } };
     expect(() => nodeConfigFromJoin(noGateway, local)).toThrow(/gateway address/);
+    expect(() => nodeConfigFromJoin({ ...join, heartbeatIntervalMs: 0 }, local)).toThrow(/interval 0 ms/);
+    expect(() => nodeConfigFromJoin({ ...join, heartbeatTimeoutMs: 100 }, local)).toThrow(/timeout 100 ms/);
   });
 
   it('sameConfig tells an unchanged answer from a changed one', () => {

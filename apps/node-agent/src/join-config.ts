@@ -23,13 +23,17 @@ export function vxlanMacOf(nodeName: string): string {
 /**
  * nodeConfigFromJoin turns the gateway's Join answer into the NodeConfig to apply. Throws Error when
  * the answer lacks what the node cannot do without (a port block, VXLAN parameters, a gateway address,
- * a cluster address).
+ * a cluster address, a heartbeat interval below the timeout).
  */
 export function nodeConfigFromJoin(join: JoinResponse, local: LocalFacts): NodeConfig {
   if (join.portBlock === undefined) throw new Error('the Join answer has no port_block');
   if (join.vxlan === undefined) throw new Error('the Join answer has no vxlan parameters');
   if (join.vxlan.gatewayAddresses.length === 0) throw new Error('the Join answer has no gateway address');
   if (join.clusterAddresses.length === 0) throw new Error('the Join answer has no cluster address');
+  if (!(join.heartbeatIntervalMs > 0 && join.heartbeatTimeoutMs > join.heartbeatIntervalMs))
+    throw new Error(
+      `the Join answer's heartbeat timing is unusable: interval ${join.heartbeatIntervalMs} ms, timeout ${join.heartbeatTimeoutMs} ms`,
+    );
   return {
     nodeName: local.nodeName,
     internal: { address: local.internalAddress, interface: local.interface },

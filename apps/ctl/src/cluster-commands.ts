@@ -12,7 +12,8 @@ import { type GatewayFlags, printJson, withGateway } from './gateway.js';
 import { ago, duration, renderTable } from './table.js';
 
 // The gRPC commands that read or change the cluster: members, routes, conns, drain/undrain, exports.
-// Human output is a table; --json prints the same facts as one JSON document with names for enums.
+// Human output is a table; --json prints the same facts as one JSON document with names for enums:
+// a list for members and exports, an object where the list comes with more (table version, total).
 
 const STATE: Record<number, string> = {
   [MemberState.MEMBER_STATE_ACTIVE]: 'active',
@@ -36,7 +37,7 @@ function memberJson(m: Member) {
     internalAddress: m.internalAddress,
     vxlanMac: m.vxlanMac,
     capabilities: m.capabilities,
-    portBlock: m.portBlock ?? null,
+    block: m.portBlock ?? null,
     lastSeenUnixMs: m.lastSeenUnixMs,
     downReason: m.downReason,
   };
@@ -50,7 +51,7 @@ function block(b: { lo: number; hi: number } | undefined): string {
 export function runMembers(flags: GatewayFlags, io: Output, now: () => number = Date.now): Promise<number> {
   return withGateway('members', flags, io, async (gw) => {
     const members = [...(await gw.membership().listMembers())].sort((a, b) => a.nodeId - b.nodeId);
-    if (flags.json) return printJson(io, { members: members.map(memberJson) });
+    if (flags.json) return printJson(io, members.map(memberJson));
     if (members.length === 0) return io.out('no members');
     const t = now();
     const rows = members.map((m) => [
@@ -154,7 +155,7 @@ export function runDrain(flags: GatewayFlags, node: string, undrain: boolean, io
   const command = undrain ? 'undrain' : 'drain';
   return withGateway(command, flags, io, async (gw) => {
     const m = await gw.switch().drain(node, undrain);
-    if (flags.json) return printJson(io, { member: m === undefined ? null : memberJson(m) });
+    if (flags.json) return printJson(io, m === undefined ? null : memberJson(m));
     const state = m === undefined ? 'unknown' : stateOf(m.state);
     io.out(
       undrain
@@ -176,8 +177,9 @@ export function runExports(flags: GatewayFlags, io: Output): Promise<number> {
   return withGateway('exports', flags, io, async (gw) => {
     const nodes = [...(await gw.exports().listExports())].sort((a, b) => a.nodeId - b.nodeId);
     if (flags.json) {
-      return printJson(io, {
-        nodes: nodes.map((n) => ({
+      return printJson(
+        io,
+        nodes.map((n) => ({
           nodeId: n.nodeId,
           nodeName: n.nodeName,
           mountPorts: Object.fromEntries(n.mountPorts.map((p) => [transportOf(p.transport), p.port])),
@@ -192,7 +194,7 @@ export function runExports(flags: GatewayFlags, io: Output): Promise<number> {
                 },
           registeredUnixMs: n.registeredUnixMs,
         })),
-      });
+      );
     }
     if (nodes.length === 0) return io.out('no exports registered');
     const rows = nodes.flatMap((n) => {

@@ -253,6 +253,47 @@ export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions 
   };
 }
 
+/**
+ * missingPieces checks that what {@link applyNodeConfig} set up for `config` is still in the kernel and
+ * lists what is not: the VXLAN device (up, with its MAC), the cluster addresses on `lo`, the ephemeral
+ * range, the nftables table and the routes. Others can take things away under the agent, e.g. taking
+ * the internal interface down flushes every route through it, and bringing it up does not put them
+ * back. Empty when all is there. Throws a ConfigError for a bad config, or when a command fails.
+ */
+export async function missingPieces(config: NodeConfig): Promise<string[]> {
+  const c = resolveConfig(config);
+  const missing: string[] = [];
+  const [link] = (
+    await ipJson<{ ifname: string; address?: string; flags?: string[] }>('link', 'show')
+  ).filter((l) => l.ifname === c.vxlan.device);
+  if (link === undefined) missing.push(`device ${c.vxlan.device}`);
+  else {
+    if (!(link.flags ?? []).includes('UP')) missing.push(`device ${c.vxlan.device} up`);
+    if (c.vxlan.mac !== undefined && link.address !== c.vxlan.mac)
+      missing.push(`MAC ${c.vxlan.mac} on ${c.vxlan.device}`);
+  }
+  for (const n of c.networks)
+    if (!(await hasAddress('lo', n.address))) missing.push(`address ${n.address} on lo`);
+  const range = `${c.ports.ephemeral.lo} ${c.ports.ephemeral.hi}`;
+  if ((await readSysctl('net/ipv4/ip_local_port_range')) !== range)
+    missing.push(`ip_local_port_range ${range}`);
+  const table = await sh('nft', ['list', 'table', NFT_FAMILY, NFT_TABLE]).then(
+    () => true,
+    () => false,
+  );
+  if (!table) missing.push(`nftables table ${NFT_FAMILY} ${NFT_TABLE}`);
+  const ours = async (prefix: string) =>
+    (await mainRoutes(dstKey(prefix))).some((r) => r.protocol === ROUTE_PROTO);
+  // A cluster prefix may be served by a route that was there before the agent; any route will do.
+  for (const prefix of c.clusterPrefixes)
+    if ((await mainRoutes(dstKey(prefix))).length === 0) missing.push(`route ${prefix}`);
+  for (const n of c.networks)
+    for (const prefix of n.default ? [] : (n.prefixes ?? []))
+      if (!(await ours(prefix))) missing.push(`route ${prefix} src ${n.address}`);
+  if (!(await ours('0.0.0.0/0'))) missing.push(`default route src ${c.defaultNetwork.address}`);
+  return missing;
+}
+
 async function undo(change: Change): Promise<void> {
   switch (change.kind) {
     case 'sysctl':

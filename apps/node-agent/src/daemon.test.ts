@@ -82,6 +82,7 @@ describe('onehost-agent against a control server', () => {
   let fwd: UnixForwarder;
   let baseline: NetState;
   let agent: LabProcess;
+  let n1If: string;
   const events: Array<{ kind: MemberChangeKind; name: string; at: number; reason: string }> = [];
   const stateFile = () => join(dir, 'n1-state.json');
   const n1exec = (file: string, args: string[]) => n1.exec(file, args);
@@ -149,7 +150,7 @@ describe('onehost-agent against a control server', () => {
     n1 = await lab.netns();
     // No IPv6 on the interconnect: its duplicate address detection would change the snapshot under us.
     await n1.sysctl('net.ipv6.conf.default.disable_ipv6', 1);
-    await lab.veth(gw, n1, { aAddress: `${GW}/24`, bAddress: `${N1}/24` });
+    n1If = (await lab.veth(gw, n1, { aAddress: `${GW}/24`, bAddress: `${N1}/24` })).b;
     const ca = await createClusterCa();
     const [gwCert, n1Cert, n2Cert] = await Promise.all([
       issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [GW] }),
@@ -241,6 +242,29 @@ describe('onehost-agent against a control server', () => {
     const lo = await loAddresses();
     expect(lo).toContain(VIP_B);
     expect(lo).not.toContain(VIP);
+    expect(member('n1')).toMatchObject({ state: 'active', id: 1, block: BLOCK });
+  });
+
+  it('puts back what the kernel dropped while the interconnect link was down, once it can join again', async () => {
+    const routes = async () =>
+      JSON.parse((await n1.exec('ip', ['-j', 'route', 'show', 'default'])).stdout) as Array<{
+        prefsrc?: string;
+      }>;
+    expect((await routes()).map((r) => r.prefsrc)).toEqual([VIP_B]);
+    const downs = events.filter((e) => e.kind === 'down').length;
+    await n1.ip('link', 'set', n1If, 'down');
+    await waitFor(() => events.filter((e) => e.kind === 'down').length > downs, { what: 'n1 down' });
+    await waitLog(agent, 'heartbeat lost; joining again', 3);
+    // Taking the link down flushed every route through it, the agent's included.
+    expect(await routes()).toEqual([]);
+    await n1.ip('link', 'set', n1If, 'up');
+    await waitLog(agent, 'ready', 4, 10_000);
+    expect(count(agent, 'reapplied: parts were gone')).toBe(1);
+    const gone = logs(agent).find((l) => l.msg === 'parts of the node configuration are gone');
+    expect(gone?.missing).toEqual(
+      expect.arrayContaining([`default route src ${VIP_B}`, 'route 198.18.0.0/15']),
+    );
+    expect((await routes()).map((r) => r.prefsrc)).toEqual([VIP_B]);
     expect(member('n1')).toMatchObject({ state: 'active', id: 1, block: BLOCK });
   });
 

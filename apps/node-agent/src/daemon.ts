@@ -1,7 +1,7 @@
 import { type ClientTls, connectMembership, type MembershipConnection } from '@onehost/control';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import type { Logger } from 'pino';
-import { type AppliedNode, applyNodeConfig, restore } from './apply.js';
+import { type AppliedNode, applyNodeConfig, missingPieces, restore } from './apply.js';
 import { Backoff } from './backoff.js';
 import type { NodeConfig } from './config.js';
 import { describeError, isFinalRefusal } from './grpc-status.js';
@@ -111,6 +111,7 @@ export class AgentDaemon {
       }
       const { nodeName } = this.opts.local;
       let acked = false;
+      let applied = false;
       let ready = false;
       let state: MemberState | null = null;
       const heartbeat = new HeartbeatLoop(this.conn!, {
@@ -124,12 +125,13 @@ export class AgentDaemon {
             state = s;
           }
           acked = true;
-          if (!ready && this.applied !== null) ready = this.ready(join);
+          if (!ready && applied) ready = this.ready(join);
         },
       });
       this.heartbeat = heartbeat;
       // Beats start at once: the gateway's deadline runs from Join, and applying can take longer.
       await this.applyIfChanged(config);
+      applied = true;
       if (acked && !ready) ready = this.ready(join);
       const reason = await Promise.race([heartbeat.closed, this.stopped.then(() => null)]);
       if (reason === null) return;
@@ -194,9 +196,22 @@ export class AgentDaemon {
     return null;
   }
 
+  /**
+   * applyIfChanged applies `config` unless it is what is applied already and all of it is still in the
+   * kernel (taking the internal interface down, for one, flushes the routes through it).
+   */
   private async applyIfChanged(config: NodeConfig): Promise<void> {
-    if (this.applied !== null && sameConfig(this.applied.config, config)) return;
-    const again = this.applied !== null;
+    let why = 'applied';
+    if (this.applied !== null) {
+      if (sameConfig(this.applied.config, config)) {
+        const missing = await missingPieces(config).catch((err) => [`unknown: ${describeError(err)}`]);
+        if (missing.length === 0) return;
+        this.log.warn({ missing }, 'parts of the node configuration are gone');
+        why = 'reapplied: parts were gone';
+      } else {
+        why = 'reapplied: the gateway answered differently';
+      }
+    }
     this.applied = null;
     let node: AppliedNode;
     try {
@@ -216,7 +231,7 @@ export class AgentDaemon {
         gateways: config.gateways,
         stateFile: node.stateFile,
       },
-      again ? 'reapplied: the gateway answered differently' : 'applied',
+      why,
     );
   }
 

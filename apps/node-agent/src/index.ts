@@ -4,6 +4,7 @@ export {
   type ApplyOptions,
   type ApplyStep,
   applyNodeConfig,
+  missingPieces,
   type RestoreReport,
   restore,
 } from './apply.js';

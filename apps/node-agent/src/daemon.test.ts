@@ -213,6 +213,15 @@ describe('onehost-agent against a control server', () => {
     expect(logs(agent).length).toBe(linesBefore);
   });
 
+  it('logs a drain and its lifting once each, from the acknowledgements', async () => {
+    await server.membership.drain('n1');
+    await waitLog(agent, 'member state changed');
+    await server.membership.drain('n1', true);
+    await waitLog(agent, 'member state changed', 2);
+    const changes = logs(agent).filter((l) => l.msg === 'member state changed');
+    expect(changes.map((l) => l.state)).toEqual(['draining', 'active']);
+  });
+
   it('joins again with the same id and block when the control server restarts, without re-applying', async () => {
     const { ifindex } = await linkOf('vx0');
     await server.close();

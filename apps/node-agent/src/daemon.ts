@@ -260,15 +260,19 @@ export class AgentDaemon {
   /** shutdown leaves (when joined), ends the heartbeat and restores the node. False when restoring failed. */
   private async shutdown(): Promise<boolean> {
     if (this.everJoined) {
-      const conn =
-        this.conn ?? connectMembership(this.opts.gateway, this.opts.tls, { deadlineMs: this.deadlineMs });
+      // A short deadline: a gateway that does not answer must not hold up restoring the node (a
+      // supervisor's stop timeout would kill the agent half-way).
+      const conn = connectMembership(this.opts.gateway, this.opts.tls, {
+        deadlineMs: Math.min(this.deadlineMs, 1000),
+      });
       try {
         await conn.leave(this.opts.local.nodeName);
         this.log.info('left the cluster');
       } catch (err) {
         this.log.warn(`leave failed: ${describeError(err)}`);
+      } finally {
+        conn.close();
       }
-      this.conn = conn;
     }
     this.closeConnection();
     try {

@@ -1,0 +1,368 @@
+// The cluster benchmark: onehost vs plain kernel routing vs HAProxy (mode tcp), in one lab, one run.
+//
+// Paths (all from outside hosts, through the gateway host):
+//   onehost       c1 → the cluster address: TUN → gateway app → VXLAN → node; replies straight back (DSR)
+//   kernel route  c2 → n1's own address: the gateway host's kernel forwards (c2 is on the management list)
+//   HAProxy       c1 → HAProxy mode tcp on the gateway host's outside address → n1…n3 (a proxy: two sockets)
+// HTTP goes round robin to nginx on n1…n3 through onehost and HAProxy, to n1's nginx on the kernel route.
+// iperf3 always reaches n1: the lab's server (:5201, pinned to n1 in the switch, see benchGatewayYaml)
+// through onehost and HAProxy, a server of our own bound to n1's address (:5301) on the kernel route.
+// Workloads: iperf3 upload and download (-R), wrk with Connection: close, iperf3 UDP with 64-byte
+// payloads (packets the server received per second). Repetitions are interleaved (every workload on
+// every path, then the next repetition) and the table shows medians and ratios from this run only.
+// It prints figures and asserts nothing about time. Every load stops by itself (-t / -d); the lab,
+// HAProxy and every process started here are stopped when the run ends, fails or is interrupted.
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { LabProcess } from '@onehost/testkit';
+import { type Cluster, startCluster } from '../cluster.js';
+import { CpuMeter, type CpuUse, initClock } from './cpu.js';
+import { type Counters, type GatewayWork, gatewayWork, scrapeGateway } from './gateway-counters.js';
+import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
+import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
+import { fmt, median, pct, spread, table } from './report.js';
+import {
+  PATH_TITLES,
+  PATHS,
+  type PathId,
+  type Sample,
+  type Target,
+  WORKLOADS,
+  type Workload,
+} from './workloads.js';
+
+const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] [--only w1,w2]
+  --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
+  --seconds S   length of each load (default 3)
+  --only LIST   workloads to run: ${WORKLOADS.map((w) => w.id).join(',')} (default all)
+As root; builds its own lab of network namespaces and removes it at the end.`;
+
+/** Pause between two loads, so one run's tail (iperf3 server reset, closing sockets) misses the next. */
+const PAUSE_MS = 500;
+
+/**
+ * benchGatewayYaml pins iperf3 (tcp and udp 5201) to n1 for the benchmark. The lab's tcp/5201 entry
+ * places connections by Maglev over the client's address *and port*, so iperf3's control connection and
+ * its data connection can reach different nodes and the test fails ("unable to connect stream").
+ * Pinned, every path's iperf3 reaches the same server (n1), and the switch still runs its connection
+ * manager. Throws when the lab config has no `entries:` list to edit.
+ */
+function benchGatewayYaml(yaml: string): string {
+  const lines = yaml.split('\n').filter((l) => !/^\s*-\s*\{.*\bport:\s*5201\b/.test(l));
+  const at = lines.findIndex((l) => /^entries:\s*$/.test(l));
+  if (at < 0) throw new Error('the lab gateway.yaml has no "entries:" list');
+  lines.splice(
+    at + 1,
+    0,
+    '  - { protocol: tcp, port: 5201, function: connection, policy: maglev, rederive: true, nodes: [n1] }',
+    '  - { protocol: udp, port: 5201, function: udp-flow, idleTimeout: 30, nodes: [n1] }',
+  );
+  return lines.join('\n');
+}
+
+interface Options {
+  reps: number;
+  seconds: number;
+  workloads: Workload[];
+}
+
+function options(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      reps: { type: 'string', default: '5' },
+      seconds: { type: 'string', default: '3' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const reps = Number(values.reps);
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(reps) || reps < 1 || reps > 50)
+    throw new Error(`--reps: want 1…50, got ${values.reps}`);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30)
+    throw new Error(`--seconds: want 1…30, got ${values.seconds}`);
+  const ids = values.only?.split(',') ?? WORKLOADS.map((w) => w.id);
+  const workloads = ids.map((id) => {
+    const w = WORKLOADS.find((x) => x.id === id);
+    if (!w) throw new Error(`--only: no workload ${id}`);
+    return w;
+  });
+  return { reps, seconds, workloads };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type Key = `${string}/${PathId}`;
+
+/** Results collects every sample and what was measured around it. */
+class Results {
+  readonly samples = new Map<Key, Sample[]>();
+  readonly cpu = new Map<Key, CpuUse[]>();
+  readonly gateway = new Map<string, GatewayWork[]>();
+
+  add<T>(m: Map<string, T[]>, key: string, v: T): void {
+    const list = m.get(key) ?? [];
+    list.push(v);
+    m.set(key, list);
+  }
+
+  values(w: Workload, p: PathId): number[] {
+    return (this.samples.get(`${w.id}/${p}`) ?? []).map((s) => s.value);
+  }
+}
+
+/** Bench runs the loads against a started cluster and HAProxy. */
+class Bench {
+  readonly results = new Results();
+  readonly targets: Record<PathId, Target>;
+  private readonly pids: Record<string, number>;
+
+  constructor(
+    readonly c: Cluster,
+    haproxy: LabProcess,
+    readonly o: Options,
+  ) {
+    const a = c.lab.addresses;
+    this.targets = {
+      onehost: { client: 'c1', address: c.vip, iperf3Port: 5201, httpPort: 80, udpPort: 5201 },
+      kernel: {
+        client: 'c2',
+        address: a.nodes[0]!,
+        iperf3Port: BOUND_IPERF3_PORT,
+        httpPort: 80,
+        udpPort: BOUND_IPERF3_PORT,
+      },
+      haproxy: {
+        client: 'c1',
+        address: a.gateway.outside,
+        iperf3Port: HAPROXY_PORTS.iperf3,
+        httpPort: HAPROXY_PORTS.http,
+        udpPort: undefined,
+      },
+    };
+    this.pids = { gateway: c.gateway.pid, haproxy: haproxy.pid };
+  }
+
+  /** check fetches one page over every path, so a broken path fails the run before any load. */
+  async check(): Promise<void> {
+    for (const p of PATHS) {
+      const t = this.targets[p];
+      const page = await this.c.curl(t.client, `http://${t.address}:${t.httpPort}/`);
+      if (!/^n\d\n$/.test(page)) throw new Error(`${p}: unexpected page ${JSON.stringify(page)}`);
+    }
+  }
+
+  /** once runs one load; one retry after a failure (e.g. an iperf3 server still closing the last test). */
+  private async once(w: Workload, p: PathId, seconds: number): Promise<Sample> {
+    try {
+      return await w.run(this.c.lab, this.targets[p], seconds);
+    } catch (first) {
+      await sleep(1000);
+      try {
+        return await w.run(this.c.lab, this.targets[p], seconds);
+      } catch (err) {
+        return { value: Number.NaN, error: `${(first as Error).message}; retry: ${(err as Error).message}` };
+      }
+    }
+  }
+
+  /** measure runs one load and records it with the CPU and (onehost) gateway counters around it. */
+  async measure(w: Workload, p: PathId): Promise<Sample> {
+    const before: Counters | undefined = p === 'onehost' ? await scrapeGateway(this.c) : undefined;
+    const meter = new CpuMeter(this.pids);
+    meter.start();
+    const s = await this.once(w, p, this.o.seconds);
+    const use = meter.stop();
+    const key: Key = `${w.id}/${p}`;
+    this.results.add(this.results.samples, key, s);
+    if (s.error === undefined) this.results.add(this.results.cpu, key, use);
+    if (before && s.error === undefined)
+      this.results.add(
+        this.results.gateway,
+        w.id,
+        gatewayWork(before, await scrapeGateway(this.c), use.wallSeconds),
+      );
+    return s;
+  }
+
+  /** warmUp runs every load for one second and forgets the figures (JIT, ARP, connection tables). */
+  async warmUp(): Promise<void> {
+    for (const w of this.o.workloads)
+      for (const p of PATHS) {
+        if (w.id === 'udp64' && this.targets[p].udpPort === undefined) continue;
+        await this.once(w, p, 1);
+        await sleep(PAUSE_MS);
+      }
+  }
+
+  /** runAll runs the repetitions, interleaved: every workload on every path, then the next repetition. */
+  async runAll(): Promise<void> {
+    for (let rep = 1; rep <= this.o.reps; rep++) {
+      for (const w of this.o.workloads) {
+        for (const p of PATHS) {
+          const s = await this.measure(w, p);
+          const shown = s.error
+            ? s.error === 'n/a'
+              ? 'n/a'
+              : `FAILED: ${s.error}`
+            : `${fmt(s.value, w.digits)} ${w.unit}`;
+          console.error(
+            `rep ${rep}/${this.o.reps} ${w.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${shown}${s.note ? ` (${s.note})` : ''}`,
+          );
+          if (s.error !== 'n/a') await sleep(PAUSE_MS);
+        }
+      }
+    }
+  }
+}
+
+function report(b: Bench, load: { start: number[]; end: number[] }): string {
+  const { results: r, o } = b;
+  const out: string[] = [];
+  const ratio = (a: number, c: number) =>
+    Number.isFinite(a) && Number.isFinite(c) && c > 0 ? a / c : Number.NaN;
+  out.push(
+    `onehost bench: ${o.reps} interleaved repetitions × ${o.seconds} s per load, order ${PATHS.map((p) => PATH_TITLES[p]).join(' → ')}; medians`,
+    `load average (1 min) at start ${load.start[0]!.toFixed(2)}, at end ${load.end[0]!.toFixed(2)}`,
+    '',
+  );
+  const rows = o.workloads.map((w) => {
+    const m = PATHS.map((p) => median(r.values(w, p)));
+    return { w, m, rk: ratio(m[0]!, m[1]!), rh: ratio(m[0]!, m[2]!) };
+  });
+  out.push(
+    table(
+      ['workload', 'unit', ...PATHS.map((p) => PATH_TITLES[p]), 'onehost/kernel', 'onehost/HAProxy'],
+      rows.map(({ w, m, rk, rh }) => [
+        w.id,
+        w.unit,
+        ...m.map((v) => fmt(v, w.digits)),
+        fmt(rk, 2),
+        fmt(rh, 2),
+      ]),
+    ),
+    '',
+  );
+  for (const { w, m, rk, rh } of rows)
+    out.push(
+      `bench ${w.id} onehost=${fmt(m[0]!, w.digits)} kernel=${fmt(m[1]!, w.digits)} haproxy=${fmt(m[2]!, w.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${w.unit}`,
+    );
+  out.push('', 'spread of the samples, (max − min) / median:');
+  out.push(
+    table(
+      ['workload', ...PATHS.map((p) => PATH_TITLES[p])],
+      o.workloads.map((w) => [w.id, ...PATHS.map((p) => pct(spread(r.values(w, p))))]),
+    ),
+  );
+
+  out.push('', 'CPU during the loads (medians; process: 100% = one core busy; machine: share of all cores):');
+  const cpuRows: string[][] = [];
+  for (const w of o.workloads)
+    for (const p of PATHS) {
+      const uses = r.cpu.get(`${w.id}/${p}`) ?? [];
+      if (uses.length === 0) continue;
+      const proc = p === 'onehost' ? 'gateway' : p === 'haproxy' ? 'haproxy' : undefined;
+      const pm = (f: (u: CpuUse) => number) => pct(median(uses.map(f)));
+      cpuRows.push([
+        w.id,
+        PATH_TITLES[p],
+        proc ?? '-',
+        proc ? pm((u) => u.procs[proc]?.user ?? Number.NaN) : '-',
+        proc ? pm((u) => u.procs[proc]?.sys ?? Number.NaN) : '-',
+        pm((u) => u.machineBusy),
+        pm((u) => u.machineSoftirq),
+      ]);
+    }
+  out.push(
+    table(['workload', 'path', 'process', 'proc user', 'proc sys', 'machine busy', 'softirq'], cpuRows),
+  );
+
+  out.push('', 'onehost gateway counters during its loads (medians; drops summed over the repetitions):');
+  out.push(
+    table(
+      ['workload', 'TUN pkt/s', 'pkts/batch', 'pkts/sendmmsg', 'drops'],
+      o.workloads.map((w) => {
+        const g = r.gateway.get(w.id) ?? [];
+        const drops = new Map<string, number>();
+        for (const x of g)
+          for (const [k, v] of Object.entries(x.drops)) drops.set(k, (drops.get(k) ?? 0) + v);
+        return [
+          w.id,
+          fmt(median(g.map((x) => x.tunPps)), 0),
+          fmt(median(g.map((x) => x.perBatch)), 1),
+          fmt(median(g.map((x) => x.perSend)), 1),
+          [...drops].map(([k, v]) => `${k} ${v}`).join(', ') || '0',
+        ];
+      }),
+    ),
+  );
+
+  out.push('', 'samples, in run order:');
+  for (const w of o.workloads)
+    for (const p of PATHS) {
+      const list = r.samples.get(`${w.id}/${p}`) ?? [];
+      const text = list.map((s) =>
+        s.error ? (s.error === 'n/a' ? 'n/a' : 'FAILED') : fmt(s.value, w.digits),
+      );
+      out.push(`  ${w.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
+      for (const s of list) if (s.note) out.push(`    ${s.note}`);
+      for (const s of list) if (s.error && s.error !== 'n/a') out.push(`    failed: ${s.error}`);
+    }
+  return out.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const o = options(argv);
+  if (!o) {
+    console.log(USAGE);
+    return 0;
+  }
+  await initClock();
+  let cluster: Cluster | undefined;
+  let haproxy: LabProcess | undefined;
+  let iperf3: LabProcess | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => {
+    cleaning ??= (async () => {
+      await haproxy?.stop(3000);
+      await iperf3?.stop(3000);
+      await cluster?.stop();
+    })();
+    return cleaning;
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    console.error(`bench: ${sig}, stopping the lab`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    console.error('bench: starting the lab and the cluster');
+    cluster = await startCluster({ gatewayYaml: benchGatewayYaml });
+    haproxy = await startHaproxy(cluster);
+    iperf3 = await startBoundIperf3(cluster);
+    const bench = new Bench(cluster, haproxy, o);
+    // For profiling from another shell, e.g. `perf record -g -p <pid>` during the onehost loads.
+    console.error(`bench: gateway pid ${cluster.gateway.pid}, haproxy pid ${haproxy.pid}`);
+    await bench.check();
+    console.error('bench: warm-up (1 s per load, not counted)');
+    await bench.warmUp();
+    const load = { start: loadavg(), end: [] as number[] };
+    await bench.runAll();
+    load.end = loadavg();
+    console.log(report(bench, load));
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

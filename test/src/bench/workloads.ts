@@ -1,0 +1,159 @@
+import { execFile } from 'node:child_process';
+import type { Lab } from '@onehost/lab';
+
+/** The three paths compared, in the order they run within a repetition. */
+export const PATHS = ['onehost', 'kernel', 'haproxy'] as const;
+export type PathId = (typeof PATHS)[number];
+
+/** PATH_TITLES are the column titles of the table. */
+export const PATH_TITLES: Record<PathId, string> = {
+  onehost: 'onehost',
+  kernel: 'kernel route',
+  haproxy: 'HAProxy',
+};
+
+/** Target says where one path sends each workload: from which client, to which address and ports. */
+export interface Target {
+  client: string;
+  address: string;
+  iperf3Port: number;
+  httpPort: number;
+  /** UDP port of the iperf3 server; undefined when the path carries no UDP (HAProxy) */
+  udpPort: number | undefined;
+}
+
+/** Sample is one measurement: a value in the workload's unit, or NaN with the reason it failed. */
+export interface Sample {
+  value: number;
+  /** anything worth printing next to the value (errors wrk counted, UDP loss) */
+  note?: string;
+  error?: string;
+}
+
+/** Workload is one kind of load, run against a target for a bounded time. */
+export interface Workload {
+  id: string;
+  unit: string;
+  /** digits printed after the point */
+  digits: number;
+  /** run loads `t` for `seconds` (the command stops by itself) and measures it. Throws on failure. */
+  run(lab: Lab, t: Target, seconds: number): Promise<Sample>;
+}
+
+/** Seconds a command may take beyond its load before it is killed. */
+const GRACE_SECONDS = 10;
+
+interface Iperf3Result {
+  error?: string;
+  end?: {
+    sum_received?: { bits_per_second: number; seconds: number; packets?: number; lost_packets?: number };
+    sum_sent?: { packets?: number; seconds: number };
+  };
+}
+
+/**
+ * execIn runs a command in a lab host and resolves with its exit code and output whatever the code
+ * (iperf3 -J says why it failed in its JSON on stdout). The command is killed after `timeoutMs`;
+ * `ip netns exec` execs it, so the pid killed is the command's own. Throws only when it cannot start.
+ */
+function execIn(
+  lab: Lab,
+  host: string,
+  file: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const netns = lab.host(host).netns;
+  return new Promise((resolve, reject) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', netns, file, ...args],
+      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        if (err && code === null && !err.killed) reject(err);
+        else resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function iperf3(lab: Lab, t: Target, args: string[], seconds: number): Promise<Iperf3Result> {
+  const all = ['-c', t.address, '-t', String(seconds), '-J', '--connect-timeout', '3000', ...args];
+  const r = await execIn(lab, t.client, 'iperf3', all, (seconds + GRACE_SECONDS) * 1000);
+  let j: Iperf3Result;
+  try {
+    j = JSON.parse(r.stdout) as Iperf3Result;
+  } catch {
+    const status = r.code === null ? `killed after ${seconds + GRACE_SECONDS} s` : `exit ${r.code}`;
+    throw new Error(`iperf3 ${all.join(' ')}: ${status}: ${r.stderr.trim() || r.stdout.slice(-300)}`);
+  }
+  if (j.error) throw new Error(`iperf3 to ${t.address}: ${j.error}`);
+  return j;
+}
+
+function tcpBulk(id: string, reverse: boolean): Workload {
+  return {
+    id,
+    unit: 'Gbit/s',
+    digits: 2,
+    async run(lab, t, seconds) {
+      const j = await iperf3(lab, t, ['-p', String(t.iperf3Port), ...(reverse ? ['-R'] : [])], seconds);
+      const received = j.end?.sum_received;
+      if (!received) throw new Error('iperf3 printed no sum_received');
+      return { value: received.bits_per_second / 1e9 };
+    },
+  };
+}
+
+/** upload: iperf3 TCP from the client to the server: every data segment crosses the gateway's path. */
+export const UPLOAD = tcpBulk('upload', false);
+/** download: iperf3 -R: data flows node → client (onehost: direct server return), ACKs the other way. */
+export const DOWNLOAD = tcpBulk('download', true);
+
+/** HTTP_CLOSE: wrk, one thread, 16 connections, a new TCP connection per request (Connection: close). */
+export const HTTP_CLOSE: Workload = {
+  id: 'http_close',
+  unit: 'req/s',
+  digits: 0,
+  async run(lab, t, seconds) {
+    const url = `http://${t.address}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
+    const { stdout } = await lab.exec(
+      t.client,
+      'wrk',
+      ['-t1', '-c16', `-d${seconds}s`, '--timeout', '2s', '-H', 'Connection: close', url],
+      { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
+    );
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+    if (!rps) throw new Error(`wrk printed no Requests/sec:\n${stdout}`);
+    const notes: string[] = [];
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+    if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
+    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+    if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
+    return { value: Number(rps[1]), note: notes.join(', ') || undefined };
+  },
+};
+
+/** UDP64: iperf3 UDP, 64-byte payloads, unlimited rate; the value is what the server received per second. */
+export const UDP64: Workload = {
+  id: 'udp64',
+  unit: 'kpkt/s',
+  digits: 1,
+  async run(lab, t, seconds) {
+    if (t.udpPort === undefined) return { value: Number.NaN, error: 'n/a' };
+    const j = await iperf3(lab, t, ['-p', String(t.udpPort), '-u', '-l', '64', '-b', '0'], seconds);
+    const r = j.end?.sum_received;
+    const s = j.end?.sum_sent;
+    if (r?.packets === undefined || r.lost_packets === undefined || !s?.packets)
+      throw new Error('iperf3 printed no UDP packet counts');
+    const received = r.packets - r.lost_packets;
+    return {
+      value: received / r.seconds / 1000,
+      note: `sent ${(s.packets / s.seconds / 1000).toFixed(1)}k/s, lost ${((100 * r.lost_packets) / r.packets).toFixed(1)}%`,
+    };
+  },
+};
+
+/** WORKLOADS in the order they run within a repetition. */
+export const WORKLOADS: readonly Workload[] = [UPLOAD, DOWNLOAD, HTTP_CLOSE, UDP64];

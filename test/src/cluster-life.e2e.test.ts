@@ -146,11 +146,19 @@ describe('membership, outbound traffic and failures', () => {
 
   it('a full-size upload through the cluster address completes (interconnect MTU, MSS clamp)', async () => {
     const out = (
-      await c.lab.exec('c1', 'iperf3', ['-c', c.vip, '-n', '4M', '-J', '--connect-timeout', '3000'], {
+      await c.lab.exec('c1', 'iperf3', ['-c', c.vip, '-t', '1', '-J', '--connect-timeout', '3000'], {
         timeoutMs: 20_000,
       })
     ).stdout;
-    const r = JSON.parse(out) as { end: { sum_received: { bytes: number } } };
-    expect(r.end.sum_received.bytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    const r = JSON.parse(out) as {
+      error?: string;
+      start: { tcp_mss_default?: number };
+      end: { sum_received?: { bytes: number } };
+    };
+    expect(r.error, out.slice(-600)).toBeUndefined();
+    // One second of bulk transfer with full-size segments (1500-byte packets, 1550 on the interconnect).
+    expect(r.end.sum_received?.bytes, out.slice(-1500)).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    const metrics = (await c.lab.exec('gw', 'curl', ['-sS', 'http://198.18.0.1:9400/metrics'])).stdout;
+    expect(metrics).toMatch(/onehost_drops_total\{reason="too_big"\} 0\n/);
   });
 });

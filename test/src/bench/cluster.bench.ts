@@ -249,6 +249,23 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
     out.push(
       `bench ${w.id} onehost=${fmt(m[0]!, w.digits)} kernel=${fmt(m[1]!, w.digits)} haproxy=${fmt(m[2]!, w.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${w.unit}`,
     );
+  // Loads of one repetition run seconds apart, so a ratio within a repetition cancels slow drift in what
+  // else the machine does; the median of those ratios is a second estimate next to the ratio of medians.
+  const perRep = (w: Workload, p: PathId) => {
+    const a = r.values(w, 'onehost');
+    const b = r.values(w, p);
+    const q = a.map((v, i) => ratio(v, b[i] ?? Number.NaN)).filter(Number.isFinite);
+    return q.length === 0
+      ? 'n/a'
+      : `${fmt(median(q), 2)} [${fmt(Math.min(...q), 2)}–${fmt(Math.max(...q), 2)}]`;
+  };
+  out.push('', 'ratios within each repetition, median [min–max]:');
+  out.push(
+    table(
+      ['workload', 'onehost/kernel', 'onehost/HAProxy'],
+      o.workloads.map((w) => [w.id, perRep(w, 'kernel'), perRep(w, 'haproxy')]),
+    ),
+  );
   out.push('', 'spread of the samples, (max − min) / median:');
   out.push(
     table(

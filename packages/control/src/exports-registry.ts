@@ -35,6 +35,11 @@ export class ExportsRegistry {
   private readonly log: Logger;
   private readonly records = new Map<string, ExportsRecord>();
   private readonly listeners = new Set<ExportsListener>();
+  /**
+   * conflicts counts registrations refused because another node claims one of the paths or export ids
+   * (by field), for the gateway's metrics.
+   */
+  readonly conflicts = { path: 0, exportId: 0 };
 
   constructor(opts: ExportsRegistryOptions) {
     this.store = opts.store;
@@ -88,17 +93,21 @@ export class ExportsRegistry {
       if (other.nodeName === input.nodeName) continue;
       input.exports.forEach((e, i) => {
         const samePath = other.exports.find((o) => o.path === e.path);
-        if (samePath !== undefined)
+        if (samePath !== undefined) {
+          this.conflicts.path++;
           throw new ControlError(
             'ALREADY_EXISTS',
             `exports[${i}].path: ${e.path} is already exported by ${other.nodeName}`,
           );
+        }
         const sameId = other.exports.find((o) => o.exportId === e.exportId);
-        if (sameId !== undefined)
+        if (sameId !== undefined) {
+          this.conflicts.exportId++;
           throw new ControlError(
             'ALREADY_EXISTS',
             `exports[${i}].export_id: ${e.exportId} is already used by ${other.nodeName} (for ${sameId.path})`,
           );
+        }
       });
     }
     const rec: ExportsRecord = { ...structuredClone(input), registeredUnixMs: this.clock.now() };

@@ -58,6 +58,7 @@ describe('RegisterMount', () => {
     expect(await n1.registerMount(mount('n1', [['/srv/projects', 1]]))).toEqual({
       nodeId: 1,
       exportCount: 1,
+      clusterMountPorts: [], // this gateway routes no MOUNT port
     });
     expect(await codeOf(n2.registerMount(mount('n2', [['/srv/projects', 7]])))).toEqual({
       code: status.ALREADY_EXISTS,
@@ -86,6 +87,21 @@ describe('RegisterMount', () => {
     ]);
     expect(all[0]?.handleLayout).toEqual(ganesha);
     expect(s.counters.get('Exports/RegisterMount', 'ALREADY_EXISTS')).toBe(2);
+    expect(s.exports.conflicts).toEqual({ path: 1, exportId: 1 });
+  });
+
+  it("answers with the cluster's MOUNT ports as they are at the time of the call", async () => {
+    let ports: { tcp?: number; udp?: number } = { udp: 20048 };
+    const s = track(await startTestServer(pki, { clusterMountPorts: () => ports }));
+    const n1 = await joined(s, 'n1');
+    expect((await n1.registerMount(mount('n1', [['/srv/projects', 1]]))).clusterMountPorts).toEqual([
+      { transport: Transport.TRANSPORT_UDP, port: 20048 },
+    ]);
+    ports = { tcp: 635, udp: 636 };
+    expect((await n1.registerMount(mount('n1', [['/srv/projects', 1]]))).clusterMountPorts).toEqual([
+      { transport: Transport.TRANSPORT_TCP, port: 635 },
+      { transport: Transport.TRANSPORT_UDP, port: 636 },
+    ]);
   });
 
   it('drops a leaving node registration, which frees its paths, also across a restart', async () => {

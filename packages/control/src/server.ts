@@ -39,6 +39,12 @@ export interface ControlServerOptions {
   /** defaults 100 ms and 350 ms. */
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /**
+   * the cluster's MOUNT ports by transport (the switch's `mount` entries), told to nodes in the
+   * RegisterMount answer so they restore their mountd replies' source port; read at each call, since
+   * operators may change the entries. Absent: no MOUNT port is routed.
+   */
+  clusterMountPorts?: () => { tcp?: number; udp?: number };
   /** the gateway's message switch, for the Switch service (UNIMPLEMENTED without it; Drain works). */
   switchBackend?: SwitchBackend;
   logger?: Logger;
@@ -95,7 +101,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   const server = new Server();
   server.addService(MembershipService, membershipService(ctx, membership, opts.cluster, watchers));
-  server.addService(ExportsService, exportsService(ctx, exports, membership));
+  server.addService(
+    ExportsService,
+    exportsService(ctx, exports, membership, opts.clusterMountPorts ?? (() => ({}))),
+  );
   server.addService(SwitchService, switchService(ctx, opts.switchBackend, membership));
   const names = ['', ...SERVICE_NAMES];
   const health = new HealthImplementation(Object.fromEntries(names.map((n) => [n, 'SERVING' as const])));

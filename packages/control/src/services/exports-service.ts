@@ -1,4 +1,10 @@
-import { Endianness, type ExportsServer, type RegisterMountRequest, Transport } from '@onehost/proto';
+import {
+  Endianness,
+  type ExportsServer,
+  type MountPort,
+  type RegisterMountRequest,
+  Transport,
+} from '@onehost/proto';
 import { requireNodeSelf, requireRole } from '../auth/peer.js';
 import { invalidArgument } from '../control-error.js';
 import type { ExportsInput, ExportsRegistry } from '../exports-registry.js';
@@ -18,6 +24,7 @@ export function exportsService(
   ctx: RpcContext,
   registry: ExportsRegistry,
   membership: Membership,
+  clusterMountPorts: () => { tcp?: number; udp?: number },
 ): ExportsServer {
   return {
     registerMount: unary(ctx, 'Exports/RegisterMount', async (req, call) => {
@@ -26,7 +33,17 @@ export function exportsService(
       requireNodeSelf(call, name);
       const input = checkRegistration(name, req);
       const rec = await registry.register(input);
-      return { nodeId: membership.member(name)?.id ?? 0, exportCount: rec.exports.length };
+      const cluster = clusterMountPorts();
+      const clusterPorts: MountPort[] = [];
+      if (cluster.tcp !== undefined)
+        clusterPorts.push({ transport: Transport.TRANSPORT_TCP, port: cluster.tcp });
+      if (cluster.udp !== undefined)
+        clusterPorts.push({ transport: Transport.TRANSPORT_UDP, port: cluster.udp });
+      return {
+        nodeId: membership.member(name)?.id ?? 0,
+        exportCount: rec.exports.length,
+        clusterMountPorts: clusterPorts,
+      };
     }),
 
     listExports: unary(ctx, 'Exports/ListExports', (_req, call) => {

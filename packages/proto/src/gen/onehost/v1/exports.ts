@@ -93,6 +93,12 @@ export interface RegisterMountRequest {
 export interface RegisterMountResponse {
   nodeId: number;
   exportCount: number;
+  /**
+   * The cluster's MOUNT ports per transport: where clients reach MOUNT at the cluster address. The
+   * gateway rewrites their destination port to the node's own mountd port (claim 3), so the node
+   * must send its mountd's replies from these ports. Empty when the gateway routes no MOUNT port.
+   */
+  clusterMountPorts: MountPort[];
 }
 
 export interface ListExportsRequest {
@@ -518,7 +524,7 @@ export const RegisterMountRequest: MessageFns<RegisterMountRequest> = {
 };
 
 function createBaseRegisterMountResponse(): RegisterMountResponse {
-  return { nodeId: 0, exportCount: 0 };
+  return { nodeId: 0, exportCount: 0, clusterMountPorts: [] };
 }
 
 export const RegisterMountResponse: MessageFns<RegisterMountResponse> = {
@@ -528,6 +534,9 @@ export const RegisterMountResponse: MessageFns<RegisterMountResponse> = {
     }
     if (message.exportCount !== 0) {
       writer.uint32(16).uint32(message.exportCount);
+    }
+    for (const v of message.clusterMountPorts) {
+      MountPort.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -561,6 +570,14 @@ export const RegisterMountResponse: MessageFns<RegisterMountResponse> = {
             message.exportCount = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clusterMountPorts.push(MountPort.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -585,6 +602,11 @@ export const RegisterMountResponse: MessageFns<RegisterMountResponse> = {
         : isSet(object.export_count)
         ? globalThis.Number(object.export_count)
         : 0,
+      clusterMountPorts: globalThis.Array.isArray(object?.clusterMountPorts)
+        ? object.clusterMountPorts.map((e: any) => MountPort.fromJSON(e))
+        : globalThis.Array.isArray(object?.cluster_mount_ports)
+        ? object.cluster_mount_ports.map((e: any) => MountPort.fromJSON(e))
+        : [],
     };
   },
 
@@ -596,6 +618,9 @@ export const RegisterMountResponse: MessageFns<RegisterMountResponse> = {
     if (message.exportCount !== 0) {
       obj.exportCount = Math.round(message.exportCount);
     }
+    if (message.clusterMountPorts?.length) {
+      obj.clusterMountPorts = message.clusterMountPorts.map((e) => MountPort.toJSON(e));
+    }
     return obj;
   },
 
@@ -606,6 +631,7 @@ export const RegisterMountResponse: MessageFns<RegisterMountResponse> = {
     const message = createBaseRegisterMountResponse();
     message.nodeId = object.nodeId ?? 0;
     message.exportCount = object.exportCount ?? 0;
+    message.clusterMountPorts = object.clusterMountPorts?.map((e) => MountPort.fromPartial(e)) || [];
     return message;
   },
 };

@@ -41,11 +41,11 @@ As root; builds its own lab of network namespaces and removes it at the end.`;
 const PAUSE_MS = 500;
 
 /**
- * benchGatewayYaml pins iperf3 (tcp and udp 5201) to n1 for the benchmark. The lab's tcp/5201 entry
- * places connections by Maglev over the client's address *and port*, so iperf3's control connection and
- * its data connection can reach different nodes and the test fails ("unable to connect stream").
- * Pinned, every path's iperf3 reaches the same server (n1), and the switch still runs its connection
- * manager. Throws when the lab config has no `entries:` list to edit.
+ * benchGatewayYaml sets the benchmark's own entries for iperf3 (tcp and udp 5201), whatever the lab
+ * config says: iperf3's control and data connections must meet one server, and a policy that places
+ * each connection by its client port (Maglev) can split them over nodes ("unable to connect stream").
+ * So: the connection manager (the heavier function, as a balanced service gets) and udp-flow, both
+ * restricted to n1, the node the other two paths reach too. Throws when the config has no `entries:`.
  */
 function benchGatewayYaml(yaml: string): string {
   const lines = yaml.split('\n').filter((l) => !/^\s*-\s*\{.*\bport:\s*5201\b/.test(l));

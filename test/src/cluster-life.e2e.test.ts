@@ -69,6 +69,40 @@ describe('membership, outbound traffic and failures', () => {
     await server.stop();
   });
 
+  it('sockets bound to the internal address are stamped too; unregistered sources are not forwarded', async () => {
+    const server = c.lab.spawn('c1', 'python3', ['-c', PEER_SERVER]);
+    try {
+      await server.waitForOutput('listening');
+      const n3 = c.lab.addresses.nodes[2]!;
+      const block = (await members()).get('n3')!.block;
+      const bound = (
+        await c.curl('n3', `http://${c.lab.addresses.clients[0]}:9000/`, ['--interface', n3])
+      ).trim();
+      const [addr, port] = bound.split(':');
+      expect(addr).toBe(c.vip);
+      expect(Number(port)).toBeGreaterThanOrEqual(block.lo);
+      expect(Number(port)).toBeLessThanOrEqual(block.hi);
+      await c.lab.exec('n3', 'ip', ['addr', 'add', '198.18.0.99/24', 'dev', 'eth0']);
+      try {
+        await expect(
+          c.curl('n3', `http://${c.lab.addresses.clients[0]}:9000/`, [
+            '--interface',
+            '198.18.0.99',
+            '--max-time',
+            '2',
+          ]),
+        ).rejects.toThrow();
+      } finally {
+        await c.lab.exec('n3', 'ip', ['addr', 'del', '198.18.0.99/24', 'dev', 'eth0']);
+      }
+      const rules = (await c.lab.exec('gw', 'nft', ['list', 'chain', 'ip', 'onehost_gateway', 'forward']))
+        .stdout;
+      expect(rules).toMatch(/packets [1-9]\d* bytes \d+ drop comment "registered nodes only"/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('an agent with a certificate from another CA is refused', async () => {
     const p = c.pki('intruder');
     const intruder = c.lab.spawn('n1', process.execPath, [

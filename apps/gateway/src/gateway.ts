@@ -7,8 +7,12 @@ import type { Logger } from 'pino';
 import { GatewaySwitch } from './backend.js';
 import type { GatewayConfig } from './config.js';
 import { Datapath } from './datapath.js';
-import { applyGatewayHost, restoreGatewayHost } from './host/gateway-host.js';
+import { applyGatewayHost, restoreGatewayHost, setRegisteredNodes } from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
+import { clusterRpcPorts } from './rpc/cluster-ports.js';
+import { registerRpcMetrics } from './rpc/metrics.js';
+import { clusterExports } from './rpc/mount.js';
+import { RpcResponders } from './rpc/responders.js';
 
 /** A running gateway; `close` undoes what it configured on the host. */
 export interface Gateway {
@@ -16,6 +20,8 @@ export interface Gateway {
   readonly sw: MessageSwitch;
   readonly backend: GatewaySwitch;
   readonly datapath: Datapath;
+  /** the portmapper, MOUNT and NFS services the gateway answers itself */
+  readonly rpc: RpcResponders;
   readonly metricsPort: number | null;
   close(): Promise<void>;
 }
@@ -96,12 +102,28 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       heartbeatIntervalMs: cfg.control.heartbeatIntervalMs,
       heartbeatTimeoutMs: cfg.control.heartbeatTimeoutMs,
       switchBackend: backend,
+      // Nodes restore their mountd replies to these ports (the gateway rewrote them inbound, claim 3).
+      clusterMountPorts: () => clusterRpcPorts(backend.listEntries().entries).mount,
       logger: log.child({ component: 'control' }),
     });
     undo.push(() => control.close());
 
     const swLog = log.child({ component: 'switch' });
+    const hostLog = log.child({ component: 'host' });
     let lastRefusal = '';
+    // Node-address filter updates run one at a time, in order, off the packet path.
+    let nodesFilter: Promise<void> = Promise.resolve();
+    let nodesKey = '';
+    const updateNodesFilter = (addresses: string[]): void => {
+      const key = addresses.join(',');
+      if (!cfg.host.manage || key === nodesKey) return;
+      nodesKey = key;
+      nodesFilter = nodesFilter
+        .then(() => setRegisteredNodes(addresses))
+        .catch((e: Error) =>
+          hostLog.error({ problem: e.message }, 'could not update the registered-node filter'),
+        );
+    };
     const refresh = (): void => {
       const members = control.membership.members();
       try {
@@ -115,12 +137,14 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           swLog.error({ problem: msg }, 'switch refused the membership; previous table kept');
         lastRefusal = msg;
       }
+      updateNodesFilter(members.map((m) => m.internalAddress).sort());
       datapath.setNodes(
         members
           .filter((m) => m.state !== 'down' && m.vxlanMac !== '')
           .map((m) => ({ id: m.id, address: m.internalAddress, mac: m.vxlanMac })),
       );
     };
+    undo.push(() => nodesFilter);
     undo.push(control.membership.onChange(refresh));
     undo.push(control.exports.onChange(refresh));
     refresh();
@@ -128,6 +152,17 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     undo.push(() => datapath.stop());
     const sweep = setInterval(() => sw.sweep(Date.now()), SWEEP_EVERY_MS);
     undo.push(() => clearInterval(sweep));
+
+    // The RPC services the switch hands to the gateway (portmap, MOUNT EXPORT, stale NFS handles),
+    // listening on the cluster addresses, which are local now; they follow the table's entries.
+    const rpc = new RpcResponders({
+      addresses: cfg.switch.clusterAddresses.map((c) => String((c as { address: unknown }).address)),
+      exports: () => clusterExports(control.membership.members(), control.exports.list()),
+      log: log.child({ component: 'rpc' }),
+    });
+    undo.push(() => rpc.close());
+    backend.onSwap(() => void rpc.reconcile(backend.listEntries().entries));
+    await rpc.reconcile(backend.listEntries().entries);
 
     let metrics: Server | null = null;
     if (cfg.metrics !== null) {
@@ -139,6 +174,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         sender,
         nodeName: (id) => sw.snapshot?.nodes.nameOf(id),
       });
+      registerRpcMetrics(reg, { responders: rpc, exports: control.exports, switchCounters: sw.counters });
       const srv = await serveMetrics(reg, cfg.metrics.host, cfg.metrics.port);
       metrics = srv;
       undo.push(() => new Promise((r) => srv.close(r)));
@@ -150,6 +186,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         control: `${control.host}:${control.port}`,
         metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : null,
         clusterAddresses: cfg.switch.clusterAddresses,
+        rpc: rpc.listening(),
       },
       'ready',
     );
@@ -159,6 +196,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       sw,
       backend,
       datapath,
+      rpc,
       metricsPort: addr && typeof addr === 'object' ? addr.port : null,
       async close() {
         if (closed) return;

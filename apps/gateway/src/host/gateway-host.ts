@@ -13,7 +13,9 @@ import { readSysctl, run, writeSysctl } from './run.js';
  *   and forwarding would drop them;
  * - replies from nodes carry source = VIP (a local address): accept_local on the interconnect, rp_filter 0;
  * - VIP traffic is not tracked by conntrack (stateless balancing; the switch keeps its own table);
- * - outside sources reach nodes' internal addresses only from the management list.
+ * - outside sources reach nodes' internal addresses only from the management list;
+ * - from the interconnect, only registered nodes (set `nodes`, kept current by `setRegisteredNodes`) and
+ *   the cluster addresses they stamp may be forwarded out.
  * Everything applied is recorded in a state file first, so `restore` undoes it after a crash too.
  */
 export interface GatewayHostConfig {
@@ -66,9 +68,13 @@ function nftRuleset(c: GatewayHostConfig): string {
     type filter hook output priority raw; policy accept;
     ip saddr { ${vips} } notrack
   }
+  set nodes {
+    type ipv4_addr
+  }
   chain forward {
     type filter hook forward priority filter; policy accept;
     iifname { ${outs} } ip daddr ${c.interconnectPrefix} ${mgmt}counter drop comment "node addresses: management sources only"
+    iifname ${JSON.stringify(c.interconnect)} ip saddr != { ${vips} } ip saddr != @nodes counter drop comment "registered nodes only"
   }
 }
 `;
@@ -165,6 +171,16 @@ export async function applyGatewayHost(c: GatewayHostConfig): Promise<void> {
     await restoreGatewayHost(c.statePath);
     throw e;
   }
+}
+
+/**
+ * setRegisteredNodes replaces the set of node addresses allowed to send through the gateway (one nft
+ * transaction). Throws CommandError when nft refuses (e.g. the table is gone).
+ */
+export async function setRegisteredNodes(addresses: readonly string[]): Promise<void> {
+  const elements =
+    addresses.length > 0 ? `add element ip ${NFT_TABLE} nodes { ${addresses.join(', ')} }\n` : '';
+  await run('nft', ['-f', '-'], `flush set ip ${NFT_TABLE} nodes\n${elements}`);
 }
 
 /** restoreGatewayHost undoes what the state file at `statePath` records; a no-op without one. */

@@ -1,0 +1,84 @@
+import type { ExportsRegistry } from '@onehost/control';
+import { EVENT, eventName, type SwitchCounters } from '@onehost/switch';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RpcResponders } from './responders.js';
+
+/** The switch events of the MOUNT and NFS routing functions: calls they handed to the gateway, and why. */
+const RPC_EVENTS = [
+  EVENT.RPC_MALFORMED,
+  EVENT.RPC_WRONG_PROGRAM,
+  EVENT.MOUNT_NO_MATCH,
+  EVENT.MOUNT_TO_GATEWAY,
+  EVENT.NFS_UNKNOWN_EXPORT,
+  EVENT.NFS_TO_GATEWAY,
+  EVENT.RPC_TCP_UNBOUND,
+];
+
+/**
+ * registerRpcMetrics adds the RPC responders' counters to the gateway's registry (read at scrape
+ * time): `onehost_rpc_calls_total{service,transport,outcome}`, `onehost_rpc_dropped_total{service,
+ * transport,reason}`, `onehost_rpc_listeners{service,transport}`, the switch's RPC routing events
+ * `onehost_rpc_routing_events_total{event}` and `onehost_export_conflicts_total{field}` (registrations
+ * refused because another node claims a path or an export id).
+ */
+export function registerRpcMetrics(
+  reg: Registry,
+  s: { responders: RpcResponders; exports: ExportsRegistry; switchCounters: SwitchCounters },
+): void {
+  new Counter({
+    name: 'onehost_rpc_calls_total',
+    help: 'Calls the gateway answered itself (portmapper, MOUNT, NFS), by outcome.',
+    labelNames: ['service', 'transport', 'outcome'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const c of s.responders.counters.snapshot().calls)
+        this.inc({ service: c.service, transport: c.transport, outcome: c.outcome }, c.count);
+    },
+  });
+  new Counter({
+    name: 'onehost_rpc_dropped_total',
+    help: 'Messages to the gateway’s RPC services left unanswered, by reason.',
+    labelNames: ['service', 'transport', 'reason'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const d of s.responders.counters.snapshot().drops)
+        this.inc({ service: d.service, transport: d.transport, reason: d.reason }, d.count);
+    },
+  });
+  new Gauge({
+    name: 'onehost_rpc_listeners',
+    help: 'Open RPC responder sockets, by service and transport.',
+    labelNames: ['service', 'transport'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const k of s.responders.listening()) {
+        const [service, transport] = k.split(' ') as [string, string];
+        this.inc({ service, transport });
+      }
+    },
+  });
+  new Counter({
+    name: 'onehost_rpc_routing_events_total',
+    help: 'MOUNT and NFS routing decisions that sent a call to the gateway, by reason.',
+    labelNames: ['event'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const e of RPC_EVENTS) this.inc({ event: eventName(e) }, s.switchCounters.events[e] ?? 0);
+    },
+  });
+  new Counter({
+    name: 'onehost_export_conflicts_total',
+    help: 'MOUNT registrations refused because another node claims one of the paths or export ids.',
+    labelNames: ['field'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc({ field: 'path' }, s.exports.conflicts.path);
+      this.inc({ field: 'export_id' }, s.exports.conflicts.exportId);
+    },
+  });
+}

@@ -64,6 +64,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         interconnect: cfg.interconnect.interface,
         interconnectPrefix: cfg.interconnect.prefix,
         management: managementList(cfg),
+        vxlanPort: cfg.vxlan.port,
+        txQueueLen: 10_000,
         table: cfg.host.table,
         rulePref: cfg.host.rulePref,
         localPref: cfg.host.localPref,

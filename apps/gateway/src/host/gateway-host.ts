@@ -26,6 +26,10 @@ export interface GatewayHostConfig {
   /** the cluster interconnect prefix, e.g. 198.18.0.0/15: nodes' internal addresses */
   interconnectPrefix: string;
   management: string[];
+  /** the VXLAN UDP port: the gateway's own encapsulated packets are not tracked */
+  vxlanPort: number;
+  /** the TUN's transmit queue: packets wait there while the gateway is busy (default 500 is short) */
+  txQueueLen: number;
   table: number;
   rulePref: number;
   localPref: number;
@@ -67,6 +71,7 @@ function nftRuleset(c: GatewayHostConfig): string {
   chain raw_out {
     type filter hook output priority raw; policy accept;
     ip saddr { ${vips} } notrack
+    udp dport ${c.vxlanPort} notrack comment "VXLAN to nodes: outer source ports vary per flow"
   }
   set nodes {
     type ipv4_addr
@@ -135,7 +140,7 @@ export async function applyGatewayHost(c: GatewayHostConfig): Promise<void> {
   try {
     for (const [k, v] of sysctlPlan(c)) await writeSysctl(k, v);
     for (const a of state.addedLoAddresses) await run('ip', ['addr', 'add', a, 'dev', 'lo']);
-    await run('ip', ['link', 'set', c.tun, 'up']);
+    await run('ip', ['link', 'set', c.tun, 'txqueuelen', String(c.txQueueLen), 'up']);
     for (const v of c.vips) {
       const vip = `${ipv4ToString(v)}/32`;
       await run('ip', ['route', 'replace', vip, 'dev', c.tun, 'table', String(c.table)]);

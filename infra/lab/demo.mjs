@@ -45,42 +45,85 @@ async function up() {
     await writeFile(join(dir, `pki/${name}-key.pem`), pem.keyPem, { mode: 0o600 });
   };
   await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
-  await put('gw', await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }));
+  await put(
+    'gw',
+    await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }),
+  );
   await put('op', await issueCertificate(ca, { role: 'operator', name: 'op' }));
-  for (const n of lab.plan.nodes) await put(n.name, await issueCertificate(ca, { role: 'node', name: n.name }));
+  for (const n of lab.plan.nodes)
+    await put(n.name, await issueCertificate(ca, { role: 'node', name: n.name }));
   await writeFile(join(dir, 'gateway.yaml'), await readFile(join(root, 'infra/lab/gateway.yaml'), 'utf8'));
 
   step('onehost-gateway on gw, onehost-agent on every node');
-  const gw = await lab.startIn('gw', 'onehost-gateway', process.execPath, [bin.gateway, '--config', join(dir, 'gateway.yaml')]);
+  const gw = await lab.startIn('gw', 'onehost-gateway', process.execPath, [
+    bin.gateway,
+    '--config',
+    join(dir, 'gateway.yaml'),
+  ]);
   await waitFor('the gateway', async () => (await readFile(gw.log, 'utf8')).includes('"msg":"ready"'));
   const control = `${lab.addresses.gateway.inside}:7443`;
   for (const [i, n] of lab.plan.nodes.entries()) {
     const d = await lab.startIn(n.name, 'onehost-agent', process.execPath, [
-      bin.agent, '--gateway', control, '--name', n.name,
-      '--ca', join(dir, 'pki/ca.pem'), '--cert', join(dir, `pki/${n.name}.pem`), '--key', join(dir, `pki/${n.name}-key.pem`),
-      '--internal-address', lab.addresses.nodes[i], '--state-file', join(dir, `agent-${n.name}.json`),
+      bin.agent,
+      '--gateway',
+      control,
+      '--name',
+      n.name,
+      '--ca',
+      join(dir, 'pki/ca.pem'),
+      '--cert',
+      join(dir, `pki/${n.name}.pem`),
+      '--key',
+      join(dir, `pki/${n.name}-key.pem`),
+      '--internal-address',
+      lab.addresses.nodes[i],
+      '--state-file',
+      join(dir, `agent-${n.name}.json`),
     ]);
     await waitFor(`agent ${n.name}`, async () => (await readFile(d.log, 'utf8')).includes('"msg":"ready"'));
   }
   const ctl = async (...args) =>
-    (await lab.exec('gw', process.execPath, [bin.ctl, ...args, '--gateway', control,
-      '--ca', join(dir, 'pki/ca.pem'), '--cert', join(dir, 'pki/op.pem'), '--key', join(dir, 'pki/op-key.pem')])).stdout;
+    (
+      await lab.exec('gw', process.execPath, [
+        bin.ctl,
+        ...args,
+        '--gateway',
+        control,
+        '--ca',
+        join(dir, 'pki/ca.pem'),
+        '--cert',
+        join(dir, 'pki/op.pem'),
+        '--key',
+        join(dir, 'pki/op-key.pem'),
+      ])
+    ).stdout;
 
   step('onehostctl members');
   say((await ctl('members')).trimEnd());
 
   step(`curl http://${lab.addresses.vip}/ from c1, six times: one address, three nodes (round robin)`);
   for (let i = 0; i < 6; i++) {
-    const r = await lab.exec('c1', 'curl', ['-sS', '-m', '5', '-w', ' (server %{remote_ip}:%{remote_port})', `http://${lab.addresses.vip}/`]);
+    const r = await lab.exec('c1', 'curl', [
+      '-sS',
+      '-m',
+      '5',
+      '-w',
+      ' (server %{remote_ip}:%{remote_port})',
+      `http://${lab.addresses.vip}/`,
+    ]);
     say(`  ${r.stdout.replace('\n', '')}`);
   }
 
   step('n1 opens a connection to c1: c1 sees the cluster address and a port from n1’s block');
-  const server = lab.spawn('c1', 'python3', ['-c', [
-    'import socket', 's=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
-    "s.bind(('0.0.0.0', 9000)); s.listen(1); print('listening', flush=True)",
-    "k,a=s.accept(); k.recv(4096); k.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\n'+('%s:%d' % a).encode()); k.close()",
-  ].join('\n')]);
+  const server = lab.spawn('c1', 'python3', [
+    '-c',
+    [
+      'import socket',
+      's=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      "s.bind(('0.0.0.0', 9000)); s.listen(1); print('listening', flush=True)",
+      "k,a=s.accept(); k.recv(4096); k.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\n'+('%s:%d' % a).encode()); k.close()",
+    ].join('\n'),
+  ]);
   await server.waitForOutput('listening');
   const seen = await lab.exec('n1', 'curl', ['-sS', '-m', '5', `http://${lab.addresses.clients[0]}:9000/`]);
   say(`  c1 saw the connection come from ${seen.stdout.trim()}`);
@@ -90,7 +133,9 @@ async function up() {
   say((await ctl('explain', '--flow', `tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn`)).trimEnd());
 
   step('done');
-  say(`The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`);
+  say(
+    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,
+  );
   say('Stop it with:  ./scripts/demo down');
 }
 

@@ -163,9 +163,8 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
   if (!Array.isArray(outsideList) || outsideList.length === 0)
     r.fail(['outside', 'interfaces'], 'must list at least one interface');
   else
-    outsideList.forEach((_, i) =>
-      outside.push(r.str(['outside', 'interfaces', String(i)], undefined, IFNAME, 'an interface name') ?? ''),
-    );
+    for (let i = 0; i < outsideList.length; i++)
+      outside.push(r.str(['outside', 'interfaces', String(i)], undefined, IFNAME, 'an interface name') ?? '');
   r.obj(['interconnect'], ['interface', 'address', 'prefix', 'mtu']);
   const prefix = r.str(['interconnect', 'prefix'], '198.18.0.0/15');
   if (prefix !== undefined) {

@@ -73,7 +73,6 @@ export class Datapath {
   private readonly maxInner: number;
   private readonly mssMax: number;
   private readonly gatewayMac: Uint8Array;
-  private readonly icmpFrom: number;
   private icmpTokens: number;
   private icmpRefillAt = 0;
   private readonly icmpPerSecond: number;
@@ -93,7 +92,6 @@ export class Datapath {
     // RFC 9293 §3.7.1: MSS = MTU - 40 for IPv4 + TCP headers without options.
     this.mssMax = this.maxInner - 40;
     this.gatewayMac = parseMac(o.gatewayMac);
-    this.icmpFrom = 0;
     this.icmpPerSecond = o.icmpPerSecond ?? 100;
     this.icmpTokens = this.icmpPerSecond;
   }
@@ -198,7 +196,7 @@ export class Datapath {
     this.icmpTokens--;
     const at = n * 128;
     // From the packet's own destination (the cluster address), as a router on the path would answer.
-    const w = writeFragNeeded(this.icmpArena, at, this.ip, this.ip.dst || this.icmpFrom, this.maxInner);
+    const w = writeFragNeeded(this.icmpArena, at, this.ip, this.ip.dst, this.maxInner);
     this.icmpMeta[n * META_STRIDE] = at;
     this.icmpMeta[n * META_STRIDE + 1] = w;
     return n + 1;

@@ -294,6 +294,21 @@ export async function missingPieces(config: NodeConfig): Promise<string[]> {
   return missing;
 }
 
+/**
+ * updateMountPorts reloads the nftables table of an applied `config` with its `mountPorts`, the source
+ * ports to restore (the node's mountd ports, which change when nfs-ganesha restarts). One `nft -f`
+ * transaction replaces the whole table, so the other rules never go missing in between. Throws a
+ * ConfigError for a bad config, an Error when applyNodeConfig has not recorded the table in the state
+ * file (nothing would undo it), a CommandError when nft fails.
+ */
+export async function updateMountPorts(config: NodeConfig): Promise<void> {
+  const c = resolveConfig(config);
+  const journal = await readJournal(c.stateFile);
+  if (!journal?.changes.some((ch) => ch.kind === 'nft-table'))
+    throw new Error(`${c.stateFile}: the nftables table is not applied`);
+  await nft(nftRuleset(c));
+}
+
 async function undo(change: Change): Promise<void> {
   switch (change.kind) {
     case 'sysctl':

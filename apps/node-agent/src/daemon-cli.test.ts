@@ -71,6 +71,11 @@ describe('onehost-agent flags', () => {
       '--key',
       '--internal-address',
       '--interface',
+      '--ganesha-config',
+      '--export',
+      '--rpcbind',
+      '--handle-layout',
+      '--mount-check-ms',
     ])
       expect(r.stdout).toContain(flag);
     expect(r.stdout).toContain('{"msg":"ready"}');
@@ -90,6 +95,39 @@ describe('onehost-agent flags', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
+    [['--export', 'srv/a=1'], "option '--export <path=id>' argument 'srv/a=1' is invalid"],
+    [['--export', '/srv/a'], "option '--export <path=id>' argument '/srv/a' is invalid"],
+    [
+      ['--handle-layout', '2:5:big'],
+      "option '--handle-layout <offset:length:endian>' argument '2:5:big' is invalid",
+    ],
+    [
+      ['--handle-layout', '62:4:big'],
+      "option '--handle-layout <offset:length:endian>' argument '62:4:big' is invalid",
+    ],
+    [['--rpcbind', 'localhost'], "option '--rpcbind <host:port>' argument 'localhost' is invalid"],
+    [['--mount-check-ms', '10'], "option '--mount-check-ms <ms>' argument '10' is invalid"],
+  ])('a bad MOUNT flag (%j) exits 2 naming it', async ([flag, value], message) => {
+    const r = await agent(...good, flag!, value!);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('an unreadable or unusable nfs-ganesha configuration exits 2 naming --ganesha-config and the line', async () => {
+    const missing = await agent(...good, '--ganesha-config', join(dir, 'nope.conf'));
+    expect([missing.code, missing.stderr.trim()]).toEqual([
+      2,
+      `onehost-agent: --ganesha-config: ${join(dir, 'nope.conf')}: ENOENT`,
+    ]);
+    await writeFile(join(dir, 'bad.conf'), 'NFS_CORE_PARAM { Protocols = 3; }\nEXPORT { Path = /srv/a; }\n');
+    const bad = await agent(...good, '--ganesha-config', join(dir, 'bad.conf'));
+    expect([bad.code, bad.stderr.trim()]).toEqual([
+      2,
+      `onehost-agent: --ganesha-config: ${join(dir, 'bad.conf')}:2: EXPORT without a numeric Export_Id`,
+    ]);
   });
 
   it('a missing required flag exits 2 naming it', async () => {

@@ -6,6 +6,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Logger, pino } from 'pino';
 import type { DaemonOptions } from './daemon.js';
 import { ipJson } from './exec.js';
+import { GaneshaConfigError, ganeshaExports, type NodeExport } from './ganesha-config.js';
+import { GANESHA_LAYOUT, type HandleLayout } from './mount-registrar.js';
 
 /** UsageError is a bad flag or a file a flag names; the agent exits 2 with its message. */
 export class UsageError extends Error {
@@ -32,6 +34,11 @@ export interface AgentArgs {
   capability: string[];
   serverName?: string;
   logLevel: string;
+  ganeshaConfig?: string;
+  export?: NodeExport[];
+  rpcbind: string;
+  handleLayout: HandleLayout;
+  mountCheckMs: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -60,6 +67,29 @@ function ipv4(v: string): string {
 function ifname(v: string): string {
   if (!IFNAME.test(v)) throw new InvalidArgumentError('not an interface name (1-15 of a-z A-Z 0-9 _ . -)');
   return v;
+}
+
+function exportSpec(v: string, previous: NodeExport[] | undefined): NodeExport[] {
+  const m = /^(\/[^=]*)=(\d{1,10})$/.exec(v);
+  if (!m || Number(m[2]) > 0xffffffff)
+    throw new InvalidArgumentError('expected <absolute path>=<export id>, e.g. /srv/projects=11');
+  return [...(previous ?? []), { path: m[1]!, exportId: Number(m[2]) }];
+}
+
+function handleLayout(v: string): HandleLayout {
+  const m = /^(\d{1,2}):([1-4]):(big|little)$/.exec(v);
+  if (!m || Number(m[1]) + Number(m[2]) > 64)
+    throw new InvalidArgumentError(
+      'expected <offset>:<length 1-4>:<big|little> inside 64 bytes, e.g. 2:2:big',
+    );
+  return { offset: Number(m[1]), length: Number(m[2]), endian: m[3] as 'big' | 'little' };
+}
+
+function milliseconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 50 || n > 3_600_000)
+    throw new InvalidArgumentError('expected milliseconds from 50 to 3600000');
+  return n;
 }
 
 function collect(v: string, previous: string[] | undefined): string[] {
@@ -102,10 +132,40 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
     .option('--vxlan-device <name>', 'name of the VXLAN device to create (default onehost0)', ifname)
     .option('--capability <tag>', 'capability tag sent at join, repeatable (default vxlan)', collect)
     .option('--server-name <name>', "a name in the gateway's certificate, when the --gateway host is not one")
+    .option(
+      '--ganesha-config <file>',
+      "register this node's NFSv3 exports from nfs-ganesha's configuration (EXPORT blocks: Export_Id, Path)",
+    )
+    .option(
+      '--export <path=id>',
+      'register an export MOUNT clients name <path> whose handles carry export id <id>; repeatable',
+      exportSpec,
+    )
+    .option(
+      '--rpcbind <host:port>',
+      "the node's portmapper, asked for mountd's ports",
+      hostPort,
+      '127.0.0.1:111',
+    )
+    .option(
+      '--handle-layout <offset:length:endian>',
+      'where the NFS server keeps the export id in its file handles (nfs-ganesha 4.x: 2:2:big)',
+      handleLayout,
+      GANESHA_LAYOUT,
+    )
+    .option(
+      '--mount-check-ms <ms>',
+      "how often mountd's ports and the exports are checked and changes registered",
+      milliseconds,
+      1000,
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default('info'))
     .addHelpText(
       'after',
-      '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
+      "\nWith --ganesha-config or --export the agent registers the node's MOUNT service with the gateway\n" +
+        '(mountd ports from --rpcbind, exports, handle layout), again whenever they change, and restores\n' +
+        'the source port of mountd\'s replies to the cluster\'s MOUNT port ({"msg":"mount registered"}).\n' +
+        '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
         'Exit status: 0 stopped by a signal, left and restored; 1 refused by the gateway, apply or restore\n' +
         'failed; 2 bad flags or unreadable files.',
     )
@@ -166,6 +226,25 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
       `${args.cert} is the certificate of ${identity.role} ${identity.name}, not of node ${args.name} (--name)`,
     );
   }
+  let mount: DaemonOptions['mount'];
+  if (args.ganeshaConfig !== undefined || (args.export ?? []).length > 0) {
+    if (args.ganeshaConfig !== undefined) {
+      try {
+        await ganeshaExports(args.ganeshaConfig);
+      } catch (err) {
+        if (err instanceof GaneshaConfigError) throw new UsageError('--ganesha-config', err.message);
+        throw err;
+      }
+    }
+    const rpcbind = /^(.*):(\d+)$/.exec(args.rpcbind)!;
+    mount = {
+      rpcbind: { host: rpcbind[1]!, port: Number(rpcbind[2]) },
+      ...(args.ganeshaConfig !== undefined ? { ganeshaConfig: args.ganeshaConfig } : {}),
+      exports: args.export ?? [],
+      handleLayout: args.handleLayout,
+      intervalMs: args.mountCheckMs,
+    };
+  }
   const found = await interfaceOf(args.internalAddress);
   if (found === undefined) {
     throw new UsageError('--internal-address', `${args.internalAddress} is not an address of any interface`);
@@ -178,6 +257,7 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
   }
   return {
     gateway: args.gateway,
+    ...(mount !== undefined ? { mount } : {}),
     tls: {
       caPem,
       certPem,

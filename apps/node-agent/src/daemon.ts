@@ -1,13 +1,20 @@
 import { type ClientTls, connectMembership, type MembershipConnection } from '@onehost/control';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import type { Logger } from 'pino';
-import { type AppliedNode, applyNodeConfig, missingPieces, restore } from './apply.js';
+import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
 import { Backoff } from './backoff.js';
-import type { NodeConfig } from './config.js';
+import type { MountPortRestore, NodeConfig } from './config.js';
 import { describeError, isFinalRefusal } from './grpc-status.js';
 import { HeartbeatLoop, stateName } from './heartbeat-loop.js';
-import { type LocalFacts, nodeConfigFromJoin, sameConfig, vxlanMacOf } from './join-config.js';
+import {
+  type LocalFacts,
+  nodeConfigFromJoin,
+  sameConfig,
+  vxlanMacOf,
+  withMountPorts,
+} from './join-config.js';
 import { readJournal } from './journal.js';
+import { type MountOptions, MountRegistrar } from './mount-registrar.js';
 
 export interface DaemonOptions {
   /** the gateway's control plane, "host:port". */
@@ -21,6 +28,8 @@ export interface DaemonOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** deadline of Join and Leave (default 2000 ms). */
   callDeadlineMs?: number;
+  /** register the node's MOUNT service and exports with the gateway (absent: no NFS on this node). */
+  mount?: MountOptions;
 }
 
 /** AgentFailure ends the daemon with exit code 1 and a message for people (no stack). */
@@ -45,6 +54,11 @@ export class AgentDaemon {
   private heartbeat: HeartbeatLoop | null = null;
   private applied: { config: NodeConfig; node: AppliedNode } | null = null;
   private everJoined = false;
+  /** source ports the node restores for the gateway's MOUNT rewrite (from the last RegisterMount). */
+  private mountRestores: MountPortRestore[] = [];
+  private readonly registrar: MountRegistrar | null;
+  /** kernel changes (apply, mount port updates, restore) run one at a time, in order. */
+  private kernel: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
@@ -53,6 +67,40 @@ export class AgentDaemon {
     this.stopped = new Promise((resolve) => {
       this.signalStop = resolve;
     });
+    this.registrar =
+      opts.mount === undefined
+        ? null
+        : new MountRegistrar({
+            ...opts.mount,
+            gateway: opts.gateway,
+            tls: opts.tls,
+            nodeName: opts.local.nodeName,
+            log: opts.logger.child({ component: 'mount' }),
+            deadlineMs: this.deadlineMs,
+            onRestores: (r) => this.exclusive(() => this.restoreMountPorts(r)),
+          });
+  }
+
+  /** exclusive runs `fn` after every kernel change queued before it. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.kernel.then(fn, fn);
+    this.kernel = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * restoreMountPorts makes the node send its mountd's replies from the cluster's MOUNT ports (the
+   * gateway rewrote the destination port inbound, claim 3): only the nftables table changes.
+   */
+  private async restoreMountPorts(restores: MountPortRestore[]): Promise<void> {
+    this.mountRestores = restores;
+    const applied = this.applied;
+    if (applied === null) return; // the next apply includes them
+    const config = withMountPorts(applied.config, restores);
+    if (sameConfig(applied.config, config)) return;
+    await updateMountPorts(config);
+    applied.config = config;
+    this.log.info({ restores }, 'mount reply ports restored');
   }
 
   /** stop asks the daemon to leave, restore and finish; `run()` then resolves. */
@@ -130,8 +178,13 @@ export class AgentDaemon {
       });
       this.heartbeat = heartbeat;
       // Beats start at once: the gateway's deadline runs from Join, and applying can take longer.
-      await this.applyIfChanged(config);
+      // The mount ports to restore are read when it is this apply's turn: an update queued before it
+      // has changed them.
+      await this.exclusive(() => this.applyIfChanged(withMountPorts(config, this.mountRestores)));
       applied = true;
+      // A node that left lost its registration, and a gateway may have restarted: register again.
+      this.registrar?.joined();
+      this.registrar?.start();
       if (acked && !ready) ready = this.ready(join);
       const reason = await Promise.race([heartbeat.closed, this.stopped.then(() => null)]);
       if (reason === null) return;
@@ -259,6 +312,7 @@ export class AgentDaemon {
 
   /** shutdown leaves (when joined), ends the heartbeat and restores the node. False when restoring failed. */
   private async shutdown(): Promise<boolean> {
+    await this.registrar?.stop();
     if (this.everJoined) {
       // A short deadline: a gateway that does not answer must not hold up restoring the node (a
       // supervisor's stop timeout would kill the agent half-way).
@@ -276,7 +330,7 @@ export class AgentDaemon {
     }
     this.closeConnection();
     try {
-      const r = await restore(this.opts.local.stateFile);
+      const r = await this.exclusive(() => restore(this.opts.local.stateFile));
       if (r.found) this.log.info({ undone: r.undone }, 'restored the node configuration');
       return true;
     } catch (err) {

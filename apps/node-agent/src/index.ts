@@ -7,6 +7,7 @@ export {
   missingPieces,
   type RestoreReport,
   restore,
+  updateMountPorts,
 } from './apply.js';
 export {
   type ClusterNetwork,
@@ -21,7 +22,23 @@ export {
   type VxlanConfig,
 } from './config.js';
 export { AgentDaemon, AgentFailure, type DaemonOptions } from './daemon.js';
-export { type LocalFacts, nodeConfigFromJoin, sameConfig, vxlanMacOf } from './join-config.js';
+export { GaneshaConfigError, ganeshaExports, type NodeExport } from './ganesha-config.js';
+export {
+  type LocalFacts,
+  nodeConfigFromJoin,
+  sameConfig,
+  vxlanMacOf,
+  withMountPorts,
+} from './join-config.js';
 export { type Change, type Journal, readJournal } from './journal.js';
+export {
+  GANESHA_LAYOUT,
+  type HandleLayout,
+  type MountOptions,
+  MountRegistrar,
+  type MountRegistrarOptions,
+  restoresFor,
+} from './mount-registrar.js';
 export { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
 export { ROUTE_PROTO } from './routes.js';
+export { getport, type MountdPorts, mountdPorts, type RpcbindOptions } from './rpcbind.js';

@@ -1,5 +1,5 @@
 import type { JoinResponse } from '@onehost/proto';
-import { type NodeConfig, stableMac } from './config.js';
+import { type MountPortRestore, type NodeConfig, stableMac } from './config.js';
 
 /** LocalFacts is what the node knows about itself before it joins. */
 export interface LocalFacts {
@@ -58,4 +58,13 @@ export function nodeConfigFromJoin(join: JoinResponse, local: LocalFacts): NodeC
 /** sameConfig is true when applying `b` over `a` would change nothing. */
 export function sameConfig(a: NodeConfig, b: NodeConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * withMountPorts is `config` restoring `restores` (none: no `mountPorts` key, as nodeConfigFromJoin
+ * makes it), so configs compare equal whatever way they were built.
+ */
+export function withMountPorts(config: NodeConfig, restores: readonly MountPortRestore[]): NodeConfig {
+  const { mountPorts: _, ...rest } = config;
+  return restores.length > 0 ? { ...rest, mountPorts: restores.map((r) => ({ ...r })) } : rest;
 }

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // onehost-lab: bring the namespace lab up, tear it down, or show what exists. As root.
 import { parseArgs } from 'node:util';
-import { createLab, destroyLab, type LabStatus, openLab } from './lab.js';
+import { createLab, destroyLab, type Lab, type LabStatus, openLab } from './lab.js';
 import { checkId, hostsOf, type LabPlan } from './plan.js';
 
-const USAGE = `usage: onehost-lab up|down|status [--id ID] [--nodes N] [--clients N] [--no-services] [--json]
-  up      build the lab (idempotent: a healthy lab is left as it is, a broken one is rebuilt)
+const USAGE = `usage: onehost-lab up|down|status [--id ID] [--nodes N] [--clients N] [--no-services] [--nfs] [--json]
+  up      build the lab (idempotent: a healthy lab is left as it is, a broken one is rebuilt);
+          --nfs adds rpcbind + nfs-ganesha on n1 (/srv/projects, export id 11, random MOUNT port)
+          and n2 (/srv/home, export id 12, MOUNT port 20050)
   down    stop everything in the lab's namespaces and delete them (also after a crash)
   status  show namespaces and services; exit 1 when the lab is not up and healthy
 The default lab id is "demo" (namespaces ohl-demo-*).`;
 
-function describe(plan: LabPlan, status: LabStatus): string {
+function describe(plan: LabPlan, status: LabStatus, lab?: Lab): string {
   const lines = [`lab ${plan.id}: ${status.healthy ? 'up' : 'NOT healthy'} (namespaces ${plan.prefix}*)`];
   lines.push(`  cluster address (clients route it to the gateway): ${plan.vip}`);
   for (const h of hostsOf(plan)) {
@@ -20,6 +22,8 @@ function describe(plan: LabPlan, status: LabStatus): string {
   for (const d of status.daemons) {
     lines.push(`  ${d.alive ? 'running' : 'DEAD   '} ${d.name.padEnd(12)} pid ${d.pid}`);
   }
+  for (const n of lab?.nfs ?? [])
+    lines.push(`  nfs     ${n.node} exports ${n.path} (id ${n.exportId}) from ${n.tree}; config ${n.config}`);
   for (const n of status.namespaces.filter((x) => !x.present)) lines.push(`  missing namespace ${n.name}`);
   return lines.join('\n');
 }
@@ -33,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       nodes: { type: 'string' },
       clients: { type: 'string' },
       'no-services': { type: 'boolean', default: false },
+      nfs: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -44,8 +49,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const id = values.id;
   checkId(id);
-  const print = async (plan: LabPlan, status: LabStatus) => {
-    console.log(values.json ? JSON.stringify({ plan, status }, null, 2) : describe(plan, status));
+  const print = async (plan: LabPlan, status: LabStatus, lab?: Lab) => {
+    console.log(
+      values.json
+        ? JSON.stringify({ plan, status, nfs: lab?.nfs ?? [] }, null, 2)
+        : describe(plan, status, lab),
+    );
   };
   switch (command) {
     case 'up': {
@@ -53,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
       if (existing) {
         const status = await existing.status();
         if (status.healthy) {
-          await print(existing.plan, status);
+          await print(existing.plan, status, existing);
           return 0;
         }
       }
@@ -63,8 +72,9 @@ async function main(argv: string[]): Promise<number> {
         nodes: values.nodes === undefined ? undefined : Number(values.nodes),
         clients: values.clients === undefined ? undefined : Number(values.clients),
         services: !values['no-services'],
+        nfs: values.nfs,
       });
-      await print(lab.plan, await lab.status());
+      await print(lab.plan, await lab.status(), lab);
       return 0;
     }
     case 'down':
@@ -79,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       const status = await lab.status();
-      await print(lab.plan, status);
+      await print(lab.plan, status, lab);
       return status.healthy ? 0 : 1;
     }
     default:

@@ -10,6 +10,14 @@ export {
   statusOf,
   sweepOrphans,
 } from './lab.js';
+export {
+  DEFAULT_NFS,
+  ganeshaConfig,
+  type MountdPorts,
+  mountdPorts,
+  type NfsServer,
+  type NfsSpec,
+} from './nfs.js';
 export { type HostRole, type LabHost, type LabPlan, labPrefix, makePlan, NAME_PREFIX } from './plan.js';
 export { type Daemon, listening, nginxConfig } from './services.js';
 export { type LabState, RUN_ROOT, readState, runDirOf } from './state.js';

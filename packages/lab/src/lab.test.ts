@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireRoot, run, waitFor } from '@onehost/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,50 @@ describe('lab', () => {
     for (const pid of [...pids, ...livePids]) expect(alive(pid)).toBe(false);
     await run('node', [cli, 'down', '--id', id]);
     await expect(run('node', [cli, 'status', '--id', id])).rejects.toThrow(/not up/);
+  });
+
+  it('runs NFS servers: own rpcbind per node, different trees, export ids and MOUNT ports; a restart moves the random one', async () => {
+    const hostSrv = readdirSync('/srv').sort();
+    const lab = await createLab({ nodes: 2, clients: 1, services: false, nfs: true });
+    labs.push(lab);
+    expect(lab.nfs.map((n) => [n.node, n.path, n.exportId, n.mntPort])).toEqual([
+      ['n1', '/srv/projects', 11, undefined],
+      ['n2', '/srv/home', 12, 20050],
+    ]);
+    const n1 = await lab.mountdPorts('n1');
+    expect(await lab.mountdPorts('n2')).toEqual({ udp: 20050, tcp: 20050 });
+    expect(n1.udp).toBeGreaterThan(0);
+    expect([n1.udp, n1.tcp]).not.toContain(20050);
+    // Each node's rpcbind lists its own server only: n2's port is nowhere in n1's list.
+    const list1 = (await lab.exec('n1', 'rpcinfo', ['-p', '127.0.0.1'])).stdout;
+    expect(list1).not.toContain('20050');
+    expect((await lab.exec('n1', 'showmount', ['-e', '127.0.0.1'])).stdout).toMatch(/^\/srv\/projects /m);
+    expect((await lab.exec('n2', 'showmount', ['-e', '127.0.0.1'])).stdout).toMatch(/^\/srv\/home /m);
+    // Files put in the tree are served (libnfs, NFSv3 over TCP through the node's portmapper).
+    await writeFile(join(lab.nfsOf('n1').tree, 'hello.txt'), 'hello from n1\n');
+    const cat = () =>
+      lab.exec('n1', 'nfs-cat', ['nfs://127.0.0.1/srv/projects/hello.txt']).then((r) => r.stdout);
+    expect(await cat()).toBe('hello from n1\n');
+
+    const before = lab.nfsOf('n1').ganeshaPid;
+    const moved = await lab.restartGanesha('n1');
+    expect(alive(before)).toBe(false);
+    expect(lab.nfsOf('n1').ganeshaPid).not.toBe(before);
+    expect(moved).not.toEqual(n1); // new random ports (UDP and TCP each 1 in ~28000 to repeat)
+    expect(await cat()).toBe('hello from n1\n');
+    expect((await lab.status()).healthy).toBe(true);
+
+    const daemons = lab.daemons();
+    expect(daemons.map((d) => d.name).sort()).toEqual([
+      'ganesha n1',
+      'ganesha n2',
+      'rpcbind n1',
+      'rpcbind n2',
+    ]);
+    await lab.cleanup();
+    for (const d of daemons) expect(alive(d.pid), d.name).toBe(false);
+    // The trees were mounted on /srv inside the servers' own mount namespaces only.
+    expect(readdirSync('/srv').sort()).toEqual(hostSrv);
   });
 
   it('removes the lab of a test process that was killed', async () => {

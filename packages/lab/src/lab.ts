@@ -4,6 +4,16 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabProcess, type RunOptions, type RunResult, run, runInNetns } from '@onehost/testkit';
+import {
+  DEFAULT_NFS,
+  type MountdPorts,
+  mountdPorts,
+  type NfsServer,
+  type NfsSpec,
+  startGanesha,
+  startNfs,
+  stopGanesha,
+} from './nfs.js';
 import { hostsOf, type LabHost, type LabPlan, makePlan, namespacesOf } from './plan.js';
 import { type Daemon, startIperf3, startNginx } from './services.js';
 import { type LabState, listStates, readState, runDirOf, writeState } from './state.js';
@@ -19,6 +29,11 @@ export interface LabOptions {
   clients?: number;
   /** Start nginx and iperf3 on the nodes and nginx :8080 on the gateway host (default true). */
   services?: boolean;
+  /**
+   * NFS servers (rpcbind + nfs-ganesha, NFSv3) to start on nodes: `true` for {@link DEFAULT_NFS} (n1
+   * exports /srv/projects with a random MOUNT port, n2 /srv/home with MOUNT port 20050). Default none.
+   */
+  nfs?: boolean | readonly NfsSpec[];
   /** Runtime directory (configs, pid files, logs, state). Default `/run/onehost-lab/<id>`. */
   runDir?: string;
   /**
@@ -148,6 +163,57 @@ export class Lab {
   /** status checks which namespaces exist and which recorded daemons still run. */
   async status(): Promise<LabStatus> {
     return statusOf(this.state);
+  }
+
+  /** nfs lists the NFS servers the lab runs (see LabOptions.nfs). */
+  get nfs(): NfsServer[] {
+    return [...(this.state.nfs ?? [])];
+  }
+
+  /** nfsOf returns node `node`'s NFS server. Throws when it has none. */
+  nfsOf(node: string): NfsServer {
+    const s = this.state.nfs?.find((x) => x.node === node);
+    if (!s) throw new Error(`lab ${this.id}: ${node} runs no NFS server`);
+    return s;
+  }
+
+  /** startNfs starts an NFS server on a node (rpcbind + nfs-ganesha, see nfs.ts) and records it. */
+  async startNfs(spec: NfsSpec): Promise<NfsServer> {
+    this.assertOpen();
+    const h = this.host(spec.node);
+    if (h.role !== 'node') throw new Error(`NFS servers run on nodes, not on ${h.name}`);
+    const { server, daemons } = await startNfs(h.netns, spec, join(this.runDir, h.name, 'nfs'), this.runDir);
+    this.state = {
+      ...this.state,
+      nfs: [...(this.state.nfs ?? []).filter((x) => x.node !== spec.node), server],
+    };
+    for (const d of daemons) await this.record(d);
+    return server;
+  }
+
+  /** mountdPorts asks a node's rpcbind where its mountd listens (MOUNT v3, per transport). */
+  mountdPorts(node: string): Promise<MountdPorts> {
+    return mountdPorts(this.host(node).netns);
+  }
+
+  /**
+   * restartGanesha stops a node's nfs-ganesha (SIGTERM: it unregisters from rpcbind) and starts it
+   * again in the same namespaces; resolves with its new mountd ports. Without MNT_Port they are new
+   * random ones.
+   */
+  async restartGanesha(node: string): Promise<MountdPorts> {
+    this.assertOpen();
+    const s = this.nfsOf(node);
+    await stopGanesha(s);
+    const pid = await startGanesha(this.host(node).netns, s, join(this.runDir, node, 'nfs'));
+    const server = { ...s, ganeshaPid: pid };
+    this.state = {
+      ...this.state,
+      nfs: (this.state.nfs ?? []).map((x) => (x.node === node ? server : x)),
+      daemons: this.state.daemons.map((d) => (d.pid === s.ganeshaPid ? { ...d, pid } : d)),
+    };
+    await writeState(this.state);
+    return this.mountdPorts(node);
   }
 
   /**
@@ -317,6 +383,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   try {
     await build(plan);
     if (options.services !== false) await startServices(lab);
+    const nfs = options.nfs === true ? DEFAULT_NFS : options.nfs === false ? [] : (options.nfs ?? []);
+    // One after the other: each records itself in the state file.
+    for (const spec of nfs) await lab.startNfs(spec);
   } catch (err) {
     await lab.cleanup().catch(() => undefined);
     throw err;

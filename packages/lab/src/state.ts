@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { NfsServer } from './nfs.js';
 import type { LabPlan } from './plan.js';
 import type { Daemon } from './services.js';
 
@@ -18,6 +19,8 @@ export interface LabState {
   runDir: string;
   plan: LabPlan;
   daemons: Daemon[];
+  /** NFS servers (rpcbind + nfs-ganesha) on nodes, when the lab was built with them. */
+  nfs?: NfsServer[];
   /** Pid of the process that owns the lab and will clean it up; null for a CLI lab (owned by `down`). */
   ownerPid: number | null;
   createdAt: string;

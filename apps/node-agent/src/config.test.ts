@@ -112,6 +112,9 @@ describe('nftRuleset', () => {
     ]);
     expect(text).toContain('udp dport 4789 ip saddr != { 198.18.0.1, 198.18.0.2 } counter drop');
     expect(text).toContain('ip saddr { 203.0.113.80, 198.19.0.80 } udp sport 8081 udp sport set 81');
+    // replies pinned to the VXLAN device (IP_PKTINFO) are routed again
+    expect(text).toContain('type route hook output priority mangle;');
+    expect(text).toContain('oifname "onehost0" meta mark set 0x6f68 counter');
     const lab = text.indexOf(
       'ip daddr 198.19.1.0/24 meta l4proto { tcp, udp } snat to 198.19.0.80:40750-40999',
     );

@@ -3,6 +3,8 @@ import type { ResolvedConfig } from './config.js';
 /** The agent's nftables table; it owns the whole table and replaces it in one transaction. */
 export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'onehost_agent';
+/** The packet mark that makes the kernel route a reply again (see `reroute_out`). */
+export const REROUTE_MARK = 0x6f68;
 
 function set(items: readonly string[]): string {
   return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
@@ -16,6 +18,12 @@ function set(items: readonly string[]): string {
  *   flow, so each inner flow would otherwise cost a conntrack entry on the node).
  * - input, before the default filter: VXLAN (UDP to the VXLAN port) from anything but a gateway is dropped
  *   and counted, before the kernel's VXLAN socket sees it.
+ * - output route chain: a packet about to leave through the VXLAN device is routed again by the table.
+ *   Servers that answer UDP through the interface a request came in on (IP_PKTINFO with the arrival
+ *   ifindex: ntirpc, hence nfs-ganesha's MOUNT and NFS over UDP) would send their replies into the
+ *   VXLAN device, which only decapsulates and has nowhere to send them (the kernel takes the client
+ *   for a neighbour there). Changing the mark in a `route` chain makes the kernel route the packet
+ *   again, without the pinned interface (ip_route_me_harder): out by the default route via a gateway.
  * - output at priority filter (after conntrack, which must keep seeing the node's own port): stateless
  *   source-port restore for ports the gateway rewrote inbound (MOUNT); the kernel fixes the L4 checksum.
  * - postrouting SNAT (conntrack maps the replies back): a socket bound to the internal address talking
@@ -50,6 +58,10 @@ export function nftRuleset(c: ResolvedConfig): string {
     '  chain vxlan_in {',
     '    type filter hook input priority filter - 10; policy accept;',
     `    udp dport ${c.vxlan.port} ip saddr != ${set(c.gateways)} counter drop comment "VXLAN only from gateways"`,
+    '  }',
+    '  chain reroute_out {',
+    '    type route hook output priority mangle; policy accept;',
+    `    oifname "${c.vxlan.device}" meta mark set 0x${REROUTE_MARK.toString(16)} counter comment "route replies pinned to the VXLAN device again"`,
     '  }',
     '  chain restore_out {',
     '    type filter hook output priority filter; policy accept;',

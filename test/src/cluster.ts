@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClusterCa, issueCertificate } from '@onehost/control';
-import { createLab, type Lab } from '@onehost/lab';
+import { createLab, type Lab, type NfsSpec } from '@onehost/lab';
 import { type LabProcess, requireRoot, waitFor } from '@onehost/testkit';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -14,6 +14,12 @@ export interface ClusterOptions {
   nodes?: number;
   /** edits the lab's gateway.yaml text before the gateway starts */
   gatewayYaml?: (yaml: string) => string;
+  /** NFS servers on nodes (the lab's `nfs` option) */
+  nfs?: boolean | readonly NfsSpec[];
+  /** extra flags for node `name`'s agent (e.g. --ganesha-config) */
+  agentArgs?: (name: string, lab: Lab) => string[];
+  /** the agents startCluster starts (default every node's); start the others with startAgent */
+  agents?: string[];
 }
 
 /**
@@ -27,6 +33,7 @@ export class Cluster {
   constructor(
     readonly lab: Lab,
     readonly dir: string,
+    private readonly agentArgs: (name: string, lab: Lab) => string[] = () => [],
   ) {}
 
   get vip(): string {
@@ -76,6 +83,7 @@ export class Cluster {
       this.lab.addresses.nodes[i]!,
       '--state-file',
       join(this.dir, `agent-${name}.json`),
+      ...this.agentArgs(name, this.lab),
     ]);
     this.agents.set(name, agent);
     await agent.waitForOutput('"msg":"ready"', 20_000);
@@ -136,9 +144,12 @@ export class Cluster {
  */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   requireRoot();
-  const lab = await createLab({ nodes: opts.nodes ?? 3 });
+  const lab = await createLab({
+    nodes: opts.nodes ?? 3,
+    ...(opts.nfs !== undefined ? { nfs: opts.nfs } : {}),
+  });
   const dir = join(lab.runDir, 'onehost');
-  const cluster = new Cluster(lab, dir);
+  const cluster = new Cluster(lab, dir, opts.agentArgs);
   try {
     await mkdir(join(dir, 'pki'), { recursive: true, mode: 0o700 });
     const ca = await createClusterCa();
@@ -161,7 +172,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
     await writeFile(join(dir, 'gateway.yaml'), yaml);
     await cluster.startGateway();
-    for (let i = 1; i <= (opts.nodes ?? 3); i++) await cluster.startAgent(`n${i}`);
+    const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
+    for (const name of agents) await cluster.startAgent(name);
     return cluster;
   } catch (e) {
     const gw = cluster.gateway?.output().slice(-3000) ?? '';

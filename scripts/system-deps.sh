@@ -8,6 +8,8 @@ packages=(
   iproute2 iputils-ping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
   nginx-light iperf3 curl   # the lab's real services and clients
   haproxy wrk               # the cluster benchmark's peers and load (npm run bench)
+  nfs-ganesha nfs-ganesha-vfs rpcbind  # the lab's NFS servers (NFSv3, VFS FSAL)
+  nfs-common libnfs-utils   # NFS clients: rpcinfo, showmount, nfs-ls/nfs-cat/nfs-cp
 )
 
 missing=()

@@ -32,8 +32,8 @@ async function waitFor(what, fn, ms = 20_000) {
 }
 
 async function up() {
-  step('lab: 2 outside clients, a gateway host, 3 nodes (network namespaces), nginx and iperf3');
-  const lab = await createLab({ id: ID, owned: false });
+  step('lab: 2 outside clients, a gateway host, 3 nodes (network namespaces), nginx, iperf3, nfs-ganesha');
+  const lab = await createLab({ id: ID, owned: false, nfs: true });
   const dir = join(lab.runDir, 'onehost');
   await mkdir(join(dir, 'pki'), { recursive: true, mode: 0o700 });
   say(`namespaces ${lab.prefix}*, runtime files in ${lab.runDir}`);
@@ -79,6 +79,8 @@ async function up() {
       lab.addresses.nodes[i],
       '--state-file',
       join(dir, `agent-${n.name}.json`),
+      // nodes with an NFS server register its MOUNT ports and exports with the gateway
+      ...lab.nfs.filter((s) => s.node === n.name).flatMap((s) => ['--ganesha-config', s.config]),
     ]);
     await waitFor(`agent ${n.name}`, async () => (await readFile(d.log, 'utf8')).includes('"msg":"ready"'));
   }
@@ -129,12 +131,31 @@ async function up() {
   say(`  c1 saw the connection come from ${seen.stdout.trim()}`);
   await server.stop();
 
+  step(`NFS: n1 exports /srv/projects, n2 /srv/home; outside, ${lab.addresses.vip} is one NFS server`);
+  await waitFor('both nodes’ exports at the gateway', async () => {
+    const out = await ctl('exports');
+    return out.includes('/srv/projects') && out.includes('/srv/home');
+  });
+  say((await ctl('exports')).trimEnd());
+  const showmount = await lab.exec('c1', 'showmount', ['-e', lab.addresses.vip]);
+  say(`  c1$ showmount -e ${lab.addresses.vip}\n${showmount.stdout.trimEnd().replace(/^/gm, '  ')}`);
+  for (const path of ['/srv/projects', '/srv/home']) {
+    const r = await lab.exec('c1', 'python3', [
+      join(root, 'test/src/nfs-rpc-client.py'),
+      JSON.stringify({ host: lab.addresses.vip, op: 'mnt', path }),
+    ]);
+    const a = JSON.parse(r.stdout);
+    say(
+      `  MNT ${path} over UDP: status ${a.status}, reply from ${a.from.join(':')}, handle export id ${Number.parseInt(a.handle.slice(4, 8), 16)}`,
+    );
+  }
+
   step(`onehostctl explain --flow 'tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn'`);
   say((await ctl('explain', '--flow', `tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn`)).trimEnd());
 
   step('done');
   say(
-    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,
+    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,
   );
   say('Stop it with:  ./scripts/demo down');
 }

@@ -4,13 +4,14 @@ import {
   connectExports,
   connectMembership,
   connectSwitch,
+  describeServiceError,
   type ExportsConnection,
+  isServiceError,
   type MembershipConnection,
   type SwitchConnection,
 } from '@onehost/control';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Output } from './explain-command.js';
-import { describeServiceError, isServiceError } from './grpc-status.js';
 
 /** GatewayFlags are the options every gRPC command shares. */
 export interface GatewayFlags {

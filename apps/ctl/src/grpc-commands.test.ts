@@ -17,10 +17,10 @@ import {
   issueCertificate,
   startControlServer,
 } from '@onehost/control';
+import { SwitchDocBackend } from '@onehost/control/testing';
 import { Endianness, Transport } from '@onehost/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram, usageExitCode } from './program.js';
-import { SwitchDocBackend } from './testing/switch-backend.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 

@@ -1,10 +1,15 @@
-import { type ClientTls, connectMembership, type MembershipConnection } from '@onehost/control';
+import {
+  type ClientTls,
+  connectMembership,
+  describeError,
+  isFinalRefusal,
+  type MembershipConnection,
+} from '@onehost/control';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import type { Logger } from 'pino';
 import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
 import { Backoff } from './backoff.js';
 import type { MountPortRestore, NodeConfig } from './config.js';
-import { describeError, isFinalRefusal } from './grpc-status.js';
 import { HeartbeatLoop, stateName } from './heartbeat-loop.js';
 import {
   type LocalFacts,

@@ -1,6 +1,5 @@
-import type { MembershipConnection } from '@onehost/control';
+import { describeError, type MembershipConnection, statusName } from '@onehost/control';
 import { MemberState } from '@onehost/proto';
-import { describeError, statusName } from './grpc-status.js';
 
 export interface HeartbeatOptions {
   nodeName: string;

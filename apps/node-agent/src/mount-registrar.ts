@@ -1,9 +1,8 @@
-import { type ClientTls, connectExports } from '@onehost/control';
+import { type ClientTls, connectExports, describeError, statusName } from '@onehost/control';
 import { Endianness, type RegisterMountResponse, Transport } from '@onehost/proto';
 import type { Logger } from 'pino';
 import type { MountPortRestore } from './config.js';
 import { ganeshaExports, type NodeExport } from './ganesha-config.js';
-import { describeError, statusName } from './grpc-status.js';
 import { type MountdPorts, mountdPorts } from './rpcbind.js';
 
 /** Where the node's NFS server keeps the export id in its handles (nfs-ganesha 4.x: bytes 2-3, big-endian). */

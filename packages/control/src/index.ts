@@ -38,6 +38,13 @@ export {
 } from './exports-registry.js';
 export { buildFlowPacket, type FlowSpec } from './flow-packet.js';
 export {
+  describeError,
+  describeServiceError,
+  isFinalRefusal,
+  isServiceError,
+  statusName,
+} from './grpc-status.js';
+export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   type JoinInput,

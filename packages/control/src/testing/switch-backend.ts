@@ -1,3 +1,5 @@
+// Exported as `@onehost/control/testing` (built, unlike the rest of src/testing) for other packages'
+// tests; it needs `@onehost/switch`, which this package has only as a dev dependency.
 import { formatIssue, MessageSwitch, validateConfig } from '@onehost/switch';
 import { ControlError } from '../control-error.js';
 import type {

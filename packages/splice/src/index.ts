@@ -1,0 +1,11 @@
+export * from './message.js';
+export {
+  rewrite32,
+  type SegmentSpec,
+  setWindow,
+  shiftSack,
+  tsOption,
+  writeSegment,
+  wscaleOption,
+} from './segment.js';
+export { SPLICE_EVENTS, type SpliceEvent, Splicer, type SplicerIo, type SplicerOptions } from './splicer.js';

@@ -1,0 +1,113 @@
+import { put16, put32, u16, u32 } from '@onehost/wire';
+
+/** UDP port the node agent receives splice messages on (docs/splice.md). */
+export const DEFAULT_SPLICE_PORT = 7472;
+
+/** First byte of every splice datagram. */
+export const MSG = { HANDOVER: 1, SEGMENT: 2 } as const;
+
+export const HANDOVER_VERSION = 1;
+/** Bytes before the buffered data: type, version, flags … data length. */
+export const HANDOVER_HEADER = 42;
+/** Largest buffered data a handover carries (one datagram; the record cap is smaller). */
+export const HANDOVER_MAX_DATA = 65_000;
+
+export const HANDOVER_FLAG = { SACK: 1, TIMESTAMPS: 2, WINDOW_SCALE: 4 } as const;
+
+/**
+ * Handover is what the gateway tells a node's agent about a TCP connection it accepted and read the
+ * first routing record of. Sequence numbers are the client's and the gateway's, as the client sees them.
+ */
+export interface Handover {
+  flags: number;
+  clientAddr: number;
+  clusterAddr: number;
+  clientPort: number;
+  clusterPort: number;
+  /** destination port on the node (its mountd port for MOUNT; the cluster port otherwise). */
+  nodePort: number;
+  /** sequence number of the first buffered byte (the client's next byte the node must see). */
+  clientSeq: number;
+  /** the next sequence number the client expects from the server (the gateway's snd_nxt). */
+  serverSeq: number;
+  /** the client's MSS (what the node may send in one segment). */
+  mss: number;
+  /** the client's window scale (RFC 7323 §2); 0 without window scaling. */
+  clientWscale: number;
+  /** the window scale the gateway announced to the client. */
+  gatewayWscale: number;
+  /** the client's latest TSval (RFC 7323 §3), 0 without timestamps. */
+  clientTsval: number;
+  /** the gateway's TSval clock now (the node's TSvals continue from it). */
+  gatewayTsval: number;
+  /** the client's latest window field (scaled by clientWscale). */
+  clientWindow: number;
+  /** bytes the client sent that the node must receive first (the routing record and what followed). */
+  data: Uint8Array;
+}
+
+/** encodeHandover writes a type-1 datagram into `out` at `off`; returns its length, or -1 when it does not fit. */
+export function encodeHandover(h: Handover, out: Uint8Array, off = 0): number {
+  const n = HANDOVER_HEADER + h.data.length;
+  if (h.data.length > HANDOVER_MAX_DATA || off + n > out.length) return -1;
+  out[off] = MSG.HANDOVER;
+  out[off + 1] = HANDOVER_VERSION;
+  put16(out, off + 2, h.flags);
+  put32(out, off + 4, h.clientAddr);
+  put32(out, off + 8, h.clusterAddr);
+  put16(out, off + 12, h.clientPort);
+  put16(out, off + 14, h.clusterPort);
+  put16(out, off + 16, h.nodePort);
+  put32(out, off + 18, h.clientSeq);
+  put32(out, off + 22, h.serverSeq);
+  put16(out, off + 26, h.mss);
+  out[off + 28] = h.clientWscale;
+  out[off + 29] = h.gatewayWscale;
+  put32(out, off + 30, h.clientTsval);
+  put32(out, off + 34, h.gatewayTsval);
+  put16(out, off + 38, h.clientWindow);
+  put16(out, off + 40, h.data.length);
+  out.set(h.data, off + HANDOVER_HEADER);
+  return n;
+}
+
+/** Why a handover datagram was refused. */
+export type HandoverError = 'truncated' | 'version' | 'length' | 'window_scale' | 'mss' | 'port';
+
+/**
+ * decodeHandover reads a type-1 datagram at buf[off, off+len); the data is copied (the datagram's buffer
+ * is reused). Returns the reason when it is malformed. Never throws.
+ */
+export function decodeHandover(buf: Uint8Array, off: number, len: number): Handover | HandoverError {
+  if (len < HANDOVER_HEADER || off + len > buf.length || buf[off] !== MSG.HANDOVER) return 'truncated';
+  if (buf[off + 1] !== HANDOVER_VERSION) return 'version';
+  const dataLen = u16(buf, off + 40);
+  if (HANDOVER_HEADER + dataLen !== len) return 'length';
+  const clientWscale = buf[off + 28]!;
+  const gatewayWscale = buf[off + 29]!;
+  // RFC 7323 §2.3: a shift count above 14 is used as 14; we refuse it, a gateway never sends one.
+  if (clientWscale > 14 || gatewayWscale > 14) return 'window_scale';
+  const mss = u16(buf, off + 26);
+  if (mss < 88) return 'mss';
+  const clientPort = u16(buf, off + 12);
+  const clusterPort = u16(buf, off + 14);
+  const nodePort = u16(buf, off + 16);
+  if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return 'port';
+  return {
+    flags: u16(buf, off + 2),
+    clientAddr: u32(buf, off + 4),
+    clusterAddr: u32(buf, off + 8),
+    clientPort,
+    clusterPort,
+    nodePort,
+    clientSeq: u32(buf, off + 18),
+    serverSeq: u32(buf, off + 22),
+    mss,
+    clientWscale,
+    gatewayWscale,
+    clientTsval: u32(buf, off + 30),
+    gatewayTsval: u32(buf, off + 34),
+    clientWindow: u16(buf, off + 38),
+    data: buf.slice(off + HANDOVER_HEADER, off + len),
+  };
+}

@@ -1,0 +1,418 @@
+import { IPPROTO, Ipv4View, ipv4ToString, OK, TCP_FLAGS, TcpView } from '@onehost/wire';
+import { decodeHandover, HANDOVER_FLAG, type Handover, MSG } from './message.js';
+import {
+  rewrite32,
+  setWindow,
+  shiftSack,
+  tsecr,
+  tsOption,
+  tsval,
+  windowOf,
+  writeSegment,
+  wscaleOption,
+} from './segment.js';
+
+/** Where the splicer's packets go. Both calls copy or send the bytes before returning. */
+export interface SplicerIo {
+  /** inject hands a packet to the node's kernel as if it came from the client. */
+  inject(packet: Uint8Array): void;
+  /** sendOut sends a packet to the client (through the node's normal routes, not captured again). */
+  sendOut(packet: Uint8Array): void;
+}
+
+export interface SplicerOptions {
+  /** most flows at once; a handover beyond it is refused (the client gets a reset). Default 65536. */
+  maxFlows?: number;
+  /** a flow without a segment for this long is forgotten. Default 900 000 ms (an established TCP flow). */
+  idleMs?: number;
+  /** how long after both FINs, or a RST, a flow is kept for retransmissions. Default 2000 ms. */
+  closeMs?: number;
+  /** the replayed SYN is sent again after this long without the node's SYN-ACK. Default 200 ms. */
+  synRetryMs?: number;
+  /** SYNs sent before the flow is given up (and the client reset). Default 4. */
+  synTries?: number;
+  /** segments held for a flow whose handover has not arrived yet, and for how long. Default 16, 500 ms. */
+  earlySegments?: number;
+  earlyMs?: number;
+}
+
+/** Everything the splicer counts (the agent exports them). */
+export const SPLICE_EVENTS = [
+  'handover',
+  'handover_duplicate',
+  'handover_malformed',
+  'handover_refused_full',
+  'established',
+  'syn_given_up',
+  'closed',
+  'expired',
+  'in_forwarded',
+  'in_early_held',
+  'in_unknown',
+  'in_malformed',
+  'out_forwarded',
+  'out_unknown',
+  'out_malformed',
+  'message_unknown_type',
+] as const;
+export type SpliceEvent = (typeof SPLICE_EVENTS)[number];
+
+const STATE = { SYN_SENT: 0, ESTABLISHED: 1, CLOSING: 2 } as const;
+const FIN_IN = 1;
+const FIN_OUT = 2;
+
+interface Flow {
+  h: Handover;
+  state: number;
+  /** node's sequence number minus the client-visible one (node → client: seq -= sOff; client → node: ack += sOff). */
+  sOff: number;
+  /** client-visible TSval minus the node's. */
+  tsOff: number;
+  nodeWscale: number;
+  fins: number;
+  expires: number;
+  synTries: number;
+  nextSyn: number;
+  nodeIsn: number;
+  /** client segments that arrived before the node's SYN-ACK (copies). */
+  held: Uint8Array[];
+}
+
+const key = (addr: number, port: number): number => addr * 65536 + port;
+
+/**
+ * Splicer is the agent's half of delayed binding (docs/splice.md): it replays the client's handshake into
+ * the node's kernel, delivers the bytes the gateway buffered, and from then on shifts sequence numbers,
+ * timestamps, SACK blocks and the window between the client's view and the node's. Pure: packets in,
+ * packets out through {@link SplicerIo}; time is passed in.
+ */
+export class Splicer {
+  readonly counters: Record<SpliceEvent, number> = Object.fromEntries(
+    SPLICE_EVENTS.map((e) => [e, 0]),
+  ) as Record<SpliceEvent, number>;
+  private readonly flows = new Map<number, Flow>();
+  /** client segments for flows without a handover yet: key → [deadline, copies]. */
+  private readonly early = new Map<number, { until: number; packets: Uint8Array[] }>();
+  private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+  private readonly out = new Uint8Array(65_600);
+  private readonly maxFlows: number;
+  private readonly idleMs: number;
+  private readonly closeMs: number;
+  private readonly synRetryMs: number;
+  private readonly synTries: number;
+  private readonly earlySegments: number;
+  private readonly earlyMs: number;
+
+  constructor(
+    private readonly io: SplicerIo,
+    options: SplicerOptions = {},
+  ) {
+    this.maxFlows = options.maxFlows ?? 65_536;
+    this.idleMs = options.idleMs ?? 900_000;
+    this.closeMs = options.closeMs ?? 2000;
+    this.synRetryMs = options.synRetryMs ?? 200;
+    this.synTries = options.synTries ?? 4;
+    this.earlySegments = options.earlySegments ?? 16;
+    this.earlyMs = options.earlyMs ?? 500;
+  }
+
+  /** size is the number of spliced flows. */
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /** onMessage takes one datagram from a gateway (type byte first). Never throws. */
+  onMessage(buf: Uint8Array, off: number, len: number, now: number): void {
+    if (len < 1) {
+      this.counters.message_unknown_type++;
+      return;
+    }
+    const type = buf[off];
+    if (type === MSG.SEGMENT) this.inbound(buf, off + 1, len - 1, now);
+    else if (type === MSG.HANDOVER) this.handover(buf, off, len, now);
+    else this.counters.message_unknown_type++;
+  }
+
+  private handover(buf: Uint8Array, off: number, len: number, now: number): void {
+    const h = decodeHandover(buf, off, len);
+    if (typeof h === 'string') {
+      this.counters.handover_malformed++;
+      return;
+    }
+    const k = key(h.clientAddr, h.clientPort);
+    const old = this.flows.get(k);
+    if (old !== undefined) {
+      // The gateway sends a handover again when the client repeats its record; a new connection on the
+      // same client port (after the old one closed) replaces the flow.
+      if (old.h.clientSeq === h.clientSeq && old.h.clusterPort === h.clusterPort) {
+        this.counters.handover_duplicate++;
+        return;
+      }
+      this.flows.delete(k);
+    }
+    if (this.flows.size >= this.maxFlows) {
+      this.counters.handover_refused_full++;
+      this.resetClient(h);
+      return;
+    }
+    this.counters.handover++;
+    const f: Flow = {
+      h,
+      state: STATE.SYN_SENT,
+      sOff: 0,
+      tsOff: 0,
+      nodeWscale: 0,
+      fins: 0,
+      expires: now + this.idleMs,
+      synTries: 0,
+      nextSyn: 0,
+      nodeIsn: 0,
+      held: [],
+    };
+    const e = this.early.get(k);
+    if (e !== undefined) {
+      this.early.delete(k);
+      f.held = e.packets;
+    }
+    this.flows.set(k, f);
+    this.sendSyn(f, now);
+  }
+
+  /** sendSyn replays the client's SYN as if it had started right before the buffered bytes. */
+  private sendSyn(f: Flow, now: number): void {
+    const h = f.h;
+    const ts = (h.flags & HANDOVER_FLAG.TIMESTAMPS) !== 0;
+    const ws = (h.flags & HANDOVER_FLAG.WINDOW_SCALE) !== 0;
+    f.synTries++;
+    f.nextSyn = now + this.synRetryMs * f.synTries;
+    const n = writeSegment(this.out, {
+      src: h.clientAddr,
+      dst: h.clusterAddr,
+      srcPort: h.clientPort,
+      dstPort: h.nodePort,
+      seq: h.clientSeq - 1,
+      ack: 0,
+      flags: TCP_FLAGS.SYN,
+      // RFC 7323 §2.2: the window of a SYN is never scaled.
+      window: Math.min(0xffff, h.clientWindow * 2 ** (ws ? h.clientWscale : 0)),
+      syn: {
+        mss: h.mss,
+        sack: (h.flags & HANDOVER_FLAG.SACK) !== 0,
+        wscale: ws ? h.clientWscale : null,
+      },
+      ...(ts ? { ts: { val: h.clientTsval, ecr: 0 } } : {}),
+    });
+    this.io.inject(this.out.subarray(0, n));
+  }
+
+  /** onOutbound takes a packet the node's kernel sent on a captured port. Never throws. */
+  onOutbound(buf: Uint8Array, off: number, len: number, now: number): void {
+    const ip = this.ip;
+    const t = this.tcp;
+    if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) {
+      this.counters.out_malformed++;
+      return;
+    }
+    if (t.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) !== OK) {
+      this.counters.out_malformed++;
+      return;
+    }
+    const f = this.flows.get(key(ip.dst, t.dstPort));
+    if (f === undefined || f.h.clusterAddr !== ip.src) {
+      this.counters.out_unknown++;
+      return;
+    }
+    const h = f.h;
+    const flags = t.flags;
+    if (f.state === STATE.SYN_SENT) {
+      if (
+        (flags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK)) === (TCP_FLAGS.SYN | TCP_FLAGS.ACK) &&
+        t.ack === h.clientSeq
+      ) {
+        this.establish(f, t, now);
+      } else if ((flags & TCP_FLAGS.RST) !== 0) {
+        // The node refused the connection (nothing listens): tell the client.
+        this.resetClient(h);
+        this.close(f, now);
+      } else this.counters.out_unknown++;
+      return;
+    }
+    if ((flags & TCP_FLAGS.SYN) !== 0) return; // a retransmitted SYN-ACK: the client already has one
+    t.setSrcPort(h.clusterPort);
+    t.setSeq((t.seq - f.sOff) >>> 0);
+    const i = tsOption(t);
+    if (i >= 0 && f.tsOff !== 0) rewrite32(t, i + 2, (tsval(t, i) + f.tsOff) >>> 0);
+    if (f.nodeWscale !== h.gatewayWscale) {
+      const w = Math.floor((windowOf(t) * 2 ** f.nodeWscale) / 2 ** h.gatewayWscale);
+      setWindow(t, Math.min(0xffff, w));
+    }
+    this.track(f, flags, FIN_OUT, now);
+    this.counters.out_forwarded++;
+    this.io.sendOut(buf.subarray(off, off + ip.totalLength));
+  }
+
+  /** establish completes the replayed handshake and delivers the buffered bytes and held segments. */
+  private establish(f: Flow, synAck: TcpView, now: number): void {
+    const h = f.h;
+    const nodeIsn = synAck.seq;
+    f.nodeIsn = nodeIsn;
+    f.sOff = (nodeIsn + 1 - h.serverSeq) | 0;
+    const i = tsOption(synAck);
+    const ts = (h.flags & HANDOVER_FLAG.TIMESTAMPS) !== 0 && i >= 0;
+    const nodeTs = ts ? tsval(synAck, i) : 0;
+    f.tsOff = ts ? (h.gatewayTsval - nodeTs) | 0 : 0;
+    const ws = wscaleOption(synAck);
+    f.nodeWscale = (h.flags & HANDOVER_FLAG.WINDOW_SCALE) !== 0 && ws >= 0 ? ws : 0;
+    f.state = STATE.ESTABLISHED;
+    f.expires = now + this.idleMs;
+    this.counters.established++;
+    const base = {
+      src: h.clientAddr,
+      dst: h.clusterAddr,
+      srcPort: h.clientPort,
+      dstPort: h.nodePort,
+      ack: nodeIsn + 1,
+      window: h.clientWindow,
+      ...(ts ? { ts: { val: h.clientTsval, ecr: nodeTs } } : {}),
+    };
+    let n = writeSegment(this.out, { ...base, seq: h.clientSeq, flags: TCP_FLAGS.ACK });
+    this.io.inject(this.out.subarray(0, n));
+    const chunk = Math.max(64, h.mss - (ts ? 12 : 0));
+    for (let at = 0; at < h.data.length; at += chunk) {
+      const payloadLen = Math.min(chunk, h.data.length - at);
+      n = writeSegment(this.out, {
+        ...base,
+        seq: h.clientSeq + at,
+        flags: TCP_FLAGS.ACK | (at + payloadLen === h.data.length ? TCP_FLAGS.PSH : 0),
+        payload: h.data,
+        payloadOff: at,
+        payloadLen,
+      });
+      this.io.inject(this.out.subarray(0, n));
+    }
+    const held = f.held;
+    f.held = [];
+    for (const p of held) this.inbound(p, 0, p.length, now);
+  }
+
+  /** inbound takes a client segment the gateway forwarded (an IPv4 packet). */
+  private inbound(buf: Uint8Array, off: number, len: number, now: number): void {
+    const ip = this.ip;
+    const t = this.tcp;
+    if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) {
+      this.counters.in_malformed++;
+      return;
+    }
+    if (t.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) !== OK) {
+      this.counters.in_malformed++;
+      return;
+    }
+    const k = key(ip.src, t.srcPort);
+    const f = this.flows.get(k);
+    if (f === undefined || f.h.clusterPort !== t.dstPort) {
+      this.holdEarly(k, buf, off, ip.totalLength, now);
+      return;
+    }
+    if (f.state === STATE.SYN_SENT) {
+      if (f.held.length < this.earlySegments) f.held.push(buf.slice(off, off + ip.totalLength));
+      this.counters.in_early_held++;
+      return;
+    }
+    const h = f.h;
+    if (t.dstPort !== h.nodePort) t.setDstPort(h.nodePort);
+    if (t.ackFlag) t.setAck((t.ack + f.sOff) >>> 0);
+    shiftSack(t, f.sOff);
+    const i = tsOption(t);
+    if (i >= 0 && f.tsOff !== 0) rewrite32(t, i + 6, (tsecr(t, i) - f.tsOff) >>> 0);
+    this.track(f, t.flags, FIN_IN, now);
+    this.counters.in_forwarded++;
+    this.io.inject(buf.subarray(off, off + ip.totalLength));
+  }
+
+  private holdEarly(k: number, buf: Uint8Array, off: number, len: number, now: number): void {
+    let e = this.early.get(k);
+    if (e === undefined) {
+      if (this.early.size >= 1024) {
+        this.counters.in_unknown++;
+        return;
+      }
+      e = { until: now + this.earlyMs, packets: [] };
+      this.early.set(k, e);
+    }
+    if (e.packets.length >= this.earlySegments) {
+      this.counters.in_unknown++;
+      return;
+    }
+    e.packets.push(buf.slice(off, off + len));
+    this.counters.in_early_held++;
+  }
+
+  /** track follows FIN and RST so a finished flow is forgotten soon after. */
+  private track(f: Flow, flags: number, finBit: number, now: number): void {
+    if ((flags & TCP_FLAGS.RST) !== 0) {
+      this.close(f, now);
+      return;
+    }
+    if ((flags & TCP_FLAGS.FIN) !== 0) f.fins |= finBit;
+    if (f.fins === (FIN_IN | FIN_OUT)) this.close(f, now);
+    else if (f.state !== STATE.CLOSING) f.expires = now + this.idleMs;
+  }
+
+  private close(f: Flow, now: number): void {
+    if (f.state !== STATE.CLOSING) this.counters.closed++;
+    f.state = STATE.CLOSING;
+    f.expires = Math.min(f.expires, now + this.closeMs);
+  }
+
+  /** resetClient sends the client a RST in the gateway's sequence space (the flow cannot be spliced). */
+  private resetClient(h: Handover): void {
+    const n = writeSegment(this.out, {
+      src: h.clusterAddr,
+      dst: h.clientAddr,
+      srcPort: h.clusterPort,
+      dstPort: h.clientPort,
+      seq: h.serverSeq,
+      ack: 0,
+      flags: TCP_FLAGS.RST,
+      window: 0,
+    });
+    this.io.sendOut(this.out.subarray(0, n));
+  }
+
+  /** tick retries replayed SYNs and forgets expired flows and held segments. Call it every ~100 ms. */
+  tick(now: number): void {
+    for (const [k, f] of this.flows) {
+      if (f.state === STATE.SYN_SENT && now >= f.nextSyn) {
+        if (f.synTries >= this.synTries) {
+          this.counters.syn_given_up++;
+          this.resetClient(f.h);
+          this.flows.delete(k);
+          continue;
+        }
+        this.sendSyn(f, now);
+      }
+      if (now >= f.expires) {
+        if (f.state !== STATE.CLOSING) this.counters.expired++;
+        this.flows.delete(k);
+      }
+    }
+    for (const [k, e] of this.early) {
+      if (now >= e.until) {
+        this.counters.in_unknown += e.packets.length;
+        this.early.delete(k);
+      }
+    }
+  }
+
+  /** list lists the spliced flows (for the agent's status and tests). */
+  list(): { client: string; clusterPort: number; nodePort: number; state: string }[] {
+    const names = ['syn-sent', 'established', 'closing'];
+    return [...this.flows.values()].map((f) => ({
+      client: `${ipv4ToString(f.h.clientAddr)}:${f.h.clientPort}`,
+      clusterPort: f.h.clusterPort,
+      nodePort: f.h.nodePort,
+      state: names[f.state]!,
+    }));
+  }
+}

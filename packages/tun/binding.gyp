@@ -8,6 +8,7 @@
         "native/netns.cc",
         "native/send-core.cc",
         "native/sender.cc",
+        "native/tcp-repair.cc",
         "native/tun-open.cc",
         "native/tun-queue.cc"
       ],

@@ -8,6 +8,8 @@
 
 namespace onehost {
 
+Napi::Value TcpRepairDetach(const Napi::CallbackInfo& info);
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   Napi::Function tunQueue = TunQueue::Define(env);
@@ -18,6 +20,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunQueue", tunQueue);
   exports.Set("Sender", sender);
   exports.Set("flood", Napi::Function::New(env, Flood, "flood"));
+  exports.Set("tcpRepairDetach", Napi::Function::New(env, TcpRepairDetach, "tcpRepairDetach"));
   exports.Set("forwardC", Napi::Function::New(env, ForwardC, "forwardC"));
   exports.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
   return exports;

@@ -114,6 +114,7 @@ export interface Binding {
     sender: NativeSender,
     options: { durationMs: number; maxBatch?: number },
   ): Promise<{ packets: number; batches: number }>;
+  tcpRepairDetach(fd: number): import('./tcp-repair.js').TcpRepairInfo;
   META_STRIDE: number;
 }
 

@@ -1,0 +1,67 @@
+import { once } from 'node:events';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { run, waitFor } from '@onehost/testkit';
+import { describe, expect, it } from 'vitest';
+import { isTunError, TCPI_OPT, tcpRepairDetach } from './index.js';
+
+const fdOf = (s: Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
+
+/** states lists `ss` states of TCP sockets on loopback port `port` (local or remote). */
+async function states(port: number): Promise<string[]> {
+  const { stdout } = await run('ss', ['-Htan', `( sport = :${port} or dport = :${port} )`]);
+  return stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/)[0]!);
+}
+
+describe('tcpRepairDetach', () => {
+  it('reads the sequence numbers and options, and a close afterwards sends the peer nothing', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const accepted = once(server, 'connection');
+    const client = createConnection(port, '127.0.0.1');
+    await once(client, 'connect');
+    const [conn] = (await accepted) as [Socket];
+    try {
+      client.write('hello');
+      const [got] = (await once(conn, 'data')) as [Buffer];
+      expect(got.toString()).toBe('hello');
+      conn.write('yo');
+      await once(client, 'data');
+      conn.pause();
+      const info = await waitFor(
+        () => {
+          const r = tcpRepairDetach(fdOf(conn));
+          return r.sndNxt === undefined ? null : r;
+        },
+        { what: 'the reply acknowledged', timeoutMs: 5000 },
+      );
+      expect(info.state).toBe(1);
+      expect(info.options & TCPI_OPT.SACK).toBeTruthy();
+      expect(info.sndMss).toBeGreaterThan(0);
+      expect(typeof info.rcvNxt).toBe('number');
+      conn.destroy();
+      // the server's socket is gone, and the client never saw a FIN (it would be in CLOSE-WAIT) or a RST
+      await waitFor(async () => (await states(port)).length === 2, { what: 'the server socket gone' });
+      expect(await states(port)).toEqual(['LISTEN', 'ESTAB']);
+      expect(client.destroyed).toBe(false);
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  it('refuses a descriptor that is not a TCP socket with a TunError', () => {
+    let err: unknown;
+    try {
+      tcpRepairDetach(0);
+    } catch (e) {
+      err = e;
+    }
+    expect(isTunError(err, 'TUN_CONFIG')).toBe(true);
+  });
+});

@@ -26,12 +26,24 @@ export class DecisionOut {
   node = -1;
   port = NO_PORT;
   reason = 0;
+  /** FORWARD of a spliced TCP flow (delayed binding): the node's agent takes it, not its kernel. */
+  spliced = false;
 
   forward(node: number, port: number): void {
     this.kind = KIND.FORWARD;
     this.node = node;
     this.port = port;
     this.reason = 0;
+    this.spliced = false;
+  }
+
+  /** forwardSpliced sends a segment of a handed-over TCP flow to its node's agent (docs/splice.md). */
+  forwardSpliced(node: number): void {
+    this.kind = KIND.FORWARD;
+    this.node = node;
+    this.port = NO_PORT;
+    this.reason = 0;
+    this.spliced = true;
   }
 
   local(): void {
@@ -39,6 +51,7 @@ export class DecisionOut {
     this.node = -1;
     this.port = NO_PORT;
     this.reason = 0;
+    this.spliced = false;
   }
 
   drop(reason: number): void {
@@ -46,6 +59,7 @@ export class DecisionOut {
     this.node = -1;
     this.port = NO_PORT;
     this.reason = reason;
+    this.spliced = false;
   }
 
   copyFrom(o: DecisionOut): void {
@@ -53,11 +67,12 @@ export class DecisionOut {
     this.node = o.node;
     this.port = o.port;
     this.reason = o.reason;
+    this.spliced = o.spliced;
   }
 }
 
 /** Decision is the readable form: forward(node, newDstPort?), local, drop(reason). */
 export type Decision =
-  | { kind: 'forward'; node: number; nodeName: string; port?: number }
+  | { kind: 'forward'; node: number; nodeName: string; port?: number; spliced?: boolean }
   | { kind: 'local' }
   | { kind: 'drop'; reason: string };

@@ -1,4 +1,4 @@
-import { TCP_FLAGS } from '@onehost/wire';
+import { parseIpv4, TCP_FLAGS } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
 import { DecisionOut, KIND, NO_PORT } from './decision.js';
 import { DROP } from './drop-reason.js';
@@ -466,8 +466,8 @@ describe('IP fragments', () => {
   });
 });
 
-describe('TCP MOUNT and NFS: first record binds the flow', () => {
-  it('a SYN is the gateway’s (delayed binding); the first record binds; later segments follow', () => {
+describe('TCP MOUNT and NFS: delayed binding', () => {
+  it('the gateway takes the flow until it is handed over; a dry run routes its record; then segments go spliced', () => {
     const sw = switchWith();
     expect(decide(sw, tcp(20048, SYN, 7000)).kind).toBe(KIND.LOCAL);
     const withRecord = (payload: Uint8Array, flags = ACK | TCP_FLAGS.PSH) =>
@@ -476,14 +476,26 @@ describe('TCP MOUNT and NFS: first record binds the flow', () => {
     const marked = new Uint8Array(4 + rec.length);
     new DataView(marked.buffer).setUint32(0, (0x80000000 | rec.length) >>> 0);
     marked.set(rec, 4);
-    const first = decide(sw, withRecord(marked));
-    expect(first.kind).toBe(KIND.FORWARD);
-    expect(first.node).toBe(3);
-    expect(first.port).toBe(8082);
+    expect(decide(sw, withRecord(marked)).kind).toBe(KIND.LOCAL);
+    const asked = sw.explain(withRecord(marked), { dryRun: true });
+    expect(asked.decision).toMatchObject({ kind: 'forward', node: 3, port: 8082 });
+    expect(decide(sw, tcp(20048, ACK, 7000)).kind).toBe(KIND.LOCAL);
+    expect(sw.bindSplicedFlow(parseIpv4(CLIENT), 7000, parseIpv4(VIP), 20048, 3)).toBe(true);
     const later = decide(sw, tcp(20048, ACK, 7000));
+    expect(later.kind).toBe(KIND.FORWARD);
     expect(later.node).toBe(3);
-    expect(later.port).toBe(8082);
+    expect(later.port).toBe(NO_PORT);
+    expect(sw.explain(tcp(20048, ACK, 7000), { dryRun: true }).decision).toMatchObject({ spliced: true });
     expect(decide(sw, tcp(20048, ACK, 7001)).kind).toBe(KIND.LOCAL);
+    // a new SYN on the same client port is a new connection: the gateway's again
+    expect(decide(sw, tcp(20048, SYN, 7000)).kind).toBe(KIND.LOCAL);
+    expect(decide(sw, tcp(20048, ACK, 7000)).kind).toBe(KIND.LOCAL);
+  });
+
+  it('refuses to bind where no TCP payload-routed entry is', () => {
+    const sw = switchWith();
+    expect(sw.bindSplicedFlow(parseIpv4(CLIENT), 7000, parseIpv4(VIP), 80, 3)).toBe(false);
+    expect(sw.bindSplicedFlow(parseIpv4(CLIENT), 7000, parseIpv4(CLIENT), 20048, 3)).toBe(false);
   });
 });
 

@@ -191,6 +191,7 @@ export class MessageSwitch {
         node: out.node,
         nodeName: snap?.nodes.nameOf(out.node) ?? `#${out.node}`,
         ...(out.port !== NO_PORT ? { port: out.port } : {}),
+        ...(out.spliced ? { spliced: true } : {}),
       };
     } else if (out.kind === KIND.LOCAL)
       decision = { kind: 'local', ...(out.port !== NO_PORT ? { port: out.port } : {}) };
@@ -246,6 +247,31 @@ export class MessageSwitch {
       }
     }
     return { flows, total };
+  }
+
+  /**
+   * bindSplicedFlow records that the TCP flow client:clientPort → clusterAddress:port was handed over to
+   * node `node` (delayed binding): its later segments are forwarded spliced. False when no TCP entry with
+   * a binding function serves that port, or the address is not a cluster address.
+   */
+  bindSplicedFlow(
+    client: number,
+    clientPort: number,
+    clusterAddress: number,
+    port: number,
+    node: number,
+    now = this.clock(),
+  ): boolean {
+    const snap = this.current;
+    if (snap === null) return false;
+    const vip = snap.vipIndex(clusterAddress | 0);
+    const e = snap.lookup(6, port);
+    if (vip < 0 || e === null || e.fn.bind === undefined) return false;
+    if (!this.hasEpoch) {
+      this.epoch = Math.floor(now);
+      this.hasEpoch = true;
+    }
+    return e.fn.bind(client, clientPort, port, vip, node, this.tableTime(now));
   }
 
   /** sweep lets every routing function examine up to `budget` flow slots each and release the expired ones. */

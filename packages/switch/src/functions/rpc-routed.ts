@@ -1,6 +1,6 @@
 import { IPPROTO, ipv4ToString, OK, RpcCallView, TCP_FLAGS, u32 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
-import { type DecisionOut, KIND, NO_PORT } from '../decision.js';
+import { type DecisionOut, NO_PORT } from '../decision.js';
 import type { PacketContext } from '../packet-context.js';
 import { FLOW, FlowTable } from '../tables/flow-table.js';
 import type { RoutingDeps, RoutingFunction } from './types.js';
@@ -77,7 +77,6 @@ export abstract class RpcRouted implements RoutingFunction {
     if (s >= 0) {
       const node = flows.node(s);
       if (ctx.nodes.isUp(node)) {
-        const port = flows.aux(s);
         if (!ctx.dryRun) {
           const rst = (flags & TCP_FLAGS.RST) !== 0;
           const fin = (flags & TCP_FLAGS.FIN) !== 0 || flows.state(s) === FLOW.FIN;
@@ -89,10 +88,10 @@ export abstract class RpcRouted implements RoutingFunction {
         }
         if (ctx.trace !== null) {
           ctx.trace.add(
-            `${this.kind}: TCP flow ${ipv4ToString(a)}:${p.srcPort} bound to ${ctx.nodes.nameOf(node)}`,
+            `${this.kind}: TCP flow ${ipv4ToString(a)}:${p.srcPort} handed over to ${ctx.nodes.nameOf(node)} → its agent`,
           );
         }
-        out.forward(node, port === 0 ? NO_PORT : port);
+        out.forwardSpliced(node);
         return;
       }
       if (!ctx.dryRun) {
@@ -100,28 +99,29 @@ export abstract class RpcRouted implements RoutingFunction {
         this.deps.counters.event(EVENT.CONN_NODE_LOST);
       }
     }
-    if (p.payloadLength === 0) {
+    if (p.payloadLength === 0 || !ctx.dryRun) {
+      // Delayed binding: the gateway's own stack answers the handshake (SYN cookies) and reads records
+      // until one routes; then it hands the connection over (bind). A dry run (explain, the gateway's
+      // question about a record it read) routes the record as it would.
       if (ctx.trace !== null)
-        ctx.trace.add(
-          `${this.kind}: TCP segment without an RPC record, flow not bound → the gateway (delayed binding)`,
-        );
+        ctx.trace.add(`${this.kind}: TCP flow not handed over yet → the gateway (delayed binding)`);
       this.deps.counters.event(EVENT.RPC_TCP_UNBOUND);
       out.local();
       return;
     }
     this.routeDatagram(ctx, out, true);
-    if (out.kind === KIND.FORWARD && !ctx.dryRun) {
-      flows.set(
-        a,
-        b,
-        ctx.vip,
-        out.node,
-        FLOW.ESTABLISHED,
-        Math.max(out.port, 0),
-        ctx.now + this.ttl,
-        ctx.now,
-      );
-    }
+  }
+
+  /**
+   * bind remembers that the TCP flow (client a:port → cluster address index vip, port dstPort) was
+   * handed over to `node`; its later segments go to that node's agent. Returns false when it cannot be
+   * (not a TCP function).
+   */
+  bind(client: number, clientPort: number, dstPort: number, vip: number, node: number, now: number): boolean {
+    const flows = this.flows;
+    if (flows === null) return false;
+    flows.set(client | 0, (clientPort << 16) | dstPort, vip, node, FLOW.ESTABLISHED, 0, now + this.ttl, now);
+    return true;
   }
 
   private routeDatagram(ctx: PacketContext, out: DecisionOut, tcp: boolean): void {

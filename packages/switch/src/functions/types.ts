@@ -27,6 +27,8 @@ export interface RoutingFunction {
   readonly flowTable?: FlowTable | null;
   /** sweep releases expired state; called now and then by the switch (never per packet). */
   sweep?(now: number, budget: number): void;
+  /** bind remembers a TCP flow handed over to `node` (delayed binding; mount and nfs over TCP). */
+  bind?(client: number, clientPort: number, dstPort: number, vip: number, node: number, now: number): boolean;
   /** describe summarises the instance for explain and listings. */
   describe(): Record<string, unknown>;
 }

@@ -24,7 +24,7 @@ constexpr int kSendQueue = 2;
 }  // namespace
 
 // tcpRepairDetach(fd) → { sendQueued, recvQueued, sndNxt, rcvNxt, tsNow, options, sndWscale, rcvWscale,
-// sndMss, rcvMss } with the socket left in repair mode (the caller closes it), or, when bytes are still
+// sndMss, rcvMss, recvData } with the socket left in repair mode (the caller closes it), or, when bytes are still
 // unacknowledged (sendQueued > 0), the same object with the socket left as it was (try again later).
 Napi::Value TcpRepairDetach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -78,6 +78,14 @@ Napi::Value TcpRepairDetach(const Napi::CallbackInfo& info) {
   uint32_t ts = 0;
   socklen_t sl = sizeof(ts);
   if (getsockopt(fd, IPPROTO_TCP, kTcpTimestamp, &ts, &sl) < 0) ts = 0;
+  if (inq > 0) {
+    // Bytes the application has not read: in repair mode the receive queue is read with MSG_PEEK.
+    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(inq));
+    int q = kRecvQueue;
+    setsockopt(fd, IPPROTO_TCP, kTcpRepairQueue, &q, sizeof(q));
+    ssize_t n = recv(fd, data.Data(), static_cast<size_t>(inq), MSG_PEEK | MSG_DONTWAIT);
+    r.Set("recvData", n > 0 ? Napi::Buffer<uint8_t>::Copy(env, data.Data(), static_cast<size_t>(n)) : Napi::Buffer<uint8_t>::New(env, 0));
+  }
   r.Set("sndNxt", seq[0]);
   r.Set("rcvNxt", seq[1]);
   r.Set("tsNow", ts);

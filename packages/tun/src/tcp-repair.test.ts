@@ -32,7 +32,17 @@ describe('tcpRepairDetach', () => {
       expect(got.toString()).toBe('hello');
       conn.write('yo');
       await once(client, 'data');
-      conn.pause();
+      // stop libuv reading (pause() alone lets Node read ahead into the stream's buffer)
+      (conn as unknown as { _handle: { readStop(): void } })._handle.readStop();
+      client.write('unread');
+      // the server's Recv-Q (ss column 2) holds the 6 bytes the application did not read
+      await waitFor(
+        async () => {
+          const { stdout } = await run('ss', ['-Htn', `( sport = :${port} )`]);
+          return stdout.split(/\s+/)[1] === '6';
+        },
+        { what: 'unread bytes queued' },
+      );
       const info = await waitFor(
         () => {
           const r = tcpRepairDetach(fdOf(conn));
@@ -44,6 +54,8 @@ describe('tcpRepairDetach', () => {
       expect(info.options & TCPI_OPT.SACK).toBeTruthy();
       expect(info.sndMss).toBeGreaterThan(0);
       expect(typeof info.rcvNxt).toBe('number');
+      expect(info.recvQueued).toBe(6);
+      expect(info.recvData?.toString()).toBe('unread');
       conn.destroy();
       // the server's socket is gone, and the client never saw a FIN (it would be in CLOSE-WAIT) or a RST
       await waitFor(async () => (await states(port)).length === 2, { what: 'the server socket gone' });

@@ -20,6 +20,8 @@ export interface TcpRepairInfo {
   sndNxt?: number;
   rcvNxt?: number;
   tsNow?: number;
+  /** when frozen with bytes unread (recvQueued > 0): those bytes (they end at rcvNxt). */
+  recvData?: Buffer;
 }
 
 export const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;

@@ -22,8 +22,9 @@ Napi::Function Sender::Define(Napi::Env env) {
                      });
 }
 
-// new Sender({ netns, source, ttl, portMin, portMax, sendBuffer }) opens the raw socket; throws a coded
-// Error when it cannot (TUN_PERMISSION without CAP_NET_RAW).
+// new Sender({ netns, source, ttl, portMin, portMax, sendBuffer, mark }) opens the raw socket; throws a
+// coded Error when it cannot (TUN_PERMISSION without CAP_NET_RAW; for a mark before Linux 5.17, without
+// CAP_NET_ADMIN).
 Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -55,6 +56,19 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
     ThrowCode(env, "TUN_BAD_ARGUMENT", "need 1 <= portMin <= portMax <= 65535");
     return;
   }
+  // SO_MARK (socket(7)) tags every packet this socket sends, so that nftables (`meta mark`) and policy
+  // routing (`ip rule fwmark`) can tell them apart. Absent: no mark.
+  Napi::Value markValue = o.Get("mark");
+  bool hasMark = !markValue.IsUndefined();
+  uint32_t mark = 0;
+  if (hasMark) {
+    double m = markValue.IsNumber() ? markValue.As<Napi::Number>().DoubleValue() : -1;
+    if (!(m >= 0 && m <= 4294967295.0) || m != static_cast<double>(static_cast<uint32_t>(m))) {
+      ThrowCode(env, "TUN_BAD_ARGUMENT", "mark must be an integer 0..0xffffffff");
+      return;
+    }
+    mark = static_cast<uint32_t>(m);
+  }
   int fd;
   {
     NetnsScope scope(netns);
@@ -71,6 +85,13 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
               e == EPERM || e == EACCES ? "cannot open a raw IPv4 socket (needs CAP_NET_RAW)"
                                         : "cannot open a raw IPv4 socket",
               e);
+    return;
+  }
+  if (hasMark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    int e = errno;
+    close(fd);
+    ThrowCode(env, e == EPERM || e == EACCES ? "TUN_PERMISSION" : "TUN_OPEN_FAILED",
+              e == EPERM || e == EACCES ? "cannot set SO_MARK (needs CAP_NET_ADMIN, or CAP_NET_RAW since Linux 5.17)" : "cannot set SO_MARK", e);
     return;
   }
   if (o.Get("sendBuffer").IsNumber()) {

@@ -107,6 +107,7 @@ export interface Binding {
     portMin?: number;
     portMax?: number;
     sendBuffer?: number;
+    mark?: number;
   }) => NativeSender;
   flood(options: FloodOptions): Promise<{ sent: number; errors: number; elapsedMs: number }>;
   forwardC(

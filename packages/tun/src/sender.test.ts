@@ -193,6 +193,44 @@ describe('PacketSender', () => {
     });
   });
 
+  it('marks what it sends with SO_MARK, which nftables sees, and rejects marks that are not u32', async () => {
+    // Count, in the sender's namespace, what leaves with each mark (the output hook sees raw sockets too).
+    await gw.exec('nft', ['-f', '-'], {
+      input: [
+        'table ip marks {',
+        '  chain out {',
+        '    type filter hook output priority 0; policy accept;',
+        '    udp dport 7779 meta mark 0x6f6a counter',
+        '    udp dport 7779 meta mark 0xffffffff counter',
+        '    udp dport 7779 meta mark 0 counter',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    });
+    lab.defer(() => gw.exec('nft', ['delete', 'table', 'ip', 'marks']));
+    const counts = async () => {
+      const { stdout } = await gw.exec('nft', ['list', 'chain', 'ip', 'marks', 'out']);
+      return [...stdout.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
+    };
+    const pkt = udpPacket('198.18.1.1', '198.18.1.2', 1111, 7779, Buffer.from('marked'));
+    const { arena, meta } = packBatch([pkt]);
+    for (const mark of [0x6f6a, 0xffffffff, undefined, 0]) {
+      expect(openSender(mark === undefined ? {} : { mark }).sendIp(arena, meta, 0, 1)).toBe(1);
+    }
+    // sendIp returns once the kernel took the packet, which has then passed the output hook.
+    expect(await counts()).toEqual([1, 1, 2]);
+    for (const mark of [-1, 2 ** 32, 1.5, Number.NaN, '1' as unknown as number, null as unknown as number]) {
+      let caught: unknown;
+      try {
+        openSender({ mark });
+      } catch (err) {
+        caught = err;
+      }
+      expect(isTunError(caught, 'TUN_BAD_ARGUMENT'), `mark ${String(mark)}`).toBe(true);
+    }
+  });
+
   it('rejects bad destination tables and keeps the old one', () => {
     const sender = openSender();
     sender.setDestinations([{ address: '198.18.1.2', port: 9 }]);

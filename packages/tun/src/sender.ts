@@ -12,6 +12,12 @@ export interface SenderOptions {
   portMax?: number;
   /** Socket send buffer in bytes (SO_SNDBUFFORCE). */
   sendBuffer?: number;
+  /**
+   * Packet mark (SO_MARK, an integer 0..0xffffffff) on everything this socket sends, for nftables
+   * (`meta mark`) and policy routing (`ip rule fwmark`). Needs CAP_NET_ADMIN (or CAP_NET_RAW on Linux
+   * 5.17 and later). Absent: no mark.
+   */
+  mark?: number;
 }
 
 /** One row of the destination table. */
@@ -31,7 +37,10 @@ export interface Destination {
 export class PacketSender {
   private constructor(private readonly native: NativeSender) {}
 
-  /** open creates the socket. Throws TUN_PERMISSION (no CAP_NET_RAW), TUN_NETNS or TUN_BAD_ARGUMENT. */
+  /**
+   * open creates the socket. Throws TUN_PERMISSION (no CAP_NET_RAW; for `mark` before Linux 5.17, no
+   * CAP_NET_ADMIN), TUN_NETNS or TUN_BAD_ARGUMENT (e.g. a mark that is not an integer 0..0xffffffff).
+   */
   static open(options: SenderOptions = {}): PacketSender {
     return new PacketSender(new binding.Sender(options));
   }

@@ -26,6 +26,11 @@ export interface GatewayConfig {
   };
   metrics: { host: string; port: number } | null;
   host: { table: number; rulePref: number; localPref: number; state: string; manage: boolean };
+  /**
+   * delayed binding of TCP MOUNT/NFS (docs/splice.md): the agents' UDP port, how long a connection may
+   * stay with the gateway before a record routes it, and the largest first record
+   */
+  splice: { port: number; idleMs: number; maxRecord: number };
   /** the switch keys, as written (validated by the switch when the first snapshot is built) */
   switch: {
     clusterAddresses: unknown[];
@@ -53,6 +58,7 @@ const TOP_KEYS = [
   'control',
   'metrics',
   'host',
+  'splice',
   ...SWITCH_KEYS,
 ];
 
@@ -223,6 +229,12 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
   };
   if ((host.rulePref ?? 0) >= (host.localPref ?? 0))
     r.fail(['host', 'rulePref'], 'must be below localPref (the VIP rules go before the local table)');
+  r.obj(['splice'], ['port', 'idleMs', 'maxRecord'], false);
+  const splice = {
+    port: r.int(['splice', 'port'], 1, 65535, 7472),
+    idleMs: r.int(['splice', 'idleMs'], 100, 3_600_000, 10_000),
+    maxRecord: r.int(['splice', 'maxRecord'], 64, 60_000, 8192),
+  };
   const cas = r.get(['clusterAddresses']);
   if (!Array.isArray(cas) || cas.length === 0)
     r.fail(['clusterAddresses'], 'must list at least one cluster address');
@@ -242,6 +254,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     control: control as GatewayConfig['control'],
     metrics: metrics ?? null,
     host: host as GatewayConfig['host'],
+    splice: splice as GatewayConfig['splice'],
     switch: sw,
   };
 }

@@ -1,3 +1,4 @@
+import { MSG, tsOption } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
 import { META_STRIDE, type PacketSender, type TunQueue } from '@onehost/tun';
 import {
@@ -9,6 +10,7 @@ import {
   TCP_FLAGS,
   TcpView,
   UdpView,
+  u32,
   VXLAN_OVERHEAD,
   writeFragNeeded,
   writeVxlanPrefix,
@@ -35,7 +37,17 @@ export interface DatapathOptions {
   clock?: () => number;
   /** "fragmentation needed" messages per second at most (RFC 1812 §4.3.2.8 asks routers to limit them) */
   icmpPerSecond?: number;
+  /** the UDP port node agents take spliced segments and handovers on (docs/splice.md) */
+  splicePort: number;
 }
+
+/** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
+export interface ClientTcpState {
+  tsval: number;
+  window: number;
+}
+
+const MAX_TRACKED = 65_536;
 
 const MAX_NODE_ID = 0xffff;
 /** Datapath drop reasons of its own (the switch counts its decisions' reasons). */
@@ -61,6 +73,16 @@ export class Datapath {
   readonly batches = new Float64Array(1);
 
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  /** rows of the destination table for a node's agent: client segments (type 2), and handovers */
+  private readonly spliceOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  private readonly handoverOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  /** ports whose TCP the gateway holds until a record routes it: their clients' TSval and window */
+  private readonly splicePorts = new Uint8Array(65_536);
+  private readonly clientTcp = new Map<number, number>();
+  private readonly msgArena = Buffer.alloc(65_536);
+  private readonly msgMeta = new Int32Array(META_STRIDE);
+  private readonly msgDst = new Int32Array(1);
+  private readonly msgSport = new Int32Array(1);
   private readonly dst: Int32Array;
   private readonly localMeta: Int32Array;
   private readonly icmpArena = Buffer.alloc(64 * 128);
@@ -96,19 +118,65 @@ export class Datapath {
     this.icmpTokens = this.icmpPerSecond;
   }
 
-  /** setNodes replaces the destination table (control plane; between batches). Throws on a bad address or MAC. */
+  /**
+   * setNodes replaces the destination table (control plane; between batches): per node its VXLAN
+   * device, and its agent's splice port for spliced segments (type byte 2) and handovers. Throws on a
+   * bad address or MAC.
+   */
   setNodes(nodes: readonly NodeEndpoint[]): void {
-    const table = nodes.map((n) => {
+    const segment = Uint8Array.of(MSG.SEGMENT);
+    const table = nodes.flatMap((n) => {
       const prefix = new Uint8Array(22);
       writeVxlanPrefix(prefix, 0, this.o.vni, parseMac(n.mac), this.gatewayMac);
       parseIpv4(n.address);
-      return { address: n.address, port: this.o.vxlanPort, prefix };
+      return [
+        { address: n.address, port: this.o.vxlanPort, prefix },
+        { address: n.address, port: this.o.splicePort, prefix: segment },
+        { address: n.address, port: this.o.splicePort },
+      ];
     });
     this.o.sender.setDestinations(table);
     this.destOf.fill(-1);
+    this.spliceOf.fill(-1);
+    this.handoverOf.fill(-1);
     nodes.forEach((n, i) => {
-      if (n.id >= 0 && n.id <= MAX_NODE_ID) this.destOf[n.id] = i;
+      if (n.id < 0 || n.id > MAX_NODE_ID) return;
+      this.destOf[n.id] = 3 * i;
+      this.spliceOf[n.id] = 3 * i + 1;
+      this.handoverOf[n.id] = 3 * i + 2;
     });
+  }
+
+  /** setSplicePorts names the TCP ports whose connections the gateway holds until a record routes them. */
+  setSplicePorts(ports: readonly number[]): void {
+    this.splicePorts.fill(0);
+    for (const p of ports) if (p > 0 && p < 65_536) this.splicePorts[p] = 1;
+  }
+
+  /** clientTcpState returns what the gateway last saw of a held flow's client (TSval 0 without timestamps). */
+  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
+    const v = this.clientTcp.get(client * 65_536 + clientPort);
+    return v === undefined ? undefined : { tsval: Math.floor(v / 65_536), window: v % 65_536 };
+  }
+
+  /** forgetClient drops the tracked state of a flow (handed over or closed). */
+  forgetClient(client: number, clientPort: number): void {
+    this.clientTcp.delete(client * 65_536 + clientPort);
+  }
+
+  /**
+   * sendHandover sends one handover datagram (docs/splice.md) to node `node`'s agent; false when the
+   * node has no destination or the socket would block.
+   */
+  sendHandover(node: number, message: Uint8Array): boolean {
+    const d = node >= 0 && node <= MAX_NODE_ID ? this.handoverOf[node]! : -1;
+    if (d < 0 || message.length > this.msgArena.length) return false;
+    this.msgArena.set(message, 0);
+    this.msgMeta[0] = 0;
+    this.msgMeta[1] = message.length;
+    this.msgDst[0] = d;
+    this.msgSport[0] = this.o.splicePort;
+    return this.o.sender.sendUdp(this.msgArena, this.msgMeta, 0, 1, this.msgDst, this.msgSport) === 1;
   }
 
   /** start begins reading the TUN. */
@@ -134,7 +202,16 @@ export class Datapath {
       const len = meta[i * META_STRIDE + 1]!;
       dst[i] = -1;
       const kind = sw.decide(arena, off, len, now, out);
-      if (kind === KIND.FORWARD) {
+      if (kind === KIND.FORWARD && out.spliced) {
+        const d = this.spliceOf[out.node]!;
+        if (d < 0) {
+          this.drops[0]!++;
+          continue;
+        }
+        dst[i] = d;
+        this.packetsByNode[out.node]!++;
+        this.bytesByNode[out.node]! += len;
+      } else if (kind === KIND.FORWARD) {
         const d = this.destOf[out.node]!;
         if (d < 0) {
           this.drops[0]!++;
@@ -153,6 +230,7 @@ export class Datapath {
         this.bytesByNode[out.node]! += len;
       } else if (kind === KIND.LOCAL) {
         if (out.port !== NO_PORT) this.rewrite(arena, off, len, out.port);
+        this.trackClient(arena, off, len);
         lm[nLocal * META_STRIDE] = off;
         lm[nLocal * META_STRIDE + 1] = len;
         nLocal++;
@@ -165,6 +243,19 @@ export class Datapath {
     if (nIcmp > 0) this.o.sender.sendIp(this.icmpArena, this.icmpMeta, 0, nIcmp);
     const next = this.o.sender.sendUdp(arena, meta, 0, count, dst);
     if (next < count) this.waitForSocket(arena, meta, next, count);
+  }
+
+  /** trackClient remembers the TSval and window of a client whose TCP flow the gateway holds (splice ports). */
+  private trackClient(arena: Buffer, off: number, len: number): void {
+    const ip = this.ip;
+    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.fragmentOffset !== 0) return;
+    const t = this.tcp;
+    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.splicePorts[t.dstPort] === 0) return;
+    const i = tsOption(t);
+    const key = ip.src * 65_536 + t.srcPort;
+    const map = this.clientTcp;
+    if (!map.has(key) && map.size >= MAX_TRACKED) map.delete(map.keys().next().value!);
+    map.set(key, (i >= 0 ? u32(arena, i + 2) : 0) * 65_536 + t.window);
   }
 
   /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */

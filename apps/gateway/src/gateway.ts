@@ -13,6 +13,7 @@ import { clusterRpcPorts } from './rpc/cluster-ports.js';
 import { registerRpcMetrics } from './rpc/metrics.js';
 import { clusterExports } from './rpc/mount.js';
 import { RpcResponders } from './rpc/responders.js';
+import { Splice } from './rpc/splice.js';
 
 /** A running gateway; `close` undoes what it configured on the host. */
 export interface Gateway {
@@ -84,6 +85,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       vxlanPort: cfg.vxlan.port,
       gatewayMac: GATEWAY_MAC,
       maxBatch: cfg.tun.maxBatch,
+      splicePort: cfg.splice.port,
     });
 
     const control = await startControlServer({
@@ -157,13 +159,27 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
 
     // The RPC services the switch hands to the gateway (portmap, MOUNT EXPORT, stale NFS handles),
     // listening on the cluster addresses, which are local now; they follow the table's entries.
+    const splice = new Splice({
+      sw,
+      datapath,
+      idleMs: cfg.splice.idleMs,
+      maxRecord: cfg.splice.maxRecord,
+      log: log.child({ component: 'splice' }),
+    });
     const rpc = new RpcResponders({
       addresses: cfg.switch.clusterAddresses.map((c) => String((c as { address: unknown }).address)),
       exports: () => clusterExports(control.membership.members(), control.exports.list()),
       log: log.child({ component: 'rpc' }),
+      splice,
     });
     undo.push(() => rpc.close());
-    backend.onSwap(() => void rpc.reconcile(backend.listEntries().entries));
+    const followTable = (): void => {
+      const ports = clusterRpcPorts(backend.listEntries().entries);
+      datapath.setSplicePorts([ports.mount.tcp, ports.nfs.tcp].filter((p): p is number => p !== undefined));
+      void rpc.reconcile(backend.listEntries().entries);
+    };
+    backend.onSwap(followTable);
+    followTable();
     await rpc.reconcile(backend.listEntries().entries);
 
     let metrics: Server | null = null;
@@ -176,7 +192,12 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         sender,
         nodeName: (id) => sw.snapshot?.nodes.nameOf(id),
       });
-      registerRpcMetrics(reg, { responders: rpc, exports: control.exports, switchCounters: sw.counters });
+      registerRpcMetrics(reg, {
+        responders: rpc,
+        exports: control.exports,
+        switchCounters: sw.counters,
+        splice,
+      });
       const srv = await serveMetrics(reg, cfg.metrics.host, cfg.metrics.port);
       metrics = srv;
       undo.push(() => new Promise((r) => srv.close(r)));

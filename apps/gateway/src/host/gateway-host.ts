@@ -55,6 +55,9 @@ function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
     [`net.ipv4.conf.${c.interconnect}.rp_filter`, '0'],
     [`net.ipv4.conf.${c.interconnect}.accept_local`, '1'],
     [`net.ipv4.conf.${c.tun}.rp_filter`, '0'],
+    // Delayed binding (docs/splice.md): the host's stack answers MOUNT/NFS SYNs; with 2 it always
+    // answers with a SYN cookie and keeps no state before the handshake completes.
+    ['net.ipv4.tcp_syncookies', '2'],
   ];
 }
 

@@ -1,9 +1,10 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import { encodeRecord, OK, RecordAssembler } from '@onehost/wire';
+import { encodeRecord, OK, RECORD_TRUNCATED, RecordAssembler, RecordView } from '@onehost/wire';
 import type { Logger } from 'pino';
 import type { RpcCounters, Transport } from './counters.js';
 import type { RpcDispatcher } from './dispatch.js';
+import type { Splice } from './splice.js';
 
 /** Limits of one TCP listener: the gateway's own RPC services see little traffic and no bulk data. */
 export interface TcpLimits {
@@ -43,6 +44,7 @@ export class RpcListener {
     private readonly counters: RpcCounters,
     private readonly log: Logger,
     private readonly limits: TcpLimits,
+    private readonly splice: Splice | null,
   ) {}
 
   /**
@@ -57,6 +59,8 @@ export class RpcListener {
     counters: RpcCounters;
     log: Logger;
     limits?: TcpLimits;
+    /** TCP only: hold each connection until a record routes it, then hand it over (delayed binding). */
+    splice?: Splice | null;
   }): Promise<RpcListener> {
     const l = new RpcListener(
       opts.transport,
@@ -66,6 +70,7 @@ export class RpcListener {
       opts.counters,
       opts.log,
       opts.limits ?? DEFAULT_TCP_LIMITS,
+      opts.transport === 'tcp' ? (opts.splice ?? null) : null,
     );
     if (opts.transport === 'udp') await l.openUdp();
     else await l.openTcp();
@@ -125,6 +130,10 @@ export class RpcListener {
   }
 
   private accept(s: Socket): void {
+    if (this.splice !== null) {
+      this.acceptSpliced(s, this.splice);
+      return;
+    }
     this.sockets.add(s);
     const ctx = this.ctx('tcp');
     const service = this.service;
@@ -158,6 +167,68 @@ export class RpcListener {
     });
   }
 
+  /**
+   * acceptSpliced serves a connection of a payload-routed port (MOUNT, NFS) until one of its records
+   * routes to a node: the records before it (libnfs sends NULL first) are answered here, then the
+   * connection is handed over with that record and everything after it.
+   */
+  private acceptSpliced(s: Socket, splice: Splice): void {
+    this.sockets.add(s);
+    const ctx = this.ctx('tcp');
+    const view = new RecordView();
+    let pending: Buffer = Buffer.alloc(0);
+    let done = false;
+    const finish = (outcome: Parameters<Splice['count']>[0], reset: boolean): void => {
+      if (done) return;
+      done = true;
+      splice.count(outcome);
+      if (reset) s.resetAndDestroy();
+      else s.destroy();
+    };
+    s.setTimeout(splice.o.idleMs, () => finish('idle_timeout', true));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      this.sockets.delete(s);
+      if (!done) {
+        done = true;
+        splice.count('closed_by_client');
+      }
+    });
+    s.on('data', (chunk: Buffer) => {
+      if (done) return;
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      for (;;) {
+        const code = view.bind(pending, 0, pending.length, splice.o.maxRecord);
+        if (code === RECORD_TRUNCATED) return;
+        if (code !== OK) {
+          finish('record_too_large', true);
+          return;
+        }
+        const record = pending.subarray(0, view.len);
+        const to = splice.route(s, record);
+        if (to !== null) {
+          done = true;
+          s.pause();
+          s.setTimeout(0);
+          // bytes Node read ahead into the stream belong to the node as well
+          const ahead = s.read() as Buffer | null;
+          const data = ahead === null ? pending : Buffer.concat([pending, ahead]);
+          void splice.handover(s, data, to);
+          return;
+        }
+        const msg = view.fragments === 1 ? pending.subarray(4, view.len) : joinFragments(view);
+        const reply = this.dispatcher.handle(msg, ctx);
+        if (reply === null) {
+          finish('not_rpc', true);
+          return;
+        }
+        s.write(encodeRecord(reply));
+        pending = pending.subarray(view.len);
+        if (pending.length === 0) return;
+      }
+    });
+  }
+
   /** close stops listening and ends every connection. */
   async close(): Promise<void> {
     const udp = this.udp;
@@ -168,4 +239,19 @@ export class RpcListener {
     for (const s of this.sockets) s.destroy();
     if (tcp !== null) await new Promise<void>((r) => tcp.close(() => r()));
   }
+}
+
+/** joinFragments copies a multi-fragment record's payload (RFC 5531 §11) into one buffer. */
+function joinFragments(v: RecordView): Uint8Array {
+  const out = new Uint8Array(v.recordLength);
+  let p = v.off;
+  let o = 0;
+  for (let i = 0; i < v.fragments; i++) {
+    const len =
+      ((v.buf[p]! << 24) | (v.buf[p + 1]! << 16) | (v.buf[p + 2]! << 8) | v.buf[p + 3]!) & 0x7fffffff;
+    out.set(v.buf.subarray(p + 4, p + 4 + len), o);
+    o += len;
+    p += 4 + len;
+  }
+  return out;
 }

@@ -2,6 +2,7 @@ import type { ExportsRegistry } from '@onehost/control';
 import { EVENT, eventName, type SwitchCounters } from '@onehost/switch';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RpcResponders } from './responders.js';
+import type { Splice } from './splice.js';
 
 /** The switch events of the MOUNT and NFS routing functions: calls they handed to the gateway, and why. */
 const RPC_EVENTS = [
@@ -19,12 +20,26 @@ const RPC_EVENTS = [
  * time): `onehost_rpc_calls_total{service,transport,outcome}`, `onehost_rpc_dropped_total{service,
  * transport,reason}`, `onehost_rpc_listeners{service,transport}`, the switch's RPC routing events
  * `onehost_rpc_routing_events_total{event}` and `onehost_export_conflicts_total{field}` (registrations
- * refused because another node claims a path or an export id).
+ * refused because another node claims a path or an export id), and with delayed binding
+ * `onehost_splice_flows_total{outcome}`.
  */
 export function registerRpcMetrics(
   reg: Registry,
-  s: { responders: RpcResponders; exports: ExportsRegistry; switchCounters: SwitchCounters },
+  s: { responders: RpcResponders; exports: ExportsRegistry; switchCounters: SwitchCounters; splice?: Splice },
 ): void {
+  const splice = s.splice;
+  if (splice !== undefined) {
+    new Counter({
+      name: 'onehost_splice_flows_total',
+      help: 'TCP MOUNT/NFS connections the gateway held for delayed binding, by what became of them.',
+      labelNames: ['outcome'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const [outcome, n] of splice.outcomes) this.inc({ outcome }, n);
+      },
+    });
+  }
   new Counter({
     name: 'onehost_rpc_calls_total',
     help: 'Calls the gateway answered itself (portmapper, MOUNT, NFS), by outcome.',

@@ -13,6 +13,7 @@ import { DEFAULT_TCP_LIMITS, RpcListener, type TcpLimits } from './listener.js';
 import { MountProgram } from './mount.js';
 import { NfsProgram } from './nfs.js';
 import { PortmapProgram } from './portmap.js';
+import type { Splice } from './splice.js';
 
 export interface RpcRespondersOptions {
   /** the cluster addresses: every responder listens on each of them. */
@@ -21,6 +22,8 @@ export interface RpcRespondersOptions {
   exports: () => readonly ExportEntry[];
   log: Logger;
   tcpLimits?: TcpLimits;
+  /** delayed binding for MOUNT and NFS over TCP (absent: those connections stay with the gateway). */
+  splice?: Splice;
 }
 
 /**
@@ -100,6 +103,7 @@ export class RpcResponders {
             counters: this.counters,
             log: this.opts.log.child({ listener: k }),
             limits: this.opts.tcpLimits ?? DEFAULT_TCP_LIMITS,
+            splice: spec.service === 'portmap' ? null : (this.opts.splice ?? null),
           });
           if (this.closed) {
             await l.close();

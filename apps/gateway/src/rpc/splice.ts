@@ -1,0 +1,166 @@
+import type { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { encodeHandover, HANDOVER_FLAG, HANDOVER_HEADER } from '@onehost/splice';
+import type { MessageSwitch } from '@onehost/switch';
+import { TCPI_OPT, tcpRepairDetach } from '@onehost/tun';
+import { IPPROTO, parseIpv4, TCP_FLAGS, writeIpv4Header, writeTcpHeader } from '@onehost/wire';
+import type { Logger } from 'pino';
+import type { ClientTcpState } from '../datapath.js';
+
+/** What became of the TCP connections the gateway held for delayed binding (metric outcome label). */
+export const SPLICE_OUTCOMES = [
+  'handed_over',
+  'closed_by_client',
+  'idle_timeout',
+  'record_too_large',
+  'not_rpc',
+  'handover_failed',
+] as const;
+export type SpliceOutcome = (typeof SPLICE_OUTCOMES)[number];
+
+/** Where a record goes: a node (and the destination port there), or the gateway's own answer. */
+export type SpliceRoute = { node: number; nodePort: number } | null;
+
+/** The parts of the data path the handover needs. */
+export interface SpliceDatapath {
+  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined;
+  forgetClient(client: number, clientPort: number): void;
+  sendHandover(node: number, message: Uint8Array): boolean;
+}
+
+export interface SpliceOptions {
+  sw: MessageSwitch;
+  datapath: SpliceDatapath;
+  /** how long a connection may stay with the gateway without a record that routes it */
+  idleMs: number;
+  /** the largest record the gateway reads before a handover */
+  maxRecord: number;
+  log: Logger;
+  /** how long to wait for the client to acknowledge the gateway's own answers before giving up */
+  ackWaitMs?: number;
+}
+
+const fdOf = (s: Socket): number => (s as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+
+/**
+ * Splice is the gateway's half of delayed binding (docs/splice.md). The host's stack holds MOUNT and NFS
+ * connections (SYN cookies, the NULL calls answered by the RPC listeners) until a record routes to a
+ * node; then `handover` freezes the socket (TCP_REPAIR), tells the node's agent the connection's state
+ * and bytes, binds the flow in the switch so its later segments go to that agent, and closes the socket
+ * without a word to the client.
+ */
+export class Splice {
+  readonly outcomes = new Map<SpliceOutcome, number>(SPLICE_OUTCOMES.map((o) => [o, 0]));
+  private readonly probe = new Uint8Array(40 + 65_536);
+  private readonly msg = new Uint8Array(HANDOVER_HEADER + 65_536);
+  private loggedFailure = false;
+
+  constructor(readonly o: SpliceOptions) {}
+
+  count(outcome: SpliceOutcome): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+  }
+
+  /**
+   * route asks the switch where the record (with its record mark) of a held connection goes: a dry run of
+   * the packet that carried it. Null: the gateway answers it.
+   */
+  route(s: Socket, record: Uint8Array): SpliceRoute {
+    const src = parseIpv4(s.remoteAddress ?? '0.0.0.0');
+    const dst = parseIpv4(s.localAddress ?? '0.0.0.0');
+    const p = this.probe;
+    const n = Math.min(record.length, p.length - 40);
+    writeIpv4Header(p, 0, { src, dst, protocol: IPPROTO.TCP, payloadLength: 20 + n });
+    writeTcpHeader(p, 20, {
+      srcPort: s.remotePort ?? 0,
+      dstPort: s.localPort ?? 0,
+      seq: 1,
+      ack: 1,
+      flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH,
+    });
+    p.set(record.subarray(0, n), 40);
+    const d = this.o.sw.explain(p.subarray(0, 40 + n), { dryRun: true }).decision;
+    if (d.kind !== 'forward') return null;
+    return { node: d.node, nodePort: d.port ?? s.localPort ?? 0 };
+  }
+
+  /**
+   * handover passes the connection (paused, `data` = the routing record and every byte after it that the
+   * application read) to `to.node`. Resolves true when handed over; false when it could not be (the
+   * socket is then reset).
+   */
+  async handover(s: Socket, data: Uint8Array, to: { node: number; nodePort: number }): Promise<boolean> {
+    const client = parseIpv4(s.remoteAddress ?? '0.0.0.0');
+    const clientPort = s.remotePort ?? 0;
+    const cluster = parseIpv4(s.localAddress ?? '0.0.0.0');
+    const port = s.localPort ?? 0;
+    const fd = fdOf(s);
+    try {
+      if (fd < 0) throw new Error('socket has no descriptor');
+      // The gateway's answers (NULL …) must be acknowledged first: the node cannot resend them.
+      const deadline = Date.now() + (this.o.ackWaitMs ?? 1000);
+      let info = tcpRepairDetach(fd);
+      while (info.sndNxt === undefined) {
+        if (Date.now() > deadline || s.destroyed)
+          throw new Error('the client did not acknowledge our answers');
+        await delay(2);
+        info = tcpRepairDetach(fd);
+      }
+      const unread = info.recvData ?? new Uint8Array(0);
+      const total = data.length + unread.length;
+      if (total > this.msg.length - HANDOVER_HEADER) throw new Error(`${total} bytes buffered`);
+      const bytes = new Uint8Array(total);
+      bytes.set(data, 0);
+      bytes.set(unread, data.length);
+      const ts = (info.options & TCPI_OPT.TIMESTAMPS) !== 0;
+      const ws = (info.options & TCPI_OPT.WSCALE) !== 0;
+      const seen = this.o.datapath.clientTcpState(client, clientPort);
+      const n = encodeHandover(
+        {
+          flags:
+            (ts ? HANDOVER_FLAG.TIMESTAMPS : 0) |
+            ((info.options & TCPI_OPT.SACK) !== 0 ? HANDOVER_FLAG.SACK : 0) |
+            (ws ? HANDOVER_FLAG.WINDOW_SCALE : 0),
+          clientAddr: client,
+          clusterAddr: cluster,
+          clientPort,
+          clusterPort: port,
+          nodePort: to.nodePort,
+          clientSeq: (info.rcvNxt! - total) >>> 0,
+          serverSeq: info.sndNxt >>> 0,
+          // tcpi_snd_mss is the client's MSS less the options every segment carries (RFC 7323 §3.2: 12)
+          mss: Math.min(0xffff, info.sndMss + (ts ? 12 : 0)),
+          clientWscale: ws ? info.sndWscale : 0,
+          gatewayWscale: ws ? info.rcvWscale : 0,
+          clientTsval: seen?.tsval ?? 0,
+          gatewayTsval: info.tsNow! >>> 0,
+          clientWindow: seen?.window ?? 0xffff,
+          data: bytes,
+        },
+        this.msg,
+      );
+      if (n < 0) throw new Error('handover does not fit a datagram');
+      // Bind first: from here on the client's segments go to the node's agent, not to this socket.
+      if (!this.o.sw.bindSplicedFlow(client, clientPort, cluster, port, to.node))
+        throw new Error(`no TCP binding entry for port ${port}`);
+      if (!this.o.datapath.sendHandover(to.node, this.msg.subarray(0, n)))
+        throw new Error(`node ${to.node} has no destination`);
+      this.o.datapath.forgetClient(client, clientPort);
+      s.destroy(); // in repair mode: closed without a FIN or RST
+      this.count('handed_over');
+      return true;
+    } catch (e) {
+      if (!this.loggedFailure) {
+        this.o.log.warn(
+          { err: (e as Error).message, node: to.node },
+          'handover failed; connection reset (logged once)',
+        );
+        this.loggedFailure = true;
+      }
+      this.count('handover_failed');
+      this.o.datapath.forgetClient(client, clientPort);
+      if (!s.destroyed) s.resetAndDestroy();
+      return false;
+    }
+  }
+}

@@ -295,18 +295,42 @@ export async function missingPieces(config: NodeConfig): Promise<string[]> {
 }
 
 /**
- * updateMountPorts reloads the nftables table of an applied `config` with its `mountPorts`, the source
- * ports to restore (the node's mountd ports, which change when nfs-ganesha restarts). One `nft -f`
- * transaction replaces the whole table, so the other rules never go missing in between. Throws a
- * ConfigError for a bad config, an Error when applyNodeConfig has not recorded the table in the state
- * file (nothing would undo it), a CommandError when nft fails.
+ * updateNftables reloads the nftables table of an applied `config`: its `mountPorts`, the source ports to
+ * restore (the node's mountd ports, which change when nfs-ganesha restarts), and its `splice` capture
+ * ports. One `nft -f` transaction replaces the whole table, so the other rules never go missing in
+ * between. Throws a ConfigError for a bad config, an Error when applyNodeConfig has not recorded the
+ * table in the state file (nothing would undo it), a CommandError when nft fails.
  */
-export async function updateMountPorts(config: NodeConfig): Promise<void> {
+export async function updateNftables(config: NodeConfig): Promise<void> {
   const c = resolveConfig(config);
   const journal = await readJournal(c.stateFile);
   if (!journal?.changes.some((ch) => ch.kind === 'nft-table'))
     throw new Error(`${c.stateFile}: the nftables table is not applied`);
   await nft(nftRuleset(c));
+}
+
+/** updateMountPorts is {@link updateNftables} (its older name, from when mount ports were all it changed). */
+export const updateMountPorts = updateNftables;
+
+/** ruleArgs are the `ip rule` selector and action of a recorded rule. */
+export function ruleArgs(r: { priority: number; fwmark: number; table: number }): string[] {
+  return ['priority', String(r.priority), 'fwmark', `0x${r.fwmark.toString(16)}`, 'lookup', String(r.table)];
+}
+
+/** countRules counts the rules that look exactly like `r` (priority, fwmark with a full mask, table). */
+export async function countRules(r: { priority: number; fwmark: number; table: number }): Promise<number> {
+  const rules = await ipJson<{ priority?: number; fwmark?: string; fwmask?: string; table?: string }>(
+    'rule',
+    'show',
+  );
+  return rules.filter(
+    (x) =>
+      x.priority === r.priority &&
+      x.fwmark !== undefined &&
+      Number(x.fwmark) === r.fwmark &&
+      (x.fwmask === undefined || Number(x.fwmask) === 0xffffffff) &&
+      x.table === String(r.table),
+  ).length;
 }
 
 async function undo(change: Change): Promise<void> {
@@ -337,6 +361,19 @@ async function undo(change: Change): Promise<void> {
         if (r.protocol === change.protocol) await ip('route', 'del', ...routeArgs(r));
       }
       for (const args of change.previous) await ip('route', 'replace', ...args);
+      return;
+    }
+    case 'rule':
+      // `ip rule add` refuses a duplicate today; should there be copies anyway, take out every one.
+      for (let n = await countRules(change); n > 0; n--) await ip('rule', 'del', ...ruleArgs(change));
+      return;
+    case 'table-route': {
+      const table = String(change.table);
+      // A table with no route left does not exist any more, and `ip route show` fails for it.
+      const routes = await ipJson<IpRoute>('route', 'show', 'table', table).catch(() => []);
+      if (routes.some((r) => r.dst === dstKey(change.dst) && r.dev === change.dev)) {
+        await ip('route', 'del', change.dst, 'dev', change.dev, 'table', table);
+      }
       return;
     }
   }

@@ -70,6 +70,8 @@ describe('resolveConfig', () => {
     ['vxlan.vni', { vxlan: { vni: 1 << 24 } }],
     ['vxlan.mac', { vxlan: { vni: 1, mac: '01:00:5e:00:00:01' } }],
     ['mountPorts[0].clusterPort', { mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 0 }] }],
+    ['splice.capturePorts[1]', { splice: { capturePorts: [2049, 70000] } }],
+    ['splice.capturePorts', { splice: { capturePorts: 2049 } }],
   ] as const)('names the bad field %s', (field, patch) => {
     const bad = { ...base, ...patch } as NodeConfig;
     expect(() => resolveConfig(bad)).toThrow(ConfigError);
@@ -122,6 +124,46 @@ describe('nftRuleset', () => {
     expect(lab).toBeGreaterThan(0);
     expect(dflt).toBeGreaterThan(lab);
     expect(text.indexOf('ip daddr 198.18.0.0/15 return')).toBeLessThan(lab);
+  });
+});
+
+describe('nftRuleset with splice', () => {
+  const vips = [
+    { name: 'outside', address: '203.0.113.80', default: true },
+    { name: 'lab', address: '198.19.0.80', prefixes: ['198.19.1.0/24'] },
+  ];
+
+  it('changes nothing without splice', () => {
+    const text = nftRuleset(resolveConfig({ ...base, networks: vips }));
+    expect(text).not.toMatch(/splice|0x6f69|0x6f6a/);
+  });
+
+  it('captures the ports from every cluster address, skips its own packets, keeps them from conntrack and the restore', () => {
+    const c = resolveConfig({
+      ...base,
+      networks: vips,
+      mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 81 }],
+      splice: { capturePorts: [8081, 2049, 8081] },
+    });
+    expect(c.splice).toEqual({ capturePorts: [2049, 8081] });
+    const text = nftRuleset(c);
+    expect(text).toContain('type route hook output priority mangle - 1;');
+    expect(text).toContain(
+      'ip saddr { 203.0.113.80, 198.19.0.80 } tcp sport { 2049, 8081 } oifname != "lo" meta mark != 0x6f6a meta mark set 0x6f69 counter',
+    );
+    expect(text).toContain('type filter hook output priority raw;');
+    expect(text).toContain('meta mark 0x6f6a notrack');
+    // In restore_out, the early return comes before the restore rules.
+    const ret = text.indexOf('meta mark { 0x6f69, 0x6f6a } return');
+    expect(ret).toBeGreaterThan(text.indexOf('chain restore_out'));
+    expect(ret).toBeLessThan(text.indexOf('tcp sport 8081 tcp sport set 81'));
+  });
+
+  it('with no capture port, captures nothing but still keeps its own packets from conntrack', () => {
+    const text = nftRuleset(resolveConfig({ ...base, splice: {} }));
+    expect(text).toContain('chain splice_out {');
+    expect(text).not.toContain('meta mark set 0x6f69');
+    expect(text).toContain('meta mark 0x6f6a notrack');
   });
 });
 

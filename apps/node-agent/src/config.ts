@@ -23,6 +23,20 @@ export interface MountPortRestore {
   clusterPort: number;
 }
 
+/**
+ * SpliceConfig turns on the nftables side of delayed binding (docs/splice.md): what the node's kernel
+ * sends on a spliced connection goes to the agent's TUN (see `splice-io.ts`), and what the agent sends
+ * for it is neither captured again nor tracked by conntrack.
+ */
+export interface SpliceConfig {
+  /**
+   * The node's own TCP ports (its mountd and NFS ports: the destination ports the agent replays the
+   * handshake to, before any MOUNT source-port restore) whose packets from a cluster address are
+   * captured. Empty or absent: nothing is captured.
+   */
+  capturePorts?: number[];
+}
+
 /** VxlanConfig describes the node's VXLAN device, which decapsulates what the gateways send. */
 export interface VxlanConfig {
   vni: number;
@@ -50,6 +64,8 @@ export interface NodeConfig {
   vxlan: VxlanConfig;
   /** Source ports to restore on the way out (MOUNT), may be empty. */
   mountPorts?: MountPortRestore[];
+  /** Delayed binding of TCP MOUNT/NFS (absent: off). */
+  splice?: SpliceConfig;
   /** Cluster-internal destinations that keep the internal address (default ["198.18.0.0/15"]). */
   clusterPrefixes?: string[];
   /** Share of the port block kept for SNAT of sockets bound to the internal address (default 0.25). */
@@ -75,6 +91,8 @@ export interface ResolvedConfig {
   ports: PortSplit;
   vxlan: { vni: number; port: number; device: string; local: string; mac?: string };
   mountPorts: MountPortRestore[];
+  /** null when delayed binding is off; capture ports sorted, without duplicates. */
+  splice: { capturePorts: number[] } | null;
   clusterPrefixes: string[];
   stateFile: string;
 }
@@ -188,6 +206,14 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       clusterPort: port(`mountPorts[${i}].clusterPort`, m.clusterPort),
     };
   });
+  if (config.splice !== undefined && (typeof config.splice !== 'object' || config.splice === null)) {
+    throw new ConfigError('splice', 'an object');
+  }
+  const capture = config.splice?.capturePorts ?? [];
+  if (!Array.isArray(capture)) throw new ConfigError('splice.capturePorts', 'a list of ports');
+  const capturePorts = [...new Set(capture.map((p, i) => port(`splice.capturePorts[${i}]`, p)))].sort(
+    (a, b) => a - b,
+  );
   return {
     nodeName: config.nodeName,
     internal: internal as { address: string; interface: string },
@@ -204,6 +230,7 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       mac: v.mac,
     },
     mountPorts,
+    splice: config.splice === undefined ? null : { capturePorts },
     clusterPrefixes: (config.clusterPrefixes ?? ['198.18.0.0/15']).map((p, i) =>
       cidr(`clusterPrefixes[${i}]`, p),
     ),

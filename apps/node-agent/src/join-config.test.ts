@@ -2,7 +2,7 @@ import type { JoinResponse } from '@onehost/proto';
 import { describe, expect, it } from 'vitest';
 import { Backoff } from './backoff.js';
 import { resolveConfig } from './config.js';
-import { nodeConfigFromJoin, sameConfig, vxlanMacOf } from './join-config.js';
+import { nodeConfigFromJoin, sameConfig, vxlanMacOf, withSpliceCapture } from './join-config.js';
 
 const join: JoinResponse = {
   nodeId: 3,
@@ -61,6 +61,18 @@ describe('nodeConfigFromJoin', () => {
       clusterAddresses: [{ network: 'outside', address: '203.0.113.90', isDefault: true }],
     };
     expect(sameConfig(a, nodeConfigFromJoin(moved, local))).toBe(false);
+  });
+});
+
+describe('withSpliceCapture', () => {
+  it('turns delayed binding on with capture ports, and off again without a trace', () => {
+    const c = nodeConfigFromJoin(join, local);
+    const on = withSpliceCapture(c, [2049, 20048]);
+    expect(on.splice).toEqual({ capturePorts: [2049, 20048] });
+    expect(resolveConfig(on).splice).toEqual({ capturePorts: [2049, 20048] });
+    expect(sameConfig(withSpliceCapture(on, [2049, 20048]), on)).toBe(true);
+    expect(sameConfig(withSpliceCapture(on, null), c)).toBe(true);
+    expect(resolveConfig(withSpliceCapture(on, null)).splice).toBeNull();
   });
 });
 

@@ -68,3 +68,12 @@ export function withMountPorts(config: NodeConfig, restores: readonly MountPortR
   const { mountPorts: _, ...rest } = config;
   return restores.length > 0 ? { ...rest, mountPorts: restores.map((r) => ({ ...r })) } : rest;
 }
+
+/**
+ * withSpliceCapture is `config` with delayed binding on and capturing `ports` (the node's TCP mountd and
+ * NFS ports); `null` turns delayed binding off (no `splice` key). Apply it with `updateNftables`.
+ */
+export function withSpliceCapture(config: NodeConfig, ports: readonly number[] | null): NodeConfig {
+  const { splice: _, ...rest } = config;
+  return ports === null ? rest : { ...rest, splice: { capturePorts: [...ports] } };
+}

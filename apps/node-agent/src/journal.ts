@@ -19,7 +19,11 @@ export type Change =
    * A route the agent added or replaced in the main table: `dst` and `protocol` find ours again; the
    * routes it replaced (same destination and metric) are re-added from `previous` (ip route arguments).
    */
-  | { kind: 'route'; dst: string; protocol: string; previous: string[][] };
+  | { kind: 'route'; dst: string; protocol: string; previous: string[][] }
+  /** A policy-routing rule the agent added: `ip rule add priority P fwmark F lookup T`. */
+  | { kind: 'rule'; priority: number; fwmark: number; table: number }
+  /** A route the agent added to a table of its own (not main): `ip route add DST dev DEV table T`. */
+  | { kind: 'table-route'; table: number; dst: string; dev: string };
 
 /** Journal is the state file: everything the agent changed, in order. */
 export interface Journal {
@@ -53,6 +57,19 @@ export class JournalFile {
     });
     await file.flush();
     return file;
+  }
+
+  /**
+   * open continues the state file this process created (to record changes made after apply, e.g. by
+   * SpliceIo). Throws when there is none, when it is not a state file, or when another process wrote it.
+   */
+  static async open(path: string): Promise<JournalFile> {
+    const journal = await readJournal(path);
+    if (journal === undefined) throw new Error(`${path}: no state file (apply the node configuration first)`);
+    if (journal.pid !== process.pid) {
+      throw new Error(`${path} was written by pid ${journal.pid}, not by this process`);
+    }
+    return new JournalFile(path, journal);
   }
 
   /** current returns a copy of the journal as written. */

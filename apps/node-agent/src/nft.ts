@@ -5,6 +5,19 @@ export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'onehost_agent';
 /** The packet mark that makes the kernel route a reply again (see `reroute_out`). */
 export const REROUTE_MARK = 0x6f68;
+/**
+ * The packet mark that sends what the node's kernel sends on a spliced connection to the agent's TUN:
+ * set in `splice_out`, matched by the agent's `ip rule fwmark` (see `splice-io.ts`). No rule matches
+ * REROUTE_MARK, so the two never select each other's route.
+ */
+export const SPLICE_MARK = 0x6f69;
+/**
+ * The mark on what the agent itself sends for spliced connections (its raw socket, SO_MARK): never
+ * captured again, not tracked by conntrack, left alone by the MOUNT source-port restore.
+ */
+export const BYPASS_MARK = 0x6f6a;
+
+const hex = (mark: number) => `0x${mark.toString(16)}`;
 
 function set(items: readonly string[]): string {
   return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
@@ -29,11 +42,24 @@ function set(items: readonly string[]): string {
  * - postrouting SNAT (conntrack maps the replies back): a socket bound to the internal address talking
  *   outside the cluster leaves as the cluster address of the network that reaches the destination, with a
  *   port from the SNAT part of the block, which does not overlap the ephemeral range.
+ * - with `splice` (delayed binding, docs/splice.md), two more chains and a first rule in `restore_out`:
+ *   - `splice_out`, a route chain one step before `reroute_out`: TCP from a cluster address and a
+ *     capture port (the node's own port: the MOUNT restore has not run yet), not leaving by `lo` and not
+ *     the agent's own, gets SPLICE_MARK; the kernel routes it again, the agent's `ip rule` sends it to the
+ *     agent's TUN. `reroute_out` then sees the TUN as the output device and leaves it alone.
+ *   - `splice_raw`, output at priority raw: what the agent sends (BYPASS_MARK) skips conntrack. Its
+ *     sequence numbers are the client's view, so the connection's conntrack entry (made by the replayed
+ *     SYN, in the node's numbering) would find them out of window and call them INVALID, which common
+ *     firewall rules (`ct state invalid drop`) drop.
+ *   - `restore_out` returns early for both marks: the agent sees the node's port on captured packets and
+ *     sends its own packets exactly as built (with the cluster port already in place).
  */
 export function nftRuleset(c: ResolvedConfig): string {
   const t = `table ${NFT_FAMILY} ${NFT_TABLE}`;
   const vips = c.networks.map((n) => n.address);
   const snatRange = `${c.ports.snat.lo}-${c.ports.snat.hi}`;
+  const splice = c.splice;
+  const spliceMarks = `meta mark { ${hex(SPLICE_MARK)}, ${hex(BYPASS_MARK)} }`;
   const restore = c.mountPorts.map(
     (m) =>
       `    ip saddr ${set(vips)} ${m.proto} sport ${m.nodePort} ${m.proto} sport set ${m.clusterPort} counter comment "restore ${m.proto} ${m.nodePort}->${m.clusterPort}"`,
@@ -47,6 +73,23 @@ export function nftRuleset(c: ResolvedConfig): string {
       ),
     `    meta l4proto { tcp, udp } snat to ${c.defaultNetwork.address}:${snatRange} comment "${c.defaultNetwork.name}"`,
   ];
+  const spliceChains =
+    splice === null
+      ? []
+      : [
+          '  chain splice_raw {',
+          '    type filter hook output priority raw; policy accept;',
+          `    meta mark ${hex(BYPASS_MARK)} notrack comment "the agent's spliced packets: no conntrack entry"`,
+          '  }',
+          '  chain splice_out {',
+          '    type route hook output priority mangle - 1; policy accept;',
+          ...(splice.capturePorts.length === 0
+            ? []
+            : [
+                `    ip saddr ${set(vips)} tcp sport ${set(splice.capturePorts.map(String))} oifname != "lo" meta mark != ${hex(BYPASS_MARK)} meta mark set ${hex(SPLICE_MARK)} counter comment "spliced connections: to the agent's TUN"`,
+              ]),
+          '  }',
+        ];
   return [
     `${t}`,
     `delete ${t}`,
@@ -63,8 +106,10 @@ export function nftRuleset(c: ResolvedConfig): string {
     '    type route hook output priority mangle; policy accept;',
     `    oifname "${c.vxlan.device}" meta mark set 0x${REROUTE_MARK.toString(16)} counter comment "route replies pinned to the VXLAN device again"`,
     '  }',
+    ...spliceChains,
     '  chain restore_out {',
     '    type filter hook output priority filter; policy accept;',
+    ...(splice === null ? [] : [`    ${spliceMarks} return comment "spliced: the agent's business"`]),
     ...restore,
     '  }',
     '  chain stamp_out {',

@@ -8,6 +8,7 @@ export {
   type RestoreReport,
   restore,
   updateMountPorts,
+  updateNftables,
 } from './apply.js';
 export {
   type ClusterNetwork,
@@ -17,6 +18,7 @@ export {
   type PortSplit,
   type ResolvedConfig,
   resolveConfig,
+  type SpliceConfig,
   splitPortBlock,
   stableMac,
   type VxlanConfig,
@@ -29,6 +31,7 @@ export {
   sameConfig,
   vxlanMacOf,
   withMountPorts,
+  withSpliceCapture,
 } from './join-config.js';
 export { type Change, type Journal, readJournal } from './journal.js';
 export {
@@ -39,6 +42,16 @@ export {
   type MountRegistrarOptions,
   restoresFor,
 } from './mount-registrar.js';
-export { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
+export { BYPASS_MARK, NFT_FAMILY, NFT_TABLE, nftRuleset, REROUTE_MARK, SPLICE_MARK } from './nft.js';
 export { ROUTE_PROTO } from './routes.js';
 export { getport, type MountdPorts, mountdPorts, type RpcbindOptions } from './rpcbind.js';
+export {
+  SPLICE_PORT,
+  SPLICE_RULE_PRIORITY,
+  SPLICE_TABLE,
+  SPLICE_TUN,
+  SpliceIo,
+  type SpliceIoHandlers,
+  type SpliceIoOptions,
+  type SpliceIoStats,
+} from './splice-io.js';

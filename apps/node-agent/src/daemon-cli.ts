@@ -39,6 +39,9 @@ export interface AgentArgs {
   rpcbind: string;
   handleLayout: HandleLayout;
   mountCheckMs: number;
+  splicePort: number;
+  spliceCapture: number[];
+  splice: boolean;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -51,6 +54,16 @@ function hostPort(v: string): string {
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
     throw new InvalidArgumentError('expected host:port, e.g. 198.18.0.1:7443');
   return v;
+}
+
+function portNumber(v: string): number {
+  const n = Number(v);
+  if (!/^\d{1,5}$/.test(v) || n < 1 || n > 65535) throw new InvalidArgumentError('expected a port, 1-65535');
+  return n;
+}
+
+function portList(v: string): number[] {
+  return v.split(',').map((p) => portNumber(p.trim()));
 }
 
 function nodeName(v: string): string {
@@ -159,12 +172,28 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
       milliseconds,
       1000,
     )
+    .option(
+      '--splice-port <port>',
+      'UDP port on the internal address for TCP MOUNT/NFS connections the gateway hands over',
+      portNumber,
+      7472,
+    )
+    .option(
+      '--splice-capture <ports>',
+      "the node's own TCP ports whose connections the gateway hands over (NFS and the cluster's MOUNT " +
+        "port; mountd's ports found through rpcbind are added), comma separated",
+      portList,
+      [2049, 20048],
+    )
+    .option('--no-splice', 'do not take TCP MOUNT/NFS connections over from the gateway')
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default('info'))
     .addHelpText(
       'after',
       "\nWith --ganesha-config or --export the agent registers the node's MOUNT service with the gateway\n" +
         '(mountd ports from --rpcbind, exports, handle layout), again whenever they change, and restores\n' +
         'the source port of mountd\'s replies to the cluster\'s MOUNT port ({"msg":"mount registered"}).\n' +
+        'Unless --no-splice it also takes over the TCP MOUNT and NFS connections the gateway hands it\n' +
+        '(delayed binding, docs/splice.md): --splice-port, --splice-capture.\n' +
         '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
         'Exit status: 0 stopped by a signal, left and restored; 1 refused by the gateway, apply or restore\n' +
         'failed; 2 bad flags or unreadable files.',
@@ -258,6 +287,9 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
   return {
     gateway: args.gateway,
     ...(mount !== undefined ? { mount } : {}),
+    ...(mount !== undefined && args.splice
+      ? { splice: { port: args.splicePort, capturePorts: args.spliceCapture } }
+      : {}),
     tls: {
       caPem,
       certPem,

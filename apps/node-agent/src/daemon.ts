@@ -6,6 +6,8 @@ import {
   type MembershipConnection,
 } from '@onehost/control';
 import type { JoinResponse, MemberState } from '@onehost/proto';
+import { Splicer } from '@onehost/splice';
+import { META_STRIDE } from '@onehost/tun';
 import type { Logger } from 'pino';
 import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
 import { Backoff } from './backoff.js';
@@ -17,9 +19,11 @@ import {
   sameConfig,
   vxlanMacOf,
   withMountPorts,
+  withSpliceCapture,
 } from './join-config.js';
 import { readJournal } from './journal.js';
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
+import { SpliceIo } from './splice-io.js';
 
 export interface DaemonOptions {
   /** the gateway's control plane, "host:port". */
@@ -35,6 +39,11 @@ export interface DaemonOptions {
   callDeadlineMs?: number;
   /** register the node's MOUNT service and exports with the gateway (absent: no NFS on this node). */
   mount?: MountOptions;
+  /**
+   * take over the TCP MOUNT/NFS connections the gateway hands over (docs/splice.md): the UDP port, and
+   * the node's own TCP ports to capture (mountd's TCP port is added when it differs from the cluster's).
+   */
+  splice?: { port: number; capturePorts: number[] };
 }
 
 /** AgentFailure ends the daemon with exit code 1 and a message for people (no stack). */
@@ -64,6 +73,11 @@ export class AgentDaemon {
   private readonly registrar: MountRegistrar | null;
   /** kernel changes (apply, mount port updates, restore) run one at a time, in order. */
   private kernel: Promise<unknown> = Promise.resolve();
+  /** delayed binding: the packet I/O (open while a configuration is applied) and the splicer. */
+  private spliceIo: SpliceIo | null = null;
+  readonly splicer: Splicer | null;
+  private spliceTick: NodeJS.Timeout | null = null;
+  private readonly spliceMeta = new Int32Array(4096 * META_STRIDE);
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
@@ -84,6 +98,81 @@ export class AgentDaemon {
             deadlineMs: this.deadlineMs,
             onRestores: (r) => this.exclusive(() => this.restoreMountPorts(r)),
           });
+    this.splicer =
+      opts.splice === undefined
+        ? null
+        : new Splicer({
+            inject: (p) => void this.spliceIo?.inject(p),
+            sendOut: (p) => void this.spliceIo?.sendOut(p),
+          });
+  }
+
+  /** withNodeExtras adds what the node restores and captures to a configuration from Join. */
+  private withNodeExtras(config: NodeConfig): NodeConfig {
+    const withRestores = withMountPorts(config, this.mountRestores);
+    const splice = this.opts.splice;
+    if (splice === undefined) return withRestores;
+    const ports = new Set(splice.capturePorts);
+    for (const r of this.mountRestores) if (r.proto === 'tcp') ports.add(r.nodePort);
+    return withSpliceCapture(
+      withRestores,
+      [...ports].sort((a, b) => a - b),
+    );
+  }
+
+  /** openSplice starts delayed binding's packet I/O for the applied configuration (once). */
+  private async openSplice(config: NodeConfig): Promise<void> {
+    const splice = this.opts.splice;
+    const splicer = this.splicer;
+    if (splice === undefined || splicer === null || this.spliceIo !== null) return;
+    const log = this.log.child({ component: 'splice' });
+    try {
+      this.spliceIo = await SpliceIo.open(
+        {
+          stateFile: this.opts.local.stateFile,
+          listenAddress: this.opts.local.internalAddress,
+          gateways: config.gateways,
+          port: splice.port,
+          logger: log,
+        },
+        {
+          onMessage: (payload) => splicer.onMessage(payload, 0, payload.length, Date.now()),
+          onOutbound: (count, arena, meta) => {
+            // Rewritten in place, then sent in one sendmmsg per batch.
+            const now = Date.now();
+            const out = this.spliceMeta;
+            let n = 0;
+            for (let i = 0; i < count; i++) {
+              const at = i * META_STRIDE;
+              const off = meta[at]!;
+              const flags = meta[at + 2]!;
+              const len = splicer.rewriteOutbound(arena, off, meta[at + 1]!, now, (flags & 1) !== 0);
+              if (len === 0) continue;
+              const to = n * META_STRIDE;
+              out[to] = off;
+              out[to + 1] = len;
+              out[to + 2] = flags;
+              out[to + 3] = meta[at + 3]!;
+              n++;
+            }
+            this.spliceIo?.forwardBatch(arena, out, n);
+          },
+          onError: (err) =>
+            log.error({ err: err.message }, 'splice I/O failed; TCP MOUNT/NFS hand-overs stop'),
+        },
+      );
+      this.spliceTick ??= setInterval(() => splicer.tick(Date.now()), 100);
+      log.info({ port: splice.port }, 'taking over TCP MOUNT/NFS connections');
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'cannot take over TCP MOUNT/NFS connections');
+    }
+  }
+
+  /** closeSplice stops delayed binding's packet I/O (before the state file is undone). */
+  private async closeSplice(): Promise<void> {
+    const io = this.spliceIo;
+    this.spliceIo = null;
+    await io?.close();
   }
 
   /** exclusive runs `fn` after every kernel change queued before it. */
@@ -101,7 +190,7 @@ export class AgentDaemon {
     this.mountRestores = restores;
     const applied = this.applied;
     if (applied === null) return; // the next apply includes them
-    const config = withMountPorts(applied.config, restores);
+    const config = this.withNodeExtras(applied.config);
     if (sameConfig(applied.config, config)) return;
     await updateMountPorts(config);
     applied.config = config;
@@ -185,7 +274,10 @@ export class AgentDaemon {
       // Beats start at once: the gateway's deadline runs from Join, and applying can take longer.
       // The mount ports to restore are read when it is this apply's turn: an update queued before it
       // has changed them.
-      await this.exclusive(() => this.applyIfChanged(withMountPorts(config, this.mountRestores)));
+      await this.exclusive(async () => {
+        await this.applyIfChanged(this.withNodeExtras(config));
+        await this.openSplice(config);
+      });
       applied = true;
       // A node that left lost its registration, and a gateway may have restarted: register again.
       this.registrar?.joined();
@@ -271,6 +363,8 @@ export class AgentDaemon {
       }
     }
     this.applied = null;
+    // Applying undoes the whole state file first, the splice device and rules included.
+    await this.closeSplice();
     let node: AppliedNode;
     try {
       node = await applyNodeConfig(config, {
@@ -334,8 +428,12 @@ export class AgentDaemon {
       }
     }
     this.closeConnection();
+    if (this.spliceTick !== null) clearInterval(this.spliceTick);
     try {
-      const r = await this.exclusive(() => restore(this.opts.local.stateFile));
+      const r = await this.exclusive(async () => {
+        await this.closeSplice();
+        return restore(this.opts.local.stateFile);
+      });
       if (r.found) this.log.info({ undone: r.undone }, 'restored the node configuration');
       return true;
     } catch (err) {

@@ -81,6 +81,10 @@ export function nftRuleset(c: ResolvedConfig): string {
           '    type filter hook output priority raw; policy accept;',
           `    meta mark ${hex(BYPASS_MARK)} notrack comment "the agent's spliced packets: no conntrack entry"`,
           '  }',
+          '  chain splice_fwd_raw {',
+          '    type filter hook prerouting priority raw; policy accept;',
+          `    ip saddr ${set(vips)} iifname != "lo" notrack comment "the agent's spliced packets, forwarded from its TUN: no conntrack entry"`,
+          '  }',
           '  chain splice_out {',
           '    type route hook output priority mangle - 1; policy accept;',
           ...(splice.capturePorts.length === 0

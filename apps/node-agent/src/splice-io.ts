@@ -162,11 +162,19 @@ export class SpliceIo {
     try {
       if (await linkExists(tunName)) throw new Error(`device ${tunName} already exists and is not ours`);
       await journal.record({ kind: 'link', name: tunName });
-      const queue = TunQueue.open({ name: tunName });
+      // With offloads the node's TCP hands over TSO super-packets (one per up to 64 KiB) and the agent
+      // hands them back the same way: per-packet costs are paid once per super-packet.
+      const queue = TunQueue.open({ name: tunName, offload: true });
       undo.push(() => queue.close());
       // Injected packets come from outside addresses whose route leaves by another device; the kernel
       // applies the larger of `all` and the device's value (applyNodeConfig has set `all` to 0 already).
       await writeSysctl(`net/ipv4/conf/${tunName}/rp_filter`, '0');
+      // The agent writes the node's rewritten packets back into the TUN and the kernel forwards them to
+      // the client: forwarding for packets from this device only, and their source is a local address
+      // (a cluster address), which the kernel takes for a martian unless accept_local is on. Both go
+      // with the device.
+      await writeSysctl(`net/ipv4/conf/${tunName}/forwarding`, '1');
+      await writeSysctl(`net/ipv4/conf/${tunName}/accept_local`, '1');
       const all = await readSysctl('net/ipv4/conf/all/rp_filter');
       if (all !== '0') {
         await journal.record({ kind: 'sysctl', key: 'net/ipv4/conf/all/rp_filter', previous: all });
@@ -185,6 +193,9 @@ export class SpliceIo {
           throw err;
         }
       });
+      // A queue long enough for a window of full-size segments: when the agent falls behind for a moment,
+      // the default 500 drops, and every drop costs the node's connection a recovery.
+      await ip('link', 'set', 'dev', tunName, 'txqueuelen', '10000');
       queue.isUp = true;
       await journal.record({ kind: 'table-route', table: SPLICE_TABLE, dst: '0.0.0.0/0', dev: tunName });
       await ip(
@@ -243,7 +254,7 @@ export class SpliceIo {
     };
     this.queue.receive(
       (count, arena, meta) => handlers.onOutbound(count, arena, meta),
-      { maxBatch: 64, frameSize: 65536 },
+      { maxBatch: 64, frameSize: 65_536 + 64 },
       (err: TunError) => fail(err),
     );
     this.udp.on('message', (msg, from) => {
@@ -306,6 +317,31 @@ export class SpliceIo {
     }
     this.counters.sendOutBlocked++;
     return false;
+  }
+
+  /**
+   * sendOutBatch sends packets [0, count) described by `meta` (offset, length per META_STRIDE ints) from
+   * `arena` in one sendmmsg, like sendOut. Returns how many were taken; the rest are dropped and counted.
+   */
+  sendOutBatch(arena: Uint8Array, meta: Int32Array, count: number): number {
+    if (this.closing !== null || count === 0) return 0;
+    const n = this.sender.sendIp(arena, meta, 0, count);
+    this.counters.sentOut += n;
+    this.counters.sendOutBlocked += count - n;
+    return n;
+  }
+
+  /**
+   * forwardBatch hands packets [0, count) back to the kernel through the TUN, with their offload
+   * metadata (meta[4i+2], meta[4i+3] as read), to be forwarded to the client by the normal routes: TSO
+   * super-packets stay whole until the interface that sends them. Returns how many were taken.
+   */
+  forwardBatch(arena: Uint8Array, meta: Int32Array, count: number): number {
+    if (this.closing !== null || count === 0) return 0;
+    const n = this.queue.writeBatch(arena, meta, 0, count);
+    this.counters.sentOut += n;
+    this.counters.sendOutBlocked += count - n;
+    return n;
   }
 
   /** stats returns the counters, with the TUN's and the raw socket's. */

@@ -1,4 +1,4 @@
-import { IPPROTO, Ipv4View, ipv4ToString, OK, TCP_FLAGS, TcpView } from '@onehost/wire';
+import { IPPROTO, Ipv4View, ipv4ToString, OK, put16, TCP_FLAGS, TcpView } from '@onehost/wire';
 import { decodeHandover, HANDOVER_FLAG, type Handover, MSG } from './message.js';
 import {
   rewrite32,
@@ -206,22 +206,34 @@ export class Splicer {
     this.io.inject(this.out.subarray(0, n));
   }
 
-  /** onOutbound takes a packet the node's kernel sent on a captured port. Never throws. */
+  /** onOutbound takes a packet the node's kernel sent on a captured port and sends what is due. Never throws. */
   onOutbound(buf: Uint8Array, off: number, len: number, now: number): void {
+    const n = this.rewriteOutbound(buf, off, len, now);
+    if (n > 0) this.io.sendOut(buf.subarray(off, off + n));
+  }
+
+  /**
+   * rewriteOutbound is onOutbound for batches: it rewrites the packet in place into the client's view and
+   * returns its length when the caller must send it, 0 when not (swallowed, unknown, malformed). Replies
+   * it makes itself (the replayed handshake's ACK and data, resets) still go through the io.
+   * `partialChecksum`: the TCP checksum field holds only the pseudo header's sum (a TUN with offloads,
+   * the kernel completes it later), which none of the rewritten fields enter: it is left as it is.
+   */
+  rewriteOutbound(buf: Uint8Array, off: number, len: number, now: number, partialChecksum = false): number {
     const ip = this.ip;
     const t = this.tcp;
     if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) {
       this.counters.out_malformed++;
-      return;
+      return 0;
     }
     if (t.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) !== OK) {
       this.counters.out_malformed++;
-      return;
+      return 0;
     }
     const f = this.flows.get(key(ip.dst, t.dstPort));
     if (f === undefined || f.h.clusterAddr !== ip.src) {
       this.counters.out_unknown++;
-      return;
+      return 0;
     }
     const h = f.h;
     const flags = t.flags;
@@ -236,9 +248,10 @@ export class Splicer {
         this.resetClient(h);
         this.close(f, now);
       } else this.counters.out_unknown++;
-      return;
+      return 0;
     }
-    if ((flags & TCP_FLAGS.SYN) !== 0) return; // a retransmitted SYN-ACK: the client already has one
+    if ((flags & TCP_FLAGS.SYN) !== 0) return 0; // a retransmitted SYN-ACK: the client already has one
+    const partial = partialChecksum ? t.checksum : -1;
     t.setSrcPort(h.clusterPort);
     t.setSeq((t.seq - f.sOff) >>> 0);
     const i = tsOption(t);
@@ -247,9 +260,10 @@ export class Splicer {
       const w = Math.floor((windowOf(t) * 2 ** f.nodeWscale) / 2 ** h.gatewayWscale);
       setWindow(t, Math.min(0xffff, w));
     }
+    if (partial >= 0) put16(t.buf, t.off + 16, partial);
     this.track(f, flags, FIN_OUT, now);
     this.counters.out_forwarded++;
-    this.io.sendOut(buf.subarray(off, off + ip.totalLength));
+    return ip.totalLength;
   }
 
   /** establish completes the replayed handshake and delivers the buffered bytes and held segments. */

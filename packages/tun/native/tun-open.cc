@@ -74,7 +74,7 @@ TunOpenResult OpenTun(const TunOpenRequest& req) {
   bool exists = !req.name.empty() && GetIfindex(ctl, req.name, &existingIndex) == 0;
   ifreq ifr;
   FillName(&ifr, req.name);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (req.multiQueue ? IFF_MULTI_QUEUE : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (req.multiQueue ? IFF_MULTI_QUEUE : 0) | (req.offload ? IFF_VNET_HDR : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     int e = errno;
     res.errnum = e;
@@ -102,6 +102,19 @@ TunOpenResult OpenTun(const TunOpenRequest& req) {
     close(ctl);
     close(fd);
     return res;
+  }
+  if (req.offload) {
+    // The kernel may hand us TSO super-packets with partial checksums, and take them from us the same way.
+    int hdr = 10;  // struct virtio_net_hdr
+    unsigned int feat = TUN_F_CSUM | TUN_F_TSO4;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) != 0 || ioctl(fd, TUNSETOFFLOAD, feat) != 0) {
+      res.errnum = errno;
+      res.code = "TUN_CONFIG";
+      res.message = "cannot turn on offloads (IFF_VNET_HDR, TSO4) for \"" + req.name + "\"";
+      close(ctl);
+      close(fd);
+      return res;
+    }
   }
   res.fd = fd;
   res.ctl = ctl;

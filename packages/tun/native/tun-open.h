@@ -8,6 +8,8 @@ namespace onehost {
 struct TunOpenRequest {
   std::string name;  // empty: the kernel picks tun%d
   bool multiQueue = false;
+  // IFF_VNET_HDR with TSO4 and checksum offload: reads and writes carry a virtio_net_hdr (10 bytes).
+  bool offload = false;
   std::string devicePath = "/dev/net/tun";
 };
 

@@ -2,12 +2,45 @@
 
 #include <arpa/inet.h>
 #include <linux/if.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "netns.h"
 #include "tun-open.h"
 
 namespace onehost {
+
+namespace {
+constexpr size_t kVnetHdr = 10;
+
+// FillVnetHdr writes the virtio_net_hdr for an IPv4 packet: `flags` as read (bit 0 NEEDS_CSUM) with the
+// GSO type in bits 8-15, `gsoSize` the segment size (0: not a super-packet). csum_start/offset and
+// hdr_len are derived from the headers, so a rewritten packet keeps them right.
+void FillVnetHdr(uint8_t* h, const uint8_t* p, size_t len, int32_t flags, int32_t gsoSize) {
+  memset(h, 0, kVnetHdr);
+  if (len < 20) return;
+  const uint16_t ihl = static_cast<uint16_t>((p[0] & 0x0f) * 4);
+  const uint8_t proto = p[9];
+  const uint16_t l4hl = proto == 6 && len >= ihl + 13u ? static_cast<uint16_t>((p[ihl + 12] >> 4) * 4) : 8;
+  const uint16_t csumOff = proto == 6 ? 16 : proto == 17 ? 6 : 0;
+  const uint16_t hdrLen = static_cast<uint16_t>(ihl + l4hl);
+  const uint16_t gso = static_cast<uint16_t>(gsoSize);
+  h[1] = gso != 0 ? static_cast<uint8_t>((flags >> 8) & 0xff) : 0;  // gso_type
+  h[2] = hdrLen & 0xff;
+  h[3] = hdrLen >> 8;
+  h[4] = gso & 0xff;
+  h[5] = gso >> 8;
+  if ((flags & 1) != 0 && csumOff != 0) {
+    h[0] = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum field holds the pseudo header's sum
+    h[6] = ihl & 0xff;
+    h[7] = ihl >> 8;
+    h[8] = csumOff & 0xff;
+    h[9] = csumOff >> 8;
+  }
+}
+}  // namespace
 
 namespace {
 
@@ -55,6 +88,7 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(
   TunOpenRequest req;
   req.name = OptString(o, "name");
   req.multiQueue = OptBool(o, "multiQueue");
+  req.offload = OptBool(o, "offload");
   std::string path = OptString(o, "devicePath");
   if (!path.empty()) req.devicePath = path;
   std::string netns = OptString(o, "netns");
@@ -73,6 +107,7 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(
   }
   fd_ = res.fd;
   ctl_ = res.ctl;
+  offload_ = req.offload;
   name_ = res.name;
   poll_ = PollHandle::Create(env, fd_, this);
   if (poll_ == nullptr) {
@@ -215,10 +250,23 @@ int32_t TunQueue::ReadBatch() {
       continue;
     }
     int32_t* m = meta_ + n * kMetaStride;
-    m[0] = static_cast<int32_t>(off);
-    m[1] = static_cast<int32_t>(r);
-    m[2] = 0;
-    m[3] = 0;
+    if (offload_) {
+      if (r < static_cast<ssize_t>(kVnetHdr)) {
+        rx.truncated++;
+        continue;
+      }
+      // virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (little endian).
+      const uint8_t* h = arena_ + off;
+      m[0] = static_cast<int32_t>(off + kVnetHdr);
+      m[1] = static_cast<int32_t>(r - kVnetHdr);
+      m[2] = h[0] | (h[1] << 8);
+      m[3] = h[4] | (h[5] << 8);
+    } else {
+      m[0] = static_cast<int32_t>(off);
+      m[1] = static_cast<int32_t>(r);
+      m[2] = 0;
+      m[3] = 0;
+    }
     rx.bytes += static_cast<uint64_t>(r);
     n++;
     off += (static_cast<size_t>(r) + 15) & ~static_cast<size_t>(15);
@@ -274,7 +322,14 @@ Napi::Value TunQueue::Write(const Napi::CallbackInfo& info) {
   size_t len;
   if (info.Length() < 1 || !BufferArg(env, info[0], "packet", &p, &len)) return env.Undefined();
   for (;;) {
-    ssize_t r = write(fd_, p, len);
+    ssize_t r;
+    if (offload_) {
+      uint8_t hdr[kVnetHdr] = {0};  // a complete packet: no GSO, checksums already right
+      iovec iov[2] = {{hdr, kVnetHdr}, {p, len}};
+      r = writev(fd_, iov, 2);
+    } else {
+      r = write(fd_, p, len);
+    }
     if (r >= 0) {
       tx.packets++;
       tx.bytes += len;
@@ -322,9 +377,19 @@ Napi::Value TunQueue::WriteBatch(const Napi::CallbackInfo& info) {
       continue;
     }
     ssize_t r;
-    do {
-      r = write(fd_, arena + off, static_cast<size_t>(len));
-    } while (r < 0 && errno == EINTR);
+    if (offload_) {
+      uint8_t hdr[kVnetHdr];
+      FillVnetHdr(hdr, arena + off, static_cast<size_t>(len), meta[i * kMetaStride + 2],
+                  meta[i * kMetaStride + 3]);
+      iovec iov[2] = {{hdr, kVnetHdr}, {arena + off, static_cast<size_t>(len)}};
+      do {
+        r = writev(fd_, iov, 2);
+      } while (r < 0 && errno == EINTR);
+    } else {
+      do {
+        r = write(fd_, arena + off, static_cast<size_t>(len));
+      } while (r < 0 && errno == EINTR);
+    }
     if (r >= 0) {
       tx.packets++;
       tx.bytes += static_cast<uint64_t>(len);

@@ -69,6 +69,7 @@ class TunQueue : public Napi::ObjectWrap<TunQueue>, public PollOwner {
   void CloseNow();
 
   int fd_ = -1;
+  bool offload_ = false;  // IFF_VNET_HDR: a virtio_net_hdr precedes every packet read or written
   int ctl_ = -1;
   std::string name_;
   PollHandle* poll_ = nullptr;

@@ -97,6 +97,7 @@ export interface Binding {
   TunQueue: new (options: {
     name?: string;
     multiQueue?: boolean;
+    offload?: boolean;
     netns?: string;
     devicePath?: string;
   }) => NativeTunQueue;

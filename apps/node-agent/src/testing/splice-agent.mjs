@@ -37,10 +37,12 @@ if (first === 'send') {
     onMessage: (payload, from) => print({ ev: 'message', from, hex: payload.toString('hex') }),
     onOutbound: (count, arena, meta) => {
       const packets = [];
+      const offload = [];
       for (let i = 0; i < count; i++) {
         packets.push(arena.subarray(meta[4 * i], meta[4 * i] + meta[4 * i + 1]).toString('hex'));
+        offload.push({ flags: meta[4 * i + 2], gso: meta[4 * i + 3] });
       }
-      print({ ev: 'outbound', packets });
+      print({ ev: 'outbound', packets, offload });
     },
     onError: (err) => print({ ev: 'error', message: err.message }),
   };

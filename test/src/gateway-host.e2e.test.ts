@@ -19,6 +19,7 @@ async function hostState(): Promise<string> {
     'net.ipv4.conf.all.rp_filter',
     'net.ipv4.conf.eth1.rp_filter',
     'net.ipv4.conf.eth1.accept_local',
+    'net.ipv4.tcp_syncookies',
   ];
   return [
     await q('ip', ['rule', 'show']),

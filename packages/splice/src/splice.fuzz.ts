@@ -1,0 +1,83 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeHandover, encodeHandover, HANDOVER_HEADER, MSG } from './message.js';
+import { Splicer } from './splicer.js';
+
+// `npm run fuzz -w @onehost/splice`: the handover parser on random and mutated datagrams, and the splicer
+// on random sequences of messages, node packets and ticks (FUZZ_RUNS per property overrides).
+const perProperty = Number(process.env.FUZZ_RUNS) || 1_000_000;
+
+const valid = new Uint8Array(HANDOVER_HEADER + 64);
+encodeHandover(
+  {
+    flags: 7,
+    clientAddr: 0xcb00710a,
+    clusterAddr: 0xcb007150,
+    clientPort: 40000,
+    clusterPort: 2049,
+    nodePort: 2049,
+    clientSeq: 1,
+    serverSeq: 2,
+    mss: 1448,
+    clientWscale: 7,
+    gatewayWscale: 7,
+    clientTsval: 3,
+    gatewayTsval: 4,
+    clientWindow: 500,
+    data: new Uint8Array(64).fill(0x42),
+  },
+  valid,
+);
+
+describe('splice fuzz', () => {
+  it('decodeHandover never throws on random or mutated datagrams', () => {
+    const t0 = Date.now();
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }),
+          fc
+            .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 })
+            .map((edits) => {
+              const m = valid.slice();
+              for (const [at, v] of edits) m[at] = v;
+              return m;
+            }),
+        ),
+        (m) => {
+          const h = decodeHandover(m, 0, m.length);
+          if (typeof h !== 'string') expect(h.data.length).toBe(m.length - HANDOVER_HEADER);
+        },
+      ),
+      { numRuns: perProperty },
+    );
+    console.log(
+      `fuzz splice/decodeHandover: ${perProperty} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  });
+
+  it('the splicer never throws on random sequences', () => {
+    const t0 = Date.now();
+    const runs = Math.max(1, Math.floor(perProperty / 20));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 120 })), {
+          maxLength: 20,
+        }),
+        (steps) => {
+          const s = new Splicer({ inject: () => undefined, sendOut: () => undefined });
+          let now = 0;
+          for (const [kind, bytes] of steps) {
+            now += 60;
+            if (kind === 0) s.onMessage(valid, 0, valid.length, now);
+            else if (kind === 1) s.onMessage(Uint8Array.of(MSG.SEGMENT, ...bytes), 0, bytes.length + 1, now);
+            else if (kind === 2) s.onOutbound(bytes, 0, bytes.length, now);
+            else s.tick(now);
+          }
+        },
+      ),
+      { numRuns: runs },
+    );
+    console.log(`fuzz splice/splicer: ${runs} sequences in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+});

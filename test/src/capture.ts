@@ -20,13 +20,18 @@ export class Capture {
   }
 }
 
-/** capture starts tcpdump on `iface` of `host` with a BPF filter and waits until it listens. */
+/**
+ * capture starts tcpdump on `iface` of `host` with a BPF filter and waits until it listens. `snaplen`
+ * bytes of each frame are kept (default 0: all of it); a short one keeps a bulk transfer's capture small,
+ * but its packets are then cut short (read their headers, not their payload).
+ */
 export async function capture(
   lab: Lab,
   host: string,
   iface: string,
   filter: string,
   name: string,
+  snaplen = 0,
 ): Promise<Capture> {
   const file = join(lab.runDir, `${name}.pcap`);
   const proc = lab.spawn(host, 'tcpdump', [
@@ -38,7 +43,7 @@ export async function capture(
     '-U',
     '--immediate-mode',
     '-s',
-    '0',
+    String(snaplen),
     '-w',
     file,
     filter,

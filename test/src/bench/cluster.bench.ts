@@ -10,6 +10,8 @@
 // Workloads: iperf3 upload and download (-R), wrk with Connection: close, iperf3 UDP with 64-byte
 // payloads (packets the server received per second). Repetitions are interleaved (every workload on
 // every path, then the next repetition) and the table shows medians and ratios from this run only.
+// nfs-read (nfs-read.ts): nfs-cp of a 256 MiB file from n1's NFS export through the cluster address
+// (delayed binding) and directly (c2 → n1's own address), alternating; its figures come last.
 // It prints figures and asserts nothing about time. Every load stops by itself (-t / -d); the lab,
 // HAProxy and every process started here are stopped when the run ends, fails or is interrupted.
 import { loadavg } from 'node:os';
@@ -20,6 +22,7 @@ import { CpuMeter, type CpuUse, initClock } from './cpu.js';
 import { type Counters, type GatewayWork, gatewayWork, scrapeGateway } from './gateway-counters.js';
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
 import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
+import { NFS_READ_ID, nfsAgentArgs, nfsReadFailed, reportNfsRead, runNfsRead } from './nfs-read.js';
 import { fmt, median, pct, spread, table } from './report.js';
 import {
   PATH_TITLES,
@@ -34,7 +37,9 @@ import {
 const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] [--only w1,w2]
   --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
   --seconds S   length of each load (default 3)
-  --only LIST   workloads to run: ${WORKLOADS.map((w) => w.id).join(',')} (default all)
+  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID].join(',')} (default all)
+                ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
+                alternating copies each; starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
 As root; builds its own lab of network namespaces and removes it at the end.`;
 
 /** Pause between two loads, so one run's tail (iperf3 server reset, closing sockets) misses the next. */
@@ -63,7 +68,10 @@ function benchGatewayYaml(yaml: string): string {
 interface Options {
   reps: number;
   seconds: number;
+  /** the iperf3 / wrk workloads over the three paths (may be empty) */
   workloads: Workload[];
+  /** run the nfs-read scenario */
+  nfsRead: boolean;
 }
 
 function options(argv: string[]): Options | undefined {
@@ -83,13 +91,15 @@ function options(argv: string[]): Options | undefined {
     throw new Error(`--reps: want 1…50, got ${values.reps}`);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30)
     throw new Error(`--seconds: want 1…30, got ${values.seconds}`);
-  const ids = values.only?.split(',') ?? WORKLOADS.map((w) => w.id);
-  const workloads = ids.map((id) => {
-    const w = WORKLOADS.find((x) => x.id === id);
-    if (!w) throw new Error(`--only: no workload ${id}`);
-    return w;
-  });
-  return { reps, seconds, workloads };
+  const ids = values.only?.split(',') ?? [...WORKLOADS.map((w) => w.id), NFS_READ_ID];
+  const workloads = ids
+    .filter((id) => id !== NFS_READ_ID)
+    .map((id) => {
+      const w = WORKLOADS.find((x) => x.id === id);
+      if (!w) throw new Error(`--only: no workload ${id}`);
+      return w;
+    });
+  return { reps, seconds, workloads, nfsRead: ids.includes(NFS_READ_ID) };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -357,19 +367,36 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     console.error('bench: starting the lab and the cluster');
-    cluster = await startCluster({ gatewayYaml: benchGatewayYaml });
-    haproxy = await startHaproxy(cluster);
-    iperf3 = await startBoundIperf3(cluster);
-    const bench = new Bench(cluster, haproxy, o);
-    // For profiling from another shell, e.g. `perf record -g -p <pid>` during the onehost loads.
-    console.error(`bench: gateway pid ${cluster.gateway.pid}, haproxy pid ${haproxy.pid}`);
-    await bench.check();
-    console.error('bench: warm-up (1 s per load, not counted)');
-    await bench.warmUp();
-    const load = { start: loadavg(), end: [] as number[] };
-    await bench.runAll();
-    load.end = loadavg();
-    console.log(report(bench, load));
+    cluster = await startCluster({
+      gatewayYaml: benchGatewayYaml,
+      ...(o.nfsRead ? { nfs: true, agentArgs: nfsAgentArgs } : {}),
+    });
+    if (o.workloads.length > 0) {
+      haproxy = await startHaproxy(cluster);
+      iperf3 = await startBoundIperf3(cluster);
+      const bench = new Bench(cluster, haproxy, o);
+      // For profiling from another shell, e.g. `perf record -g -p <pid>` during the onehost loads.
+      console.error(`bench: gateway pid ${cluster.gateway.pid}, haproxy pid ${haproxy.pid}`);
+      await bench.check();
+      console.error('bench: warm-up (1 s per load, not counted)');
+      await bench.warmUp();
+      const load = { start: loadavg(), end: [] as number[] };
+      await bench.runAll();
+      load.end = loadavg();
+      console.log(report(bench, load));
+    }
+    if (o.nfsRead) {
+      // last, and on its own: a failure here (the cluster side before delayed binding works) must not
+      // cost the figures above, and the direct figure is printed whatever happens to the cluster side
+      console.error(`bench: ${NFS_READ_ID} (${o.reps} alternating repetitions)`);
+      let text: string;
+      try {
+        text = reportNfsRead(await runNfsRead(cluster, o.reps, (line) => console.error(line)));
+      } catch (err) {
+        text = nfsReadFailed(err);
+      }
+      console.log(o.workloads.length > 0 ? `\n${text}` : text);
+    }
     return 0;
   } finally {
     await cleanup();

@@ -1,0 +1,205 @@
+// The nfs-read scenario: nfs-cp (libnfs, NFSv3 over TCP) of one file from n1's export through the
+// cluster address (c1 → 203.0.113.80: delayed binding, docs/splice.md) and directly to n1's own address
+// (c2 → 198.18.0.11, allowed by the management list: the gateway host's kernel forwards), in the same
+// run, alternating. Each copy is wall-clocked around the nfs-cp process (portmapper, MNT and connection
+// setup included: a few ms next to the transfer) and bounded by COPY_TIMEOUT_MS: libnfs has no timeout
+// of its own and waits forever on a connection nobody answers. A side that fails is reported with its
+// reason and the other side's figure is still printed; the last line is always
+// `nfs-read direct=<MB/s> cluster=<MB/s> ratio=<cluster/direct>`.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '@onehost/testkit';
+import type { Cluster } from '../cluster.js';
+import { fmt, median } from './report.js';
+
+export const NFS_READ_ID = 'nfs-read';
+/** The file's size: a direct copy takes well under a second, so every copy fits the 10 s budget. */
+export const NFS_READ_MIB = 256;
+/** Bound of one copy (the 10 s budget of a run, plus room for a slow machine). */
+const COPY_TIMEOUT_MS = 15_000;
+/** The node and export read: the lab's n1 (DEFAULT_NFS). */
+const NODE = 'n1';
+const FILE = 'bench-nfs-read.bin';
+const PAUSE_MS = 300;
+
+type Side = 'direct' | 'cluster';
+const SIDES: readonly Side[] = ['direct', 'cluster'];
+
+interface Copy {
+  mbps: number;
+  error?: string;
+}
+
+export interface NfsReadResult {
+  samples: Record<Side, Copy[]>;
+  /** why a side stopped being tried (its warm-up copy failed) */
+  skipped: Partial<Record<Side, string>>;
+  targets: Record<Side, { client: string; server: string }>;
+  path: string;
+  bytes: number;
+  reps: number;
+  /** the gateway's delayed-binding counters after the run, when a cluster copy failed */
+  spliceCounters?: string[];
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * nfsAgentArgs gives the agents of nodes that run an NFS server their ganesha config (they register
+ * the exports and MOUNT ports with the gateway); other nodes get nothing.
+ */
+export function nfsAgentArgs(name: string, lab: Cluster['lab']): string[] {
+  return lab.nfs.some((s) => s.node === name) ? ['--ganesha-config', lab.nfsOf(name).config] : [];
+}
+
+/**
+ * runNfsRead writes the file into n1's export, waits until n1 registered its MOUNT service, then runs one
+ * warm-up copy per side and `reps` alternating repetitions. `log` gets a progress line per copy.
+ * Throws only when the scenario cannot be set up (no NFS server on n1, no registration).
+ */
+export async function runNfsRead(
+  c: Cluster,
+  reps: number,
+  log: (line: string) => void,
+): Promise<NfsReadResult> {
+  const lab = c.lab;
+  const nfs = lab.nfsOf(NODE);
+  const bytes = NFS_READ_MIB * 1024 * 1024;
+  const data = randomBytes(bytes);
+  const sha = createHash('sha256').update(data).digest('hex');
+  await writeFile(join(nfs.tree, FILE), data);
+  await waitFor(
+    async () => {
+      const r = JSON.parse(await c.ctl(['exports', '--json'])) as Array<{
+        nodeName: string;
+        mountPorts: { tcp?: number };
+      }>;
+      return r.some((x) => x.nodeName === NODE && x.mountPorts.tcp !== undefined);
+    },
+    { what: `${NODE} registered its MOUNT service`, timeoutMs: 15_000, intervalMs: 200 },
+  );
+  const result: NfsReadResult = {
+    samples: { direct: [], cluster: [] },
+    skipped: {},
+    targets: {
+      direct: { client: 'c2', server: lab.addresses.nodes[Number(NODE.slice(1)) - 1]! },
+      cluster: { client: 'c1', server: c.vip },
+    },
+    path: nfs.path,
+    bytes,
+    reps,
+  };
+  // the copies land in tmpfs when there is one, so the local disk does not time the network
+  const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onehost-nfs-read-'));
+  const checked = new Set<Side>();
+  let n = 0;
+  /** copy runs one nfs-cp; the first good copy of each side is checked byte for byte (sha256). */
+  const copy = async (side: Side): Promise<Copy> => {
+    const t = result.targets[side];
+    const dst = join(dir, `${side}-${++n}.bin`); // nfs-cp creates its destination with O_EXCL
+    const url = `nfs://${t.server}${result.path}/${FILE}`;
+    try {
+      const t0 = performance.now();
+      try {
+        await lab.exec(t.client, 'nfs-cp', [url, dst], { timeoutMs: COPY_TIMEOUT_MS });
+      } catch (e) {
+        const msg = (e as Error).message;
+        return {
+          mbps: Number.NaN,
+          error: /killed/.test(msg)
+            ? `nfs-cp ${url} from ${t.client} did not finish within ${COPY_TIMEOUT_MS / 1000} s (killed)`
+            : msg.split('\n')[0]!,
+        };
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const size = (await stat(dst)).size;
+      if (size !== bytes) return { mbps: Number.NaN, error: `copied ${size} bytes of ${bytes}` };
+      if (!checked.has(side)) {
+        if ((await sha256File(dst)) !== sha) return { mbps: Number.NaN, error: 'sha256 of the copy differs' };
+        checked.add(side);
+      }
+      return { mbps: bytes / 1e6 / seconds };
+    } finally {
+      await rm(dst, { force: true });
+    }
+  };
+  try {
+    for (const side of SIDES) {
+      const w = await copy(side);
+      log(
+        `warm-up  ${NFS_READ_ID} ${side.padEnd(7)} ${w.error ? `FAILED: ${w.error}` : `${fmt(w.mbps, 1)} MB/s`}`,
+      );
+      if (w.error) {
+        result.skipped[side] = w.error;
+        log(`${NFS_READ_ID}: the ${side} side failed its warm-up copy; it is not tried again in this run`);
+      }
+      await sleep(PAUSE_MS);
+    }
+    for (let rep = 1; rep <= reps; rep++)
+      for (const side of SIDES) {
+        if (result.skipped[side] !== undefined) continue;
+        const s = await copy(side);
+        result.samples[side].push(s);
+        log(
+          `rep ${rep}/${reps} ${NFS_READ_ID} ${side.padEnd(7)} ${s.error ? `FAILED: ${s.error}` : `${fmt(s.mbps, 1)} MB/s`}`,
+        );
+        await sleep(PAUSE_MS);
+      }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  if (result.skipped.cluster !== undefined || result.samples.cluster.some((s) => s.error !== undefined))
+    result.spliceCounters = await c
+      .curl('gw', 'http://198.18.0.1:9400/metrics')
+      .then((m) => m.split('\n').filter((l) => l.startsWith('onehost_splice_flows_total')))
+      .catch((e: Error) => [`(metrics unavailable: ${e.message})`]);
+  return result;
+}
+
+/** reportNfsRead prints the scenario; its last line is `nfs-read direct=… cluster=… ratio=…`. */
+export function reportNfsRead(r: NfsReadResult): string {
+  const out: string[] = [];
+  const m = (s: Side) => median(r.samples[s].map((x) => x.mbps));
+  const direct = m('direct');
+  const cluster = m('cluster');
+  const ratio =
+    Number.isFinite(direct) && Number.isFinite(cluster) && direct > 0 ? cluster / direct : Number.NaN;
+  out.push(
+    `${NFS_READ_ID}: nfs-cp of a ${r.bytes >> 20} MiB file from ${NODE} (${r.path}), ${r.reps} alternating repetitions, MB/s (10^6 bytes/s), medians`,
+  );
+  for (const side of SIDES) {
+    const t = r.targets[side];
+    const list = r.samples[side];
+    const shown = list.map((x) => (x.error ? 'FAILED' : fmt(x.mbps, 1))).join(' ') || '-';
+    out.push(
+      `  ${side.padEnd(7)} ${t.client} → ${t.server.padEnd(12)} median ${fmt(m(side), 1).padStart(8)}   samples ${shown}`,
+    );
+    if (r.skipped[side] !== undefined) out.push(`    FAILED (warm-up, not tried again): ${r.skipped[side]}`);
+    const errors = [...new Set(list.flatMap((x) => (x.error ? [x.error] : [])))];
+    for (const e of errors) out.push(`    failed: ${e}`);
+  }
+  if (r.spliceCounters !== undefined)
+    out.push(
+      '  the gateway’s delayed-binding counters (docs/splice.md):',
+      ...r.spliceCounters.map((l) => `    ${l}`),
+    );
+  out.push(`${NFS_READ_ID} direct=${fmt(direct, 1)} cluster=${fmt(cluster, 1)} ratio=${fmt(ratio, 2)}`);
+  return out.join('\n');
+}
+
+/** nfsReadFailed is the scenario's report when it could not even be set up. */
+export function nfsReadFailed(err: unknown): string {
+  return [
+    `${NFS_READ_ID}: FAILED to set up: ${err instanceof Error ? err.message : String(err)}`,
+    `${NFS_READ_ID} direct=n/a cluster=n/a ratio=n/a`,
+  ].join('\n');
+}

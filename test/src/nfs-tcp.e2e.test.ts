@@ -20,12 +20,6 @@ import { type Cluster, startCluster } from './cluster.js';
 // destination with O_EXCL: the file must not exist yet. No tool has a timeout of its own: every run
 // here is bounded by the exec timeout.
 
-/**
- * Flip to enable the tests that need TCP delayed binding end to end (gateway handover + the node
- * agent's splicer): `ONEHOST_SPLICE=1 npx vitest run src/nfs-tcp.e2e.test.ts`, or set this to true.
- */
-const SPLICE_READY = process.env.ONEHOST_SPLICE === '1';
-
 /** The gateway's `splice.idleMs` in this suite: a held connection that routes nothing is reset then. */
 const IDLE_MS = 2000;
 /** How late after IDLE_MS the client may see the cut (timers, scheduling on a busy two-core machine). */
@@ -347,7 +341,7 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
     expect(await metric(SPLICE_METRIC, IDLE_OUTCOME)).toBe(before + 2);
   });
 
-  describe.skipIf(!SPLICE_READY)('through the cluster address (needs TCP delayed binding)', () => {
+  describe('through the cluster address (TCP delayed binding)', () => {
     it('nfs-ls lists /srv/projects from n1 and /srv/home from n2; each session handed over', async () => {
       for (const t of trees) {
         const before = await metric(SPLICE_METRIC, HANDED_OVER);

@@ -6,7 +6,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/**/*.test.ts', 'src/testing/**'],
+      exclude: ['src/**/*.test.ts', 'src/**/*.fuzz.ts', 'src/index.ts', 'src/testing/**'],
       thresholds: { lines: 90 },
       reporter: ['text-summary'],
     },

@@ -1,7 +1,7 @@
 import { Ipv4View, parseIpv4, TCP_FLAGS, TCP_OPTION, TcpView } from '@onehost/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeHandover, HANDOVER_FLAG, type Handover, MSG } from './message.js';
+import { decodeHandover, encodeHandover, HANDOVER_FLAG, type Handover, MSG } from './message.js';
 import { tsOption, writeSegment } from './segment.js';
 import { SPLICE_EVENTS, Splicer } from './splicer.js';
 
@@ -365,5 +365,78 @@ describe('Splicer', () => {
       ),
       { numRuns: process.env.CI ? 20_000 : 5_000 },
     );
+  });
+});
+
+describe('handover messages', () => {
+  it('refuses what does not fit, and names what is wrong with a malformed datagram', () => {
+    const h = handover();
+    expect(encodeHandover(h, new Uint8Array(10))).toBe(-1);
+    const m = message(h);
+    const edit = (at: number, v: number) => {
+      const c = m.slice();
+      c[at] = v;
+      return c;
+    };
+    const dec = (b: Uint8Array) => decodeHandover(b, 0, b.length);
+    expect(dec(m.subarray(0, 20))).toBe('truncated');
+    expect(dec(edit(1, 9))).toBe('version');
+    expect(dec(m.subarray(0, m.length - 1))).toBe('length');
+    expect(dec(edit(28, 15))).toBe('window_scale');
+    const two = (at: number, hi: number, lo: number) => {
+      const c = m.slice();
+      c[at] = hi;
+      c[at + 1] = lo;
+      return c;
+    };
+    expect(dec(two(26, 0, 10))).toBe('mss');
+    expect(dec(two(12, 0, 0))).toBe('port');
+    const ok = dec(m);
+    expect(typeof ok === 'string' ? ok : ok.data.length).toBe(3000);
+  });
+});
+
+describe('Splicer corner cases', () => {
+  it('leaves a partial checksum alone while rewriting (offloaded super-packets)', () => {
+    const { s, h } = establish();
+    const p = nodeSegment({
+      seq: NODE_ISN + 1,
+      ack: h.clientSeq,
+      flags: TCP_FLAGS.ACK,
+      ts: { val: NODE_TS + 1, ecr: 1 },
+    });
+    const before = new DataView(p.buffer, p.byteOffset).getUint16(36);
+    const n = s.rewriteOutbound(p, 0, p.length, 2, true);
+    expect(n).toBe(p.length);
+    expect(new DataView(p.buffer, p.byteOffset).getUint16(36)).toBe(before);
+    expect(new DataView(p.buffer, p.byteOffset).getUint32(24)).toBe(h.serverSeq);
+  });
+
+  it('resets the client when the node refuses the replayed SYN, and swallows repeated SYN-ACKs', () => {
+    const x = harness();
+    const h = handover();
+    const m = message(h);
+    x.s.onMessage(m, 0, m.length, 0);
+    x.s.onOutbound(
+      ...args(nodeSegment({ seq: 0, ack: h.clientSeq, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK })),
+      1,
+    );
+    expect(x.sent.at(-1)!.t.rst).toBe(true);
+    expect(x.s.counters.closed).toBe(1);
+    const y = establish();
+    const synAck = nodeSegment({ seq: NODE_ISN, ack: y.h.clientSeq, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+    expect(y.s.rewriteOutbound(synAck, 0, synAck.length, 3)).toBe(0);
+    expect(y.s.list()).toEqual([
+      { client: '203.0.113.10:40000', clusterPort: 20048, nodePort: 45365, state: 'established' },
+    ]);
+  });
+
+  it('a new handover on the same client port replaces the old flow', () => {
+    const { s } = establish();
+    const m = message(handover({ clientSeq: 777 }));
+    s.onMessage(m, 0, m.length, 5);
+    expect(s.size).toBe(1);
+    expect(s.list()[0]!.state).toBe('syn-sent');
+    expect(s.counters.handover).toBe(2);
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Lab, sweepStaleNamespaces } from './lab.js';
 import { requireRoot } from './require-root.js';
 import { run } from './run.js';
+import { waitFor } from './wait-for.js';
 
 requireRoot();
 
@@ -42,10 +43,13 @@ describe('Lab', () => {
 
     const sleeper = b.spawn('sleep', ['30']);
     expect(alive(sleeper.pid)).toBe(true);
-    // The spawned command runs inside b: its network namespace differs from ours.
-    const { stdout: nsOfChild } = await run('readlink', [`/proc/${sleeper.pid}/ns/net`]);
+    // The spawned command runs inside b: its network namespace differs from ours (once `ip netns exec`
+    // has entered it, which happens after spawn returns).
     const { stdout: nsOfSelf } = await run('readlink', ['/proc/self/ns/net']);
-    expect(nsOfChild.trim()).not.toBe(nsOfSelf.trim());
+    await waitFor(
+      async () => (await run('readlink', [`/proc/${sleeper.pid}/ns/net`])).stdout.trim() !== nsOfSelf.trim(),
+      { what: 'the child in the namespace', timeoutMs: 5000 },
+    );
 
     const rootPair = await lab.veth(a, null);
     expect((await run('ip', ['link', 'show', 'dev', rootPair.b])).stdout).toContain(rootPair.b);

@@ -1,4 +1,4 @@
-import { MSG, tsOption } from '@onehost/splice';
+import { MSG, type Shift, shiftClientSegment, tsOption } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
 import { META_STRIDE, type PacketSender, type TunQueue } from '@onehost/tun';
 import {
@@ -79,6 +79,11 @@ export class Datapath {
   /** ports whose TCP the gateway holds until a record routes it: their clients' TSval and window */
   private readonly splicePorts = new Uint8Array(65_536);
   private readonly clientTcp = new Map<number, number>();
+  /** spliced flows whose offsets the node's agent told us: shifted here and sent to the node's kernel */
+  private readonly shifts = new Map<number, Shift>();
+  /** spliced segments shifted here (sent to the node's kernel) and sent to the agent */
+  readonly splicedShifted = new Float64Array(1);
+  readonly splicedToAgent = new Float64Array(1);
   private readonly msgArena = Buffer.alloc(65_536);
   private readonly msgMeta = new Int32Array(META_STRIDE);
   private readonly msgDst = new Int32Array(1);
@@ -203,7 +208,7 @@ export class Datapath {
       dst[i] = -1;
       const kind = sw.decide(arena, off, len, now, out);
       if (kind === KIND.FORWARD && out.spliced) {
-        const d = this.spliceOf[out.node]!;
+        const d = this.shiftHere(arena, off, len) ? this.destOf[out.node]! : this.spliceOf[out.node]!;
         if (d < 0) {
           this.drops[0]!++;
           continue;
@@ -243,6 +248,46 @@ export class Datapath {
     if (nIcmp > 0) this.o.sender.sendIp(this.icmpArena, this.icmpMeta, 0, nIcmp);
     const next = this.o.sender.sendUdp(arena, meta, 0, count, dst);
     if (next < count) this.waitForSocket(arena, meta, next, count);
+  }
+
+  /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
+  setShift(shift: Shift): void {
+    const map = this.shifts;
+    const key = shift.clientAddr * 65_536 + shift.clientPort;
+    if (!map.has(key) && map.size >= MAX_TRACKED) map.delete(map.keys().next().value!);
+    map.set(key, shift);
+  }
+
+  /** shiftCount is the number of spliced flows the gateway shifts itself. */
+  get shiftCount(): number {
+    return this.shifts.size;
+  }
+
+  /**
+   * shiftHere rewrites a spliced client segment into the node's view when the flow's offsets are known,
+   * so it can go to the node's kernel directly; FIN and RST still go to the agent, which tracks the end
+   * of the flow (and forgets it here on RST). False: send it to the agent as it is.
+   */
+  private shiftHere(arena: Buffer, off: number, len: number): boolean {
+    const ip = this.ip;
+    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
+    const t = this.tcp;
+    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return false;
+    const key = ip.src * 65_536 + t.srcPort;
+    const sh = this.shifts.get(key);
+    if (sh === undefined || sh.clusterPort !== t.dstPort) {
+      this.splicedToAgent[0]!++;
+      return false;
+    }
+    const flags = t.flags;
+    if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
+      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(key);
+      this.splicedToAgent[0]!++;
+      return false;
+    }
+    shiftClientSegment(t, sh.nodePort, sh.sOff, sh.tsOff);
+    this.splicedShifted[0]!++;
+    return true;
   }
 
   /** trackClient remembers the TSval and window of a client whose TCP flow the gateway holds (splice ports). */

@@ -1,5 +1,7 @@
+import { createSocket } from 'node:dgram';
 import type { Server } from 'node:http';
 import { ControlError, type ControlServer, readTlsFiles, startControlServer } from '@onehost/control';
+import { decodeShift } from '@onehost/splice';
 import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
 import { parseIpv4 } from '@onehost/wire';
@@ -159,6 +161,30 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
 
     // The RPC services the switch hands to the gateway (portmap, MOUNT EXPORT, stale NFS handles),
     // listening on the cluster addresses, which are local now; they follow the table's entries.
+    // The agents tell us each spliced flow's offsets; from then on the data path shifts the client's
+    // segments itself and sends them to the node's kernel (docs/splice.md). Only from members.
+    const shiftSocket = createSocket({ type: 'udp4' });
+    const spliceLog = log.child({ component: 'splice' });
+    let strangerLogged = false;
+    shiftSocket.on('message', (msg, from) => {
+      const member = control.membership.members().find((m) => m.internalAddress === from.address);
+      const shift = member === undefined ? null : decodeShift(msg, 0, msg.length);
+      if (shift === null) {
+        if (!strangerLogged) spliceLog.warn({ from: from.address }, 'splice message refused (logged once)');
+        strangerLogged = true;
+        return;
+      }
+      datapath.setShift(shift);
+    });
+    shiftSocket.on('error', (err) => spliceLog.warn({ err: err.message }, 'splice socket error'));
+    await new Promise<void>((resolve, reject) => {
+      shiftSocket.once('error', reject);
+      shiftSocket.bind({ address: cfg.interconnect.address, port: cfg.splice.port, exclusive: true }, () => {
+        shiftSocket.off('error', reject);
+        resolve();
+      });
+    });
+    undo.push(() => new Promise<void>((r) => shiftSocket.close(() => r())));
     const splice = new Splice({
       sw,
       datapath,

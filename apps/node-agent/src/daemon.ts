@@ -6,7 +6,7 @@ import {
   type MembershipConnection,
 } from '@onehost/control';
 import type { JoinResponse, MemberState } from '@onehost/proto';
-import { Splicer } from '@onehost/splice';
+import { encodeShift, SHIFT_LENGTH, Splicer } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
 import type { Logger } from 'pino';
 import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
@@ -78,6 +78,7 @@ export class AgentDaemon {
   readonly splicer: Splicer | null;
   private spliceTick: NodeJS.Timeout | null = null;
   private readonly spliceMeta = new Int32Array(4096 * META_STRIDE);
+  private readonly shiftMsg = new Uint8Array(SHIFT_LENGTH);
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
@@ -104,6 +105,14 @@ export class AgentDaemon {
         : new Splicer({
             inject: (p) => void this.spliceIo?.inject(p),
             sendOut: (p) => void this.spliceIo?.sendOut(p),
+            // The gateway shifts the client's later segments itself and sends them to this node's kernel.
+            established: (shift) => {
+              const io = this.spliceIo;
+              const gateways = this.applied?.config.gateways ?? [];
+              if (io === null) return;
+              const n = encodeShift(shift, this.shiftMsg);
+              for (const g of gateways) io.tellGateway(g, this.shiftMsg.subarray(0, n));
+            },
           });
   }
 

@@ -344,6 +344,12 @@ export class SpliceIo {
     return n;
   }
 
+  /** tellGateway sends one datagram from the agent's UDP port to a gateway's (the same port). */
+  tellGateway(address: string, datagram: Uint8Array): void {
+    if (this.closing !== null) return;
+    this.udp.send(datagram, this.port, address);
+  }
+
   /** stats returns the counters, with the TUN's and the raw socket's. */
   stats(): SpliceIoStats {
     return { ...this.counters, tun: this.queue.stats(), sender: this.sender.stats() };

@@ -3,6 +3,7 @@ export {
   rewrite32,
   type SegmentSpec,
   setWindow,
+  shiftClientSegment,
   shiftSack,
   tsOption,
   writeSegment,

@@ -4,7 +4,7 @@ import { put16, put32, u16, u32 } from '@onehost/wire';
 export const DEFAULT_SPLICE_PORT = 7472;
 
 /** First byte of every splice datagram. */
-export const MSG = { HANDOVER: 1, SEGMENT: 2 } as const;
+export const MSG = { HANDOVER: 1, SEGMENT: 2, SHIFT: 3 } as const;
 
 export const HANDOVER_VERSION = 1;
 /** Bytes before the buffered data: type, version, flags … data length. */
@@ -109,5 +109,53 @@ export function decodeHandover(buf: Uint8Array, off: number, len: number): Hando
     gatewayTsval: u32(buf, off + 34),
     clientWindow: u16(buf, off + 38),
     data: buf.slice(off + HANDOVER_HEADER, off + len),
+  };
+}
+
+/** Bytes of a type-3 datagram (the agent tells the gateway how to shift a spliced flow's segments). */
+export const SHIFT_LENGTH = 20;
+
+/**
+ * Shift is what a node's agent tells the gateway once the replayed handshake completed: the gateway then
+ * rewrites the client's segments itself (ack += sOff, SACK edges += sOff, TSecr -= tsOff, destination
+ * port → nodePort) and sends them to the node's kernel, skipping the agent (docs/splice.md).
+ */
+export interface Shift {
+  clientAddr: number;
+  clientPort: number;
+  clusterPort: number;
+  nodePort: number;
+  sOff: number;
+  tsOff: number;
+}
+
+/** encodeShift writes a type-3 datagram into `out` (≥ SHIFT_LENGTH bytes); returns its length. */
+export function encodeShift(s: Shift, out: Uint8Array, off = 0): number {
+  out[off] = MSG.SHIFT;
+  out[off + 1] = HANDOVER_VERSION;
+  put32(out, off + 2, s.clientAddr);
+  put16(out, off + 6, s.clientPort);
+  put16(out, off + 8, s.clusterPort);
+  put16(out, off + 10, s.nodePort);
+  put32(out, off + 12, s.sOff >>> 0);
+  put32(out, off + 16, s.tsOff >>> 0);
+  return SHIFT_LENGTH;
+}
+
+/** decodeShift reads a type-3 datagram; null when it is not one. Never throws. */
+export function decodeShift(buf: Uint8Array, off: number, len: number): Shift | null {
+  if (len !== SHIFT_LENGTH || off + len > buf.length || buf[off] !== MSG.SHIFT) return null;
+  if (buf[off + 1] !== HANDOVER_VERSION) return null;
+  const clientPort = u16(buf, off + 6);
+  const clusterPort = u16(buf, off + 8);
+  const nodePort = u16(buf, off + 10);
+  if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return null;
+  return {
+    clientAddr: u32(buf, off + 2),
+    clientPort,
+    clusterPort,
+    nodePort,
+    sOff: u32(buf, off + 12) | 0,
+    tsOff: u32(buf, off + 16) | 0,
   };
 }

@@ -152,3 +152,18 @@ export const tsval = (t: TcpView, i: number): number => u32(t.buf, i + 2);
 export const tsecr = (t: TcpView, i: number): number => u32(t.buf, i + 6);
 /** windowOf reads the raw window field. */
 export const windowOf = (t: TcpView): number => u16(t.buf, t.off + 14);
+
+/**
+ * shiftClientSegment moves a client's segment into the node's view (docs/splice.md): destination port →
+ * the node's, ack and SACK edges + sOff, TSecr − tsOff; checksums patched. Used by the agent and by the
+ * gateway once it knows the flow's offsets.
+ */
+export function shiftClientSegment(t: TcpView, nodePort: number, sOff: number, tsOff: number): void {
+  if (t.dstPort !== nodePort) t.setDstPort(nodePort);
+  if (t.ackFlag) t.setAck((t.ack + sOff) >>> 0);
+  shiftSack(t, sOff);
+  if (tsOff !== 0) {
+    const i = tsOption(t);
+    if (i >= 0) rewrite32(t, i + 6, (tsecr(t, i) - tsOff) >>> 0);
+  }
+}

@@ -1,7 +1,17 @@
 import { Ipv4View, parseIpv4, TCP_FLAGS, TCP_OPTION, TcpView } from '@onehost/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeHandover, encodeHandover, HANDOVER_FLAG, type Handover, MSG } from './message.js';
+import {
+  decodeHandover,
+  decodeShift,
+  encodeHandover,
+  encodeShift,
+  HANDOVER_FLAG,
+  type Handover,
+  MSG,
+  SHIFT_LENGTH,
+  type Shift,
+} from './message.js';
 import { tsOption, writeSegment } from './segment.js';
 import { SPLICE_EVENTS, Splicer } from './splicer.js';
 
@@ -438,5 +448,49 @@ describe('Splicer corner cases', () => {
     expect(s.size).toBe(1);
     expect(s.list()[0]!.state).toBe('syn-sent');
     expect(s.counters.handover).toBe(2);
+  });
+});
+
+describe('shift messages', () => {
+  it('tell the gateway the offsets once the node answered, and round-trip', () => {
+    const shifts: Shift[] = [];
+    const s = new Splicer({
+      inject: () => undefined,
+      sendOut: () => undefined,
+      established: (x) => shifts.push(x),
+    });
+    const h = handover();
+    const m = message(h);
+    s.onMessage(m, 0, m.length, 0);
+    s.onOutbound(
+      ...args(
+        nodeSegment({
+          seq: NODE_ISN,
+          ack: h.clientSeq,
+          flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
+          ts: { val: NODE_TS, ecr: 1 },
+          wscale: 7,
+        }),
+      ),
+      1,
+    );
+    expect(shifts).toEqual([
+      {
+        clientAddr: CLIENT,
+        clientPort: 40000,
+        clusterPort: 20048,
+        nodePort: 45365,
+        sOff: (NODE_ISN + 1 - h.serverSeq) | 0,
+        tsOff: (h.gatewayTsval - NODE_TS) | 0,
+      },
+    ]);
+    const b = new Uint8Array(SHIFT_LENGTH);
+    expect(encodeShift(shifts[0]!, b)).toBe(SHIFT_LENGTH);
+    expect(decodeShift(b, 0, b.length)).toEqual(shifts[0]);
+    expect(decodeShift(b, 0, b.length - 1)).toBeNull();
+    const bad = b.slice();
+    bad[6] = 0;
+    bad[7] = 0;
+    expect(decodeShift(bad, 0, bad.length)).toBeNull();
   });
 });

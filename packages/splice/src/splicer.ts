@@ -1,10 +1,9 @@
 import { IPPROTO, Ipv4View, ipv4ToString, OK, put16, TCP_FLAGS, TcpView } from '@onehost/wire';
-import { decodeHandover, HANDOVER_FLAG, type Handover, MSG } from './message.js';
+import { decodeHandover, HANDOVER_FLAG, type Handover, MSG, type Shift } from './message.js';
 import {
   rewrite32,
   setWindow,
-  shiftSack,
-  tsecr,
+  shiftClientSegment,
   tsOption,
   tsval,
   windowOf,
@@ -18,6 +17,8 @@ export interface SplicerIo {
   inject(packet: Uint8Array): void;
   /** sendOut sends a packet to the client (through the node's normal routes, not captured again). */
   sendOut(packet: Uint8Array): void;
+  /** established, when given, is told each flow's offsets once the node's SYN-ACK fixed them. */
+  established?(shift: Shift): void;
 }
 
 export interface SplicerOptions {
@@ -281,6 +282,14 @@ export class Splicer {
     f.state = STATE.ESTABLISHED;
     f.expires = now + this.idleMs;
     this.counters.established++;
+    this.io.established?.({
+      clientAddr: h.clientAddr,
+      clientPort: h.clientPort,
+      clusterPort: h.clusterPort,
+      nodePort: h.nodePort,
+      sOff: f.sOff,
+      tsOff: f.tsOff,
+    });
     const base = {
       src: h.clientAddr,
       dst: h.clusterAddr,
@@ -333,12 +342,7 @@ export class Splicer {
       this.counters.in_early_held++;
       return;
     }
-    const h = f.h;
-    if (t.dstPort !== h.nodePort) t.setDstPort(h.nodePort);
-    if (t.ackFlag) t.setAck((t.ack + f.sOff) >>> 0);
-    shiftSack(t, f.sOff);
-    const i = tsOption(t);
-    if (i >= 0 && f.tsOff !== 0) rewrite32(t, i + 6, (tsecr(t, i) - f.tsOff) >>> 0);
+    shiftClientSegment(t, f.h.nodePort, f.sOff, f.tsOff);
     this.track(f, t.flags, FIN_IN, now);
     this.counters.in_forwarded++;
     this.io.inject(buf.subarray(off, off + ip.totalLength));

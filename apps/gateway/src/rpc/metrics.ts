@@ -39,6 +39,17 @@ export function registerRpcMetrics(
         for (const [outcome, n] of splice.outcomes) this.inc({ outcome }, n);
       },
     });
+    new Counter({
+      name: 'onehost_splice_segments_total',
+      help: 'Client segments of spliced flows: shifted by the gateway for the node’s kernel, or sent to the node’s agent.',
+      labelNames: ['path'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        this.inc({ path: 'gateway' }, splice.o.datapath.splicedShifted[0] ?? 0);
+        this.inc({ path: 'agent' }, splice.o.datapath.splicedToAgent[0] ?? 0);
+      },
+    });
   }
   new Counter({
     name: 'onehost_rpc_calls_total',

@@ -26,6 +26,9 @@ export interface SpliceDatapath {
   clientTcpState(client: number, clientPort: number): ClientTcpState | undefined;
   forgetClient(client: number, clientPort: number): void;
   sendHandover(node: number, message: Uint8Array): boolean;
+  /** spliced client segments the gateway shifted itself, and those it sent to the agent */
+  readonly splicedShifted: Float64Array;
+  readonly splicedToAgent: Float64Array;
 }
 
 export interface SpliceOptions {

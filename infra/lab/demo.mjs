@@ -150,12 +150,29 @@ async function up() {
     );
   }
 
+  step(
+    `NFS over TCP with libnfs (delayed binding): nfs-ls and nfs-cat at ${lab.addresses.vip}, no port hints`,
+  );
+  await writeFile(join(lab.nfsOf('n1').tree, 'hello-from-n1.txt'), 'n1 serves /srv/projects\n');
+  await writeFile(join(lab.nfsOf('n2').tree, 'hello-from-n2.txt'), 'n2 serves /srv/home\n');
+  for (const [path, file] of [
+    ['/srv/projects', 'hello-from-n1.txt'],
+    ['/srv/home', 'hello-from-n2.txt'],
+  ]) {
+    const ls = await lab.exec('c1', 'nfs-ls', [`nfs://${lab.addresses.vip}${path}`], { timeoutMs: 20_000 });
+    say(`  c1$ nfs-ls nfs://${lab.addresses.vip}${path}\n${ls.stdout.trimEnd().replace(/^/gm, '    ')}`);
+    const cat = await lab.exec('c1', 'nfs-cat', [`nfs://${lab.addresses.vip}${path}/${file}`], {
+      timeoutMs: 20_000,
+    });
+    say(`  c1$ nfs-cat nfs://${lab.addresses.vip}${path}/${file}\n    ${cat.stdout.trimEnd()}`);
+  }
+
   step(`onehostctl explain --flow 'tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn'`);
   say((await ctl('explain', '--flow', `tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn`)).trimEnd());
 
   step('done');
   say(
-    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,
+    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}c1 nfs-ls nfs://${lab.addresses.vip}/srv/projects\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,
   );
   say('Stop it with:  ./scripts/demo down');
 }

@@ -136,6 +136,24 @@ for t in ts: t.join()
 print(json.dumps(out))
 `;
 
+/**
+ * A client that connects, sends `hex` as its first bytes and waits (at most 10 s) for the server to end
+ * the connection; prints {how: rst|fin|data|open}.
+ */
+const BAD_FIRST_RECORD = `
+import json, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+s.sendall(bytes.fromhex(sys.argv[3]))
+s.settimeout(10)
+try:
+    how = 'fin' if s.recv(1) == b'' else 'data'
+except ConnectionResetError:
+    how = 'rst'
+except socket.timeout:
+    how = 'open'
+print(json.dumps({'how': how}))
+`;
+
 describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () => {
   let cluster: Cluster;
   let lab: Lab;
@@ -339,6 +357,33 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
       intervalMs: 100,
     });
     expect(await metric(SPLICE_METRIC, IDLE_OUTCOME)).toBe(before + 2);
+  });
+
+  it('a first record over splice.maxRecord, or one that is not an RPC call, resets the connection, counted', async () => {
+    // Record mark: last fragment, 1 MiB (over the 8 KiB cap). Then a 28-byte record holding an RPC
+    // *reply* (msg_type 1), which no server answers (RFC 5531 §9).
+    const huge = '80100000' + '00'.repeat(64);
+    const reply = `8000001c${'0000002a'}${'00000001'}${'00'.repeat(20)}`;
+    for (const [hex, outcome] of [
+      [huge, 'record_too_large'],
+      [reply, 'not_rpc'],
+    ] as const) {
+      const before = await metric(SPLICE_METRIC, { outcome });
+      const { stdout } = await lab.exec(
+        'c1',
+        'python3',
+        ['-c', BAD_FIRST_RECORD, vip, String(NFS_PORT), hex],
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      expect(JSON.parse(stdout), outcome).toEqual({ how: 'rst' });
+      await waitFor(async () => (await metric(SPLICE_METRIC, { outcome })) === before + 1, {
+        what: `${SPLICE_METRIC}{outcome="${outcome}"} + 1`,
+        timeoutMs: 5000,
+        intervalMs: 100,
+      });
+    }
   });
 
   describe('through the cluster address (TCP delayed binding)', () => {

@@ -44,6 +44,26 @@ export class Cluster {
     return `${this.lab.addresses.gateway.inside}:7443`;
   }
 
+  /** metric reads the gateway's /metrics: the value of `name` over the series whose labels include `labels`. */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const { stdout } = await this.lab.exec('gw', 'curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      `http://${this.lab.addresses.gateway.inside}:9400/metrics`,
+    ]);
+    let sum = 0;
+    for (const line of stdout.split('\n')) {
+      const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const have = Object.fromEntries(
+        [...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
+      );
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+    }
+    return sum;
+  }
+
   pki(name: string): { ca: string; cert: string; key: string } {
     return {
       ca: join(this.dir, 'pki/ca.pem'),

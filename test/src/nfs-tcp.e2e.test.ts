@@ -111,16 +111,19 @@ async function sha256File(file: string): Promise<string> {
 }
 
 /**
- * A client that connects to each port and sends nothing, then waits (at most `limit` s) for the server
- * to end the connection; prints {port: {how: rst|fin|data|open, ms}} (ms from the handshake).
+ * A client that connects to each port and sends nothing (or the bytes of an optional 4th argument, in
+ * hex), then waits (at most `limit` s) for the server to end the connection; prints
+ * {port: {how: rst|fin|data|open, ms}} (ms from the handshake).
  */
 const IDLE_PROBE = `
 import json, socket, sys, threading, time
 host, ports, limit = sys.argv[1], [int(p) for p in sys.argv[2].split(',')], float(sys.argv[3])
+first = bytes.fromhex(sys.argv[4]) if len(sys.argv) > 4 else b''
 out = {}
 def probe(port):
     s = socket.create_connection((host, port), timeout=3)
     t0 = time.monotonic()
+    s.sendall(first)
     s.settimeout(limit)
     try:
         how = 'fin' if s.recv(1) == b'' else 'data'
@@ -136,24 +139,6 @@ for t in ts: t.join()
 print(json.dumps(out))
 `;
 
-/**
- * A client that connects, sends `hex` as its first bytes and waits (at most 10 s) for the server to end
- * the connection; prints {how: rst|fin|data|open}.
- */
-const BAD_FIRST_RECORD = `
-import json, socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
-s.sendall(bytes.fromhex(sys.argv[3]))
-s.settimeout(10)
-try:
-    how = 'fin' if s.recv(1) == b'' else 'data'
-except ConnectionResetError:
-    how = 'rst'
-except socket.timeout:
-    how = 'open'
-print(json.dumps({'how': how}))
-`;
-
 describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () => {
   let cluster: Cluster;
   let lab: Lab;
@@ -162,25 +147,7 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
   const trees: Tree[] = [];
   let copyNo = 0;
 
-  /** metric reads the gateway's /metrics: value of `name` with labels containing `labels` (summed). */
-  async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const { stdout } = await lab.exec('gw', 'curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      'http://198.18.0.1:9400/metrics',
-    ]);
-    let sum = 0;
-    for (const line of stdout.split('\n')) {
-      const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
-      if (!m || m[1] !== name) continue;
-      const have = Object.fromEntries(
-        [...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
-      );
-      if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-    }
-    return sum;
-  }
+  const metric = (name: string, labels: Record<string, string> = {}) => cluster.metric(name, labels);
 
   /** url names an export (`/srv/projects`) or a file in it, with no port hints: libnfs asks the portmapper. */
   const url = (server: string, path: string, name?: string) =>
@@ -372,12 +339,12 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
       const { stdout } = await lab.exec(
         'c1',
         'python3',
-        ['-c', BAD_FIRST_RECORD, vip, String(NFS_PORT), hex],
+        ['-c', IDLE_PROBE, vip, String(NFS_PORT), '10', hex],
         {
           timeoutMs: 20_000,
         },
       );
-      expect(JSON.parse(stdout), outcome).toEqual({ how: 'rst' });
+      expect(JSON.parse(stdout)[String(NFS_PORT)].how, outcome).toBe('rst');
       await waitFor(async () => (await metric(SPLICE_METRIC, { outcome })) === before + 1, {
         what: `${SPLICE_METRIC}{outcome="${outcome}"} + 1`,
         timeoutMs: 5000,

@@ -57,25 +57,7 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
   }
   const mnt = (path: string) => client<Mnt>({ op: 'mnt', path, mountPort: MOUNT_PORT });
 
-  /** metrics reads the gateway's /metrics: value of `name` with labels containing `labels` (summed). */
-  async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const { stdout } = await lab.exec('gw', 'curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      'http://198.18.0.1:9400/metrics',
-    ]);
-    let sum = 0;
-    for (const line of stdout.split('\n')) {
-      const m = /^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
-      if (!m || m[1] !== name) continue;
-      const have = Object.fromEntries(
-        [...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
-      );
-      if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-    }
-    return sum;
-  }
+  const metric = (name: string, labels: Record<string, string> = {}) => cluster.metric(name, labels);
 
   /** exports reads the gateway's registrations (onehostctl exports --json). */
   async function registrations(): Promise<

@@ -329,7 +329,7 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
   it('a first record over splice.maxRecord, or one that is not an RPC call, resets the connection, counted', async () => {
     // Record mark: last fragment, 1 MiB (over the 8 KiB cap). Then a 28-byte record holding an RPC
     // *reply* (msg_type 1), which no server answers (RFC 5531 §9).
-    const huge = '80100000' + '00'.repeat(64);
+    const huge = `80100000${'00'.repeat(64)}`;
     const reply = `8000001c${'0000002a'}${'00000001'}${'00'.repeat(20)}`;
     for (const [hex, outcome] of [
       [huge, 'record_too_large'],

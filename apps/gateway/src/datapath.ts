@@ -1,4 +1,4 @@
-import { MSG, type Shift, shiftClientSegment, tsOption } from '@onehost/splice';
+import { FlowMap, MSG, type Shift, shiftClientSegment, tsOption } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
 import { META_STRIDE, type PacketSender, type TunQueue } from '@onehost/tun';
 import {
@@ -78,9 +78,9 @@ export class Datapath {
   private readonly handoverOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
   /** ports whose TCP the gateway holds until a record routes it: their clients' TSval and window */
   private readonly splicePorts = new Uint8Array(65_536);
-  private readonly clientTcp = new Map<number, number>();
+  private readonly clientTcp = new FlowMap<ClientTcpState>();
   /** spliced flows whose offsets the node's agent told us: shifted here and sent to the node's kernel */
-  private readonly shifts = new Map<number, Shift>();
+  private readonly shifts = new FlowMap<Shift>();
   /** spliced segments shifted here (sent to the node's kernel) and sent to the agent */
   readonly splicedShifted = new Float64Array(1);
   readonly splicedToAgent = new Float64Array(1);
@@ -160,13 +160,13 @@ export class Datapath {
 
   /** clientTcpState returns what the gateway last saw of a held flow's client (TSval 0 without timestamps). */
   clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
-    const v = this.clientTcp.get(client * 65_536 + clientPort);
-    return v === undefined ? undefined : { tsval: Math.floor(v / 65_536), window: v % 65_536 };
+    const v = this.clientTcp.get(client, clientPort);
+    return v === undefined ? undefined : { ...v };
   }
 
   /** forgetClient drops the tracked state of a flow (handed over or closed). */
   forgetClient(client: number, clientPort: number): void {
-    this.clientTcp.delete(client * 65_536 + clientPort);
+    this.clientTcp.delete(client, clientPort);
   }
 
   /**
@@ -253,9 +253,8 @@ export class Datapath {
   /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
   setShift(shift: Shift): void {
     const map = this.shifts;
-    const key = shift.clientAddr * 65_536 + shift.clientPort;
-    if (!map.has(key) && map.size >= MAX_TRACKED) map.delete(map.keys().next().value!);
-    map.set(key, shift);
+    if (!map.has(shift.clientAddr, shift.clientPort) && map.size >= MAX_TRACKED) map.deleteOldest();
+    map.set(shift.clientAddr, shift.clientPort, shift);
   }
 
   /** shiftCount is the number of spliced flows the gateway shifts itself. */
@@ -273,15 +272,14 @@ export class Datapath {
     if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
     const t = this.tcp;
     if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return false;
-    const key = ip.src * 65_536 + t.srcPort;
-    const sh = this.shifts.get(key);
+    const sh = this.shifts.get(ip.src, t.srcPort);
     if (sh === undefined || sh.clusterPort !== t.dstPort) {
       this.splicedToAgent[0]!++;
       return false;
     }
     const flags = t.flags;
     if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
-      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(key);
+      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(ip.src, t.srcPort);
       this.splicedToAgent[0]!++;
       return false;
     }
@@ -297,10 +295,15 @@ export class Datapath {
     const t = this.tcp;
     if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.splicePorts[t.dstPort] === 0) return;
     const i = tsOption(t);
-    const key = ip.src * 65_536 + t.srcPort;
-    const map = this.clientTcp;
-    if (!map.has(key) && map.size >= MAX_TRACKED) map.delete(map.keys().next().value!);
-    map.set(key, (i >= 0 ? u32(arena, i + 2) : 0) * 65_536 + t.window);
+    const tsval = i >= 0 ? u32(arena, i + 2) : 0;
+    const seen = this.clientTcp.get(ip.src, t.srcPort);
+    if (seen !== undefined) {
+      seen.tsval = tsval;
+      seen.window = t.window;
+      return;
+    }
+    if (this.clientTcp.size >= MAX_TRACKED) this.clientTcp.deleteOldest();
+    this.clientTcp.set(ip.src, t.srcPort, { tsval, window: t.window });
   }
 
   /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */

@@ -1,3 +1,4 @@
+export { FlowMap } from './flow-map.js';
 export * from './message.js';
 export {
   rewrite32,

@@ -1,4 +1,5 @@
 import { IPPROTO, Ipv4View, ipv4ToString, OK, put16, TCP_FLAGS, TcpView } from '@onehost/wire';
+import { FlowMap } from './flow-map.js';
 import { decodeHandover, HANDOVER_FLAG, type Handover, MSG, type Shift } from './message.js';
 import {
   rewrite32,
@@ -79,8 +80,6 @@ interface Flow {
   held: Uint8Array[];
 }
 
-const key = (addr: number, port: number): number => addr * 65536 + port;
-
 /**
  * Splicer is the agent's half of delayed binding (docs/splice.md): it replays the client's handshake into
  * the node's kernel, delivers the bytes the gateway buffered, and from then on shifts sequence numbers,
@@ -91,9 +90,9 @@ export class Splicer {
   readonly counters: Record<SpliceEvent, number> = Object.fromEntries(
     SPLICE_EVENTS.map((e) => [e, 0]),
   ) as Record<SpliceEvent, number>;
-  private readonly flows = new Map<number, Flow>();
+  private readonly flows = new FlowMap<Flow>();
   /** client segments for flows without a handover yet: key → [deadline, copies]. */
-  private readonly early = new Map<number, { until: number; packets: Uint8Array[] }>();
+  private readonly early = new FlowMap<{ until: number; packets: Uint8Array[] }>();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
   private readonly out = new Uint8Array(65_600);
@@ -141,8 +140,7 @@ export class Splicer {
       this.counters.handover_malformed++;
       return;
     }
-    const k = key(h.clientAddr, h.clientPort);
-    const old = this.flows.get(k);
+    const old = this.flows.get(h.clientAddr, h.clientPort);
     if (old !== undefined) {
       // The gateway sends a handover again when the client repeats its record; a new connection on the
       // same client port (after the old one closed) replaces the flow.
@@ -150,7 +148,7 @@ export class Splicer {
         this.counters.handover_duplicate++;
         return;
       }
-      this.flows.delete(k);
+      this.flows.delete(h.clientAddr, h.clientPort);
     }
     if (this.flows.size >= this.maxFlows) {
       this.counters.handover_refused_full++;
@@ -171,12 +169,12 @@ export class Splicer {
       nodeIsn: 0,
       held: [],
     };
-    const e = this.early.get(k);
+    const e = this.early.get(h.clientAddr, h.clientPort);
     if (e !== undefined) {
-      this.early.delete(k);
+      this.early.delete(h.clientAddr, h.clientPort);
       f.held = e.packets;
     }
-    this.flows.set(k, f);
+    this.flows.set(h.clientAddr, h.clientPort, f);
     this.sendSyn(f, now);
   }
 
@@ -231,7 +229,7 @@ export class Splicer {
       this.counters.out_malformed++;
       return 0;
     }
-    const f = this.flows.get(key(ip.dst, t.dstPort));
+    const f = this.flows.get(ip.dst, t.dstPort);
     if (f === undefined || f.h.clusterAddr !== ip.src) {
       this.counters.out_unknown++;
       return 0;
@@ -331,10 +329,9 @@ export class Splicer {
       this.counters.in_malformed++;
       return;
     }
-    const k = key(ip.src, t.srcPort);
-    const f = this.flows.get(k);
+    const f = this.flows.get(ip.src, t.srcPort);
     if (f === undefined || f.h.clusterPort !== t.dstPort) {
-      this.holdEarly(k, buf, off, ip.totalLength, now);
+      this.holdEarly(ip.src, t.srcPort, buf, off, ip.totalLength, now);
       return;
     }
     if (f.state === STATE.SYN_SENT) {
@@ -348,15 +345,22 @@ export class Splicer {
     this.io.inject(buf.subarray(off, off + ip.totalLength));
   }
 
-  private holdEarly(k: number, buf: Uint8Array, off: number, len: number, now: number): void {
-    let e = this.early.get(k);
+  private holdEarly(
+    addr: number,
+    port: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    now: number,
+  ): void {
+    let e = this.early.get(addr, port);
     if (e === undefined) {
       if (this.early.size >= 1024) {
         this.counters.in_unknown++;
         return;
       }
       e = { until: now + this.earlyMs, packets: [] };
-      this.early.set(k, e);
+      this.early.set(addr, port, e);
     }
     if (e.packets.length >= this.earlySegments) {
       this.counters.in_unknown++;
@@ -400,25 +404,25 @@ export class Splicer {
 
   /** tick retries replayed SYNs and forgets expired flows and held segments. Call it every ~100 ms. */
   tick(now: number): void {
-    for (const [k, f] of this.flows) {
+    for (const [addr, port, f] of this.flows.entries()) {
       if (f.state === STATE.SYN_SENT && now >= f.nextSyn) {
         if (f.synTries >= this.synTries) {
           this.counters.syn_given_up++;
           this.resetClient(f.h);
-          this.flows.delete(k);
+          this.flows.delete(addr, port);
           continue;
         }
         this.sendSyn(f, now);
       }
       if (now >= f.expires) {
         if (f.state !== STATE.CLOSING) this.counters.expired++;
-        this.flows.delete(k);
+        this.flows.delete(addr, port);
       }
     }
-    for (const [k, e] of this.early) {
+    for (const [addr, port, e] of this.early.entries()) {
       if (now >= e.until) {
         this.counters.in_unknown += e.packets.length;
-        this.early.delete(k);
+        this.early.delete(addr, port);
       }
     }
   }
@@ -426,7 +430,7 @@ export class Splicer {
   /** list lists the spliced flows (for the agent's status and tests). */
   list(): { client: string; clusterPort: number; nodePort: number; state: string }[] {
     const names = ['syn-sent', 'established', 'closing'];
-    return [...this.flows.values()].map((f) => ({
+    return [...this.flows.entries()].map(([, , f]) => ({
       client: `${ipv4ToString(f.h.clientAddr)}:${f.h.clientPort}`,
       clusterPort: f.h.clusterPort,
       nodePort: f.h.nodePort,

@@ -1,0 +1,93 @@
+/**
+ * FlowMap maps (IPv4 address, port) to a value without allocating on lookups: a JS Map keyed by a number
+ * that does not fit a small integer (address × 65536 + port) boxes it on every call, so this one keys a Map
+ * by a 30-bit hash (always a small integer) and keeps the few colliding entries in a short chain. Inserting
+ * allocates (the entry, sometimes a chain); `get`, `has` and `delete` do not.
+ */
+export class FlowMap<V> {
+  private readonly buckets = new Map<number, Entry<V>[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(addr: number, port: number): V | undefined {
+    const chain = this.buckets.get(hash(addr, port));
+    if (chain === undefined) return undefined;
+    for (let i = 0; i < chain.length; i++) {
+      const e = chain[i]!;
+      if (e.addr === addr >>> 0 && e.port === port) return e.value;
+    }
+    return undefined;
+  }
+
+  has(addr: number, port: number): boolean {
+    return this.get(addr, port) !== undefined;
+  }
+
+  set(addr: number, port: number, value: V): void {
+    const h = hash(addr, port);
+    let chain = this.buckets.get(h);
+    if (chain === undefined) {
+      chain = [];
+      this.buckets.set(h, chain);
+    }
+    for (const e of chain) {
+      if (e.addr === addr >>> 0 && e.port === port) {
+        e.value = value;
+        return;
+      }
+    }
+    chain.push({ addr: addr >>> 0, port, value });
+    this.count++;
+  }
+
+  delete(addr: number, port: number): boolean {
+    const h = hash(addr, port);
+    const chain = this.buckets.get(h);
+    if (chain === undefined) return false;
+    for (let i = 0; i < chain.length; i++) {
+      const e = chain[i]!;
+      if (e.addr === addr >>> 0 && e.port === port) {
+        chain.splice(i, 1);
+        if (chain.length === 0) this.buckets.delete(h);
+        this.count--;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** deleteOldest removes the entry inserted first (a bound: callers keep the map from growing). */
+  deleteOldest(): void {
+    for (const [h, chain] of this.buckets) {
+      chain.shift();
+      if (chain.length === 0) this.buckets.delete(h);
+      this.count--;
+      return;
+    }
+  }
+
+  /** entries lists [addr, port, value] (allocates; off the packet path). */
+  *entries(): IterableIterator<[number, number, V]> {
+    for (const chain of [...this.buckets.values()])
+      for (const e of [...chain]) yield [e.addr, e.port, e.value];
+  }
+
+  clear(): void {
+    this.buckets.clear();
+    this.count = 0;
+  }
+}
+
+interface Entry<V> {
+  addr: number;
+  port: number;
+  value: V;
+}
+
+/** hash folds an address and a port into 30 bits (a small integer on every V8 platform). */
+function hash(addr: number, port: number): number {
+  return (Math.imul(addr | 0, 0x9e3779b1) ^ Math.imul(port, 0x85ebca6b) ^ (addr >>> 17)) & 0x3fffffff;
+}

@@ -320,18 +320,6 @@ export class SpliceIo {
   }
 
   /**
-   * sendOutBatch sends packets [0, count) described by `meta` (offset, length per META_STRIDE ints) from
-   * `arena` in one sendmmsg, like sendOut. Returns how many were taken; the rest are dropped and counted.
-   */
-  sendOutBatch(arena: Uint8Array, meta: Int32Array, count: number): number {
-    if (this.closing !== null || count === 0) return 0;
-    const n = this.sender.sendIp(arena, meta, 0, count);
-    this.counters.sentOut += n;
-    this.counters.sendOutBlocked += count - n;
-    return n;
-  }
-
-  /**
    * forwardBatch hands packets [0, count) back to the kernel through the TUN, with their offload
    * metadata (meta[4i+2], meta[4i+3] as read), to be forwarded to the client by the normal routes: TSO
    * super-packets stay whole until the interface that sends them. Returns how many were taken.

@@ -50,6 +50,14 @@ export function registerRpcMetrics(
         this.inc({ path: 'agent' }, splice.o.datapath.splicedToAgent[0] ?? 0);
       },
     });
+    new Gauge({
+      name: 'onehost_splice_shifted_flows',
+      help: 'Spliced flows whose client segments the gateway shifts itself (their node’s agent told it how).',
+      registers: [reg],
+      collect() {
+        this.set(splice.o.datapath.shiftCount);
+      },
+    });
   }
   new Counter({
     name: 'onehost_rpc_calls_total',

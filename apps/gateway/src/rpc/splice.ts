@@ -29,6 +29,8 @@ export interface SpliceDatapath {
   /** spliced client segments the gateway shifted itself, and those it sent to the agent */
   readonly splicedShifted: Float64Array;
   readonly splicedToAgent: Float64Array;
+  /** spliced flows whose segments the gateway shifts itself */
+  readonly shiftCount: number;
 }
 
 export interface SpliceOptions {

@@ -26,6 +26,13 @@ export interface ClusterOptions {
  * Cluster is the whole product in a lab: the lab's namespaces and services, a cluster CA, the gateway
  * (onehost-gateway) and one node agent (onehost-agent) per node, all as real processes.
  */
+/** One node's MOUNT registration as `onehostctl exports --json` lists it. */
+export interface MountRegistration {
+  nodeName: string;
+  mountPorts: { udp?: number; tcp?: number };
+  exports: { path: string; exportId: number }[];
+}
+
 export class Cluster {
   readonly agents = new Map<string, LabProcess>();
   gateway!: LabProcess;
@@ -111,6 +118,22 @@ export class Cluster {
   }
 
   /** ctl runs onehostctl with the operator certificate; resolves with stdout, rejects on failure. */
+  /** mountRegistrations reads the gateway's MOUNT registrations (onehostctl exports --json). */
+  async mountRegistrations(): Promise<MountRegistration[]> {
+    return JSON.parse(await this.ctl(['exports', '--json'])) as MountRegistration[];
+  }
+
+  /** waitForMount waits until every node in `nodes` registered its MOUNT service for `transport`. */
+  async waitForMount(nodes: readonly string[], transport: 'tcp' | 'udp'): Promise<void> {
+    await waitFor(
+      async () => {
+        const r = await this.mountRegistrations();
+        return nodes.every((n) => r.some((x) => x.nodeName === n && x.mountPorts[transport] !== undefined));
+      },
+      { what: `${nodes.join(' and ')} registered their MOUNT service`, timeoutMs: 15_000, intervalMs: 200 },
+    );
+  }
+
   async ctl(args: string[]): Promise<string> {
     const p = this.pki('op');
     const r = await this.lab.exec('gw', process.execPath, [

@@ -251,16 +251,7 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
       for (const [name, text] of small) await writeFile(join(dir, name), text);
       trees.push(t);
     }
-    await waitFor(
-      async () => {
-        const r = JSON.parse(await cluster.ctl(['exports', '--json'])) as Array<{
-          nodeName: string;
-          mountPorts: { tcp?: number };
-        }>;
-        return ['n1', 'n2'].every((n) => r.some((x) => x.nodeName === n && x.mountPorts.tcp !== undefined));
-      },
-      { what: 'n1 and n2 registered their MOUNT service', timeoutMs: 15_000, intervalMs: 200 },
-    );
+    await cluster.waitForMount(['n1', 'n2'], 'tcp');
   });
   afterAll(async () => {
     await cluster?.stop();

@@ -59,16 +59,7 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
 
   const metric = (name: string, labels: Record<string, string> = {}) => cluster.metric(name, labels);
 
-  /** exports reads the gateway's registrations (onehostctl exports --json). */
-  async function registrations(): Promise<
-    Array<{
-      nodeName: string;
-      mountPorts: { udp?: number; tcp?: number };
-      exports: { path: string; exportId: number }[];
-    }>
-  > {
-    return JSON.parse(await cluster.ctl(['exports', '--json']));
-  }
+  const registrations = () => cluster.mountRegistrations();
 
   /** restored counts the agent's "mount reply ports restored" logs (its nftables rule changed). */
   const restored = (node: string) =>
@@ -92,13 +83,7 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
     bigSha = createHash('sha256').update(big).digest('hex');
     await writeFile(join(lab.nfsOf('n1').tree, 'big.bin'), big);
     await writeFile(join(lab.nfsOf('n2').tree, 'notes.txt'), notes);
-    await waitFor(
-      async () => {
-        const r = await registrations();
-        return ['n1', 'n2'].every((n) => r.some((x) => x.nodeName === n && x.mountPorts.udp !== undefined));
-      },
-      { what: 'n1 and n2 registered their MOUNT service', timeoutMs: 15_000, intervalMs: 200 },
-    );
+    await cluster.waitForMount(['n1', 'n2'], 'udp');
     // and restore their mountd replies' port (right after registering: the answer names the cluster's)
     for (const n of ['n1', 'n2'])
       await waitFor(() => restored(n) >= 1, { what: `${n} restores`, timeoutMs: 5000 });

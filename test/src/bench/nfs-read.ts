@@ -11,7 +11,6 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@onehost/testkit';
 import type { Cluster } from '../cluster.js';
 import { fmt, median } from './report.js';
 
@@ -77,16 +76,7 @@ export async function runNfsRead(
   const data = randomBytes(bytes);
   const sha = createHash('sha256').update(data).digest('hex');
   await writeFile(join(nfs.tree, FILE), data);
-  await waitFor(
-    async () => {
-      const r = JSON.parse(await c.ctl(['exports', '--json'])) as Array<{
-        nodeName: string;
-        mountPorts: { tcp?: number };
-      }>;
-      return r.some((x) => x.nodeName === NODE && x.mountPorts.tcp !== undefined);
-    },
-    { what: `${NODE} registered its MOUNT service`, timeoutMs: 15_000, intervalMs: 200 },
-  );
+  await c.waitForMount([NODE], 'tcp');
   const result: NfsReadResult = {
     samples: { direct: [], cluster: [] },
     skipped: {},

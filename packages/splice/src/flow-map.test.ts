@@ -39,3 +39,16 @@ describe('FlowMap', () => {
     expect(m.delete(1, 1)).toBe(false);
   });
 });
+
+describe('FlowMap.sweep', () => {
+  it('keeps what the callback keeps and removes the rest, chains included', () => {
+    const m = new FlowMap<number>();
+    for (let i = 0; i < 1000; i++) m.set(0xcb00710a, i, i);
+    m.sweep((v, addr, port) => v % 3 === 0 && addr === 0xcb00710a && port === v);
+    expect(m.size).toBe(334);
+    expect(m.get(0xcb00710a, 3)).toBe(3);
+    expect(m.get(0xcb00710a, 4)).toBeUndefined();
+    m.sweep(() => false);
+    expect(m.size).toBe(0);
+  });
+});

@@ -69,6 +69,23 @@ export class FlowMap<V> {
     }
   }
 
+  /**
+   * sweep calls `keep` for every entry and removes those it returns false for, without copying the map
+   * (a timer's walk over every flow).
+   */
+  sweep(keep: (value: V, addr: number, port: number) => boolean): void {
+    for (const [h, chain] of this.buckets) {
+      let w = 0;
+      for (let r = 0; r < chain.length; r++) {
+        const e = chain[r]!;
+        if (keep(e.value, e.addr, e.port)) chain[w++] = e;
+        else this.count--;
+      }
+      chain.length = w;
+      if (w === 0) this.buckets.delete(h);
+    }
+  }
+
   /** entries lists [addr, port, value] (allocates; off the packet path). */
   *entries(): IterableIterator<[number, number, V]> {
     for (const chain of [...this.buckets.values()])

@@ -131,21 +131,21 @@ function establish() {
   const h = handover();
   const m = message(h);
   x.s.onMessage(m, 0, m.length, 0);
-  x.s.onOutbound(
-    ...args(
-      nodeSegment({
-        seq: NODE_ISN,
-        ack: h.clientSeq,
-        flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
-        ts: { val: NODE_TS, ecr: 5000 },
-        wscale: 7,
-      }),
-    ),
-    1,
-  );
+  x.s.onOutbound(...args(nodeSynAck(h, { val: NODE_TS, ecr: 5000 }, 7)), 1);
   return { ...x, h };
 }
 const args = (p: Uint8Array): [Uint8Array, number, number] => [p, 0, p.length];
+
+/** nodeSynAck is the node kernel's answer to the replayed SYN of `h`. */
+function nodeSynAck(h: Handover, ts?: { val: number; ecr: number }, wscale?: number): Uint8Array {
+  return nodeSegment({
+    seq: NODE_ISN,
+    ack: h.clientSeq,
+    flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
+    ...(ts ? { ts } : {}),
+    ...(wscale !== undefined ? { wscale } : {}),
+  });
+}
 
 describe('Splicer', () => {
   it('replays the client SYN with its options, one byte before the buffered data', () => {
@@ -245,18 +245,7 @@ describe('Splicer', () => {
     expect(injected).toHaveLength(0);
     const m = message(h);
     s.onMessage(m, 0, m.length, 1);
-    s.onOutbound(
-      ...args(
-        nodeSegment({
-          seq: NODE_ISN,
-          ack: h.clientSeq,
-          flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
-          ts: { val: 1, ecr: 5000 },
-          wscale: 9,
-        }),
-      ),
-      2,
-    );
+    s.onOutbound(...args(nodeSynAck(h, { val: 1, ecr: 5000 }, 9)), 2);
     const last = injected.at(-1)!.t;
     expect(last.fin).toBe(true);
     expect(last.ack).toBe((NODE_ISN + 1) >>> 0);
@@ -318,10 +307,7 @@ describe('Splicer', () => {
     x.s.onMessage(m, 0, m.length, 0);
     expect(tsOption(x.injected[0]!.t)).toBe(-1);
     expect(x.injected[0]!.t.window).toBe(502);
-    x.s.onOutbound(
-      ...args(nodeSegment({ seq: NODE_ISN, ack: h.clientSeq, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK })),
-      1,
-    );
+    x.s.onOutbound(...args(nodeSynAck(h)), 1);
     x.s.onOutbound(
       ...args(nodeSegment({ seq: NODE_ISN + 1, ack: h.clientSeq, flags: TCP_FLAGS.ACK, window: 777 })),
       2,
@@ -434,7 +420,7 @@ describe('Splicer corner cases', () => {
     expect(x.sent.at(-1)!.t.rst).toBe(true);
     expect(x.s.counters.closed).toBe(1);
     const y = establish();
-    const synAck = nodeSegment({ seq: NODE_ISN, ack: y.h.clientSeq, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+    const synAck = nodeSynAck(y.h);
     expect(y.s.rewriteOutbound(synAck, 0, synAck.length, 3)).toBe(0);
     expect(y.s.list()).toEqual([
       { client: '203.0.113.10:40000', clusterPort: 20048, nodePort: 45365, state: 'established' },
@@ -462,18 +448,7 @@ describe('shift messages', () => {
     const h = handover();
     const m = message(h);
     s.onMessage(m, 0, m.length, 0);
-    s.onOutbound(
-      ...args(
-        nodeSegment({
-          seq: NODE_ISN,
-          ack: h.clientSeq,
-          flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
-          ts: { val: NODE_TS, ecr: 1 },
-          wscale: 7,
-        }),
-      ),
-      1,
-    );
+    s.onOutbound(...args(nodeSynAck(h, { val: NODE_TS, ecr: 1 }, 7)), 1);
     expect(shifts).toEqual([
       {
         clientAddr: CLIENT,

@@ -404,27 +404,24 @@ export class Splicer {
 
   /** tick retries replayed SYNs and forgets expired flows and held segments. Call it every ~100 ms. */
   tick(now: number): void {
-    for (const [addr, port, f] of this.flows.entries()) {
+    this.flows.sweep((f) => {
       if (f.state === STATE.SYN_SENT && now >= f.nextSyn) {
         if (f.synTries >= this.synTries) {
           this.counters.syn_given_up++;
           this.resetClient(f.h);
-          this.flows.delete(addr, port);
-          continue;
+          return false;
         }
         this.sendSyn(f, now);
       }
-      if (now >= f.expires) {
-        if (f.state !== STATE.CLOSING) this.counters.expired++;
-        this.flows.delete(addr, port);
-      }
-    }
-    for (const [addr, port, e] of this.early.entries()) {
-      if (now >= e.until) {
-        this.counters.in_unknown += e.packets.length;
-        this.early.delete(addr, port);
-      }
-    }
+      if (now < f.expires) return true;
+      if (f.state !== STATE.CLOSING) this.counters.expired++;
+      return false;
+    });
+    this.early.sweep((e) => {
+      if (now < e.until) return true;
+      this.counters.in_unknown += e.packets.length;
+      return false;
+    });
   }
 
   /** list lists the spliced flows (for the agent's status and tests). */

@@ -61,6 +61,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     queue.isUp = true;
     if (cfg.host.manage) {
       await applyGatewayHost({
+        name: cfg.name,
         tun: queue.name,
         vips: cfg.switch.clusterAddresses.map((c) => parseIpv4(String((c as { address: unknown }).address))),
         outside: cfg.outside.interfaces,

@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readJournal } from '@onehost/kernel';
 import { createLab, type Lab } from '@onehost/lab';
 import { requireRoot, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppliedNode } from './apply.js';
 import { type NodeConfig, stableMac } from './config.js';
-import { readJournal } from './journal.js';
 import {
   agent,
   applyIn,

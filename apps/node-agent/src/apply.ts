@@ -1,9 +1,24 @@
 import { existsSync } from 'node:fs';
+import {
+  type Change,
+  dstKey,
+  type IpRoute,
+  ip,
+  ipJson,
+  JournalFile,
+  localHost,
+  nft,
+  pidAlive,
+  type RestoreReport,
+  readJournal,
+  readSysctl,
+  restoreJournal,
+  routeArgs,
+  writeSysctl,
+} from '@onehost/kernel';
 import { type NodeConfig, type PortSplit, type ResolvedConfig, resolveConfig } from './config.js';
-import { ip, ipJson, nft, readSysctl, sh, writeSysctl } from './exec.js';
-import { type Change, JournalFile, readJournal, removeJournal } from './journal.js';
 import { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
-import { type IpRoute, ROUTE_PROTO, routeArgs, viaGateways } from './routes.js';
+import { ROUTE_PROTO, viaGateways } from './routes.js';
 
 /** Steps of {@link applyNodeConfig}, in order. */
 export const APPLY_STEPS = [
@@ -35,44 +50,13 @@ export interface AppliedNode {
   restoredPrevious: boolean;
 }
 
-/** RestoreReport says what {@link restore} did. */
-export interface RestoreReport {
-  /** False when there was no state file (nothing to do). */
-  found: boolean;
-  /** Number of recorded changes undone. */
-  undone: number;
-}
+export type { RestoreReport };
 
-interface Addr {
-  ifname: string;
-  addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
-}
-
-async function hasAddress(dev: string, address: string): Promise<boolean> {
-  const links = await ipJson<Addr>('addr', 'show', 'dev', dev);
-  return links.some((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === address));
-}
-
-async function linkExists(name: string): Promise<boolean> {
-  return (await ipJson('link', 'show')).some((l) => l.ifname === name);
-}
+const hasAddress = (dev: string, address: string) => localHost.hasAddress(dev, address);
+const linkExists = (name: string) => localHost.linkExists(name);
 
 async function mainRoutes(dst: string): Promise<IpRoute[]> {
   return (await ipJson<IpRoute>('route', 'show', 'table', 'main')).filter((r) => r.dst === dst);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The destination as `ip -j` prints it. */
-function dstKey(prefix: string): string {
-  return prefix === '0.0.0.0/0' ? 'default' : prefix.endsWith('/32') ? prefix.slice(0, -3) : prefix;
 }
 
 /** preflight checks what the plan relies on before anything is changed. Throws naming what is wrong. */
@@ -277,11 +261,8 @@ export async function missingPieces(config: NodeConfig): Promise<string[]> {
   const range = `${c.ports.ephemeral.lo} ${c.ports.ephemeral.hi}`;
   if ((await readSysctl('net/ipv4/ip_local_port_range')) !== range)
     missing.push(`ip_local_port_range ${range}`);
-  const table = await sh('nft', ['list', 'table', NFT_FAMILY, NFT_TABLE]).then(
-    () => true,
-    () => false,
-  );
-  if (!table) missing.push(`nftables table ${NFT_FAMILY} ${NFT_TABLE}`);
+  if (!(await localHost.nftTableExists(NFT_FAMILY, NFT_TABLE)))
+    missing.push(`nftables table ${NFT_FAMILY} ${NFT_TABLE}`);
   const ours = async (prefix: string) =>
     (await mainRoutes(dstKey(prefix))).some((r) => r.protocol === ROUTE_PROTO);
   // A cluster prefix may be served by a route that was there before the agent; any route will do.
@@ -312,96 +293,12 @@ export async function updateNftables(config: NodeConfig): Promise<void> {
 /** updateMountPorts is {@link updateNftables} (its older name, from when mount ports were all it changed). */
 export const updateMountPorts = updateNftables;
 
-/** ruleArgs are the `ip rule` selector and action of a recorded rule. */
-export function ruleArgs(r: { priority: number; fwmark: number; table: number }): string[] {
-  return ['priority', String(r.priority), 'fwmark', `0x${r.fwmark.toString(16)}`, 'lookup', String(r.table)];
-}
-
-/** countRules counts the rules that look exactly like `r` (priority, fwmark with a full mask, table). */
-export async function countRules(r: { priority: number; fwmark: number; table: number }): Promise<number> {
-  const rules = await ipJson<{ priority?: number; fwmark?: string; fwmask?: string; table?: string }>(
-    'rule',
-    'show',
-  );
-  return rules.filter(
-    (x) =>
-      x.priority === r.priority &&
-      x.fwmark !== undefined &&
-      Number(x.fwmark) === r.fwmark &&
-      (x.fwmask === undefined || Number(x.fwmask) === 0xffffffff) &&
-      x.table === String(r.table),
-  ).length;
-}
-
-async function undo(change: Change): Promise<void> {
-  switch (change.kind) {
-    case 'sysctl':
-      if (existsSync(`/proc/sys/${change.key}`)) await writeSysctl(change.key, change.previous);
-      return;
-    case 'nft-table': {
-      const exists = await sh('nft', ['list', 'table', change.family, change.name]).then(
-        () => true,
-        () => false,
-      );
-      if (exists) await sh('nft', ['delete', 'table', change.family, change.name]);
-      return;
-    }
-    case 'addr': {
-      const address = change.cidr.split('/')[0]!;
-      if ((await linkExists(change.dev)) && (await hasAddress(change.dev, address))) {
-        await ip('addr', 'del', change.cidr, 'dev', change.dev);
-      }
-      return;
-    }
-    case 'link':
-      if (await linkExists(change.name)) await ip('link', 'del', change.name);
-      return;
-    case 'route': {
-      for (const r of await mainRoutes(change.dst)) {
-        if (r.protocol === change.protocol) await ip('route', 'del', ...routeArgs(r));
-      }
-      for (const args of change.previous) await ip('route', 'replace', ...args);
-      return;
-    }
-    case 'rule':
-      // `ip rule add` refuses a duplicate today; should there be copies anyway, take out every one.
-      for (let n = await countRules(change); n > 0; n--) await ip('rule', 'del', ...ruleArgs(change));
-      return;
-    case 'table-route': {
-      const table = String(change.table);
-      // A table with no route left does not exist any more, and `ip route show` fails for it.
-      const routes = await ipJson<IpRoute>('route', 'show', 'table', table).catch(() => []);
-      if (routes.some((r) => r.dst === dstKey(change.dst) && r.dev === change.dev)) {
-        await ip('route', 'del', change.dst, 'dev', change.dev, 'table', table);
-      }
-      return;
-    }
-  }
-}
-
 /**
  * restore undoes, newest first, every change recorded in `stateFile`, then deletes the file. Undoing is
  * idempotent: a change that was recorded but never made, or already undone, is skipped. Throws an
  * AggregateError when some change could not be undone; the state file is kept so that a later restore
  * tries again.
  */
-export async function restore(stateFile: string): Promise<RestoreReport> {
-  const journal = await readJournal(stateFile);
-  if (!journal) return { found: false, undone: 0 };
-  const errors: unknown[] = [];
-  for (const change of [...journal.changes].reverse()) {
-    try {
-      await undo(change);
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length > 0) {
-    throw new AggregateError(
-      errors,
-      `restore from ${stateFile}: ${errors.length} change(s) could not be undone`,
-    );
-  }
-  await removeJournal(stateFile);
-  return { found: true, undone: journal.changes.length };
+export function restore(stateFile: string): Promise<RestoreReport> {
+  return restoreJournal(stateFile);
 }

@@ -2,10 +2,10 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { identityOfCertificate } from '@onehost/control';
+import { ipJson } from '@onehost/kernel';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Logger, pino } from 'pino';
 import type { DaemonOptions } from './daemon.js';
-import { ipJson } from './exec.js';
 import { GaneshaConfigError, ganeshaExports, type NodeExport } from './ganesha-config.js';
 import { GANESHA_LAYOUT, type HandleLayout } from './mount-registrar.js';
 

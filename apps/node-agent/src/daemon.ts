@@ -5,6 +5,7 @@ import {
   isFinalRefusal,
   type MembershipConnection,
 } from '@onehost/control';
+import { readJournal } from '@onehost/kernel';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import { encodeShift, SHIFT_LENGTH, Splicer } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
@@ -21,7 +22,6 @@ import {
   withMountPorts,
   withSpliceCapture,
 } from './join-config.js';
-import { readJournal } from './journal.js';
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
 import { SpliceIo } from './splice-io.js';
 

@@ -1,3 +1,4 @@
+export { type Change, type Journal, readJournal } from '@onehost/kernel';
 export {
   APPLY_STEPS,
   type AppliedNode,
@@ -33,7 +34,6 @@ export {
   withMountPorts,
   withSpliceCapture,
 } from './join-config.js';
-export { type Change, type Journal, readJournal } from './journal.js';
 export {
   GANESHA_LAYOUT,
   type HandleLayout,

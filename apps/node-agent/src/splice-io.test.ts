@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readJournal } from '@onehost/kernel';
 import { Lab, type Netns, requireRoot, waitFor } from '@onehost/testkit';
 import {
   IPPROTO,
@@ -14,7 +15,6 @@ import {
 } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeConfig } from './config.js';
-import { readJournal } from './journal.js';
 import { BYPASS_MARK, SPLICE_MARK } from './nft.js';
 import { SPLICE_RULE_PRIORITY, SPLICE_TABLE, SPLICE_TUN } from './splice-io.js';
 import { NET_CLI, type NetState, snapshotWith } from './testing/harness.js';

@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { countRules, ip, ipJson, JournalFile, readSysctl, ruleArgs, writeSysctl } from '@onehost/kernel';
 import {
   isTunError,
   PacketSender,
@@ -10,10 +11,7 @@ import {
   type TunQueueStats,
 } from '@onehost/tun';
 import type { Logger } from 'pino';
-import { countRules, ruleArgs } from './apply.js';
 import { ConfigError } from './config.js';
-import { ip, ipJson, readSysctl, writeSysctl } from './exec.js';
-import { JournalFile } from './journal.js';
 import { BYPASS_MARK, SPLICE_MARK } from './nft.js';
 import { ROUTE_PROTO } from './routes.js';
 

@@ -1,9 +1,16 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  type Change,
+  type Host,
+  JournalFile,
+  localHost,
+  pidAlive,
+  readJournal,
+  restoreJournal,
+} from '@onehost/kernel';
 import { ipv4ToString } from '@onehost/wire';
-import { readSysctl, run, writeSysctl } from './run.js';
 
 /**
- * The gateway host's kernel plumbing (docs/gateway-host.md has the why of each step):
+ * The gateway host's kernel plumbing (docs/gateway.md has the why of each step):
  * - the cluster addresses (VIPs) are local (/32 on lo) so `local` decisions reach the host's own services;
  * - packets for a VIP arriving on an outside interface are policy-routed into the TUN (rule
  *   `iif <outside> to VIP lookup <table>` at `rulePref`, before the `local` rule, which moves from
@@ -16,9 +23,13 @@ import { readSysctl, run, writeSysctl } from './run.js';
  * - outside sources reach nodes' internal addresses only from the management list;
  * - from the interconnect, only registered nodes (set `nodes`, kept current by `setRegisteredNodes`) and
  *   the cluster addresses they stamp may be forwarded out.
- * Everything applied is recorded in a state file first, so `restore` undoes it after a crash too.
+ * Every change is recorded in the host's journal (the state file) before it is made, so `restore` undoes
+ * it after a crash too. A start after a crash adopts the journal instead of undoing it: whatever the dead
+ * gateway left in the kernel (the fast path's flows among it) keeps working while the new one comes up.
  */
 export interface GatewayHostConfig {
+  /** the gateway's name (recorded in the state file) */
+  name: string;
   tun: string;
   vips: number[];
   outside: string[];
@@ -36,28 +47,29 @@ export interface GatewayHostConfig {
   statePath: string;
 }
 
-interface HostState {
-  version: 1;
-  config: GatewayHostConfig;
-  sysctls: Record<string, string>;
-  addedLoAddresses: string[];
-  movedLocalRule: boolean;
+/** GatewayHost is the applied host configuration: its journal, for the fast path to record into. */
+export interface GatewayHost {
+  readonly journal: JournalFile;
+  /** true when the start adopted what a gateway that is gone left behind */
+  readonly adopted: boolean;
 }
 
 const NFT_TABLE = 'onehost_gateway';
 
-function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
+/** sysctlPlan lists the sysctls the gateway host sets (docs/gateway.md lists them too). */
+export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
   return [
-    ['net.ipv4.ip_forward', '1'],
-    ['net.ipv4.tcp_early_demux', '0'],
-    ['net.ipv4.udp_early_demux', '0'],
-    ['net.ipv4.conf.all.rp_filter', '0'],
-    [`net.ipv4.conf.${c.interconnect}.rp_filter`, '0'],
-    [`net.ipv4.conf.${c.interconnect}.accept_local`, '1'],
-    [`net.ipv4.conf.${c.tun}.rp_filter`, '0'],
+    // a router forwards: outside ⇄ interconnect, and the nodes' replies
+    ['net/ipv4/ip_forward', '1'],
+    ['net/ipv4/tcp_early_demux', '0'],
+    ['net/ipv4/udp_early_demux', '0'],
+    ['net/ipv4/conf/all/rp_filter', '0'],
+    [`net/ipv4/conf/${c.interconnect}/rp_filter`, '0'],
+    [`net/ipv4/conf/${c.interconnect}/accept_local`, '1'],
+    [`net/ipv4/conf/${c.tun}/rp_filter`, '0'],
     // Delayed binding (docs/splice.md): the host's stack answers MOUNT/NFS SYNs; with 2 it always
     // answers with a SYN cookie and keeps no state before the handshake completes.
-    ['net.ipv4.tcp_syncookies', '2'],
+    ['net/ipv4/tcp_syncookies', '2'],
   ];
 }
 
@@ -65,7 +77,11 @@ function nftRuleset(c: GatewayHostConfig): string {
   const vips = c.vips.map(ipv4ToString).join(', ');
   const mgmt = c.management.length > 0 ? `ip saddr != { ${c.management.join(', ')} } ` : '';
   const outs = c.outside.map((o) => JSON.stringify(o)).join(', ');
-  return `table ip ${NFT_TABLE} {
+  const t = `table ip ${NFT_TABLE}`;
+  // declare, delete, define: one transaction that replaces any earlier version of the table
+  return `${t}
+delete ${t}
+${t} {
   chain raw_pre {
     type filter hook prerouting priority raw; policy accept;
     ip daddr { ${vips} } notrack
@@ -88,140 +104,117 @@ function nftRuleset(c: GatewayHostConfig): string {
 `;
 }
 
-async function saveState(path: string, s: HostState): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(s, null, 2));
-  await rename(tmp, path);
-}
-
-async function loadState(path: string): Promise<HostState | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as HostState;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
-async function loAddresses(): Promise<Set<string>> {
-  const out = JSON.parse(await run('ip', ['-j', 'addr', 'show', 'dev', 'lo'])) as Array<{
-    addr_info: Array<{ local: string; prefixlen: number; family: string }>;
-  }>;
-  return new Set(
-    out.flatMap((l) =>
-      l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
-    ),
+/** vipRules are the `ip rule` arguments of the policy rules that send VIP traffic into the TUN. */
+function vipRules(c: GatewayHostConfig): string[][] {
+  return c.vips.flatMap((v) =>
+    c.outside.map((o) => [
+      'priority',
+      String(c.rulePref),
+      'iif',
+      o,
+      'to',
+      `${ipv4ToString(v)}/32`,
+      'lookup',
+      String(c.table),
+    ]),
   );
 }
 
-async function ignoreMissing(p: Promise<unknown>): Promise<void> {
-  try {
-    await p;
-  } catch {
-    // restoring: what is already gone stays gone
-  }
+/** ruleKey is how `ip -j rule` shows a rule we made from `vipRules` arguments. */
+function ruleKey(r: {
+  priority?: number;
+  iif?: string;
+  dst?: string;
+  dstlen?: number;
+  table?: string;
+}): string {
+  return `${r.priority}|${r.iif}|${r.dst}/${r.dstlen ?? 32}|${r.table}`;
 }
 
 /**
- * applyGatewayHost configures the host for `c` (the TUN must exist). Restores a previous run's leftovers
- * first. Throws CommandError naming the command the kernel refused (after undoing what it had applied).
+ * applyGatewayHost configures the host for `c` (the TUN must exist). A journal left by a gateway that is
+ * gone is adopted: its recorded values stay the ones to restore, what it set is set again (idempotently),
+ * and what the new configuration no longer has (rules, addresses of VIPs that went) is undone. Throws
+ * when another gateway owns the journal, or a CommandError naming the command the kernel refused (after
+ * undoing what this run had applied on a fresh start).
  */
-export async function applyGatewayHost(c: GatewayHostConfig): Promise<void> {
-  await restoreGatewayHost(c.statePath);
-  const state: HostState = {
-    version: 1,
-    config: c,
-    sysctls: {},
-    addedLoAddresses: [],
-    movedLocalRule: false,
+export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localHost): Promise<GatewayHost> {
+  const adopted = (await readJournal(c.statePath)) !== undefined;
+  const journal = await JournalFile.adopt(c.statePath, c.name, pidAlive);
+  const step = async (change: Change, act: () => Promise<unknown>) => {
+    await journal.recordOnce(change);
+    await act();
   };
-  for (const [k] of sysctlPlan(c)) state.sysctls[k] = await readSysctl(k);
-  const have = await loAddresses();
-  state.addedLoAddresses = c.vips.map((v) => `${ipv4ToString(v)}/32`).filter((a) => !have.has(a));
-  state.movedLocalRule = true;
-  await saveState(c.statePath, state);
   try {
-    for (const [k, v] of sysctlPlan(c)) await writeSysctl(k, v);
-    for (const a of state.addedLoAddresses) await run('ip', ['addr', 'add', a, 'dev', 'lo']);
-    await run('ip', ['link', 'set', c.tun, 'txqueuelen', String(c.txQueueLen), 'up']);
+    for (const [key, value] of sysctlPlan(c)) {
+      const recorded = journal.current.changes.some((x) => x.kind === 'sysctl' && x.key === key);
+      if (!recorded) await journal.record({ kind: 'sysctl', key, previous: await host.readSysctl(key) });
+      await host.writeSysctl(key, value);
+    }
+    const have = await host.addresses('lo');
+    const wanted = new Set(c.vips.map((v) => `${ipv4ToString(v)}/32`));
+    for (const old of journal.current.changes)
+      if (old.kind === 'addr' && old.dev === 'lo' && !wanted.has(old.cidr) && have.has(old.cidr))
+        await host.ip('addr', 'del', old.cidr, 'dev', 'lo');
+    for (const cidr of wanted) {
+      const ours = journal.has({ kind: 'addr', dev: 'lo', cidr });
+      if (have.has(cidr) && !ours) continue; // someone else's: leave it to them
+      await step({ kind: 'addr', dev: 'lo', cidr }, async () => {
+        if (!have.has(cidr)) await host.ip('addr', 'add', cidr, 'dev', 'lo');
+      });
+    }
+    await host.ip('link', 'set', c.tun, 'txqueuelen', String(c.txQueueLen), 'up');
+    await journal.recordOnce({ kind: 'tables', from: c.table, to: c.table });
+    const routes: string[] = [];
     for (const v of c.vips) {
       const vip = `${ipv4ToString(v)}/32`;
-      await run('ip', ['route', 'replace', vip, 'dev', c.tun, 'table', String(c.table)]);
-      await run('ip', [
-        'route',
-        'replace',
-        'unreachable',
-        vip,
-        'table',
-        String(c.table),
-        'metric',
-        '4294967295',
-      ]);
-      for (const o of c.outside) {
-        await run('ip', [
-          'rule',
-          'add',
-          'pref',
-          String(c.rulePref),
-          'iif',
-          o,
-          'to',
-          vip,
-          'lookup',
-          String(c.table),
-        ]);
-      }
+      routes.push(`route replace ${vip} dev ${c.tun} table ${c.table}`);
+      routes.push(`route replace unreachable ${vip} table ${c.table} metric 4294967295`);
     }
-    await run('ip', ['rule', 'add', 'pref', String(c.localPref), 'lookup', 'local']);
-    await ignoreMissing(run('ip', ['rule', 'del', 'pref', '0', 'lookup', 'local']));
-    await run('nft', ['-f', '-'], nftRuleset(c));
+    await host.ipBatch(routes);
+    const wantedRules = vipRules(c);
+    const present = new Set((await host.rules()).map(ruleKey));
+    for (const old of journal.current.changes) {
+      if (old.kind !== 'rule-args' || wantedRules.some((w) => w.join(' ') === old.args.join(' '))) continue;
+      await host.ip('rule', 'del', ...old.args).catch(() => undefined);
+    }
+    for (const args of wantedRules) {
+      const key = `${args[1]}|${args[3]}|${args[5]}|${args[7]}`;
+      await step({ kind: 'rule-args', args }, async () => {
+        if (!present.has(key)) await host.ip('rule', 'add', ...args);
+      });
+    }
+    await step({ kind: 'local-rule', priority: c.localPref }, async () => {
+      const rules = await host.rules();
+      if (!rules.some((r) => r.table === 'local' && r.priority === c.localPref))
+        await host.ip('rule', 'add', 'priority', String(c.localPref), 'lookup', 'local');
+      if (rules.some((r) => r.table === 'local' && r.priority === 0))
+        await host.ip('rule', 'del', 'priority', '0', 'lookup', 'local');
+    });
+    await step({ kind: 'nft-table', family: 'ip', name: NFT_TABLE }, () => host.nft(nftRuleset(c)));
+    await journal.markComplete();
   } catch (e) {
-    await restoreGatewayHost(c.statePath);
+    // A fresh start leaves nothing half-done; an adopted journal stays for the next start or --restore.
+    if (!adopted) await restoreJournal(c.statePath, host).catch(() => undefined);
     throw e;
   }
+  return { journal, adopted };
 }
 
 /**
  * setRegisteredNodes replaces the set of node addresses allowed to send through the gateway (one nft
- * transaction). Throws CommandError when nft refuses (e.g. the table is gone).
+ * transaction). Throws a CommandError when nft refuses (e.g. the table is gone).
  */
-export async function setRegisteredNodes(addresses: readonly string[]): Promise<void> {
+export async function setRegisteredNodes(
+  addresses: readonly string[],
+  host: Host = localHost,
+): Promise<void> {
   const elements =
     addresses.length > 0 ? `add element ip ${NFT_TABLE} nodes { ${addresses.join(', ')} }\n` : '';
-  await run('nft', ['-f', '-'], `flush set ip ${NFT_TABLE} nodes\n${elements}`);
+  await host.nft(`flush set ip ${NFT_TABLE} nodes\n${elements}`);
 }
 
 /** restoreGatewayHost undoes what the state file at `statePath` records; a no-op without one. */
-export async function restoreGatewayHost(statePath: string): Promise<void> {
-  const s = await loadState(statePath);
-  if (s === undefined) return;
-  const c = s.config;
-  await ignoreMissing(run('nft', ['delete', 'table', 'ip', NFT_TABLE]));
-  if (s.movedLocalRule) {
-    await ignoreMissing(run('ip', ['rule', 'add', 'pref', '0', 'lookup', 'local']));
-    await ignoreMissing(run('ip', ['rule', 'del', 'pref', String(c.localPref), 'lookup', 'local']));
-  }
-  for (const v of c.vips) {
-    const vip = `${ipv4ToString(v)}/32`;
-    for (const o of c.outside) {
-      await ignoreMissing(
-        run('ip', [
-          'rule',
-          'del',
-          'pref',
-          String(c.rulePref),
-          'iif',
-          o,
-          'to',
-          vip,
-          'lookup',
-          String(c.table),
-        ]),
-      );
-    }
-  }
-  await ignoreMissing(run('ip', ['route', 'flush', 'table', String(c.table)]));
-  for (const a of s.addedLoAddresses) await ignoreMissing(run('ip', ['addr', 'del', a, 'dev', 'lo']));
-  for (const [k, v] of Object.entries(s.sysctls)) await ignoreMissing(writeSysctl(k, v));
-  await rm(statePath, { force: true });
+export async function restoreGatewayHost(statePath: string, host: Host = localHost): Promise<void> {
+  await restoreJournal(statePath, host);
 }

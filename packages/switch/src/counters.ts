@@ -53,6 +53,30 @@ const EVENT_NAMES = Object.entries(EVENT)
   .sort((a, b) => a[1] - b[1])
   .map(([k]) => k.toLowerCase());
 
+/**
+ * Per-function packet counts (`SwitchCounters.functionPackets`): a table entry's function counts at its
+ * registry index (below FUNCTION_SLOT_BASE); these count what no entry decides.
+ */
+export const FUNCTION_SLOT = {
+  /** 545/550: no entry, routed by the port blocks or to the gateway */
+  UNMATCHED: 28,
+  /** 525: not a port-type protocol (ICMP, others) */
+  NON_PORT: 29,
+  /** a later fragment, following its first */
+  FRAGMENT: 30,
+  /** a node's own address (management bypass, or denied) */
+  MANAGEMENT: 31,
+} as const;
+/** FUNCTION_SLOT_BASE: registry indexes below it are functions' own slots. */
+export const FUNCTION_SLOT_BASE = 28;
+const FUNCTION_SLOT_NAMES = ['unmatched', 'non_port', 'fragment', 'management'];
+
+/** functionSlotName names a `functionPackets` slot: a function kind from `kinds`, or one of FUNCTION_SLOT. */
+export function functionSlotName(slot: number, kinds: readonly string[]): string {
+  if (slot >= FUNCTION_SLOT_BASE) return FUNCTION_SLOT_NAMES[slot - FUNCTION_SLOT_BASE] ?? `slot_${slot}`;
+  return kinds[slot] ?? `slot_${slot}`;
+}
+
 /** WIRE_CODE_LIMIT bounds wire error codes counted individually (wire codes are small integers). */
 const WIRE_CODE_LIMIT = 1024;
 
@@ -69,6 +93,8 @@ export class SwitchCounters {
   readonly events = new Float64Array(EVENT_NAMES.length);
   /** packets the wire parser refused, by wire error code (codes past the limit share the last cell). */
   readonly wireErrors = new Float64Array(WIRE_CODE_LIMIT);
+  /** packets the packet loop decided, by function (FUNCTION_SLOT; explain does not count here) */
+  readonly functionPackets = new Float64Array(FUNCTION_SLOT_BASE + FUNCTION_SLOT_NAMES.length);
 
   event(code: number): void {
     this.events[code]!++;
@@ -83,6 +109,7 @@ export class SwitchCounters {
     this.drops.fill(0);
     this.events.fill(0);
     this.wireErrors.fill(0);
+    this.functionPackets.fill(0);
   }
 
   /** toJSON names every non-zero counter (allocates; for tools and tests). */

@@ -1,5 +1,5 @@
 import { IPPROTO, ipv4ToString } from '@onehost/wire';
-import { EVENT, type SwitchCounters } from './counters.js';
+import { EVENT, FUNCTION_SLOT, type SwitchCounters } from './counters.js';
 import { type DecisionOut, KIND, NO_PORT } from './decision.js';
 import { DROP } from './drop-reason.js';
 import { routeByPortBlock } from './functions/port-block.js';
@@ -82,6 +82,7 @@ export function decideForNonClusterAddress(
   counters: SwitchCounters,
 ): void {
   const p = ctx.p;
+  if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.MANAGEMENT]!++;
   const node = snap.nodes.atAddress(p.dst);
   if (node === undefined) {
     if (ctx.trace !== null) ctx.trace.add(`515 ${ipv4ToString(p.dst)} is not a cluster address`);
@@ -115,6 +116,7 @@ export function decideLaterFragment(
   fragments: FragmentTable,
 ): void {
   const p = ctx.p;
+  if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.FRAGMENT]!++;
   if (fragments.recall(p.src, p.dst, p.protocol, p.fragmentId, ctx.now, out)) {
     counters.event(EVENT.FRAGMENT_FOLLOWED);
     if (ctx.trace !== null)
@@ -137,6 +139,7 @@ export function decideNonPortProtocol(
   counters: SwitchCounters,
 ): void {
   const p = ctx.p;
+  if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.NON_PORT]!++;
   const inner = p.innerProtocol;
   if (!p.isIcmpError || !p.hasInner || (inner !== IPPROTO.TCP && inner !== IPPROTO.UDP)) {
     if (ctx.trace !== null)
@@ -186,6 +189,7 @@ export function decideByDestinationPort(
   const p = ctx.p;
   const entry = snap.lookup(p.protocol, p.dstPort);
   if (entry !== null) {
+    if (ctx.trace === null) counters.functionPackets[entry.kindIndex]!++;
     if (ctx.trace !== null) {
       const box = entry.fn.nullFunction ? '560 null function' : `565 ${entry.kind}`;
       ctx.trace.add(`535 ${protoName(p.protocol)}/${p.dstPort} hit → ${box}`);
@@ -193,6 +197,7 @@ export function decideByDestinationPort(
     entry.fn.route(ctx, out);
     return;
   }
+  if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.UNMATCHED]!++;
   if (ctx.trace !== null) ctx.trace.add(`540 no entry for ${protoName(p.protocol)}/${p.dstPort}`);
   decideUnmatchedPort(ctx, snap, out, counters);
 }

@@ -36,7 +36,60 @@ export const FLOW_SEED = 0x4f4e4548;
 
 /** flowHash is the hash of a client flow (source address, source port) that picks a Maglev slot (uint32). */
 export function flowHash(srcAddr: number, srcPort: number): number {
-  return hash3(srcAddr, srcPort, FLOW_SEED) >>> 0;
+  return jhashAddrPort(srcAddr, srcPort, FLOW_SEED);
+}
+
+const rol32 = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
+
+/**
+ * jhashAddrPort is the Linux kernel's `jhash()` (Bob Jenkins' lookup3, include/linux/jhash.h) of the
+ * 8 bytes nftables hashes for `jhash ip saddr . th sport`: the address in network order, then the port in
+ * network order padded with two zero bytes (nftables keeps each part of a concatenation in a 32-bit
+ * register). Equal to what the kernel computes, so a Maglev table written into an nftables map picks the
+ * same slot for a flow as the switch does. Returns a uint32.
+ */
+export function jhashAddrPort(srcAddr: number, srcPort: number, seed: number): number {
+  // jhash's tail reads bytes one by one into little-endian words
+  const a0 =
+    ((srcAddr >>> 24) & 0xff) |
+    (((srcAddr >>> 16) & 0xff) << 8) |
+    (((srcAddr >>> 8) & 0xff) << 16) |
+    ((srcAddr & 0xff) << 24);
+  const b0 = ((srcPort >>> 8) & 0xff) | ((srcPort & 0xff) << 8);
+  const init = (0xdeadbeef + 8 + seed) | 0;
+  let a = (init + a0) | 0;
+  let b = (init + b0) | 0;
+  let c = init;
+  // __jhash_final
+  c ^= b;
+  c = (c - rol32(b, 14)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 11)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 25)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 16)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 4)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 14)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 24)) | 0;
+  return c >>> 0;
+}
+
+/**
+ * reciprocalScale maps a uint32 hash onto [0, size) the way the kernel's `reciprocal_scale` does
+ * (`(hash * size) >> 32`), which is what nftables' `jhash … mod size` uses.
+ */
+export function reciprocalScale(hash: number, size: number): number {
+  // hash < 2^32 and size < 2^21 keep the product below 2^53: exact in a double
+  return Math.floor(((hash >>> 0) * size) / 4294967296);
+}
+
+/** maglevSlot is the Maglev slot of a client flow: the slot nftables' `jhash ip saddr . th sport mod size seed FLOW_SEED` reads. */
+export function maglevSlot(srcAddr: number, srcPort: number, size: number): number {
+  return reciprocalScale(jhashAddrPort(srcAddr, srcPort, FLOW_SEED), size);
 }
 
 /** fnv1a32 hashes a string's UTF-16 code units with a seed (Maglev's per-node offset and skip). */

@@ -9,7 +9,14 @@ export {
 export { MAX_CONFIG_BYTES, parseConfigText } from './config/load.js';
 export type * from './config/types.js';
 export { GANESHA_HANDLE, type ValidationResult, validateConfig } from './config/validate.js';
-export { EVENT, eventName, SwitchCounters } from './counters.js';
+export {
+  EVENT,
+  eventName,
+  FUNCTION_SLOT,
+  FUNCTION_SLOT_BASE,
+  functionSlotName,
+  SwitchCounters,
+} from './counters.js';
 export { type Decision, DecisionOut, KIND, type KindCode, NO_PORT } from './decision.js';
 export { allDropReasons, DROP, dropReasonName } from './drop-reason.js';
 export {
@@ -42,7 +49,14 @@ export type {
   ValidationContext,
 } from './functions/types.js';
 export { udpFlowSpec } from './functions/udp-flow.js';
-export { FLOW_SEED, flowHash, fmix32, hash3 } from './hash.js';
+export { FLOW_SEED, flowHash, fmix32, hash3, jhashAddrPort, maglevSlot, reciprocalScale } from './hash.js';
+export {
+  FLOW_OP,
+  FlowLog,
+  type KernelMaglev,
+  type KernelPlan,
+  type KernelTimeouts,
+} from './kernel-plan.js';
 export {
   type ExplainOptions,
   type Explanation,

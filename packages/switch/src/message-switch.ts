@@ -6,6 +6,7 @@ import { DROP, dropReasonName } from './drop-reason.js';
 import { routeInbound } from './flow.js';
 import { type FlowQuestion, flowPacket } from './flow-packet.js';
 import { defaultRegistry, type FunctionRegistry } from './functions/registry.js';
+import { FlowLog } from './kernel-plan.js';
 import { PacketContext } from './packet-context.js';
 import { TableSnapshot } from './snapshot.js';
 import { StateStore } from './state-store.js';
@@ -78,6 +79,8 @@ export interface ExplainOptions {
 export class MessageSwitch {
   readonly counters = new SwitchCounters();
   readonly registry: FunctionRegistry;
+  /** flow decisions for the kernel fast path to learn (disabled unless it runs) */
+  readonly flowLog = new FlowLog();
   private readonly store = new StateStore();
   private readonly ctx = new PacketContext();
   private readonly out = new DecisionOut();
@@ -108,7 +111,7 @@ export class MessageSwitch {
    * refuses.
    */
   build(config: SwitchConfig): TableSnapshot {
-    return new TableSnapshot(config, this.registry, this.counters, this.store, ++this.version);
+    return new TableSnapshot(config, this.registry, this.counters, this.store, ++this.version, this.flowLog);
   }
 
   /** swap makes `snap` the table in use (one assignment) and drops state no entry of it uses. */

@@ -3,6 +3,7 @@ import type { ClusterAddressConfig, SwitchConfig } from './config/types.js';
 import type { SwitchCounters } from './counters.js';
 import type { FunctionRegistry } from './functions/registry.js';
 import type { RoutingDeps, RoutingFunction } from './functions/types.js';
+import type { FlowLog } from './kernel-plan.js';
 import { NodeDirectory } from './node-directory.js';
 import type { StateStore } from './state-store.js';
 import { ExportTable } from './tables/export-table.js';
@@ -19,6 +20,8 @@ export interface TableEntry {
   readonly protocol: number;
   readonly port: number;
   readonly kind: string;
+  /** the kind's position in the registry (per-function counters) */
+  readonly kindIndex: number;
   readonly fn: RoutingFunction;
 }
 
@@ -59,6 +62,7 @@ export class TableSnapshot {
     counters: SwitchCounters,
     store: StateStore,
     version: number,
+    flowLog: FlowLog,
   ) {
     this.version = version;
     this.config = config;
@@ -103,6 +107,7 @@ export class TableSnapshot {
         counters,
         protocol: e.protocol,
         port: e.port,
+        flowLog,
         state: (key, make) => store.get(prefix + key, make, used),
         memo: <T>(key: string, make: () => T): T => {
           if (!memo.has(key)) memo.set(key, make());
@@ -112,7 +117,14 @@ export class TableSnapshot {
       const key = entryKey(protocol, e.port);
       entries.set(
         key,
-        Object.freeze({ key, protocol, port: e.port, kind: e.function, fn: spec.create(e.options, deps) }),
+        Object.freeze({
+          key,
+          protocol,
+          port: e.port,
+          kind: e.function,
+          kindIndex: registry.indexOf(e.function),
+          fn: spec.create(e.options, deps),
+        }),
       );
     }
     this.entries = entries;

@@ -2,6 +2,7 @@ import { ipv4ToString, TCP_FLAGS, u32 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
+import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import { FLOW, FlowTable, flowStateName } from '../tables/flow-table.js';
 import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
@@ -122,6 +123,8 @@ class ConnectionManager implements RoutingFunction {
       if (!this.config.rederive || this.maglev === null) {
         if (ctx.trace !== null)
           ctx.trace.add(`connection: no entry for ${flowText(ctx)} and not a SYN → discard (Fig. 10)`);
+        // the kernel may still hold the flow on a node that is gone: it must forget it too
+        if (!ctx.dryRun) this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
         out.drop(DROP.NO_CONNECTION);
         return;
       }
@@ -139,6 +142,7 @@ class ConnectionManager implements RoutingFunction {
       if (!ctx.dryRun) {
         flows.set(a, b, c, node, state, 0, now + this.ttl[state]!, now);
         this.deps.counters.event(EVENT.CONN_REDERIVED);
+        this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
       }
       out.forward(node, NO_PORT);
       return;
@@ -146,7 +150,11 @@ class ConnectionManager implements RoutingFunction {
     const node = flows.node(s);
     const before = flows.state(s);
     const state = nextState(before, flags);
-    if (!ctx.dryRun) flows.refresh(s, state, now + this.ttl[state]!);
+    if (!ctx.dryRun) {
+      flows.refresh(s, state, now + this.ttl[state]!);
+      // A segment of a flow the kernel keeps reached user space: the kernel lacks it (or its state changed).
+      this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+    }
     if (ctx.trace !== null) {
       const moved =
         state === before ? flowStateName(state) : `${flowStateName(before)} → ${flowStateName(state)}`;
@@ -179,6 +187,7 @@ class ConnectionManager implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.set(a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
       this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
+      this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[FLOW.SYN]!);
     }
     out.forward(node, NO_PORT);
   }
@@ -224,6 +233,38 @@ class ConnectionManager implements RoutingFunction {
 
   sweep(now: number, budget: number): void {
     this.flows.sweep(now, budget);
+  }
+
+  kernel(): KernelPlan {
+    const c = this.config;
+    const nodes = this.deps.nodes;
+    return {
+      path: 'kernel',
+      kind: 'connection',
+      policy: c.policy,
+      active: Array.from(this.ids).filter((id) => nodes.isActive(id)),
+      maglev: this.maglev === null ? null : { table: this.maglev.table, size: this.maglev.size },
+      rederive: c.rederive,
+      maxEntries: c.maxEntries,
+      timeouts: {
+        syn: this.ttl[FLOW.SYN]!,
+        established: this.ttl[FLOW.ESTABLISHED]!,
+        fin: this.ttl[FLOW.FIN]!,
+        rst: this.ttl[FLOW.RST]!,
+      },
+    };
+  }
+
+  adoptFlow(
+    client: number,
+    clientPort: number,
+    vip: number,
+    node: number,
+    state: number,
+    expires: number,
+  ): void {
+    const b = (clientPort << 16) | this.deps.port;
+    this.flows.set(client | 0, b, vip, node, state, 0, expires, expires - this.ttl[state]!);
   }
 
   describe(): Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
+import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
 
@@ -49,6 +50,16 @@ class FixedNode implements RoutingFunction {
 
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
     this.route(ctx, out);
+  }
+
+  kernel(): KernelPlan {
+    const nodes = this.deps.nodes;
+    const node = nodes.isUp(this.primary)
+      ? this.primary
+      : this.backup >= 0 && nodes.isUp(this.backup)
+        ? this.backup
+        : -1;
+    return { path: 'kernel', kind: 'fixed', node };
   }
 
   describe(): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { FLOW_SEED, hash3 } from '../hash.js';
+import { maglevSlot } from '../hash.js';
 import type { NodeDirectory } from '../node-directory.js';
 import { buildMaglev } from '../tables/maglev.js';
 import { activeBackends } from './candidates.js';
@@ -23,7 +23,7 @@ export class MaglevPicker {
 
   /** pick returns the node id for the flow, or -1 when no node is active. */
   pick(srcAddr: number, srcPort: number): number {
-    const slot = (hash3(srcAddr, srcPort, FLOW_SEED) >>> 0) % this.size;
+    const slot = maglevSlot(srcAddr, srcPort, this.size);
     this.lastSlot = slot;
     return this.table[slot]!;
   }

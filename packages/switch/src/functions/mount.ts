@@ -23,6 +23,7 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
  */
 class MountFunction extends RpcRouted {
   readonly kind = 'mount';
+  protected readonly reads = 'MOUNT dirpath';
   private readonly args = new MntArgsView();
 
   protected routeCall(ctx: PacketContext, out: DecisionOut): void {

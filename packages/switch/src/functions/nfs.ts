@@ -15,6 +15,7 @@ import type { RoutingDeps, RoutingFunctionSpec } from './types.js';
  */
 class NfsFunction extends RpcRouted {
   readonly kind = 'nfs';
+  protected readonly reads = 'NFS file handle';
 
   private readonly handle = new Nfs3HandleView();
 

@@ -1,6 +1,7 @@
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
+import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import type { PortBlocks } from '../tables/port-blocks.js';
 import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
@@ -52,6 +53,10 @@ class PortBlockFunction implements RoutingFunction {
 
   describe(): Record<string, unknown> {
     return { blocks: this.deps.portBlocks.blocks.length };
+  }
+
+  kernel(): KernelPlan {
+    return { path: 'kernel', kind: 'port-block' };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DecisionOut } from '../decision.js';
+import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import type { RoutingFunction, RoutingFunctionSpec } from './types.js';
 
@@ -17,6 +18,11 @@ class Portmap implements RoutingFunction {
 
   describe(): Record<string, unknown> {
     return {};
+  }
+
+  /** Every portmapper packet is the gateway's: the kernel delivers it to the host's own listener. */
+  kernel(): KernelPlan {
+    return { path: 'kernel', kind: 'local' };
   }
 }
 

@@ -1,3 +1,4 @@
+import { FUNCTION_SLOT_BASE } from '../counters.js';
 import { connectionSpec } from './connection.js';
 import { fixedSpec } from './fixed.js';
 import { mountSpec } from './mount.js';
@@ -17,6 +18,8 @@ export class FunctionRegistry {
   /** register adds a kind; throws Error when the kind is already registered. */
   register<C>(spec: RoutingFunctionSpec<C>): this {
     if (this.specs.has(spec.kind)) throw new Error(`routing function ${spec.kind} registered twice`);
+    if (this.specs.size >= FUNCTION_SLOT_BASE)
+      throw new Error(`at most ${FUNCTION_SLOT_BASE} routing functions (per-function counters)`);
     this.specs.set(spec.kind, spec as RoutingFunctionSpec<unknown>);
     return this;
   }
@@ -27,6 +30,11 @@ export class FunctionRegistry {
 
   kinds(): string[] {
     return [...this.specs.keys()];
+  }
+
+  /** indexOf is a kind's position in registration order (-1 when unknown). */
+  indexOf(kind: string): number {
+    return this.kinds().indexOf(kind);
   }
 }
 

@@ -1,6 +1,7 @@
 import { IPPROTO, ipv4ToString, OK, RpcCallView, TCP_FLAGS, u32 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
+import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import { FLOW, FlowTable } from '../tables/flow-table.js';
 import type { RoutingDeps, RoutingFunction } from './types.js';
@@ -175,5 +176,12 @@ export abstract class RpcRouted implements RoutingFunction {
 
   describe(): Record<string, unknown> {
     return this.flows === null ? {} : { boundFlows: this.flows.size, maxEntries: this.flows.capacity };
+  }
+
+  /** What routes a call (explain's "user space: …"): only user space reads the RPC payload. */
+  protected abstract readonly reads: string;
+
+  kernel(): KernelPlan {
+    return { path: 'user', why: this.reads };
   }
 }

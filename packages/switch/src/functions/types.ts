@@ -2,6 +2,7 @@ import type { Fields } from '../config/fields.js';
 import type { ProtocolName } from '../config/types.js';
 import type { SwitchCounters } from '../counters.js';
 import type { DecisionOut } from '../decision.js';
+import type { FlowLog, KernelPlan } from '../kernel-plan.js';
 import type { NodeDirectory } from '../node-directory.js';
 import type { PacketContext } from '../packet-context.js';
 import type { ExportTable } from '../tables/export-table.js';
@@ -31,6 +32,23 @@ export interface RoutingFunction {
   bind?(client: number, clientPort: number, dstPort: number, vip: number, node: number, now: number): boolean;
   /** describe summarises the instance for explain and listings. */
   describe(): Record<string, unknown>;
+  /**
+   * kernel tells how the kernel fast path runs this function with this snapshot's nodes; absent, its
+   * packets stay in user space.
+   */
+  kernel?(): KernelPlan;
+  /**
+   * adoptFlow puts back a flow the kernel kept while the gateway was away (a restart): client:clientPort
+   * to the cluster address at index `vip`, on `node`, in FLOW `state`, live until `expires` (table time).
+   */
+  adoptFlow?(
+    client: number,
+    clientPort: number,
+    vip: number,
+    node: number,
+    state: number,
+    expires: number,
+  ): void;
 }
 
 /** What validation can check across the config (names that exist). */
@@ -56,6 +74,8 @@ export interface RoutingDeps {
   state<T>(key: string, make: () => T): T;
   /** memo shares an expensive value (a Maglev table) between entries of one snapshot build. */
   memo<T>(key: string, make: () => T): T;
+  /** flowLog takes the flow decisions the kernel must learn (kernel fast path; disabled otherwise). */
+  readonly flowLog: FlowLog;
 }
 
 /**

@@ -2,6 +2,7 @@ import { ipv4ToString } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
+import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import { FLOW, FlowTable } from '../tables/flow-table.js';
 import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
@@ -67,7 +68,11 @@ class UdpFlow implements RoutingFunction {
     if (s >= 0) {
       const node = flows.node(s);
       if (ctx.nodes.isUp(node)) {
-        if (!ctx.dryRun) flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
+        if (!ctx.dryRun) {
+          flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
+          // a datagram of a flow the kernel keeps reached user space: the kernel lacks it
+          this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+        }
         if (ctx.trace !== null)
           ctx.trace.add(`udp-flow: sticky flow ${ipv4ToString(a)}:${p.srcPort} → ${ctx.nodes.nameOf(node)}`);
         out.forward(node, NO_PORT);
@@ -91,6 +96,7 @@ class UdpFlow implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
       this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
+      this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
     }
     out.forward(node, NO_PORT);
   }
@@ -109,6 +115,37 @@ class UdpFlow implements RoutingFunction {
 
   sweep(now: number, budget: number): void {
     this.flows.sweep(now, budget);
+  }
+
+  kernel(): KernelPlan {
+    const c = this.config;
+    return {
+      path: 'kernel',
+      kind: 'udp-flow',
+      maglev: { table: this.maglev.table, size: this.maglev.size },
+      maxEntries: c.maxEntries,
+      idleMs: this.ttl,
+    };
+  }
+
+  adoptFlow(
+    client: number,
+    clientPort: number,
+    vip: number,
+    node: number,
+    _state: number,
+    expires: number,
+  ): void {
+    this.flows.set(
+      client | 0,
+      (clientPort << 16) | this.deps.port,
+      vip,
+      node,
+      FLOW.ESTABLISHED,
+      0,
+      expires,
+      expires - this.ttl,
+    );
   }
 
   describe(): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowHash } from '../hash.js';
+import { maglevSlot } from '../hash.js';
 import { buildMaglev, isPrime } from './maglev.js';
 
 const backends = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1, name: `n${i + 1}` }));
@@ -62,7 +62,7 @@ describe('Maglev', () => {
       let flowsMoved = 0;
       const flows = 20000;
       for (let i = 0; i < flows; i++) {
-        const s = flowHash((0xcb007100 + (i & 0xff)) >>> 0, 1024 + i) % 65537;
+        const s = maglevSlot((0xcb007100 + (i & 0xff)) >>> 0, 1024 + i, 65537);
         if (all[s] !== fewer[s]) flowsMoved++;
       }
       expect(flowsMoved / flows).toBeGreaterThan((1 / n) * 0.85);

@@ -1,0 +1,152 @@
+/**
+ * What the kernel fast path needs to run a routing function itself (the switch compiles its table into
+ * kernel state; `@onehost/fastpath` renders these plans as nftables rules and maps). A function that
+ * returns no plan, or a `user` plan, keeps its packets on the TUN path: the switch decides them in user
+ * space as before. Plans are built from one snapshot (node states included) and never change.
+ */
+
+/** Connection-manager timeouts, in milliseconds. */
+export interface KernelTimeouts {
+  syn: number;
+  established: number;
+  fin: number;
+  rst: number;
+}
+
+/** A Maglev table: node id per slot (-1: no active node), and its size (a prime). */
+export interface KernelMaglev {
+  readonly table: Int32Array;
+  readonly size: number;
+}
+
+export type KernelPlan =
+  /** the null function: `node` is whom the kernel sends to now (the primary, or its backup), -1 drops */
+  | { path: 'kernel'; kind: 'fixed'; node: number }
+  /** by the port blocks (box 550), the owner down drops */
+  | { path: 'kernel'; kind: 'port-block' }
+  /** the gateway host's own stack, the destination port unchanged */
+  | { path: 'kernel'; kind: 'local' }
+  /**
+   * the connection manager: a flow map keyed by (cluster address, client address, client port) holds
+   * each connection's node; new connections by `policy` (round robin over `active`, Maglev over
+   * `maglev`), least-connections by user space (first packet on the TUN, then the kernel).
+   */
+  | {
+      path: 'kernel';
+      kind: 'connection';
+      policy: 'round-robin' | 'maglev' | 'least-conn';
+      /** the nodes that take new connections, in round-robin order */
+      active: readonly number[];
+      maglev: KernelMaglev | null;
+      rederive: boolean;
+      maxEntries: number;
+      timeouts: KernelTimeouts;
+    }
+  /** UDP flows: Maglev for a new flow, sticky while not idle */
+  | { path: 'kernel'; kind: 'udp-flow'; maglev: KernelMaglev; maxEntries: number; idleMs: number }
+  /** stays in user space; `why` says what only user space can do (explain prints it) */
+  | { path: 'user'; why: string };
+
+/** Operations in a {@link FlowLog}. */
+export const FLOW_OP = { UPSERT: 1, REMOVE: 2 } as const;
+
+const WORDS = 8;
+
+/**
+ * FlowLog is the switch's record of flow decisions the kernel must learn: when user space decides a flow
+ * of an entry whose flows the kernel keeps (least-connections' first packet, a re-derived or re-hashed
+ * flow, a flow whose node is gone), the routing function appends an upsert or a remove here and the fast
+ * path drains the log after each batch into the kernel's flow maps. Bounded: when full, records are
+ * dropped and counted (the TUN path stays correct without them; the next packet of such a flow logs it
+ * again). Disabled (the default), appending is one branch.
+ */
+export class FlowLog {
+  enabled = false;
+  /** records dropped because the log was full */
+  dropped = 0;
+  private readonly rec: Int32Array;
+  private n = 0;
+
+  constructor(readonly capacity = 65_536) {
+    this.rec = new Int32Array(capacity * WORDS);
+  }
+
+  get size(): number {
+    return this.n;
+  }
+
+  /**
+   * upsert records that the flow (client:clientPort → vip, on the entry protocol/port) goes to `node` and
+   * lives `timeoutMs` without a packet.
+   */
+  upsert(
+    protocol: number,
+    port: number,
+    vip: number,
+    client: number,
+    clientPort: number,
+    node: number,
+    timeoutMs: number,
+  ): void {
+    this.add(FLOW_OP.UPSERT, protocol, port, vip, client, clientPort, node, timeoutMs);
+  }
+
+  /** remove records that the kernel must forget the flow. */
+  remove(protocol: number, port: number, vip: number, client: number, clientPort: number): void {
+    this.add(FLOW_OP.REMOVE, protocol, port, vip, client, clientPort, -1, 0);
+  }
+
+  private add(
+    op: number,
+    protocol: number,
+    port: number,
+    vip: number,
+    client: number,
+    clientPort: number,
+    node: number,
+    timeoutMs: number,
+  ): void {
+    if (!this.enabled) return;
+    if (this.n >= this.capacity) {
+      this.dropped++;
+      return;
+    }
+    const o = this.n * WORDS;
+    const r = this.rec;
+    r[o] = op;
+    r[o + 1] = protocol;
+    r[o + 2] = port;
+    r[o + 3] = vip | 0;
+    r[o + 4] = client | 0;
+    r[o + 5] = clientPort;
+    r[o + 6] = node;
+    r[o + 7] = Math.min(timeoutMs, 0x7fffffff);
+    this.n++;
+  }
+
+  /**
+   * drain hands every record to `fn` (addresses as uint32) in order and empties the log; returns how many.
+   * `fn` must not append to this log.
+   */
+  drain(
+    fn: (
+      op: number,
+      protocol: number,
+      port: number,
+      vip: number,
+      client: number,
+      clientPort: number,
+      node: number,
+      timeoutMs: number,
+    ) => void,
+  ): number {
+    const r = this.rec;
+    const n = this.n;
+    for (let i = 0; i < n; i++) {
+      const o = i * WORDS;
+      fn(r[o]!, r[o + 1]!, r[o + 2]!, r[o + 3]! >>> 0, r[o + 4]! >>> 0, r[o + 5]!, r[o + 6]!, r[o + 7]!);
+    }
+    this.n = 0;
+    return n;
+  }
+}

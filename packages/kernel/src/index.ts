@@ -28,3 +28,4 @@ export {
   restoreJournal,
   undoChange,
 } from './journal.js';
+export { type ApplyResult, FlowBatch, type FlowElement, NftFlows } from './nft-flows.js';

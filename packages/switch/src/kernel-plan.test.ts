@@ -204,3 +204,29 @@ describe('per-function packet counts', () => {
     expect(functionSlotName(FUNCTION_SLOT.NON_PORT, kinds)).toBe('non_port');
   });
 });
+
+describe('least-connections with the kernel’s counts', () => {
+  it('picks by the live flows the kernel reports, counting its own picks until the next report', () => {
+    const sw = new MessageSwitch();
+    sw.load(configFrom(yaml()));
+    const fn = sw.snapshot!.lookup(6, 81)!.fn;
+    const counts = new Int32Array(0x10000);
+    counts[2] = 5; // n1
+    counts[3] = 1; // n2
+    counts[4] = 2; // n3
+    fn.setLiveFlows!(counts);
+    const out = new DecisionOut();
+    const pick = (srcPort: number) => {
+      const p = tcpPacket({ src: CLIENT, dst: VIP, srcPort, dstPort: 81, flags: SYN });
+      sw.decide(p, 0, p.length, 0, out);
+      return out.node;
+    };
+    // n2 has 1 → 2; n2 ties n3 at 2, the first in order wins → 3; n3 has 2 → 3; tie again → n2
+    expect([pick(1), pick(2), pick(3), pick(4)]).toEqual([3, 3, 4, 3]);
+    // the report survives a snapshot swap (membership change)
+    sw.load(configFrom(yaml()));
+    expect(pick(5)).toBe(4);
+    sw.snapshot!.lookup(6, 81)!.fn.setLiveFlows!(null);
+    expect(pick(6)).toBe(2); // back to its own table: n1 has none of these
+  });
+});

@@ -61,6 +61,8 @@ class ConnectionManager implements RoutingFunction {
   private readonly rr: RoundRobinCursor;
   private readonly flows: FlowTable;
   private readonly ttl: Float64Array;
+  /** live flows per node as the kernel counts them (least-conn with the fast path), kept across swaps */
+  private readonly live: { perNode: Int32Array | null };
 
   constructor(
     private readonly config: ConnectionConfig,
@@ -72,6 +74,7 @@ class ConnectionManager implements RoutingFunction {
         ? new MaglevPicker(this.ids, config.maglevSize, deps)
         : null;
     this.rr = deps.state('rr', () => new RoundRobinCursor());
+    this.live = deps.state('live', () => ({ perNode: null }));
     this.flows = deps.state(
       `flows:${config.maxEntries}`,
       () =>
@@ -201,7 +204,10 @@ class ConnectionManager implements RoutingFunction {
       node = this.maglev!.pick(srcAddr, srcPort);
       how = `maglev slot ${this.maglev!.lastSlot}`;
     } else if (policy === 'least-conn') {
-      node = pickLeastConn(this.ids, nodes, this.flows.perNode);
+      const live = this.live.perNode ?? this.flows.perNode;
+      node = pickLeastConn(this.ids, nodes, live);
+      // until the next count, this pick is one more live flow on its node
+      if (node >= 0 && !ctx.dryRun && this.live.perNode !== null) this.live.perNode[node]!++;
       how = 'least-conn';
     } else {
       node = this.rr.pick(this.ids, nodes, ctx.dryRun);
@@ -210,7 +216,7 @@ class ConnectionManager implements RoutingFunction {
     if (ctx.trace !== null) {
       const to = node < 0 ? 'no active node' : nodes.nameOf(node);
       ctx.trace.add(
-        `connection: SYN → ${how}${policy === 'least-conn' && node >= 0 ? ` (${this.flows.perNode[node]} live)` : ''} → ${to}`,
+        `connection: SYN → ${how}${policy === 'least-conn' && node >= 0 ? ` (${(this.live.perNode ?? this.flows.perNode)[node]} live)` : ''} → ${to}`,
       );
     }
     return node;
@@ -255,16 +261,8 @@ class ConnectionManager implements RoutingFunction {
     };
   }
 
-  adoptFlow(
-    client: number,
-    clientPort: number,
-    vip: number,
-    node: number,
-    state: number,
-    expires: number,
-  ): void {
-    const b = (clientPort << 16) | this.deps.port;
-    this.flows.set(client | 0, b, vip, node, state, 0, expires, expires - this.ttl[state]!);
+  setLiveFlows(perNode: Int32Array | null): void {
+    this.live.perNode = perNode === null ? null : Int32Array.from(perNode);
   }
 
   describe(): Record<string, unknown> {

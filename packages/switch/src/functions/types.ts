@@ -38,17 +38,11 @@ export interface RoutingFunction {
    */
   kernel?(): KernelPlan;
   /**
-   * adoptFlow puts back a flow the kernel kept while the gateway was away (a restart): client:clientPort
-   * to the cluster address at index `vip`, on `node`, in FLOW `state`, live until `expires` (table time).
+   * setLiveFlows tells a function that balances by live flows (least-connections) how many each node has
+   * where its own table does not see them all (the kernel keeps the flows): per node id, or null to count
+   * its own table again.
    */
-  adoptFlow?(
-    client: number,
-    clientPort: number,
-    vip: number,
-    node: number,
-    state: number,
-    expires: number,
-  ): void;
+  setLiveFlows?(perNode: Int32Array | null): void;
 }
 
 /** What validation can check across the config (names that exist). */

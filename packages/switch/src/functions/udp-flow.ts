@@ -128,26 +128,6 @@ class UdpFlow implements RoutingFunction {
     };
   }
 
-  adoptFlow(
-    client: number,
-    clientPort: number,
-    vip: number,
-    node: number,
-    _state: number,
-    expires: number,
-  ): void {
-    this.flows.set(
-      client | 0,
-      (clientPort << 16) | this.deps.port,
-      vip,
-      node,
-      FLOW.ESTABLISHED,
-      0,
-      expires,
-      expires - this.ttl,
-    );
-  }
-
   describe(): Record<string, unknown> {
     const c = this.config;
     return {

@@ -1,0 +1,341 @@
+import { FLOW_SEED, type KernelMaglev, type KernelPlan, type TableSnapshot } from '@onehost/switch';
+import { ipv4ToString } from '@onehost/wire';
+
+/** A node the kernel can send to: its switch id, interconnect address and VXLAN device MAC. */
+export interface NodeEndpoint {
+  id: number;
+  address: string;
+  mac: string;
+}
+
+/** Packets per second that may take each way into user space (0: no limit). */
+export interface GuardRates {
+  /** first packets of flows user space decides (least-connections SYNs, a full flow map) */
+  first: number;
+  /** packets of flows nobody knows (no entry and not a SYN; flows of a node that is gone) */
+  unknown: number;
+  /** ICMP errors and fragments */
+  other: number;
+  /** SYNs to the ports whose function reads the payload (MOUNT, NFS: delayed binding) */
+  payloadSyn: number;
+  /** the rest of those ports' packets */
+  payload: number;
+}
+
+/** How the fast path is laid out in the kernel (names and numbers of its table, device, marks, rules). */
+export interface FastPathLayout {
+  /** the nftables table (family ip) the fast path owns */
+  table: string;
+  /** the collect-metadata VXLAN device the per-node routes encapsulate through */
+  device: string;
+  /** interfaces clients arrive on */
+  outside: readonly string[];
+  /** the cluster addresses (uint32) */
+  vips: readonly number[];
+  /** the outer source address (the gateway's interconnect address) */
+  source: string;
+  vni: number;
+  vxlanPort: number;
+  /** the largest inner packet the interconnect carries (its MTU - 50) */
+  innerMtu: number;
+  /** packet marks: node id n is markBase + n; the gateway's own stack markBase + 0xffff */
+  markBase: number;
+  /** routing tables: node id n's is tableBase + n */
+  tableBase: number;
+  /** preference of the mark rules (before the rule that sends the cluster addresses into the TUN) */
+  rulePref: number;
+  guard: GuardRates;
+}
+
+export const LOCAL_SLOT = 0xffff;
+
+/** markOf is the packet mark that routes to node `id` (the gateway's own id routes to its local stack). */
+export function markOf(layout: FastPathLayout, id: number, gatewayId: number): number {
+  return (layout.markBase + (id === gatewayId ? LOCAL_SLOT : id)) >>> 0;
+}
+
+/** localMark routes to the gateway host's own stack. */
+export function localMark(layout: FastPathLayout): number {
+  return (layout.markBase + LOCAL_SLOT) >>> 0;
+}
+
+/** A set or map the compiler fills as a whole: its declaration and elements (key text → value text). */
+export interface StaticSet {
+  decl: string;
+  elements: Map<string, string>;
+}
+
+/** A chain: its base-chain line (hook and priority) or none, and its rules in order. */
+export interface Chain {
+  base?: string;
+  rules: string[];
+}
+
+/** What the kernel does with one switch table entry, for explain and listings. */
+export interface EntryPath {
+  protocol: number;
+  port: number;
+  kind: string;
+  plan: KernelPlan;
+  /** the counter of its kernel decisions */
+  counter: string;
+  /** its flow map, for functions that keep flows */
+  flowMap?: string;
+  /** its Maglev bucket map */
+  maglevMap?: string;
+}
+
+/**
+ * KernelState is the whole fast path as it should be in the kernel for one snapshot: nftables objects
+ * (counters, sets and maps filled as a whole, flow maps the packets and user space fill, chains) and the
+ * nodes that get a routing table, a mark rule and a neighbour entry.
+ */
+export interface KernelState {
+  version: number;
+  counters: Set<string>;
+  sets: Map<string, StaticSet>;
+  /** flow maps: name → declaration */
+  flowMaps: Map<string, string>;
+  chains: Map<string, Chain>;
+  nodes: Map<number, NodeEndpoint>;
+  entries: Map<string, EntryPath>;
+  gatewayId: number;
+}
+
+/** The user-space classes, each with its own guard (GuardRates). */
+export const TUN_CLASSES = ['first', 'unknown', 'other', 'payload_syn', 'payload'] as const;
+export type TunClass = (typeof TUN_CLASSES)[number];
+
+const hex = (n: number): string => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+const protoName = (p: number): string => (p === 6 ? 'tcp' : 'udp');
+
+/** entryName names an entry's chain and counter stem: tcp_80. */
+export function entryName(protocol: number, port: number): string {
+  return `${protoName(protocol)}_${port}`;
+}
+
+/** flowMapName is the flow map of an entry. */
+export function flowMapName(protocol: number, port: number): string {
+  return `f_${entryName(protocol, port)}`;
+}
+
+const FLOW_MAP_TYPE = 'ipv4_addr . ipv4_addr . inet_service : mark';
+
+/**
+ * compileState builds the kernel state for a snapshot and the nodes the data path can reach. Pure.
+ * Nodes without an endpoint (no VXLAN MAC yet) count as down for the kernel.
+ */
+export function compileState(
+  snap: TableSnapshot,
+  endpoints: readonly NodeEndpoint[],
+  layout: FastPathLayout,
+): KernelState {
+  const gw = snap.nodes.gatewayId;
+  const mark = (id: number) => markOf(layout, id, gw);
+  const reachable = new Map(endpoints.filter((e) => e.id !== gw).map((e) => [e.id, e]));
+  const up = (id: number) => id === gw || (reachable.has(id) && snap.nodes.isUp(id));
+  const active = (id: number) => id === gw || (reachable.has(id) && snap.nodes.isActive(id));
+  const counters = new Set<string>(['n_local', 'e_unmatched', 'd_node_down']);
+  for (const c of TUN_CLASSES) {
+    counters.add(`g_${c}`);
+    counters.add(`t_${c}`);
+  }
+  const sets = new Map<string, StaticSet>();
+  const flowMaps = new Map<string, string>();
+  const chains = new Map<string, Chain>();
+  const entries = new Map<string, EntryPath>();
+
+  // Nodes: a counter each, the marks of those up (they keep their flows) and active (they take new ones).
+  const nodecnt = new Map<string, string>([[hex(localMark(layout)), '"n_local"']]);
+  const upSet = new Map<string, string>([[hex(localMark(layout)), '']]);
+  const activeSet = new Map<string, string>([[hex(localMark(layout)), '']]);
+  for (const id of reachable.keys()) {
+    counters.add(`n_${id}`);
+    nodecnt.set(hex(mark(id)), `"n_${id}"`);
+    if (up(id)) upSet.set(hex(mark(id)), '');
+    if (active(id)) activeSet.set(hex(mark(id)), '');
+  }
+  sets.set('nodecnt', { decl: 'type mark : counter;', elements: nodecnt });
+  sets.set('up', { decl: 'type mark;', elements: upSet });
+  sets.set('active', { decl: 'type mark;', elements: activeSet });
+
+  // Boxes 545/550: port blocks by interval; an owner that is down or unreachable goes to user space.
+  const blocks = new Map<string, string>();
+  for (const b of snap.portBlocks.blocks)
+    blocks.set(b.from === b.to ? `${b.from}` : `${b.from}-${b.to}`, hex(mark(b.node)));
+  sets.set('blocks', { decl: 'type inet_service : mark; flags interval;', elements: blocks });
+
+  // Maglev bucket maps, one per distinct table (entries with the same nodes share theirs).
+  const maglevNames = new Map<Int32Array, string>();
+  const maglevMap = (m: KernelMaglev): string => {
+    let name = maglevNames.get(m.table);
+    if (name !== undefined) return name;
+    name = `mg_${maglevNames.size}`;
+    maglevNames.set(m.table, name);
+    const el = new Map<string, string>();
+    for (let s = 0; s < m.size; s++) {
+      const id = m.table[s]!;
+      if (id >= 0) el.set(String(s), hex(mark(id)));
+    }
+    // typeof: the map's key is the integer `jhash … mod` yields
+    sets.set(name, { decl: 'typeof numgen inc mod 2 : meta mark;', elements: el });
+    return name;
+  };
+
+  const vmap = new Map<string, string>();
+  for (const e of snap.entries.values()) {
+    const plan: KernelPlan = e.fn.kernel?.() ?? { path: 'user', why: e.kind };
+    const name = entryName(e.protocol, e.port);
+    const counter = `e_${name}`;
+    const ep: EntryPath = { protocol: e.protocol, port: e.port, kind: e.kind, plan, counter };
+    entries.set(name, ep);
+    counters.add(counter);
+    const chain = `e_${name}`;
+    vmap.set(`${protoName(e.protocol)} . ${e.port}`, `goto ${chain}`);
+    const count = `counter name "${counter}"`;
+    const rules: string[] = [];
+    switch (plan.path === 'user' ? 'user' : plan.kind) {
+      case 'user':
+        if (e.protocol === 6) rules.push('tcp flags & (syn | ack) == syn goto tun_payload_syn');
+        rules.push('goto tun_payload');
+        break;
+      case 'fixed': {
+        const node = (plan as { node: number }).node;
+        if (node >= 0 && (node === gw || reachable.has(node)))
+          rules.push(`${count} meta mark set ${hex(mark(node))} goto to_node`);
+        else if (node >= 0) rules.push(`${count} goto tun_unknown`);
+        else rules.push(`${count} counter name "d_node_down" drop`);
+        break;
+      }
+      case 'port-block':
+        rules.push(`${count} goto blocks`);
+        break;
+      case 'local':
+        rules.push(`${count} goto to_local`);
+        break;
+      case 'connection':
+      case 'udp-flow': {
+        const fm = flowMapName(e.protocol, e.port);
+        ep.flowMap = fm;
+        const p = plan as Extract<KernelPlan, { kind: 'connection' | 'udp-flow' }>;
+        flowMaps.set(fm, `type ${FLOW_MAP_TYPE}; flags timeout; size ${p.maxEntries}; counter;`);
+        const sport = e.protocol === 6 ? 'tcp sport' : 'udp sport';
+        const key = `ip daddr . ip saddr . ${sport}`;
+        const s = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`;
+        const n = `n_${name}`;
+        const h = `h_${name}`;
+        rules.push(`meta mark set ${key} map @${fm} goto ${h}`, `goto ${n}`);
+        const newRules: string[] = [];
+        const hitRules: string[] = [];
+        const isSyn = 'tcp flags & (syn | ack | rst) == syn';
+        const pick = (m: KernelMaglev) =>
+          `meta mark set jhash ip saddr . ${sport} mod ${m.size} seed ${hex(FLOW_SEED)} map @${maglevMap(m)}`;
+        if (p.kind === 'udp-flow') {
+          ep.maglevMap = maglevMap(p.maglev);
+          newRules.push(
+            `${pick(p.maglev)} add @${fm} { ${key} timeout ${s(p.idleMs)} : meta mark } ${count} goto to_node`,
+          );
+          newRules.push('goto tun_first');
+          hitRules.push(`meta mark != @up delete @${fm} { ${key} : meta mark } goto ${n}`);
+          hitRules.push(`update @${fm} { ${key} timeout ${s(p.idleMs)} : meta mark } ${count} goto to_node`);
+        } else {
+          const t = p.timeouts;
+          if (p.policy === 'round-robin' && p.active.length > 0) {
+            const ring = p.active.map((id, i) => `${i} : ${hex(mark(id))}`).join(', ');
+            newRules.push(
+              `${isSyn} meta mark set numgen inc mod ${p.active.length} map { ${ring} } add @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
+            );
+          }
+          if (p.policy === 'maglev' && p.maglev !== null) {
+            ep.maglevMap = maglevMap(p.maglev);
+            newRules.push(
+              `${isSyn} ${pick(p.maglev)} add @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
+            );
+            if (p.rederive)
+              newRules.push(
+                `${pick(p.maglev)} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } ${count} goto to_node`,
+              );
+          }
+          // least-connections, no active node, a full map: user space decides the first packet
+          newRules.push(`${isSyn} goto tun_first`, 'goto tun_unknown');
+          // A SYN that finds its flow keeps the node while it takes new connections (a retransmission
+          // cannot be told from a reused port here); otherwise the flow starts over.
+          hitRules.push(`${isSyn} meta mark != @active delete @${fm} { ${key} : meta mark } goto ${n}`);
+          if (p.policy === 'maglev' && p.rederive)
+            hitRules.push(`meta mark != @up delete @${fm} { ${key} : meta mark } goto ${n}`);
+          hitRules.push(
+            `tcp flags & rst == rst update @${fm} { ${key} timeout ${s(t.rst)} : meta mark } ${count} goto to_node`,
+            `tcp flags & fin == fin update @${fm} { ${key} timeout ${s(t.fin)} : meta mark } ${count} goto to_node`,
+            `tcp flags & (syn | ack) == syn update @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
+            `update @${fm} { ${key} timeout ${s(t.established)} : meta mark } ${count} goto to_node`,
+          );
+        }
+        chains.set(n, { rules: newRules });
+        chains.set(h, { rules: hitRules });
+        break;
+      }
+    }
+    chains.set(chain, { rules });
+  }
+  sets.set('entries', { decl: 'type inet_proto . inet_service : verdict;', elements: vmap });
+
+  const outs = layout.outside.map((o) => JSON.stringify(o)).join(', ');
+  const vips = layout.vips.map(ipv4ToString).join(', ');
+  chains.set('pre', {
+    base: 'type filter hook prerouting priority mangle; policy accept;',
+    rules: [
+      `iifname != { ${outs} } return`,
+      `ip daddr != { ${vips} } return`,
+      // fragments follow their first fragment: user space remembers it (only the first carries ports)
+      'ip frag-off & 0x3fff != 0 goto tun_other',
+      'meta l4proto . th dport vmap @entries',
+      'meta l4proto { tcp, udp } counter name "e_unmatched" goto blocks',
+      // ICMP errors are routed by the flow they quote: user space reads it
+      'icmp type { destination-unreachable, source-quench, redirect, time-exceeded, parameter-problem } goto tun_other',
+      // 525: not a port-type protocol → the gateway itself
+      'goto to_local',
+    ],
+  });
+  chains.set('blocks', { rules: ['meta mark set th dport map @blocks goto to_node', 'goto to_local'] });
+  chains.set('to_node', {
+    rules: [
+      'meta mark @up counter name meta mark map @nodecnt accept',
+      // the node is down or unreachable: user space decides (drop, another node), as for unknown flows
+      'goto tun_unknown',
+    ],
+  });
+  chains.set('to_local', {
+    rules: [`meta mark set ${hex(localMark(layout))} counter name "n_local" accept`],
+  });
+  const rate: Record<TunClass, number> = {
+    first: layout.guard.first,
+    unknown: layout.guard.unknown,
+    other: layout.guard.other,
+    payload_syn: layout.guard.payloadSyn,
+    payload: layout.guard.payload,
+  };
+  for (const c of TUN_CLASSES) {
+    const r = rate[c];
+    const limit =
+      r > 0
+        ? [
+            `limit rate over ${r}/second burst ${Math.max(16, Math.ceil(r / 10))} packets counter name "g_${c}" drop`,
+          ]
+        : [];
+    // no mark: the rule that sends the cluster addresses into the TUN takes the packet
+    chains.set(`tun_${c}`, { rules: ['meta mark set 0', ...limit, `counter name "t_${c}" accept`] });
+  }
+  // MSS toward the nodes: what fits the interconnect (RFC 9293 §3.7.1: MTU - 40 without options)
+  const mss = layout.innerMtu - 40;
+  chains.set('clamp', {
+    base: 'type filter hook forward priority mangle; policy accept;',
+    rules: [
+      `oifname ${JSON.stringify(layout.device)} tcp flags & syn == syn tcp option maxseg size > ${mss} counter name "mss_clamped" tcp option maxseg size set ${mss}`,
+    ],
+  });
+  counters.add('mss_clamped');
+
+  const nodes = new Map<number, NodeEndpoint>();
+  for (const [id, e] of reachable) nodes.set(id, e);
+  return { version: snap.version, counters, sets, flowMaps, chains, nodes, entries, gatewayId: gw };
+}

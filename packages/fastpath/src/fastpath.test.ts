@@ -1,0 +1,253 @@
+import { DecisionOut, KIND, MessageSwitch, parseConfigText } from '@onehost/switch';
+import { requireRoot, waitFor } from '@onehost/testkit';
+import {
+  IPPROTO,
+  ipv4ToString,
+  TCP_FLAGS,
+  writeIpv4Header,
+  writeTcpHeader,
+  writeUdpHeader,
+} from '@onehost/wire';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastPath } from './fastpath.js';
+import { type FastPathLab, ipv4, startFastPathLab, testLayout, VIP } from './testing/topology.js';
+
+requireRoot();
+
+const { SYN, ACK, FIN } = TCP_FLAGS;
+
+function config(states: Record<string, string> = {}): string {
+  const node = (id: number, name: string) =>
+    `  - { id: ${id}, name: ${name}, address: 198.18.0.${10 + id}, state: ${states[name] ?? 'active'} }`;
+  return [
+    'gateway: gw',
+    `clusterAddresses: [{ network: outside, address: ${VIP} }]`,
+    'nodes:',
+    '  - { id: 0, name: gw, address: 198.18.0.1 }',
+    node(1, 'n1'),
+    node(2, 'n2'),
+    node(3, 'n3'),
+    'portBlocks: [{ node: n1, from: 40000, to: 40999 }, { node: n2, from: 41000, to: 41999 }]',
+    'entries:',
+    '  - { protocol: tcp, port: 80, function: connection, policy: round-robin, nodes: [n1, n2, n3] }',
+    '  - { protocol: tcp, port: 443, function: connection, policy: maglev, rederive: true, nodes: [n1, n2, n3], maglevSize: 4099 }',
+    '  - { protocol: tcp, port: 8080, function: connection, policy: least-conn, nodes: [n1, n2, n3] }',
+    '  - { protocol: udp, port: 53, function: udp-flow, nodes: [n1, n2, n3], maglevSize: 4099 }',
+    '  - { protocol: tcp, port: 5201, function: fixed, node: n1, backup: n2 }',
+    '  - { protocol: udp, port: 2049, function: nfs }',
+  ].join('\n');
+}
+
+function load(sw: MessageSwitch, states: Record<string, string> = {}): void {
+  const r = parseConfigText(config(states), sw.registry);
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  sw.load(r.config);
+}
+
+function tcp(src: number, sport: number, dport: number, flags: number): Uint8Array {
+  const b = new Uint8Array(40);
+  writeIpv4Header(b, 0, { src, dst: ipv4(VIP), protocol: IPPROTO.TCP, payloadLength: 20 });
+  writeTcpHeader(b, 20, { srcPort: sport, dstPort: dport, flags, seq: 1000 });
+  return b;
+}
+
+function udp(src: number, sport: number, dport: number): Uint8Array {
+  const b = new Uint8Array(36);
+  writeIpv4Header(b, 0, { src, dst: ipv4(VIP), protocol: IPPROTO.UDP, payloadLength: 16 });
+  writeUdpHeader(b, 20, sport, dport, 8);
+  return b;
+}
+
+/** flows makes n distinct client flows from spoofed sources in 203.0.113.128/25. */
+function flows(n: number, seed: number): Array<{ src: number; sport: number }> {
+  const out: Array<{ src: number; sport: number }> = [];
+  let x = seed >>> 0;
+  const seen = new Set<string>();
+  while (out.length < n) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const src = (ipv4('203.0.113.128') + ((x >>> 8) % 120)) >>> 0;
+    const sport = 1024 + ((x >>> 12) % 60000);
+    if (seen.has(`${src}:${sport}`)) continue;
+    seen.add(`${src}:${sport}`);
+    out.push({ src, sport });
+  }
+  return out;
+}
+
+let f: FastPathLab;
+let fp: FastPath;
+const sw = new MessageSwitch();
+
+/** where maps "client:port" to the node (n1…) whose set has it; fails on a flow seen twice. */
+async function where(total: number): Promise<Map<string, string>> {
+  let seen = new Map<string, string[]>();
+  await waitFor(
+    async () => {
+      seen = await f.seen();
+      return [...seen.values()].reduce((a, l) => a + l.length, 0) >= total;
+    },
+    { what: `${total} flows seen by the nodes`, timeoutMs: 10_000, intervalMs: 50 },
+  );
+  const out = new Map<string, string>();
+  for (const [node, list] of seen) {
+    for (const k of list) {
+      expect(out.has(k), `${k} reached two nodes`).toBe(false);
+      out.set(k, node);
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  f = await startFastPathLab();
+  load(sw);
+  fp = await f.start();
+  await fp.apply(sw.snapshot!, f.endpoints());
+  expect(fp.lastError).toBe('');
+}, 60_000);
+afterAll(async () => {
+  await fp?.teardown().catch(() => undefined);
+  await f?.close();
+});
+
+describe('the fast path in the kernel', () => {
+  it('fixed: every flow reaches the entry’s node; with it down, its backup', async () => {
+    await f.forget();
+    const fl = flows(200, 1);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 5201, SYN)));
+    const got = await where(200);
+    expect(new Set(got.values())).toEqual(new Set(['n1']));
+    load(sw, { n1: 'down' });
+    await fp.apply(sw.snapshot!, f.endpoints());
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 5201, ACK)));
+    expect(new Set((await where(200)).values())).toEqual(new Set(['n2']));
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+  });
+
+  it('maglev: the node that receives each flow is the one the switch picks, slot for slot', async () => {
+    await f.forget();
+    const fl = flows(3000, 2);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 443, SYN)));
+    const got = await where(3000);
+    const out = new DecisionOut();
+    let same = 0;
+    for (const x of fl) {
+      const p = tcp(x.src, x.sport, 443, SYN);
+      sw.decide(p, 0, p.length, 0, out);
+      expect(out.kind).toBe(KIND.FORWARD);
+      if (got.get(`${ipv4ToString(x.src)}:${x.sport}`) === `n${out.node}`) same++;
+    }
+    expect(same).toBe(3000);
+    // each flow is in the kernel's flow map, on the node it reached, counted once for the SYN
+    const x = fl[0]!;
+    const e = fp.flowEntry(6, 443, ipv4(VIP), x.src, x.sport);
+    expect(e).not.toBeNull();
+    expect(`n${fp.nodeOfMark(e!.mark)}`).toBe(got.get(`${ipv4ToString(x.src)}:${x.sport}`));
+    expect(e!.packets).toBe(1);
+  });
+
+  it('round robin: new connections spread evenly; later segments follow their connection', async () => {
+    await f.forget();
+    const fl = flows(3000, 3);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    const first = await where(3000);
+    const per = new Map<string, number>();
+    for (const n of first.values()) per.set(n, (per.get(n) ?? 0) + 1);
+    expect([...per.values()].sort()).toEqual([1000, 1000, 1000]);
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK)));
+    const later = await where(3000);
+    for (const [k, n] of first) expect(later.get(k)).toBe(n);
+    // 1 for the SYN's add, 2 for the ACK's lookup and refresh
+    const x = fl[7]!;
+    expect(fp.flowEntry(6, 80, ipv4(VIP), x.src, x.sport)?.packets).toBe(3);
+  });
+
+  it('udp-flow: Maglev for new flows, sticky after; a node going down moves only its flows', async () => {
+    await f.forget();
+    const fl = flows(2000, 4);
+    f.send(fl.map((x) => udp(x.src, x.sport, 53)));
+    const before = await where(2000);
+    load(sw, { n3: 'down' });
+    await fp.apply(sw.snapshot!, f.endpoints());
+    await f.forget();
+    f.send(fl.map((x) => udp(x.src, x.sport, 53)));
+    const after = await where(2000);
+    let moved = 0;
+    for (const [k, n] of before) {
+      if (n === 'n3') expect(after.get(k)).not.toBe('n3');
+      else expect(after.get(k)).toBe(n);
+      if (after.get(k) !== n) moved++;
+    }
+    expect(moved).toBeGreaterThan(400);
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+  });
+
+  it('port blocks: a port in a node’s block reaches that node (box 550)', async () => {
+    await f.forget();
+    f.send([tcp(ipv4('203.0.113.130'), 80, 40123, SYN), tcp(ipv4('203.0.113.131'), 80, 41999, ACK)]);
+    const got = await where(2);
+    expect(got.get('203.0.113.130:80')).toBe('n1');
+    expect(got.get('203.0.113.131:80')).toBe('n2');
+  });
+
+  it('least-connections: the first packet is user space’s; once its flow log is drained, the kernel forwards', async () => {
+    await f.forget();
+    sw.flowLog.enabled = true;
+    const x = { src: ipv4('203.0.113.140'), sport: 5555 };
+    const syn = tcp(x.src, x.sport, 8080, SYN);
+    const out = new DecisionOut();
+    sw.decide(syn, 0, syn.length, 0, out);
+    expect(out.kind).toBe(KIND.FORWARD);
+    f.send([syn]); // the kernel leaves it to user space: no node sees it
+    const t = await fp.counters();
+    expect(t.get('t_first')?.packets).toBeGreaterThan(0);
+    fp.drainFlowLog(sw.flowLog);
+    expect(fp.stats.flowWrites).toBeGreaterThan(0);
+    f.send([tcp(x.src, x.sport, 8080, ACK)]);
+    const got = await where(1);
+    expect(got.get('203.0.113.140:5555')).toBe(`n${out.node}`);
+    sw.flowLog.enabled = false;
+  });
+
+  it('a transaction the kernel refuses leaves the previous table in force and names the rule', async () => {
+    const good = fp.stats.appliedVersion;
+    const broken = await f.start(testLayout({ outside: ['eth0', 'x"; bad'] }));
+    load(sw);
+    await broken.apply(sw.snapshot!, f.endpoints());
+    expect(broken.lastError).toMatch(/^syntax error.*: add rule ip onehost_fastpath pre iifname/);
+    expect(broken.stats.failures).toBe(1);
+    broken.close();
+    await f.forget();
+    f.send([tcp(ipv4('203.0.113.150'), 999, 5201, SYN)]);
+    expect((await where(1)).get('203.0.113.150:999')).toBe('n1');
+    expect(good).toBeGreaterThan(0);
+  });
+
+  it('a restarted gateway adopts the table: flows survive, the rules are rewritten', async () => {
+    await f.forget();
+    const fl = flows(300, 5);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    const first = await where(300);
+    fp.close();
+    fp = await f.start();
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+    expect(fp.lastError).toBe('');
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, FIN | ACK)));
+    const later = await where(300);
+    for (const [k, n] of first) expect(later.get(k)).toBe(n);
+  });
+
+  it('teardown removes the table, the rules, the routes and the device', async () => {
+    await fp.teardown();
+    expect(await f.gw.nftTableExists('ip', 'onehost_fastpath')).toBe(false);
+    expect((await f.gw.rules()).filter((r) => r.priority === 90)).toEqual([]);
+    expect(await f.gw.linkExists('onehostvx')).toBe(false);
+    expect((await f.gw.routes('all')).filter((r) => Number(r.table) >= 0x4f480000)).toEqual([]);
+  });
+});

@@ -1,0 +1,381 @@
+import { FlowBatch, type FlowElement, type Host, type JournalFile, NftFlows } from '@onehost/kernel';
+import { FLOW_OP, type FlowLog, type KernelPlan, type TableSnapshot } from '@onehost/switch';
+import type { Logger } from 'pino';
+import {
+  compileState,
+  type EntryPath,
+  entryName,
+  type FastPathLayout,
+  type KernelState,
+  LOCAL_SLOT,
+  localMark,
+  markOf,
+  type NodeEndpoint,
+} from './compile.js';
+import { type ExistingObjects, ipChanges, localRuleArgs, renderTransaction } from './render.js';
+
+/** A named counter of the fast path's table. */
+export interface KernelCounter {
+  packets: number;
+  bytes: number;
+}
+
+/** What the fast path counts about itself (metrics). */
+export interface FastPathStats {
+  /** transactions applied, and refused by the kernel */
+  applied: number;
+  failures: number;
+  /** flow-map operations written from the flow log, refused, and lost because the log was full */
+  flowWrites: number;
+  flowWriteFailures: number;
+  flowLogDropped: number;
+  /** the snapshot version in the kernel, and the one the switch has */
+  appliedVersion: number;
+  wantedVersion: number;
+  /** milliseconds the last apply took (compile, ip commands, nft transaction) */
+  lastApplyMs: number;
+}
+
+/** Options of {@link FastPath.start}. */
+export interface FastPathOptions {
+  layout: FastPathLayout;
+  host: Host;
+  /** the host's restore journal: the device, table, rules and routes are recorded in it */
+  journal: JournalFile;
+  log: Logger;
+}
+
+/** nftErrorLine picks the rule nft names in its error output (the line after "Error: …"). */
+export function nftFailure(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim());
+  const at = lines.findIndex((l) => /Error:/.test(l));
+  if (at < 0) return lines.find((l) => l !== '') ?? 'nft failed';
+  const why = lines[at]!.replace(/^.*?Error:\s*/, '');
+  const rule = lines[at + 1] ?? '';
+  return rule !== '' && !/^\^/.test(rule) ? `${why}: ${rule}` : why;
+}
+
+/**
+ * FastPath keeps the switch compiled into the kernel: per node a routing table that encapsulates the
+ * cluster addresses in VXLAN to it, a mark rule that selects that table, and an nftables table whose
+ * chains give each packet for a cluster address the mark of its node (docs/fastpath.md). What the kernel
+ * cannot decide gets no mark and reaches the TUN, where the switch decides as before. Applies are
+ * serialized and coalesced (the newest snapshot wins); a transaction the kernel refuses leaves the
+ * previous table in force, logged once and counted. The kernel state outlives the process: `start`
+ * adopts a table a previous gateway left, `teardown` removes it.
+ */
+export class FastPath {
+  readonly stats: FastPathStats = {
+    applied: 0,
+    failures: 0,
+    flowWrites: 0,
+    flowWriteFailures: 0,
+    flowLogDropped: 0,
+    appliedVersion: 0,
+    wantedVersion: 0,
+    lastApplyMs: 0,
+  };
+  /** the last refusal (explain shows it while the kernel lags the switch) */
+  lastError = '';
+  private state: KernelState | null = null;
+  private existing: ExistingObjects | undefined;
+  /** node ids whose mark rule exists */
+  private rules = new Set<number>();
+  private queued: { snap: TableSnapshot; endpoints: readonly NodeEndpoint[] } | null = null;
+  private running: Promise<void> | null = null;
+  private readonly batch = new FlowBatch(8192);
+  private mapNames: string[] = [];
+  private mapIndex = new Map<number, number>();
+  private loggedError = '';
+  private loggedFlowError = '';
+  private flows: NftFlows | null = null;
+
+  private constructor(private readonly o: FastPathOptions) {}
+
+  get layout(): FastPathLayout {
+    return this.o.layout;
+  }
+
+  /** applied is the kernel state in force (null before the first apply). */
+  get applied(): KernelState | null {
+    return this.state;
+  }
+
+  /**
+   * start creates (or adopts) the VXLAN device, the rule for the gateway's own mark and the table, and
+   * records them in the journal. What a previous gateway left (its table with the flows in it, its node
+   * rules and routes) is adopted: the first apply rewrites the rules and keeps the flows. Throws a
+   * CommandError when the kernel refuses.
+   */
+  static async start(o: FastPathOptions): Promise<FastPath> {
+    const f = new FastPath(o);
+    const { host, journal, layout: l } = o;
+    await journal.recordOnce({ kind: 'link', name: l.device });
+    if (!(await host.linkExists(l.device)))
+      await host.ip('link', 'add', l.device, 'type', 'vxlan', 'external', 'dstport', String(l.vxlanPort));
+    // outer packets must not fragment: the device's MTU is the interconnect's less the VXLAN overhead
+    await host.ip('link', 'set', l.device, 'mtu', String(l.innerMtu), 'up');
+    await journal.recordOnce({ kind: 'rules-at', priority: l.rulePref });
+    await journal.recordOnce({ kind: 'tables', from: l.tableBase, to: l.tableBase + LOCAL_SLOT });
+    await journal.recordOnce({ kind: 'nft-table', family: 'ip', name: l.table });
+    const rules = await host.rules();
+    const local = localMark(l);
+    if (!rules.some((r) => r.priority === l.rulePref && Number(r.fwmark) === local))
+      await host.ip('rule', 'add', ...localRuleArgs(l));
+    for (const r of rules) {
+      if (r.priority !== l.rulePref || r.fwmark === undefined) continue;
+      const id = Number(r.fwmark) - l.markBase;
+      if (id >= 0 && id < LOCAL_SLOT) f.rules.add(id);
+    }
+    if (await host.nftTableExists('ip', l.table)) {
+      f.existing = await readExisting(host, l.table);
+      o.log.info(
+        { chains: f.existing.chains.size, maps: f.existing.sets.size, nodeRules: f.rules.size },
+        'adopting the kernel fast path a previous gateway left',
+      );
+    }
+    f.flows = NftFlows.open(l.table, host.netns);
+    return f;
+  }
+
+  /**
+   * apply compiles `snap` for the reachable `endpoints` and brings the kernel to it. Resolves when this
+   * snapshot (or a newer one asked for meanwhile) is in force or was refused; never rejects.
+   */
+  apply(snap: TableSnapshot, endpoints: readonly NodeEndpoint[]): Promise<void> {
+    this.stats.wantedVersion = snap.version;
+    this.queued = { snap, endpoints };
+    if (this.running === null) {
+      this.running = (async () => {
+        while (this.queued !== null) {
+          const q = this.queued;
+          this.queued = null;
+          await this.applyOne(q.snap, q.endpoints);
+        }
+        this.running = null;
+      })();
+    }
+    return this.running;
+  }
+
+  private async applyOne(snap: TableSnapshot, endpoints: readonly NodeEndpoint[]): Promise<void> {
+    const t0 = performance.now();
+    const { host, layout, log } = this.o;
+    let next: KernelState;
+    let script = '';
+    try {
+      next = compileState(snap, endpoints, layout);
+      const prevNodes = this.state?.nodes ?? new Map<number, NodeEndpoint>();
+      // adopting: routes and neighbours of the nodes with rules are rewritten (replace is idempotent)
+      const ip = ipChanges(prevNodes, this.rules, next, layout);
+      await host.ipBatch(ip.before);
+      for (const id of next.nodes.keys()) this.rules.add(id);
+      script = renderTransaction(this.state, next, layout, this.state === null ? this.existing : undefined);
+      await host.nft(script);
+      this.state = next;
+      this.existing = undefined;
+      await host
+        .ipBatch(ip.after, true)
+        .catch((e: Error) => log.warn({ problem: e.message }, 'removing node routes'));
+      for (const id of [...this.rules]) if (!next.nodes.has(id)) this.rules.delete(id);
+      this.indexMaps(next);
+      this.stats.applied++;
+      this.stats.appliedVersion = next.version;
+      this.lastError = '';
+      this.loggedError = '';
+    } catch (e) {
+      const err = e as Error & { stderr?: string };
+      const problem = err.stderr !== undefined ? nftFailure(err.stderr) : err.message;
+      this.stats.failures++;
+      this.lastError = problem;
+      if (problem !== this.loggedError)
+        log.error(
+          { problem, version: snap.version, inForce: this.stats.appliedVersion },
+          'the kernel refused the fast path transaction; the previous table stays in force',
+        );
+      this.loggedError = problem;
+      void script;
+    }
+    this.stats.lastApplyMs = performance.now() - t0;
+  }
+
+  private indexMaps(s: KernelState): void {
+    this.mapNames = [];
+    this.mapIndex = new Map();
+    for (const e of s.entries.values()) {
+      if (e.flowMap === undefined) continue;
+      this.mapIndex.set((e.protocol << 16) | e.port, this.mapNames.length);
+      this.mapNames.push(e.flowMap);
+    }
+  }
+
+  /**
+   * drainFlowLog writes what user space decided about flows the kernel keeps into their flow maps (one
+   * netlink transaction), emptying the log. Called after each packet batch; cheap when the log is empty.
+   */
+  drainFlowLog(log: FlowLog): void {
+    if (log.size === 0 || this.state === null || this.flows === null) {
+      this.stats.flowLogDropped = log.dropped;
+      if (this.state === null) log.drain(() => undefined);
+      return;
+    }
+    const b = this.batch;
+    const layout = this.o.layout;
+    const gw = this.state.gatewayId;
+    log.drain((op, protocol, port, vip, client, clientPort, node, timeoutMs) => {
+      const set = this.mapIndex.get((protocol << 16) | port);
+      if (set === undefined) return;
+      if (b.full) this.flushBatch();
+      if (op === FLOW_OP.UPSERT) b.upsert(set, vip, client, clientPort, markOf(layout, node, gw), timeoutMs);
+      else b.remove(set, vip, client, clientPort);
+    });
+    this.stats.flowLogDropped = log.dropped;
+    this.flushBatch();
+  }
+
+  private flushBatch(): void {
+    const b = this.batch;
+    if (b.count === 0 || this.flows === null) return;
+    const r = this.flows.apply(this.mapNames, b);
+    b.clear();
+    this.stats.flowWrites += r.applied;
+    this.stats.flowWriteFailures += r.failed;
+    if (r.failed > 0 && r.error !== this.loggedFlowError) {
+      this.o.log.warn(
+        { failed: r.failed, problem: r.error },
+        'flow map writes refused (logged once per reason)',
+      );
+      this.loggedFlowError = r.error ?? '';
+    }
+  }
+
+  /** flowEntry reads one flow of an entry from the kernel: null when the kernel has none. */
+  flowEntry(
+    protocol: number,
+    port: number,
+    vip: number,
+    client: number,
+    clientPort: number,
+  ): FlowElement | null {
+    const e = this.state?.entries.get(entryName(protocol, port));
+    if (e?.flowMap === undefined || this.flows === null) return null;
+    try {
+      return this.flows.get(e.flowMap, vip, client, clientPort);
+    } catch {
+      return null;
+    }
+  }
+
+  /** flowsOf lists an entry's flows in the kernel (the first `limit`); empty when it keeps none. */
+  flowsOf(protocol: number, port: number, limit?: number): FlowElement[] {
+    const e = this.state?.entries.get(entryName(protocol, port));
+    if (e?.flowMap === undefined || this.flows === null) return [];
+    try {
+      return this.flows.dump(e.flowMap, limit);
+    } catch {
+      return [];
+    }
+  }
+
+  /** nodeOfMark turns a mark back into a node id (the gateway's own mark into its id); -1 if none. */
+  nodeOfMark(mark: number): number {
+    const l = this.o.layout;
+    const slot = mark - l.markBase;
+    if (slot < 0 || slot > LOCAL_SLOT) return -1;
+    return slot === LOCAL_SLOT ? (this.state?.gatewayId ?? -1) : slot;
+  }
+
+  /**
+   * countLiveFlows tells least-connections entries how many flows each node has in the kernel (their
+   * flow maps hold them all), so their next user-space pick balances by what the kernel keeps.
+   */
+  countLiveFlows(snap: TableSnapshot): void {
+    const s = this.state;
+    if (s === null) return;
+    for (const e of snap.entries.values()) {
+      const path = s.entries.get(entryName(e.protocol, e.port));
+      const plan = path?.plan as Extract<KernelPlan, { kind: 'connection' }> | undefined;
+      if (plan?.kind !== 'connection' || plan.policy !== 'least-conn' || e.fn.setLiveFlows === undefined)
+        continue;
+      const counts = new Int32Array(0x10000);
+      for (const f of this.flowsOf(e.protocol, e.port)) {
+        const id = this.nodeOfMark(f.mark);
+        if (id >= 0) counts[id]!++;
+      }
+      e.fn.setLiveFlows(counts);
+    }
+  }
+
+  /** entryPath is what the kernel does with an entry (null when it has none, or nothing is applied). */
+  entryPath(protocol: number, port: number): EntryPath | null {
+    return this.state?.entries.get(entryName(protocol, port)) ?? null;
+  }
+
+  /** counters reads every named counter of the table. Throws a CommandError when nft fails. */
+  async counters(): Promise<Map<string, KernelCounter>> {
+    const out = new Map<string, KernelCounter>();
+    for (const o of await this.o.host.nftJson('list', 'counters', 'table', 'ip', this.o.layout.table)) {
+      const c = (o as { counter?: { name: string; packets: number; bytes: number } }).counter;
+      if (c !== undefined) out.set(c.name, { packets: c.packets, bytes: c.bytes });
+    }
+    return out;
+  }
+
+  /**
+   * teardown removes the fast path from the kernel: the table (with its flows), the node rules and
+   * routes, the device. Throws an AggregateError naming what could not be removed.
+   */
+  async teardown(): Promise<void> {
+    const { host, layout: l } = this.o;
+    this.flows?.close();
+    this.flows = null;
+    const errors: Error[] = [];
+    const step = async (p: Promise<unknown>) => p.catch((e: Error) => errors.push(e));
+    if (await host.nftTableExists('ip', l.table))
+      await step(host.run('nft', ['delete', 'table', 'ip', l.table]));
+    const rules = (await host.rules()).filter((r) => r.priority === l.rulePref);
+    await step(
+      host.ipBatch(
+        rules.map(() => `rule del priority ${l.rulePref}`),
+        true,
+      ),
+    );
+    const tables = new Set<number>();
+    for (const r of await host.routes('all')) {
+      const t = Number(r.table);
+      if (t >= l.tableBase && t <= l.tableBase + LOCAL_SLOT) tables.add(t);
+    }
+    await step(
+      host.ipBatch(
+        [...tables].map((t) => `route flush table ${t}`),
+        true,
+      ),
+    );
+    if (await host.linkExists(l.device)) await step(host.ip('link', 'del', l.device));
+    this.state = null;
+    this.rules.clear();
+    if (errors.length > 0)
+      throw new AggregateError(errors, `fast path teardown: ${errors.map((e) => e.message).join('; ')}`);
+  }
+
+  /** close lets go of the netlink socket and leaves the kernel state as it is (a restart adopts it). */
+  close(): void {
+    this.flows?.close();
+    this.flows = null;
+  }
+}
+
+async function readExisting(host: Host, table: string): Promise<ExistingObjects> {
+  const out: ExistingObjects = { chains: new Set(), sets: new Map(), counters: new Set() };
+  for (const o of await host.nftJson('-t', 'list', 'table', 'ip', table)) {
+    const chain = (o as { chain?: { name: string } }).chain;
+    if (chain) out.chains.add(chain.name);
+    const set = (o as { set?: { name: string; size?: number } }).set;
+    if (set) out.sets.set(set.name, { map: false, size: set.size ?? 0 });
+    const map = (o as { map?: { name: string; size?: number } }).map;
+    if (map) out.sets.set(map.name, { map: true, size: map.size ?? 0 });
+    const counter = (o as { counter?: { name: string } }).counter;
+    if (counter) out.counters.add(counter.name);
+  }
+  return out;
+}

@@ -1,0 +1,31 @@
+export {
+  type Chain,
+  compileState,
+  type EntryPath,
+  entryName,
+  type FastPathLayout,
+  flowMapName,
+  type GuardRates,
+  type KernelState,
+  LOCAL_SLOT,
+  localMark,
+  markOf,
+  type NodeEndpoint,
+  type StaticSet,
+  TUN_CLASSES,
+  type TunClass,
+} from './compile.js';
+export {
+  FastPath,
+  type FastPathOptions,
+  type FastPathStats,
+  type KernelCounter,
+  nftFailure,
+} from './fastpath.js';
+export {
+  type ExistingObjects,
+  type IpChanges,
+  ipChanges,
+  localRuleArgs,
+  renderTransaction,
+} from './render.js';

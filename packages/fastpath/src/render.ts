@@ -1,0 +1,186 @@
+import { ipv4ToString } from '@onehost/wire';
+import { type FastPathLayout, type KernelState, localMark, markOf, type NodeEndpoint } from './compile.js';
+
+/** What of the fast path's table exists in the kernel (read back when adopting a table left behind). */
+export interface ExistingObjects {
+  chains: Set<string>;
+  /** sets and maps, static and flow maps alike: name → whether it is a map, its declared size (0: none) */
+  sets: Map<string, { map: boolean; size: number }>;
+  counters: Set<string>;
+}
+
+const isMap = (decl: string): boolean => decl.includes(':');
+
+function elementsText(elements: Iterable<[string, string]>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of elements) out.push(v === '' ? k : `${k} : ${v}`);
+  return out;
+}
+
+/** chunked splits element lists so no statement gets huge (nft parses long lines slowly). */
+function addElements(t: string, name: string, items: string[], verb: 'add' | 'delete'): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < items.length; i += 4096)
+    out.push(`${verb} element ${t} ${name} { ${items.slice(i, i + 4096).join(', ')} }`);
+  return out;
+}
+
+function sizeOf(decl: string): number {
+  const m = /\bsize (\d+);/.exec(decl);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * renderTransaction writes one nftables transaction (an `nft -f` script) that takes the fast path's
+ * table from `prev` (what this process applied last; null when unknown) to `next`. With `existing` (the
+ * objects found in the kernel when `prev` is null) it adopts a table a previous process left: every chain
+ * and static set is rewritten, flow maps of the same name and size are kept with their flows. Without
+ * either, it creates the table. The kernel applies all of it or nothing.
+ */
+export function renderTransaction(
+  prev: KernelState | null,
+  next: KernelState,
+  layout: FastPathLayout,
+  existing?: ExistingObjects,
+): string {
+  const t = `ip ${layout.table}`;
+  const lines: string[] = [`add table ${t}`];
+  const full = prev === null;
+  const have = {
+    chains: full ? (existing?.chains ?? new Set<string>()) : new Set(prev.chains.keys()),
+    sets: full
+      ? new Set(existing?.sets.keys() ?? [])
+      : new Set([...prev.sets.keys(), ...prev.flowMaps.keys()]),
+    counters: full ? (existing?.counters ?? new Set<string>()) : prev.counters,
+  };
+  // flow maps whose declaration changed (their size) are made again: their flows are lost
+  const remade = new Set<string>();
+  for (const [name, decl] of next.flowMaps) {
+    if (!have.sets.has(name)) continue;
+    const before = full ? (existing?.sets.get(name)?.size ?? 0) : sizeOf(prev.flowMaps.get(name) ?? '');
+    if (before !== sizeOf(decl)) remade.add(name);
+  }
+  const changedChain = (name: string): boolean => {
+    if (full || !prev.chains.has(name)) return true;
+    const a = prev.chains.get(name)!;
+    const b = next.chains.get(name)!;
+    if (a.base !== b.base || a.rules.length !== b.rules.length) return true;
+    if (b.rules.some((r) => [...remade].some((m) => r.includes(`@${m} `)))) return true;
+    return a.rules.some((r, i) => r !== b.rules[i]);
+  };
+
+  // 1. new objects
+  for (const c of next.counters) if (!have.counters.has(c)) lines.push(`add counter ${t} ${c}`);
+  for (const [name, chain] of next.chains)
+    if (!have.chains.has(name))
+      lines.push(chain.base ? `add chain ${t} ${name} { ${chain.base} }` : `add chain ${t} ${name}`);
+  // 2. chains to rewrite, and those that go, lose their rules first (nothing may refer to what is deleted)
+  const rewrite = [...next.chains.keys()].filter(changedChain);
+  const goneChains = [...have.chains].filter((c) => !next.chains.has(c));
+  for (const c of [...rewrite, ...goneChains]) if (have.chains.has(c)) lines.push(`flush chain ${t} ${c}`);
+  // 3. static sets: rewritten whole when adopting or new, element by element otherwise
+  const fills: string[] = [];
+  for (const [name, s] of next.sets) {
+    const kind = isMap(s.decl) ? 'map' : 'set';
+    const old = full ? undefined : prev.sets.get(name);
+    if (old === undefined || old.decl !== s.decl) {
+      if (have.sets.has(name)) {
+        const wasMap = full ? (existing?.sets.get(name)?.map ?? isMap(s.decl)) : isMap(old?.decl ?? s.decl);
+        lines.push(`delete ${wasMap ? 'map' : 'set'} ${t} ${name}`);
+      }
+      lines.push(`add ${kind} ${t} ${name} { ${s.decl} }`);
+      fills.push(...addElements(t, name, elementsText(s.elements), 'add'));
+      continue;
+    }
+    const removed: string[] = [];
+    const added: [string, string][] = [];
+    for (const [k, v] of old.elements) {
+      const nv = s.elements.get(k);
+      if (nv === undefined || nv !== v) removed.push(k);
+    }
+    for (const [k, v] of s.elements) if (old.elements.get(k) !== v) added.push([k, v]);
+    lines.push(...addElements(t, name, removed, 'delete'));
+    fills.push(...addElements(t, name, elementsText(added), 'add'));
+  }
+  // 4. what goes: chains, sets and maps, then counters (rules and objref maps referred to them)
+  for (const c of goneChains) lines.push(`delete chain ${t} ${c}`);
+  for (const s of have.sets) {
+    if (next.sets.has(s)) continue;
+    if (!next.flowMaps.has(s) || remade.has(s)) {
+      const wasMap = full
+        ? (existing?.sets.get(s)?.map ?? true)
+        : isMap(prev.sets.get(s)?.decl ?? prev.flowMaps.get(s) ?? ':');
+      lines.push(`delete ${wasMap ? 'map' : 'set'} ${t} ${s}`);
+    }
+  }
+  for (const [name, decl] of next.flowMaps)
+    if (!have.sets.has(name) || remade.has(name)) lines.push(`add map ${t} ${name} { ${decl} }`);
+  for (const c of have.counters) if (!next.counters.has(c)) lines.push(`delete counter ${t} ${c}`);
+  // 5. elements, then 6. rules
+  lines.push(...fills);
+  for (const name of rewrite)
+    for (const r of next.chains.get(name)!.rules) lines.push(`add rule ${t} ${name} ${r}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The `ip` commands (for `ip -batch`) around a transaction: routes, neighbours and mark rules per node. */
+export interface IpChanges {
+  /** before the nftables transaction: what new marks need in place */
+  before: string[];
+  /** after it: what no mark refers to any more */
+  after: string[];
+}
+
+function nodeLines(n: NodeEndpoint, layout: FastPathLayout): string[] {
+  const table = layout.tableBase + n.id;
+  const lines = layout.vips.map(
+    (v) =>
+      `route replace ${ipv4ToString(v)}/32 via ${n.address} dev ${layout.device} onlink encap ip id ${layout.vni} src ${layout.source} dst ${n.address} table ${table}`,
+  );
+  lines.push(`neigh replace ${n.address} lladdr ${n.mac} dev ${layout.device} nud permanent`);
+  return lines;
+}
+
+/**
+ * ipChanges lists the per-node kernel routing to add before and remove after a transaction: each node's
+ * table (the cluster addresses through the VXLAN device to its address), its neighbour entry (its VXLAN
+ * MAC: ARP never resolves over a collect-metadata device) and the rule that sends its mark to its
+ * table. `prevRules` are the node ids whose rule exists.
+ */
+export function ipChanges(
+  prev: ReadonlyMap<number, NodeEndpoint>,
+  prevRules: ReadonlySet<number>,
+  next: KernelState,
+  layout: FastPathLayout,
+): IpChanges {
+  const before: string[] = [];
+  const after: string[] = [];
+  for (const [id, n] of next.nodes) {
+    const old = prev.get(id);
+    if (old === undefined || old.address !== n.address || old.mac !== n.mac) {
+      if (old !== undefined && old.address !== n.address)
+        before.push(`neigh del ${old.address} dev ${layout.device}`);
+      before.push(...nodeLines(n, layout));
+    }
+    if (!prevRules.has(id))
+      before.push(
+        `rule add priority ${layout.rulePref} fwmark ${markOf(layout, id, next.gatewayId)} lookup ${layout.tableBase + id}`,
+      );
+  }
+  for (const id of new Set([...prev.keys(), ...prevRules])) {
+    if (next.nodes.has(id)) continue;
+    if (prevRules.has(id))
+      after.push(
+        `rule del priority ${layout.rulePref} fwmark ${markOf(layout, id, next.gatewayId)} lookup ${layout.tableBase + id}`,
+      );
+    after.push(`route flush table ${layout.tableBase + id}`);
+    const old = prev.get(id);
+    if (old !== undefined) after.push(`neigh del ${old.address} dev ${layout.device}`);
+  }
+  return { before, after };
+}
+
+/** localRule is the rule that sends the gateway's own mark to the host's local table. */
+export function localRuleArgs(layout: FastPathLayout): string[] {
+  return ['priority', String(layout.rulePref), 'fwmark', String(localMark(layout)), 'lookup', 'local'];
+}

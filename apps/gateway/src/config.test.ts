@@ -48,6 +48,29 @@ describe('gateway config', () => {
     expect(cfg.control.portRange).toEqual({ lo: 32768, hi: 60999 });
     expect(cfg.host.manage).toBe(true);
     expect(cfg.metrics).toBeNull();
+    expect(cfg.datapath).toEqual({
+      mode: 'kernel',
+      device: 'onehostvx',
+      table: 'onehost_fastpath',
+      rulePref: 90,
+      markBase: 0x6f480000,
+      tableBase: 0x4f480000,
+      guard: { first: 20_000, unknown: 5_000, other: 5_000, payloadSyn: 20_000, payload: 0 },
+    });
+  });
+
+  it('reads the data path mode and refuses what would not work', () => {
+    expect(parseGatewayConfig(`${minimal}datapath: { mode: tun }\n`).datapath.mode).toBe('tun');
+    const p = problems(
+      `${minimal}datapath: { mode: fast, rulePref: 150, markBase: 0x12345, guard: { first: -1, flood: 1 } }\n`,
+    );
+    expect(p.some((x) => /datapath\.mode: must be kernel or tun, got "fast"/.test(x))).toBe(true);
+    expect(p.some((x) => /datapath\.rulePref: must be below host\.rulePref/.test(x))).toBe(true);
+    expect(p.some((x) => /datapath\.markBase: must be a multiple of 0x10000/.test(x))).toBe(true);
+    expect(
+      p.some((x) => /datapath\.guard\.first: must be an integer from 0 to 10000000, got -1/.test(x)),
+    ).toBe(true);
+    expect(p.some((x) => /datapath\.guard\.flood: unknown field/.test(x))).toBe(true);
   });
 
   it('names the field, line and column of every problem', () => {

@@ -31,6 +31,20 @@ export interface GatewayConfig {
    * stay with the gateway before a record routes it, and the largest first record
    */
   splice: { port: number; idleMs: number; maxRecord: number };
+  /**
+   * the data path (docs/fastpath.md): `kernel` compiles the switch into nftables marks and per-node VXLAN
+   * routes, and only what the kernel cannot decide reaches the TUN; `tun` sends every packet through it
+   */
+  datapath: {
+    mode: 'kernel' | 'tun';
+    device: string;
+    table: string;
+    rulePref: number;
+    markBase: number;
+    tableBase: number;
+    /** packets per second the kernel lets into user space, per class (0: no limit) */
+    guard: { first: number; unknown: number; other: number; payloadSyn: number; payload: number };
+  };
   /** the switch keys, as written (validated by the switch when the first snapshot is built) */
   switch: {
     clusterAddresses: unknown[];
@@ -59,6 +73,7 @@ const TOP_KEYS = [
   'metrics',
   'host',
   'splice',
+  'datapath',
   ...SWITCH_KEYS,
 ];
 
@@ -235,6 +250,39 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     idleMs: r.int(['splice', 'idleMs'], 100, 3_600_000, 10_000),
     maxRecord: r.int(['splice', 'maxRecord'], 64, 60_000, 8192),
   };
+  r.obj(['datapath'], ['mode', 'device', 'table', 'rulePref', 'markBase', 'tableBase', 'guard'], false);
+  r.obj(['datapath', 'guard'], ['first', 'unknown', 'other', 'payloadSyn', 'payload'], false);
+  const mode = r.get(['datapath', 'mode']);
+  if (mode !== undefined && mode !== 'kernel' && mode !== 'tun')
+    r.fail(['datapath', 'mode'], `must be kernel or tun, got ${show(mode)}`);
+  const rate = (k: string, dflt: number) => r.int(['datapath', 'guard', k], 0, 10_000_000, dflt);
+  const datapath = {
+    mode: (mode ?? 'kernel') as 'kernel' | 'tun',
+    device: r.str(['datapath', 'device'], 'onehostvx', IFNAME, 'an interface name (≤ 15 characters)'),
+    table: r.str(
+      ['datapath', 'table'],
+      'onehost_fastpath',
+      /^[A-Za-z][A-Za-z0-9_]{0,63}$/,
+      'an nftables table name',
+    ),
+    rulePref: r.int(['datapath', 'rulePref'], 1, 32765, 90),
+    markBase: r.int(['datapath', 'markBase'], 0x10000, 0xffff0000, 0x6f480000),
+    tableBase: r.int(['datapath', 'tableBase'], 256, 0xfffe0000, 0x4f480000),
+    guard: {
+      first: rate('first', 20_000),
+      unknown: rate('unknown', 5_000),
+      other: rate('other', 5_000),
+      payloadSyn: rate('payloadSyn', 20_000),
+      payload: rate('payload', 0),
+    },
+  };
+  if ((datapath.markBase ?? 0) % 0x10000 !== 0)
+    r.fail(['datapath', 'markBase'], 'must be a multiple of 0x10000 (node ids fill the low 16 bits)');
+  if ((datapath.rulePref ?? 0) >= (host.rulePref ?? 0))
+    r.fail(
+      ['datapath', 'rulePref'],
+      'must be below host.rulePref (marked packets go to their node before the TUN)',
+    );
   const cas = r.get(['clusterAddresses']);
   if (!Array.isArray(cas) || cas.length === 0)
     r.fail(['clusterAddresses'], 'must list at least one cluster address');
@@ -255,6 +303,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     metrics: metrics ?? null,
     host: host as GatewayConfig['host'],
     splice: splice as GatewayConfig['splice'],
+    datapath: datapath as GatewayConfig['datapath'],
     switch: sw,
   };
 }

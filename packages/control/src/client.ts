@@ -13,6 +13,8 @@ import {
   type ExplainRequest,
   type ExplainResponse,
   ExportsClient,
+  GatewayClient,
+  type GatewayStatusResponse,
   type HeartbeatRequest,
   type HeartbeatResponse,
   type JoinRequest,
@@ -164,6 +166,22 @@ export function connectMembership(
 export function connectExports(target: string, tls: ClientTls, opts: ConnectOptions = {}): ExportsConnection {
   const { creds, options } = channel(tls);
   return new ExportsConnection(new ExportsClient(target, creds, options), opts.deadlineMs ?? 5000);
+}
+
+/** GatewayConnection is the CLI's typed view of onehost.v1.Gateway. */
+export class GatewayConnection extends ConnectionBase<GatewayClient> {
+  status(): Promise<GatewayStatusResponse> {
+    return this.call(this.client.status, {});
+  }
+  async stop(keepDatapath = false): Promise<void> {
+    await this.call(this.client.stop, { keepDatapath });
+  }
+}
+
+/** connectGateway opens a channel to the Gateway service at `target`. */
+export function connectGateway(target: string, tls: ClientTls, opts: ConnectOptions = {}): GatewayConnection {
+  const { creds, options } = channel(tls);
+  return new GatewayConnection(new GatewayClient(target, creds, options), opts.deadlineMs ?? 5000);
 }
 
 /** connectSwitch opens a channel to the Switch service at `target`. */

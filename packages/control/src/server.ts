@@ -1,5 +1,11 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { ExportsService, MembershipService, SERVICE_NAMES, SwitchService } from '@onehost/proto';
+import {
+  ExportsService,
+  GatewayService,
+  MembershipService,
+  SERVICE_NAMES,
+  SwitchService,
+} from '@onehost/proto';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Clock } from './clock.js';
 import { type ClusterConfig, checkClusterConfig } from './cluster-config.js';
@@ -10,11 +16,12 @@ import type { PortRange } from './port-blocks.js';
 import { addReflection } from './reflection.js';
 import { RpcCounters } from './rpc-counters.js';
 import { exportsService } from './services/exports-service.js';
+import { gatewayService } from './services/gateway-service.js';
 import { membershipService, type OpenStreams } from './services/membership-service.js';
 import { switchService } from './services/switch-service.js';
 import type { ControlStore } from './store/control-store.js';
 import { FileStore } from './store/file-store.js';
-import type { SwitchBackend } from './switch-backend.js';
+import type { GatewayBackend, SwitchBackend } from './switch-backend.js';
 
 /** ServerTls is the gateway's certificate and key and the cluster CA that client certificates need. */
 export interface ServerTls {
@@ -47,6 +54,8 @@ export interface ControlServerOptions {
   clusterMountPorts?: () => { tcp?: number; udp?: number };
   /** the gateway's message switch, for the Switch service (UNIMPLEMENTED without it; Drain works). */
   switchBackend?: SwitchBackend;
+  /** the gateway process, for the Gateway service (UNIMPLEMENTED without it). */
+  gatewayBackend?: GatewayBackend;
   logger?: Logger;
   clock?: Clock;
   /** how long close() lets calls finish before cutting them (default 1000 ms). */
@@ -106,6 +115,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     exportsService(ctx, exports, membership, opts.clusterMountPorts ?? (() => ({}))),
   );
   server.addService(SwitchService, switchService(ctx, opts.switchBackend, membership));
+  server.addService(GatewayService, gatewayService(ctx, opts.gatewayBackend));
   const names = ['', ...SERVICE_NAMES];
   const health = new HealthImplementation(Object.fromEntries(names.map((n) => [n, 'SERVING' as const])));
   health.addToServer(server);

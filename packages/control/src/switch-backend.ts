@@ -40,6 +40,8 @@ export interface ExplainResult {
   decision: ExplainedDecision;
   trace: string[];
   packet?: ExplainedPacket;
+  /** who decides such packets, live: "kernel: …" or "user space: …" (absent without a kernel data path) */
+  path?: string;
 }
 
 /** ConnectionFilter selects connection-table rows; absent fields match all. */
@@ -63,6 +65,31 @@ export interface ConnectionInfo {
   state: string;
   /** until the entry expires unless more packets of the flow come. */
   expiresInMs: number;
+  /** where the flow lives: a kernel flow map, or the switch's table (default user) */
+  path?: 'kernel' | 'user';
+  /** packets the kernel counted for it (kernel flows) */
+  packets?: number;
+}
+
+/** GatewayStatus is what the Gateway service's Status reports (see gateway.proto). */
+export interface GatewayStatus {
+  name: string;
+  datapath: 'kernel' | 'tun';
+  appliedVersion: number;
+  switchVersion: number;
+  lastError: string;
+  functions: { function: string; kernel: number; user: number }[];
+  userClasses: { class: string; packets: number; guardDrops: number }[];
+  flowWrites: number;
+  flowWriteFailures: number;
+  lastApplyMs: number;
+}
+
+/** GatewayBackend is the gateway process behind the Gateway service. */
+export interface GatewayBackend {
+  status(): Promise<GatewayStatus>;
+  /** stop ends the process after the answer went out; `keepDatapath` leaves its kernel state in place. */
+  stop(keepDatapath: boolean): void;
 }
 
 type MaybePromise<T> = T | Promise<T>;

@@ -7,11 +7,17 @@ import { readFileSync } from 'node:fs';
 
 export * from './gen/onehost/v1/common.js';
 export * from './gen/onehost/v1/exports.js';
+export * from './gen/onehost/v1/gateway.js';
 export * from './gen/onehost/v1/membership.js';
 export * from './gen/onehost/v1/switch.js';
 
 /** SERVICE_NAMES are the fully qualified names of the onehost services. */
-export const SERVICE_NAMES = ['onehost.v1.Membership', 'onehost.v1.Exports', 'onehost.v1.Switch'] as const;
+export const SERVICE_NAMES = [
+  'onehost.v1.Membership',
+  'onehost.v1.Exports',
+  'onehost.v1.Switch',
+  'onehost.v1.Gateway',
+] as const;
 
 /**
  * descriptorSet returns the API's FileDescriptorSet (its files and their imports, with comments) as

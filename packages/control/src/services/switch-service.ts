@@ -105,7 +105,12 @@ export function switchService(
         limit: req.limit === 0 ? DEFAULT_LIMIT : req.limit,
       });
       return {
-        connections: connections.map((c) => ({ ...c, protocol: transportToProto(c.protocol) })),
+        connections: connections.map((c) => ({
+          ...c,
+          protocol: transportToProto(c.protocol),
+          path: c.path ?? 'user',
+          packets: c.packets ?? 0,
+        })),
         total,
       };
     }),
@@ -180,5 +185,5 @@ function explainToProto(r: ExplainResult): ExplainResponse {
           fragment: p.fragment ?? '',
           icmp: p.icmp ?? '',
         };
-  return { decision, trace: [...r.trace], ...(packet !== undefined ? { packet } : {}) };
+  return { decision, trace: [...r.trace], ...(packet !== undefined ? { packet } : {}), path: r.path ?? '' };
 }

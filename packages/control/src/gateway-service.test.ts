@@ -1,0 +1,77 @@
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectGateway } from './client.js';
+import type { ControlServer } from './server.js';
+import type { GatewayBackend, GatewayStatus } from './switch-backend.js';
+import { codeOf, startTestServer, tlsOf } from './testing/harness.js';
+import { makeTestPki, type TestPki } from './testing/pki.js';
+
+const STATUS: GatewayStatus = {
+  name: 'gw',
+  datapath: 'kernel',
+  appliedVersion: 7,
+  switchVersion: 8,
+  lastError: 'syntax error: add rule …',
+  functions: [{ function: 'connection', kernel: 1200, user: 3 }],
+  userClasses: [{ class: 'first', packets: 3, guardDrops: 0 }],
+  flowWrites: 3,
+  flowWriteFailures: 0,
+  lastApplyMs: 12.5,
+};
+
+class Backend implements GatewayBackend {
+  stops: boolean[] = [];
+  async status(): Promise<GatewayStatus> {
+    return STATUS;
+  }
+  stop(keepDatapath: boolean): void {
+    this.stops.push(keepDatapath);
+  }
+}
+
+let pki: TestPki;
+let server: ControlServer;
+let bare: ControlServer;
+const backend = new Backend();
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  server = await startTestServer(pki, { gatewayBackend: backend });
+  bare = await startTestServer(pki);
+});
+afterAll(async () => {
+  await server.close();
+  await bare.close();
+});
+
+describe('Gateway service', () => {
+  it('reports the data path to operators and gateways', async () => {
+    const op = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.operator));
+    expect(await op.status()).toEqual(STATUS);
+    op.close();
+    const gw = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.gateway));
+    expect((await gw.status()).appliedVersion).toBe(7);
+    gw.close();
+  });
+
+  it('stops on an operator’s word only, after answering', async () => {
+    const node = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.nodes.n1!));
+    expect((await codeOf(node.stop())).code).toBe(status.PERMISSION_DENIED);
+    node.close();
+    const op = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.operator));
+    await op.stop(true);
+    await op.stop();
+    op.close();
+    await new Promise((r) => setImmediate(r));
+    expect(backend.stops).toEqual([true, false]);
+  });
+
+  it('without a gateway attached, says so', async () => {
+    const op = connectGateway(`127.0.0.1:${bare.port}`, tlsOf(pki.operator));
+    expect(await codeOf(op.status())).toEqual({
+      code: status.UNIMPLEMENTED,
+      details: 'this server has no gateway attached',
+    });
+    op.close();
+  });
+});

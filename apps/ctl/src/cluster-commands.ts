@@ -119,6 +119,8 @@ function connJson(c: Connection) {
     nodeName: c.nodeName,
     state: c.state,
     expiresInMs: c.expiresInMs,
+    path: c.path,
+    ...(c.path === 'kernel' ? { packets: c.packets } : {}),
   };
 }
 
@@ -143,9 +145,15 @@ export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): 
       c.nodeName || String(c.nodeId),
       c.state,
       duration(c.expiresInMs),
+      c.path,
+      c.path === 'kernel' ? String(c.packets) : '-',
     ]);
     if (rows.length > 0)
-      for (const l of renderTable(['CLIENT', 'ENTRY', 'NODE', 'STATE', 'EXPIRES IN'], rows)) io.out(l);
+      for (const l of renderTable(
+        ['CLIENT', 'ENTRY', 'NODE', 'STATE', 'EXPIRES IN', 'PATH', 'PACKETS'],
+        rows,
+      ))
+        io.out(l);
     io.out(`${r.connections.length} of ${r.total} connections`);
   });
 }
@@ -202,5 +210,43 @@ export function runExports(flags: GatewayFlags, io: Output): Promise<number> {
       return n.exports.map((e) => [n.nodeName, e.path, String(e.exportId), ports, layout(n)]);
     });
     for (const l of renderTable(['NODE', 'PATH', 'EXPORT ID', 'MOUNTD', 'ID IN HANDLE'], rows)) io.out(l);
+  });
+}
+
+/** gateway status: the data path's mode, its version against the switch's, and who decides what. */
+export function runGatewayStatus(flags: GatewayFlags, io: Output): Promise<number> {
+  return withGateway('gateway status', flags, io, async (gw) => {
+    const s = await gw.gateway().status();
+    if (flags.json) return printJson(io, s);
+    const lag =
+      s.appliedVersion === s.switchVersion
+        ? 'in step'
+        : `behind the switch (${s.switchVersion})${s.lastError !== '' ? `: ${s.lastError}` : ''}`;
+    io.out(`gateway ${s.name}: data path ${s.datapath}`);
+    if (s.datapath === 'kernel') {
+      io.out(
+        `kernel table version ${s.appliedVersion}, ${lag}; last change took ${s.lastApplyMs.toFixed(1)} ms`,
+      );
+      io.out(`flow writes from user space: ${s.flowWrites} (${s.flowWriteFailures} refused)`);
+    }
+    const rows = s.functions.map((f) => [f.function, String(f.kernel), String(f.user)]);
+    if (rows.length > 0)
+      for (const l of renderTable(['FUNCTION', 'KERNEL PACKETS', 'USER-SPACE PACKETS'], rows)) io.out(l);
+    const classes = s.userClasses.map((c) => [c.class, String(c.packets), String(c.guardDrops)]);
+    if (classes.length > 0)
+      for (const l of renderTable(['INTO USER SPACE', 'PACKETS', 'GUARD DROPS'], classes)) io.out(l);
+  });
+}
+
+/** gateway stop: a clean stop (kernel state removed), or one that leaves the kernel forwarding. */
+export function runGatewayStop(flags: GatewayFlags, keepDatapath: boolean, io: Output): Promise<number> {
+  return withGateway('gateway stop', flags, io, async (gw) => {
+    await gw.gateway().stop(keepDatapath);
+    if (flags.json) return printJson(io, { stopping: true, keepDatapath });
+    io.out(
+      keepDatapath
+        ? 'gateway stopping; the kernel keeps forwarding established flows until the next start adopts them'
+        : 'gateway stopping; its kernel state is removed and the host restored',
+    );
   });
 }

@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import {
   type ClientTls,
   connectExports,
+  connectGateway,
   connectMembership,
   connectSwitch,
   describeServiceError,
   type ExportsConnection,
+  type GatewayConnection,
   isServiceError,
   type MembershipConnection,
   type SwitchConnection,
@@ -102,6 +104,10 @@ export class Gateway {
 
   exports(): ExportsConnection {
     return this.keep(connectExports(this.target, this.tls, { deadlineMs: this.deadlineMs }));
+  }
+
+  gateway(): GatewayConnection {
+    return this.keep(connectGateway(this.target, this.tls, { deadlineMs: this.deadlineMs }));
   }
 
   private keep<T extends { close(): void }>(c: T): T {

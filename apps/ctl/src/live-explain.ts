@@ -93,7 +93,13 @@ export function runLiveExplain(flags: GatewayFlags, opts: LiveExplainOptions, io
     const decision = decisionJson(r);
     const summary = summaryJson(r);
     if (flags.json)
-      return printJson(io, { packet: 0, decision, trace: r.trace, ...(summary ? { summary } : {}) });
+      return printJson(io, {
+        packet: 0,
+        decision,
+        trace: r.trace,
+        ...(summary ? { summary } : {}),
+        ...(r.path !== '' ? { path: r.path } : {}),
+      });
     const port =
       decision.kind !== 'drop' && decision.port !== undefined
         ? `, destination port rewritten to ${decision.port}`
@@ -115,6 +121,7 @@ export function runLiveExplain(flags: GatewayFlags, opts: LiveExplainOptions, io
         `packet:   ${p.protocol} ${p.src}${ports[0]} > ${p.dst}${ports[1]}${extra.join('')} ${p.length} bytes`,
       );
     }
+    if (r.path !== '') io.out(`path:     ${r.path}`);
     io.out('trace:');
     for (const step of r.trace) io.out(`  ${step}`);
   });

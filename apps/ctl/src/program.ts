@@ -1,7 +1,15 @@
 import { ROLES, type Role } from '@onehost/control';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runCaInit, runCaIssue } from './ca-command.js';
-import { runConns, runDrain, runExports, runMembers, runRoutes } from './cluster-commands.js';
+import {
+  runConns,
+  runDrain,
+  runExports,
+  runGatewayStatus,
+  runGatewayStop,
+  runMembers,
+  runRoutes,
+} from './cluster-commands.js';
 import { EXIT, type Output, runExplain } from './explain-command.js';
 import { addGatewayOptions, type GatewayFlags } from './gateway.js';
 import { runLiveExplain } from './live-explain.js';
@@ -94,6 +102,27 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
       .addHelpText('after', GATEWAY_HELP)
       .action(async (node: string, flags: GatewayFlags) => exit(await runDrain(flags, node, undrain, io)));
   }
+
+  const gateway = program
+    .command('gateway')
+    .description('the gateway process: its data path (status) and its life (stop)');
+  addGatewayOptions(gateway.command('status'))
+    .description(
+      'show the data path: kernel or tun, the table version the kernel runs against the switch’s, the ' +
+        'kernel’s last refusal, and per routing function the packets decided in the kernel and in user space',
+    )
+    .addHelpText('after', GATEWAY_HELP)
+    .action(async (flags: GatewayFlags) => exit(await runGatewayStatus(flags, io)));
+  addGatewayOptions(gateway.command('stop'))
+    .description(
+      'stop the gateway: by default a clean stop that removes its kernel state and restores the host; ' +
+        'with --keep-datapath the kernel keeps forwarding established flows and the next start adopts them',
+    )
+    .option('--keep-datapath', 'leave the kernel data path in place (for an upgrade or a restart)', false)
+    .addHelpText('after', GATEWAY_HELP)
+    .action(async (flags: GatewayFlags & { keepDatapath: boolean }) =>
+      exit(await runGatewayStop(flags, flags.keepDatapath, io)),
+    );
 
   addGatewayOptions(program.command('exports'))
     .description(

@@ -15,7 +15,7 @@ import { clusterRpcPorts } from './rpc/cluster-ports.js';
 import { registerRpcMetrics } from './rpc/metrics.js';
 import { clusterExports } from './rpc/mount.js';
 import { RpcResponders } from './rpc/responders.js';
-import { Splice } from './rpc/splice.js';
+import { Splice } from './splice/handover.js';
 
 /** A running gateway; `close` undoes what it configured on the host. */
 export interface Gateway {

@@ -1,8 +1,8 @@
 import type { ExportsRegistry } from '@onehost/control';
 import { EVENT, eventName, type SwitchCounters } from '@onehost/switch';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Splice } from '../splice/handover.js';
 import type { RpcResponders } from './responders.js';
-import type { Splice } from './splice.js';
 
 /** The switch events of the MOUNT and NFS routing functions: calls they handed to the gateway, and why. */
 const RPC_EVENTS = [

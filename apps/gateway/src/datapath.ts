@@ -1,6 +1,6 @@
 import { FlowMap, MSG, type Shift, shiftClientSegment, tsOption } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
-import { META_STRIDE, type PacketSender, type TunQueue } from '@onehost/tun';
+import { META_STRIDE } from '@onehost/tun';
 import {
   IPPROTO,
   Ipv4View,
@@ -12,9 +12,12 @@ import {
   UdpView,
   u32,
   VXLAN_OVERHEAD,
-  writeFragNeeded,
   writeVxlanPrefix,
 } from '@onehost/wire';
+import { Backpressure } from './backpressure.js';
+import { DATAPATH_DROP, DATAPATH_DROPS } from './drops.js';
+import { FragNeeded } from './frag-needed.js';
+import type { PacketSink, PacketSource } from './packet-io.js';
 
 /** A node the data path can send to: its switch id, interconnect address and VXLAN device MAC. */
 export interface NodeEndpoint {
@@ -25,8 +28,10 @@ export interface NodeEndpoint {
 
 export interface DatapathOptions {
   sw: MessageSwitch;
-  queue: TunQueue;
-  sender: PacketSender;
+  /** where packets come from, and where `local` ones go back to */
+  source: PacketSource;
+  /** where forwarded packets, splice messages and ICMP go */
+  sink: PacketSink;
   /** the interconnect MTU: an encapsulated packet must fit in it */
   interconnectMtu: number;
   vni: number;
@@ -50,24 +55,22 @@ export interface ClientTcpState {
 const MAX_TRACKED = 65_536;
 
 const MAX_NODE_ID = 0xffff;
-/** Datapath drop reasons of its own (the switch counts its decisions' reasons). */
-export const DATAPATH_DROPS = [
-  'no_destination',
-  'too_big',
-  'send_backpressure',
-  'icmp_rate_limited',
-] as const;
+const NO_DESTINATION = DATAPATH_DROP.no_destination;
+const TOO_BIG = DATAPATH_DROP.too_big;
+const SEND_BACKPRESSURE = DATAPATH_DROP.send_backpressure;
+const ICMP_RATE_LIMITED = DATAPATH_DROP.icmp_rate_limited;
 
 /**
- * Datapath is the gateway's packet loop: a TUN batch → the message switch → VXLAN to nodes (one
- * sendmmsg per batch), `local` packets back into the TUN for the host's own stack. Per packet it
- * allocates nothing and logs nothing; it counts.
+ * Datapath is the gateway's packet loop: a batch from the source (the TUN) → the message switch →
+ * VXLAN to nodes through the sink (one sendmmsg per batch), `local` packets back to the source for the
+ * host's own stack. Per packet it allocates nothing and logs nothing; it counts.
  */
 export class Datapath {
   /** packets and bytes forwarded, by node id */
   readonly packetsByNode = new Float64Array(MAX_NODE_ID + 1);
   readonly bytesByNode = new Float64Array(MAX_NODE_ID + 1);
   readonly localPackets = new Float64Array(1);
+  /** by DATAPATH_DROP index */
   readonly drops = new Float64Array(DATAPATH_DROPS.length);
   readonly mssClamped = new Float64Array(1);
   readonly batches = new Float64Array(1);
@@ -90,8 +93,8 @@ export class Datapath {
   private readonly msgSport = new Int32Array(1);
   private readonly dst: Int32Array;
   private readonly localMeta: Int32Array;
-  private readonly icmpArena = Buffer.alloc(64 * 128);
-  private readonly icmpMeta = new Int32Array(64 * META_STRIDE);
+  private readonly fragNeeded: FragNeeded;
+  private readonly backpressure: Backpressure;
   private readonly out = new DecisionOut();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
@@ -100,15 +103,6 @@ export class Datapath {
   private readonly maxInner: number;
   private readonly mssMax: number;
   private readonly gatewayMac: Uint8Array;
-  private icmpTokens: number;
-  private icmpRefillAt = 0;
-  private readonly icmpPerSecond: number;
-  // a batch waiting for the socket to drain (backpressure)
-  private pendingArena: Buffer | null = null;
-  private pendingMeta: Int32Array | null = null;
-  private pendingFrom = 0;
-  private pendingCount = 0;
-  private readonly onWritable = (): void => this.flushPending();
   private running = false;
 
   constructor(private readonly o: DatapathOptions) {
@@ -119,8 +113,8 @@ export class Datapath {
     // RFC 9293 §3.7.1: MSS = MTU - 40 for IPv4 + TCP headers without options.
     this.mssMax = this.maxInner - 40;
     this.gatewayMac = parseMac(o.gatewayMac);
-    this.icmpPerSecond = o.icmpPerSecond ?? 100;
-    this.icmpTokens = this.icmpPerSecond;
+    this.fragNeeded = new FragNeeded(this.maxInner, o.icmpPerSecond ?? 100);
+    this.backpressure = new Backpressure(o.source, o.sink, () => this.running);
   }
 
   /**
@@ -140,7 +134,7 @@ export class Datapath {
         { address: n.address, port: this.o.splicePort },
       ];
     });
-    this.o.sender.setDestinations(table);
+    this.o.sink.setDestinations(table);
     this.destOf.fill(-1);
     this.spliceOf.fill(-1);
     this.handoverOf.fill(-1);
@@ -181,16 +175,14 @@ export class Datapath {
     this.msgMeta[1] = message.length;
     this.msgDst[0] = d;
     this.msgSport[0] = this.o.splicePort;
-    return this.o.sender.sendUdp(this.msgArena, this.msgMeta, 0, 1, this.msgDst, this.msgSport) === 1;
+    return this.o.sink.sendUdp(this.msgArena, this.msgMeta, 0, 1, this.msgDst, this.msgSport) === 1;
   }
 
-  /** start begins reading the TUN. */
+  /** start begins taking batches from the source. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.o.queue.receive((count, arena, meta) => this.onBatch(count, arena, meta), {
-      maxBatch: this.o.maxBatch,
-    });
+    this.o.source.receive((count, arena, meta) => this.onBatch(count, arena, meta), this.o.maxBatch);
   }
 
   private onBatch(count: number, arena: Buffer, meta: Int32Array): void {
@@ -198,9 +190,10 @@ export class Datapath {
     const out = this.out;
     const dst = this.dst;
     const lm = this.localMeta;
+    const drops = this.drops;
+    const icmp = this.fragNeeded;
     const now = this.clock();
     let nLocal = 0;
-    let nIcmp = 0;
     this.batches[0]!++;
     for (let i = 0; i < count; i++) {
       const off = meta[i * META_STRIDE]!;
@@ -210,7 +203,7 @@ export class Datapath {
       if (kind === KIND.FORWARD && out.spliced) {
         const d = this.shiftHere(arena, off, len) ? this.destOf[out.node]! : this.spliceOf[out.node]!;
         if (d < 0) {
-          this.drops[0]!++;
+          drops[NO_DESTINATION]!++;
           continue;
         }
         dst[i] = d;
@@ -219,14 +212,15 @@ export class Datapath {
       } else if (kind === KIND.FORWARD) {
         const d = this.destOf[out.node]!;
         if (d < 0) {
-          this.drops[0]!++;
+          drops[NO_DESTINATION]!++;
           continue;
         }
         if (len > this.maxInner) {
           // Too big for the interconnect: a DF packet gets "fragmentation needed" (RFC 1191), others would be
           // fragmented outside and reassembled by the node; we refuse both so the sender learns the path MTU.
-          if ((arena[off + 6]! & 0x40) !== 0 && nIcmp < 64) nIcmp = this.fragNeeded(arena, off, len, nIcmp);
-          this.drops[1]!++;
+          if ((arena[off + 6]! & 0x40) !== 0 && !icmp.full && !icmp.answer(arena, off, len, now))
+            drops[ICMP_RATE_LIMITED]!++;
+          drops[TOO_BIG]!++;
           continue;
         }
         this.rewrite(arena, off, len, out.port);
@@ -243,11 +237,10 @@ export class Datapath {
     }
     if (nLocal > 0) {
       this.localPackets[0]! += nLocal;
-      this.o.queue.writeBatch(arena, lm, 0, nLocal);
+      this.o.source.writeLocal(arena, lm, 0, nLocal);
     }
-    if (nIcmp > 0) this.o.sender.sendIp(this.icmpArena, this.icmpMeta, 0, nIcmp);
-    const next = this.o.sender.sendUdp(arena, meta, 0, count, dst);
-    if (next < count) this.waitForSocket(arena, meta, next, count);
+    icmp.flush(this.o.sink);
+    if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
   }
 
   /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
@@ -322,54 +315,10 @@ export class Datapath {
     }
   }
 
-  private fragNeeded(arena: Buffer, off: number, len: number, n: number): number {
-    const now = this.clock();
-    if (now >= this.icmpRefillAt) {
-      this.icmpTokens = this.icmpPerSecond;
-      this.icmpRefillAt = now + 1000;
-    }
-    if (this.icmpTokens <= 0 || this.ip.bind(arena, off, len) !== OK) {
-      this.drops[3]!++;
-      return n;
-    }
-    this.icmpTokens--;
-    const at = n * 128;
-    // From the packet's own destination (the cluster address), as a router on the path would answer.
-    const w = writeFragNeeded(this.icmpArena, at, this.ip, this.ip.dst, this.maxInner);
-    this.icmpMeta[n * META_STRIDE] = at;
-    this.icmpMeta[n * META_STRIDE + 1] = w;
-    return n + 1;
-  }
-
-  private waitForSocket(arena: Buffer, meta: Int32Array, from: number, count: number): void {
-    this.pendingArena = arena;
-    this.pendingMeta = meta;
-    this.pendingFrom = from;
-    this.pendingCount = count;
-    this.drops[2]!++;
-    this.o.queue.pause(); // the arena stays valid until resume (tun contract)
-    this.o.sender.onWritable(this.onWritable);
-  }
-
-  private flushPending(): void {
-    const arena = this.pendingArena;
-    const meta = this.pendingMeta;
-    if (arena === null || meta === null) return;
-    const next = this.o.sender.sendUdp(arena, meta, this.pendingFrom, this.pendingCount, this.dst);
-    if (next < this.pendingCount) {
-      this.pendingFrom = next;
-      this.o.sender.onWritable(this.onWritable);
-      return;
-    }
-    this.pendingArena = null;
-    this.pendingMeta = null;
-    if (this.running) this.o.queue.resume();
-  }
-
-  /** stop pauses reading (the queue and sender are closed by their owner). */
+  /** stop pauses the source (the source and sink are closed by their owner). */
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.o.queue.pause();
+    this.o.source.pause();
   }
 }

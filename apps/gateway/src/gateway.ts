@@ -11,6 +11,7 @@ import type { GatewayConfig } from './config.js';
 import { Datapath } from './datapath.js';
 import { applyGatewayHost, restoreGatewayHost, setRegisteredNodes } from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
+import { TunSource } from './packet-io.js';
 import { clusterRpcPorts } from './rpc/cluster-ports.js';
 import { registerRpcMetrics } from './rpc/metrics.js';
 import { clusterExports } from './rpc/mount.js';
@@ -80,8 +81,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     undo.push(() => sender.close());
     const datapath = new Datapath({
       sw,
-      queue,
-      sender,
+      source: new TunSource(queue),
+      sink: sender,
       interconnectMtu: cfg.interconnect.mtu,
       vni: cfg.vxlan.vni,
       vxlanPort: cfg.vxlan.port,

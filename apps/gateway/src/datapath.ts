@@ -1,6 +1,5 @@
-import { FlowMap, MSG, type Shift, shiftClientSegment, tsOption } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
-import { META_STRIDE } from '@onehost/tun';
+import { type Destination, META_STRIDE } from '@onehost/tun';
 import {
   IPPROTO,
   Ipv4View,
@@ -10,7 +9,6 @@ import {
   TCP_FLAGS,
   TcpView,
   UdpView,
-  u32,
   VXLAN_OVERHEAD,
   writeVxlanPrefix,
 } from '@onehost/wire';
@@ -24,6 +22,27 @@ export interface NodeEndpoint {
   id: number;
   address: string;
   mac: string;
+}
+
+/**
+ * SplicePath is what the packet loop asks of delayed binding (`splice/`, docs/splice.md): the rows its
+ * nodes' agents need in the destination table, where a spliced client segment goes, and a look at each
+ * packet the host's stack gets.
+ */
+export interface SplicePath {
+  /** nodeRows lists the rows node `n` needs besides its VXLAN row; they follow that row. */
+  nodeRows(n: NodeEndpoint): Destination[];
+  /** placeRows tells where each node's rows went: `firstRow[id]`, -1 when the node has none. */
+  placeRows(firstRow: Int32Array): void;
+  /**
+   * shiftHere: true when it rewrote the spliced client segment for the node's kernel (the loop sends it
+   * in VXLAN); false when the segment goes to the node's agent as it is (`agentRow`).
+   */
+  shiftHere(arena: Uint8Array, off: number, len: number): boolean;
+  /** agentRow is the row of node `node`'s agent for spliced segments, -1 when none. */
+  agentRow(node: number): number;
+  /** noteLocal sees each packet the loop hands to the host's stack. */
+  noteLocal(arena: Uint8Array, off: number, len: number): void;
 }
 
 export interface DatapathOptions {
@@ -42,19 +61,12 @@ export interface DatapathOptions {
   clock?: () => number;
   /** "fragmentation needed" messages per second at most (RFC 1812 §4.3.2.8 asks routers to limit them) */
   icmpPerSecond?: number;
-  /** the UDP port node agents take spliced segments and handovers on (docs/splice.md) */
-  splicePort: number;
+  /** delayed binding; without it a spliced decision has no destination */
+  splice?: SplicePath;
 }
 
-/** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
-export interface ClientTcpState {
-  tsval: number;
-  window: number;
-}
-
-const MAX_TRACKED = 65_536;
-
-const MAX_NODE_ID = 0xffff;
+/** Node ids the loop's per-node tables cover. */
+export const MAX_NODE_ID = 0xffff;
 const NO_DESTINATION = DATAPATH_DROP.no_destination;
 const TOO_BIG = DATAPATH_DROP.too_big;
 const SEND_BACKPRESSURE = DATAPATH_DROP.send_backpressure;
@@ -75,22 +87,9 @@ export class Datapath {
   readonly mssClamped = new Float64Array(1);
   readonly batches = new Float64Array(1);
 
+  /** by node id: the row of its VXLAN device in the sink's table, -1 when none */
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-  /** rows of the destination table for a node's agent: client segments (type 2), and handovers */
-  private readonly spliceOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-  private readonly handoverOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-  /** ports whose TCP the gateway holds until a record routes it: their clients' TSval and window */
-  private readonly splicePorts = new Uint8Array(65_536);
-  private readonly clientTcp = new FlowMap<ClientTcpState>();
-  /** spliced flows whose offsets the node's agent told us: shifted here and sent to the node's kernel */
-  private readonly shifts = new FlowMap<Shift>();
-  /** spliced segments shifted here (sent to the node's kernel) and sent to the agent */
-  readonly splicedShifted = new Float64Array(1);
-  readonly splicedToAgent = new Float64Array(1);
-  private readonly msgArena = Buffer.alloc(65_536);
-  private readonly msgMeta = new Int32Array(META_STRIDE);
-  private readonly msgDst = new Int32Array(1);
-  private readonly msgSport = new Int32Array(1);
+  private readonly splice: SplicePath | null;
   private readonly dst: Int32Array;
   private readonly localMeta: Int32Array;
   private readonly fragNeeded: FragNeeded;
@@ -107,6 +106,7 @@ export class Datapath {
 
   constructor(private readonly o: DatapathOptions) {
     this.clock = o.clock ?? Date.now;
+    this.splice = o.splice ?? null;
     this.dst = new Int32Array(o.maxBatch);
     this.localMeta = new Int32Array(o.maxBatch * META_STRIDE);
     this.maxInner = o.interconnectMtu - VXLAN_OVERHEAD;
@@ -119,63 +119,27 @@ export class Datapath {
 
   /**
    * setNodes replaces the destination table (control plane; between batches): per node its VXLAN
-   * device, and its agent's splice port for spliced segments (type byte 2) and handovers. Throws on a
-   * bad address or MAC.
+   * device, then the rows delayed binding asks for. Throws on a bad address or MAC, or when the sink
+   * refuses the table; the old table then stays.
    */
   setNodes(nodes: readonly NodeEndpoint[]): void {
-    const segment = Uint8Array.of(MSG.SEGMENT);
-    const table = nodes.flatMap((n) => {
+    const table: Destination[] = [];
+    const vxlanRow = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+    const spliceRow = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+    for (const n of nodes) {
       const prefix = new Uint8Array(22);
       writeVxlanPrefix(prefix, 0, this.o.vni, parseMac(n.mac), this.gatewayMac);
       parseIpv4(n.address);
-      return [
-        { address: n.address, port: this.o.vxlanPort, prefix },
-        { address: n.address, port: this.o.splicePort, prefix: segment },
-        { address: n.address, port: this.o.splicePort },
-      ];
-    });
+      const row = table.length;
+      table.push({ address: n.address, port: this.o.vxlanPort, prefix });
+      if (this.splice !== null) table.push(...this.splice.nodeRows(n));
+      if (n.id < 0 || n.id > MAX_NODE_ID) continue;
+      vxlanRow[n.id] = row;
+      if (this.splice !== null) spliceRow[n.id] = row + 1;
+    }
     this.o.sink.setDestinations(table);
-    this.destOf.fill(-1);
-    this.spliceOf.fill(-1);
-    this.handoverOf.fill(-1);
-    nodes.forEach((n, i) => {
-      if (n.id < 0 || n.id > MAX_NODE_ID) return;
-      this.destOf[n.id] = 3 * i;
-      this.spliceOf[n.id] = 3 * i + 1;
-      this.handoverOf[n.id] = 3 * i + 2;
-    });
-  }
-
-  /** setSplicePorts names the TCP ports whose connections the gateway holds until a record routes them. */
-  setSplicePorts(ports: readonly number[]): void {
-    this.splicePorts.fill(0);
-    for (const p of ports) if (p > 0 && p < 65_536) this.splicePorts[p] = 1;
-  }
-
-  /** clientTcpState returns what the gateway last saw of a held flow's client (TSval 0 without timestamps). */
-  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
-    const v = this.clientTcp.get(client, clientPort);
-    return v === undefined ? undefined : { ...v };
-  }
-
-  /** forgetClient drops the tracked state of a flow (handed over or closed). */
-  forgetClient(client: number, clientPort: number): void {
-    this.clientTcp.delete(client, clientPort);
-  }
-
-  /**
-   * sendHandover sends one handover datagram (docs/splice.md) to node `node`'s agent; false when the
-   * node has no destination or the socket would block.
-   */
-  sendHandover(node: number, message: Uint8Array): boolean {
-    const d = node >= 0 && node <= MAX_NODE_ID ? this.handoverOf[node]! : -1;
-    if (d < 0 || message.length > this.msgArena.length) return false;
-    this.msgArena.set(message, 0);
-    this.msgMeta[0] = 0;
-    this.msgMeta[1] = message.length;
-    this.msgDst[0] = d;
-    this.msgSport[0] = this.o.splicePort;
-    return this.o.sink.sendUdp(this.msgArena, this.msgMeta, 0, 1, this.msgDst, this.msgSport) === 1;
+    this.destOf.set(vxlanRow);
+    this.splice?.placeRows(spliceRow);
   }
 
   /** start begins taking batches from the source. */
@@ -192,6 +156,7 @@ export class Datapath {
     const lm = this.localMeta;
     const drops = this.drops;
     const icmp = this.fragNeeded;
+    const splice = this.splice;
     const now = this.clock();
     let nLocal = 0;
     this.batches[0]!++;
@@ -201,7 +166,12 @@ export class Datapath {
       dst[i] = -1;
       const kind = sw.decide(arena, off, len, now, out);
       if (kind === KIND.FORWARD && out.spliced) {
-        const d = this.shiftHere(arena, off, len) ? this.destOf[out.node]! : this.spliceOf[out.node]!;
+        const d =
+          splice === null
+            ? -1
+            : splice.shiftHere(arena, off, len)
+              ? this.destOf[out.node]!
+              : splice.agentRow(out.node);
         if (d < 0) {
           drops[NO_DESTINATION]!++;
           continue;
@@ -229,7 +199,7 @@ export class Datapath {
         this.bytesByNode[out.node]! += len;
       } else if (kind === KIND.LOCAL) {
         if (out.port !== NO_PORT) this.rewrite(arena, off, len, out.port);
-        this.trackClient(arena, off, len);
+        if (splice !== null) splice.noteLocal(arena, off, len);
         lm[nLocal * META_STRIDE] = off;
         lm[nLocal * META_STRIDE + 1] = len;
         nLocal++;
@@ -241,62 +211,6 @@ export class Datapath {
     }
     icmp.flush(this.o.sink);
     if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
-  }
-
-  /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
-  setShift(shift: Shift): void {
-    const map = this.shifts;
-    if (!map.has(shift.clientAddr, shift.clientPort) && map.size >= MAX_TRACKED) map.deleteOldest();
-    map.set(shift.clientAddr, shift.clientPort, shift);
-  }
-
-  /** shiftCount is the number of spliced flows the gateway shifts itself. */
-  get shiftCount(): number {
-    return this.shifts.size;
-  }
-
-  /**
-   * shiftHere rewrites a spliced client segment into the node's view when the flow's offsets are known,
-   * so it can go to the node's kernel directly; FIN and RST still go to the agent, which tracks the end
-   * of the flow (and forgets it here on RST). False: send it to the agent as it is.
-   */
-  private shiftHere(arena: Buffer, off: number, len: number): boolean {
-    const ip = this.ip;
-    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
-    const t = this.tcp;
-    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return false;
-    const sh = this.shifts.get(ip.src, t.srcPort);
-    if (sh === undefined || sh.clusterPort !== t.dstPort) {
-      this.splicedToAgent[0]!++;
-      return false;
-    }
-    const flags = t.flags;
-    if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
-      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(ip.src, t.srcPort);
-      this.splicedToAgent[0]!++;
-      return false;
-    }
-    shiftClientSegment(t, sh.nodePort, sh.sOff, sh.tsOff);
-    this.splicedShifted[0]!++;
-    return true;
-  }
-
-  /** trackClient remembers the TSval and window of a client whose TCP flow the gateway holds (splice ports). */
-  private trackClient(arena: Buffer, off: number, len: number): void {
-    const ip = this.ip;
-    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.fragmentOffset !== 0) return;
-    const t = this.tcp;
-    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.splicePorts[t.dstPort] === 0) return;
-    const i = tsOption(t);
-    const tsval = i >= 0 ? u32(arena, i + 2) : 0;
-    const seen = this.clientTcp.get(ip.src, t.srcPort);
-    if (seen !== undefined) {
-      seen.tsval = tsval;
-      seen.window = t.window;
-      return;
-    }
-    if (this.clientTcp.size >= MAX_TRACKED) this.clientTcp.deleteOldest();
-    this.clientTcp.set(ip.src, t.srcPort, { tsval, window: t.window });
   }
 
   /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */

@@ -46,8 +46,8 @@ export function registerRpcMetrics(
       registers: [reg],
       collect() {
         this.reset();
-        this.inc({ path: 'gateway' }, splice.o.datapath.splicedShifted[0] ?? 0);
-        this.inc({ path: 'agent' }, splice.o.datapath.splicedToAgent[0] ?? 0);
+        this.inc({ path: 'gateway' }, splice.o.flows.splicedShifted[0] ?? 0);
+        this.inc({ path: 'agent' }, splice.o.flows.splicedToAgent[0] ?? 0);
       },
     });
     new Gauge({
@@ -55,7 +55,7 @@ export function registerRpcMetrics(
       help: 'Spliced flows whose client segments the gateway shifts itself (their node’s agent told it how).',
       registers: [reg],
       collect() {
-        this.set(splice.o.datapath.shiftCount);
+        this.set(splice.o.flows.shiftCount);
       },
     });
   }

@@ -63,6 +63,11 @@ export interface DatapathOptions {
   icmpPerSecond?: number;
   /** delayed binding; without it a spliced decision has no destination */
   splice?: SplicePath;
+  /**
+   * onBatchEnd runs after each batch, once its packets went to the source and the sink (or wait for
+   * the sink), e.g. to hand per-batch work to the kernel in one call. Absent, it costs nothing.
+   */
+  onBatchEnd?: () => void;
 }
 
 /** Node ids the loop's per-node tables cover. */
@@ -90,6 +95,7 @@ export class Datapath {
   /** by node id: the row of its VXLAN device in the sink's table, -1 when none */
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
   private readonly splice: SplicePath | null;
+  private readonly batchEnd: (() => void) | null;
   private readonly dst: Int32Array;
   private readonly localMeta: Int32Array;
   private readonly fragNeeded: FragNeeded;
@@ -107,6 +113,7 @@ export class Datapath {
   constructor(private readonly o: DatapathOptions) {
     this.clock = o.clock ?? Date.now;
     this.splice = o.splice ?? null;
+    this.batchEnd = o.onBatchEnd ?? null;
     this.dst = new Int32Array(o.maxBatch);
     this.localMeta = new Int32Array(o.maxBatch * META_STRIDE);
     this.maxInner = o.interconnectMtu - VXLAN_OVERHEAD;
@@ -211,6 +218,8 @@ export class Datapath {
     }
     icmp.flush(this.o.sink);
     if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
+    const end = this.batchEnd;
+    if (end !== null) end();
   }
 
   /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */

@@ -80,7 +80,8 @@ const ICMP_RATE_LIMITED = DATAPATH_DROP.icmp_rate_limited;
 /**
  * Datapath is the gateway's packet loop: a batch from the source (the TUN) → the message switch →
  * VXLAN to nodes through the sink (one sendmmsg per batch), `local` packets back to the source for the
- * host's own stack. Per packet it allocates nothing and logs nothing; it counts.
+ * host's own stack. Per packet it allocates nothing and logs nothing; it counts. The constructor
+ * throws on a bad `gatewayMac`.
  */
 export class Datapath {
   /** packets and bytes forwarded, by node id */
@@ -94,6 +95,9 @@ export class Datapath {
 
   /** by node id: the row of its VXLAN device in the sink's table, -1 when none */
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  /** setNodes builds the next rows here, so a refused table changes nothing */
+  private readonly nextDestOf = new Int32Array(MAX_NODE_ID + 1);
+  private readonly nextSpliceOf = new Int32Array(MAX_NODE_ID + 1);
   private readonly splice: SplicePath | null;
   private readonly batchEnd: (() => void) | null;
   private readonly dst: Int32Array;
@@ -131,18 +135,19 @@ export class Datapath {
    */
   setNodes(nodes: readonly NodeEndpoint[]): void {
     const table: Destination[] = [];
-    const vxlanRow = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-    const spliceRow = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+    const vxlanRow = this.nextDestOf.fill(-1);
+    const spliceRow = this.nextSpliceOf.fill(-1);
     for (const n of nodes) {
       const prefix = new Uint8Array(22);
       writeVxlanPrefix(prefix, 0, this.o.vni, parseMac(n.mac), this.gatewayMac);
       parseIpv4(n.address);
       const row = table.length;
       table.push({ address: n.address, port: this.o.vxlanPort, prefix });
-      if (this.splice !== null) table.push(...this.splice.nodeRows(n));
+      const extra = this.splice?.nodeRows(n) ?? [];
+      table.push(...extra);
       if (n.id < 0 || n.id > MAX_NODE_ID) continue;
       vxlanRow[n.id] = row;
-      if (this.splice !== null) spliceRow[n.id] = row + 1;
+      if (extra.length > 0) spliceRow[n.id] = row + 1;
     }
     this.o.sink.setDestinations(table);
     this.destOf.set(vxlanRow);
@@ -173,12 +178,9 @@ export class Datapath {
       dst[i] = -1;
       const kind = sw.decide(arena, off, len, now, out);
       if (kind === KIND.FORWARD && out.spliced) {
-        const d =
-          splice === null
-            ? -1
-            : splice.shiftHere(arena, off, len)
-              ? this.destOf[out.node]!
-              : splice.agentRow(out.node);
+        let d = -1;
+        if (splice !== null)
+          d = splice.shiftHere(arena, off, len) ? this.destOf[out.node]! : splice.agentRow(out.node);
         if (d < 0) {
           drops[NO_DESTINATION]!++;
           continue;

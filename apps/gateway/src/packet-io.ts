@@ -16,6 +16,7 @@ export interface PacketSource {
   receive(handler: BatchHandler, maxBatch: number): void;
   /** pause stops the batches; the last batch's arena keeps its contents until `resume`. */
   pause(): void;
+  /** resume restarts the batches after `pause`. */
   resume(): void;
   /**
    * writeLocal hands packets [start, end) to the host's stack; returns the index of the first packet not

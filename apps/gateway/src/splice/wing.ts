@@ -23,8 +23,8 @@ const SEGMENT_PREFIX = Uint8Array.of(MSG.SEGMENT);
  * tells the client's TCP state and sends the handover datagram.
  */
 export class SpliceWing implements SplicePath, SpliceFlows {
-  readonly clients = new ClientTcp();
-  readonly shifts = new ShiftTable();
+  private readonly clients = new ClientTcp();
+  private readonly shifts = new ShiftTable();
   /** by node id: the row of its agent's segments (handovers: the next row), -1 when none */
   private readonly rowOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
   private readonly msgArena = Buffer.alloc(65_536);

@@ -1,6 +1,5 @@
-import { FlowMap, MSG, type Shift, shiftClientSegment, tsOption } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
-import { META_STRIDE, type PacketSender, type TunQueue } from '@onehost/tun';
+import { type Destination, META_STRIDE } from '@onehost/tun';
 import {
   IPPROTO,
   Ipv4View,
@@ -10,11 +9,13 @@ import {
   TCP_FLAGS,
   TcpView,
   UdpView,
-  u32,
   VXLAN_OVERHEAD,
-  writeFragNeeded,
   writeVxlanPrefix,
 } from '@onehost/wire';
+import { Backpressure } from './backpressure.js';
+import { DATAPATH_DROP, DATAPATH_DROPS } from './drops.js';
+import { FragNeeded } from './frag-needed.js';
+import type { PacketSink, PacketSource } from './packet-io.js';
 
 /** A node the data path can send to: its switch id, interconnect address and VXLAN device MAC. */
 export interface NodeEndpoint {
@@ -23,10 +24,33 @@ export interface NodeEndpoint {
   mac: string;
 }
 
+/**
+ * SplicePath is what the packet loop asks of delayed binding (`splice/`, docs/splice.md): the rows its
+ * nodes' agents need in the destination table, where a spliced client segment goes, and a look at each
+ * packet the host's stack gets.
+ */
+export interface SplicePath {
+  /** nodeRows lists the rows node `n` needs besides its VXLAN row; they follow that row. */
+  nodeRows(n: NodeEndpoint): Destination[];
+  /** placeRows tells where each node's rows went: `firstRow[id]`, -1 when the node has none. */
+  placeRows(firstRow: Int32Array): void;
+  /**
+   * shiftHere: true when it rewrote the spliced client segment for the node's kernel (the loop sends it
+   * in VXLAN); false when the segment goes to the node's agent as it is (`agentRow`).
+   */
+  shiftHere(arena: Uint8Array, off: number, len: number): boolean;
+  /** agentRow is the row of node `node`'s agent for spliced segments, -1 when none. */
+  agentRow(node: number): number;
+  /** noteLocal sees each packet the loop hands to the host's stack. */
+  noteLocal(arena: Uint8Array, off: number, len: number): void;
+}
+
 export interface DatapathOptions {
   sw: MessageSwitch;
-  queue: TunQueue;
-  sender: PacketSender;
+  /** where packets come from, and where `local` ones go back to */
+  source: PacketSource;
+  /** where forwarded packets, splice messages and ICMP go */
+  sink: PacketSink;
   /** the interconnect MTU: an encapsulated packet must fit in it */
   interconnectMtu: number;
   vni: number;
@@ -37,61 +61,49 @@ export interface DatapathOptions {
   clock?: () => number;
   /** "fragmentation needed" messages per second at most (RFC 1812 §4.3.2.8 asks routers to limit them) */
   icmpPerSecond?: number;
-  /** the UDP port node agents take spliced segments and handovers on (docs/splice.md) */
-  splicePort: number;
+  /** delayed binding; without it a spliced decision has no destination */
+  splice?: SplicePath;
+  /**
+   * onBatchEnd runs after each batch, once its packets went to the source and the sink (or wait for
+   * the sink), e.g. to hand per-batch work to the kernel in one call. Absent, it costs nothing.
+   */
+  onBatchEnd?: () => void;
 }
 
-/** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
-export interface ClientTcpState {
-  tsval: number;
-  window: number;
-}
-
-const MAX_TRACKED = 65_536;
-
-const MAX_NODE_ID = 0xffff;
-/** Datapath drop reasons of its own (the switch counts its decisions' reasons). */
-export const DATAPATH_DROPS = [
-  'no_destination',
-  'too_big',
-  'send_backpressure',
-  'icmp_rate_limited',
-] as const;
+/** Node ids the loop's per-node tables cover. */
+export const MAX_NODE_ID = 0xffff;
+const NO_DESTINATION = DATAPATH_DROP.no_destination;
+const TOO_BIG = DATAPATH_DROP.too_big;
+const SEND_BACKPRESSURE = DATAPATH_DROP.send_backpressure;
+const ICMP_RATE_LIMITED = DATAPATH_DROP.icmp_rate_limited;
 
 /**
- * Datapath is the gateway's packet loop: a TUN batch → the message switch → VXLAN to nodes (one
- * sendmmsg per batch), `local` packets back into the TUN for the host's own stack. Per packet it
- * allocates nothing and logs nothing; it counts.
+ * Datapath is the gateway's packet loop: a batch from the source (the TUN) → the message switch →
+ * VXLAN to nodes through the sink (one sendmmsg per batch), `local` packets back to the source for the
+ * host's own stack. Per packet it allocates nothing and logs nothing; it counts. The constructor
+ * throws on a bad `gatewayMac`.
  */
 export class Datapath {
   /** packets and bytes forwarded, by node id */
   readonly packetsByNode = new Float64Array(MAX_NODE_ID + 1);
   readonly bytesByNode = new Float64Array(MAX_NODE_ID + 1);
   readonly localPackets = new Float64Array(1);
+  /** by DATAPATH_DROP index */
   readonly drops = new Float64Array(DATAPATH_DROPS.length);
   readonly mssClamped = new Float64Array(1);
   readonly batches = new Float64Array(1);
 
+  /** by node id: the row of its VXLAN device in the sink's table, -1 when none */
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-  /** rows of the destination table for a node's agent: client segments (type 2), and handovers */
-  private readonly spliceOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-  private readonly handoverOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
-  /** ports whose TCP the gateway holds until a record routes it: their clients' TSval and window */
-  private readonly splicePorts = new Uint8Array(65_536);
-  private readonly clientTcp = new FlowMap<ClientTcpState>();
-  /** spliced flows whose offsets the node's agent told us: shifted here and sent to the node's kernel */
-  private readonly shifts = new FlowMap<Shift>();
-  /** spliced segments shifted here (sent to the node's kernel) and sent to the agent */
-  readonly splicedShifted = new Float64Array(1);
-  readonly splicedToAgent = new Float64Array(1);
-  private readonly msgArena = Buffer.alloc(65_536);
-  private readonly msgMeta = new Int32Array(META_STRIDE);
-  private readonly msgDst = new Int32Array(1);
-  private readonly msgSport = new Int32Array(1);
+  /** setNodes builds the next rows here, so a refused table changes nothing */
+  private readonly nextDestOf = new Int32Array(MAX_NODE_ID + 1);
+  private readonly nextSpliceOf = new Int32Array(MAX_NODE_ID + 1);
+  private readonly splice: SplicePath | null;
+  private readonly batchEnd: (() => void) | null;
   private readonly dst: Int32Array;
   private readonly localMeta: Int32Array;
-  private readonly icmpArena = Buffer.alloc(64 * 128);
-  private readonly icmpMeta = new Int32Array(64 * META_STRIDE);
+  private readonly fragNeeded: FragNeeded;
+  private readonly backpressure: Backpressure;
   private readonly out = new DecisionOut();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
@@ -100,97 +112,53 @@ export class Datapath {
   private readonly maxInner: number;
   private readonly mssMax: number;
   private readonly gatewayMac: Uint8Array;
-  private icmpTokens: number;
-  private icmpRefillAt = 0;
-  private readonly icmpPerSecond: number;
-  // a batch waiting for the socket to drain (backpressure)
-  private pendingArena: Buffer | null = null;
-  private pendingMeta: Int32Array | null = null;
-  private pendingFrom = 0;
-  private pendingCount = 0;
-  private readonly onWritable = (): void => this.flushPending();
   private running = false;
 
   constructor(private readonly o: DatapathOptions) {
     this.clock = o.clock ?? Date.now;
+    this.splice = o.splice ?? null;
+    this.batchEnd = o.onBatchEnd ?? null;
     this.dst = new Int32Array(o.maxBatch);
     this.localMeta = new Int32Array(o.maxBatch * META_STRIDE);
     this.maxInner = o.interconnectMtu - VXLAN_OVERHEAD;
     // RFC 9293 §3.7.1: MSS = MTU - 40 for IPv4 + TCP headers without options.
     this.mssMax = this.maxInner - 40;
     this.gatewayMac = parseMac(o.gatewayMac);
-    this.icmpPerSecond = o.icmpPerSecond ?? 100;
-    this.icmpTokens = this.icmpPerSecond;
+    this.fragNeeded = new FragNeeded(this.maxInner, o.icmpPerSecond ?? 100);
+    this.backpressure = new Backpressure(o.source, o.sink, () => this.running);
   }
 
   /**
    * setNodes replaces the destination table (control plane; between batches): per node its VXLAN
-   * device, and its agent's splice port for spliced segments (type byte 2) and handovers. Throws on a
-   * bad address or MAC.
+   * device, then the rows delayed binding asks for. Throws on a bad address or MAC, or when the sink
+   * refuses the table; the old table then stays.
    */
   setNodes(nodes: readonly NodeEndpoint[]): void {
-    const segment = Uint8Array.of(MSG.SEGMENT);
-    const table = nodes.flatMap((n) => {
+    const table: Destination[] = [];
+    const vxlanRow = this.nextDestOf.fill(-1);
+    const spliceRow = this.nextSpliceOf.fill(-1);
+    for (const n of nodes) {
       const prefix = new Uint8Array(22);
       writeVxlanPrefix(prefix, 0, this.o.vni, parseMac(n.mac), this.gatewayMac);
       parseIpv4(n.address);
-      return [
-        { address: n.address, port: this.o.vxlanPort, prefix },
-        { address: n.address, port: this.o.splicePort, prefix: segment },
-        { address: n.address, port: this.o.splicePort },
-      ];
-    });
-    this.o.sender.setDestinations(table);
-    this.destOf.fill(-1);
-    this.spliceOf.fill(-1);
-    this.handoverOf.fill(-1);
-    nodes.forEach((n, i) => {
-      if (n.id < 0 || n.id > MAX_NODE_ID) return;
-      this.destOf[n.id] = 3 * i;
-      this.spliceOf[n.id] = 3 * i + 1;
-      this.handoverOf[n.id] = 3 * i + 2;
-    });
+      const row = table.length;
+      table.push({ address: n.address, port: this.o.vxlanPort, prefix });
+      const extra = this.splice?.nodeRows(n) ?? [];
+      table.push(...extra);
+      if (n.id < 0 || n.id > MAX_NODE_ID) continue;
+      vxlanRow[n.id] = row;
+      if (extra.length > 0) spliceRow[n.id] = row + 1;
+    }
+    this.o.sink.setDestinations(table);
+    this.destOf.set(vxlanRow);
+    this.splice?.placeRows(spliceRow);
   }
 
-  /** setSplicePorts names the TCP ports whose connections the gateway holds until a record routes them. */
-  setSplicePorts(ports: readonly number[]): void {
-    this.splicePorts.fill(0);
-    for (const p of ports) if (p > 0 && p < 65_536) this.splicePorts[p] = 1;
-  }
-
-  /** clientTcpState returns what the gateway last saw of a held flow's client (TSval 0 without timestamps). */
-  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
-    const v = this.clientTcp.get(client, clientPort);
-    return v === undefined ? undefined : { ...v };
-  }
-
-  /** forgetClient drops the tracked state of a flow (handed over or closed). */
-  forgetClient(client: number, clientPort: number): void {
-    this.clientTcp.delete(client, clientPort);
-  }
-
-  /**
-   * sendHandover sends one handover datagram (docs/splice.md) to node `node`'s agent; false when the
-   * node has no destination or the socket would block.
-   */
-  sendHandover(node: number, message: Uint8Array): boolean {
-    const d = node >= 0 && node <= MAX_NODE_ID ? this.handoverOf[node]! : -1;
-    if (d < 0 || message.length > this.msgArena.length) return false;
-    this.msgArena.set(message, 0);
-    this.msgMeta[0] = 0;
-    this.msgMeta[1] = message.length;
-    this.msgDst[0] = d;
-    this.msgSport[0] = this.o.splicePort;
-    return this.o.sender.sendUdp(this.msgArena, this.msgMeta, 0, 1, this.msgDst, this.msgSport) === 1;
-  }
-
-  /** start begins reading the TUN. */
+  /** start begins taking batches from the source. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.o.queue.receive((count, arena, meta) => this.onBatch(count, arena, meta), {
-      maxBatch: this.o.maxBatch,
-    });
+    this.o.source.receive((count, arena, meta) => this.onBatch(count, arena, meta), this.o.maxBatch);
   }
 
   private onBatch(count: number, arena: Buffer, meta: Int32Array): void {
@@ -198,9 +166,11 @@ export class Datapath {
     const out = this.out;
     const dst = this.dst;
     const lm = this.localMeta;
+    const drops = this.drops;
+    const icmp = this.fragNeeded;
+    const splice = this.splice;
     const now = this.clock();
     let nLocal = 0;
-    let nIcmp = 0;
     this.batches[0]!++;
     for (let i = 0; i < count; i++) {
       const off = meta[i * META_STRIDE]!;
@@ -208,9 +178,11 @@ export class Datapath {
       dst[i] = -1;
       const kind = sw.decide(arena, off, len, now, out);
       if (kind === KIND.FORWARD && out.spliced) {
-        const d = this.shiftHere(arena, off, len) ? this.destOf[out.node]! : this.spliceOf[out.node]!;
+        let d = -1;
+        if (splice !== null)
+          d = splice.shiftHere(arena, off, len) ? this.destOf[out.node]! : splice.agentRow(out.node);
         if (d < 0) {
-          this.drops[0]!++;
+          drops[NO_DESTINATION]!++;
           continue;
         }
         dst[i] = d;
@@ -219,14 +191,15 @@ export class Datapath {
       } else if (kind === KIND.FORWARD) {
         const d = this.destOf[out.node]!;
         if (d < 0) {
-          this.drops[0]!++;
+          drops[NO_DESTINATION]!++;
           continue;
         }
         if (len > this.maxInner) {
           // Too big for the interconnect: a DF packet gets "fragmentation needed" (RFC 1191), others would be
           // fragmented outside and reassembled by the node; we refuse both so the sender learns the path MTU.
-          if ((arena[off + 6]! & 0x40) !== 0 && nIcmp < 64) nIcmp = this.fragNeeded(arena, off, len, nIcmp);
-          this.drops[1]!++;
+          if ((arena[off + 6]! & 0x40) !== 0 && !icmp.full && !icmp.answer(arena, off, len, now))
+            drops[ICMP_RATE_LIMITED]!++;
+          drops[TOO_BIG]!++;
           continue;
         }
         this.rewrite(arena, off, len, out.port);
@@ -235,7 +208,7 @@ export class Datapath {
         this.bytesByNode[out.node]! += len;
       } else if (kind === KIND.LOCAL) {
         if (out.port !== NO_PORT) this.rewrite(arena, off, len, out.port);
-        this.trackClient(arena, off, len);
+        if (splice !== null) splice.noteLocal(arena, off, len);
         lm[nLocal * META_STRIDE] = off;
         lm[nLocal * META_STRIDE + 1] = len;
         nLocal++;
@@ -243,67 +216,12 @@ export class Datapath {
     }
     if (nLocal > 0) {
       this.localPackets[0]! += nLocal;
-      this.o.queue.writeBatch(arena, lm, 0, nLocal);
+      this.o.source.writeLocal(arena, lm, 0, nLocal);
     }
-    if (nIcmp > 0) this.o.sender.sendIp(this.icmpArena, this.icmpMeta, 0, nIcmp);
-    const next = this.o.sender.sendUdp(arena, meta, 0, count, dst);
-    if (next < count) this.waitForSocket(arena, meta, next, count);
-  }
-
-  /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
-  setShift(shift: Shift): void {
-    const map = this.shifts;
-    if (!map.has(shift.clientAddr, shift.clientPort) && map.size >= MAX_TRACKED) map.deleteOldest();
-    map.set(shift.clientAddr, shift.clientPort, shift);
-  }
-
-  /** shiftCount is the number of spliced flows the gateway shifts itself. */
-  get shiftCount(): number {
-    return this.shifts.size;
-  }
-
-  /**
-   * shiftHere rewrites a spliced client segment into the node's view when the flow's offsets are known,
-   * so it can go to the node's kernel directly; FIN and RST still go to the agent, which tracks the end
-   * of the flow (and forgets it here on RST). False: send it to the agent as it is.
-   */
-  private shiftHere(arena: Buffer, off: number, len: number): boolean {
-    const ip = this.ip;
-    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
-    const t = this.tcp;
-    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return false;
-    const sh = this.shifts.get(ip.src, t.srcPort);
-    if (sh === undefined || sh.clusterPort !== t.dstPort) {
-      this.splicedToAgent[0]!++;
-      return false;
-    }
-    const flags = t.flags;
-    if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
-      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(ip.src, t.srcPort);
-      this.splicedToAgent[0]!++;
-      return false;
-    }
-    shiftClientSegment(t, sh.nodePort, sh.sOff, sh.tsOff);
-    this.splicedShifted[0]!++;
-    return true;
-  }
-
-  /** trackClient remembers the TSval and window of a client whose TCP flow the gateway holds (splice ports). */
-  private trackClient(arena: Buffer, off: number, len: number): void {
-    const ip = this.ip;
-    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.fragmentOffset !== 0) return;
-    const t = this.tcp;
-    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.splicePorts[t.dstPort] === 0) return;
-    const i = tsOption(t);
-    const tsval = i >= 0 ? u32(arena, i + 2) : 0;
-    const seen = this.clientTcp.get(ip.src, t.srcPort);
-    if (seen !== undefined) {
-      seen.tsval = tsval;
-      seen.window = t.window;
-      return;
-    }
-    if (this.clientTcp.size >= MAX_TRACKED) this.clientTcp.deleteOldest();
-    this.clientTcp.set(ip.src, t.srcPort, { tsval, window: t.window });
+    icmp.flush(this.o.sink);
+    if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
+    const end = this.batchEnd;
+    if (end !== null) end();
   }
 
   /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */
@@ -322,54 +240,10 @@ export class Datapath {
     }
   }
 
-  private fragNeeded(arena: Buffer, off: number, len: number, n: number): number {
-    const now = this.clock();
-    if (now >= this.icmpRefillAt) {
-      this.icmpTokens = this.icmpPerSecond;
-      this.icmpRefillAt = now + 1000;
-    }
-    if (this.icmpTokens <= 0 || this.ip.bind(arena, off, len) !== OK) {
-      this.drops[3]!++;
-      return n;
-    }
-    this.icmpTokens--;
-    const at = n * 128;
-    // From the packet's own destination (the cluster address), as a router on the path would answer.
-    const w = writeFragNeeded(this.icmpArena, at, this.ip, this.ip.dst, this.maxInner);
-    this.icmpMeta[n * META_STRIDE] = at;
-    this.icmpMeta[n * META_STRIDE + 1] = w;
-    return n + 1;
-  }
-
-  private waitForSocket(arena: Buffer, meta: Int32Array, from: number, count: number): void {
-    this.pendingArena = arena;
-    this.pendingMeta = meta;
-    this.pendingFrom = from;
-    this.pendingCount = count;
-    this.drops[2]!++;
-    this.o.queue.pause(); // the arena stays valid until resume (tun contract)
-    this.o.sender.onWritable(this.onWritable);
-  }
-
-  private flushPending(): void {
-    const arena = this.pendingArena;
-    const meta = this.pendingMeta;
-    if (arena === null || meta === null) return;
-    const next = this.o.sender.sendUdp(arena, meta, this.pendingFrom, this.pendingCount, this.dst);
-    if (next < this.pendingCount) {
-      this.pendingFrom = next;
-      this.o.sender.onWritable(this.onWritable);
-      return;
-    }
-    this.pendingArena = null;
-    this.pendingMeta = null;
-    if (this.running) this.o.queue.resume();
-  }
-
-  /** stop pauses reading (the queue and sender are closed by their owner). */
+  /** stop pauses the source (the source and sink are closed by their owner). */
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.o.queue.pause();
+    this.o.source.pause();
   }
 }

@@ -1,7 +1,5 @@
-import { createSocket } from 'node:dgram';
 import type { Server } from 'node:http';
 import { ControlError, type ControlServer, readTlsFiles, startControlServer } from '@onehost/control';
-import { decodeShift } from '@onehost/splice';
 import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
 import { parseIpv4 } from '@onehost/wire';
@@ -11,11 +9,14 @@ import type { GatewayConfig } from './config.js';
 import { Datapath } from './datapath.js';
 import { applyGatewayHost, restoreGatewayHost, setRegisteredNodes } from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
+import { TunSource } from './packet-io.js';
 import { clusterRpcPorts } from './rpc/cluster-ports.js';
 import { registerRpcMetrics } from './rpc/metrics.js';
 import { clusterExports } from './rpc/mount.js';
 import { RpcResponders } from './rpc/responders.js';
-import { Splice } from './rpc/splice.js';
+import { Splice } from './splice/handover.js';
+import { openShiftSocket } from './splice/shift-socket.js';
+import { SpliceWing } from './splice/wing.js';
 
 /** A running gateway; `close` undoes what it configured on the host. */
 export interface Gateway {
@@ -79,16 +80,17 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     }
     const sender = PacketSender.open({ source: cfg.interconnect.address });
     undo.push(() => sender.close());
+    const wing = new SpliceWing({ sink: sender, port: cfg.splice.port });
     const datapath = new Datapath({
       sw,
-      queue,
-      sender,
+      source: new TunSource(queue),
+      sink: sender,
       interconnectMtu: cfg.interconnect.mtu,
       vni: cfg.vxlan.vni,
       vxlanPort: cfg.vxlan.port,
       gatewayMac: GATEWAY_MAC,
       maxBatch: cfg.tun.maxBatch,
-      splicePort: cfg.splice.port,
+      splice: wing,
     });
 
     const control = await startControlServer({
@@ -164,31 +166,17 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     // listening on the cluster addresses, which are local now; they follow the table's entries.
     // The agents tell us each spliced flow's offsets; from then on the data path shifts the client's
     // segments itself and sends them to the node's kernel (docs/splice.md). Only from members.
-    const shiftSocket = createSocket({ type: 'udp4' });
-    const spliceLog = log.child({ component: 'splice' });
-    let strangerLogged = false;
-    shiftSocket.on('message', (msg, from) => {
-      const member = control.membership.members().find((m) => m.internalAddress === from.address);
-      const shift = member === undefined ? null : decodeShift(msg, 0, msg.length);
-      if (shift === null) {
-        if (!strangerLogged) spliceLog.warn({ from: from.address }, 'splice message refused (logged once)');
-        strangerLogged = true;
-        return;
-      }
-      datapath.setShift(shift);
+    const shiftSocket = await openShiftSocket({
+      address: cfg.interconnect.address,
+      port: cfg.splice.port,
+      isMember: (address) => control.membership.members().some((m) => m.internalAddress === address),
+      shifts: wing,
+      log: log.child({ component: 'splice' }),
     });
-    shiftSocket.on('error', (err) => spliceLog.warn({ err: err.message }, 'splice socket error'));
-    await new Promise<void>((resolve, reject) => {
-      shiftSocket.once('error', reject);
-      shiftSocket.bind({ address: cfg.interconnect.address, port: cfg.splice.port, exclusive: true }, () => {
-        shiftSocket.off('error', reject);
-        resolve();
-      });
-    });
-    undo.push(() => new Promise<void>((r) => shiftSocket.close(() => r())));
+    undo.push(shiftSocket.close);
     const splice = new Splice({
       sw,
-      datapath,
+      flows: wing,
       idleMs: cfg.splice.idleMs,
       maxRecord: cfg.splice.maxRecord,
       log: log.child({ component: 'splice' }),
@@ -202,7 +190,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     undo.push(() => rpc.close());
     const followTable = (): void => {
       const ports = clusterRpcPorts(backend.listEntries().entries);
-      datapath.setSplicePorts([ports.mount.tcp, ports.nfs.tcp].filter((p): p is number => p !== undefined));
+      wing.setSplicePorts([ports.mount.tcp, ports.nfs.tcp].filter((p): p is number => p !== undefined));
       void rpc.reconcile(backend.listEntries().entries);
     };
     backend.onSwap(followTable);

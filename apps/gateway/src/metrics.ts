@@ -4,7 +4,8 @@ import { allDropReasons, type MessageSwitch } from '@onehost/switch';
 import type { PacketSender, TunQueue } from '@onehost/tun';
 import { allErrors } from '@onehost/wire';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { DATAPATH_DROPS, type Datapath } from './datapath.js';
+import type { Datapath } from './datapath.js';
+import { DATAPATH_DROPS } from './drops.js';
 
 export interface MetricsSources {
   sw: MessageSwitch;

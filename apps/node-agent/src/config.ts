@@ -25,7 +25,7 @@ export interface MountPortRestore {
 
 /**
  * SpliceConfig turns on the nftables side of delayed binding (docs/splice.md): what the node's kernel
- * sends on a spliced connection goes to the agent's TUN (see `splice-io.ts`), and what the agent sends
+ * sends on a spliced connection goes to the agent's TUN (see `splice/splice-io.ts`), and what the agent sends
  * for it is neither captured again nor tracked by conntrack.
  */
 export interface SpliceConfig {

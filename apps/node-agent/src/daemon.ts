@@ -23,7 +23,7 @@ import {
   withSpliceCapture,
 } from './join-config.js';
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
-import { SpliceIo } from './splice-io.js';
+import { SpliceIo } from './splice/splice-io.js';
 
 export interface DaemonOptions {
   /** the gateway's control plane, "host:port". */

@@ -54,4 +54,4 @@ export {
   type SpliceIoHandlers,
   type SpliceIoOptions,
   type SpliceIoStats,
-} from './splice-io.js';
+} from './splice/splice-io.js';

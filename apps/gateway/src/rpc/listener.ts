@@ -2,9 +2,9 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeRecord, OK, RECORD_TRUNCATED, RecordAssembler, RecordView } from '@onehost/wire';
 import type { Logger } from 'pino';
+import type { Splice } from '../splice/handover.js';
 import type { RpcCounters, Transport } from './counters.js';
 import type { RpcDispatcher } from './dispatch.js';
-import type { Splice } from './splice.js';
 
 /** Limits of one TCP listener: the gateway's own RPC services see little traffic and no bulk data. */
 export interface TcpLimits {

@@ -1,8 +1,8 @@
 import type { ExportsRegistry } from '@onehost/control';
 import { EVENT, eventName, type SwitchCounters } from '@onehost/switch';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Splice } from '../splice/handover.js';
 import type { RpcResponders } from './responders.js';
-import type { Splice } from './splice.js';
 
 /** The switch events of the MOUNT and NFS routing functions: calls they handed to the gateway, and why. */
 const RPC_EVENTS = [
@@ -46,8 +46,8 @@ export function registerRpcMetrics(
       registers: [reg],
       collect() {
         this.reset();
-        this.inc({ path: 'gateway' }, splice.o.datapath.splicedShifted[0] ?? 0);
-        this.inc({ path: 'agent' }, splice.o.datapath.splicedToAgent[0] ?? 0);
+        this.inc({ path: 'gateway' }, splice.o.flows.splicedShifted[0] ?? 0);
+        this.inc({ path: 'agent' }, splice.o.flows.splicedToAgent[0] ?? 0);
       },
     });
     new Gauge({
@@ -55,7 +55,7 @@ export function registerRpcMetrics(
       help: 'Spliced flows whose client segments the gateway shifts itself (their node’s agent told it how).',
       registers: [reg],
       collect() {
-        this.set(splice.o.datapath.shiftCount);
+        this.set(splice.o.flows.shiftCount);
       },
     });
   }

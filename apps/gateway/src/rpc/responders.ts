@@ -1,5 +1,6 @@
 import type { ExportEntry } from '@onehost/wire';
 import type { Logger } from 'pino';
+import type { Splice } from '../splice/handover.js';
 import {
   type ClusterRpcPorts,
   clusterRpcPorts,
@@ -13,7 +14,6 @@ import { DEFAULT_TCP_LIMITS, RpcListener, type TcpLimits } from './listener.js';
 import { MountProgram } from './mount.js';
 import { NfsProgram } from './nfs.js';
 import { PortmapProgram } from './portmap.js';
-import type { Splice } from './splice.js';
 
 export interface RpcRespondersOptions {
   /** the cluster addresses: every responder listens on each of them. */

@@ -5,7 +5,7 @@ import type { MessageSwitch } from '@onehost/switch';
 import { TCPI_OPT, tcpRepairDetach } from '@onehost/tun';
 import { IPPROTO, parseIpv4, TCP_FLAGS, writeIpv4Header, writeTcpHeader } from '@onehost/wire';
 import type { Logger } from 'pino';
-import type { ClientTcpState } from '../datapath.js';
+import type { ClientTcpState } from './client-tcp.js';
 
 /** What became of the TCP connections the gateway held for delayed binding (metric outcome label). */
 export const SPLICE_OUTCOMES = [
@@ -21,8 +21,8 @@ export type SpliceOutcome = (typeof SPLICE_OUTCOMES)[number];
 /** Where a record goes: a node (and the destination port there), or the gateway's own answer. */
 export type SpliceRoute = { node: number; nodePort: number } | null;
 
-/** The parts of the data path the handover needs. */
-export interface SpliceDatapath {
+/** The packet side of delayed binding the handover needs (SpliceWing). */
+export interface SpliceFlows {
   clientTcpState(client: number, clientPort: number): ClientTcpState | undefined;
   forgetClient(client: number, clientPort: number): void;
   sendHandover(node: number, message: Uint8Array): boolean;
@@ -35,7 +35,7 @@ export interface SpliceDatapath {
 
 export interface SpliceOptions {
   sw: MessageSwitch;
-  datapath: SpliceDatapath;
+  flows: SpliceFlows;
   /** how long a connection may stay with the gateway without a record that routes it */
   idleMs: number;
   /** the largest record the gateway reads before a handover */
@@ -119,7 +119,7 @@ export class Splice {
       bytes.set(unread, data.length);
       const ts = (info.options & TCPI_OPT.TIMESTAMPS) !== 0;
       const ws = (info.options & TCPI_OPT.WSCALE) !== 0;
-      const seen = this.o.datapath.clientTcpState(client, clientPort);
+      const seen = this.o.flows.clientTcpState(client, clientPort);
       const n = encodeHandover(
         {
           flags:
@@ -148,9 +148,9 @@ export class Splice {
       // Bind first: from here on the client's segments go to the node's agent, not to this socket.
       if (!this.o.sw.bindSplicedFlow(client, clientPort, cluster, port, to.node))
         throw new Error(`no TCP binding entry for port ${port}`);
-      if (!this.o.datapath.sendHandover(to.node, this.msg.subarray(0, n)))
+      if (!this.o.flows.sendHandover(to.node, this.msg.subarray(0, n)))
         throw new Error(`node ${to.node} has no destination`);
-      this.o.datapath.forgetClient(client, clientPort);
+      this.o.flows.forgetClient(client, clientPort);
       s.destroy(); // in repair mode: closed without a FIN or RST
       this.count('handed_over');
       return true;
@@ -163,7 +163,7 @@ export class Splice {
         this.loggedFailure = true;
       }
       this.count('handover_failed');
-      this.o.datapath.forgetClient(client, clientPort);
+      this.o.flows.forgetClient(client, clientPort);
       if (!s.destroyed) s.resetAndDestroy();
       return false;
     }

@@ -14,10 +14,10 @@ import {
   writeTcpHeader,
 } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeConfig } from './config.js';
-import { BYPASS_MARK, SPLICE_MARK } from './nft.js';
+import type { NodeConfig } from '../config.js';
+import { BYPASS_MARK, SPLICE_MARK } from '../nft.js';
+import { NET_CLI, type NetState, snapshotWith } from '../testing/harness.js';
 import { SPLICE_RULE_PRIORITY, SPLICE_TABLE, SPLICE_TUN } from './splice-io.js';
-import { NET_CLI, type NetState, snapshotWith } from './testing/harness.js';
 import { SPLICE_AGENT, SpliceAgent } from './testing/splice-agent.js';
 
 requireRoot();

@@ -11,9 +11,9 @@ import {
   type TunQueueStats,
 } from '@onehost/tun';
 import type { Logger } from 'pino';
-import { ConfigError } from './config.js';
-import { BYPASS_MARK, SPLICE_MARK } from './nft.js';
-import { ROUTE_PROTO } from './routes.js';
+import { ConfigError } from '../config.js';
+import { BYPASS_MARK, SPLICE_MARK } from '../nft.js';
+import { ROUTE_PROTO } from '../routes.js';
 
 /** The routing table SPLICE_MARK selects; its one route is `default dev <tun>`. */
 export const SPLICE_TABLE = 7472;

@@ -22,7 +22,7 @@ if (first === 'send') {
   const { PacketSender } = await import('@onehost/tun');
   const { default: pino } = await import('pino');
   const { applyNodeConfig, restore, SpliceIo, updateNftables, withSpliceCapture } = await import(
-    '../../dist/index.js'
+    '../../../dist/index.js'
   );
   let config = JSON.parse(await readFile(first, 'utf8'));
   const logger = pino({ level: 'warn' }, pino.destination(2));

@@ -1,0 +1,63 @@
+import { FlowMap, tsOption } from '@onehost/splice';
+import { IPPROTO, Ipv4View, OK, TcpView, u32 } from '@onehost/wire';
+
+/** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
+export interface ClientTcpState {
+  tsval: number;
+  window: number;
+}
+
+/** Flows tracked at most; the oldest goes first. */
+const MAX_FLOWS = 65_536;
+
+/**
+ * ClientTcp remembers, for the TCP connections the gateway's stack holds until a record routes them
+ * (the splice ports), the client's latest TSval and window: the handover tells the node's agent both,
+ * and the host's stack does not expose them.
+ */
+export class ClientTcp {
+  private readonly ports = new Uint8Array(65_536);
+  private readonly flows = new FlowMap<ClientTcpState>();
+  private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+
+  /** setPorts names the TCP ports whose connections the gateway holds (it forgets none it tracks). */
+  setPorts(ports: readonly number[]): void {
+    this.ports.fill(0);
+    for (const p of ports) if (p > 0 && p < 65_536) this.ports[p] = 1;
+  }
+
+  /** note reads a packet for the host's stack: a client segment to a splice port updates its flow. */
+  note(arena: Uint8Array, off: number, len: number): void {
+    const ip = this.ip;
+    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.fragmentOffset !== 0) return;
+    const t = this.tcp;
+    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.ports[t.dstPort] === 0) return;
+    const i = tsOption(t);
+    const tsval = i >= 0 ? u32(arena, i + 2) : 0;
+    const seen = this.flows.get(ip.src, t.srcPort);
+    if (seen !== undefined) {
+      seen.tsval = tsval;
+      seen.window = t.window;
+      return;
+    }
+    if (this.flows.size >= MAX_FLOWS) this.flows.deleteOldest();
+    this.flows.set(ip.src, t.srcPort, { tsval, window: t.window });
+  }
+
+  /** get returns a copy of what was last seen of a flow's client (TSval 0 without timestamps). */
+  get(client: number, clientPort: number): ClientTcpState | undefined {
+    const v = this.flows.get(client, clientPort);
+    return v === undefined ? undefined : { ...v };
+  }
+
+  /** forget drops a flow (handed over or closed). */
+  forget(client: number, clientPort: number): void {
+    this.flows.delete(client, clientPort);
+  }
+
+  /** size is the number of flows tracked. */
+  get size(): number {
+    return this.flows.size;
+  }
+}

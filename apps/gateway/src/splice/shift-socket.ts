@@ -1,0 +1,53 @@
+import { createSocket } from 'node:dgram';
+import { decodeShift, type Shift } from '@onehost/splice';
+import type { Logger } from 'pino';
+
+export interface ShiftSocketOptions {
+  /** the gateway's interconnect address and the splice port (0: any): where the agents send to */
+  address: string;
+  port: number;
+  /** whether a datagram's source is a member's internal address (only members are heard) */
+  isMember(address: string): boolean;
+  /** takes each flow's offsets */
+  shifts: { setShift(shift: Shift): void };
+  log: Logger;
+}
+
+/**
+ * openShiftSocket binds the UDP socket on which the agents tell the gateway each spliced flow's offsets
+ * (type-3 messages, docs/splice.md); from then on the data path shifts the client's segments itself.
+ * Anything else, or anything from a stranger, is refused (logged once). Resolves once bound, with the
+ * port and the function that closes it; rejects when the bind fails (e.g. the port is taken).
+ */
+export async function openShiftSocket(
+  o: ShiftSocketOptions,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const socket = createSocket({ type: 'udp4' });
+  let strangerLogged = false;
+  socket.on('message', (msg, from) => {
+    const shift = o.isMember(from.address) ? decodeShift(msg, 0, msg.length) : null;
+    if (shift === null) {
+      if (!strangerLogged) o.log.warn({ from: from.address }, 'splice message refused (logged once)');
+      strangerLogged = true;
+      return;
+    }
+    o.shifts.setShift(shift);
+  });
+  socket.on('error', (err) => o.log.warn({ err: err.message }, 'splice socket error'));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address: o.address, port: o.port, exclusive: true }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    socket.close();
+    throw e;
+  }
+  return {
+    port: socket.address().port,
+    close: () => new Promise<void>((r) => socket.close(() => r())),
+  };
+}

@@ -1,0 +1,105 @@
+import { MSG, type Shift } from '@onehost/splice';
+import { type Destination, META_STRIDE } from '@onehost/tun';
+import { MAX_NODE_ID, type NodeEndpoint, type SplicePath } from '../datapath.js';
+import type { PacketSink } from '../packet-io.js';
+import { ClientTcp, type ClientTcpState } from './client-tcp.js';
+import type { SpliceFlows } from './handover.js';
+import { ShiftTable } from './shifts.js';
+
+export interface SpliceWingOptions {
+  /** the data path's sink: handovers leave through it, to the rows the wing has in its table */
+  sink: Pick<PacketSink, 'sendUdp'>;
+  /** the UDP port node agents take spliced segments and handovers on (docs/splice.md) */
+  port: number;
+}
+
+/** Type byte 2 before a client segment the agent gets as it is (docs/splice.md). */
+const SEGMENT_PREFIX = Uint8Array.of(MSG.SEGMENT);
+
+/**
+ * SpliceWing is the packet side of delayed binding (docs/splice.md). For the data path (SplicePath) it
+ * adds each node's agent to the destination table, shifts the client segments of spliced flows whose
+ * offsets are known, and watches the clients of held connections; for the handover (SpliceFlows) it
+ * tells the client's TCP state and sends the handover datagram.
+ */
+export class SpliceWing implements SplicePath, SpliceFlows {
+  private readonly clients = new ClientTcp();
+  private readonly shifts = new ShiftTable();
+  /** by node id: the row of its agent's segments (handovers: the next row), -1 when none */
+  private readonly rowOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  private readonly msgArena = Buffer.alloc(65_536);
+  private readonly msgMeta = new Int32Array(META_STRIDE);
+  private readonly msgDst = new Int32Array(1);
+  private readonly msgSport = new Int32Array(1);
+
+  constructor(private readonly o: SpliceWingOptions) {}
+
+  /** nodeRows lists a node agent's rows: spliced segments (after type byte 2), then handovers. */
+  nodeRows(n: NodeEndpoint): Destination[] {
+    return [
+      { address: n.address, port: this.o.port, prefix: SEGMENT_PREFIX },
+      { address: n.address, port: this.o.port },
+    ];
+  }
+
+  placeRows(firstRow: Int32Array): void {
+    this.rowOf.set(firstRow);
+  }
+
+  shiftHere(arena: Uint8Array, off: number, len: number): boolean {
+    return this.shifts.shiftHere(arena, off, len);
+  }
+
+  agentRow(node: number): number {
+    return this.rowOf[node]!;
+  }
+
+  noteLocal(arena: Uint8Array, off: number, len: number): void {
+    this.clients.note(arena, off, len);
+  }
+
+  /** setSplicePorts names the TCP ports whose connections the gateway holds until a record routes them. */
+  setSplicePorts(ports: readonly number[]): void {
+    this.clients.setPorts(ports);
+  }
+
+  /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
+  setShift(shift: Shift): void {
+    this.shifts.set(shift);
+  }
+
+  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
+    return this.clients.get(client, clientPort);
+  }
+
+  forgetClient(client: number, clientPort: number): void {
+    this.clients.forget(client, clientPort);
+  }
+
+  /**
+   * sendHandover sends one handover datagram (docs/splice.md) to node `node`'s agent; false when the
+   * node has no destination, the message is longer than 64 KiB, or the socket would block.
+   */
+  sendHandover(node: number, message: Uint8Array): boolean {
+    const row = node >= 0 && node <= MAX_NODE_ID ? this.rowOf[node]! : -1;
+    if (row < 0 || message.length > this.msgArena.length) return false;
+    this.msgArena.set(message, 0);
+    this.msgMeta[0] = 0;
+    this.msgMeta[1] = message.length;
+    this.msgDst[0] = row + 1;
+    this.msgSport[0] = this.o.port;
+    return this.o.sink.sendUdp(this.msgArena, this.msgMeta, 0, 1, this.msgDst, this.msgSport) === 1;
+  }
+
+  get splicedShifted(): Float64Array {
+    return this.shifts.shifted;
+  }
+
+  get splicedToAgent(): Float64Array {
+    return this.shifts.toAgent;
+  }
+
+  get shiftCount(): number {
+    return this.shifts.size;
+  }
+}

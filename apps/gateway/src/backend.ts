@@ -9,7 +9,9 @@ import {
   type SwitchBackend,
   type SwitchEntryInfo,
 } from '@onehost/control';
+import { type FastPath, packetsOf, stateOfTimeout } from '@onehost/fastpath';
 import { formatIssue, type MessageSwitch, validateConfig } from '@onehost/switch';
+import { ipv4ToString, parseIpv4 } from '@onehost/wire';
 import { buildSwitchDoc } from './cluster-doc.js';
 import type { GatewayConfig } from './config.js';
 
@@ -25,6 +27,8 @@ export class GatewaySwitch implements SwitchBackend {
   private exports: readonly ExportsRecord[] = [];
   /** listeners told after each swap (the data path refreshes its node destinations) */
   private readonly swapped: Array<() => void> = [];
+  private pathOf: ((packet: Uint8Array) => string) | null = null;
+  private kernel: FastPath | null = null;
 
   constructor(
     readonly sw: MessageSwitch,
@@ -35,6 +39,16 @@ export class GatewaySwitch implements SwitchBackend {
 
   onSwap(fn: () => void): void {
     this.swapped.push(fn);
+  }
+
+  /** setPathExplainer adds to explain who decides such packets (the kernel data path's view). */
+  setPathExplainer(fn: (packet: Uint8Array) => string): void {
+    this.pathOf = fn;
+  }
+
+  /** setKernelFlows makes listConnections list the flows the kernel keeps too. */
+  setKernelFlows(fp: FastPath): void {
+    this.kernel = fp;
   }
 
   /** setMembership rebuilds for new members/exports; throws ControlError when the switch refuses. */
@@ -73,7 +87,8 @@ export class GatewaySwitch implements SwitchBackend {
   }
 
   explain(packet: Uint8Array, opts: { updateTables: boolean }): ExplainResult {
-    return this.sw.explain(packet, { dryRun: !opts.updateTables });
+    const r = this.sw.explain(packet, { dryRun: !opts.updateTables });
+    return this.pathOf === null ? r : { ...r, path: this.pathOf(packet) };
   }
 
   listConnections(filter: ConnectionFilter): { connections: ConnectionInfo[]; total: number } {
@@ -84,19 +99,68 @@ export class GatewaySwitch implements SwitchBackend {
     if (filter.port !== undefined) f.port = filter.port;
     if (filter.nodeName !== undefined) f.nodeName = filter.nodeName;
     const { flows, total } = this.sw.listFlows(f);
-    return {
-      total,
-      connections: flows.map((r) => ({
-        protocol: r.protocol,
-        port: r.port,
-        srcAddress: r.clientAddress,
-        srcPort: r.clientPort,
-        nodeId: r.node,
-        nodeName: r.nodeName ?? '',
-        state: String(r.state),
-        expiresInMs: r.expiresInMs,
-      })),
-    };
+    const user: ConnectionInfo[] = flows.map((r) => ({
+      protocol: r.protocol,
+      port: r.port,
+      srcAddress: r.clientAddress,
+      srcPort: r.clientPort,
+      nodeId: r.node,
+      nodeName: r.nodeName ?? '',
+      state: String(r.state),
+      expiresInMs: r.expiresInMs,
+      path: 'user' as const,
+    }));
+    if (this.kernel === null) return { total, connections: user };
+    return this.withKernelFlows(f, user, total);
+  }
+
+  /**
+   * withKernelFlows lists the kernel's flows of the entries that keep them, then the switch's own that
+   * the kernel does not have (least-connections' first packets, flows waiting for their kernel entry).
+   */
+  private withKernelFlows(
+    f: { protocol?: Protocol; port?: number; nodeName?: string; limit: number },
+    user: ConnectionInfo[],
+    userTotal: number,
+  ): { connections: ConnectionInfo[]; total: number } {
+    const fp = this.kernel!;
+    const snap = this.sw.snapshot;
+    const out: ConnectionInfo[] = [];
+    const seen = new Set<string>();
+    let total = 0;
+    for (const e of fp.applied?.entries.values() ?? []) {
+      const protocol: Protocol = e.protocol === 6 ? 'tcp' : 'udp';
+      if (e.flowMap === undefined || (f.protocol !== undefined && f.protocol !== protocol)) continue;
+      if (f.port !== undefined && f.port !== e.port) continue;
+      for (const x of fp.flowsOf(e.protocol, e.port)) {
+        const node = fp.nodeOfMark(x.mark);
+        const nodeName = snap?.nodes.nameOf(node) ?? `#${node}`;
+        if (f.nodeName !== undefined && f.nodeName !== nodeName) continue;
+        const key = `${protocol}/${e.port}/${x.client}/${x.port}`;
+        seen.add(key);
+        total++;
+        if (out.length >= f.limit) continue;
+        out.push({
+          protocol,
+          port: e.port,
+          srcAddress: ipv4ToString(x.client),
+          srcPort: x.port,
+          nodeId: node,
+          nodeName,
+          state: stateOfTimeout(e, x.timeoutMs),
+          expiresInMs: x.expiresMs,
+          path: 'kernel',
+          packets: packetsOf(x.packets),
+        });
+      }
+    }
+    for (const u of user) {
+      if (seen.has(`${u.protocol}/${u.port}/${parseIpv4(u.srcAddress)}/${u.srcPort}`)) continue;
+      total++;
+      if (out.length < f.limit) out.push(u);
+    }
+    // the switch's rows past its own limit were not seen: count them as they were counted
+    return { connections: out, total: total + Math.max(0, userTotal - user.length) };
   }
 
   private rebuild(

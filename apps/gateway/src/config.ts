@@ -278,6 +278,11 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
   };
   if ((datapath.markBase ?? 0) % 0x10000 !== 0)
     r.fail(['datapath', 'markBase'], 'must be a multiple of 0x10000 (node ids fill the low 16 bits)');
+  if (datapath.mode === 'kernel' && !host.manage)
+    r.fail(
+      ['datapath', 'mode'],
+      'kernel needs host.manage (the fast path lives in the host’s kernel); use tun',
+    );
   if ((datapath.rulePref ?? 0) >= (host.rulePref ?? 0))
     r.fail(
       ['datapath', 'rulePref'],

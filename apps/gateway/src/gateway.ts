@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
 import { ControlError, type ControlServer, readTlsFiles, startControlServer } from '@onehost/control';
+import { FastPath, type FastPathLayout, type NodeEndpoint } from '@onehost/fastpath';
+import { localHost } from '@onehost/kernel';
 import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
-import { parseIpv4 } from '@onehost/wire';
+import { parseIpv4, VXLAN_OVERHEAD } from '@onehost/wire';
 import type { Logger } from 'pino';
 import { GatewaySwitch } from './backend.js';
 import type { GatewayConfig } from './config.js';
 import { Datapath } from './datapath.js';
+import { GatewayProcess } from './gateway-process.js';
 import { applyGatewayHost, restoreGatewayHost, setRegisteredNodes } from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
 import { TunSource } from './packet-io.js';
@@ -27,12 +30,22 @@ export interface Gateway {
   /** the portmapper, MOUNT and NFS services the gateway answers itself */
   readonly rpc: RpcResponders;
   readonly metricsPort: number | null;
-  close(): Promise<void>;
+  /** the kernel data path (null in tun mode) */
+  readonly fastpath: FastPath | null;
+  /** stopped resolves when an operator asked the gateway to stop (Gateway/Stop), with their choice */
+  readonly stopped: Promise<{ keepDatapath: boolean }>;
+  /**
+   * close stops the gateway: by default it undoes what it configured on the host, kernel data path
+   * included; with keepDatapath the kernel keeps forwarding and the next start adopts its state.
+   */
+  close(opts?: { keepDatapath?: boolean }): Promise<void>;
 }
 
 /** The inner Ethernet source of our VXLAN frames: locally administered, never on a wire. */
 const GATEWAY_MAC = '02:6f:68:00:00:01';
 const SWEEP_EVERY_MS = 1000;
+/** how often least-connections entries learn the live flows the kernel keeps */
+const LIVE_COUNT_EVERY_MS = 5000;
 
 /**
  * startGateway brings the gateway up: validates the switch table, opens the TUN, configures the host
@@ -42,6 +55,8 @@ const SWEEP_EVERY_MS = 1000;
  */
 export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
   const undo: Array<() => unknown> = [];
+  // set by close({ keepDatapath }): the host's and the kernel's state stay for the next start
+  let keep = false;
   const unwind = async (): Promise<void> => {
     for (const u of undo.reverse()) {
       try {
@@ -60,8 +75,10 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     undo.push(() => queue.close());
     queue.mtu = cfg.tun.mtu;
     queue.isUp = true;
+    const kernel = cfg.datapath.mode === 'kernel';
+    let fastpath: FastPath | null = null;
     if (cfg.host.manage) {
-      await applyGatewayHost({
+      const host = await applyGatewayHost({
         name: cfg.name,
         tun: queue.name,
         vips: cfg.switch.clusterAddresses.map((c) => parseIpv4(String((c as { address: unknown }).address))),
@@ -76,7 +93,20 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         localPref: cfg.host.localPref,
         statePath: cfg.host.state,
       });
-      undo.push(() => restoreGatewayHost(cfg.host.state));
+      undo.push(() => (keep ? undefined : restoreGatewayHost(cfg.host.state)));
+      if (host.adopted) log.info({ state: cfg.host.state }, 'adopted the host state a previous gateway left');
+      if (kernel) {
+        fastpath = await FastPath.start({
+          layout: fastPathLayout(cfg),
+          host: localHost,
+          journal: host.journal,
+          log: log.child({ component: 'fastpath' }),
+        });
+        const fp = fastpath;
+        undo.push(() => fp.close());
+        // user space's flow decisions for flows the kernel keeps reach it after each batch
+        sw.flowLog.enabled = true;
+      }
     }
     const sender = PacketSender.open({ source: cfg.interconnect.address });
     undo.push(() => sender.close());
@@ -91,8 +121,10 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       gatewayMac: GATEWAY_MAC,
       maxBatch: cfg.tun.maxBatch,
       splice: wing,
+      ...(fastpath !== null ? { onBatchEnd: () => fastpath.drainFlowLog(sw.flowLog) } : {}),
     });
 
+    const process = new GatewayProcess({ name: cfg.name, sw, fastpath });
     const control = await startControlServer({
       host: cfg.control.listen.host,
       port: cfg.control.listen.port,
@@ -111,6 +143,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       heartbeatIntervalMs: cfg.control.heartbeatIntervalMs,
       heartbeatTimeoutMs: cfg.control.heartbeatTimeoutMs,
       switchBackend: backend,
+      gatewayBackend: process,
       // Nodes restore their mountd replies to these ports (the gateway rewrote them inbound, claim 3).
       clusterMountPorts: () => clusterRpcPorts(backend.listEntries().entries).mount,
       logger: log.child({ component: 'control' }),
@@ -154,9 +187,34 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       );
     };
     undo.push(() => nodesFilter);
+    if (fastpath !== null) {
+      const fp = fastpath;
+      const endpoints = (): NodeEndpoint[] =>
+        control.membership
+          .members()
+          .filter((m) => m.vxlanMac !== '')
+          .map((m) => ({ id: m.id, address: m.internalAddress, mac: m.vxlanMac }));
+      // every swap (membership, drains, exports, entries) reaches the kernel in one transaction
+      backend.onSwap(() => {
+        if (sw.snapshot !== null) void fp.apply(sw.snapshot, endpoints());
+      });
+      backend.setPathExplainer((packet) => (sw.snapshot === null ? '' : fp.explain(sw.snapshot, packet)));
+      backend.setKernelFlows(fp);
+      const live = setInterval(() => {
+        if (sw.snapshot !== null) fp.countLiveFlows(sw.snapshot);
+      }, LIVE_COUNT_EVERY_MS);
+      undo.push(() => clearInterval(live));
+      undo.push(() => fp.settled());
+    }
     undo.push(control.membership.onChange(refresh));
     undo.push(control.exports.onChange(refresh));
     refresh();
+    if (fastpath !== null) {
+      await fastpath.settled();
+      if (fastpath.lastError !== '')
+        throw new Error(`the kernel refused the fast path: ${fastpath.lastError}`);
+      await process.refreshCounters();
+    }
     datapath.start();
     undo.push(() => datapath.stop());
     const sweep = setInterval(() => sw.sweep(Date.now()), SWEEP_EVERY_MS);
@@ -206,6 +264,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         queue,
         sender,
         nodeName: (id) => sw.snapshot?.nodes.nameOf(id),
+        kernel: process,
       });
       registerRpcMetrics(reg, {
         responders: rpc,
@@ -213,7 +272,10 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         switchCounters: sw.counters,
         splice,
       });
-      const srv = await serveMetrics(reg, cfg.metrics.host, cfg.metrics.port);
+      // one read of the kernel's counters per scrape, shared by every metric
+      const srv = await serveMetrics(reg, cfg.metrics.host, cfg.metrics.port, () =>
+        process.refreshCounters(),
+      );
       metrics = srv;
       undo.push(() => new Promise((r) => srv.close(r)));
     }
@@ -225,6 +287,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
         metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : null,
         clusterAddresses: cfg.switch.clusterAddresses,
         rpc: rpc.listening(),
+        datapath: cfg.datapath.mode,
       },
       'ready',
     );
@@ -235,10 +298,13 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       backend,
       datapath,
       rpc,
+      fastpath,
+      stopped: process.stopped,
       metricsPort: addr && typeof addr === 'object' ? addr.port : null,
-      async close() {
+      async close(opts = {}) {
         if (closed) return;
         closed = true;
+        keep = opts.keepDatapath === true;
         await unwind();
       },
     };
@@ -246,6 +312,25 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     await unwind();
     throw e;
   }
+}
+
+/** fastPathLayout lays the kernel data path out from the configuration (docs/fastpath.md). */
+export function fastPathLayout(cfg: GatewayConfig): FastPathLayout {
+  const d = cfg.datapath;
+  return {
+    table: d.table,
+    device: d.device,
+    outside: cfg.outside.interfaces,
+    vips: cfg.switch.clusterAddresses.map((c) => parseIpv4(String((c as { address: unknown }).address))),
+    source: cfg.interconnect.address,
+    vni: cfg.vxlan.vni,
+    vxlanPort: cfg.vxlan.port,
+    innerMtu: cfg.interconnect.mtu - VXLAN_OVERHEAD,
+    markBase: d.markBase,
+    tableBase: d.tableBase,
+    rulePref: d.rulePref,
+    guard: { ...d.guard },
+  };
 }
 
 function managementList(cfg: GatewayConfig): string[] {

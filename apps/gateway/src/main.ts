@@ -61,16 +61,22 @@ async function main(): Promise<number> {
     log.fatal({ err: e }, 'could not start');
     return 1;
   }
-  await new Promise<void>((resolve) => {
+  // SIGTERM and SIGINT stop cleanly (the host restored, the kernel data path removed); an operator's
+  // `onehostctl gateway stop --keep-datapath` leaves the kernel forwarding for the next start to adopt.
+  const how = await new Promise<{ keepDatapath: boolean }>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'stopping');
-      resolve();
+      resolve({ keepDatapath: false });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    void gw.stopped.then((s) => {
+      log.info({ keepDatapath: s.keepDatapath }, 'stopping on an operator’s request');
+      resolve(s);
+    });
   });
-  await gw.close();
-  log.info('stopped');
+  await gw.close(how);
+  log.info(how.keepDatapath ? 'stopped; the kernel data path stays for the next start' : 'stopped');
   return 0;
 }
 

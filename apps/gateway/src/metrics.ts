@@ -6,6 +6,7 @@ import { allErrors } from '@onehost/wire';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Datapath } from './datapath.js';
 import { DATAPATH_DROPS } from './drops.js';
+import type { GatewayProcess } from './gateway-process.js';
 
 export interface MetricsSources {
   sw: MessageSwitch;
@@ -14,6 +15,16 @@ export interface MetricsSources {
   queue: TunQueue;
   sender: PacketSender;
   nodeName(id: number): string | undefined;
+  /** the kernel data path's counters (as read at the start of the scrape) and status */
+  kernel: GatewayProcess;
+}
+
+/** kernelNodeCounters yields (node id, counter) for the kernel's per-node counters n_<id>. */
+function* kernelNodes(s: MetricsSources): Generator<[number, { packets: number; bytes: number }]> {
+  for (const [name, c] of s.kernel.counters) {
+    const m = /^n_(\d+)$/.exec(name);
+    if (m) yield [Number(m[1]), c];
+  }
 }
 
 /**
@@ -35,35 +46,117 @@ export function buildRegistry(s: MetricsSources): Registry {
   });
   new Counter({
     name: 'onehost_forwarded_packets_total',
-    help: 'Packets sent to a node over the interconnect, by node.',
-    labelNames: ['node'],
+    help: 'Packets sent to a node over the interconnect, by node and path (kernel: the fast path; tun: user space).',
+    labelNames: ['node', 'path'],
     registers: [reg],
     collect() {
       this.reset();
       s.datapath.packetsByNode.forEach((v, id) => {
-        if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}` }, v);
+        if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'tun' }, v);
       });
+      for (const [id, c] of kernelNodes(s))
+        if (c.packets > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'kernel' }, c.packets);
     },
   });
   new Counter({
     name: 'onehost_forwarded_bytes_total',
-    help: 'Bytes (inner IPv4 packets) sent to a node, by node.',
-    labelNames: ['node'],
+    help: 'Bytes (inner IPv4 packets) sent to a node, by node and path.',
+    labelNames: ['node', 'path'],
     registers: [reg],
     collect() {
       this.reset();
       s.datapath.bytesByNode.forEach((v, id) => {
-        if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}` }, v);
+        if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'tun' }, v);
       });
+      for (const [id, c] of kernelNodes(s))
+        if (c.bytes > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'kernel' }, c.bytes);
     },
   });
   new Counter({
     name: 'onehost_local_packets_total',
-    help: 'Packets handed to the gateway host’s own stack.',
+    help: 'Packets handed to the gateway host’s own stack, by path.',
+    labelNames: ['path'],
     registers: [reg],
     collect() {
       this.reset();
-      this.inc(s.datapath.localPackets[0]!);
+      this.inc({ path: 'tun' }, s.datapath.localPackets[0]!);
+      this.inc({ path: 'kernel' }, s.kernel.counters.get('n_local')?.packets ?? 0);
+    },
+  });
+  new Counter({
+    name: 'onehost_function_packets_total',
+    help: 'Packets decided per routing function (or class no entry decides), by path: kernel or user (the switch in user space).',
+    labelNames: ['function', 'path'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const f of s.kernel.functionSplit()) {
+        this.inc({ function: f.function, path: 'kernel' }, f.kernel);
+        this.inc({ function: f.function, path: 'user' }, f.user);
+      }
+    },
+  });
+  new Counter({
+    name: 'onehost_user_space_packets_total',
+    help: 'Packets the kernel data path left to user space (through the TUN), by class; and its guard’s drops.',
+    labelNames: ['class', 'outcome'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const c of s.kernel.userClasses()) {
+        this.inc({ class: c.class, outcome: 'passed' }, c.packets);
+        this.inc({ class: c.class, outcome: 'guard_drop' }, c.guardDrops);
+      }
+    },
+  });
+  new Counter({
+    name: 'onehost_fastpath_transactions_total',
+    help: 'Kernel data path transactions (switch table changes reaching the kernel), applied or refused.',
+    labelNames: ['outcome'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const st = s.kernel.fastpathStats();
+      if (st === null) return;
+      this.inc({ outcome: 'applied' }, st.applied);
+      this.inc({ outcome: 'refused' }, st.failures);
+    },
+  });
+  new Gauge({
+    name: 'onehost_fastpath_table_version',
+    help: 'The switch table version the kernel runs, and the switch’s own (they differ while a change is applied, or after a refusal).',
+    labelNames: ['which'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const st = s.kernel.fastpathStats();
+      if (st === null) return;
+      this.set({ which: 'kernel' }, st.appliedVersion);
+      this.set({ which: 'switch' }, st.wantedVersion);
+    },
+  });
+  new Gauge({
+    name: 'onehost_fastpath_last_apply_seconds',
+    help: 'How long the last switch table change took to reach the kernel.',
+    registers: [reg],
+    collect() {
+      this.reset();
+      const st = s.kernel.fastpathStats();
+      if (st !== null) this.set(st.lastApplyMs / 1000);
+    },
+  });
+  new Counter({
+    name: 'onehost_fastpath_flow_writes_total',
+    help: 'Flow entries user space wrote into the kernel (least-connections, re-derived flows), by outcome.',
+    labelNames: ['outcome'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const st = s.kernel.fastpathStats();
+      if (st === null) return;
+      this.inc({ outcome: 'written' }, st.flowWrites);
+      this.inc({ outcome: 'refused' }, st.flowWriteFailures);
+      this.inc({ outcome: 'log_full' }, st.flowLogDropped);
     },
   });
   const reasons = allDropReasons();
@@ -74,9 +167,20 @@ export function buildRegistry(s: MetricsSources): Registry {
     registers: [reg],
     collect() {
       this.reset();
-      for (const r of reasons) this.inc({ reason: r.name }, s.sw.counters.drops[r.code] ?? 0);
+      const k = s.kernel.counters;
+      const kernelDrops: Record<string, number> = {
+        node_down: k.get('d_node_down')?.packets ?? 0,
+        too_big: s.kernel.fragFails,
+        flood_guard: s.kernel.userClasses().reduce((a, c) => a + c.guardDrops, 0),
+      };
+      for (const r of reasons)
+        this.inc({ reason: r.name }, (s.sw.counters.drops[r.code] ?? 0) + (kernelDrops[r.name] ?? 0));
       for (let i = 0; i < DATAPATH_DROPS.length; i++)
-        this.inc({ reason: DATAPATH_DROPS[i]! }, s.datapath.drops[i]!);
+        this.inc(
+          { reason: DATAPATH_DROPS[i]! },
+          s.datapath.drops[i]! + (kernelDrops[DATAPATH_DROPS[i]!] ?? 0),
+        );
+      this.inc({ reason: 'flood_guard' }, kernelDrops.flood_guard!);
     },
   });
   const wire = allErrors().filter((e) => e.code < s.sw.counters.wireErrors.length);
@@ -99,7 +203,7 @@ export function buildRegistry(s: MetricsSources): Registry {
     registers: [reg],
     collect() {
       this.reset();
-      this.inc(s.datapath.mssClamped[0]!);
+      this.inc(s.datapath.mssClamped[0]! + (s.kernel.counters.get('mss_clamped')?.packets ?? 0));
     },
   });
   new Gauge({
@@ -160,17 +264,27 @@ export function buildRegistry(s: MetricsSources): Registry {
   return reg;
 }
 
-/** serveMetrics answers GET /metrics on host:port; resolves once listening. */
-export function serveMetrics(reg: Registry, host: string, port: number): Promise<Server> {
+/**
+ * serveMetrics answers GET /metrics on host:port, after `beforeScrape` (reading the kernel's counters
+ * once for every metric); resolves once listening.
+ */
+export function serveMetrics(
+  reg: Registry,
+  host: string,
+  port: number,
+  beforeScrape: () => Promise<void> = async () => undefined,
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404).end('not found\n');
       return;
     }
-    reg.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': reg.contentType }).end(body),
-      (err: Error) => res.writeHead(500).end(`${err.message}\n`),
-    );
+    beforeScrape()
+      .then(() => reg.metrics())
+      .then(
+        (body) => res.writeHead(200, { 'content-type': reg.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+      );
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

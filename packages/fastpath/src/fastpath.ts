@@ -12,6 +12,7 @@ import {
   markOf,
   type NodeEndpoint,
 } from './compile.js';
+import { explainPath } from './explain.js';
 import { type ExistingObjects, ipChanges, localRuleArgs, renderTransaction } from './render.js';
 
 /** A named counter of the fast path's table. */
@@ -156,6 +157,16 @@ export class FastPath {
       })();
     }
     return this.running;
+  }
+
+  /** settled resolves once no apply is running or queued. */
+  async settled(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  /** explain says who decides packets like `packet` (see explainPath), live from the kernel. */
+  explain(snap: TableSnapshot, packet: Uint8Array): string {
+    return explainPath(this, snap, packet);
   }
 
   private async applyOne(snap: TableSnapshot, endpoints: readonly NodeEndpoint[]): Promise<void> {

@@ -15,6 +15,7 @@ export {
   TUN_CLASSES,
   type TunClass,
 } from './compile.js';
+export { explainPath, type KernelView, packetsOf, stateOfTimeout } from './explain.js';
 export {
   FastPath,
   type FastPathOptions,

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential python3   # node-gyp builds the TUN and kernel addons from source
-  libnftnl-dev libmnl-dev   # the kernel addon edits the fast path's nftables flow maps over netlink
+  libnftables-dev libnftnl-dev libmnl-dev  # the kernel addon: nftables transactions in process, flow maps over netlink
   iproute2 iputils-ping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
   nginx-light iperf3 curl   # the lab's real services and clients
   haproxy wrk               # the cluster benchmark's peers and load (npm run bench)

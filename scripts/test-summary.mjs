@@ -15,16 +15,19 @@ for (const group of ['packages', 'apps', '.']) {
   for (const name of names) {
     const pkg = join(dir, name, 'package.json');
     if (!existsSync(pkg) || !JSON.parse(readFileSync(pkg, 'utf8')).scripts?.test) continue;
-    const report = join(dir, name, '.results', 'vitest.json');
-    if (!existsSync(report)) {
+    const results = join(dir, name, '.results');
+    if (!existsSync(join(results, 'vitest.json'))) {
       console.error(`test-summary: no report from ${group}/${name}`);
       missing++;
       continue;
     }
-    const r = JSON.parse(readFileSync(report, 'utf8'));
-    passed += r.numPassedTests;
-    failed += r.numFailedTests;
-    skipped += r.numPendingTests + r.numTodoTests;
+    // vitest.json, and one more per extra run of a package (the e2e suites in each data path mode)
+    for (const f of readdirSync(results).filter((x) => /^vitest(-[a-z]+)?\.json$/.test(x))) {
+      const r = JSON.parse(readFileSync(join(results, f), 'utf8'));
+      passed += r.numPassedTests;
+      failed += r.numFailedTests;
+      skipped += r.numPendingTests + r.numTodoTests;
+    }
   }
 }
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);

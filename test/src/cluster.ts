@@ -181,6 +181,14 @@ export class Cluster {
   }
 }
 
+/** DATAPATH is the data path mode the suites run in (ONEHOST_DATAPATH, default the gateway's: kernel). */
+export const DATAPATH: 'kernel' | 'tun' = process.env.ONEHOST_DATAPATH === 'tun' ? 'tun' : 'kernel';
+
+/** withDatapathMode sets the lab gateway.yaml's data path mode to DATAPATH. */
+export function withDatapathMode(yaml: string): string {
+  return `${yaml.replace(/^datapath:.*\n/m, '')}\ndatapath: { mode: ${DATAPATH} }\n`;
+}
+
 /**
  * startCluster builds a lab, a cluster CA with certificates for the gateway, the nodes, an operator and
  * an intruder (another CA), the gateway and every agent. On any failure it tears down what it started.
@@ -211,7 +219,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const other = await createClusterCa();
     await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
     await writeFile(join(dir, 'pki/intruder-ca.pem'), other.certPem);
-    let yaml = await readFile(LAB_GATEWAY_YAML, 'utf8');
+    let yaml = withDatapathMode(await readFile(LAB_GATEWAY_YAML, 'utf8'));
     if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
     await writeFile(join(dir, 'gateway.yaml'), yaml);
     await cluster.startGateway();

@@ -4,7 +4,7 @@ import { createClusterCa, issueCertificate } from '@onehost/control';
 import { createLab, type Lab } from '@onehost/lab';
 import { requireRoot } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GATEWAY_MAIN } from './cluster.js';
+import { DATAPATH, GATEWAY_MAIN, withDatapathMode } from './cluster.js';
 
 let lab: Lab;
 let dir: string;
@@ -61,7 +61,9 @@ beforeAll(async () => {
   await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
   await writeFile(join(dir, 'pki/gw.pem'), gw.certPem);
   await writeFile(join(dir, 'pki/gw-key.pem'), gw.keyPem);
-  const yaml = await readFile(new URL('../../infra/lab/gateway.yaml', import.meta.url), 'utf8');
+  const yaml = withDatapathMode(
+    await readFile(new URL('../../infra/lab/gateway.yaml', import.meta.url), 'utf8'),
+  );
   await writeFile(join(dir, 'gateway.yaml'), yaml);
 });
 afterAll(async () => {
@@ -81,10 +83,15 @@ describe('the gateway host configuration', () => {
     expect(during).not.toBe(before);
     expect(during).toContain('lookup 4789');
     expect(during).toContain('onehost_gateway');
-    // the kernel data path: its table, its device, the rule for the gateway's own mark
-    expect(during).toContain('table ip onehost_fastpath');
-    expect(during).toMatch(/onehostvx: .*\n.*\n\s+vxlan external/);
-    expect(during).toMatch(/fwmark 0x6f48ffff lookup local/);
+    if (DATAPATH === 'kernel') {
+      // the kernel data path: its table, its device, the rule for the gateway's own mark
+      expect(during).toContain('table ip onehost_fastpath');
+      expect(during).toMatch(/onehostvx: .*\n.*\n\s+vxlan external/);
+      expect(during).toMatch(/fwmark 0x6f48ffff lookup local/);
+    } else {
+      expect(during).not.toContain('onehost_fastpath');
+      expect(during).not.toContain('onehostvx');
+    }
     // the gateway host's own service answers at the cluster address (no entry, no port block: local)
     expect(
       (await lab.exec('c1', 'curl', ['-sS', '-m', '5', 'http://203.0.113.80:8080/'])).stdout.trim(),

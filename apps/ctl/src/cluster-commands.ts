@@ -138,7 +138,8 @@ export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): 
             : Transport.TRANSPORT_UNSPECIFIED,
       limit: filter.limit,
     });
-    if (flags.json) return printJson(io, { total: r.total, connections: r.connections.map(connJson) });
+    if (flags.json)
+      return printJson(io, { total: r.total, more: r.more, connections: r.connections.map(connJson) });
     const rows = r.connections.map((c) => [
       `${c.srcAddress}:${c.srcPort}`,
       `${transportOf(c.protocol)}/${c.port}`,
@@ -154,7 +155,11 @@ export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): 
         rows,
       ))
         io.out(l);
-    io.out(`${r.connections.length} of ${r.total} connections`);
+    io.out(
+      r.more
+        ? `${r.connections.length} of at least ${r.total} connections (the kernel keeps more; raise --limit)`
+        : `${r.connections.length} of ${r.total} connections`,
+    );
   });
 }
 

@@ -10,9 +10,15 @@ import {
   type SwitchEntryInfo,
 } from '@onehost/control';
 import { type FastPath, packetsOf, stateOfTimeout } from '@onehost/fastpath';
-import { formatIssue, type MessageSwitch, validateConfig } from '@onehost/switch';
+import {
+  formatIssue,
+  type MessageSwitch,
+  type NodeStateName,
+  type SwitchConfig,
+  validateConfig,
+} from '@onehost/switch';
 import { ipv4ToString, parseIpv4 } from '@onehost/wire';
-import { buildSwitchDoc } from './cluster-doc.js';
+import { buildSwitchDoc, type SwitchDoc } from './cluster-doc.js';
 import type { GatewayConfig } from './config.js';
 
 /**
@@ -28,6 +34,8 @@ export class GatewaySwitch implements SwitchBackend {
   /** listeners told after each swap (the data path refreshes its node destinations) */
   private readonly swapped: Array<() => void> = [];
   private pathOf: ((packet: Uint8Array) => string) | null = null;
+  /** the last document validated, without node states, and the table it gave */
+  private last: { shape: string; config: SwitchConfig } | null = null;
   private kernel: FastPath | null = null;
 
   constructor(
@@ -91,7 +99,11 @@ export class GatewaySwitch implements SwitchBackend {
     return this.pathOf === null ? r : { ...r, path: this.pathOf(packet) };
   }
 
-  listConnections(filter: ConnectionFilter): { connections: ConnectionInfo[]; total: number } {
+  listConnections(filter: ConnectionFilter): {
+    connections: ConnectionInfo[];
+    total: number;
+    more?: boolean;
+  } {
     const f: { protocol?: Protocol; port?: number; nodeName?: string; limit: number } = {
       limit: filter.limit,
     };
@@ -122,17 +134,22 @@ export class GatewaySwitch implements SwitchBackend {
     f: { protocol?: Protocol; port?: number; nodeName?: string; limit: number },
     user: ConnectionInfo[],
     userTotal: number,
-  ): { connections: ConnectionInfo[]; total: number } {
+  ): { connections: ConnectionInfo[]; total: number; more: boolean } {
     const fp = this.kernel!;
     const snap = this.sw.snapshot;
     const out: ConnectionInfo[] = [];
     const seen = new Set<string>();
     let total = 0;
+    let more = false;
     for (const e of fp.applied?.entries.values() ?? []) {
       const protocol: Protocol = e.protocol === 6 ? 'tcp' : 'udp';
       if (e.flowMap === undefined || (f.protocol !== undefined && f.protocol !== protocol)) continue;
       if (f.port !== undefined && f.port !== e.port) continue;
-      for (const x of fp.flowsOf(e.protocol, e.port)) {
+      // read as far as the rows still wanted (and one more, to know whether there are more)
+      const want = Math.max(0, f.limit - out.length);
+      const read = fp.flowsOf(e.protocol, e.port, want + 1);
+      if (read.length > want) more = true;
+      for (const x of read.slice(0, want)) {
         const node = fp.nodeOfMark(x.mark);
         const nodeName = snap?.nodes.nameOf(node) ?? `#${node}`;
         if (f.nodeName !== undefined && f.nodeName !== nodeName) continue;
@@ -160,7 +177,31 @@ export class GatewaySwitch implements SwitchBackend {
       if (out.length < f.limit) out.push(u);
     }
     // the switch's rows past its own limit were not seen: count them as they were counted
-    return { connections: out, total: total + Math.max(0, userTotal - user.length) };
+    return { connections: out, total: total + Math.max(0, userTotal - user.length), more };
+  }
+
+  /**
+   * validated validates a switch document, except when it differs from the last one only in node states
+   * (a node down, up or drained: most membership changes), which cannot make a valid table invalid; then
+   * the last validated table gets the new states. Throws ControlError INVALID_ARGUMENT naming the fields.
+   */
+  private validated(doc: SwitchDoc): SwitchConfig {
+    const states = new Map(doc.nodes.map((n) => [n.name as string, n.state]));
+    const shape = JSON.stringify({ ...doc, nodes: doc.nodes.map(({ state: _s, ...rest }) => rest) });
+    const last = this.last;
+    if (last !== null && last.shape === shape) {
+      return {
+        ...last.config,
+        nodes: last.config.nodes.map((n) => ({
+          ...n,
+          state: (states.get(n.name) ?? 'active') as NodeStateName,
+        })),
+      };
+    }
+    const r = validateConfig(doc, this.sw.registry);
+    if (!r.ok) throw new ControlError('INVALID_ARGUMENT', r.issues.map((i) => formatIssue(i)).join('; '));
+    this.last = { shape, config: r.config };
+    return r.config;
   }
 
   private rebuild(
@@ -169,9 +210,7 @@ export class GatewaySwitch implements SwitchBackend {
     exports: readonly ExportsRecord[],
   ): number {
     const doc = buildSwitchDoc(this.cfg, entries, members, exports);
-    const r = validateConfig(doc, this.sw.registry);
-    if (!r.ok) throw new ControlError('INVALID_ARGUMENT', r.issues.map((i) => formatIssue(i)).join('; '));
-    const snap = this.sw.build(r.config);
+    const snap = this.sw.build(this.validated(doc));
     this.sw.swap(snap);
     for (const fn of this.swapped) fn();
     return snap.version;

@@ -103,6 +103,11 @@ export interface SwitchBackend {
   deleteEntry(protocol: Protocol, port: number): MaybePromise<number>;
   /** explain decides one IPv4 packet; with updateTables false it must not change any table. */
   explain(packet: Uint8Array, opts: { updateTables: boolean }): MaybePromise<ExplainResult>;
-  /** listConnections returns up to `filter.limit` matching rows and how many matched in all. */
-  listConnections(filter: ConnectionFilter): MaybePromise<{ connections: ConnectionInfo[]; total: number }>;
+  /**
+   * listConnections returns up to `filter.limit` matching rows and how many matched in all; `more` when
+   * there were more than it counted (the kernel's flow maps are read only as far as the limit).
+   */
+  listConnections(
+    filter: ConnectionFilter,
+  ): MaybePromise<{ connections: ConnectionInfo[]; total: number; more?: boolean }>;
 }

@@ -59,10 +59,14 @@ export function localMark(layout: FastPathLayout): number {
   return (layout.markBase + LOCAL_SLOT) >>> 0;
 }
 
-/** A set or map the compiler fills as a whole: its declaration and elements (key text → value text). */
+/**
+ * A set or map the compiler fills as a whole: its declaration and elements (key text → value text), or
+ * for a Maglev bucket map its slots (the mark per slot, 0 for none), which diff in one pass.
+ */
 export interface StaticSet {
   decl: string;
   elements: Map<string, string>;
+  slots?: Uint32Array;
 }
 
 /** A chain: its base-chain line (hook and priority) or none, and its rules in order. */
@@ -92,6 +96,8 @@ export interface EntryPath {
  */
 export interface KernelState {
   version: number;
+  /** round-robin rings by entry name: the order the kernel's counter walks the active nodes in */
+  rings: Map<string, number[]>;
   counters: Set<string>;
   sets: Map<string, StaticSet>;
   /** flow maps: name → declaration */
@@ -129,6 +135,7 @@ export function compileState(
   snap: TableSnapshot,
   endpoints: readonly NodeEndpoint[],
   layout: FastPathLayout,
+  prev: KernelState | null = null,
 ): KernelState {
   const gw = snap.nodes.gatewayId;
   const mark = (id: number) => markOf(layout, id, gw);
@@ -144,6 +151,7 @@ export function compileState(
   const flowMaps = new Map<string, string>();
   const chains = new Map<string, Chain>();
   const entries = new Map<string, EntryPath>();
+  const rings = new Map<string, number[]>();
 
   // Nodes: a counter each, the marks of those up (they keep their flows) and active (they take new ones).
   const nodecnt = new Map<string, string>([[hex(localMark(layout)), '"n_local"']]);
@@ -151,8 +159,11 @@ export function compileState(
   const activeSet = new Map<string, string>([[hex(localMark(layout)), '']]);
   for (const id of reachable.keys()) {
     counters.add(`n_${id}`);
-    nodecnt.set(hex(mark(id)), `"n_${id}"`);
-    if (up(id)) upSet.set(hex(mark(id)), '');
+    // only nodes that are up have a counter here: the lookup that counts a packet also checks its node
+    if (up(id)) {
+      nodecnt.set(hex(mark(id)), `"n_${id}"`);
+      upSet.set(hex(mark(id)), '');
+    }
     if (active(id)) activeSet.set(hex(mark(id)), '');
   }
   sets.set('nodecnt', { decl: 'type mark : counter;', elements: nodecnt });
@@ -172,13 +183,13 @@ export function compileState(
     if (name !== undefined) return name;
     name = `mg_${maglevNames.size}`;
     maglevNames.set(m.table, name);
-    const el = new Map<string, string>();
+    const slots = new Uint32Array(m.size);
     for (let s = 0; s < m.size; s++) {
       const id = m.table[s]!;
-      if (id >= 0) el.set(String(s), hex(mark(id)));
+      if (id >= 0) slots[s] = mark(id);
     }
     // typeof: the map's key is the integer `jhash … mod` yields
-    sets.set(name, { decl: 'typeof numgen inc mod 2 : meta mark;', elements: el });
+    sets.set(name, { decl: 'typeof numgen inc mod 2 : meta mark;', elements: new Map(), slots });
     return name;
   };
 
@@ -241,9 +252,13 @@ export function compileState(
         } else {
           const t = p.timeouts;
           if (p.policy === 'round-robin' && p.active.length > 0) {
-            const ring = p.active.map((id, i) => `${i} : ${hex(mark(id))}`).join(', ');
+            const ring = nextRing(prev?.rings.get(name), p.active);
+            rings.set(name, ring);
+            const rr = `rr_${name}`;
+            const el = new Map<string, string>(ring.map((id, i) => [String(i), hex(mark(id))]));
+            sets.set(rr, { decl: 'typeof numgen inc mod 2 : meta mark;', elements: el });
             newRules.push(
-              `${isSyn} meta mark set numgen inc mod ${p.active.length} map { ${ring} } add @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
+              `${isSyn} meta mark set numgen inc mod ${ring.length} map @${rr} add @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
             );
           }
           if (p.policy === 'maglev' && p.maglev !== null) {
@@ -279,13 +294,15 @@ export function compileState(
   }
   sets.set('entries', { decl: 'type inet_proto . inet_service : verdict;', elements: vmap });
 
-  const outs = layout.outside.map((o) => JSON.stringify(o)).join(', ');
-  const vips = layout.vips.map(ipv4ToString).join(', ');
+  // one interface or address: a compare is cheaper than a set lookup, on every packet
+  const one = (xs: string[]) => (xs.length === 1 ? xs[0]! : `{ ${xs.join(', ')} }`);
+  const outs = one(layout.outside.map((o) => JSON.stringify(o)));
+  const vips = one(layout.vips.map(ipv4ToString));
   chains.set('pre', {
     base: 'type filter hook prerouting priority mangle; policy accept;',
     rules: [
-      `iifname != { ${outs} } return`,
-      `ip daddr != { ${vips} } return`,
+      `iifname != ${outs} return`,
+      `ip daddr != ${vips} return`,
       // fragments follow their first fragment: user space remembers it (only the first carries ports)
       'ip frag-off & 0x3fff != 0 goto tun_other',
       'meta l4proto . th dport vmap @entries',
@@ -299,7 +316,8 @@ export function compileState(
   chains.set('blocks', { rules: ['meta mark set th dport map @blocks goto to_node', 'goto to_local'] });
   chains.set('to_node', {
     rules: [
-      'meta mark @up counter name meta mark map @nodecnt accept',
+      // a node that is down has no counter: the lookup fails and the next rule takes the packet
+      'counter name meta mark map @nodecnt accept',
       // the node is down or unreachable: user space decides (drop, another node), as for unknown flows
       'goto tun_unknown',
     ],
@@ -337,5 +355,28 @@ export function compileState(
 
   const nodes = new Map<number, NodeEndpoint>();
   for (const [id, e] of reachable) nodes.set(id, e);
-  return { version: snap.version, counters, sets, flowMaps, chains, nodes, entries, gatewayId: gw };
+  return { version: snap.version, rings, counters, sets, flowMaps, chains, nodes, entries, gatewayId: gw };
+}
+
+/**
+ * nextRing keeps a round-robin ring's order across changes so one node more or less changes one or two
+ * of its slots (the kernel's map changes by as much): a node that left is replaced by the last one, a
+ * node that came is appended. Every active node holds exactly one slot, so each still gets one new
+ * connection in `active.length`.
+ */
+export function nextRing(prev: readonly number[] | undefined, active: readonly number[]): number[] {
+  if (prev === undefined) return [...active];
+  const want = new Set(active);
+  const ring = [...prev];
+  for (let i = 0; i < ring.length; ) {
+    if (want.has(ring[i]!)) {
+      i++;
+      continue;
+    }
+    ring[i] = ring[ring.length - 1]!;
+    ring.pop();
+  }
+  const have = new Set(ring);
+  for (const id of active) if (!have.has(id)) ring.push(id);
+  return ring;
 }

@@ -163,6 +163,21 @@ describe('the fast path in the kernel', () => {
     // 1 for the SYN's add, 2 for the ACK's lookup and refresh
     const x = fl[7]!;
     expect(fp.flowEntry(6, 80, ipv4(VIP), x.src, x.sport)?.packets).toBe(3);
+    // n2 goes down: its connections are user space's to decide (the switch drops them, Fig. 10)
+    load(sw, { n2: 'down' });
+    await fp.apply(sw.snapshot!, f.endpoints());
+    await f.forget();
+    const before = (await fp.counters()).get('t_unknown')!.packets;
+    f.send(fl.map((y) => tcp(y.src, y.sport, 80, ACK)));
+    const onN2 = [...first.values()].filter((n) => n === 'n2').length;
+    const rest = await where(3000 - onN2);
+    expect(new Set(rest.values())).toEqual(new Set(['n1', 'n3']));
+    await waitFor(async () => (await fp.counters()).get('t_unknown')!.packets - before === onN2, {
+      what: `${onN2} packets of n2's connections passed to user space`,
+      timeoutMs: 5000,
+    });
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
   });
 
   it('udp-flow: Maglev for new flows, sticky after; a node going down moves only its flows', async () => {
@@ -220,7 +235,7 @@ describe('the fast path in the kernel', () => {
     await broken.apply(sw.snapshot!, f.endpoints());
     expect(broken.lastError).toMatch(/^syntax error.*: add rule ip onehost_fastpath pre iifname/);
     expect(broken.stats.failures).toBe(1);
-    broken.close();
+    await broken.close();
     await f.forget();
     f.send([tcp(ipv4('203.0.113.150'), 999, 5201, SYN)]);
     expect((await where(1)).get('203.0.113.150:999')).toBe('n1');
@@ -232,7 +247,7 @@ describe('the fast path in the kernel', () => {
     const fl = flows(300, 5);
     f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
     const first = await where(300);
-    fp.close();
+    await fp.close();
     fp = await f.start();
     load(sw);
     await fp.apply(sw.snapshot!, f.endpoints());

@@ -1,4 +1,11 @@
-import { FlowBatch, type FlowElement, type Host, type JournalFile, NftFlows } from '@onehost/kernel';
+import {
+  FlowBatch,
+  type FlowElement,
+  type Host,
+  type JournalFile,
+  NftContext,
+  NftFlows,
+} from '@onehost/kernel';
 import { FLOW_OP, type FlowLog, type KernelPlan, type TableSnapshot } from '@onehost/switch';
 import type { Logger } from 'pino';
 import {
@@ -33,8 +40,9 @@ export interface FastPathStats {
   /** the snapshot version in the kernel, and the one the switch has */
   appliedVersion: number;
   wantedVersion: number;
-  /** milliseconds the last apply took (compile, ip commands, nft transaction) */
+  /** milliseconds the last apply took (compile, ip commands, nft transaction), and its nft part */
   lastApplyMs: number;
+  lastNftMs: number;
 }
 
 /** Options of {@link FastPath.start}. */
@@ -46,7 +54,10 @@ export interface FastPathOptions {
   log: Logger;
 }
 
-/** nftErrorLine picks the rule nft names in its error output (the line after "Error: …"). */
+/** LIVE_COUNT_MAX: least-connections entries with more flows than this count their own table instead. */
+export const LIVE_COUNT_MAX = 50_000;
+
+/** nftFailure picks the rule nft names in its error output (the line after "Error: …"). */
 export function nftFailure(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim());
   const at = lines.findIndex((l) => /Error:/.test(l));
@@ -75,6 +86,7 @@ export class FastPath {
     appliedVersion: 0,
     wantedVersion: 0,
     lastApplyMs: 0,
+    lastNftMs: 0,
   };
   /** the last refusal (explain shows it while the kernel lags the switch) */
   lastError = '';
@@ -90,6 +102,9 @@ export class FastPath {
   private loggedError = '';
   private loggedFlowError = '';
   private flows: NftFlows | null = null;
+  /** nftables in this process: transactions, and listings as JSON */
+  private nft: NftContext | null = null;
+  private nftJson: NftContext | null = null;
 
   private constructor(private readonly o: FastPathOptions) {}
 
@@ -136,6 +151,8 @@ export class FastPath {
       );
     }
     f.flows = NftFlows.open(l.table, host.netns);
+    f.nft = NftContext.open(host.netns);
+    f.nftJson = NftContext.open(host.netns, true);
     return f;
   }
 
@@ -175,14 +192,16 @@ export class FastPath {
     let next: KernelState;
     let script = '';
     try {
-      next = compileState(snap, endpoints, layout);
+      next = compileState(snap, endpoints, layout, this.state);
       const prevNodes = this.state?.nodes ?? new Map<number, NodeEndpoint>();
       // adopting: routes and neighbours of the nodes with rules are rewritten (replace is idempotent)
       const ip = ipChanges(prevNodes, this.rules, next, layout);
       await host.ipBatch(ip.before);
       for (const id of next.nodes.keys()) this.rules.add(id);
       script = renderTransaction(this.state, next, layout, this.state === null ? this.existing : undefined);
-      await host.nft(script);
+      const tn = performance.now();
+      await (this.nft === null ? host.nft(script) : this.nft.run(script));
+      this.stats.lastNftMs = performance.now() - tn;
       this.state = next;
       this.existing = undefined;
       await host
@@ -325,7 +344,13 @@ export class FastPath {
   /** counters reads every named counter of the table. Throws a CommandError when nft fails. */
   async counters(): Promise<Map<string, KernelCounter>> {
     const out = new Map<string, KernelCounter>();
-    for (const o of await this.o.host.nftJson('list', 'counters', 'table', 'ip', this.o.layout.table)) {
+    const list = `list counters table ip ${this.o.layout.table}`;
+    const objects =
+      this.nftJson === null
+        ? await this.o.host.nftJson(...list.split(' '))
+        : ((JSON.parse(await this.nftJson.run(list)) as { nftables?: Record<string, unknown>[] }).nftables ??
+          []);
+    for (const o of objects) {
       const c = (o as { counter?: { name: string; packets: number; bytes: number } }).counter;
       if (c !== undefined) out.set(c.name, { packets: c.packets, bytes: c.bytes });
     }
@@ -338,8 +363,7 @@ export class FastPath {
    */
   async teardown(): Promise<void> {
     const { host, layout: l } = this.o;
-    this.flows?.close();
-    this.flows = null;
+    await this.close();
     const errors: Error[] = [];
     const step = async (p: Promise<unknown>) => p.catch((e: Error) => errors.push(e));
     if (await host.nftTableExists('ip', l.table))
@@ -369,10 +393,13 @@ export class FastPath {
       throw new AggregateError(errors, `fast path teardown: ${errors.map((e) => e.message).join('; ')}`);
   }
 
-  /** close lets go of the netlink socket and leaves the kernel state as it is (a restart adopts it). */
-  close(): void {
+  /** close lets go of the netlink sockets and leaves the kernel state as it is (a restart adopts it). */
+  async close(): Promise<void> {
     this.flows?.close();
     this.flows = null;
+    await Promise.all([this.nft?.close(), this.nftJson?.close()]);
+    this.nft = null;
+    this.nftJson = null;
   }
 }
 

@@ -11,6 +11,7 @@ export {
   localMark,
   markOf,
   type NodeEndpoint,
+  nextRing,
   type StaticSet,
   TUN_CLASSES,
   type TunClass,

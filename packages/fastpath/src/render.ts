@@ -17,6 +17,27 @@ function elementsText(elements: Iterable<[string, string]>): string[] {
   return out;
 }
 
+const hex = (n: number): string => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+
+/** slotElements lists a bucket map's slots as elements (slots with no node left out). */
+function slotElements(slots: Uint32Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < slots.length; i++) if (slots[i] !== 0) out.push(`${i} : ${hex(slots[i]!)}`);
+  return out;
+}
+
+/** slotDiff lists what changes from one bucket map to the next: slots to delete, and slots to add. */
+function slotDiff(a: Uint32Array, b: Uint32Array): { removed: string[]; added: string[] } {
+  const removed: string[] = [];
+  const added: string[] = [];
+  for (let i = 0; i < b.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i] !== 0) removed.push(String(i));
+    if (b[i] !== 0) added.push(`${i} : ${hex(b[i]!)}`);
+  }
+  return { removed, added };
+}
+
 /** chunked splits element lists so no statement gets huge (nft parses long lines slowly). */
 function addElements(t: string, name: string, items: string[], verb: 'add' | 'delete'): string[] {
   const out: string[] = [];
@@ -83,13 +104,21 @@ export function renderTransaction(
   for (const [name, s] of next.sets) {
     const kind = isMap(s.decl) ? 'map' : 'set';
     const old = full ? undefined : prev.sets.get(name);
-    if (old === undefined || old.decl !== s.decl) {
+    const sizeChanged = s.slots !== undefined && old?.slots?.length !== s.slots.length;
+    if (old === undefined || old.decl !== s.decl || sizeChanged) {
       if (have.sets.has(name)) {
         const wasMap = full ? (existing?.sets.get(name)?.map ?? isMap(s.decl)) : isMap(old?.decl ?? s.decl);
         lines.push(`delete ${wasMap ? 'map' : 'set'} ${t} ${name}`);
       }
       lines.push(`add ${kind} ${t} ${name} { ${s.decl} }`);
-      fills.push(...addElements(t, name, elementsText(s.elements), 'add'));
+      const all = s.slots !== undefined ? slotElements(s.slots) : elementsText(s.elements);
+      fills.push(...addElements(t, name, all, 'add'));
+      continue;
+    }
+    if (s.slots !== undefined && old.slots !== undefined) {
+      const d = slotDiff(old.slots, s.slots);
+      lines.push(...addElements(t, name, d.removed, 'delete'));
+      fills.push(...addElements(t, name, d.added, 'add'));
       continue;
     }
     const removed: string[] = [];

@@ -77,26 +77,11 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
       return;
     }
     table_ = info[0].As<Napi::String>();
-    std::string netns = info.Length() > 1 && info[1].IsString() ? std::string(info[1].As<Napi::String>()) : "";
-    NetnsScope scope(netns);
-    if (!scope.ok()) {
-      ThrowErrno(env, "cannot enter network namespace " + netns, scope.error());
-      return;
-    }
-    nl_ = mnl_socket_open(NETLINK_NETFILTER);
-    if (nl_ == nullptr || mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
-      int err = errno;
-      if (nl_ != nullptr) mnl_socket_close(nl_);
-      nl_ = nullptr;
-      ThrowErrno(env, "cannot open a netfilter netlink socket", err);
-      return;
-    }
-    // Dumps of large maps arrive in many datagrams; a bigger receive buffer keeps them from overrunning.
-    int rcv = 8 << 20;
-    setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
-    portid_ = mnl_socket_get_portid(nl_);
+    netns_ = info.Length() > 1 && info[1].IsString() ? std::string(info[1].As<Napi::String>()) : "";
     buf_.resize(kBatchBytes + MNL_SOCKET_BUFFER_SIZE);
     rx_.resize(MNL_SOCKET_BUFFER_SIZE * 16);
+    int err = OpenSocket();
+    if (err != 0) ThrowErrno(env, "cannot open a netfilter netlink socket in namespace '" + netns_ + "'", err);
   }
 
   ~NftFlows() override { CloseSocket(); }
@@ -106,8 +91,27 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
   uint32_t portid_ = 0;
   uint32_t seq_ = 1;
   std::string table_;
+  std::string netns_;
   std::vector<char> buf_;
   std::vector<char> rx_;
+
+  // OpenSocket opens the netlink socket in the namespace; returns 0 or an errno.
+  int OpenSocket() {
+    NetnsScope scope(netns_);
+    if (!scope.ok()) return scope.error();
+    nl_ = mnl_socket_open(NETLINK_NETFILTER);
+    if (nl_ == nullptr || mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+      int err = errno;
+      if (nl_ != nullptr) mnl_socket_close(nl_);
+      nl_ = nullptr;
+      return err;
+    }
+    // Dumps of large maps arrive in many datagrams; a bigger receive buffer keeps them from overrunning.
+    int rcv = 8 << 20;
+    setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
+    portid_ = mnl_socket_get_portid(nl_);
+    return 0;
+  }
 
   void CloseSocket() {
     if (nl_ != nullptr) mnl_socket_close(nl_);
@@ -325,14 +329,19 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     nftnl_set_free(s);
     if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return errno;
     Collector c{out, limit};
-    // A single get ends with its ack, a dump with NLMSG_DONE (MNL_CB_STOP both); past `limit` the rest
-    // of a dump is read and dropped so the socket stays in step.
+    // A single get ends with its ack, a dump with NLMSG_DONE (MNL_CB_STOP both). The kernel walks a map
+    // from its start again for every part of a dump, so a dump of n elements costs about n²: past
+    // `limit` the dump is abandoned with its socket, and a new socket serves what comes next.
     for (;;) {
       ssize_t n = mnl_socket_recvfrom(nl_, rx_.data(), rx_.size());
       if (n < 0) return errno;
       int r = mnl_cb_run(rx_.data(), static_cast<size_t>(n), seq, portid_, OnElems, &c);
       if (r < 0) return errno;
       if (r == MNL_CB_STOP) break;
+      if (limit > 0 && out->size() >= limit) {
+        CloseSocket();
+        return OpenSocket();
+      }
     }
     return 0;
   }
@@ -398,10 +407,13 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
   }
 };
 
+Napi::Function DefineNftContext(Napi::Env env);
+
 }  // namespace onehost
 
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NftFlows", onehost::NftFlows::Define(env));
+  exports.Set("NftContext", onehost::DefineNftContext(env));
   return exports;
 }
 

@@ -28,4 +28,4 @@ export {
   restoreJournal,
   undoChange,
 } from './journal.js';
-export { type ApplyResult, FlowBatch, type FlowElement, NftFlows } from './nft-flows.js';
+export { type ApplyResult, FlowBatch, type FlowElement, NftContext, NftFlows } from './nft-flows.js';

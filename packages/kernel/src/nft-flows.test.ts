@@ -1,7 +1,8 @@
 import { Lab, requireRoot } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommandError } from './command.js';
 import { Host } from './host.js';
-import { FlowBatch, NftFlows } from './nft-flows.js';
+import { FlowBatch, NftContext, NftFlows } from './nft-flows.js';
 
 requireRoot();
 
@@ -121,9 +122,38 @@ describe('NftFlows', () => {
     const bad = new FlowBatch(1);
     bad.upsert(3, 1, 2, 3, 4, 5);
     expect(() => flows.apply(['f'], bad)).toThrow(/bad set index/);
-    expect(() => NftFlows.open('t', 'no-such-namespace')).toThrow(/cannot enter network namespace/);
+    expect(() => NftFlows.open('t', 'no-such-namespace')).toThrow(
+      /in namespace 'no-such-namespace' \(ENOENT/,
+    );
     const other = NftFlows.open('t', host.netns);
     other.close();
     expect(() => other.dump('f')).toThrow(/closed/);
+  });
+});
+
+describe('NftContext', () => {
+  it('runs transactions in process, names the failing line, and lists as JSON', async () => {
+    const c = NftContext.open(host.netns);
+    const j = NftContext.open(host.netns, true);
+    try {
+      await c.run('add table ip u\nadd chain ip u c\nadd counter ip u hits\n');
+      const err = (await c
+        .run('add table ip u\nadd rule ip u nochain accept\n')
+        .catch((e: unknown) => e)) as CommandError;
+      expect(err).toBeInstanceOf(CommandError);
+      expect(err.stderr).toMatch(
+        /:2:\d+-\d+: Error: Could not process rule: No such file or directory\nadd rule ip u nochain accept/,
+      );
+      const listed = JSON.parse(await j.run('list counters table ip u')) as { nftables: unknown[] };
+      expect(listed.nftables).toContainEqual({
+        counter: expect.objectContaining({ name: 'hits', packets: 0 }),
+      });
+      // a failed transaction left nothing behind; the table is as it was
+      expect(await host.run('nft', ['list', 'table', 'ip', 'u'])).not.toMatch(/nochain/);
+    } finally {
+      await c.close();
+      await j.close();
+    }
+    await expect(c.run('add table ip u\n')).rejects.toThrow(/closed/);
   });
 });

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { CommandError } from './command.js';
 
 /** One element of a flow map: (cluster address, client address, client port) → mark, with its counter. */
 export interface FlowElement {
@@ -38,10 +39,55 @@ interface NativeNftFlows {
   close(): void;
 }
 
+interface NativeNftContext {
+  run(script: string): Promise<{ ok: boolean; output: string; error: string }>;
+  close(): void;
+}
+
 const require = createRequire(import.meta.url);
 const native = require('../build/Release/onehost_kernel.node') as {
   NftFlows: new (table: string, netns?: string) => NativeNftFlows;
+  NftContext: new (netns?: string, json?: boolean) => NativeNftContext;
 };
+
+/**
+ * NftContext runs nftables scripts in this process (libnftables), as `nft -f` would: one transaction per
+ * script, on a worker thread, one script at a time. Opened in a namespace when one is named.
+ */
+export class NftContext {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly n: NativeNftContext,
+    private readonly argv: readonly string[],
+  ) {}
+
+  /** open makes a context (`json`: listings come back as JSON). Throws when the namespace cannot be entered. */
+  static open(netns?: string, json = false): NftContext {
+    return new NftContext(new native.NftContext(netns, json), ['nft', ...(json ? ['-j'] : []), '-f', '-']);
+  }
+
+  /** run applies a script; resolves with its output, rejects with a CommandError carrying nft's message. */
+  run(script: string): Promise<string> {
+    const next = this.queue.then(async () => {
+      if (this.closed) throw new Error('NftContext is closed');
+      const r = await this.n.run(script);
+      if (!r.ok) throw new CommandError(this.argv, r.error, 1);
+      return r.output;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** close waits for the script in progress, then frees the context. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    this.n.close();
+  }
+}
 
 const UPSERT = 1;
 const REMOVE = 2;
@@ -131,7 +177,11 @@ export class NftFlows {
     return this.n.get(set, vip, client, port);
   }
 
-  /** dump lists a map's elements (the first `limit`, when given). Throws when the map is missing. */
+  /**
+   * dump lists a map's elements (the first `limit`, when given). The kernel walks the map from its start
+   * again for each part of a dump, so a whole dump costs about n² (1M elements: minutes); give a limit.
+   * Throws when the map is missing.
+   */
   dump(set: string, limit?: number): FlowElement[] {
     return this.n.dump(set, limit);
   }

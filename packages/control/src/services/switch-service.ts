@@ -98,7 +98,7 @@ export function switchService(
       const protocol = req.protocol === 0 ? undefined : transportName(req.protocol);
       if (protocol === null) throw invalidArgument('protocol', 'TRANSPORT_TCP, TRANSPORT_UDP or unset');
       if (req.limit > MAX_LIMIT) throw invalidArgument('limit', `at most ${MAX_LIMIT}`);
-      const { connections, total } = await need().listConnections({
+      const { connections, total, more } = await need().listConnections({
         ...(protocol !== undefined ? { protocol } : {}),
         ...(req.port !== 0 ? { port: port('port', req.port) } : {}),
         ...(req.nodeName !== '' ? { nodeName: nodeName('node_name', req.nodeName) } : {}),
@@ -112,6 +112,7 @@ export function switchService(
           packets: c.packets ?? 0,
         })),
         total,
+        more: more ?? false,
       };
     }),
   };

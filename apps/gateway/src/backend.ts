@@ -94,16 +94,29 @@ export class GatewaySwitch implements SwitchBackend {
     return v;
   }
 
+  /**
+   * explain decides like the switch; a flow the kernel keeps and forwards goes where its kernel entry
+   * says, whatever the switch's own table holds (the kernel's round robin counts on its own), and the
+   * trace says so.
+   */
   explain(packet: Uint8Array, opts: { updateTables: boolean }): ExplainResult {
     const r = this.sw.explain(packet, { dryRun: !opts.updateTables });
-    return this.pathOf === null ? r : { ...r, path: this.pathOf(packet) };
+    if (this.pathOf === null) return r;
+    const path = this.pathOf(packet);
+    const k = this.kernel?.flowOf(packet) ?? null;
+    const snap = this.sw.snapshot;
+    if (k === null || !k.forwards || snap === null) return { ...r, path };
+    const name = snap.nodes.nameOf(k.node);
+    const decision =
+      k.node === snap.nodes.gatewayId
+        ? ({ kind: 'local' } as const)
+        : ({ kind: 'forward', node: k.node, nodeName: name } as const);
+    return { ...r, decision, trace: [...r.trace, `kernel: the flow's entry → ${name}`], path };
   }
 
-  listConnections(filter: ConnectionFilter): {
-    connections: ConnectionInfo[];
-    total: number;
-    more?: boolean;
-  } {
+  async listConnections(
+    filter: ConnectionFilter,
+  ): Promise<{ connections: ConnectionInfo[]; total: number; more?: boolean }> {
     const f: { protocol?: Protocol; port?: number; nodeName?: string; limit: number } = {
       limit: filter.limit,
     };
@@ -130,11 +143,11 @@ export class GatewaySwitch implements SwitchBackend {
    * withKernelFlows lists the kernel's flows of the entries that keep them, then the switch's own that
    * the kernel does not have (least-connections' first packets, flows waiting for their kernel entry).
    */
-  private withKernelFlows(
+  private async withKernelFlows(
     f: { protocol?: Protocol; port?: number; nodeName?: string; limit: number },
     user: ConnectionInfo[],
     userTotal: number,
-  ): { connections: ConnectionInfo[]; total: number; more: boolean } {
+  ): Promise<{ connections: ConnectionInfo[]; total: number; more: boolean }> {
     const fp = this.kernel!;
     const snap = this.sw.snapshot;
     const out: ConnectionInfo[] = [];
@@ -147,7 +160,7 @@ export class GatewaySwitch implements SwitchBackend {
       if (f.port !== undefined && f.port !== e.port) continue;
       // read as far as the rows still wanted (and one more, to know whether there are more)
       const want = Math.max(0, f.limit - out.length);
-      const read = fp.flowsOf(e.protocol, e.port, want + 1);
+      const read = await fp.flowsOf(e.protocol, e.port, want + 1);
       if (read.length > want) more = true;
       for (const x of read.slice(0, want)) {
         const node = fp.nodeOfMark(x.mark);

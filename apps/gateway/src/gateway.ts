@@ -200,8 +200,13 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       });
       backend.setPathExplainer((packet) => (sw.snapshot === null ? '' : fp.explain(sw.snapshot, packet)));
       backend.setKernelFlows(fp);
+      let counting = false;
       const live = setInterval(() => {
-        if (sw.snapshot !== null) fp.countLiveFlows(sw.snapshot);
+        if (sw.snapshot === null || counting) return;
+        counting = true;
+        void fp.countLiveFlows(sw.snapshot).finally(() => {
+          counting = false;
+        });
       }, LIVE_COUNT_EVERY_MS);
       undo.push(() => clearInterval(live));
       undo.push(() => fp.settled());

@@ -119,6 +119,25 @@ function entryPathText(
   return `kernel: new connection → round robin (numgen) over ${ring}`;
 }
 
+/**
+ * kernelFlow finds the flow of `packet` in the kernel's flow maps: its node, and whether the kernel
+ * forwards to it (false: its node is down or unreachable, and user space decides). Null when the kernel
+ * keeps no flow for it (or no flows for its entry).
+ */
+export function kernelFlow(view: KernelView, packet: Uint8Array): { node: number; forwards: boolean } | null {
+  const s = view.applied;
+  if (s === null) return null;
+  const p = new PacketSummary();
+  if (p.read(packet, 0, packet.length) !== OK || p.isFragment) return null;
+  if (p.protocol !== IPPROTO.TCP && p.protocol !== IPPROTO.UDP) return null;
+  const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
+  if (e?.flowMap === undefined) return null;
+  const flow = view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+  if (flow === null) return null;
+  const hex = `0x${(flow.mark >>> 0).toString(16).padStart(8, '0')}`;
+  return { node: view.nodeOfMark(flow.mark), forwards: s.sets.get('nodecnt')?.elements.has(hex) ?? false };
+}
+
 /** stateOfTimeout names a flow element's state from its timeout (TCP), for listings. */
 export function stateOfTimeout(e: EntryPath, timeoutMs: number): string {
   const plan = e.plan;

@@ -19,7 +19,7 @@ import {
   markOf,
   type NodeEndpoint,
 } from './compile.js';
-import { explainPath } from './explain.js';
+import { explainPath, kernelFlow } from './explain.js';
 import { type ExistingObjects, ipChanges, localRuleArgs, renderTransaction } from './render.js';
 
 /** A named counter of the fast path's table. */
@@ -186,6 +186,11 @@ export class FastPath {
     return explainPath(this, snap, packet);
   }
 
+  /** flowOf finds the kernel's flow for `packet` (see kernelFlow). */
+  flowOf(packet: Uint8Array): { node: number; forwards: boolean } | null {
+    return kernelFlow(this, packet);
+  }
+
   private async applyOne(snap: TableSnapshot, endpoints: readonly NodeEndpoint[]): Promise<void> {
     const t0 = performance.now();
     const { host, layout, log } = this.o;
@@ -296,15 +301,11 @@ export class FastPath {
     }
   }
 
-  /** flowsOf lists an entry's flows in the kernel (the first `limit`); empty when it keeps none. */
-  flowsOf(protocol: number, port: number, limit?: number): FlowElement[] {
+  /** flowsOf lists an entry's flows in the kernel (the first `limit`; off the event loop); empty when it keeps none. */
+  async flowsOf(protocol: number, port: number, limit?: number): Promise<FlowElement[]> {
     const e = this.state?.entries.get(entryName(protocol, port));
     if (e?.flowMap === undefined || this.flows === null) return [];
-    try {
-      return this.flows.dump(e.flowMap, limit);
-    } catch {
-      return [];
-    }
+    return this.flows.dump(e.flowMap, limit).catch(() => []);
   }
 
   /** nodeOfMark turns a mark back into a node id (the gateway's own mark into its id); -1 if none. */
@@ -319,7 +320,7 @@ export class FastPath {
    * countLiveFlows tells least-connections entries how many flows each node has in the kernel (their
    * flow maps hold them all), so their next user-space pick balances by what the kernel keeps.
    */
-  countLiveFlows(snap: TableSnapshot): void {
+  async countLiveFlows(snap: TableSnapshot, max = LIVE_COUNT_MAX): Promise<void> {
     const s = this.state;
     if (s === null) return;
     for (const e of snap.entries.values()) {
@@ -327,8 +328,14 @@ export class FastPath {
       const plan = path?.plan as Extract<KernelPlan, { kind: 'connection' }> | undefined;
       if (plan?.kind !== 'connection' || plan.policy !== 'least-conn' || e.fn.setLiveFlows === undefined)
         continue;
+      // Reading a map costs about n² (see NftFlows.dump): past `max` flows the entry counts its own table
+      const read = await this.flowsOf(e.protocol, e.port, max + 1);
+      if (read.length > max) {
+        e.fn.setLiveFlows(null);
+        continue;
+      }
       const counts = new Int32Array(0x10000);
-      for (const f of this.flowsOf(e.protocol, e.port)) {
+      for (const f of read) {
         const id = this.nodeOfMark(f.mark);
         if (id >= 0) counts[id]!++;
       }

@@ -16,7 +16,7 @@ export {
   TUN_CLASSES,
   type TunClass,
 } from './compile.js';
-export { explainPath, type KernelView, packetsOf, stateOfTimeout } from './explain.js';
+export { explainPath, type KernelView, kernelFlow, packetsOf, stateOfTimeout } from './explain.js';
 export {
   FastPath,
   type FastPathOptions,

@@ -329,24 +329,18 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     nftnl_set_free(s);
     if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return errno;
     Collector c{out, limit};
-    // A single get ends with its ack, a dump with NLMSG_DONE (MNL_CB_STOP both). The kernel walks a map
-    // from its start again for every part of a dump, so a dump of n elements costs about n²: past
-    // `limit` the dump is abandoned with its socket, and a new socket serves what comes next.
+    // a single get ends with its ack (MNL_CB_STOP)
     for (;;) {
       ssize_t n = mnl_socket_recvfrom(nl_, rx_.data(), rx_.size());
       if (n < 0) return errno;
       int r = mnl_cb_run(rx_.data(), static_cast<size_t>(n), seq, portid_, OnElems, &c);
       if (r < 0) return errno;
       if (r == MNL_CB_STOP) break;
-      if (limit > 0 && out->size() >= limit) {
-        CloseSocket();
-        return OpenSocket();
-      }
     }
     return 0;
   }
 
-  Napi::Object ToJs(Napi::Env env, const Element& el) {
+  static Napi::Object ToJs(Napi::Env env, const Element& el) {
     Napi::Object o = Napi::Object::New(env);
     uint32_t v, c;
     uint16_t p;
@@ -385,27 +379,109 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     return out.empty() ? env.Null() : static_cast<Napi::Value>(ToJs(env, out[0]));
   }
 
-  // dump(set, limit?) → elements (all, or the first `limit`)
-  Napi::Value Dump(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Open(env)) return env.Undefined();
-    if (info.Length() < 1 || !info[0].IsString()) {
-      Napi::TypeError::New(env, "dump(set, limit?)").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    size_t limit = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-    std::vector<Element> out;
-    int err = Query(info[0].As<Napi::String>(), nullptr, &out, limit);
-    if (err != 0) {
-      ThrowErrno(env, "dump of " + std::string(info[0].As<Napi::String>()), err);
-      return env.Undefined();
-    }
-    size_t n = limit > 0 && out.size() > limit ? limit : out.size();
-    Napi::Array arr = Napi::Array::New(env, n);
-    for (size_t i = 0; i < n; i++) arr.Set(static_cast<uint32_t>(i), ToJs(env, out[i]));
-    return arr;
-  }
+  // dump(set, limit?) → Promise<elements> (all, or the first `limit`), on a worker thread
+  Napi::Value Dump(const Napi::CallbackInfo& info);
+
+  friend class DumpWorker;
 };
+
+// DumpWorker dumps one map on a libuv worker thread through a socket of its own (opened in the
+// namespace there: setns is per thread), so a large map never stalls the event loop. The kernel walks a
+// map from its start again for every part of a dump, so n elements cost about n²: past `limit` the dump
+// is abandoned with its socket.
+class DumpWorker : public Napi::AsyncWorker {
+ public:
+  DumpWorker(Napi::Env env, std::string netns, std::string table, std::string set, size_t limit)
+      : Napi::AsyncWorker(env),
+        netns_(std::move(netns)),
+        table_(std::move(table)),
+        set_(std::move(set)),
+        limit_(limit),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    NetnsScope scope(netns_);
+    if (!scope.ok()) {
+      err_ = scope.error();
+      return;
+    }
+    struct mnl_socket* nl = mnl_socket_open(NETLINK_NETFILTER);
+    if (nl == nullptr || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+      err_ = errno;
+      if (nl != nullptr) mnl_socket_close(nl);
+      return;
+    }
+    int rcv = 8 << 20;
+    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 16);
+    struct nftnl_set* s = nftnl_set_alloc();
+    nftnl_set_set_str(s, NFTNL_SET_TABLE, table_.c_str());
+    nftnl_set_set_str(s, NFTNL_SET_NAME, set_.c_str());
+    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP, 1);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s);
+    nftnl_set_free(s);
+    uint32_t portid = mnl_socket_get_portid(nl);
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+      err_ = errno;
+    } else {
+      NftFlows::Collector c{&out_, limit_};
+      for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+        if (n < 0) {
+          err_ = errno;
+          break;
+        }
+        int r = mnl_cb_run(buf.data(), static_cast<size_t>(n), 1, portid, NftFlows::OnElems, &c);
+        if (r < 0) {
+          err_ = errno;
+          break;
+        }
+        if (r == MNL_CB_STOP || (limit_ > 0 && out_.size() >= limit_)) break;
+      }
+    }
+    mnl_socket_close(nl);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ != 0) {
+      const char* name = strerrorname_np(err_);
+      Napi::Error e = Napi::Error::New(
+          env, "dump of " + set_ + " (" + (name ? name : "errno") + ": " + strerror(err_) + ")");
+      e.Set("code", Napi::String::New(env, "ENFTFLOWS"));
+      e.Set("errno", Napi::Number::New(env, err_));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    size_t n = limit_ > 0 && out_.size() > limit_ ? limit_ : out_.size();
+    Napi::Array arr = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++) arr.Set(static_cast<uint32_t>(i), NftFlows::ToJs(env, out_[i]));
+    deferred_.Resolve(arr);
+  }
+
+ private:
+  std::string netns_, table_, set_;
+  size_t limit_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Element> out_;
+  int err_ = 0;
+};
+
+Napi::Value NftFlows::Dump(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Open(env)) return env.Undefined();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "dump(set, limit?)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t limit = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  auto* w = new DumpWorker(env, netns_, table_, info[0].As<Napi::String>(), limit);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 Napi::Function DefineNftContext(Napi::Env env);
 

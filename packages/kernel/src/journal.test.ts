@@ -20,7 +20,7 @@ async function state(): Promise<string> {
     await q('ip', ['-4', 'addr']),
     await q('ip', ['link']),
     await q('ip', ['rule']),
-    await q('ip', ['route', 'show', 'table', 'all']),
+    await q('ip', ['-4', 'route', 'show', 'table', 'all']),
     await q('nft', ['list', 'ruleset']),
     await host.readSysctl('net.ipv4.ip_forward'),
     await host.readSysctl('net/ipv4/conf/all/rp_filter'),
@@ -31,6 +31,9 @@ beforeAll(async () => {
   lab = new Lab();
   const ns = await lab.netns();
   host = new Host(ns.name);
+  // no IPv6 link-local addresses appearing while the test compares states
+  await host.writeSysctl('net/ipv6/conf/all/disable_ipv6', '1');
+  await host.writeSysctl('net/ipv6/conf/default/disable_ipv6', '1');
   await host.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
   await host.ip('link', 'set', 'eth0p', 'up');
   await host.ip('addr', 'add', '198.18.0.1/24', 'dev', 'eth0');

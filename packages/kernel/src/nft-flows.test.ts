@@ -72,7 +72,7 @@ describe('NftFlows', () => {
     expect(await listed('f')).not.toMatch(/40001/);
   });
 
-  it('a full map refuses what does not fit, and the rest of the batch still lands, counted', () => {
+  it('a full map refuses what does not fit, and the rest of the batch still lands, counted', async () => {
     const b = new FlowBatch();
     for (let p = 1; p <= 6; p++) b.upsert(0, VIP, CLIENT, 50000 + p, 0x101, 60_000);
     const r = flows.apply(['f'], b);
@@ -80,10 +80,10 @@ describe('NftFlows', () => {
     expect(r.applied).toBe(3);
     expect(r.failed).toBe(3);
     expect(r.error).toMatch(/^ENFILE/);
-    expect(flows.dump('f')).toHaveLength(4);
+    expect(await flows.dump('f')).toHaveLength(4);
   });
 
-  it('a missing map is refused with its errno, and dump/get throw naming it', () => {
+  it('a missing map is refused with its errno, and dump/get throw naming it', async () => {
     const b = new FlowBatch();
     b.upsert(0, VIP, CLIENT, 1, 1, 0);
     expect(flows.apply(['nosuch'], b)).toMatchObject({
@@ -91,16 +91,16 @@ describe('NftFlows', () => {
       failed: 1,
       error: expect.stringMatching(/^ENOENT/),
     });
-    expect(() => flows.dump('nosuch')).toThrow(/dump of nosuch .*ENOENT/);
+    await expect(flows.dump('nosuch')).rejects.toThrow(/dump of nosuch .*ENOENT/);
   });
 
-  it('dumps 60,000 elements written in one apply; a limit returns the first ones', () => {
+  it('dumps 60,000 elements written in one apply; a limit returns the first ones', async () => {
     const b = new FlowBatch(60_000);
     for (let i = 0; i < 60_000; i++)
       b.upsert(0, VIP, (CLIENT + (i >> 12)) >>> 0, 1024 + (i & 0xfff), 0x100 + (i % 3), 120_000);
     const r = flows.apply(['g'], b);
     expect(r).toMatchObject({ applied: 60_000, failed: 0 });
-    const all = flows.dump('g');
+    const all = await flows.dump('g');
     expect(all).toHaveLength(60_000);
     const byMark = new Map<number, number>();
     for (const e of all) byMark.set(e.mark, (byMark.get(e.mark) ?? 0) + 1);
@@ -111,7 +111,7 @@ describe('NftFlows', () => {
         [0x102, 20_000],
       ]),
     );
-    expect(flows.dump('g', 10)).toHaveLength(10);
+    expect(await flows.dump('g', 10)).toHaveLength(10);
   });
 
   it('refuses bad arguments and a closed socket with a clear error', () => {

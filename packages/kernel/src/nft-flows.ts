@@ -35,7 +35,7 @@ interface NativeNftFlows {
     timeouts: Uint32Array,
   ): ApplyResult;
   get(set: string, vip: number, client: number, port: number): FlowElement | null;
-  dump(set: string, limit?: number): FlowElement[];
+  dump(set: string, limit?: number): Promise<FlowElement[]>;
   close(): void;
 }
 
@@ -178,11 +178,11 @@ export class NftFlows {
   }
 
   /**
-   * dump lists a map's elements (the first `limit`, when given). The kernel walks the map from its start
-   * again for each part of a dump, so a whole dump costs about n² (1M elements: minutes); give a limit.
-   * Throws when the map is missing.
+   * dump lists a map's elements (the first `limit`, when given), on a worker thread through a socket of
+   * its own. The kernel walks the map from its start again for each part of a dump, so a whole dump
+   * costs about n² (1M elements: minutes); give a limit. Rejects when the map is missing.
    */
-  dump(set: string, limit?: number): FlowElement[] {
+  dump(set: string, limit?: number): Promise<FlowElement[]> {
     return this.n.dump(set, limit);
   }
 

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     flows.apply(['f_tcp_80'], b);
     const fillMs = performance.now() - t;
     t = performance.now();
-    const held = flows.dump('f_tcp_80').length;
+    const held = (await flows.dump('f_tcp_80')).length;
     const dumpMs = performance.now() - t;
     flows.close();
     const full = await changes();

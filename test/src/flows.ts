@@ -24,9 +24,12 @@ export interface ClientFlow {
 /** key names a flow as the nodes' sets list it. */
 export const keyOf = (f: ClientFlow): string => `${ipv4ToString(f.src)}:${f.sport}:${f.dport}`;
 
+/** taken holds every flow made so far, so flows of different sets never share a client address and port. */
+const taken = new Set<string>();
+
 /**
- * makeFlows returns n distinct flows to `dport` (or to a port drawn from `ports`) from sources in
- * 203.0.113.128–250, deterministic for a seed.
+ * makeFlows returns n flows to `dport` (or to a port drawn from `dport()`) from sources in
+ * 203.0.113.128–250, deterministic for a seed, distinct from every flow made before in this process.
  */
 export function makeFlows(
   n: number,
@@ -35,7 +38,6 @@ export function makeFlows(
   dport: number | (() => number),
 ): ClientFlow[] {
   const out: ClientFlow[] = [];
-  const seen = new Set<string>();
   let x = seed >>> 0;
   const next = () => {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
@@ -50,8 +52,8 @@ export function makeFlows(
       dport: typeof dport === 'number' ? dport : dport(),
     };
     const k = `${f.src}:${f.sport}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
+    if (taken.has(k)) continue;
+    taken.add(k);
     out.push(f);
   }
   return out;

@@ -46,6 +46,12 @@ const GATEWAY_MAC = '02:6f:68:00:00:01';
 const SWEEP_EVERY_MS = 1000;
 /** how often least-connections entries learn the live flows the kernel keeps */
 const LIVE_COUNT_EVERY_MS = 5000;
+/**
+ * How long a restarted gateway keeps the kernel table it adopted while the nodes it knew come back: the
+ * store lists them down ("gateway restart") until they join again, and applying that would send every
+ * established flow to user space, which has not seen them.
+ */
+const ADOPT_GRACE_MS = 5000;
 
 /**
  * startGateway brings the gateway up: validates the switch table, opens the TUN, configures the host
@@ -195,9 +201,30 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           .filter((m) => m.vxlanMac !== '')
           .map((m) => ({ id: m.id, address: m.internalAddress, mac: m.vxlanMac }));
       // every swap (membership, drains, exports, entries) reaches the kernel in one transaction
-      backend.onSwap(() => {
-        if (sw.snapshot !== null) void fp.apply(sw.snapshot, endpoints());
-      });
+      let holding = fp.adopting;
+      const apply = () => {
+        if (sw.snapshot !== null && !holding) void fp.apply(sw.snapshot, endpoints());
+      };
+      if (holding) {
+        // until the nodes are back, user space must not make the kernel forget flows it has not seen
+        sw.flowLog.enabled = false;
+        const release = (why: string) => {
+          if (!holding) return;
+          holding = false;
+          sw.flowLog.enabled = true;
+          log.info({ why }, 'applying the switch over the adopted kernel table');
+          apply();
+        };
+        const grace = setTimeout(() => release('grace period over'), ADOPT_GRACE_MS);
+        undo.push(() => clearTimeout(grace));
+        undo.push(
+          control.membership.onChange(() => {
+            if (!control.membership.members().some((m) => m.downReason === 'gateway restart'))
+              release('every node is back');
+          }),
+        );
+      }
+      backend.onSwap(apply);
       backend.setPathExplainer((packet) => (sw.snapshot === null ? '' : fp.explain(sw.snapshot, packet)));
       backend.setKernelFlows(fp);
       let counting = false;
@@ -216,7 +243,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     refresh();
     if (fastpath !== null) {
       await fastpath.settled();
-      if (fastpath.lastError !== '')
+      if (fastpath.lastError !== '' && fastpath.applied === null)
         throw new Error(`the kernel refused the fast path: ${fastpath.lastError}`);
       await process.refreshCounters();
     }

@@ -112,6 +112,11 @@ export class FastPath {
     return this.o.layout;
   }
 
+  /** adopting: the kernel holds a table a previous gateway left, and nothing was applied over it yet. */
+  get adopting(): boolean {
+    return this.existing !== undefined;
+  }
+
   /** applied is the kernel state in force (null before the first apply). */
   get applied(): KernelState | null {
     return this.state;
@@ -348,20 +353,10 @@ export class FastPath {
     return this.state?.entries.get(entryName(protocol, port)) ?? null;
   }
 
-  /** counters reads every named counter of the table. Throws a CommandError when nft fails. */
+  /** counters reads every named counter of the table (cheaply, off the event loop). Rejects when it cannot. */
   async counters(): Promise<Map<string, KernelCounter>> {
-    const out = new Map<string, KernelCounter>();
-    const list = `list counters table ip ${this.o.layout.table}`;
-    const objects =
-      this.nftJson === null
-        ? await this.o.host.nftJson(...list.split(' '))
-        : ((JSON.parse(await this.nftJson.run(list)) as { nftables?: Record<string, unknown>[] }).nftables ??
-          []);
-    for (const o of objects) {
-      const c = (o as { counter?: { name: string; packets: number; bytes: number } }).counter;
-      if (c !== undefined) out.set(c.name, { packets: c.packets, bytes: c.bytes });
-    }
-    return out;
+    if (this.flows === null) throw new Error('the fast path is closed');
+    return this.flows.counters();
   }
 
   /**

@@ -9,6 +9,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/set.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -66,7 +67,8 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NftFlows",
                        {InstanceMethod("apply", &NftFlows::Apply), InstanceMethod("get", &NftFlows::Get),
-                        InstanceMethod("dump", &NftFlows::Dump), InstanceMethod("close", &NftFlows::Close)});
+                        InstanceMethod("dump", &NftFlows::Dump), InstanceMethod("counters", &NftFlows::Counters),
+                        InstanceMethod("close", &NftFlows::Close)});
   }
 
   // new NftFlows(table, netns?): a netlink socket (in netns, when named) for table `ip <table>`.
@@ -381,6 +383,8 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
 
   // dump(set, limit?) → Promise<elements> (all, or the first `limit`), on a worker thread
   Napi::Value Dump(const Napi::CallbackInfo& info);
+  // counters() → Promise<{ name: [packets, bytes] }>: the table's named counters, on a worker thread
+  Napi::Value Counters(const Napi::CallbackInfo& info);
 
   friend class DumpWorker;
 };
@@ -478,6 +482,112 @@ Napi::Value NftFlows::Dump(const Napi::CallbackInfo& info) {
   }
   size_t limit = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
   auto* w = new DumpWorker(env, netns_, table_, info[0].As<Napi::String>(), limit);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// CountersWorker reads a table's named counters (a GETOBJ dump of its counter objects) on a worker thread
+// through a socket of its own: unlike `nft list counters`, which fetches every set's elements too.
+class CountersWorker : public Napi::AsyncWorker {
+ public:
+  CountersWorker(Napi::Env env, std::string netns, std::string table)
+      : Napi::AsyncWorker(env),
+        netns_(std::move(netns)),
+        table_(std::move(table)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  struct Counter {
+    std::string name;
+    uint64_t packets, bytes;
+  };
+
+  static int OnObj(const struct nlmsghdr* nlh, void* data) {
+    auto* out = static_cast<std::vector<Counter>*>(data);
+    struct nftnl_obj* o = nftnl_obj_alloc();
+    if (nftnl_obj_nlmsg_parse(nlh, o) >= 0) {
+      const char* name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+      if (name != nullptr)
+        out->push_back({name, nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS), nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES)});
+    }
+    nftnl_obj_free(o);
+    return MNL_CB_OK;
+  }
+
+  void Execute() override {
+    NetnsScope scope(netns_);
+    if (!scope.ok()) {
+      err_ = scope.error();
+      return;
+    }
+    struct mnl_socket* nl = mnl_socket_open(NETLINK_NETFILTER);
+    if (nl == nullptr || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+      err_ = errno;
+      if (nl != nullptr) mnl_socket_close(nl);
+      return;
+    }
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
+    struct nftnl_obj* o = nftnl_obj_alloc();
+    nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, table_.c_str());
+    nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETOBJ, NFPROTO_IPV4, NLM_F_DUMP, 1);
+    nftnl_obj_nlmsg_build_payload(nlh, o);
+    nftnl_obj_free(o);
+    uint32_t portid = mnl_socket_get_portid(nl);
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+      err_ = errno;
+    } else {
+      for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+        if (n < 0) {
+          err_ = errno;
+          break;
+        }
+        int r = mnl_cb_run(buf.data(), static_cast<size_t>(n), 1, portid, OnObj, &out_);
+        if (r < 0) {
+          err_ = errno;
+          break;
+        }
+        if (r == MNL_CB_STOP) break;
+      }
+    }
+    mnl_socket_close(nl);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ != 0) {
+      const char* name = strerrorname_np(err_);
+      Napi::Error e = Napi::Error::New(
+          env, "counters of " + table_ + " (" + (name ? name : "errno") + ": " + strerror(err_) + ")");
+      e.Set("code", Napi::String::New(env, "ENFTFLOWS"));
+      e.Set("errno", Napi::Number::New(env, err_));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Object r = Napi::Object::New(env);
+    for (const Counter& c : out_) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, Napi::Number::New(env, static_cast<double>(c.packets)));
+      pair.Set(1u, Napi::Number::New(env, static_cast<double>(c.bytes)));
+      r.Set(c.name, pair);
+    }
+    deferred_.Resolve(r);
+  }
+
+ private:
+  std::string netns_, table_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Counter> out_;
+  int err_ = 0;
+};
+
+Napi::Value NftFlows::Counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Open(env)) return env.Undefined();
+  auto* w = new CountersWorker(env, netns_, table_);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

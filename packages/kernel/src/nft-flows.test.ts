@@ -114,6 +114,16 @@ describe('NftFlows', () => {
     expect(await flows.dump('g', 10)).toHaveLength(10);
   });
 
+  it('reads the table’s named counters, and only those', async () => {
+    await host.nft('add counter ip t hits\nadd counter ip t misses\n');
+    const c = await flows.counters();
+    expect(c.get('hits')).toEqual({ packets: 0, bytes: 0 });
+    expect([...c.keys()].sort()).toEqual(['hits', 'misses']);
+    const other = NftFlows.open('nosuch', host.netns);
+    expect((await other.counters()).size).toBe(0); // the kernel filters its dump by table: none there
+    other.close();
+  });
+
   it('refuses bad arguments and a closed socket with a clear error', () => {
     const b = new FlowBatch(2);
     expect(b.upsert(0, 1, 2, 3, 4, 5)).toBe(true);

@@ -36,6 +36,7 @@ interface NativeNftFlows {
   ): ApplyResult;
   get(set: string, vip: number, client: number, port: number): FlowElement | null;
   dump(set: string, limit?: number): Promise<FlowElement[]>;
+  counters(): Promise<Record<string, [number, number]>>;
   close(): void;
 }
 
@@ -184,6 +185,16 @@ export class NftFlows {
    */
   dump(set: string, limit?: number): Promise<FlowElement[]> {
     return this.n.dump(set, limit);
+  }
+
+  /**
+   * counters reads the table's named counters (name → packets and bytes) on a worker thread: only the
+   * counter objects cross the socket, not every set's elements as with `nft list counters`. Empty
+   * when the table is missing; rejects when the socket cannot be opened.
+   */
+  async counters(): Promise<Map<string, { packets: number; bytes: number }>> {
+    const r = await this.n.counters();
+    return new Map(Object.entries(r).map(([k, [packets, bytes]]) => [k, { packets, bytes }]));
   }
 
   close(): void {

@@ -25,11 +25,13 @@ import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
 import { NFS_READ_ID, nfsAgentArgs, nfsReadFailed, reportNfsRead, runNfsRead } from './nfs-read.js';
 import { fmt, median, pct, spread, table } from './report.js';
 import {
+  type Figure,
   PATH_TITLES,
   PATHS,
   type PathId,
   type Sample,
   type Target,
+  value,
   WORKLOADS,
   type Workload,
 } from './workloads.js';
@@ -104,6 +106,12 @@ function options(argv: string[]): Options | undefined {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** showSample prints a sample's figures for the progress lines: `4906 req/s`, or named when there are several. */
+function showSample(w: Workload, s: Sample): string {
+  const named = w.figures.length > 1;
+  return w.figures.map((f) => `${named ? `${f.id} ` : ''}${fmt(value(s, f), f.digits)} ${f.unit}`).join(', ');
+}
+
 type Key = `${string}/${PathId}`;
 
 /** Results collects every sample and what was measured around it. */
@@ -118,8 +126,9 @@ class Results {
     m.set(key, list);
   }
 
-  values(w: Workload, p: PathId): number[] {
-    return (this.samples.get(`${w.id}/${p}`) ?? []).map((s) => s.value);
+  /** values are figure `f` of workload `w`'s samples on path `p`, in run order (NaN where one failed). */
+  values(w: Workload, f: Figure, p: PathId): number[] {
+    return (this.samples.get(`${w.id}/${p}`) ?? []).map((s) => value(s, f));
   }
 }
 
@@ -173,7 +182,7 @@ class Bench {
       try {
         return await w.run(this.c.lab, this.targets[p], seconds);
       } catch (err) {
-        return { value: Number.NaN, error: `${(first as Error).message}; retry: ${(err as Error).message}` };
+        return { values: {}, error: `${(first as Error).message}; retry: ${(err as Error).message}` };
       }
     }
   }
@@ -213,11 +222,7 @@ class Bench {
       for (const w of this.o.workloads) {
         for (const p of PATHS) {
           const s = await this.measure(w, p);
-          const shown = s.error
-            ? s.error === 'n/a'
-              ? 'n/a'
-              : `FAILED: ${s.error}`
-            : `${fmt(s.value, w.digits)} ${w.unit}`;
+          const shown = s.error ? (s.error === 'n/a' ? 'n/a' : `FAILED: ${s.error}`) : showSample(w, s);
           console.error(
             `rep ${rep}/${this.o.reps} ${w.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${shown}${s.note ? ` (${s.note})` : ''}`,
           );
@@ -238,32 +243,34 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
     `load average (1 min) at start ${load.start[0]!.toFixed(2)}, at end ${load.end[0]!.toFixed(2)}`,
     '',
   );
-  const rows = o.workloads.map((w) => {
-    const m = PATHS.map((p) => median(r.values(w, p)));
-    return { w, m, rk: ratio(m[0]!, m[1]!), rh: ratio(m[0]!, m[2]!) };
+  // one row per figure: a workload whose run yields several figures fills several rows
+  const figures = o.workloads.flatMap((w) => w.figures.map((f) => ({ w, f })));
+  const rows = figures.map(({ w, f }) => {
+    const m = PATHS.map((p) => median(r.values(w, f, p)));
+    return { f, m, rk: ratio(m[0]!, m[1]!), rh: ratio(m[0]!, m[2]!) };
   });
   out.push(
     table(
       ['workload', 'unit', ...PATHS.map((p) => PATH_TITLES[p]), 'onehost/kernel', 'onehost/HAProxy'],
-      rows.map(({ w, m, rk, rh }) => [
-        w.id,
-        w.unit,
-        ...m.map((v) => fmt(v, w.digits)),
+      rows.map(({ f, m, rk, rh }) => [
+        f.id,
+        f.unit,
+        ...m.map((v) => fmt(v, f.digits)),
         fmt(rk, 2),
         fmt(rh, 2),
       ]),
     ),
     '',
   );
-  for (const { w, m, rk, rh } of rows)
+  for (const { f, m, rk, rh } of rows)
     out.push(
-      `bench ${w.id} onehost=${fmt(m[0]!, w.digits)} kernel=${fmt(m[1]!, w.digits)} haproxy=${fmt(m[2]!, w.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${w.unit}`,
+      `bench ${f.id} onehost=${fmt(m[0]!, f.digits)} kernel=${fmt(m[1]!, f.digits)} haproxy=${fmt(m[2]!, f.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${f.unit}`,
     );
   // Loads of one repetition run seconds apart, so a ratio within a repetition cancels slow drift in what
   // else the machine does; the median of those ratios is a second estimate next to the ratio of medians.
-  const perRep = (w: Workload, p: PathId) => {
-    const a = r.values(w, 'onehost');
-    const b = r.values(w, p);
+  const perRep = (w: Workload, f: Figure, p: PathId) => {
+    const a = r.values(w, f, 'onehost');
+    const b = r.values(w, f, p);
     const q = a.map((v, i) => ratio(v, b[i] ?? Number.NaN)).filter(Number.isFinite);
     return q.length === 0
       ? 'n/a'
@@ -273,14 +280,14 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
   out.push(
     table(
       ['workload', 'onehost/kernel', 'onehost/HAProxy'],
-      o.workloads.map((w) => [w.id, perRep(w, 'kernel'), perRep(w, 'haproxy')]),
+      figures.map(({ w, f }) => [f.id, perRep(w, f, 'kernel'), perRep(w, f, 'haproxy')]),
     ),
   );
   out.push('', 'spread of the samples, (max − min) / median:');
   out.push(
     table(
       ['workload', ...PATHS.map((p) => PATH_TITLES[p])],
-      o.workloads.map((w) => [w.id, ...PATHS.map((p) => pct(spread(r.values(w, p))))]),
+      figures.map(({ w, f }) => [f.id, ...PATHS.map((p) => pct(spread(r.values(w, f, p))))]),
     ),
   );
 
@@ -330,10 +337,13 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
   for (const w of o.workloads)
     for (const p of PATHS) {
       const list = r.samples.get(`${w.id}/${p}`) ?? [];
-      const text = list.map((s) =>
-        s.error ? (s.error === 'n/a' ? 'n/a' : 'FAILED') : fmt(s.value, w.digits),
-      );
-      out.push(`  ${w.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
+      for (const f of w.figures) {
+        const text = list.map((s) =>
+          s.error ? (s.error === 'n/a' ? 'n/a' : 'FAILED') : fmt(value(s, f), f.digits),
+        );
+        out.push(`  ${f.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
+      }
+      // notes and failures once per run, after its figures
       for (const s of list) if (s.note) out.push(`    ${s.note}`);
       for (const s of list) if (s.error && s.error !== 'n/a') out.push(`    failed: ${s.error}`);
     }

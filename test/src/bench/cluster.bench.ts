@@ -7,9 +7,11 @@
 // HTTP goes round robin to nginx on n1…n3 through onehost and HAProxy, to n1's nginx on the kernel route.
 // iperf3 always reaches n1: the lab's server (:5201, pinned to n1 in the switch, see benchGatewayYaml)
 // through onehost and HAProxy, a server of our own bound to n1's address (:5301) on the kernel route.
-// Workloads: iperf3 upload and download (-R), wrk with Connection: close, iperf3 UDP with 64-byte
-// payloads (packets the server received per second). Repetitions are interleaved (every workload on
-// every path, then the next repetition) and the table shows medians and ratios from this run only.
+// Workloads: iperf3 upload and download (-R), wrk with Connection: close, wrk over one keep-alive
+// connection (latency: median and p99 in µs, two rows from one run; lower is better, the ratio is still
+// onehost ÷ peer), iperf3 UDP with 64-byte payloads (packets the server received per second).
+// Repetitions are interleaved (every workload on every path, then the next repetition) and the table
+// shows medians and ratios from this run only.
 // nfs-read (nfs-read.ts): nfs-cp of a 256 MiB file from n1's NFS export through the cluster address
 // (delayed binding) and directly (c2 → n1's own address), alternating; its figures come last.
 // It prints figures and asserts nothing about time. Every load stops by itself (-t / -d); the lab,
@@ -40,6 +42,7 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
   --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
   --seconds S   length of each load (default 3)
   --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID].join(',')} (default all)
+                latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 alternating copies each; starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
 As root; builds its own lab of network namespaces and removes it at the end.`;
@@ -260,8 +263,18 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
         fmt(rh, 2),
       ]),
     ),
-    '',
   );
+  const lower = rows.filter(({ f }) => f.better === 'lower').map(({ f }) => f.id);
+  if (lower.length > 0)
+    out.push(
+      `lower is better for ${lower.join(', ')}; their ratios are onehost ÷ peer too, so ≤ 1.10 means onehost is at most 10% slower`,
+    );
+  for (const w of o.workloads)
+    for (const f of w.aside ?? [])
+      out.push(
+        `${f.id} (${f.unit}, the same runs): ${PATHS.map((p) => `${PATH_TITLES[p]} ${fmt(median(r.values(w, f, p)), f.digits)}`).join(', ')}`,
+      );
+  out.push('');
   for (const { f, m, rk, rh } of rows)
     out.push(
       `bench ${f.id} onehost=${fmt(m[0]!, f.digits)} kernel=${fmt(m[1]!, f.digits)} haproxy=${fmt(m[2]!, f.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${f.unit}`,
@@ -341,7 +354,7 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
         const text = list.map((s) =>
           s.error ? (s.error === 'n/a' ? 'n/a' : 'FAILED') : fmt(value(s, f), f.digits),
         );
-        out.push(`  ${f.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
+        out.push(`  ${f.id.padEnd(11)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
       }
       // notes and failures once per run, after its figures
       for (const s of list) if (s.note) out.push(`    ${s.note}`);

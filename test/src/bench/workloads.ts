@@ -48,6 +48,8 @@ export interface Workload {
   id: string;
   /** the rows one run fills (most workloads: one, named as the workload) */
   figures: readonly Figure[];
+  /** figures a run records besides its rows, shown in a note under the table */
+  aside?: readonly Figure[];
   /** run loads `t` for `seconds` (the command stops by itself) and measures it. Throws on failure. */
   run(lab: Lab, t: Target, seconds: number): Promise<Sample>;
 }
@@ -153,6 +155,57 @@ export const HTTP_CLOSE: Workload = {
   },
 };
 
+/** Microseconds per unit wrk prints a time in (its format_time: us, ms, s, then m and h). */
+const WRK_TIME_US: Record<string, number> = { us: 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 };
+
+/** wrkPercentile reads one line of wrk's "Latency Distribution" (e.g. `99%  1.23ms`) in µs. */
+export function wrkPercentile(stdout: string, percent: number): number {
+  const m = new RegExp(`^\\s*${percent}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(stdout);
+  if (!m) throw new Error(`wrk printed no ${percent}% latency:\n${stdout}`);
+  return Number(m[1]) * WRK_TIME_US[m[2]!]!;
+}
+
+/**
+ * LATENCY: wrk, one thread, one keep-alive connection (requests back to back, never two in flight): the
+ * time a request takes over the path, from wrk's Latency Distribution. One run yields the median and
+ * p99; its req/s goes in the note. nginx closes a connection after 1000 requests (keepalive_requests),
+ * so wrk reconnects now and then: a few new flows per second, too few to reach the p99.
+ */
+export const LATENCY: Workload = {
+  id: 'latency',
+  figures: [
+    { id: 'latency_p50', unit: 'µs', digits: 0, better: 'lower' },
+    { id: 'latency_p99', unit: 'µs', digits: 0, better: 'lower' },
+  ],
+  aside: [{ id: 'latency_rps', unit: 'req/s', digits: 0, better: 'higher' }],
+  async run(lab, t, seconds) {
+    const url = `http://${t.address}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
+    const { stdout } = await lab.exec(
+      t.client,
+      'wrk',
+      ['-t1', '-c1', `-d${seconds}s`, '--timeout', '2s', '--latency', url],
+      { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
+    );
+    const requests = /(\d+) requests in/.exec(stdout);
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+    if (!requests || !rps) throw new Error(`wrk printed no request count:\n${stdout}`);
+    if (Number(requests[1]) === 0) throw new Error('wrk completed no request');
+    const notes = [`${Math.round(Number(rps[1]))} req/s`];
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+    if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
+    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+    if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
+    return {
+      values: {
+        latency_p50: wrkPercentile(stdout, 50),
+        latency_p99: wrkPercentile(stdout, 99),
+        latency_rps: Number(rps[1]),
+      },
+      note: notes.join(', '),
+    };
+  },
+};
+
 /** UDP64: iperf3 UDP, 64-byte payloads, unlimited rate; the value is what the server received per second. */
 export const UDP64: Workload = {
   id: 'udp64',
@@ -173,4 +226,4 @@ export const UDP64: Workload = {
 };
 
 /** WORKLOADS in the order they run within a repetition. */
-export const WORKLOADS: readonly Workload[] = [UPLOAD, DOWNLOAD, HTTP_CLOSE, UDP64];
+export const WORKLOADS: readonly Workload[] = [UPLOAD, DOWNLOAD, HTTP_CLOSE, LATENCY, UDP64];

@@ -1,7 +1,8 @@
 // The cluster benchmark: onehost vs plain kernel routing vs HAProxy (mode tcp), in one lab, one run.
 //
 // Paths (all from outside hosts, through the gateway host):
-//   onehost       c1 → the cluster address: TUN → gateway app → VXLAN → node; replies straight back (DSR)
+//   onehost       c1 → the cluster address: the gateway's kernel fast path (nftables marks, VXLAN routes),
+//                 or what it leaves to user space (TUN → gateway app) → node; replies straight back (DSR)
 //   kernel route  c2 → n1's own address: the gateway host's kernel forwards (c2 is on the management list)
 //   HAProxy       c1 → HAProxy mode tcp on the gateway host's outside address → n1…n3 (a proxy: two sockets)
 // HTTP goes round robin to nginx on n1…n3 through onehost and HAProxy, to n1's nginx on the kernel route.
@@ -14,6 +15,8 @@
 // shows medians and ratios from this run only.
 // nfs-read (nfs-read.ts): nfs-cp of a 256 MiB file from n1's NFS export through the cluster address
 // (delayed binding) and directly (c2 → n1's own address), alternating; its figures come last.
+// Around each onehost load it scrapes the gateway's /metrics: TUN figures, drops, and per routing
+// function the packets the kernel and user space decided (summed over the repetitions).
 // It prints figures and asserts nothing about time. Every load stops by itself (-t / -d); the lab,
 // HAProxy and every process started here are stopped when the run ends, fails or is interrupted.
 import { loadavg } from 'node:os';
@@ -21,7 +24,13 @@ import { parseArgs } from 'node:util';
 import type { LabProcess } from '@onehost/testkit';
 import { type Cluster, startCluster } from '../cluster.js';
 import { CpuMeter, type CpuUse, initClock } from './cpu.js';
-import { type Counters, type GatewayWork, gatewayWork, scrapeGateway } from './gateway-counters.js';
+import {
+  type Counters,
+  type GatewayWork,
+  gatewayWork,
+  type Split,
+  scrapeGateway,
+} from './gateway-counters.js';
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
 import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
 import { NFS_READ_ID, nfsAgentArgs, nfsReadFailed, reportNfsRead, runNfsRead } from './nfs-read.js';
@@ -45,7 +54,10 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
                 latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 alternating copies each; starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
-As root; builds its own lab of network namespaces and removes it at the end.`;
+As root; builds its own lab of network namespaces and removes it at the end. Prints medians per path and
+their ratios (onehost ÷ peer; for latency lower is better), CPU, the gateway's kernel vs user-space split
+per routing function, and machine lines: bench <row> onehost=… kernel=… haproxy=… ratio_kernel=…
+ratio_haproxy=… unit=….`;
 
 /** Pause between two loads, so one run's tail (iperf3 server reset, closing sockets) misses the next. */
 const PAUSE_MS = 500;
@@ -236,6 +248,43 @@ class Bench {
   }
 }
 
+/** splitTable is one workload's packets per function, kernel vs user space, summed over its runs. */
+function splitTable(id: string, runs: readonly GatewayWork[]): string[] {
+  if (runs.length === 0) return [`${id}: no onehost run measured`];
+  const sum = new Map<string, Split>();
+  const classes = new Map<string, { passed: number; guardDrops: number }>();
+  for (const g of runs) {
+    for (const [f, x] of Object.entries(g.functions)) {
+      const t = sum.get(f) ?? { kernel: 0, user: 0 };
+      sum.set(f, { kernel: t.kernel + x.kernel, user: t.user + x.user });
+    }
+    for (const [c, x] of Object.entries(g.userSpace)) {
+      const t = classes.get(c) ?? { passed: 0, guardDrops: 0 };
+      classes.set(c, { passed: t.passed + x.passed, guardDrops: t.guardDrops + x.guardDrops });
+    }
+  }
+  if (sum.size === 0) return [`${id}: no packets counted`];
+  const share = (x: Split) =>
+    x.kernel + x.user > 0 ? `${fmt((100 * x.kernel) / (x.kernel + x.user), 1)}%` : 'n/a';
+  const rows = [...sum].sort((a, b) => b[1].kernel + b[1].user - (a[1].kernel + a[1].user));
+  const all = rows.reduce((a, [, x]) => ({ kernel: a.kernel + x.kernel, user: a.user + x.user }), {
+    kernel: 0,
+    user: 0,
+  });
+  const out = [
+    `${id}:`,
+    table(
+      ['function', 'kernel pkts', 'user pkts', 'kernel share'],
+      [...rows, ['all', all] as const].map(([f, x]) => [f, String(x.kernel), String(x.user), share(x)]),
+    ),
+  ];
+  const passed = [...classes].map(
+    ([c, x]) => `${c} ${x.passed}${x.guardDrops > 0 ? ` (guard dropped ${x.guardDrops})` : ''}`,
+  );
+  if (passed.length > 0) out.push(`  left to user space, by class: ${passed.join(', ')}`);
+  return out;
+}
+
 function report(b: Bench, load: { start: number[]; end: number[] }): string {
   const { results: r, o } = b;
   const out: string[] = [];
@@ -345,6 +394,12 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
       }),
     ),
   );
+
+  out.push(
+    '',
+    `onehost: who decided each packet, per function — the kernel (fast path) or user space (the switch, via the TUN); packets summed over ${o.reps} repetition${o.reps === 1 ? '' : 's'}, towards the cluster only (replies go straight back); the kernel counts packets as received, GRO may have merged segments:`,
+  );
+  for (const w of o.workloads) out.push(...splitTable(w.id, r.gateway.get(w.id) ?? []));
 
   out.push('', 'samples, in run order:');
   for (const w of o.workloads)

@@ -336,7 +336,7 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
   for (const w of o.workloads)
     for (const f of w.aside ?? [])
       out.push(
-        `${f.id} (${f.unit}, the same runs): ${PATHS.map((p) => `${PATH_TITLES[p]} ${fmt(median(r.values(w, f, p)), f.digits)}`).join(', ')}`,
+        `${f.id} (${f.unit}, the same runs; stalls wrk's latency leaves out show here): ${PATHS.map((p) => `${PATH_TITLES[p]} ${fmt(median(r.values(w, f, p)), f.digits)}`).join(', ')}`,
       );
   out.push('');
   for (const { f, m, rk, rh } of rows)

@@ -169,7 +169,8 @@ export function wrkPercentile(stdout: string, percent: number): number {
  * LATENCY: wrk, one thread, one keep-alive connection (requests back to back, never two in flight): the
  * time a request takes over the path, from wrk's Latency Distribution. One run yields the median and
  * p99; its req/s goes in the note. nginx closes a connection after 1000 requests (keepalive_requests),
- * so wrk reconnects now and then: a few new flows per second, too few to reach the p99.
+ * so wrk reconnects now and then: a few new flows per second, too few to reach the p99. wrk's latency
+ * leaves connecting out, so a stalled reconnect (or a retransmitted request) shows in the req/s.
  */
 export const LATENCY: Workload = {
   id: 'latency',

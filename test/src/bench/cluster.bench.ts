@@ -1,35 +1,49 @@
 // The cluster benchmark: onehost vs plain kernel routing vs HAProxy (mode tcp), in one lab, one run.
 //
 // Paths (all from outside hosts, through the gateway host):
-//   onehost       c1 → the cluster address: TUN → gateway app → VXLAN → node; replies straight back (DSR)
+//   onehost       c1 → the cluster address: the gateway's kernel fast path (nftables marks, VXLAN routes),
+//                 or what it leaves to user space (TUN → gateway app) → node; replies straight back (DSR)
 //   kernel route  c2 → n1's own address: the gateway host's kernel forwards (c2 is on the management list)
 //   HAProxy       c1 → HAProxy mode tcp on the gateway host's outside address → n1…n3 (a proxy: two sockets)
 // HTTP goes round robin to nginx on n1…n3 through onehost and HAProxy, to n1's nginx on the kernel route.
 // iperf3 always reaches n1: the lab's server (:5201, pinned to n1 in the switch, see benchGatewayYaml)
 // through onehost and HAProxy, a server of our own bound to n1's address (:5301) on the kernel route.
-// Workloads: iperf3 upload and download (-R), wrk with Connection: close, iperf3 UDP with 64-byte
-// payloads (packets the server received per second). Repetitions are interleaved (every workload on
-// every path, then the next repetition) and the table shows medians and ratios from this run only.
+// Workloads: iperf3 upload and download (-R), wrk with Connection: close, wrk over one keep-alive
+// connection (latency: median and p99 in µs, two rows from one run; lower is better, the ratio is still
+// onehost ÷ peer), iperf3 UDP with 64-byte payloads (packets the server received per second).
+// Repetitions are interleaved (every workload on every path, then the next repetition) and the table
+// shows medians and ratios from this run only.
 // nfs-read (nfs-read.ts): nfs-cp of a 256 MiB file from n1's NFS export through the cluster address
 // (delayed binding) and directly (c2 → n1's own address), alternating; its figures come last.
+// Around each onehost load it scrapes the gateway's /metrics: TUN figures, drops, and per routing
+// function the packets the kernel and user space decided (summed over the repetitions); the gateway
+// process's CPU per workload gets a line of its own (and `bench <workload> gateway_cpu=<cores>`).
 // It prints figures and asserts nothing about time. Every load stops by itself (-t / -d); the lab,
 // HAProxy and every process started here are stopped when the run ends, fails or is interrupted.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { LabProcess } from '@onehost/testkit';
 import { type Cluster, startCluster } from '../cluster.js';
-import { CpuMeter, type CpuUse, initClock } from './cpu.js';
-import { type Counters, type GatewayWork, gatewayWork, scrapeGateway } from './gateway-counters.js';
+import { CpuMeter, type CpuUse, initClock, waitQuiet } from './cpu.js';
+import {
+  type Counters,
+  type GatewayWork,
+  gatewayWork,
+  type Split,
+  scrapeGateway,
+} from './gateway-counters.js';
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
 import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
 import { NFS_READ_ID, nfsAgentArgs, nfsReadFailed, reportNfsRead, runNfsRead } from './nfs-read.js';
 import { fmt, median, pct, spread, table } from './report.js';
 import {
+  type Figure,
   PATH_TITLES,
   PATHS,
   type PathId,
   type Sample,
   type Target,
+  value,
   WORKLOADS,
   type Workload,
 } from './workloads.js';
@@ -38,9 +52,16 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
   --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
   --seconds S   length of each load (default 3)
   --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID].join(',')} (default all)
+                latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 alternating copies each; starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
-As root; builds its own lab of network namespaces and removes it at the end.`;
+As root; builds its own lab of network namespaces and removes it at the end. Prints medians per path and
+their ratios (onehost ÷ peer; for latency lower is better), CPU, the gateway's kernel vs user-space split
+per routing function, and machine lines: bench <row> onehost=… kernel=… haproxy=… ratio_kernel=…
+ratio_haproxy=… unit=…, and bench <workload> gateway_cpu=<cores of the gateway process, onehost loads>.`;
+
+/** What the gateway process may use of one core during a load on the kernel data path. */
+const GATEWAY_CPU_TARGET = 0.05;
 
 /** Pause between two loads, so one run's tail (iperf3 server reset, closing sockets) misses the next. */
 const PAUSE_MS = 500;
@@ -104,6 +125,12 @@ function options(argv: string[]): Options | undefined {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** showSample prints a sample's figures for the progress lines: `4906 req/s`, or named when there are several. */
+function showSample(w: Workload, s: Sample): string {
+  const named = w.figures.length > 1;
+  return w.figures.map((f) => `${named ? `${f.id} ` : ''}${fmt(value(s, f), f.digits)} ${f.unit}`).join(', ');
+}
+
 type Key = `${string}/${PathId}`;
 
 /** Results collects every sample and what was measured around it. */
@@ -111,6 +138,16 @@ class Results {
   readonly samples = new Map<Key, Sample[]>();
   readonly cpu = new Map<Key, CpuUse[]>();
   readonly gateway = new Map<string, GatewayWork[]>();
+  /** how long each onehost load waited for the gateway to go quiet after the scrape before it */
+  readonly quietMs: number[] = [];
+
+  /** gatewayCpu is the gateway process's CPU (user + sys, in cores) in each of workload `w`'s runs on `p`. */
+  gatewayCpu(w: Workload, p: PathId): number[] {
+    return (this.cpu.get(`${w.id}/${p}`) ?? []).map((u) => {
+      const g = u.procs.gateway;
+      return g ? g.user + g.sys : Number.NaN;
+    });
+  }
 
   add<T>(m: Map<string, T[]>, key: string, v: T): void {
     const list = m.get(key) ?? [];
@@ -118,8 +155,9 @@ class Results {
     m.set(key, list);
   }
 
-  values(w: Workload, p: PathId): number[] {
-    return (this.samples.get(`${w.id}/${p}`) ?? []).map((s) => s.value);
+  /** values are figure `f` of workload `w`'s samples on path `p`, in run order (NaN where one failed). */
+  values(w: Workload, f: Figure, p: PathId): number[] {
+    return (this.samples.get(`${w.id}/${p}`) ?? []).map((s) => value(s, f));
   }
 }
 
@@ -173,7 +211,7 @@ class Bench {
       try {
         return await w.run(this.c.lab, this.targets[p], seconds);
       } catch (err) {
-        return { value: Number.NaN, error: `${(first as Error).message}; retry: ${(err as Error).message}` };
+        return { values: {}, error: `${(first as Error).message}; retry: ${(err as Error).message}` };
       }
     }
   }
@@ -181,6 +219,7 @@ class Bench {
   /** measure runs one load and records it with the CPU and (onehost) gateway counters around it. */
   async measure(w: Workload, p: PathId): Promise<Sample> {
     const before: Counters | undefined = p === 'onehost' ? await scrapeGateway(this.c) : undefined;
+    if (before) this.results.quietMs.push(await waitQuiet(this.c.gateway.pid));
     const meter = new CpuMeter(this.pids);
     meter.start();
     const s = await this.once(w, p, this.o.seconds);
@@ -213,11 +252,7 @@ class Bench {
       for (const w of this.o.workloads) {
         for (const p of PATHS) {
           const s = await this.measure(w, p);
-          const shown = s.error
-            ? s.error === 'n/a'
-              ? 'n/a'
-              : `FAILED: ${s.error}`
-            : `${fmt(s.value, w.digits)} ${w.unit}`;
+          const shown = s.error ? (s.error === 'n/a' ? 'n/a' : `FAILED: ${s.error}`) : showSample(w, s);
           console.error(
             `rep ${rep}/${this.o.reps} ${w.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${shown}${s.note ? ` (${s.note})` : ''}`,
           );
@@ -226,6 +261,43 @@ class Bench {
       }
     }
   }
+}
+
+/** splitTable is one workload's packets per function, kernel vs user space, summed over its runs. */
+function splitTable(id: string, runs: readonly GatewayWork[]): string[] {
+  if (runs.length === 0) return [`${id}: no onehost run measured`];
+  const sum = new Map<string, Split>();
+  const classes = new Map<string, { passed: number; guardDrops: number }>();
+  for (const g of runs) {
+    for (const [f, x] of Object.entries(g.functions)) {
+      const t = sum.get(f) ?? { kernel: 0, user: 0 };
+      sum.set(f, { kernel: t.kernel + x.kernel, user: t.user + x.user });
+    }
+    for (const [c, x] of Object.entries(g.userSpace)) {
+      const t = classes.get(c) ?? { passed: 0, guardDrops: 0 };
+      classes.set(c, { passed: t.passed + x.passed, guardDrops: t.guardDrops + x.guardDrops });
+    }
+  }
+  if (sum.size === 0) return [`${id}: no packets counted`];
+  const share = (x: Split) =>
+    x.kernel + x.user > 0 ? `${fmt((100 * x.kernel) / (x.kernel + x.user), 1)}%` : 'n/a';
+  const rows = [...sum].sort((a, b) => b[1].kernel + b[1].user - (a[1].kernel + a[1].user));
+  const all = rows.reduce((a, [, x]) => ({ kernel: a.kernel + x.kernel, user: a.user + x.user }), {
+    kernel: 0,
+    user: 0,
+  });
+  const out = [
+    `${id}:`,
+    table(
+      ['function', 'kernel pkts', 'user pkts', 'kernel share'],
+      [...rows, ['all', all] as const].map(([f, x]) => [f, String(x.kernel), String(x.user), share(x)]),
+    ),
+  ];
+  const passed = [...classes].map(
+    ([c, x]) => `${c} ${x.passed}${x.guardDrops > 0 ? ` (guard dropped ${x.guardDrops})` : ''}`,
+  );
+  if (passed.length > 0) out.push(`  left to user space, by class: ${passed.join(', ')}`);
+  return out;
 }
 
 function report(b: Bench, load: { start: number[]; end: number[] }): string {
@@ -238,32 +310,46 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
     `load average (1 min) at start ${load.start[0]!.toFixed(2)}, at end ${load.end[0]!.toFixed(2)}`,
     '',
   );
-  const rows = o.workloads.map((w) => {
-    const m = PATHS.map((p) => median(r.values(w, p)));
-    return { w, m, rk: ratio(m[0]!, m[1]!), rh: ratio(m[0]!, m[2]!) };
+  // one row per figure: a workload whose run yields several figures fills several rows
+  const figures = o.workloads.flatMap((w) => w.figures.map((f) => ({ w, f })));
+  const rows = figures.map(({ w, f }) => {
+    const m = PATHS.map((p) => median(r.values(w, f, p)));
+    return { f, m, rk: ratio(m[0]!, m[1]!), rh: ratio(m[0]!, m[2]!) };
   });
   out.push(
     table(
       ['workload', 'unit', ...PATHS.map((p) => PATH_TITLES[p]), 'onehost/kernel', 'onehost/HAProxy'],
-      rows.map(({ w, m, rk, rh }) => [
-        w.id,
-        w.unit,
-        ...m.map((v) => fmt(v, w.digits)),
+      rows.map(({ f, m, rk, rh }) => [
+        f.id,
+        f.unit,
+        ...m.map((v) => fmt(v, f.digits)),
         fmt(rk, 2),
         fmt(rh, 2),
       ]),
     ),
-    '',
   );
-  for (const { w, m, rk, rh } of rows)
+  const lower = rows.filter(({ f }) => f.better === 'lower').map(({ f }) => f.id);
+  if (lower.length > 0)
     out.push(
-      `bench ${w.id} onehost=${fmt(m[0]!, w.digits)} kernel=${fmt(m[1]!, w.digits)} haproxy=${fmt(m[2]!, w.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${w.unit}`,
+      `lower is better for ${lower.join(', ')}; their ratios are onehost ÷ peer too, so ≤ 1.10 means onehost is at most 10% slower`,
     );
+  for (const w of o.workloads)
+    for (const f of w.aside ?? [])
+      out.push(
+        `${f.id} (${f.unit}, the same runs; stalls wrk's latency leaves out show here): ${PATHS.map((p) => `${PATH_TITLES[p]} ${fmt(median(r.values(w, f, p)), f.digits)}`).join(', ')}`,
+      );
+  out.push('');
+  for (const { f, m, rk, rh } of rows)
+    out.push(
+      `bench ${f.id} onehost=${fmt(m[0]!, f.digits)} kernel=${fmt(m[1]!, f.digits)} haproxy=${fmt(m[2]!, f.digits)} ratio_kernel=${fmt(rk, 2)} ratio_haproxy=${fmt(rh, 2)} unit=${f.unit}`,
+    );
+  for (const w of o.workloads)
+    out.push(`bench ${w.id} gateway_cpu=${fmt(median(r.gatewayCpu(w, 'onehost')), 3)}`);
   // Loads of one repetition run seconds apart, so a ratio within a repetition cancels slow drift in what
   // else the machine does; the median of those ratios is a second estimate next to the ratio of medians.
-  const perRep = (w: Workload, p: PathId) => {
-    const a = r.values(w, 'onehost');
-    const b = r.values(w, p);
+  const perRep = (w: Workload, f: Figure, p: PathId) => {
+    const a = r.values(w, f, 'onehost');
+    const b = r.values(w, f, p);
     const q = a.map((v, i) => ratio(v, b[i] ?? Number.NaN)).filter(Number.isFinite);
     return q.length === 0
       ? 'n/a'
@@ -273,14 +359,14 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
   out.push(
     table(
       ['workload', 'onehost/kernel', 'onehost/HAProxy'],
-      o.workloads.map((w) => [w.id, perRep(w, 'kernel'), perRep(w, 'haproxy')]),
+      figures.map(({ w, f }) => [f.id, perRep(w, f, 'kernel'), perRep(w, f, 'haproxy')]),
     ),
   );
   out.push('', 'spread of the samples, (max − min) / median:');
   out.push(
     table(
       ['workload', ...PATHS.map((p) => PATH_TITLES[p])],
-      o.workloads.map((w) => [w.id, ...PATHS.map((p) => pct(spread(r.values(w, p))))]),
+      figures.map(({ w, f }) => [f.id, ...PATHS.map((p) => pct(spread(r.values(w, f, p))))]),
     ),
   );
 
@@ -305,6 +391,20 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
   out.push(
     table(['workload', 'path', 'process', 'proc user', 'proc sys', 'machine busy', 'softirq'], cpuRows),
   );
+  // The gateway's own line per workload, next to what it uses when the load goes elsewhere (kernel
+  // route: heartbeats, timers), which is the floor of the figure.
+  const pct1 = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
+  out.push('');
+  for (const w of o.workloads) {
+    const v = median(r.gatewayCpu(w, 'onehost'));
+    const verdict = Number.isFinite(v) ? (v <= GATEWAY_CPU_TARGET ? 'met' : 'not met') : 'n/a';
+    out.push(
+      `gateway process: ${pct1(v)} of a core during ${w.id} (target ≤ ${pct1(GATEWAY_CPU_TARGET)}: ${verdict}; at rest, while the kernel route carried ${w.id}: ${pct1(median(r.gatewayCpu(w, 'kernel')))})`,
+    );
+  }
+  out.push(
+    `(each onehost load starts once the gateway is quiet after the /metrics scrape before it, ≤ 10% of a core over 200 ms: waited ${fmt(median(r.quietMs), 0)} ms median, ${fmt(Math.max(0, ...r.quietMs), 0)} ms at most)`,
+  );
 
   out.push('', 'onehost gateway counters during its loads (medians; drops summed over the repetitions):');
   out.push(
@@ -326,14 +426,23 @@ function report(b: Bench, load: { start: number[]; end: number[] }): string {
     ),
   );
 
+  out.push(
+    '',
+    `onehost: who decided each packet, per function — the kernel (fast path) or user space (the switch, via the TUN); packets summed over ${o.reps} repetition${o.reps === 1 ? '' : 's'}, towards the cluster only (replies go straight back); the kernel counts packets as received, GRO may have merged segments:`,
+  );
+  for (const w of o.workloads) out.push(...splitTable(w.id, r.gateway.get(w.id) ?? []));
+
   out.push('', 'samples, in run order:');
   for (const w of o.workloads)
     for (const p of PATHS) {
       const list = r.samples.get(`${w.id}/${p}`) ?? [];
-      const text = list.map((s) =>
-        s.error ? (s.error === 'n/a' ? 'n/a' : 'FAILED') : fmt(s.value, w.digits),
-      );
-      out.push(`  ${w.id.padEnd(10)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
+      for (const f of w.figures) {
+        const text = list.map((s) =>
+          s.error ? (s.error === 'n/a' ? 'n/a' : 'FAILED') : fmt(value(s, f), f.digits),
+        );
+        out.push(`  ${f.id.padEnd(11)} ${PATH_TITLES[p].padEnd(12)} ${text.join(' ')}`);
+      }
+      // notes and failures once per run, after its figures
       for (const s of list) if (s.note) out.push(`    ${s.note}`);
       for (const s of list) if (s.error && s.error !== 'n/a') out.push(`    failed: ${s.error}`);
     }

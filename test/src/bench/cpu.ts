@@ -93,3 +93,22 @@ export class CpuMeter {
     };
   }
 }
+
+/**
+ * waitQuiet waits until process `pid` used at most `below` of a core over one `windowMs` window, or
+ * `maxMs` passed (or it has gone). A /metrics scrape costs the gateway a second or more of CPU, part
+ * of it after the answer (parsing, collecting garbage): a load window opened at once would count it.
+ * Resolves with the milliseconds waited.
+ */
+export async function waitQuiet(pid: number, below = 0.1, windowMs = 200, maxMs = 3000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const a = procTicks(pid);
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const b = procTicks(pid);
+    if (!a || !b) break;
+    const used = (b.user + b.sys - a.user - a.sys) / ticksPerSecond / (windowMs / 1000);
+    if (used <= below || Date.now() - t0 >= maxMs) break;
+  }
+  return Date.now() - t0;
+}

@@ -22,10 +22,23 @@ export interface Target {
   udpPort: number | undefined;
 }
 
-/** Sample is one measurement: a value in the workload's unit, or NaN with the reason it failed. */
+/** Figure is one row of the main table: a value a workload's run yields, in its unit. */
+export interface Figure {
+  id: string;
+  unit: string;
+  /** digits printed after the point */
+  digits: number;
+  /** which way is better; the ratio stays onehost ÷ peer either way */
+  better: 'higher' | 'lower';
+}
+
+/**
+ * Sample is one measurement: a value per figure of its workload (by figure id; a missing one is NaN),
+ * or no values and the reason it failed.
+ */
 export interface Sample {
-  value: number;
-  /** anything worth printing next to the value (errors wrk counted, UDP loss) */
+  values: Record<string, number>;
+  /** anything worth printing next to the values (errors wrk counted, UDP loss) */
   note?: string;
   error?: string;
 }
@@ -33,12 +46,21 @@ export interface Sample {
 /** Workload is one kind of load, run against a target for a bounded time. */
 export interface Workload {
   id: string;
-  unit: string;
-  /** digits printed after the point */
-  digits: number;
+  /** the rows one run fills (most workloads: one, named as the workload) */
+  figures: readonly Figure[];
+  /** figures a run records besides its rows, shown in a note under the table */
+  aside?: readonly Figure[];
   /** run loads `t` for `seconds` (the command stops by itself) and measures it. Throws on failure. */
   run(lab: Lab, t: Target, seconds: number): Promise<Sample>;
 }
+
+/** value is a sample's figure `f`, NaN when it has none (it failed, or the path has no such load). */
+export function value(s: Sample, f: Figure): number {
+  return s.values[f.id] ?? Number.NaN;
+}
+
+/** NOT_APPLICABLE is the sample of a load a path does not carry (UDP through HAProxy). */
+export const NOT_APPLICABLE: Sample = { values: {}, error: 'n/a' };
 
 /** Seconds a command may take beyond its load before it is killed. */
 const GRACE_SECONDS = 10;
@@ -95,13 +117,12 @@ async function iperf3(lab: Lab, t: Target, args: string[], seconds: number): Pro
 function tcpBulk(id: string, reverse: boolean): Workload {
   return {
     id,
-    unit: 'Gbit/s',
-    digits: 2,
+    figures: [{ id, unit: 'Gbit/s', digits: 2, better: 'higher' }],
     async run(lab, t, seconds) {
       const j = await iperf3(lab, t, ['-p', String(t.iperf3Port), ...(reverse ? ['-R'] : [])], seconds);
       const received = j.end?.sum_received;
       if (!received) throw new Error('iperf3 printed no sum_received');
-      return { value: received.bits_per_second / 1e9 };
+      return { values: { [id]: received.bits_per_second / 1e9 } };
     },
   };
 }
@@ -114,8 +135,7 @@ export const DOWNLOAD = tcpBulk('download', true);
 /** HTTP_CLOSE: wrk, one thread, 16 connections, a new TCP connection per request (Connection: close). */
 export const HTTP_CLOSE: Workload = {
   id: 'http_close',
-  unit: 'req/s',
-  digits: 0,
+  figures: [{ id: 'http_close', unit: 'req/s', digits: 0, better: 'higher' }],
   async run(lab, t, seconds) {
     const url = `http://${t.address}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
     const { stdout } = await lab.exec(
@@ -131,17 +151,68 @@ export const HTTP_CLOSE: Workload = {
     if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
     const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
     if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
-    return { value: Number(rps[1]), note: notes.join(', ') || undefined };
+    return { values: { http_close: Number(rps[1]) }, note: notes.join(', ') || undefined };
+  },
+};
+
+/** Microseconds per unit wrk prints a time in (its format_time: us, ms, s, then m and h). */
+const WRK_TIME_US: Record<string, number> = { us: 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 };
+
+/** wrkPercentile reads one line of wrk's "Latency Distribution" (e.g. `99%  1.23ms`) in µs. */
+export function wrkPercentile(stdout: string, percent: number): number {
+  const m = new RegExp(`^\\s*${percent}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(stdout);
+  if (!m) throw new Error(`wrk printed no ${percent}% latency:\n${stdout}`);
+  return Number(m[1]) * WRK_TIME_US[m[2]!]!;
+}
+
+/**
+ * LATENCY: wrk, one thread, one keep-alive connection (requests back to back, never two in flight): the
+ * time a request takes over the path, from wrk's Latency Distribution. One run yields the median and
+ * p99; its req/s goes in the note. nginx closes a connection after 1000 requests (keepalive_requests),
+ * so wrk reconnects now and then: a few new flows per second, too few to reach the p99. wrk's latency
+ * leaves connecting out, so a stalled reconnect (or a retransmitted request) shows in the req/s.
+ */
+export const LATENCY: Workload = {
+  id: 'latency',
+  figures: [
+    { id: 'latency_p50', unit: 'µs', digits: 0, better: 'lower' },
+    { id: 'latency_p99', unit: 'µs', digits: 0, better: 'lower' },
+  ],
+  aside: [{ id: 'latency_rps', unit: 'req/s', digits: 0, better: 'higher' }],
+  async run(lab, t, seconds) {
+    const url = `http://${t.address}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
+    const { stdout } = await lab.exec(
+      t.client,
+      'wrk',
+      ['-t1', '-c1', `-d${seconds}s`, '--timeout', '2s', '--latency', url],
+      { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
+    );
+    const requests = /(\d+) requests in/.exec(stdout);
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+    if (!requests || !rps) throw new Error(`wrk printed no request count:\n${stdout}`);
+    if (Number(requests[1]) === 0) throw new Error('wrk completed no request');
+    const notes = [`${Math.round(Number(rps[1]))} req/s`];
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+    if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
+    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+    if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
+    return {
+      values: {
+        latency_p50: wrkPercentile(stdout, 50),
+        latency_p99: wrkPercentile(stdout, 99),
+        latency_rps: Number(rps[1]),
+      },
+      note: notes.join(', '),
+    };
   },
 };
 
 /** UDP64: iperf3 UDP, 64-byte payloads, unlimited rate; the value is what the server received per second. */
 export const UDP64: Workload = {
   id: 'udp64',
-  unit: 'kpkt/s',
-  digits: 1,
+  figures: [{ id: 'udp64', unit: 'kpkt/s', digits: 1, better: 'higher' }],
   async run(lab, t, seconds) {
-    if (t.udpPort === undefined) return { value: Number.NaN, error: 'n/a' };
+    if (t.udpPort === undefined) return NOT_APPLICABLE;
     const j = await iperf3(lab, t, ['-p', String(t.udpPort), '-u', '-l', '64', '-b', '0'], seconds);
     const r = j.end?.sum_received;
     const s = j.end?.sum_sent;
@@ -149,11 +220,11 @@ export const UDP64: Workload = {
       throw new Error('iperf3 printed no UDP packet counts');
     const received = r.packets - r.lost_packets;
     return {
-      value: received / r.seconds / 1000,
+      values: { udp64: received / r.seconds / 1000 },
       note: `sent ${(s.packets / s.seconds / 1000).toFixed(1)}k/s, lost ${((100 * r.lost_packets) / r.packets).toFixed(1)}%`,
     };
   },
 };
 
 /** WORKLOADS in the order they run within a repetition. */
-export const WORKLOADS: readonly Workload[] = [UPLOAD, DOWNLOAD, HTTP_CLOSE, UDP64];
+export const WORKLOADS: readonly Workload[] = [UPLOAD, DOWNLOAD, HTTP_CLOSE, LATENCY, UDP64];

@@ -258,6 +258,39 @@ describe('the fast path in the kernel', () => {
     for (const [k, n] of first) expect(later.get(k)).toBe(n);
   });
 
+  it('explain says who decides each kind of packet, live from the kernel', async () => {
+    const snap = sw.snapshot!;
+    const src = ipv4('203.0.113.160');
+    expect(fp.explain(snap, tcp(src, 4000, 5201, SYN))).toBe('kernel: fixed → n1');
+    expect(fp.explain(snap, tcp(src, 4000, 40007, ACK))).toBe('kernel: port block of n1 (box 550)');
+    expect(fp.explain(snap, tcp(src, 4000, 9999, SYN))).toMatch(/^kernel: local/);
+    expect(fp.explain(snap, udp(src, 4000, 2049))).toBe('user space: NFS file handle');
+    expect(fp.explain(snap, tcp(src, 4000, 8080, SYN))).toMatch(
+      /^user space: least-connections picks the first packet/,
+    );
+    expect(fp.explain(snap, tcp(src, 4000, 80, SYN))).toBe(
+      'kernel: new connection → round robin (numgen) over n1, n2, n3',
+    );
+    expect(fp.explain(snap, tcp(src, 4000, 80, ACK))).toMatch(/^user space: no flow entry and not a SYN/);
+    expect(fp.explain(snap, tcp(src, 4000, 443, SYN))).toMatch(
+      /^kernel: new connection → maglev slot \d+ \(jhash seed 0x4f4e4548\) → n[123]$/,
+    );
+    f.send([tcp(src, 4001, 443, SYN)]);
+    await where(1);
+    expect(fp.explain(snap, tcp(src, 4001, 443, ACK))).toMatch(
+      /^kernel: flow entry n[123], 1 packets, expires in (\d+m)?\d+s$/,
+    );
+    expect(fp.flowOf(tcp(src, 4001, 443, ACK))).toMatchObject({ forwards: true });
+    // a change not yet in the kernel shows first
+    load(sw, { n2: 'draining' });
+    expect(fp.explain(sw.snapshot!, tcp(src, 4000, 5201, SYN))).toMatch(
+      /^kernel runs table version \d+, the switch \d+ \(being applied\); kernel: fixed → n1$/,
+    );
+    await fp.apply(sw.snapshot!, f.endpoints());
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+  });
+
   it('teardown removes the table, the rules, the routes and the device', async () => {
     await fp.teardown();
     expect(await f.gw.nftTableExists('ip', 'onehost_fastpath')).toBe(false);

@@ -170,6 +170,9 @@ async function up() {
   step(`onehostctl explain --flow 'tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn'`);
   say((await ctl('explain', '--flow', `tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn`)).trimEnd());
 
+  step('onehostctl gateway status: the switch compiled into the kernel; what each function decided where');
+  say((await ctl('gateway', 'status')).trimEnd());
+
   step('done');
   say(
     `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}c1 nfs-ls nfs://${lab.addresses.vip}/srv/projects\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,

@@ -526,9 +526,9 @@ describe('Datapath per-packet allocation', () => {
     const { dp, sw, wing, source, sink } = setup();
     source.record = false;
     sink.record = false;
-    // A client below 128.0.0.0: the flow maps box an address of 2^31 or more on each lookup (16 bytes per
-    // held or shifted segment, as before the loop had interfaces); that is theirs, not the loop's.
-    const client = '10.1.2.3';
+    // A client above 2^31, as every outside address is: the splice tables must take it as an int32
+    // (`ip.srcI32`); a uint32 crossing a call would be boxed, 16 bytes per held or shifted segment.
+    const client = '203.0.113.77';
     const c = parseIpv4(client);
     wing.setSplicePorts([20048]);
     sw.bindSplicedFlow(c, 7001, parseIpv4(VIP), 2049, 3);

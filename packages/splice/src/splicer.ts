@@ -229,8 +229,8 @@ export class Splicer {
       this.counters.out_malformed++;
       return 0;
     }
-    const f = this.flows.get(ip.dst, t.dstPort);
-    if (f === undefined || f.h.clusterAddr !== ip.src) {
+    const f = this.flows.get(ip.dstI32, t.dstPort); // int32: `ip.dst` of 2^31 or more may come back boxed
+    if (f === undefined || (f.h.clusterAddr | 0) !== ip.srcI32) {
       this.counters.out_unknown++;
       return 0;
     }
@@ -329,9 +329,10 @@ export class Splicer {
       this.counters.in_malformed++;
       return;
     }
-    const f = this.flows.get(ip.src, t.srcPort);
+    const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
+    const f = this.flows.get(src, t.srcPort);
     if (f === undefined || f.h.clusterPort !== t.dstPort) {
-      this.holdEarly(ip.src, t.srcPort, buf, off, ip.totalLength, now);
+      this.holdEarly(src, t.srcPort, buf, off, ip.totalLength, now);
       return;
     }
     if (f.state === STATE.SYN_SENT) {

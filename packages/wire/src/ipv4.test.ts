@@ -37,6 +37,8 @@ describe('Ipv4View', () => {
     expect(v.ihl).toBe(5);
     expect(ipv4ToString(v.src)).toBe('203.0.113.2');
     expect(ipv4ToString(v.dst)).toBe('198.18.0.2');
+    expect([v.srcI32, v.dstI32]).toEqual([v.src | 0, v.dst | 0]);
+    expect(v.srcI32).toBeLessThan(0); // 203.0.113.2 is above 2^31
     expect(v.protocol).toBe(IPPROTO.TCP);
     expect(v.dontFragment).toBe(true);
     expect(v.isFragment).toBe(false);

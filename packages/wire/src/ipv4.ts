@@ -1,4 +1,4 @@
-import { put16, put32, u16, u32 } from './bytes.js';
+import { i32, put16, put32, u16, u32 } from './bytes.js';
 import { checksum, csumReplace16, csumReplace32, fold, sum16 } from './checksum.js';
 import { type Checked, checked, defineError, OK } from './errors.js';
 
@@ -155,6 +155,14 @@ export class Ipv4View {
   }
   get dst(): number {
     return u32(this.buf, this.off + DST);
+  }
+  /** srcI32 is `src | 0`, never boxed: for keys on the packet path (`src` of 2^31 or more may be). */
+  get srcI32(): number {
+    return i32(this.buf, this.off + SRC);
+  }
+  /** dstI32 is `dst | 0`, never boxed. */
+  get dstI32(): number {
+    return i32(this.buf, this.off + DST);
   }
   /** payloadOffset is an index into `buf` (not relative to `off`). */
   get payloadOffset(): number {

@@ -35,14 +35,15 @@ export class ClientTcp {
     if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.ports[t.dstPort] === 0) return;
     const i = tsOption(t);
     const tsval = i >= 0 ? u32(arena, i + 2) : 0;
-    const seen = this.flows.get(ip.src, t.srcPort);
+    const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
+    const seen = this.flows.get(src, t.srcPort);
     if (seen !== undefined) {
       seen.tsval = tsval;
       seen.window = t.window;
       return;
     }
     if (this.flows.size >= MAX_FLOWS) this.flows.deleteOldest();
-    this.flows.set(ip.src, t.srcPort, { tsval, window: t.window });
+    this.flows.set(src, t.srcPort, { tsval, window: t.window });
   }
 
   /** get returns a copy of what was last seen of a flow's client (TSval 0 without timestamps). */

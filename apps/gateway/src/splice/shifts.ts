@@ -40,14 +40,15 @@ export class ShiftTable {
     if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
     const t = this.tcp;
     if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return false;
-    const sh = this.shifts.get(ip.src, t.srcPort);
+    const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
+    const sh = this.shifts.get(src, t.srcPort);
     if (sh === undefined || sh.clusterPort !== t.dstPort) {
       this.toAgent[0]!++;
       return false;
     }
     const flags = t.flags;
     if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
-      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(ip.src, t.srcPort);
+      if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(src, t.srcPort);
       this.toAgent[0]!++;
       return false;
     }

@@ -20,7 +20,7 @@ import { SpliceWing } from './splice/wing.js';
 import { checksumsOk, segment, tcpOf, udpOf, withDf } from './testing/packets.test-util.js';
 
 const VIP = '203.0.113.10';
-const CLIENT = '192.0.2.7';
+const CLIENT = '203.0.113.7';
 const GATEWAY_MAC = '02:6f:68:00:00:01';
 /** The interconnect MTU of these tests: inner packets up to 1350 bytes, MSS up to 1310. */
 const MTU = 1400;

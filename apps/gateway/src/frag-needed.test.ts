@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FRAG_NEEDED_PER_BATCH, FragNeeded, TokenBucket } from './frag-needed.js';
 import type { PacketSink } from './packet-io.js';
 
-const CLIENT = '192.0.2.7';
+const CLIENT = '203.0.113.7';
 const VIP = '203.0.113.10';
 
 /** bigDf is a UDP datagram of `size` bytes in all with Don't Fragment set (header checksum fixed). */

@@ -8,7 +8,7 @@ import { ClientTcp } from './client-tcp.js';
 import { ShiftTable } from './shifts.js';
 import { SpliceWing } from './wing.js';
 
-const CLIENT = '192.0.2.7';
+const CLIENT = '203.0.113.7';
 const VIP = '203.0.113.10';
 const c = parseIpv4(CLIENT);
 

@@ -58,7 +58,8 @@ const WORDS = 8;
  * flow, a flow whose node is gone), the routing function appends an upsert or a remove here and the fast
  * path drains the log after each batch into the kernel's flow maps. Bounded: when full, records are
  * dropped and counted (the TUN path stays correct without them; the next packet of such a flow logs it
- * again). Disabled (the default), appending is one branch.
+ * again). Callers test `enabled` first: an address of 2^31 or more passed to a call the engine does not
+ * inline is a heap number, so even a disabled append would allocate per packet.
  */
 export class FlowLog {
   enabled = false;

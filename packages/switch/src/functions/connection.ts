@@ -127,7 +127,8 @@ class ConnectionManager implements RoutingFunction {
         if (ctx.trace !== null)
           ctx.trace.add(`connection: no entry for ${flowText(ctx)} and not a SYN → discard (Fig. 10)`);
         // the kernel may still hold the flow on a node that is gone: it must forget it too
-        if (!ctx.dryRun) this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
+        if (!ctx.dryRun && this.deps.flowLog.enabled)
+          this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
         out.drop(DROP.NO_CONNECTION);
         return;
       }
@@ -145,7 +146,8 @@ class ConnectionManager implements RoutingFunction {
       if (!ctx.dryRun) {
         flows.set(a, b, c, node, state, 0, now + this.ttl[state]!, now);
         this.deps.counters.event(EVENT.CONN_REDERIVED);
-        this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+        if (this.deps.flowLog.enabled)
+          this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
       }
       out.forward(node, NO_PORT);
       return;
@@ -156,7 +158,8 @@ class ConnectionManager implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.refresh(s, state, now + this.ttl[state]!);
       // A segment of a flow the kernel keeps reached user space: the kernel lacks it (or its state changed).
-      this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+      if (this.deps.flowLog.enabled)
+        this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
     }
     if (ctx.trace !== null) {
       const moved =
@@ -190,7 +193,8 @@ class ConnectionManager implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.set(a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
       this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
-      this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[FLOW.SYN]!);
+      if (this.deps.flowLog.enabled)
+        this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[FLOW.SYN]!);
     }
     out.forward(node, NO_PORT);
   }

@@ -71,7 +71,8 @@ class UdpFlow implements RoutingFunction {
         if (!ctx.dryRun) {
           flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
           // a datagram of a flow the kernel keeps reached user space: the kernel lacks it
-          this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+          if (this.deps.flowLog.enabled)
+            this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
         }
         if (ctx.trace !== null)
           ctx.trace.add(`udp-flow: sticky flow ${ipv4ToString(a)}:${p.srcPort} → ${ctx.nodes.nameOf(node)}`);
@@ -96,7 +97,8 @@ class UdpFlow implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
       this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
-      this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+      if (this.deps.flowLog.enabled)
+        this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
     }
     out.forward(node, NO_PORT);
   }

@@ -1,3 +1,4 @@
+import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from './cluster.js';
 
@@ -54,7 +55,12 @@ describe('an interconnect no larger than the outside MTU', () => {
     ) as { error?: string; end: { sum_received?: { bytes: number } } };
     expect(up.error).toBeUndefined();
     expect(up.end.sum_received?.bytes).toBeGreaterThan(1024 * 1024);
-    expect(await metric('onehost_mss_clamped_total')).toBeGreaterThan(0);
+    // the kernel's clamp counter is read per scrape; wait for the scrape that sees it
+    await waitFor(async () => (await metric('onehost_mss_clamped_total')) > 0, {
+      timeoutMs: 5000,
+      intervalMs: 200,
+      what: 'a clamped SYN counted',
+    });
     const page = await c.curl('c2', `http://${c.vip}/`);
     expect(page.trim()).toMatch(/^n[123]$/);
   });

@@ -153,10 +153,9 @@ export function compileState(
   const entries = new Map<string, EntryPath>();
   const rings = new Map<string, number[]>();
 
-  // Nodes: a counter each, the marks of those up (they keep their flows) and active (they take new ones).
+  // Nodes: a counter each, the marks of those up (they keep their flows).
   const nodecnt = new Map<string, string>([[hex(localMark(layout)), '"n_local"']]);
   const upSet = new Map<string, string>([[hex(localMark(layout)), '']]);
-  const activeSet = new Map<string, string>([[hex(localMark(layout)), '']]);
   for (const id of reachable.keys()) {
     counters.add(`n_${id}`);
     // only nodes that are up have a counter here: the lookup that counts a packet also checks its node
@@ -164,11 +163,9 @@ export function compileState(
       nodecnt.set(hex(mark(id)), `"n_${id}"`);
       upSet.set(hex(mark(id)), '');
     }
-    if (active(id)) activeSet.set(hex(mark(id)), '');
   }
   sets.set('nodecnt', { decl: 'type mark : counter;', elements: nodecnt });
   sets.set('up', { decl: 'type mark;', elements: upSet });
-  sets.set('active', { decl: 'type mark;', elements: activeSet });
 
   // Boxes 545/550: port blocks by interval; an owner that is down or unreachable goes to user space.
   const blocks = new Map<string, string>();
@@ -273,9 +270,14 @@ export function compileState(
           }
           // least-connections, no active node, a full map: user space decides the first packet
           newRules.push(`${isSyn} goto tun_first`, 'goto tun_unknown');
-          // A SYN that finds its flow keeps the node while it takes new connections (a retransmission
-          // cannot be told from a reused port here); otherwise the flow starts over.
-          hitRules.push(`${isSyn} meta mark != @active delete @${fm} { ${key} : meta mark } goto ${n}`);
+          // A SYN that finds its flow keeps the node while it takes new connections for this entry (a
+          // retransmission cannot be told from a reused port here); otherwise the flow starts over.
+          const takers = p.active.filter(active).map((id) => hex(mark(id)));
+          hitRules.push(
+            takers.length === 0
+              ? `${isSyn} delete @${fm} { ${key} : meta mark } goto ${n}`
+              : `${isSyn} meta mark != { ${takers.join(', ')} } delete @${fm} { ${key} : meta mark } goto ${n}`,
+          );
           if (p.policy === 'maglev' && p.rederive)
             hitRules.push(`meta mark != @up delete @${fm} { ${key} : meta mark } goto ${n}`);
           hitRules.push(

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import {
   type Connection,
   Endianness,
@@ -8,7 +9,7 @@ import {
   Transport,
 } from '@onehost/proto';
 import type { Output } from './explain-command.js';
-import { type GatewayFlags, printJson, withGateway } from './gateway.js';
+import { type GatewayFlags, printJson, UsageError, withGateway } from './gateway.js';
 import { ago, duration, renderTable } from './table.js';
 
 // The gRPC commands that read or change the cluster: members, routes, conns, drain/undrain, exports.
@@ -253,5 +254,39 @@ export function runGatewayStop(flags: GatewayFlags, keepDatapath: boolean, io: O
         ? 'gateway stopping; the kernel keeps forwarding established flows until the next start adopts them'
         : 'gateway stopping; its kernel state is removed and the host restored',
     );
+  });
+}
+
+/**
+ * apply -f / diff -f: send the gateway's configuration file, changed, to the running gateway; it
+ * validates it, lists the changes and (apply) swaps the switch part in, keeping connections and flows.
+ */
+export async function runApply(
+  flags: GatewayFlags,
+  file: string,
+  dryRun: boolean,
+  io: Output,
+): Promise<number> {
+  const what = dryRun ? 'diff' : 'apply';
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return withGateway(what, flags, io, async () => {
+      throw new UsageError(`-f: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    });
+  }
+  return withGateway(what, flags, io, async (gw) => {
+    const r = await gw.gateway().reload(text, dryRun);
+    if (flags.json) return printJson(io, r);
+    for (const line of r.changes) io.out(line);
+    if (dryRun)
+      io.out(r.changes.length === 0 ? 'no changes' : `${r.changes.length} change(s); apply -f to make them`);
+    else
+      io.out(
+        r.changes.length === 0
+          ? `no changes; table version ${r.version}`
+          : `applied ${r.changes.length} change(s); table version ${r.version}`,
+      );
   });
 }

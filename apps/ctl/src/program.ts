@@ -2,6 +2,7 @@ import { ROLES, type Role } from '@onehost/control';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runCaInit, runCaIssue } from './ca-command.js';
 import {
+  runApply,
   runConns,
   runDrain,
   runExports,
@@ -123,6 +124,22 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     .action(async (flags: GatewayFlags & { keepDatapath: boolean }) =>
       exit(await runGatewayStop(flags, flags.keepDatapath, io)),
     );
+
+  for (const dryRun of [true, false]) {
+    addGatewayOptions(program.command(dryRun ? 'diff' : 'apply'))
+      .description(
+        dryRun
+          ? 'show what apply -f would change: the entries (+ added, - removed, ~ changed) and fragments'
+          : 'reload the gateway from its configuration file, changed: entries and fragments are swapped ' +
+              'atomically, connections and kernel flows stay; other changed keys are refused (they take a ' +
+              'restart), as is an invalid file (the field named); the running configuration then stays',
+      )
+      .requiredOption('-f, --file <gateway.yaml>', "the gateway's configuration file (YAML)")
+      .addHelpText('after', GATEWAY_HELP)
+      .action(async (flags: GatewayFlags & { file: string }) =>
+        exit(await runApply(flags, flags.file, dryRun, io)),
+      );
+  }
 
   addGatewayOptions(program.command('exports'))
     .description(

@@ -40,7 +40,7 @@ export class GatewaySwitch implements SwitchBackend {
 
   constructor(
     readonly sw: MessageSwitch,
-    private readonly cfg: GatewayConfig,
+    private cfg: GatewayConfig,
   ) {
     this.entries = cfg.switch.entries.map((e) => ({ ...(e as Record<string, unknown>) }));
   }
@@ -65,6 +65,31 @@ export class GatewaySwitch implements SwitchBackend {
     this.members = members;
     this.exports = exports;
     return v;
+  }
+
+  /** switchConfig is the switch part in force: the entries with operators' gRPC edits, and fragments. */
+  switchConfig(): { entries: readonly Record<string, unknown>[]; fragments?: unknown } {
+    return { entries: this.entries, fragments: this.cfg.switch.fragments };
+  }
+
+  /**
+   * reload makes `next` the switch part of the configuration: its entries replace the ones in force
+   * (gRPC edits included), validated and swapped like any change, so connections and kernel flows stay.
+   * With dryRun it validates only. Throws ControlError INVALID_ARGUMENT naming the fields.
+   */
+  reload(next: GatewayConfig['switch'], dryRun: boolean): number {
+    const cfg: GatewayConfig = { ...this.cfg, switch: next };
+    const entries = next.entries.map((e) => ({ ...(e as Record<string, unknown>) }));
+    const doc = buildSwitchDoc(cfg, entries, this.members, this.exports);
+    const config = this.validated(doc);
+    // building would create state for new entries: a dry run stops at validation (build refuses nothing more)
+    if (dryRun) return this.sw.snapshot?.version ?? 0;
+    const snap = this.sw.build(config);
+    this.cfg = cfg;
+    this.entries = entries;
+    this.sw.swap(snap);
+    for (const fn of this.swapped) fn();
+    return snap.version;
   }
 
   listEntries(): { entries: SwitchEntryInfo[]; version: number } {

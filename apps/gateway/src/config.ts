@@ -318,7 +318,15 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
  * are taken relative to the file's directory. Throws ConfigError (or the read error).
  */
 export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
-  const cfg = parseGatewayConfig(await readFile(path, 'utf8'), path);
+  return readGatewayConfigText(await readFile(path, 'utf8'), path);
+}
+
+/**
+ * readGatewayConfigText validates `text` as if it were the file at `path` (a reload sent over gRPC is
+ * the running gateway's file, changed): relative paths are taken relative to that file's directory.
+ */
+export function readGatewayConfigText(text: string, path: string): GatewayConfig {
+  const cfg = parseGatewayConfig(text, path);
   const base = dirname(resolve(path));
   const at = (p: string): string => resolve(base, p);
   cfg.control.tls = {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { GatewayBackend, GatewayStatus } from '@onehost/control';
+import type { GatewayBackend, GatewayReload, GatewayStatus } from '@onehost/control';
 import { type FastPath, type FastPathStats, type KernelCounter, TUN_CLASSES } from '@onehost/fastpath';
 import { FUNCTION_SLOT, FUNCTION_SLOT_BASE, functionSlotName, type MessageSwitch } from '@onehost/switch';
 
@@ -7,13 +7,15 @@ export interface GatewayProcessOptions {
   name: string;
   sw: MessageSwitch;
   fastpath: FastPath | null;
+  /** reload validates and swaps in a changed configuration file (Gateway/Reload) */
+  reload: (configYaml: string, dryRun: boolean) => Promise<GatewayReload>;
 }
 
 const NONE = new Map<string, KernelCounter>();
 
 /**
  * GatewayProcess is the gateway behind the Gateway service: the data path's status (the switch's
- * counters for user space, the kernel's named counters for the fast path) and the operator's stop. It
+ * counters for user space, the kernel's named counters for the fast path), reloads and the operator's stop. It
  * also keeps the kernel's counters as read at the last scrape, for the metrics.
  */
 export class GatewayProcess implements GatewayBackend {
@@ -29,6 +31,13 @@ export class GatewayProcess implements GatewayBackend {
     this.stopped = new Promise((r) => {
       this.resolveStop = r;
     });
+  }
+
+  /** reloads counts reloads applied and refused (dry runs not counted) */
+  readonly reloads = { applied: 0, refused: 0 };
+
+  reload(configYaml: string, dryRun: boolean): Promise<GatewayReload> {
+    return this.o.reload(configYaml, dryRun);
   }
 
   stop(keepDatapath: boolean): void {

@@ -7,12 +7,13 @@ import { PacketSender, TunQueue } from '@onehost/tun';
 import { parseIpv4, VXLAN_OVERHEAD } from '@onehost/wire';
 import type { Logger } from 'pino';
 import { GatewaySwitch } from './backend.js';
-import type { GatewayConfig } from './config.js';
+import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
 import { Datapath } from './datapath.js';
 import { GatewayProcess } from './gateway-process.js';
 import { applyGatewayHost, restoreGatewayHost, setRegisteredNodes } from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
 import { TunSource } from './packet-io.js';
+import { checkRestartOnly, diffSwitch, type ReloadResult } from './reload.js';
 import { clusterRpcPorts } from './rpc/cluster-ports.js';
 import { registerRpcMetrics } from './rpc/metrics.js';
 import { clusterExports } from './rpc/mount.js';
@@ -39,6 +40,17 @@ export interface Gateway {
    * included; with keepDatapath the kernel keeps forwarding and the next start adopts its state.
    */
   close(opts?: { keepDatapath?: boolean }): Promise<void>;
+  /**
+   * reload validates `text` as the gateway's configuration file and, unless dryRun, swaps in its
+   * switch part (docs/gateway.md, "Reload"); `source` names who asked, for the log. Throws ControlError
+   * INVALID_ARGUMENT naming the field, FAILED_PRECONDITION without a configuration file.
+   */
+  reload(text: string, dryRun: boolean, source: string): Promise<ReloadResult>;
+}
+
+export interface GatewayOptions {
+  /** the configuration file the gateway was started from: reloads are read relative to it */
+  configPath?: string;
 }
 
 /** The inner Ethernet source of our VXLAN frames: locally administered, never on a wire. */
@@ -59,7 +71,11 @@ const ADOPT_GRACE_MS = 5000;
  * loop. Throws ControlError (INVALID_ARGUMENT) for a table the switch refuses, TunError for the TUN,
  * CommandError for host setup; whatever was set up before the failure is undone.
  */
-export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
+export async function startGateway(
+  cfg: GatewayConfig,
+  log: Logger,
+  opts: GatewayOptions = {},
+): Promise<Gateway> {
   const undo: Array<() => unknown> = [];
   // set by close({ keepDatapath }): the host's and the kernel's state stay for the next start
   let keep = false;
@@ -130,7 +146,49 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       ...(fastpath !== null ? { onBatchEnd: () => fastpath.drainFlowLog(sw.flowLog) } : {}),
     });
 
-    const process = new GatewayProcess({ name: cfg.name, sw, fastpath });
+    // The configuration in force: a reload compares the next file with it and swaps its switch part.
+    let running = cfg;
+    const reloadLog = log.child({ component: 'reload' });
+    const reload = async (text: string, dryRun: boolean, source: string): Promise<ReloadResult> => {
+      const path = opts.configPath;
+      if (path === undefined)
+        throw new ControlError(
+          'FAILED_PRECONDITION',
+          'this gateway was started without a configuration file',
+        );
+      try {
+        let next: GatewayConfig;
+        try {
+          next = readGatewayConfigText(text, path);
+          checkRestartOnly(running, next, path);
+        } catch (e) {
+          throw e instanceof ConfigError ? new ControlError('INVALID_ARGUMENT', e.message) : e;
+        }
+        const changes = diffSwitch(backend.switchConfig(), next.switch);
+        const version = backend.reload(next.switch, dryRun);
+        if (!dryRun) {
+          running = next;
+          process.reloads.applied++;
+          reloadLog.info({ source, changes, version }, 'reloaded');
+        }
+        return { changes, version, applied: !dryRun };
+      } catch (e) {
+        if (!dryRun) {
+          process.reloads.refused++;
+          reloadLog.warn(
+            { source, problem: (e as Error).message },
+            'reload refused; the running configuration stays',
+          );
+        }
+        throw e;
+      }
+    };
+    const process = new GatewayProcess({
+      name: cfg.name,
+      sw,
+      fastpath,
+      reload: (t, d) => reload(t, d, 'gRPC'),
+    });
     const control = await startControlServer({
       host: cfg.control.listen.host,
       port: cfg.control.listen.port,
@@ -332,6 +390,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       rpc,
       fastpath,
       stopped: process.stopped,
+      reload,
       metricsPort: addr && typeof addr === 'object' ? addr.port : null,
       async close(opts = {}) {
         if (closed) return;

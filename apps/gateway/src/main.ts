@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
 import { ControlError } from '@onehost/control';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
@@ -52,7 +53,7 @@ async function main(): Promise<number> {
   }
   let gw: Gateway;
   try {
-    gw = await startGateway(cfg, log);
+    gw = await startGateway(cfg, log, { configPath: opts.config });
   } catch (e) {
     if (e instanceof ControlError) {
       process.stderr.write(`onehost-gateway: ${opts.config}: ${e.message}\n`);
@@ -61,6 +62,18 @@ async function main(): Promise<number> {
     log.fatal({ err: e }, 'could not start');
     return 1;
   }
+  // SIGHUP (systemctl reload) reads the file again and swaps its switch part; a refused file is logged
+  // with its field and the running configuration stays.
+  const running = gw;
+  process.on('SIGHUP', () => {
+    void readFile(opts.config, 'utf8')
+      .then((text) => running.reload(text, false, 'SIGHUP'))
+      .catch((e: Error) => {
+        // the gateway logged a refused file; a file that cannot be read is said here
+        if (!(e instanceof ControlError))
+          log.warn({ problem: e.message }, 'reload: cannot read the configuration');
+      });
+  });
   // SIGTERM and SIGINT stop cleanly (the host restored, the kernel data path removed); an operator's
   // `onehostctl gateway stop --keep-datapath` leaves the kernel forwarding for the next start to adopt.
   const how = await new Promise<{ keepDatapath: boolean }>((resolve) => {

@@ -45,6 +45,17 @@ export function buildRegistry(s: MetricsSources): Registry {
     },
   });
   new Counter({
+    name: 'onehost_reloads_total',
+    help: 'Configuration reloads (SIGHUP, Gateway/Reload) by outcome: applied, or refused with the running configuration kept.',
+    labelNames: ['outcome'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc({ outcome: 'applied' }, s.kernel.reloads.applied);
+      this.inc({ outcome: 'refused' }, s.kernel.reloads.refused);
+    },
+  });
+  new Counter({
     name: 'onehost_forwarded_packets_total',
     help: 'Packets sent to a node over the interconnect, by node and path (kernel: the fast path; tun: user space).',
     labelNames: ['node', 'path'],

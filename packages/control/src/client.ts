@@ -27,6 +27,7 @@ import {
   type NodeExports,
   type RegisterMountRequest,
   type RegisterMountResponse,
+  type ReloadResponse,
   SwitchClient,
   type SwitchEntry,
   type Transport,
@@ -175,6 +176,9 @@ export class GatewayConnection extends ConnectionBase<GatewayClient> {
   }
   async stop(keepDatapath = false): Promise<void> {
     await this.call(this.client.stop, { keepDatapath });
+  }
+  reload(configYaml: string, dryRun: boolean): Promise<ReloadResponse> {
+    return this.call(this.client.reload, { configYaml, dryRun });
   }
 }
 

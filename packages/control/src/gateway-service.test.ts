@@ -1,8 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectGateway } from './client.js';
+import { ControlError } from './control-error.js';
 import type { ControlServer } from './server.js';
-import type { GatewayBackend, GatewayStatus } from './switch-backend.js';
+import type { GatewayBackend, GatewayReload, GatewayStatus } from './switch-backend.js';
 import { codeOf, startTestServer, tlsOf } from './testing/harness.js';
 import { makeTestPki, type TestPki } from './testing/pki.js';
 
@@ -26,6 +27,13 @@ class Backend implements GatewayBackend {
   }
   stop(keepDatapath: boolean): void {
     this.stops.push(keepDatapath);
+  }
+  reloads: { yaml: string; dryRun: boolean }[] = [];
+  async reload(yaml: string, dryRun: boolean): Promise<GatewayReload> {
+    if (yaml.includes('bad'))
+      throw new ControlError('INVALID_ARGUMENT', 'gateway.yaml:3:5 entries.0.port: bad');
+    this.reloads.push({ yaml, dryRun });
+    return { changes: ['+ tcp/8080 fixed node=n1'], version: 9, applied: !dryRun };
   }
 }
 
@@ -64,6 +72,27 @@ describe('Gateway service', () => {
     op.close();
     await new Promise((r) => setImmediate(r));
     expect(backend.stops).toEqual([true, false]);
+  });
+
+  it('reloads on an operator’s word only; a refused file keeps its field in the error', async () => {
+    const node = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.nodes.n1!));
+    expect((await codeOf(node.reload('name: gw', false))).code).toBe(status.PERMISSION_DENIED);
+    node.close();
+    const op = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.operator));
+    expect(await op.reload('name: gw', true)).toEqual({
+      changes: ['+ tcp/8080 fixed node=n1'],
+      version: 9,
+      applied: false,
+    });
+    expect(await codeOf(op.reload('bad', false))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'gateway.yaml:3:5 entries.0.port: bad',
+    });
+    expect((await codeOf(op.reload('x'.repeat((1 << 20) + 1), false))).details).toMatch(
+      /^config_yaml: longer/,
+    );
+    op.close();
+    expect(backend.reloads).toEqual([{ yaml: 'name: gw', dryRun: true }]);
   });
 
   it('without a gateway attached, says so', async () => {

@@ -82,6 +82,7 @@ export type {
   ExplainedPacket,
   ExplainResult,
   GatewayBackend,
+  GatewayReload,
   GatewayStatus,
   Protocol,
   SwitchBackend,

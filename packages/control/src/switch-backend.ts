@@ -90,6 +90,18 @@ export interface GatewayBackend {
   status(): Promise<GatewayStatus>;
   /** stop ends the process after the answer went out; `keepDatapath` leaves its kernel state in place. */
   stop(keepDatapath: boolean): void;
+  /**
+   * reload validates `configYaml` as the gateway's configuration file and (unless dryRun) swaps in its
+   * switch part; throws ControlError INVALID_ARGUMENT naming the field of a refused file.
+   */
+  reload(configYaml: string, dryRun: boolean): Promise<GatewayReload>;
+}
+
+/** GatewayReload is what Gateway/Reload reports. */
+export interface GatewayReload {
+  changes: string[];
+  version: number;
+  applied: boolean;
 }
 
 type MaybePromise<T> = T | Promise<T>;

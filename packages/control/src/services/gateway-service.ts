@@ -6,10 +6,12 @@ import { type RpcContext, unary } from './rpc.js';
 
 const READERS = ['operator', 'gateway'] as const;
 const WRITERS = ['operator'] as const;
+/** a gateway file with thousands of entries stays far below this */
+const MAX_CONFIG_BYTES = 1 << 20;
 
 /**
  * gatewayService implements onehost.v1.Gateway: the data path's status for operators and gateways, and
- * Stop for operators (the answer goes out before the process ends). UNIMPLEMENTED without a backend.
+ * Stop and Reload for operators (Stop's answer goes out before the process ends). UNIMPLEMENTED without a backend.
  */
 export function gatewayService(ctx: RpcContext, backend: GatewayBackend | undefined): GatewayServer {
   const need = (): GatewayBackend => {
@@ -27,6 +29,12 @@ export function gatewayService(ctx: RpcContext, backend: GatewayBackend | undefi
       // after the reply is on its way: stopping closes this very server
       setImmediate(() => b.stop(req.keepDatapath));
       return {};
+    }),
+    reload: unary(ctx, 'Gateway/Reload', async (req, call) => {
+      requireRole(call, WRITERS);
+      if (req.configYaml.length > MAX_CONFIG_BYTES)
+        throw new ControlError('INVALID_ARGUMENT', `config_yaml: longer than ${MAX_CONFIG_BYTES} bytes`);
+      return need().reload(req.configYaml, req.dryRun);
     }),
   };
 }

@@ -13,6 +13,11 @@ export interface Clock {
   now(): number;
   /** setTimer calls `fn` once after `ms` milliseconds unless refreshed or cancelled. */
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * afterPendingIo calls `fn` once the input already waiting has been read: a timer that fires after
+   * the process was busy runs before the heartbeats that arrived meanwhile, and must not judge first.
+   */
+  afterPendingIo(fn: () => void): void;
 }
 
 /** systemClock is the real clock; its timers do not keep the process alive. */
@@ -27,5 +32,9 @@ export const systemClock: Clock = {
       },
       cancel: () => clearTimeout(t),
     };
+  },
+  // setImmediate callbacks run after the event loop's poll phase, where waiting sockets are read
+  afterPendingIo: (fn) => {
+    setImmediate(fn);
   },
 };

@@ -72,6 +72,24 @@ describe('Membership', () => {
     );
   });
 
+  it('does not judge a late timer before the heartbeats that waited behind it were read', async () => {
+    const { m, clock, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    const s = m.attachHeartbeat('n1', 1, () => {});
+    // the process was busy for a second: the timer fires first, the beat that arrived meanwhile next
+    const pending: Array<() => void> = [];
+    clock.afterPendingIo = (fn) => pending.push(fn);
+    clock.advance(1000);
+    expect(pending).toHaveLength(1);
+    expect(m.beat(s)).toBe('active');
+    for (const fn of pending.splice(0)) fn();
+    expect(m.member('n1')?.state).toBe('active');
+    // the beat pushed the deadline back: with no more beats it passes as usual
+    clock.advance(350);
+    for (const fn of pending.splice(0)) fn();
+    expect(kinds()).toEqual(['joined n1', 'down n1']);
+  });
+
   it('counts the deadline from the join when no stream comes', async () => {
     const { m, clock } = await setup({ heartbeatTimeoutMs: 350 });
     await m.join(input('n1', 11));

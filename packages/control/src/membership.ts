@@ -326,7 +326,14 @@ export class Membership {
     }
     const session = ++this.sessions;
     const timer = this.clock.setTimer(this.heartbeatTimeoutMs, () => {
-      if (this.live.get(name)?.session === session) this.markDown(name, 'heartbeat timeout', 'down');
+      // After a busy spell (a long GC, a starved CPU) the timer runs before the heartbeats that came
+      // meanwhile are read: judge once they have been, by the last one seen.
+      this.clock.afterPendingIo(() => {
+        const rec = this.records.get(name);
+        if (this.live.get(name)?.session !== session || rec === undefined) return;
+        if (this.clock.now() - rec.lastSeenUnixMs >= this.heartbeatTimeoutMs)
+          this.markDown(name, 'heartbeat timeout', 'down');
+      });
     });
     this.live.set(name, { session, timer, stream: null });
   }

@@ -27,6 +27,11 @@ export class ManualClock implements Clock {
     };
   }
 
+  /** afterPendingIo runs `fn` at once: a manual clock has no input waiting behind its timers. */
+  afterPendingIo(fn: () => void): void {
+    fn();
+  }
+
   /** advance moves time forward, firing due timers in order of their deadline. */
   advance(ms: number): void {
     const end = this.t + ms;

@@ -56,12 +56,27 @@ export class HeartbeatLoop {
 
   private beat(): void {
     if (this.finished) return;
+    if (this.now() - this.lastAckAt > this.opts.timeoutMs) {
+      // After a busy spell this timer runs before the acknowledgements that came meanwhile are read
+      // (setImmediate runs after the event loop has read its sockets): judge once they have been.
+      setImmediate(() => this.judge());
+      return;
+    }
+    this.send();
+  }
+
+  private judge(): void {
+    if (this.finished) return;
     const silent = this.now() - this.lastAckAt;
     if (silent > this.opts.timeoutMs) {
       this.finish(`no acknowledgement for ${silent} ms`);
       this.stream.cancel();
       return;
     }
+    this.send();
+  }
+
+  private send(): void {
     this.sequence += 1;
     this.stream.write({ nodeName: this.opts.nodeName, nodeId: this.opts.nodeId, sequence: this.sequence });
   }

@@ -9,6 +9,7 @@ packages=(
   iproute2 iputils-ping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
   nginx-light iperf3 curl   # the lab's real services and clients
   haproxy wrk               # the cluster benchmark's peers and load (npm run bench)
+  chromium                  # the status page's end-to-end test (headless, driven by puppeteer-core)
   nfs-ganesha nfs-ganesha-vfs rpcbind  # the lab's NFS servers (NFSv3, VFS FSAL)
   nfs-common libnfs-utils   # NFS clients: rpcinfo, showmount, nfs-ls/nfs-cat/nfs-cp
 )

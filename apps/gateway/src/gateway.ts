@@ -21,6 +21,9 @@ import { RpcResponders } from './rpc/responders.js';
 import { Splice } from './splice/handover.js';
 import { openShiftSocket } from './splice/shift-socket.js';
 import { SpliceWing } from './splice/wing.js';
+import { EventLog } from './status/events.js';
+import { RateHistory } from './status/history.js';
+import { StatusRoutes } from './status/server.js';
 
 /** A running gateway; `close` undoes what it configured on the host. */
 export interface Gateway {
@@ -56,6 +59,9 @@ export interface GatewayOptions {
 /** The inner Ethernet source of our VXLAN frames: locally administered, never on a wire. */
 const GATEWAY_MAC = '02:6f:68:00:00:01';
 const SWEEP_EVERY_MS = 1000;
+/** the status page's rate history: a sample every 2 s, the last 5 minutes */
+const STATUS_SAMPLE_EVERY_MS = 2000;
+const STATUS_SAMPLES = 151;
 /** how often least-connections entries learn the live flows the kernel keeps */
 const LIVE_COUNT_EVERY_MS = 5000;
 /**
@@ -146,6 +152,9 @@ export async function startGateway(
       ...(fastpath !== null ? { onBatchEnd: () => fastpath.drainFlowLog(sw.flowLog) } : {}),
     });
 
+    // The live status page's memory: per-node rates (a sample every 2 s, 5 minutes) and recent events.
+    const rates = new RateHistory(STATUS_SAMPLES);
+    const events = new EventLog();
     // The configuration in force: a reload compares the next file with it and swaps its switch part.
     let running = cfg;
     const reloadLog = log.child({ component: 'reload' });
@@ -170,11 +179,16 @@ export async function startGateway(
           running = next;
           process.reloads.applied++;
           reloadLog.info({ source, changes, version }, 'reloaded');
+          events.add(
+            'reload',
+            `reloaded (${source}): ${changes.length === 0 ? 'no changes' : changes.join('; ')}`,
+          );
         }
         return { changes, version, applied: !dryRun };
       } catch (e) {
         if (!dryRun) {
           process.reloads.refused++;
+          events.add('refused', `reload refused (${source}): ${(e as Error).message}`);
           reloadLog.warn(
             { source, problem: (e as Error).message },
             'reload refused; the running configuration stays',
@@ -297,7 +311,46 @@ export async function startGateway(
       undo.push(() => fp.settled());
     }
     undo.push(control.membership.onChange(refresh));
+    undo.push(control.membership.onChange((c) => events.member(c)));
     undo.push(control.exports.onChange(refresh));
+    const status = new StatusRoutes({
+      name: cfg.name,
+      datapath: cfg.datapath.mode,
+      clusterAddresses: cfg.switch.clusterAddresses.map((c) => String((c as { address: unknown }).address)),
+      members: () => control.membership.members(),
+      exports: () => control.exports.list(),
+      entries: () => backend.listEntries(),
+      connections: (limit) => backend.listConnections({ limit }),
+      explain: (packet) => backend.explain(packet, { updateTables: false }),
+      rates,
+      events,
+    });
+    undo.push(() => status.close());
+    let kernelError = '';
+    const sampleRates = async (): Promise<void> => {
+      await process.refreshCounters();
+      const totals: [number, number, number][] = [];
+      datapath.packetsByNode.forEach((p, id) => {
+        if (p > 0) totals.push([id, p, datapath.bytesByNode[id]!]);
+      });
+      for (const [name, c] of process.counters) {
+        const m = /^n_(\d+)$/.exec(name);
+        if (m) totals.push([Number(m[1]), c.packets, c.bytes]);
+      }
+      rates.sample(Date.now(), totals);
+      const err = fastpath?.lastError ?? '';
+      if (err !== kernelError && err !== '') events.add('kernel', `the kernel refused a change: ${err}`);
+      kernelError = err;
+    };
+    let sampling = false;
+    const sampler = setInterval(() => {
+      if (sampling) return;
+      sampling = true;
+      void sampleRates().finally(() => {
+        sampling = false;
+      });
+    }, STATUS_SAMPLE_EVERY_MS);
+    undo.push(() => clearInterval(sampler));
     refresh();
     if (fastpath !== null) {
       await fastpath.settled();
@@ -363,8 +416,12 @@ export async function startGateway(
         splice,
       });
       // one read of the kernel's counters per scrape, shared by every metric
-      const srv = await serveMetrics(reg, cfg.metrics.host, cfg.metrics.port, () =>
-        process.refreshCounters(),
+      const srv = await serveMetrics(
+        reg,
+        cfg.metrics.host,
+        cfg.metrics.port,
+        () => process.refreshCounters(),
+        (req, res) => status.handle(req, res),
       );
       metrics = srv;
       undo.push(() => new Promise((r) => srv.close(r)));

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ControlServer } from '@onehost/control';
 import { allDropReasons, type MessageSwitch } from '@onehost/switch';
 import type { PacketSender, TunQueue } from '@onehost/tun';
@@ -284,8 +284,11 @@ export function serveMetrics(
   host: string,
   port: number,
   beforeScrape: () => Promise<void> = async () => undefined,
+  /** more routes on the same listener (the status page); true when it answered the request */
+  routes: (req: IncomingMessage, res: ServerResponse) => boolean = () => false,
 ): Promise<Server> {
   const server = createServer((req, res) => {
+    if (routes(req, res)) return;
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404).end('not found\n');
       return;

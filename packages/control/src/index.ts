@@ -38,7 +38,7 @@ export {
   ExportsRegistry,
   type ExportsRegistryOptions,
 } from './exports-registry.js';
-export { buildFlowPacket, type FlowSpec } from './flow-packet.js';
+export { buildFlowPacket, type FlowSpec, tcpFlagBits } from './flow-packet.js';
 export {
   describeError,
   describeServiceError,

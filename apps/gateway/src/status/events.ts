@@ -1,0 +1,56 @@
+import type { MemberChange } from '@onehost/control';
+
+export type StatusEventKind = 'down' | 'up' | 'drain' | 'undrain' | 'leave' | 'reload' | 'refused' | 'kernel';
+
+/** One thing an operator wants to see happened: a node down, a reload, a refused kernel change. */
+export interface StatusEvent {
+  /** increases by one per event: a page asks for what it has not seen */
+  seq: number;
+  /** Unix ms */
+  t: number;
+  kind: StatusEventKind;
+  text: string;
+}
+
+/** EventLog keeps the last `capacity` events (bounded: older ones fall off). */
+export class EventLog {
+  private readonly events: StatusEvent[] = [];
+  private seq = 0;
+
+  constructor(readonly capacity = 200) {}
+
+  add(kind: StatusEventKind, text: string, t = Date.now()): void {
+    this.events.push({ seq: ++this.seq, t, kind, text });
+    if (this.events.length > this.capacity) this.events.shift();
+  }
+
+  /** recent lists the kept events, newest first. */
+  recent(): StatusEvent[] {
+    return [...this.events].reverse();
+  }
+
+  /** member records a membership change in the operator's words. */
+  member(c: MemberChange, t = Date.now()): void {
+    const n = c.member.name;
+    switch (c.kind) {
+      case 'joined':
+        this.add('up', `${n} joined (id ${c.member.id}, block ${c.member.block.lo}-${c.member.block.hi})`, t);
+        break;
+      case 'down':
+        this.add('down', `${n} down${c.member.downReason !== '' ? `: ${c.member.downReason}` : ''}`, t);
+        break;
+      case 'left':
+        this.add('leave', `${n} left`, t);
+        break;
+      case 'draining':
+        this.add('drain', `${n} draining`, t);
+        break;
+      case 'undrained':
+        this.add('undrain', `${n} undrained`, t);
+        break;
+      case 'forgotten':
+        this.add('leave', `${n} forgotten`, t);
+        break;
+    }
+  }
+}

@@ -41,7 +41,21 @@ function memberJson(m: Member) {
     block: m.portBlock ?? null,
     lastSeenUnixMs: m.lastSeenUnixMs,
     downReason: m.downReason,
+    health: m.health,
   };
+}
+
+/** health renders a node's checks: "-" without any, "ok" when all pass, else each failing one. */
+function health(m: Member): string {
+  if (m.health.length === 0) return '-';
+  const failing = m.health.filter((h) => !h.healthy);
+  if (failing.length === 0) return 'ok';
+  return failing
+    .map(
+      (h) =>
+        `${h.name}: ${h.description} ${h.detail} since ${new Date(h.sinceUnixMs).toISOString().slice(11, 19)}`,
+    )
+    .join('; ');
 }
 
 function block(b: { lo: number; hi: number } | undefined): string {
@@ -62,8 +76,12 @@ export function runMembers(flags: GatewayFlags, io: Output, now: () => number = 
       m.internalAddress,
       block(m.portBlock),
       ago(m.lastSeenUnixMs, t),
+      health(m),
     ]);
-    for (const l of renderTable(['NAME', 'ID', 'STATE', 'INTERNAL ADDRESS', 'BLOCK', 'LAST SEEN'], rows))
+    for (const l of renderTable(
+      ['NAME', 'ID', 'STATE', 'INTERNAL ADDRESS', 'BLOCK', 'LAST SEEN', 'HEALTH'],
+      rows,
+    ))
       io.out(l);
   });
 }

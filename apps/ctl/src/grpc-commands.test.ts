@@ -150,12 +150,14 @@ afterAll(async () => {
 });
 
 describe('onehostctl members', () => {
-  it('prints a table: name, id, state (with the down reason), internal address, block, last seen', async () => {
+  it('prints a table: name, id, state (with the down reason), internal address, block, last seen, health', async () => {
     const r = await ctl('members', ...as('alice'));
     expect(r.code).toBe(0);
-    expect(r.out[0]).toMatch(/^NAME\s+ID\s+STATE\s+INTERNAL ADDRESS\s+BLOCK\s+LAST SEEN$/);
-    expect(r.out[1]).toMatch(/^n1\s+1\s+active\s+198\.18\.0\.11\s+32768-33791\s+\d+(\.\d)? m?s ago$/);
-    expect(r.out[2]).toMatch(/^n2\s+2\s+down \(left\)\s+198\.18\.0\.12\s+33792-34815\s+\d+(\.\d)? m?s ago$/);
+    expect(r.out[0]).toMatch(/^NAME\s+ID\s+STATE\s+INTERNAL ADDRESS\s+BLOCK\s+LAST SEEN\s+HEALTH$/);
+    expect(r.out[1]).toMatch(/^n1\s+1\s+active\s+198\.18\.0\.11\s+32768-33791\s+\d+(\.\d)? m?s ago\s+-$/);
+    expect(r.out[2]).toMatch(
+      /^n2\s+2\s+down \(left\)\s+198\.18\.0\.12\s+33792-34815\s+\d+(\.\d)? m?s ago\s+-$/,
+    );
     expect(r.out).toHaveLength(3);
   });
 

@@ -20,6 +20,7 @@ import {
 import { ipv4ToString, parseIpv4 } from '@onehost/wire';
 import { buildSwitchDoc, type SwitchDoc } from './cluster-doc.js';
 import type { GatewayConfig } from './config.js';
+import { type Skipped, type Unhealthy, withoutUnhealthy } from './health.js';
 
 /**
  * GatewaySwitch owns the switch table's inputs — the configured entries (changed by operators over
@@ -31,6 +32,11 @@ export class GatewaySwitch implements SwitchBackend {
   private entries: Record<string, unknown>[];
   private members: readonly MemberRecord[] = [];
   private exports: readonly ExportsRecord[] = [];
+  private unhealthy: Unhealthy = new Map();
+  /** per entry ("tcp/80"), the nodes its candidates left out for their health, in words */
+  private skipped: Skipped = new Map();
+  /** entries whose every candidate failed a check, so that health was ignored for them */
+  failOpen: string[] = [];
   /** listeners told after each swap (the data path refreshes its node destinations) */
   private readonly swapped: Array<() => void> = [];
   private pathOf: ((packet: Uint8Array) => string) | null = null;
@@ -60,11 +66,27 @@ export class GatewaySwitch implements SwitchBackend {
   }
 
   /** setMembership rebuilds for new members/exports; throws ControlError when the switch refuses. */
-  setMembership(members: readonly MemberRecord[], exports: readonly ExportsRecord[]): number {
-    const v = this.rebuild(this.entries, members, exports);
-    this.members = members;
-    this.exports = exports;
-    return v;
+  setMembership(
+    members: readonly MemberRecord[],
+    exports: readonly ExportsRecord[],
+    unhealthy: Unhealthy = this.unhealthy,
+  ): number {
+    const before = this.unhealthy;
+    this.unhealthy = unhealthy;
+    try {
+      const v = this.rebuild(this.entries, members, exports);
+      this.members = members;
+      this.exports = exports;
+      return v;
+    } catch (e) {
+      this.unhealthy = before;
+      throw e;
+    }
+  }
+
+  /** skippedFor lists the nodes entry `key` ("tcp/80") leaves out for their health, in words. */
+  skippedFor(key: string): string[] {
+    return this.skipped.get(key) ?? [];
   }
 
   /** switchConfig is the switch part in force: the entries with operators' gRPC edits, and fragments. */
@@ -80,13 +102,15 @@ export class GatewaySwitch implements SwitchBackend {
   reload(next: GatewayConfig['switch'], dryRun: boolean): number {
     const cfg: GatewayConfig = { ...this.cfg, switch: next };
     const entries = next.entries.map((e) => ({ ...(e as Record<string, unknown>) }));
-    const doc = buildSwitchDoc(cfg, entries, this.members, this.exports);
-    const config = this.validated(doc);
+    const h = this.healthy(buildSwitchDoc(cfg, entries, this.members, this.exports));
+    const config = this.validated(h.doc);
     // building would create state for new entries: a dry run stops at validation (build refuses nothing more)
     if (dryRun) return this.sw.snapshot?.version ?? 0;
     const snap = this.sw.build(config);
     this.cfg = cfg;
     this.entries = entries;
+    this.skipped = h.skipped;
+    this.failOpen = h.failOpen;
     this.sw.swap(snap);
     for (const fn of this.swapped) fn();
     return snap.version;
@@ -125,7 +149,11 @@ export class GatewaySwitch implements SwitchBackend {
    * trace says so.
    */
   explain(packet: Uint8Array, opts: { updateTables: boolean }): ExplainResult {
-    const r = this.sw.explain(packet, { dryRun: !opts.updateTables });
+    const r0 = this.sw.explain(packet, { dryRun: !opts.updateTables });
+    const p = r0.packet;
+    const skipped = p?.dstPort === undefined ? [] : this.skippedFor(`${p.protocol}/${p.dstPort}`);
+    const r =
+      skipped.length === 0 ? r0 : { ...r0, trace: [...r0.trace, ...skipped.map((x) => `health: ${x}`)] };
     if (this.pathOf === null) return r;
     const path = this.pathOf(packet);
     const k = this.kernel?.flowOf(packet) ?? null;
@@ -242,13 +270,25 @@ export class GatewaySwitch implements SwitchBackend {
     return r.config;
   }
 
+  /** healthy takes nodes out of the candidates of entries their failing checks cover (see health.ts). */
+  private healthy(doc: SwitchDoc): { doc: SwitchDoc; skipped: Skipped; failOpen: string[] } {
+    const h = withoutUnhealthy(
+      doc.entries,
+      doc.nodes.map((n) => String(n.name)),
+      this.unhealthy,
+    );
+    return { doc: { ...doc, entries: h.entries }, skipped: h.skipped, failOpen: h.failOpen };
+  }
+
   private rebuild(
     entries: readonly Record<string, unknown>[],
     members: readonly MemberRecord[],
     exports: readonly ExportsRecord[],
   ): number {
-    const doc = buildSwitchDoc(this.cfg, entries, members, exports);
-    const snap = this.sw.build(this.validated(doc));
+    const h = this.healthy(buildSwitchDoc(this.cfg, entries, members, exports));
+    const snap = this.sw.build(this.validated(h.doc));
+    this.skipped = h.skipped;
+    this.failOpen = h.failOpen;
     this.sw.swap(snap);
     for (const fn of this.swapped) fn();
     return snap.version;

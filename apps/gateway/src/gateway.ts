@@ -247,7 +247,11 @@ export async function startGateway(
     const refresh = (): void => {
       const members = control.membership.members();
       try {
-        const version = backend.setMembership(members, control.exports.list());
+        const version = backend.setMembership(
+          members,
+          control.exports.list(),
+          control.membership.unhealthyCovers(),
+        );
         swLog.debug({ version, members: members.length }, 'snapshot swapped');
         lastRefusal = '';
       } catch (e) {
@@ -311,13 +315,20 @@ export async function startGateway(
       undo.push(() => fp.settled());
     }
     undo.push(control.membership.onChange(refresh));
-    undo.push(control.membership.onChange((c) => events.member(c)));
+    undo.push(
+      control.membership.onChange((c) => {
+        if (c.kind !== 'health') events.member(c);
+        else for (const h of control.membership.healthOf(c.member.name)) events.health(c.member.name, h);
+      }),
+    );
     undo.push(control.exports.onChange(refresh));
     const status = new StatusRoutes({
       name: cfg.name,
       datapath: cfg.datapath.mode,
       clusterAddresses: cfg.switch.clusterAddresses.map((c) => String((c as { address: unknown }).address)),
       members: () => control.membership.members(),
+      healthOf: (node) => control.membership.healthOf(node),
+      skippedFor: (key) => backend.skippedFor(key),
       exports: () => control.exports.list(),
       entries: () => backend.listEntries(),
       connections: (limit) => backend.listConnections({ limit }),
@@ -407,6 +418,7 @@ export async function startGateway(
         queue,
         sender,
         nodeName: (id) => sw.snapshot?.nodes.nameOf(id),
+        failOpen: () => backend.failOpen,
         kernel: process,
       });
       registerRpcMetrics(reg, {

@@ -15,6 +15,8 @@ export interface MetricsSources {
   queue: TunQueue;
   sender: PacketSender;
   nodeName(id: number): string | undefined;
+  /** entries whose every candidate failed a health check (health ignored for them) */
+  failOpen(): readonly string[];
   /** the kernel data path's counters (as read at the start of the scrape) and status */
   kernel: GatewayProcess;
 }
@@ -42,6 +44,26 @@ export function buildRegistry(s: MetricsSources): Registry {
     collect() {
       this.reset();
       for (let k = 1; k < 4; k++) this.inc({ decision: kinds[k]! }, s.sw.counters.decisions[k]!);
+    },
+  });
+  new Gauge({
+    name: 'onehost_health_check_up',
+    help: 'Each health check the agents report: 1 passing, 0 failing (the node leaves the candidates of the entries it covers).',
+    labelNames: ['node', 'check'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const m of s.control.membership.members())
+        for (const h of s.control.membership.healthOf(m.name))
+          this.set({ node: m.name, check: h.name }, h.healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'onehost_health_fail_open_entries',
+    help: 'Entries whose every candidate fails a health check: they keep all candidates rather than none.',
+    registers: [reg],
+    collect() {
+      this.set(s.failOpen().length);
     },
   });
   new Counter({

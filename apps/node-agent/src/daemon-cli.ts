@@ -5,8 +5,10 @@ import { identityOfCertificate } from '@onehost/control';
 import { ipJson } from '@onehost/kernel';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Logger, pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
 import type { DaemonOptions } from './daemon.js';
 import { GaneshaConfigError, ganeshaExports, type NodeExport } from './ganesha-config.js';
+import { type HealthCheckConfig, HealthConfigError, parseHealthChecks } from './health/config.js';
 import { GANESHA_LAYOUT, type HandleLayout } from './mount-registrar.js';
 
 /** UsageError is a bad flag or a file a flag names; the agent exits 2 with its message. */
@@ -42,6 +44,7 @@ export interface AgentArgs {
   splicePort: number;
   spliceCapture: number[];
   splice: boolean;
+  healthChecks?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -186,6 +189,10 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
       [2049, 20048],
     )
     .option('--no-splice', 'do not take TCP MOUNT/NFS connections over from the gateway')
+    .option(
+      '--health-checks <file.yaml>',
+      "checks of this node's services (a YAML file with a healthChecks list; README, Health checks)",
+    )
     .addOption(new Option('--log-level <level>', 'pino log level').choices(LOG_LEVELS).default('info'))
     .addHelpText(
       'after',
@@ -274,6 +281,25 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
       intervalMs: args.mountCheckMs,
     };
   }
+  let healthChecks: HealthCheckConfig[] = [];
+  if (args.healthChecks !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(args.healthChecks, 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        '--health-checks',
+        `cannot read ${args.healthChecks}: ${(err as NodeJS.ErrnoException).code}`,
+      );
+    }
+    try {
+      const doc = parseYaml(text) as { healthChecks?: unknown } | null;
+      healthChecks = parseHealthChecks(doc?.healthChecks, `${args.healthChecks}: healthChecks`);
+    } catch (err) {
+      if (err instanceof HealthConfigError) throw new UsageError('--health-checks', err.message);
+      throw new UsageError('--health-checks', `${args.healthChecks}: ${(err as Error).message}`);
+    }
+  }
   const found = await interfaceOf(args.internalAddress);
   if (found === undefined) {
     throw new UsageError('--internal-address', `${args.internalAddress} is not an address of any interface`);
@@ -286,6 +312,7 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
   }
   return {
     gateway: args.gateway,
+    ...(healthChecks.length > 0 ? { healthChecks } : {}),
     ...(mount !== undefined ? { mount } : {}),
     ...(mount !== undefined && args.splice
       ? { splice: { port: args.splicePort, capturePorts: args.spliceCapture } }

@@ -13,6 +13,9 @@ import type { Logger } from 'pino';
 import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
 import { Backoff } from './backoff.js';
 import type { MountPortRestore, NodeConfig } from './config.js';
+import type { HealthCheckConfig } from './health/config.js';
+import { probe } from './health/probe.js';
+import { HealthRunner } from './health/runner.js';
 import { HeartbeatLoop, stateName } from './heartbeat-loop.js';
 import {
   type LocalFacts,
@@ -44,6 +47,8 @@ export interface DaemonOptions {
    * the node's own TCP ports to capture (mountd's TCP port is added when it differs from the cluster's).
    */
   splice?: { port: number; capturePorts: number[] };
+  /** health checks of the node's services, reported to the gateway on the heartbeat stream */
+  healthChecks?: HealthCheckConfig[];
 }
 
 /** AgentFailure ends the daemon with exit code 1 and a message for people (no stack). */
@@ -71,6 +76,7 @@ export class AgentDaemon {
   /** source ports the node restores for the gateway's MOUNT rewrite (from the last RegisterMount). */
   private mountRestores: MountPortRestore[] = [];
   private readonly registrar: MountRegistrar | null;
+  private readonly health: HealthRunner | null;
   /** kernel changes (apply, mount port updates, restore) run one at a time, in order. */
   private kernel: Promise<unknown> = Promise.resolve();
   /** delayed binding: the packet I/O (open while a configuration is applied) and the splicer. */
@@ -87,6 +93,19 @@ export class AgentDaemon {
     this.stopped = new Promise((resolve) => {
       this.signalStop = resolve;
     });
+    const checks = opts.healthChecks ?? [];
+    const healthLog = opts.logger.child({ component: 'health' });
+    this.health =
+      checks.length === 0
+        ? null
+        : new HealthRunner({
+            checks,
+            probe: (c) => probe(c, opts.local.internalAddress),
+            onChange: (all) => {
+              for (const c of all)
+                healthLog.info({ check: c.name, healthy: c.healthy, detail: c.detail }, 'health check state');
+            },
+          });
     this.registrar =
       opts.mount === undefined
         ? null
@@ -227,6 +246,7 @@ export class AgentDaemon {
     let code = 0;
     try {
       await this.restoreLeftovers();
+      this.health?.start();
       await this.serve();
     } catch (err) {
       code = 1;
@@ -270,6 +290,9 @@ export class AgentDaemon {
         nodeId: join.nodeId,
         intervalMs: join.heartbeatIntervalMs,
         timeoutMs: join.heartbeatTimeoutMs,
+        ...(this.health !== null
+          ? { health: () => ({ version: this.health!.version, checks: this.health!.states() }) }
+          : {}),
         onAck: (s) => {
           if (s !== state) {
             if (state !== null) this.log.info({ state: stateName(s) }, 'member state changed');
@@ -420,6 +443,7 @@ export class AgentDaemon {
 
   /** shutdown leaves (when joined), ends the heartbeat and restores the node. False when restoring failed. */
   private async shutdown(): Promise<boolean> {
+    this.health?.stop();
     await this.registrar?.stop();
     if (this.everJoined) {
       // A short deadline: a gateway that does not answer must not hold up restoring the node (a

@@ -1,5 +1,5 @@
 import { describeError, type MembershipConnection, statusName } from '@onehost/control';
-import { MemberState } from '@onehost/proto';
+import { type HealthCheck, MemberState } from '@onehost/proto';
 
 export interface HeartbeatOptions {
   nodeName: string;
@@ -13,6 +13,8 @@ export interface HeartbeatOptions {
   timeoutMs: number;
   /** called with the member state of each acknowledgement. */
   onAck?: (state: MemberState) => void;
+  /** the node's health checks and a version that grows when one changes: sent when it moved */
+  health?: () => { version: number; checks: HealthCheck[] };
   now?: () => number;
 }
 
@@ -28,6 +30,8 @@ export class HeartbeatLoop {
   private readonly now: () => number;
   private lastAckAt: number;
   private sequence = 0;
+  /** the health version this stream last sent (-1: none yet, so the first beat carries it) */
+  private healthSent = -1;
   private finished = false;
   private resolveClosed!: (reason: string) => void;
 
@@ -78,7 +82,16 @@ export class HeartbeatLoop {
 
   private send(): void {
     this.sequence += 1;
-    this.stream.write({ nodeName: this.opts.nodeName, nodeId: this.opts.nodeId, sequence: this.sequence });
+    const h = this.opts.health?.();
+    const update = h !== undefined && h.version !== this.healthSent;
+    if (update) this.healthSent = h.version;
+    this.stream.write({
+      nodeName: this.opts.nodeName,
+      nodeId: this.opts.nodeId,
+      sequence: this.sequence,
+      healthUpdate: update,
+      health: update ? h.checks : [],
+    });
   }
 
   private finish(reason: string): void {

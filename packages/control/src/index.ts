@@ -71,6 +71,7 @@ export { FileStore } from './store/file-store.js';
 export type {
   ExportsRecord,
   HandleLayoutRecord,
+  HealthRecord,
   MemberRecord,
   MemberStateName,
   StoreContents,

@@ -4,6 +4,7 @@ import { type MemberChange, Membership, type MembershipOptions } from './members
 import { FileStore } from './store/file-store.js';
 import type { StoreContents } from './store/records.js';
 import { ManualClock } from './testing/manual-clock.js';
+import { healthChecks } from './validate.js';
 
 const input = (name: string, last: number) => ({
   name,
@@ -88,6 +89,24 @@ describe('Membership', () => {
     clock.advance(350);
     for (const fn of pending.splice(0)) fn();
     expect(kinds()).toEqual(['joined n1', 'down n1']);
+  });
+
+  it('keeps each node’s health report, says when it changes, and forgets it when the node goes down', async () => {
+    const { m, clock, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    const s = m.attachHeartbeat('n1', 1, () => {});
+    const web = { name: 'web', description: 'http /healthz', covers: ['tcp/80', 'tcp/443'], detail: '200' };
+    m.beat(s, [{ ...web, healthy: true, sinceUnixMs: 1 }]);
+    m.beat(s, [{ ...web, healthy: true, sinceUnixMs: 1 }]);
+    expect(m.unhealthyCovers().size).toBe(0);
+    m.beat(s, [{ ...web, healthy: false, detail: '503', sinceUnixMs: 2 }]);
+    m.beat(s); // no report: nothing changes
+    expect([...(m.unhealthyCovers().get('n1')?.keys() ?? [])]).toEqual(['tcp/80', 'tcp/443']);
+    expect(m.healthOf('n1')[0]).toMatchObject({ healthy: false, detail: '503' });
+    expect(kinds()).toEqual(['joined n1', 'health n1', 'health n1']);
+    clock.advance(350);
+    expect(m.healthOf('n1')).toEqual([]);
+    expect(m.unhealthyCovers().size).toBe(0);
   });
 
   it('counts the deadline from the join when no stream comes', async () => {
@@ -217,5 +236,32 @@ describe('Membership', () => {
 
   it('refuses heartbeat timing where the timeout does not exceed the interval', async () => {
     await expect(setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 100 })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('health reports from agents', () => {
+  const ok = {
+    name: 'web',
+    description: 'http /healthz',
+    covers: ['tcp/80'],
+    healthy: true,
+    detail: '200',
+    sinceUnixMs: 1,
+  };
+  const refused = (v: Parameters<typeof healthChecks>[0]) => refusal(() => healthChecks(v)).message;
+  it('are checked field by field', () => {
+    expect(healthChecks([ok])).toEqual([ok]);
+    expect(refused([{ ...ok, covers: ['tcp/80', 'sctp/9'] }])).toBe(
+      'health[0].covers[1]: not an entry like tcp/80: "sctp/9"',
+    );
+    expect(refused([{ ...ok, covers: ['udp/0'] }])).toMatch(/^health\[0\]\.covers\[0\]: /);
+    expect(refused([ok, ok])).toBe('health[1].name: web reported twice');
+    expect(refused([{ ...ok, name: 'Web!' }])).toMatch(/^health\[0\]\.name: not a node name/);
+    expect(refused([{ ...ok, detail: 'x'.repeat(201) }])).toBe(
+      'health[0].detail: longer than 200 characters',
+    );
+    expect(refused(Array.from({ length: 33 }, (_, i) => ({ ...ok, name: `c${i}` })))).toBe(
+      'health: at most 32 checks',
+    );
   });
 });

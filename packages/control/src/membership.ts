@@ -10,7 +10,7 @@ import {
   type PortRange,
 } from './port-blocks.js';
 import type { ControlStore } from './store/control-store.js';
-import type { MemberRecord, MemberStateName, StoreContents } from './store/records.js';
+import type { HealthRecord, MemberRecord, MemberStateName, StoreContents } from './store/records.js';
 
 /** DEFAULT_HEARTBEAT_INTERVAL_MS and DEFAULT_HEARTBEAT_TIMEOUT_MS: a dead node is noticed in 350 ms. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 100;
@@ -18,7 +18,7 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 350;
 const MAX_NODE_ID = 0xffff;
 
 /** MemberChangeKind is what happened to a member. */
-export type MemberChangeKind = 'joined' | 'down' | 'left' | 'draining' | 'undrained' | 'forgotten';
+export type MemberChangeKind = 'joined' | 'down' | 'left' | 'draining' | 'undrained' | 'forgotten' | 'health';
 
 /** MemberChange is one event of `Membership.onChange`; `member` is a copy taken after the change. */
 export interface MemberChange {
@@ -82,6 +82,7 @@ export class Membership {
   private readonly records = new Map<string, MemberRecord>();
   private readonly live = new Map<string, Liveness>();
   private readonly listeners = new Set<MemberListener>();
+  private readonly health = new Map<string, HealthRecord[]>();
   private nextNodeId: number;
   private sessions = 0;
   private closed = false;
@@ -125,6 +126,28 @@ export class Membership {
   }
 
   /** member returns a copy of the named member, or undefined. */
+  /** healthOf is the node's health checks as its agent last reported them (empty while down). */
+  healthOf(name: string): HealthRecord[] {
+    return structuredClone(this.health.get(name) ?? []);
+  }
+
+  /**
+   * unhealthyCovers lists, per node, the switch entries ("tcp/80") that a failing health check of the
+   * node covers, with the first failing check's words for each.
+   */
+  unhealthyCovers(): Map<string, Map<string, HealthRecord>> {
+    const out = new Map<string, Map<string, HealthRecord>>();
+    for (const [name, checks] of this.health) {
+      for (const c of checks) {
+        if (c.healthy) continue;
+        const m = out.get(name) ?? new Map<string, HealthRecord>();
+        for (const e of c.covers) if (!m.has(e)) m.set(e, structuredClone(c));
+        out.set(name, m);
+      }
+    }
+    return out;
+  }
+
   member(name: string): MemberRecord | undefined {
     const m = this.records.get(name);
     return m === undefined ? undefined : structuredClone(m);
@@ -215,7 +238,7 @@ export class Membership {
    * beat records a heartbeat on `session` and returns the member's state. Throws ControlError
    * FAILED_PRECONDITION when the session is no longer the node's (it went down or joined again).
    */
-  beat(session: HeartbeatSession): MemberStateName {
+  beat(session: HeartbeatSession, health?: HealthRecord[]): MemberStateName {
     const live = this.live.get(session.name);
     const rec = this.records.get(session.name);
     if (live === undefined || live.stream !== session || rec === undefined || rec.state === 'down')
@@ -225,6 +248,13 @@ export class Membership {
       );
     live.timer.refresh();
     rec.lastSeenUnixMs = this.clock.now();
+    if (
+      health !== undefined &&
+      JSON.stringify(health) !== JSON.stringify(this.health.get(session.name) ?? [])
+    ) {
+      this.health.set(session.name, structuredClone(health));
+      this.emit('health', rec);
+    }
     return rec.state;
   }
 
@@ -348,6 +378,8 @@ export class Membership {
       live.timer.cancel();
       live.stream?.end(new ControlError('FAILED_PRECONDITION', `${name} is down (${reason}): join again`));
     }
+    // a node that comes back reports its checks again; until then nothing is known
+    this.health.delete(name);
     if (rec.state === 'down' && kind === 'down') return;
     rec.state = 'down';
     rec.downReason = reason;

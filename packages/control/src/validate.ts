@@ -1,5 +1,6 @@
 import { tryParseIpv4 } from '@onehost/wire';
 import { invalidArgument } from './control-error.js';
+import type { HealthRecord } from './store/records.js';
 
 // Field checks for requests. Each returns the checked value or throws ControlError INVALID_ARGUMENT
 // naming the field, so handlers read top to bottom.
@@ -55,4 +56,54 @@ export function capabilities(field: string, values: readonly string[]): string[]
 /** quote shows a caller's value in a message, cut to 64 characters. */
 export function quote(value: string): string {
   return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}
+
+/** At most this many health checks per node, and this long a text field. */
+export const MAX_HEALTH_CHECKS = 32;
+const MAX_HEALTH_TEXT = 200;
+const ENTRY_KEY = /^(tcp|udp)\/([0-9]{1,5})$/;
+
+/**
+ * healthChecks checks an agent's health report (HeartbeatRequest.health). Throws ControlError
+ * INVALID_ARGUMENT naming the field, e.g. `health[1].covers[0]`.
+ */
+export function healthChecks(
+  value: readonly {
+    name: string;
+    description: string;
+    covers: string[];
+    healthy: boolean;
+    detail: string;
+    sinceUnixMs: number;
+  }[],
+): HealthRecord[] {
+  if (value.length > MAX_HEALTH_CHECKS)
+    throw invalidArgument('health', `at most ${MAX_HEALTH_CHECKS} checks`);
+  const names = new Set<string>();
+  return value.map((h, i) => {
+    const at = `health[${i}]`;
+    const name = nodeName(`${at}.name`, h.name);
+    if (names.has(name)) throw invalidArgument(`${at}.name`, `${name} reported twice`);
+    names.add(name);
+    for (const [k, v] of [
+      ['description', h.description],
+      ['detail', h.detail],
+    ] as const)
+      if (v.length > MAX_HEALTH_TEXT)
+        throw invalidArgument(`${at}.${k}`, `longer than ${MAX_HEALTH_TEXT} characters`);
+    if (h.covers.length > 64) throw invalidArgument(`${at}.covers`, 'at most 64 entries');
+    h.covers.forEach((c, j) => {
+      const m = ENTRY_KEY.exec(c);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+        throw invalidArgument(`${at}.covers[${j}]`, `not an entry like tcp/80: ${quote(c)}`);
+    });
+    return {
+      name,
+      description: h.description,
+      covers: [...h.covers],
+      healthy: h.healthy,
+      detail: h.detail,
+      sinceUnixMs: h.sinceUnixMs,
+    };
+  });
 }

@@ -216,6 +216,25 @@ export class Lab {
     return this.mountdPorts(node);
   }
 
+  /** stopNginx stops a node's nginx (SIGTERM, by its pid): its port stops answering. */
+  async stopNginx(node: string): Promise<void> {
+    this.assertOpen();
+    const d = this.state.daemons.find((x) => x.name === `nginx ${node}`);
+    if (d === undefined) throw new Error(`lab ${this.id}: no nginx on ${node}`);
+    await stopPids([d.pid]);
+    this.state = { ...this.state, daemons: this.state.daemons.filter((x) => x !== d) };
+    await writeState(this.state);
+  }
+
+  /** startNginx starts a node's nginx again (after stopNginx), as the lab first started it. */
+  async startNginx(node: string): Promise<void> {
+    this.assertOpen();
+    const h = this.host(node);
+    await this.record(
+      await startNginx(h.netns, node, join(this.runDir, node, 'nginx'), SERVICE_PORTS.nodeHttp),
+    );
+  }
+
   /**
    * cleanup stops child processes and daemons (by pid), deletes every namespace with this lab's prefix
    * and the runtime directory. Safe to call twice. Throws an AggregateError naming what it left behind.

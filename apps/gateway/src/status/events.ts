@@ -1,6 +1,16 @@
-import type { MemberChange } from '@onehost/control';
+import type { HealthRecord, MemberChange } from '@onehost/control';
 
-export type StatusEventKind = 'down' | 'up' | 'drain' | 'undrain' | 'leave' | 'reload' | 'refused' | 'kernel';
+export type StatusEventKind =
+  | 'down'
+  | 'up'
+  | 'drain'
+  | 'undrain'
+  | 'leave'
+  | 'reload'
+  | 'refused'
+  | 'kernel'
+  | 'unhealthy'
+  | 'healthy';
 
 /** One thing an operator wants to see happened: a node down, a reload, a refused kernel change. */
 export interface StatusEvent {
@@ -16,6 +26,8 @@ export interface StatusEvent {
 export class EventLog {
   private readonly events: StatusEvent[] = [];
   private seq = 0;
+  /** the last state seen per node/check, so that a report lists only the checks that changed */
+  private readonly checkStates = new Map<string, string>();
 
   constructor(readonly capacity = 200) {}
 
@@ -27,6 +39,19 @@ export class EventLog {
   /** recent lists the kept events, newest first. */
   recent(): StatusEvent[] {
     return [...this.events].reverse();
+  }
+
+  /** health records a check's state when it changed (the agent reports every check on each change). */
+  health(node: string, h: HealthRecord): void {
+    const key = `${node}/${h.name}`;
+    const state = `${h.healthy}`;
+    if (this.checkStates.get(key) === state) return;
+    this.checkStates.set(key, state);
+    this.add(
+      h.healthy ? 'healthy' : 'unhealthy',
+      `${node} ${h.name} ${h.healthy ? 'healthy' : 'failing'}: ${h.description} ${h.detail}`,
+      h.sinceUnixMs,
+    );
   }
 
   /** member records a membership change in the operator's words. */
@@ -50,6 +75,8 @@ export class EventLog {
         break;
       case 'forgotten':
         this.add('leave', `${n} forgotten`, t);
+        break;
+      case 'health':
         break;
     }
   }

@@ -28,7 +28,8 @@ export const STATUS_PAGE = `<!doctype html>
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
   .state { font-weight: 600; }
   .state.active { color: var(--ok); } .state.draining { color: var(--warn); } .state.down { color: var(--bad); }
-  .ev-down, .ev-refused, .ev-kernel { color: var(--bad); } .ev-up, .ev-undrain, .ev-reload { color: var(--ok); } .ev-drain, .ev-leave { color: var(--warn); }
+  .ev-down, .ev-refused, .ev-kernel, .ev-unhealthy { color: var(--bad); } .ev-up, .ev-undrain, .ev-reload, .ev-healthy { color: var(--ok); }
+  .health.failing { color: var(--bad); } .ev-drain, .ev-leave { color: var(--warn); }
   .muted { color: var(--muted); }
   svg.spark { width: 120px; height: 24px; vertical-align: middle; }
   svg.spark polyline { fill: none; stroke: #3a6fd8; stroke-width: 1.5; }
@@ -49,7 +50,7 @@ export const STATUS_PAGE = `<!doctype html>
 <main>
   <section id="members-section">
     <h2>Members</h2>
-    <table id="members"><thead><tr><th>node</th><th>id</th><th>state</th><th>address</th><th>port block</th><th>last seen</th><th class="num">packets/s</th><th class="num">Mbit/s</th><th>last minutes</th></tr></thead><tbody></tbody></table>
+    <table id="members"><thead><tr><th>node</th><th>id</th><th>state</th><th>address</th><th>port block</th><th>health</th><th>last seen</th><th class="num">packets/s</th><th class="num">Mbit/s</th><th>last minutes</th></tr></thead><tbody></tbody></table>
   </section>
   <section id="entries-section">
     <h2>Switch table <span class="muted" id="conn-note"></span></h2>
@@ -103,7 +104,11 @@ function render(s) {
     cell(tr, m.name); cell(tr, String(m.id), 'num');
     const st = cell(tr, m.state + (m.state === 'down' && m.downReason ? ' (' + m.downReason + ')' : ''), 'state ' + m.state);
     st.dataset.state = m.state;
-    cell(tr, m.address); cell(tr, m.block); cell(tr, ago(m.lastSeenUnixMs, s.gateway.now));
+    cell(tr, m.address); cell(tr, m.block);
+    const failing = m.health.filter((h) => !h.healthy);
+    const hc = cell(tr, m.health.length === 0 ? '—' : failing.length === 0 ? 'ok (' + m.health.length + ')' : failing.map((h) => h.name + ': ' + h.description + ' ' + h.detail + ' since ' + clock(h.sinceUnixMs)).join('; '), failing.length > 0 ? 'health failing' : 'health');
+    hc.dataset.failing = failing.map((h) => h.name).join(',');
+    cell(tr, ago(m.lastSeenUnixMs, s.gateway.now));
     cell(tr, fmt(m.rate.pps), 'num'); cell(tr, ((m.rate.bps * 8) / 1e6).toFixed(2), 'num');
     cell(tr, '').appendChild(spark(m.series));
     return tr;
@@ -111,7 +116,7 @@ function render(s) {
   fill($('entries').tBodies[0], s.entries, (e) => {
     const tr = document.createElement('tr'); tr.dataset.entry = e.key;
     cell(tr, e.key); cell(tr, e.function); cell(tr, e.options, 'muted'); cell(tr, String(e.total), 'num');
-    cell(tr, Object.entries(e.nodes).sort().map(([n, c]) => n + ' ' + c).join(', '));
+    cell(tr, Object.entries(e.nodes).sort().map(([n, c]) => n + ' ' + c).join(', ') + (e.skipped.length ? ' — ' + e.skipped.join('; ') : ''));
     return tr;
   });
   $('conn-note').textContent = s.connections.more ? '(connections: the first ' + s.connections.counted + ' counted)' : '';

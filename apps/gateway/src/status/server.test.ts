@@ -47,6 +47,8 @@ const routes = new StatusRoutes({
   datapath: 'tun',
   clusterAddresses: ['203.0.113.80'],
   members: () => members,
+  healthOf: () => [],
+  skippedFor: () => [],
   exports: () => [],
   entries: () => backend.listEntries(),
   connections: (limit) => backend.listConnections({ limit }),

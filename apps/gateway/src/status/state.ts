@@ -3,6 +3,7 @@ import {
   type ConnectionInfo,
   type ExplainResult,
   type ExportsRecord,
+  type HealthRecord,
   type MemberRecord,
   type SwitchEntryInfo,
   tcpFlagBits,
@@ -17,6 +18,9 @@ export interface StatusSources {
   datapath: 'kernel' | 'tun';
   clusterAddresses: string[];
   members(): MemberRecord[];
+  healthOf(node: string): HealthRecord[];
+  /** the nodes an entry leaves out for their health, in words */
+  skippedFor(key: string): string[];
   exports(): ExportsRecord[];
   entries(): { entries: SwitchEntryInfo[]; version: number };
   connections(limit: number): Promise<{ connections: ConnectionInfo[]; total: number; more?: boolean }>;
@@ -37,6 +41,7 @@ export interface StatusState {
     lastSeenUnixMs: number;
     rate: { pps: number; bps: number };
     series: RatePoint[];
+    health: HealthRecord[];
   }[];
   entries: {
     key: string;
@@ -45,6 +50,7 @@ export interface StatusState {
     /** connections by node name */
     nodes: Record<string, number>;
     total: number;
+    skipped: string[];
   }[];
   /** connections counted (at most CONNECTION_LIMIT; `more` when there were more) */
   connections: { counted: number; more: boolean };
@@ -82,6 +88,7 @@ export async function buildState(s: StatusSources, now = Date.now()): Promise<St
         lastSeenUnixMs: m.lastSeenUnixMs,
         rate: { pps: last?.pps ?? 0, bps: last?.bps ?? 0 },
         series,
+        health: s.healthOf(m.name),
       };
     }),
     entries: entries.map((e) => {
@@ -98,6 +105,7 @@ export async function buildState(s: StatusSources, now = Date.now()): Promise<St
           .join(' '),
         nodes,
         total: Object.values(nodes).reduce((a, b) => a + b, 0),
+        skipped: s.skippedFor(key),
       };
     }),
     connections: {

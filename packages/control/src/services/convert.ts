@@ -1,5 +1,5 @@
 import { Endianness, type Member, MemberState, type NodeExports, Transport } from '@onehost/proto';
-import type { ExportsRecord, MemberRecord, MemberStateName } from '../store/records.js';
+import type { ExportsRecord, HealthRecord, MemberRecord, MemberStateName } from '../store/records.js';
 
 // Domain records ⇄ protobuf messages.
 
@@ -15,7 +15,7 @@ export function memberStateToProto(s: MemberStateName): MemberState {
 }
 
 /** memberToProto renders a member record as a Member message. */
-export function memberToProto(m: MemberRecord): Member {
+export function memberToProto(m: MemberRecord, health: readonly HealthRecord[] = []): Member {
   return {
     nodeId: m.id,
     nodeName: m.name,
@@ -26,6 +26,7 @@ export function memberToProto(m: MemberRecord): Member {
     portBlock: { lo: m.block.lo, hi: m.block.hi },
     lastSeenUnixMs: m.lastSeenUnixMs,
     downReason: m.downReason,
+    health: health.map((h) => ({ ...h, covers: [...h.covers] })),
   };
 }
 

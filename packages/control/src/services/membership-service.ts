@@ -13,7 +13,7 @@ import { requireNodeSelf, requireRole } from '../auth/peer.js';
 import { type ClusterConfig, inPrefixes } from '../cluster-config.js';
 import { invalidArgument } from '../control-error.js';
 import type { HeartbeatSession, MemberChangeKind, Membership } from '../membership.js';
-import { capabilities, ipv4, nodeName, unicastMac } from '../validate.js';
+import { capabilities, healthChecks, ipv4, nodeName, unicastMac } from '../validate.js';
 import { memberStateToProto, memberToProto } from './convert.js';
 import { countStatus, type RpcContext, statusOf, unary } from './rpc.js';
 
@@ -24,6 +24,7 @@ const CHANGE: Record<MemberChangeKind, MemberChange> = {
   draining: MemberChange.MEMBER_CHANGE_DRAINING,
   undrained: MemberChange.MEMBER_CHANGE_UNDRAINED,
   forgotten: MemberChange.MEMBER_CHANGE_FORGOTTEN,
+  health: MemberChange.MEMBER_CHANGE_HEALTH,
 };
 
 /** Streams is the set of open server streams, ended when the server closes. */
@@ -81,7 +82,7 @@ export function membershipService(
 
     listMembers: unary(ctx, 'Membership/ListMembers', (_req, call) => {
       requireRole(call, readers);
-      return { members: membership.members().map(memberToProto) };
+      return { members: membership.members().map((m) => memberToProto(m, membership.healthOf(m.name))) };
     }),
 
     watchMembers: (call: ServerWritableStream<WatchMembersRequest, WatchMembersResponse>) => {
@@ -96,11 +97,17 @@ export function membershipService(
       }
       if (call.request.includeSnapshot) {
         for (const m of membership.members())
-          call.write({ change: MemberChange.MEMBER_CHANGE_SNAPSHOT, member: memberToProto(m) });
+          call.write({
+            change: MemberChange.MEMBER_CHANGE_SNAPSHOT,
+            member: memberToProto(m, membership.healthOf(m.name)),
+          });
         call.write({ change: MemberChange.MEMBER_CHANGE_SYNCED });
       }
       const unsubscribe = membership.onChange((c) => {
-        call.write({ change: CHANGE[c.kind], member: memberToProto(c.member) });
+        call.write({
+          change: CHANGE[c.kind],
+          member: memberToProto(c.member, membership.healthOf(c.member.name)),
+        });
       });
       const entry = {
         end: () => {
@@ -170,7 +177,7 @@ function heartbeatStream(
       } else if (req.nodeName !== session.name && req.nodeName !== '') {
         throw invalidArgument('node_name', `this stream belongs to ${session.name}`);
       }
-      const state = membership.beat(session);
+      const state = membership.beat(session, req.healthUpdate ? healthChecks(req.health) : undefined);
       call.write({ sequence: req.sequence, state: memberStateToProto(state) });
     } catch (err) {
       fail(err);

@@ -80,7 +80,7 @@ export function switchService(
     drain: unary(ctx, 'Switch/Drain', async (req, call) => {
       requireRole(call, WRITERS);
       const m = await membership.drain(nodeName('node_name', req.nodeName), req.undrain);
-      return { member: memberToProto(m) };
+      return { member: memberToProto(m, membership.healthOf(m.name)) };
     }),
 
     explain: unary(ctx, 'Switch/Explain', async (req, call): Promise<ExplainResponse> => {

@@ -20,6 +20,20 @@ export interface MemberRecord {
   downReason: string;
 }
 
+/**
+ * HealthRecord is one of a node's health checks as its agent reported it. Kept in memory only: a node
+ * that comes back reports again.
+ */
+export interface HealthRecord {
+  name: string;
+  description: string;
+  /** switch entries it covers, "tcp/80" */
+  covers: string[];
+  healthy: boolean;
+  detail: string;
+  sinceUnixMs: number;
+}
+
 /** HandleLayoutRecord is where the export id sits in the node's NFS file handles. */
 export interface HandleLayoutRecord {
   offset: number;

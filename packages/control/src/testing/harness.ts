@@ -72,7 +72,13 @@ export class Beats {
   }
 
   beat(): void {
-    this.stream.write({ nodeName: this.nodeName, nodeId: this.nodeId, sequence: ++this.seq });
+    this.stream.write({
+      nodeName: this.nodeName,
+      nodeId: this.nodeId,
+      sequence: ++this.seq,
+      healthUpdate: false,
+      health: [],
+    });
   }
 
   get sent(): number {

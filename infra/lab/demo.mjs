@@ -81,6 +81,9 @@ async function up() {
       join(dir, `agent-${n.name}.json`),
       // nodes with an NFS server register its MOUNT ports and exports with the gateway
       ...lab.nfs.filter((s) => s.node === n.name).flatMap((s) => ['--ganesha-config', s.config]),
+      // each agent checks its node's own services: nginx, and NFS and MOUNT where ganesha runs
+      '--health-checks',
+      join(root, 'infra/lab', lab.nfs.some((s) => s.node === n.name) ? 'health-nfs.yaml' : 'health-web.yaml'),
     ]);
     await waitFor(`agent ${n.name}`, async () => (await readFile(d.log, 'utf8')).includes('"msg":"ready"'));
   }
@@ -167,6 +170,18 @@ async function up() {
     say(`  c1$ nfs-cat nfs://${lab.addresses.vip}${path}/${file}\n    ${cat.stdout.trimEnd()}`);
   }
 
+  step('health: nginx stopped on n3; its agent’s check fails and n3 leaves port 80’s candidates only');
+  await lab.stopNginx('n3');
+  await waitFor('n3’s web check failing', async () => (await ctl('members')).includes('web: http /'));
+  say((await ctl('members')).trimEnd());
+  const answers = [];
+  for (let i = 0; i < 6; i++)
+    answers.push((await lab.exec('c1', 'curl', ['-sS', '-m', '5', `http://${lab.addresses.vip}/`])).stdout.trim());
+  say(`  six new connections to ${lab.addresses.vip}:80 reached: ${answers.join(' ')}`);
+  await lab.startNginx('n3');
+  await waitFor('n3’s web check passing', async () => !(await ctl('members')).includes('web: http /'));
+  say('  nginx started again on n3: its check passes, n3 takes new connections again');
+
   step(`onehostctl explain --flow 'tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn'`);
   say((await ctl('explain', '--flow', `tcp 203.0.113.10:40000 ${lab.addresses.vip}:80 syn`)).trimEnd());
 
@@ -175,7 +190,7 @@ async function up() {
 
   step('done');
   say(
-    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}c1 nfs-ls nfs://${lab.addresses.vip}/srv/projects\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  logs: ${lab.runDir}/<host>/*.log`,
+    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}c1 nfs-ls nfs://${lab.addresses.vip}/srv/projects\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  the status page: http://${lab.addresses.gateway.inside}:9400/status from the gateway host (e.g. ip netns exec ${lab.prefix}gw chromium --headless --screenshot …)\n  logs: ${lab.runDir}/<host>/*.log`,
   );
   say('Stop it with:  ./scripts/demo down');
 }

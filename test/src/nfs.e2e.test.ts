@@ -14,6 +14,8 @@ import { type Cluster, startCluster } from './cluster.js';
 // (nfs-common), and nfs-rpc-client.py for MOUNT and NFSv3 over UDP, which no stock tool sends.
 
 const CLIENT = fileURLToPath(new URL('./nfs-rpc-client.py', import.meta.url));
+/** the demo's checks of a node with NFS: nginx, and NFS and MOUNT answering NULL */
+const HEALTH = fileURLToPath(new URL('../../infra/lab/health-nfs.yaml', import.meta.url));
 const MOUNT_PORT = 20048;
 const NFS_PORT = 2049;
 const NFS3ERR_STALE = 70;
@@ -75,7 +77,14 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
       nodes: 3,
       nfs: NFS,
       agents: ['n1', 'n2'],
-      agentArgs: (name, l) => ['--ganesha-config', l.nfsOf(name).config, '--mount-check-ms', '200'],
+      agentArgs: (name, l) => [
+        '--ganesha-config',
+        l.nfsOf(name).config,
+        '--mount-check-ms',
+        '200',
+        '--health-checks',
+        HEALTH,
+      ],
     });
     lab = cluster.lab;
     vip = cluster.vip;
@@ -240,6 +249,39 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
     expect(again).toEqual({ status: 0, handle, from: [vip, MOUNT_PORT] }); // ganesha handles survive restarts
     const big = await client<{ status: number }>({ op: 'lookup', handle, name: 'big.bin' });
     expect(big.status).toBe(0);
+  });
+
+  it('ganesha stopped on n2: MOUNT and NFS calls for its export are answered at once with an error, and work when it is back', async () => {
+    const handle = (await mnt('/srv/home')).handle!;
+    const checkOf = async () =>
+      (
+        JSON.parse(await cluster.ctl(['members', '--json'])) as {
+          name: string;
+          health: { name: string; healthy: boolean }[];
+        }[]
+      )
+        .find((m) => m.name === 'n2')
+        ?.health.find((h) => h.name === 'nfs')?.healthy;
+    expect(await checkOf()).toBe(true);
+    await lab.stopGanesha('n2');
+    await waitFor(async () => (await checkOf()) === false, {
+      what: 'n2’s nfs check failing',
+      timeoutMs: 5000,
+      intervalMs: 100,
+    });
+    const t0 = Date.now();
+    expect(await mnt('/srv/home')).toEqual({ status: MNT3ERR_NOENT, from: [vip, MOUNT_PORT] });
+    const r = await client<{ status: number }>({ op: 'getattr', handle });
+    expect(r.status).toBe(NFS3ERR_STALE);
+    expect(Date.now() - t0).toBeLessThan(3000); // answered, not retried into a timeout
+    expect(exportIdOf((await mnt('/srv/projects')).handle!)).toBe(11); // n1 unaffected
+    await lab.startGanesha('n2');
+    await waitFor(async () => (await mnt('/srv/home')).status === 0, {
+      what: 'MNT of /srv/home working again',
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    });
+    expect((await client<{ status: number }>({ op: 'getattr', handle })).status).toBe(0);
   });
 
   it('malformed MOUNT, NFS and portmapper payloads get the RFC 5531 answer or none, counted; no crash, other traffic unaffected', async () => {

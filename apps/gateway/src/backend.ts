@@ -20,7 +20,7 @@ import {
 import { ipv4ToString, parseIpv4 } from '@onehost/wire';
 import { buildSwitchDoc, type SwitchDoc } from './cluster-doc.js';
 import type { GatewayConfig } from './config.js';
-import { type Skipped, type Unhealthy, withoutUnhealthy } from './health.js';
+import { exportsWithoutUnhealthy, type Skipped, type Unhealthy, withoutUnhealthy } from './health.js';
 
 /**
  * GatewaySwitch owns the switch table's inputs — the configured entries (changed by operators over
@@ -277,7 +277,13 @@ export class GatewaySwitch implements SwitchBackend {
       doc.nodes.map((n) => String(n.name)),
       this.unhealthy,
     );
-    return { doc: { ...doc, entries: h.entries }, skipped: h.skipped, failOpen: h.failOpen };
+    const x = exportsWithoutUnhealthy(doc.entries, doc.exports, this.unhealthy);
+    for (const [key, notes] of x.skipped) h.skipped.set(key, [...(h.skipped.get(key) ?? []), ...notes]);
+    return {
+      doc: { ...doc, entries: h.entries, exports: x.exports },
+      skipped: h.skipped,
+      failOpen: h.failOpen,
+    };
   }
 
   private rebuild(

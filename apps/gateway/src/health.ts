@@ -75,3 +75,32 @@ export function describeFailure(h: HealthRecord): string {
   const since = new Date(h.sinceUnixMs).toISOString().slice(11, 19);
   return `${h.description} ${h.detail} since ${since}`;
 }
+
+/**
+ * exportsWithoutUnhealthy drops the exports of each node whose failing check covers a MOUNT or NFS entry:
+ * those route by export, not among candidates, so the gateway answers calls for them itself at once
+ * (MOUNT: no such path; NFS: a stale handle) instead of sending them to a server that does not answer.
+ * They come back with the check.
+ */
+export function exportsWithoutUnhealthy(
+  entries: readonly Entry[],
+  exports: readonly Entry[],
+  unhealthy: Unhealthy,
+): { exports: Entry[]; skipped: Skipped } {
+  const skipped: Skipped = new Map();
+  if (unhealthy.size === 0) return { exports: [...exports], skipped };
+  const rpc = entries
+    .filter((e) => e.function === 'mount' || e.function === 'nfs')
+    .map((e) => `${String(e.protocol)}/${String(e.port)}`);
+  const gone = new Set<string>();
+  for (const [node, covers] of unhealthy)
+    for (const key of rpc) {
+      const h = covers.get(key);
+      if (h === undefined) continue;
+      gone.add(node);
+      const list = skipped.get(key) ?? [];
+      list.push(`${node}'s exports withdrawn: ${describeFailure(h)}`);
+      skipped.set(key, list);
+    }
+  return { exports: exports.filter((x) => !gone.has(String(x.node))), skipped };
+}

@@ -235,6 +235,26 @@ export class Lab {
     );
   }
 
+  /** stopGanesha stops a node's nfs-ganesha (SIGTERM: it unregisters from rpcbind); startGanesha starts it. */
+  async stopGanesha(node: string): Promise<void> {
+    this.assertOpen();
+    await stopGanesha(this.nfsOf(node));
+  }
+
+  /** startGanesha starts a node's nfs-ganesha again after stopGanesha; resolves with its mountd ports. */
+  async startGanesha(node: string): Promise<MountdPorts> {
+    this.assertOpen();
+    const s = this.nfsOf(node);
+    const pid = await startGanesha(this.host(node).netns, s, join(this.runDir, node, 'nfs'));
+    this.state = {
+      ...this.state,
+      nfs: (this.state.nfs ?? []).map((x) => (x.node === node ? { ...s, ganeshaPid: pid } : x)),
+      daemons: this.state.daemons.map((d) => (d.pid === s.ganeshaPid ? { ...d, pid } : d)),
+    };
+    await writeState(this.state);
+    return this.mountdPorts(node);
+  }
+
   /**
    * cleanup stops child processes and daemons (by pid), deletes every namespace with this lab's prefix
    * and the runtime directory. Safe to call twice. Throws an AggregateError naming what it left behind.

@@ -116,19 +116,48 @@ describe('Membership', () => {
     expect(m.member('n1')?.state).toBe('down');
   });
 
-  it('marks a node down at once when its stream closes, but not for a superseded stream', async () => {
-    const { m, kinds } = await setup();
+  it('marks a node down a timeout after its stream closes, but not for a superseded stream', async () => {
+    const { m, clock, kinds } = await setup({ heartbeatTimeoutMs: 350 });
     await m.join(input('n1', 11));
     const ends: string[] = [];
     const first = m.attachHeartbeat('n1', 1, (e) => ends.push(`first ${e.message}`));
     const second = m.attachHeartbeat('n1', 1, (e) => ends.push(`second ${e.message}`));
     expect(ends).toEqual(['first superseded by a newer heartbeat stream']);
     m.detachHeartbeat(first);
-    expect(m.member('n1')?.state).toBe('active');
+    clock.advance(200);
     m.beat(second);
     m.detachHeartbeat(second);
+    clock.advance(349);
+    expect(m.member('n1')?.state).toBe('active');
+    clock.advance(1);
     expect(m.member('n1')).toMatchObject({ state: 'down', downReason: 'heartbeat stream closed' });
     expect(kinds()).toEqual(['joined n1', 'down n1']);
+  });
+
+  it('keeps a node up when its agent reconnects within the timeout after its stream closed', async () => {
+    const { m, clock, kinds } = await setup({ heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    const s1 = m.attachHeartbeat('n1', 1, () => {});
+    m.beat(s1);
+    m.detachHeartbeat(s1);
+    clock.advance(300);
+    await m.join(input('n1', 11));
+    const s2 = m.attachHeartbeat('n1', 1, () => {});
+    m.beat(s2);
+    clock.advance(300);
+    m.beat(s2);
+    clock.advance(300);
+    expect(m.member('n1')?.state).toBe('active');
+    expect(kinds()).toEqual(['joined n1', 'joined n1']);
+    // and a new stream on the same join that beats also keeps it
+    m.detachHeartbeat(s2);
+    const s3 = m.attachHeartbeat('n1', 1, () => {});
+    clock.advance(100);
+    m.beat(s3);
+    clock.advance(300);
+    expect(m.member('n1')?.state).toBe('active');
+    clock.advance(50);
+    expect(m.member('n1')).toMatchObject({ state: 'down', downReason: 'heartbeat timeout' });
   });
 
   it('ends the old session when the node joins again, and the old stream closing changes nothing', async () => {

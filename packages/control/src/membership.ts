@@ -64,6 +64,8 @@ interface Liveness {
   session: number;
   timer: Timer;
   stream: HeartbeatSession | null;
+  /** the node's stream closed from its side and no newer one has beaten since */
+  closed: boolean;
 }
 
 /**
@@ -247,6 +249,7 @@ export class Membership {
         `${session.name}: this heartbeat stream is no longer current: join again`,
       );
     live.timer.refresh();
+    live.closed = false;
     rec.lastSeenUnixMs = this.clock.now();
     if (
       health !== undefined &&
@@ -258,12 +261,19 @@ export class Membership {
     return rec.state;
   }
 
-  /** detachHeartbeat is called when a stream ends from the node's side: the node is down at once. */
+  /**
+   * detachHeartbeat is called when a stream ends from the node's side. The node is down once it has
+   * been silent for the heartbeat timeout, unless a new stream beats first: an agent that reconnects
+   * (it stopped hearing acknowledgements from a busy gateway, or its connection broke) must not cost
+   * the node its connections. A stopping agent says Leave, which takes it down at once.
+   */
   detachHeartbeat(session: HeartbeatSession): void {
     const live = this.live.get(session.name);
     if (live === undefined || live.stream !== session || this.closed) return;
     live.stream = null;
-    this.markDown(session.name, 'heartbeat stream closed', 'down');
+    live.closed = true;
+    // the timer may have fired (and judged the node alive) since the last beat: arm it again
+    live.timer.refresh();
   }
 
   /**
@@ -360,12 +370,13 @@ export class Membership {
       // meanwhile are read: judge once they have been, by the last one seen.
       this.clock.afterPendingIo(() => {
         const rec = this.records.get(name);
-        if (this.live.get(name)?.session !== session || rec === undefined) return;
+        const live = this.live.get(name);
+        if (live?.session !== session || rec === undefined) return;
         if (this.clock.now() - rec.lastSeenUnixMs >= this.heartbeatTimeoutMs)
-          this.markDown(name, 'heartbeat timeout', 'down');
+          this.markDown(name, live.closed ? 'heartbeat stream closed' : 'heartbeat timeout', 'down');
       });
     });
-    this.live.set(name, { session, timer, stream: null });
+    this.live.set(name, { session, timer, stream: null, closed: false });
   }
 
   private markDown(name: string, reason: string, kind: 'down' | 'left'): void {

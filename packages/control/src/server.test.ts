@@ -123,8 +123,8 @@ describe('liveness', () => {
     expect(watch.events.slice(0, 4)).toEqual(['synced', 'joined n1', 'down n1', 'joined n1']);
   });
 
-  it('marks a node down at once when its heartbeat stream closes or is cancelled', async () => {
-    const s = track(await startTestServer(pki, { heartbeatTimeoutMs: 20_000 }));
+  it('marks a node down a heartbeat timeout after its stream closes or is cancelled', async () => {
+    const s = track(await startTestServer(pki, { heartbeatTimeoutMs: 300 }));
     const watch = new Watch(operator(s).watchMembers(false));
     for (const [name, how] of [
       ['n1', 'end'],
@@ -139,7 +139,8 @@ describe('liveness', () => {
       if (how === 'end') beats.stream.end();
       else beats.stream.cancel();
       await waitFor(() => watch.find(`down ${name}`) >= 0, { what: `down ${name}`, timeoutMs: 3000 });
-      expect(Date.now() - t0).toBeLessThan(2000); // far below the 20 s timeout: the close did it
+      // down after the timeout since the last beat (an agent may reconnect meanwhile), not at once
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     }
     const members = await operator(s).listMembers();
     expect(members.map((m) => m.downReason)).toEqual(['heartbeat stream closed', 'heartbeat stream closed']);

@@ -47,6 +47,19 @@ describe('membership, outbound traffic and failures', () => {
     for (let i = 1; i < blocks.length; i++) expect(blocks[i]!.lo).toBeGreaterThan(blocks[i - 1]!.hi);
   });
 
+  it('log lines of the gateway and the agents name their component once', () => {
+    // pino appends child bindings, so a component under a component would print the key twice.
+    const twice = /"component":.*"component":/;
+    expect(c.gateway.output()).toContain('"component":"membership"');
+    for (const p of [c.gateway, ...c.agents.values()]) {
+      const doubled = p
+        .output()
+        .split('\n')
+        .filter((l) => twice.test(l));
+      expect(doubled).toEqual([]);
+    }
+  });
+
   it('a node talks to the outside as the cluster address, from its own block, and gets the replies', async () => {
     const server = c.lab.spawn('c1', 'python3', ['-c', PEER_SERVER]);
     await server.waitForOutput('listening');

@@ -31,8 +31,64 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** Exit codes of the gRPC commands. */
-export const EXIT_CODE = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+/** Exit codes of the gRPC commands: 3 lets a script tell "not reached" from "refused". */
+export const EXIT_CODE = { OK: 0, FAILED: 1, USAGE: 2, UNREACHABLE: 3 } as const;
+
+// grpc-js words a failed connection as its own internals ("Waiting for LB pick", "Last error: …",
+// an empty "Resolution note:"); operators need what failed.
+const TLS_CAUSES: Array<[RegExp, string]> = [
+  [
+    /altnames|does not match certificate/i,
+    "the gateway's certificate does not name the address dialled (try --server-name)",
+  ],
+  [
+    /self[- ]signed|unable to (verify|get)|unknown ca|certificate verify failed/i,
+    "the gateway's certificate is not signed by --ca",
+  ],
+  [/certificate has expired|certificate expired/i, 'a certificate has expired'],
+  [
+    /certificate required|bad certificate|certificate unknown/i,
+    'the gateway refused the operator certificate (--cert)',
+  ],
+  [
+    /wrong version number|packet length too long|http_request/i,
+    'the address does not speak TLS (not the control listener?)',
+  ],
+];
+
+/**
+ * describeFailure turns a failed call into an exit code and a sentence: whether the gateway was
+ * reached at all, and if TLS failed, why in words.
+ */
+export function describeFailure(
+  err: { code: number; details: string },
+  target: string,
+  timeoutMs: number,
+): { code: number; message: string } {
+  const details = err.details.replace(/\s*Resolution note:\s*$/i, '').trim();
+  const unreachable = `cannot reach the gateway at ${target}`;
+  for (const [re, why] of TLS_CAUSES)
+    if (re.test(details))
+      return { code: EXIT_CODE.UNREACHABLE, message: `${unreachable}: TLS failed: ${why}` };
+  if (err.code === 4 /* DEADLINE_EXCEEDED */ && /LB pick|connect|Waiting/i.test(details))
+    return { code: EXIT_CODE.UNREACHABLE, message: `${unreachable}: no answer in ${seconds(timeoutMs)}` };
+  if (err.code === 14 /* UNAVAILABLE */) {
+    const last = /Last error: (.*)$/.exec(details)?.[1] ?? details;
+    const words = /ECONNREFUSED/.test(last)
+      ? 'connection refused (no gateway listening there?)'
+      : /EHOSTUNREACH|ENETUNREACH/.test(last)
+        ? 'no route to it'
+        : /ENOTFOUND|EAI_AGAIN|Name resolution/i.test(last)
+          ? 'the name does not resolve'
+          : last || 'unavailable';
+    return { code: EXIT_CODE.UNREACHABLE, message: `${unreachable}: ${words}` };
+  }
+  return { code: EXIT_CODE.FAILED, message: `${target}: ${describeServiceError({ ...err, details })}` };
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
 
 function hostPort(v: string): string {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(v);
@@ -123,7 +179,7 @@ export class Gateway {
 /**
  * withGateway reads the TLS files, runs `fn` against the gateway and turns failures into exit codes:
  * 2 (printed "onehostctl <command>: <flag>: …") for bad flags and files, 1 for a call the gateway
- * refused or could not answer ("onehostctl <command>: UNAVAILABLE: …"). Never throws.
+ * refused, 3 when the gateway could not be reached (see describeFailure). Never throws.
  */
 export async function withGateway(
   command: string,
@@ -162,8 +218,9 @@ export async function withGateway(
       return EXIT_CODE.USAGE;
     }
     if (!isServiceError(err)) throw err;
-    io.err(`onehostctl ${command}: ${flags.gateway}: ${describeServiceError(err)}`);
-    return EXIT_CODE.FAILED;
+    const failure = describeFailure(err, flags.gateway!, flags.timeout);
+    io.err(`onehostctl ${command}: ${failure.message}`);
+    return failure.code;
   } finally {
     gw.close();
   }

@@ -363,7 +363,7 @@ describe('failures', () => {
     expect(r.err[0]).toMatch(/^onehostctl members: 127\.0\.0\.1:\d+: PERMISSION_DENIED: /);
   });
 
-  it('an unreachable gateway: exit 1, UNAVAILABLE', async () => {
+  it('an unreachable gateway: exit 3, said in words', async () => {
     // A port that was free a moment ago.
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
@@ -374,8 +374,38 @@ describe('failures', () => {
     const args = as('alice');
     args[1] = `127.0.0.1:${port}`;
     const r = await ctl('members', ...args, '--timeout', '2000');
-    expect(r.code).toBe(1);
-    expect(r.err[0]).toMatch(new RegExp(`^onehostctl members: 127\\.0\\.0\\.1:${port}: UNAVAILABLE: `));
+    expect(r.code).toBe(3);
+    expect(r.err[0]).toBe(
+      `onehostctl members: cannot reach the gateway at 127.0.0.1:${port}: connection refused (no gateway listening there?)`,
+    );
+  });
+
+  it('a gateway that never answers: exit 3, no answer in the timeout', async () => {
+    // Accepts the connection and says nothing, so TLS never completes.
+    const silent = createServer(() => {});
+    const port = await new Promise<number>((resolve) =>
+      silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
+    );
+    try {
+      const args = as('alice');
+      args[1] = `127.0.0.1:${port}`;
+      const r = await ctl('members', ...args, '--timeout', '1000');
+      expect(r.code).toBe(3);
+      expect(r.err[0]).toBe(
+        `onehostctl members: cannot reach the gateway at 127.0.0.1:${port}: no answer in 1 s`,
+      );
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('a certificate that does not name the address: exit 3, the cause in words', async () => {
+    const r = await ctl('members', ...as('alice'), '--server-name', 'elsewhere.example');
+    expect(r.code).toBe(3);
+    expect(r.err[0]).toMatch(
+      /^onehostctl members: cannot reach the gateway at 127\.0\.0\.1:\d+: TLS failed: /,
+    );
+    expect(r.err.join('\n')).not.toMatch(/Resolution note/);
   });
 
   it('bad flags and unreadable files: exit 2 naming the flag', async () => {

@@ -6,6 +6,12 @@ import { buildProgram, usageExitCode } from './program.js';
 // warning (DEP0123) for that on stderr at each connection; the output is for people and scripts.
 process.noDeprecation = true;
 
+// `onehostctl conns | head -2`: a reader that stops early is not an error; stop quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = buildProgram(
   { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) },
   (code) => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ROLES, type Role } from '@onehost/control';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runCaInit, runCaIssue } from './ca-command.js';
@@ -44,8 +45,16 @@ function collect(v: string, previous: string[]): string[] {
 
 const GATEWAY_HELP =
   '\nThe gateway and the operator certificate can also come from ONEHOST_GATEWAY, ONEHOST_CA, ONEHOST_CERT ' +
-  'and ONEHOST_KEY.\nExit status: 0 done; 1 the gateway refused the call or could not be reached; 2 bad ' +
-  'usage or unreadable files.';
+  'and ONEHOST_KEY.\nExit status: 0 done; 1 the gateway refused the call; 2 bad usage or unreadable files; ' +
+  '3 cannot reach the gateway (no answer, refused connection, TLS failure).';
+
+/** packageVersion reads the version from package.json (one directory above both src/ and dist/). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 /**
  * usageExitCode is the exit code for what commander threw under exitOverride: 0 after help or the
@@ -66,7 +75,7 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
       "onehost operator CLI: the cluster's members, switch table, connections and exports over gRPC; " +
         'drains; how the message switch routes a packet (live or offline); the cluster CA',
     )
-    .version('0.1.0');
+    .version(packageVersion());
 
   addGatewayOptions(program.command('members'))
     .description('list the nodes the gateway knows: name, id, state, internal address, port block, last seen')
@@ -193,8 +202,8 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
         '\nLive output is a short report, or with --json one JSON document shaped like an offline line.\n' +
         'The gateway and the certificate can also come from ONEHOST_GATEWAY, ONEHOST_CA, ONEHOST_CERT and ONEHOST_KEY\n' +
         '(--config wins over ONEHOST_GATEWAY).\n' +
-        'Exit status: 0 done; 1 offline: no packet of the capture was IPv4, live: the gateway refused the call or\n' +
-        'could not be reached; 2 bad usage, config or file.',
+        'Exit status: 0 done; 1 offline: no packet of the capture was IPv4, live: the gateway refused the call;\n' +
+        '2 bad usage, config or file; 3 live: cannot reach the gateway.',
     )
     .action(
       async (

@@ -224,7 +224,8 @@ export async function startGateway(
       gatewayBackend: process,
       // Nodes restore their mountd replies to these ports (the gateway rewrote them inbound, claim 3).
       clusterMountPorts: () => clusterRpcPorts(backend.listEntries().entries).mount,
-      logger: log.child({ component: 'control' }),
+      // the control plane names its own parts (membership, exports, grpc) in `component`
+      logger: log,
     });
     undo.push(() => control.close());
 

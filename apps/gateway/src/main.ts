@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ControlError } from '@onehost/control';
 import { Command, Option } from 'commander';
@@ -6,20 +7,33 @@ import { pino } from 'pino';
 import { ConfigError, type GatewayConfig, loadGatewayConfig } from './config.js';
 import { type Gateway, startGateway } from './gateway.js';
 import { restoreGatewayHost } from './host/gateway-host.js';
+import { hostProblems } from './host-check.js';
+
+// One directory above both src/ and dist/.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const program = new Command()
   .name('onehost-gateway')
   .description(
     'Run a onehost gateway: cluster addresses routed into a TUN device, the message switch, VXLAN to the nodes, and the gRPC control plane.',
   )
+  .version(version)
   .requiredOption('-c, --config <file>', 'gateway configuration (YAML; see docs/gateway.md)')
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['debug', 'info', 'warn', 'error'])
       .default('info'),
   )
-  .option('--check', 'validate the configuration and exit (0 valid, 2 not)')
-  .option('--restore', 'undo the host configuration a crashed gateway left behind, then exit')
+  .option(
+    '--check',
+    'validate the configuration, and that the interfaces it names exist on this host, then exit (0 valid, 2 not)',
+  )
+  .option(
+    '--restore',
+    'undo the host configuration a crashed gateway left behind, say what was undone, then exit',
+  )
   .showHelpAfterError();
 
 program.parse();
@@ -35,7 +49,12 @@ async function main(): Promise<number> {
     return 2;
   }
   if (opts.restore) {
-    await restoreGatewayHost(cfg.host.state);
+    const report = await restoreGatewayHost(cfg.host.state);
+    process.stdout.write(
+      report.found
+        ? `restored ${report.undone} host change(s) recorded in ${cfg.host.state}\n`
+        : `nothing to restore: no ${cfg.host.state}\n`,
+    );
     return 0;
   }
   if (opts.check) {
@@ -46,6 +65,11 @@ async function main(): Promise<number> {
       new GatewaySwitch(new MessageSwitch(), cfg).setMembership([], []);
     } catch (e) {
       process.stderr.write(`onehost-gateway: ${opts.config}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    const problems = hostProblems(cfg);
+    if (problems.length > 0) {
+      for (const p of problems) process.stderr.write(`onehost-gateway: ${opts.config}: ${p}\n`);
       return 2;
     }
     process.stdout.write(`${opts.config}: valid\n`);

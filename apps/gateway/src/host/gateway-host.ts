@@ -215,6 +215,9 @@ export async function setRegisteredNodes(
 }
 
 /** restoreGatewayHost undoes what the state file at `statePath` records; a no-op without one. */
-export async function restoreGatewayHost(statePath: string, host: Host = localHost): Promise<void> {
-  await restoreJournal(statePath, host);
+export async function restoreGatewayHost(
+  statePath: string,
+  host: Host = localHost,
+): Promise<{ found: boolean; undone: number }> {
+  return restoreJournal(statePath, host);
 }

@@ -1,0 +1,25 @@
+import { existsSync } from 'node:fs';
+import type { GatewayConfig } from './config.js';
+
+/** interfaceExists asks the kernel (sysfs) whether a network interface of that name exists here. */
+export function interfaceExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/**
+ * hostProblems lists what the configuration names that this host lacks: the interfaces the gateway
+ * uses but does not create (outside and interconnect), each as "field: problem" like the config's
+ * own errors. The file alone cannot show these, so `--check` asks the host too.
+ */
+export function hostProblems(
+  cfg: GatewayConfig,
+  exists: (name: string) => boolean = interfaceExists,
+): string[] {
+  const problems: string[] = [];
+  cfg.outside.interfaces.forEach((name, i) => {
+    if (!exists(name)) problems.push(`outside.interfaces.${i}: no interface "${name}" on this host`);
+  });
+  if (!exists(cfg.interconnect.interface))
+    problems.push(`interconnect.interface: no interface "${cfg.interconnect.interface}" on this host`);
+  return problems;
+}

@@ -176,7 +176,9 @@ async function up() {
   say((await ctl('members')).trimEnd());
   const answers = [];
   for (let i = 0; i < 6; i++)
-    answers.push((await lab.exec('c1', 'curl', ['-sS', '-m', '5', `http://${lab.addresses.vip}/`])).stdout.trim());
+    answers.push(
+      (await lab.exec('c1', 'curl', ['-sS', '-m', '5', `http://${lab.addresses.vip}/`])).stdout.trim(),
+    );
   say(`  six new connections to ${lab.addresses.vip}:80 reached: ${answers.join(' ')}`);
   await lab.startNginx('n3');
   await waitFor('n3’s web check passing', async () => !(await ctl('members')).includes('web: http /'));

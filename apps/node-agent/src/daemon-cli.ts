@@ -202,8 +202,10 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
         'Unless --no-splice it also takes over the TCP MOUNT and NFS connections the gateway hands it\n' +
         '(delayed binding, docs/splice.md): --splice-port, --splice-capture.\n' +
         '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
+        'One agent per node: a second one for a node that runs an agent (<state file>.lock) exits 1 at once,\n' +
+        'changing nothing.\n' +
         'Exit status: 0 stopped by a signal, left and restored; 1 refused by the gateway, apply or restore\n' +
-        'failed; 2 bad flags or unreadable files.',
+        'failed, or another agent runs this node; 2 bad flags or unreadable files.',
     )
     .action((opts: AgentArgs) => action({ ...opts, capability: opts.capability ?? ['vxlan'] }));
 }

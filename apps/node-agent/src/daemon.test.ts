@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -193,6 +193,26 @@ describe('onehost-agent against a control server', () => {
     expect(count(agent, 'applied')).toBe(1);
   });
 
+  it('a second agent for the running node exits 1 and changes nothing: same kernel state, state file, member', async () => {
+    const before = await snapshotWith(n1exec);
+    const state = await readFile(stateFile(), 'utf8');
+    const joins = events.length;
+    const r = await runOnce(agentArgs('n1', 'n1'));
+    expect(r.code).toBe(1);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Log);
+    expect(lines.map((l) => l.msg)).toEqual([
+      `another agent (pid ${agent.pid}) runs this node: ${stateFile()}.lock is its lock; this one changes nothing`,
+    ]);
+    expect(await snapshotWith(n1exec)).toEqual(before);
+    expect(await readFile(stateFile(), 'utf8')).toBe(state);
+    expect(events.length).toBe(joins); // it neither joined nor left
+    expect(member('n1')).toMatchObject({ state: 'active', id: 1 });
+    expect(agent.running).toBe(true);
+  });
+
   it('beats at the interval the gateway asked for, and logs nothing per beat', async () => {
     const linesBefore = logs(agent).length;
     const seen = new Set<number>();
@@ -304,6 +324,7 @@ describe('onehost-agent against a control server', () => {
     expect(count(agent, 'left the cluster')).toBe(1);
     expect(count(agent, 'restored the node configuration')).toBe(1);
     expect(existsSync(stateFile())).toBe(false);
+    expect(existsSync(`${stateFile()}.lock`)).toBe(false);
     expect(await snapshotWith(n1exec)).toEqual(baseline);
   });
 

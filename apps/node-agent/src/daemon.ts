@@ -26,6 +26,7 @@ import {
   withSpliceCapture,
 } from './join-config.js';
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
+import { lockNode, type NodeLock, processAlive } from './node-lock.js';
 import { SpliceIo } from './splice/splice-io.js';
 
 export interface DaemonOptions {
@@ -243,6 +244,22 @@ export class AgentDaemon {
    * Never rejects.
    */
   async run(): Promise<number> {
+    // Before anything: a second agent for a node that runs one touches nothing of the running one's.
+    let lock: NodeLock;
+    try {
+      lock = await lockNode(this.opts.local.stateFile);
+    } catch (err) {
+      this.log.error(describeError(err));
+      return 1;
+    }
+    try {
+      return await this.runLocked();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async runLocked(): Promise<number> {
     let code = 0;
     try {
       await this.restoreLeftovers();
@@ -474,14 +491,5 @@ export class AgentDaemon {
       this.log.error({ errors }, describeError(err));
       return false;
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -150,6 +150,7 @@ describe('Membership', () => {
     expect(m.member('n1')?.state).toBe('active');
     expect(kinds()).toEqual(['joined n1', 'joined n1']);
     // and a new stream on the same join that beats also keeps it
+    m.beat(s2);
     m.detachHeartbeat(s2);
     const s3 = m.attachHeartbeat('n1', 1, () => {});
     clock.advance(100);

@@ -272,8 +272,11 @@ export class Membership {
     if (live === undefined || live.stream !== session || this.closed) return;
     live.stream = null;
     live.closed = true;
-    // the timer may have fired (and judged the node alive) since the last beat: arm it again
-    live.timer.refresh();
+    // judged a timeout after the last beat (the timer may have fired and found the node alive since)
+    const rec = this.records.get(session.name);
+    const left = rec === undefined ? 0 : rec.lastSeenUnixMs + this.heartbeatTimeoutMs - this.clock.now();
+    live.timer.cancel();
+    live.timer = this.livenessTimer(session.name, live.session, Math.max(0, left));
   }
 
   /**
@@ -365,18 +368,26 @@ export class Membership {
       old.stream?.end(new ControlError('FAILED_PRECONDITION', 'superseded by a newer join'));
     }
     const session = ++this.sessions;
-    const timer = this.clock.setTimer(this.heartbeatTimeoutMs, () => {
+    const timer = this.livenessTimer(name, session, this.heartbeatTimeoutMs);
+    this.live.set(name, { session, timer, stream: null, closed: false });
+  }
+
+  /** livenessTimer judges the node `ms` from now (and at each refresh) by its last beat. */
+  private livenessTimer(name: string, session: number, ms: number): Timer {
+    return this.clock.setTimer(ms, () => {
       // After a busy spell (a long GC, a starved CPU) the timer runs before the heartbeats that came
       // meanwhile are read: judge once they have been, by the last one seen.
       this.clock.afterPendingIo(() => {
         const rec = this.records.get(name);
         const live = this.live.get(name);
         if (live?.session !== session || rec === undefined) return;
-        if (this.clock.now() - rec.lastSeenUnixMs >= this.heartbeatTimeoutMs)
+        const left = rec.lastSeenUnixMs + this.heartbeatTimeoutMs - this.clock.now();
+        if (left <= 0)
           this.markDown(name, live.closed ? 'heartbeat stream closed' : 'heartbeat timeout', 'down');
+        // early (a refresh restarts a shortened timer with its shorter delay): judge again when due
+        else live.timer = this.livenessTimer(name, session, left);
       });
     });
-    this.live.set(name, { session, timer, stream: null, closed: false });
   }
 
   private markDown(name: string, reason: string, kind: 'down' | 'left'): void {

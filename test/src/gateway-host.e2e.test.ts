@@ -40,9 +40,11 @@ async function hostState(): Promise<string> {
     'net.ipv4.conf.eth1.rp_filter',
     'net.ipv4.conf.eth1.accept_local',
     'net.ipv4.tcp_syncookies',
+    'net.ipv4.neigh.eth0.proxy_delay',
   ];
   return [
     await q('ip', ['rule', 'show']),
+    await q('ip', ['neigh', 'show', 'proxy']),
     await q('ip', ['route', 'show', 'table', 'all']),
     await q('ip', ['-4', 'addr', 'show']),
     tablesSorted(await q('nft', ['list', 'ruleset'])),
@@ -92,10 +94,25 @@ describe('the gateway host configuration', () => {
       expect(during).not.toContain('onehost_fastpath');
       expect(during).not.toContain('onehostvx');
     }
+    expect(during).toContain('203.0.113.80 dev eth0 proxy');
     // the gateway host's own service answers at the cluster address (no entry, no port block: local)
     expect(
       (await lab.exec('c1', 'curl', ['-sS', '-m', '5', 'http://203.0.113.80:8080/'])).stdout.trim(),
     ).toBe('gw');
+    // a client in the outside subnet with no route to the cluster address: the gateway answers its ARP
+    await lab.exec('c1', 'ip', ['route', 'del', '203.0.113.80/32']);
+    try {
+      expect(
+        (await lab.exec('c1', 'curl', ['-sS', '-m', '5', 'http://203.0.113.80:8080/'])).stdout.trim(),
+      ).toBe('gw');
+      const [gwOut] = JSON.parse((await lab.exec('gw', 'ip', ['-j', 'link', 'show', 'dev', 'eth0'])).stdout);
+      const [entry] = JSON.parse(
+        (await lab.exec('c1', 'ip', ['-j', 'neigh', 'show', '203.0.113.80'])).stdout,
+      );
+      expect(entry.lladdr).toBe(gwOut.address);
+    } finally {
+      await lab.exec('c1', 'ip', ['route', 'add', '203.0.113.80/32', 'via', '203.0.113.1']);
+    }
     process.kill(first.pid, 'SIGKILL');
     await first.whenExited();
     expect(await hostState()).not.toBe(before); // a crash leaves the rules behind…

@@ -32,7 +32,9 @@ export type Change =
   /** Every route in tables from..to is ours (one table per node, made at run time). */
   | { kind: 'tables'; from: number; to: number }
   /** The `local` table's rule moved from preference 0 to `priority`. */
-  | { kind: 'local-rule'; priority: number };
+  | { kind: 'local-rule'; priority: number }
+  /** A proxy neighbour entry: the host answers ARP for `address` on `dev` (`ip neigh add proxy`). */
+  | { kind: 'neigh-proxy'; dev: string; address: string };
 
 /** Journal is a state file: everything one daemon changed, in order. */
 export interface Journal {
@@ -232,6 +234,10 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
       );
       return;
     }
+    case 'neigh-proxy':
+      if (await host.linkExists(change.dev))
+        await host.ip('neigh', 'del', 'proxy', change.address, 'dev', change.dev).catch(() => undefined);
+      return;
     case 'local-rule': {
       const rules = await host.rules();
       const isLocal = (r: { table?: string; priority?: number }, p: number) =>

@@ -6,6 +6,7 @@ import {
   pidAlive,
   readJournal,
   restoreJournal,
+  undoChange,
 } from '@onehost/kernel';
 import { ipv4ToString } from '@onehost/wire';
 
@@ -16,6 +17,8 @@ import { ipv4ToString } from '@onehost/wire';
  *   `iif <outside> to VIP lookup <table>` at `rulePref`, before the `local` rule, which moves from
  *   preference 0 to `localPref`), with an `unreachable` fallback route so that a vanished TUN never leaks
  *   the traffic to the host's own sockets;
+ * - the host answers ARP for the VIPs on the outside interfaces (proxy neighbour entries, no delay), so
+ *   a client in the outside subnet reaches the cluster address without a route of its own;
  * - early demux is off, or the local socket of a `local` flow would capture the client's later packets
  *   and forwarding would drop them;
  * - replies from nodes carry source = VIP (a local address): accept_local on the interconnect, rp_filter 0;
@@ -70,6 +73,8 @@ export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
     // Delayed binding (docs/splice.md): the host's stack answers MOUNT/NFS SYNs; with 2 it always
     // answers with a SYN cookie and keeps no state before the handshake completes.
     ['net/ipv4/tcp_syncookies', '2'],
+    // answer ARP for the cluster addresses at once, not after a random delay of up to 0.8 s
+    ...c.outside.map((o): [string, string] => [`net/ipv4/neigh/${o}/proxy_delay`, '0']),
   ];
 }
 
@@ -172,6 +177,16 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
       routes.push(`route replace unreachable ${vip} table ${c.table} metric 4294967295`);
     }
     await host.ipBatch(routes);
+    // Answer ARP for the cluster addresses on the outside networks (a proxy neighbour entry: the VIP
+    // routes to the TUN, not out of that link), so a client in the same subnet finds the gateway.
+    const proxies = c.outside.flatMap((dev) => c.vips.map((v) => ({ dev, address: ipv4ToString(v) })));
+    for (const old of journal.current.changes)
+      if (old.kind === 'neigh-proxy' && !proxies.some((p) => p.dev === old.dev && p.address === old.address))
+        await undoChange(old, host);
+    for (const p of proxies)
+      await step({ kind: 'neigh-proxy', ...p }, () =>
+        host.ip('neigh', 'replace', 'proxy', p.address, 'dev', p.dev),
+      );
     const wantedRules = vipRules(c);
     const present = new Set((await host.rules()).map(ruleKey));
     for (const old of journal.current.changes) {

@@ -76,6 +76,7 @@ describe('onehost-agent flags', () => {
       '--rpcbind',
       '--handle-layout',
       '--mount-check-ms',
+      '--config',
     ])
       expect(r.stdout).toContain(flag);
     expect(r.stdout).toContain('{"msg":"ready"}');
@@ -133,7 +134,72 @@ describe('onehost-agent flags', () => {
   it('a missing required flag exits 2 naming it', async () => {
     const r = await agent(...good.slice(2));
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("required option '--gateway <host:port>' not specified");
+    expect(r.stderr.trim()).toBe(
+      'onehost-agent: --gateway: required: give --gateway, or gateway in the --config file',
+    );
+  });
+
+  it('--config: every setting from a YAML file (files relative to it), flags winning over it', async () => {
+    requireRoot();
+    await writeFile(
+      join(dir, 'agent.yaml'),
+      [
+        'gateway: 127.0.0.1:7443',
+        'name: n1',
+        'internalAddress: 198.18.0.11',
+        'ca: ca.pem',
+        'cert: n1.pem',
+        'key: n1-key.pem',
+        'stateFile: state/n1.json',
+        'export: [{ path: /srv/a, exportId: 1 }]',
+        'mountCheckMs: 500',
+        'splice: false',
+        'healthChecks:',
+        '  - { name: web, kind: tcp, port: 80, covers: [tcp/80] }',
+      ].join('\n'),
+    );
+    const lab = new Lab();
+    let fromFile: Awaited<ReturnType<typeof agent>>;
+    let flagWins: Awaited<ReturnType<typeof agent>>;
+    try {
+      // no interface has the address: the agent stops right after reading every setting and file
+      const ns = await lab.netns();
+      fromFile = await agentIn(['ip', 'netns', 'exec', ns.name], '--config', join(dir, 'agent.yaml'));
+      flagWins = await agentIn(
+        ['ip', 'netns', 'exec', ns.name],
+        '--config',
+        join(dir, 'agent.yaml'),
+        '--internal-address',
+        '198.18.0.12',
+      );
+    } finally {
+      await lab.cleanup();
+    }
+    expect([fromFile.code, fromFile.stderr.trim()]).toEqual([
+      2,
+      'onehost-agent: --internal-address: 198.18.0.11 is not an address of any interface',
+    ]);
+    expect(flagWins.stderr.trim()).toBe(
+      'onehost-agent: --internal-address: 198.18.0.12 is not an address of any interface',
+    );
+  });
+
+  it.each([
+    ['internalAddress: 198.18.0', 'internalAddress: expected an IPv4 address, e.g. 198.18.0.11'],
+    ['intrenalAddress: 198.18.0.11', 'intrenalAddress: unknown key'],
+    ['internal-address: 198.18.0.11', 'internal-address: unknown key (did you mean internalAddress?)'],
+    ['splicePort: 70000', 'splicePort: expected a port, 1-65535'],
+    ['export: [{ path: srv, exportId: 1 }]', 'export[0]: expected <absolute path>=<export id>'],
+    ['healthChecks: [{ name: web, kind: tcp }]', 'healthChecks[0]'],
+    ['- a list', 'expected a mapping of keys'],
+    ['gateway: [', 'not YAML'],
+  ])('a bad --config file (%s) exits 2 naming the file and the key', async (line, message) => {
+    const f = join(dir, 'bad-agent.yaml');
+    await writeFile(f, `${line}\n`);
+    const r = await agent('--config', f);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`onehost-agent: --config: ${f}: ${message}`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('unreadable or wrong PEM files exit 2 naming the flag', async () => {

@@ -1,11 +1,26 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
 import { identityOfCertificate } from '@onehost/control';
 import { ipJson } from '@onehost/kernel';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { type Logger, pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
+import {
+  AgentConfigError,
+  type AgentFileConfig,
+  collect,
+  exportSpec,
+  handleLayout,
+  hostPort,
+  ifname,
+  ipv4,
+  LOG_LEVELS,
+  milliseconds,
+  nodeName,
+  portList,
+  portNumber,
+  readAgentConfig,
+} from './agent-config.js';
 import type { DaemonOptions } from './daemon.js';
 import { GaneshaConfigError, ganeshaExports, type NodeExport } from './ganesha-config.js';
 import { type HealthCheckConfig, HealthConfigError, parseHealthChecks } from './health/config.js';
@@ -45,72 +60,9 @@ export interface AgentArgs {
   spliceCapture: number[];
   splice: boolean;
   healthChecks?: string;
-}
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
-// The name goes into the node certificate's CN, so it follows the certificate's rule (a DNS label).
-const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
-
-function hostPort(v: string): string {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(v);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
-    throw new InvalidArgumentError('expected host:port, e.g. 198.18.0.1:7443');
-  return v;
-}
-
-function portNumber(v: string): number {
-  const n = Number(v);
-  if (!/^\d{1,5}$/.test(v) || n < 1 || n > 65535) throw new InvalidArgumentError('expected a port, 1-65535');
-  return n;
-}
-
-function portList(v: string): number[] {
-  return v.split(',').map((p) => portNumber(p.trim()));
-}
-
-function nodeName(v: string): string {
-  if (!NODE_NAME.test(v))
-    throw new InvalidArgumentError('use 1-63 of a-z 0-9 and -, not starting or ending with -');
-  return v;
-}
-
-function ipv4(v: string): string {
-  if (!isIPv4(v)) throw new InvalidArgumentError('expected an IPv4 address, e.g. 198.18.0.11');
-  return v;
-}
-
-function ifname(v: string): string {
-  if (!IFNAME.test(v)) throw new InvalidArgumentError('not an interface name (1-15 of a-z A-Z 0-9 _ . -)');
-  return v;
-}
-
-function exportSpec(v: string, previous: NodeExport[] | undefined): NodeExport[] {
-  const m = /^(\/[^=]*)=(\d{1,10})$/.exec(v);
-  if (!m || Number(m[2]) > 0xffffffff)
-    throw new InvalidArgumentError('expected <absolute path>=<export id>, e.g. /srv/projects=11');
-  return [...(previous ?? []), { path: m[1]!, exportId: Number(m[2]) }];
-}
-
-function handleLayout(v: string): HandleLayout {
-  const m = /^(\d{1,2}):([1-4]):(big|little)$/.exec(v);
-  if (!m || Number(m[1]) + Number(m[2]) > 64)
-    throw new InvalidArgumentError(
-      'expected <offset>:<length 1-4>:<big|little> inside 64 bytes, e.g. 2:2:big',
-    );
-  return { offset: Number(m[1]), length: Number(m[2]), endian: m[3] as 'big' | 'little' };
-}
-
-function milliseconds(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 50 || n > 3_600_000)
-    throw new InvalidArgumentError('expected milliseconds from 50 to 3600000');
-  return n;
-}
-
-function collect(v: string, previous: string[] | undefined): string[] {
-  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(v)) throw new InvalidArgumentError('use 1-32 of a-z 0-9 and -');
-  return [...(previous ?? []), v];
+  /** the configuration file's checks, inline (used unless --health-checks names a file) */
+  healthChecksInline?: HealthCheckConfig[];
+  config?: string;
 }
 
 /**
@@ -126,14 +78,23 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
         'on SIGTERM or SIGINT leave the cluster and restore everything it changed',
     )
     .version('0.1.0')
-    .requiredOption('--gateway <host:port>', "the gateway's control plane", hostPort)
-    .requiredOption('--name <node>', 'this node\'s name, as in its certificate (CN, role "node")', nodeName)
-    .requiredOption('--ca <file>', 'cluster CA certificate (PEM)')
-    .requiredOption('--cert <file>', "this node's certificate (PEM)")
-    .requiredOption('--key <file>', "this node's private key (PEM)")
-    .requiredOption(
+    .option(
+      '--config <file.yaml>',
+      'read the settings from a YAML file: every flag has a key (camelCase: internalAddress, stateFile, …; ' +
+        'lists for repeatable flags, healthChecks inline); flags given here win',
+    )
+    .option('--gateway <host:port>', "the gateway's control plane (required)", hostPort)
+    .option(
+      '--name <node>',
+      'this node\'s name, as in its certificate (CN, role "node") (required)',
+      nodeName,
+    )
+    .option('--ca <file>', 'cluster CA certificate (PEM) (required)')
+    .option('--cert <file>', "this node's certificate (PEM) (required)")
+    .option('--key <file>', "this node's private key (PEM) (required)")
+    .option(
       '--internal-address <ipv4>',
-      "this node's address on the cluster interconnect (the VXLAN outer destination)",
+      "this node's address on the cluster interconnect (the VXLAN outer destination) (required)",
       ipv4,
     )
     .option(
@@ -207,7 +168,37 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
         'Exit status: 0 stopped by a signal, left and restored; 1 refused by the gateway, apply or restore\n' +
         'failed, or another agent runs this node; 2 bad flags or unreadable files.',
     )
-    .action((opts: AgentArgs) => action({ ...opts, capability: opts.capability ?? ['vxlan'] }));
+    .action(async (opts: AgentArgs, cmd: Command) => {
+      const file = opts.config === undefined ? {} : await configFile(opts.config);
+      // a flag given on the command line wins over the file, the file over the flag's default
+      const merged: Record<string, unknown> = { ...opts };
+      for (const [k, v] of Object.entries(file))
+        if (cmd.getOptionValueSource(k) !== 'cli')
+          merged[k === 'healthChecks' ? 'healthChecksInline' : k] = v;
+      for (const [key, flag] of REQUIRED)
+        if (merged[key] === undefined)
+          throw new UsageError(flag, `required: give ${flag}, or ${key} in the --config file`);
+      const args = merged as unknown as AgentArgs;
+      await action({ ...args, capability: args.capability ?? ['vxlan'] });
+    });
+}
+
+const REQUIRED: Array<[keyof AgentArgs, string]> = [
+  ['gateway', '--gateway'],
+  ['name', '--name'],
+  ['ca', '--ca'],
+  ['cert', '--cert'],
+  ['key', '--key'],
+  ['internalAddress', '--internal-address'],
+];
+
+async function configFile(path: string): Promise<AgentFileConfig> {
+  try {
+    return await readAgentConfig(path);
+  } catch (e) {
+    if (e instanceof AgentConfigError) throw new UsageError('--config', e.message);
+    throw e;
+  }
 }
 
 async function readPem(flag: string, file: string): Promise<string> {
@@ -283,7 +274,7 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
       intervalMs: args.mountCheckMs,
     };
   }
-  let healthChecks: HealthCheckConfig[] = [];
+  let healthChecks: HealthCheckConfig[] = args.healthChecksInline ?? [];
   if (args.healthChecks !== undefined) {
     let text: string;
     try {

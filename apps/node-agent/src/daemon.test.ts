@@ -309,7 +309,21 @@ describe('onehost-agent against a control server', () => {
     expect(existsSync(stateFile())).toBe(true);
     expect(await loAddresses()).toContain(VIP_B);
 
-    agent = startAgent();
+    // this time from a configuration file (relative file names), as a service would start it
+    await writeFile(
+      join(dir, 'agent.yaml'),
+      [
+        `gateway: ${GW}:${CONTROL_PORT}`,
+        'name: n1',
+        `internalAddress: ${N1}`,
+        'ca: ca.pem',
+        'cert: n1.pem',
+        'key: n1-key.pem',
+        'stateFile: n1-state.json',
+        'vxlanDevice: vx0',
+      ].join('\n'),
+    );
+    agent = n1.spawn('node', [MAIN, '--config', join(dir, 'agent.yaml')]);
     await waitLog(agent, 'restored leftovers of an earlier run');
     await waitLog(agent, 'ready');
     expect(member('n1')).toMatchObject({ state: 'active', id: 1, block: BLOCK });

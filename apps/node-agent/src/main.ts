@@ -27,7 +27,8 @@ try {
 } catch (err) {
   if (!(err instanceof CommanderError)) {
     process.stderr.write(`onehost-agent: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+    // a bad --config file or a missing required setting is a usage error, like a bad flag
+    process.exit(err instanceof UsageError ? 2 : 1);
   }
   // Commander has printed the problem already; help and version are not failures.
   process.exit(err.exitCode === 0 ? 0 : 2);

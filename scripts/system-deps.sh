@@ -12,6 +12,7 @@ packages=(
   chromium                  # the status page's end-to-end test (headless, driven by puppeteer-core)
   nfs-ganesha nfs-ganesha-vfs rpcbind  # the lab's NFS servers (NFSv3, VFS FSAL)
   nfs-common libnfs-utils   # NFS clients: rpcinfo, showmount, nfs-ls/nfs-cat/nfs-cp
+  systemd                   # systemd-analyze verify of the packages' units (npm run package)
 )
 
 missing=()

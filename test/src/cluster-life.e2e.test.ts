@@ -1,6 +1,6 @@
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_MAIN, type Cluster, startCluster } from './cluster.js';
+import { AGENT_MAIN, type Cluster, INSTALLED, startCluster } from './cluster.js';
 
 let c: Cluster;
 beforeAll(async () => {
@@ -45,6 +45,18 @@ describe('membership, outbound traffic and failures', () => {
     const blocks = [...m.values()].map((x) => x.block).sort((a, b) => a.lo - b.lo);
     for (const x of m.values()) expect(x.state).toBe('active');
     for (let i = 1; i < blocks.length; i++) expect(blocks[i]!.lo).toBeGreaterThan(blocks[i - 1]!.hi);
+  });
+
+  it('the programs run from where they were installed: the checkout, or the Debian packages', async () => {
+    const { readFile, readlink } = await import('node:fs/promises');
+    for (const p of [c.gateway, ...c.agents.values()]) {
+      const argv = (await readFile(`/proc/${p.pid}/cmdline`, 'utf8')).split('\0');
+      const script = argv.find((a) => /onehost-(gateway|agent)(\.js)?$|dist\/main\.js$/.test(a)) ?? '';
+      if (INSTALLED) {
+        expect(script).toMatch(/^\/usr\/bin\/onehost-(gateway|agent)$/);
+        expect(await readlink(script)).toMatch(/^\/usr\/lib\/onehost\/node_modules\/@onehost\//);
+      } else expect(script).toMatch(/\/apps\/(gateway|node-agent)\/dist\/main\.js$/);
+    }
   });
 
   it('log lines of the gateway and the agents name their component once', () => {
@@ -164,7 +176,7 @@ describe('membership, outbound traffic and failures', () => {
     });
   });
 
-  it('an agent that dies is marked down at once, and draining stops new connections', async () => {
+  it('an agent that dies is marked down within the heartbeat timeout, and draining stops new connections', async () => {
     const a = c.agents.get('n2')!;
     process.kill(a.pid, 'SIGKILL');
     await c.waitForState('n2', 'down', 1000);

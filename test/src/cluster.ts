@@ -8,6 +8,20 @@ const root = new URL('../../', import.meta.url).pathname;
 export const GATEWAY_MAIN = join(root, 'apps/gateway/dist/main.js');
 export const AGENT_MAIN = join(root, 'apps/node-agent/dist/main.js');
 export const CTL_MAIN = join(root, 'apps/ctl/dist/main.js');
+
+/**
+ * INSTALLED: ONEHOST_BINARIES=installed runs the programs the Debian packages installed, from the PATH
+ * (run-modes.mjs does so once after `dpkg -i`); otherwise the checkout's builds.
+ */
+export const INSTALLED = process.env.ONEHOST_BINARIES === 'installed';
+/** command is how to run one of our programs: [file, ...args before its own]. */
+export function command(program: 'onehost-gateway' | 'onehost-agent' | 'onehostctl'): [string, ...string[]] {
+  if (INSTALLED) return [program];
+  const main = { 'onehost-gateway': GATEWAY_MAIN, 'onehost-agent': AGENT_MAIN, onehostctl: CTL_MAIN }[
+    program
+  ];
+  return [process.execPath, main];
+}
 const LAB_GATEWAY_YAML = join(root, 'infra/lab/gateway.yaml');
 
 export interface ClusterOptions {
@@ -81,11 +95,8 @@ export class Cluster {
 
   /** startGateway starts onehost-gateway in the gateway host and waits for its ready line. */
   async startGateway(): Promise<LabProcess> {
-    this.gateway = this.lab.spawn('gw', process.execPath, [
-      GATEWAY_MAIN,
-      '--config',
-      join(this.dir, 'gateway.yaml'),
-    ]);
+    const [file, ...pre] = command('onehost-gateway');
+    this.gateway = this.lab.spawn('gw', file, [...pre, '--config', join(this.dir, 'gateway.yaml')]);
     await this.gateway.waitForOutput('"msg":"ready"', 20_000);
     return this.gateway;
   }
@@ -94,8 +105,9 @@ export class Cluster {
   async startAgent(name: string): Promise<LabProcess> {
     const i = Number(name.slice(1)) - 1;
     const p = this.pki(name);
-    const agent = this.lab.spawn(name, process.execPath, [
-      AGENT_MAIN,
+    const [file, ...pre] = command('onehost-agent');
+    const agent = this.lab.spawn(name, file, [
+      ...pre,
       '--gateway',
       this.control,
       '--name',
@@ -136,8 +148,9 @@ export class Cluster {
 
   async ctl(args: string[]): Promise<string> {
     const p = this.pki('op');
-    const r = await this.lab.exec('gw', process.execPath, [
-      CTL_MAIN,
+    const [file, ...pre] = command('onehostctl');
+    const r = await this.lab.exec('gw', file, [
+      ...pre,
       ...args,
       '--gateway',
       this.control,

@@ -26,6 +26,14 @@ clusterAddresses: [{ network: outside, address: 203.0.113.80 }]
 `;
 
 describe('gateway config', () => {
+  it('reads the example the package installs in /etc/onehost', async () => {
+    const text = await readFile(new URL('../../../infra/etc/gateway.yaml', import.meta.url), 'utf8');
+    const cfg = parseGatewayConfig(text, '/etc/onehost/gateway.yaml');
+    expect(cfg.name).toBe('gw1');
+    expect(cfg.control.store).toBe('/var/lib/onehost/gateway-store.json');
+    expect(cfg.switch.entries).toHaveLength(3);
+  });
+
   it('reads the lab configuration', async () => {
     const cfg = parseGatewayConfig(await readFile(labConfig, 'utf8'));
     expect(cfg.name).toBe('gw');

@@ -207,7 +207,7 @@ export const AGENT_CONFIG_KEYS = Object.keys(KEYS) as Array<keyof AgentFileConfi
 export function parseAgentConfig(source: string, path: string): AgentFileConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(source, { uniqueKeys: true });
+    doc = parseYaml(source, { uniqueKeys: true, logLevel: 'error' });
   } catch (e) {
     throw new AgentConfigError(`${path}: not YAML: ${(e as Error).message.split('\n')[0]}`);
   }

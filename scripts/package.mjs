@@ -227,7 +227,7 @@ const example = (dir, from, name) => {
   );
   control(dir, {
     Package: 'onehost-gateway',
-    Depends: `${common}, nftables, iproute2`,
+    Depends: `${common}, nftables, iproute2, iputils-arping`,
     Section: 'net',
     Priority: 'optional',
     Description:

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential python3   # node-gyp builds the TUN and kernel addons from source
   libnftables-dev libnftnl-dev libmnl-dev  # the kernel addon: nftables transactions in process, flow maps over netlink
-  iproute2 iputils-ping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
+  iproute2 iputils-ping iputils-arping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
   nginx-light iperf3 curl   # the lab's real services and clients
   haproxy wrk               # the cluster benchmark's peers and load (npm run bench)
   chromium                  # the status page's end-to-end test (headless, driven by puppeteer-core)

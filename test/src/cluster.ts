@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClusterCa, issueCertificate } from '@onehost/control';
@@ -14,9 +15,22 @@ export const CTL_MAIN = join(root, 'apps/ctl/dist/main.js');
  * (run-modes.mjs does so once after `dpkg -i`); otherwise the checkout's builds.
  */
 export const INSTALLED = process.env.ONEHOST_BINARIES === 'installed';
+/**
+ * installed finds `program` on the PATH as a shell would, but past npm's own node_modules/.bin entries
+ * (npx puts the checkout's links first). Throws when it is not installed.
+ */
+function installed(program: string): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir === '' || dir.includes('/node_modules/')) continue;
+    const f = join(dir, program);
+    if (existsSync(f)) return f;
+  }
+  throw new Error(`${program} is not installed on the PATH (ONEHOST_BINARIES=installed)`);
+}
+
 /** command is how to run one of our programs: [file, ...args before its own]. */
 export function command(program: 'onehost-gateway' | 'onehost-agent' | 'onehostctl'): [string, ...string[]] {
-  if (INSTALLED) return [program];
+  if (INSTALLED) return [installed(program)];
   const main = { 'onehost-gateway': GATEWAY_MAIN, 'onehost-agent': AGENT_MAIN, onehostctl: CTL_MAIN }[
     program
   ];

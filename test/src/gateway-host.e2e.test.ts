@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClusterCa, issueCertificate } from '@onehost/control';
 import { createLab, type Lab } from '@onehost/lab';
-import { requireRoot } from '@onehost/testkit';
+import { requireRoot, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATAPATH, GATEWAY_MAIN, withDatapathMode } from './cluster.js';
 
@@ -80,7 +80,28 @@ describe('the gateway host configuration', () => {
       await p.waitForOutput('"msg":"ready"', 20_000);
       return p;
     };
+    // c1 believes another machine has the cluster address (a previous owner): the gateway's
+    // announcement at start corrects its cache
+    await lab.exec('c1', 'ip', [
+      'neigh',
+      'replace',
+      '203.0.113.80',
+      'lladdr',
+      '02:00:00:00:00:01',
+      'dev',
+      'eth0',
+      'nud',
+      'stale',
+    ]);
     const first = await start();
+    const [gwMac] = JSON.parse((await lab.exec('gw', 'ip', ['-j', 'link', 'show', 'dev', 'eth0'])).stdout);
+    await waitFor(
+      async () =>
+        JSON.parse((await lab.exec('c1', 'ip', ['-j', 'neigh', 'show', '203.0.113.80'])).stdout)[0]
+          ?.lladdr === gwMac.address,
+      { what: "c1's neighbour entry for the cluster address to name the gateway", timeoutMs: 5000 },
+    );
+    await first.waitForOutput('cluster addresses announced (gratuitous ARP)', 5000);
     const during = await hostState();
     expect(during).not.toBe(before);
     expect(during).toContain('lookup 4789');

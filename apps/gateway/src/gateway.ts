@@ -10,7 +10,12 @@ import { GatewaySwitch } from './backend.js';
 import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
 import { Datapath } from './datapath.js';
 import { GatewayProcess } from './gateway-process.js';
-import { applyGatewayHost, restoreGatewayHost, setRegisteredNodes } from './host/gateway-host.js';
+import {
+  announceClusterAddresses,
+  applyGatewayHost,
+  restoreGatewayHost,
+  setRegisteredNodes,
+} from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
 import { TunSource } from './packet-io.js';
 import { checkRestartOnly, diffSwitch, type ReloadResult } from './reload.js';
@@ -371,6 +376,17 @@ export async function startGateway(
       await process.refreshCounters();
     }
     datapath.start();
+    if (cfg.host.manage) {
+      // tell the outside networks who has the cluster addresses now (a previous gateway may have)
+      const vips = cfg.switch.clusterAddresses.map((c) =>
+        parseIpv4(String((c as { address: unknown }).address)),
+      );
+      void announceClusterAddresses(vips, cfg.outside.interfaces).then((failed) => {
+        if (failed.length > 0)
+          log.warn({ failed }, 'cluster addresses not announced; neighbours learn them at their next ARP');
+        else log.info({ interfaces: cfg.outside.interfaces }, 'cluster addresses announced (gratuitous ARP)');
+      });
+    }
     undo.push(() => datapath.stop());
     const sweep = setInterval(() => sw.sweep(Date.now()), SWEEP_EVERY_MS);
     undo.push(() => clearInterval(sweep));

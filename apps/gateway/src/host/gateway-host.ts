@@ -217,6 +217,27 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
 }
 
 /**
+ * announceClusterAddresses sends a gratuitous ARP (`arping -U`, RFC 5227 §3 "ARP Announcement") for
+ * each cluster address on each outside interface, so that neighbours and upstream routers that knew
+ * another owner (a previous gateway) update their caches at once. Resolves with the failures, in words.
+ */
+export async function announceClusterAddresses(
+  vips: readonly number[],
+  outside: readonly string[],
+  host: Host = localHost,
+): Promise<string[]> {
+  const failed: string[] = [];
+  for (const dev of outside)
+    for (const v of vips) {
+      const a = ipv4ToString(v);
+      await host
+        .run('arping', ['-q', '-U', '-c', '2', '-w', '3', '-I', dev, '-s', a, a], { timeoutMs: 5000 })
+        .catch((e: Error) => failed.push(`${a} on ${dev}: ${e.message}`));
+    }
+  return failed;
+}
+
+/**
  * setRegisteredNodes replaces the set of node addresses allowed to send through the gateway (one nft
  * transaction). Throws a CommandError when nft refuses (e.g. the table is gone).
  */

@@ -191,13 +191,31 @@ export class Cluster {
     return JSON.parse(await this.ctl(['members', '--json']));
   }
 
-  /** waitForState waits until node `name` has `state` in the gateway's membership. */
+  /**
+   * waitForState waits until node `name` has `state` in the gateway's membership, and the kernel data
+   * path runs the table that state gave (the membership answers before the kernel has applied it).
+   */
   async waitForState(name: string, state: string, timeoutMs = 5000): Promise<void> {
     await waitFor(async () => (await this.members()).some((m) => m.name === name && m.state === state), {
       timeoutMs,
       intervalMs: 50,
       what: `${name} ${state}`,
     });
+    await this.inStep();
+  }
+
+  /** inStep waits until the kernel runs the switch's table (kernel mode; tun mode is always in step). */
+  async inStep(timeoutMs = 10_000): Promise<void> {
+    await waitFor(
+      async () => {
+        const s = JSON.parse(await this.ctl(['gateway', 'status', '--json'])) as {
+          appliedVersion: number;
+          switchVersion: number;
+        };
+        return s.appliedVersion === s.switchVersion;
+      },
+      { what: 'the kernel table in step with the switch', timeoutMs, intervalMs: 50 },
+    );
   }
 
   /** stop ends the agents (they restore their node), then the gateway, then the lab. Never throws. */
@@ -252,6 +270,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await cluster.startGateway();
     const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     for (const name of agents) await cluster.startAgent(name);
+    await cluster.inStep();
     return cluster;
   } catch (e) {
     const gw = cluster.gateway?.output().slice(-3000) ?? '';

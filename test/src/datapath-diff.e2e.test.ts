@@ -1,4 +1,3 @@
-import { waitFor } from '@onehost/testkit';
 import { TCP_FLAGS } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
@@ -42,19 +41,7 @@ afterAll(async () => {
   await c?.stop();
 });
 
-/** inStep waits until the kernel runs the switch's table (kernel mode; tun mode is always in step). */
-async function inStep(): Promise<void> {
-  await waitFor(
-    async () => {
-      const s = JSON.parse(await c.ctl(['gateway', 'status', '--json'])) as {
-        appliedVersion: number;
-        switchVersion: number;
-      };
-      return s.appliedVersion === s.switchVersion;
-    },
-    { what: 'the kernel table in step with the switch', timeoutMs: 10_000, intervalMs: 100 },
-  );
-}
+const inStep = (): Promise<void> => c.inStep();
 
 /**
  * check sends `flows` (flags), explained before (new flows: what the switch will decide) or after

@@ -118,9 +118,9 @@ describe('nftRuleset', () => {
     expect(text).toContain('type route hook output priority mangle;');
     expect(text).toContain('oifname "onehost0" meta mark set 0x6f68 counter');
     const lab = text.indexOf(
-      'ip daddr 198.19.1.0/24 meta l4proto { tcp, udp } snat to 198.19.0.80:40750-40999',
+      'ip daddr 198.19.1.0/24 meta l4proto { tcp, udp, icmp } snat to 198.19.0.80:40750-40999',
     );
-    const dflt = text.indexOf('meta l4proto { tcp, udp } snat to 203.0.113.80:40750-40999');
+    const dflt = text.indexOf('meta l4proto { tcp, udp, icmp } snat to 203.0.113.80:40750-40999');
     expect(lab).toBeGreaterThan(0);
     expect(dflt).toBeGreaterThan(lab);
     expect(text.indexOf('ip daddr 198.18.0.0/15 return')).toBeLessThan(lab);

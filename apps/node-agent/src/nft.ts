@@ -41,7 +41,9 @@ function set(items: readonly string[]): string {
  *   source-port restore for ports the gateway rewrote inbound (MOUNT); the kernel fixes the L4 checksum.
  * - postrouting SNAT (conntrack maps the replies back): a socket bound to the internal address talking
  *   outside the cluster leaves as the cluster address of the network that reaches the destination, with a
- *   port from the SNAT part of the block, which does not overlap the ephemeral range.
+ *   port from the SNAT part of the block, which does not overlap the ephemeral range. The node's pings
+ *   (from a cluster address too) take their echo identifier from that part of the block, so the gateway
+ *   routes echo replies to the node by identifier as it routes ports by block.
  * - with `splice` (delayed binding, docs/splice.md), two more chains and a first rule in `restore_out`:
  *   - `splice_out`, a route chain one step before `reroute_out`: TCP from a cluster address and a
  *     capture port (the node's own port: the MOUNT restore has not run yet), not leaving by `lo` and not
@@ -69,9 +71,9 @@ export function nftRuleset(c: ResolvedConfig): string {
       .filter((n) => !n.default && (n.prefixes ?? []).length > 0)
       .map(
         (n) =>
-          `    ip daddr ${set(n.prefixes ?? [])} meta l4proto { tcp, udp } snat to ${n.address}:${snatRange} comment "${n.name}"`,
+          `    ip daddr ${set(n.prefixes ?? [])} meta l4proto { tcp, udp, icmp } snat to ${n.address}:${snatRange} comment "${n.name}"`,
       ),
-    `    meta l4proto { tcp, udp } snat to ${c.defaultNetwork.address}:${snatRange} comment "${c.defaultNetwork.name}"`,
+    `    meta l4proto { tcp, udp, icmp } snat to ${c.defaultNetwork.address}:${snatRange} comment "${c.defaultNetwork.name}"`,
   ];
   const spliceChains =
     splice === null
@@ -118,6 +120,12 @@ export function nftRuleset(c: ResolvedConfig): string {
     '  }',
     '  chain stamp_out {',
     '    type nat hook postrouting priority srcnat; policy accept;',
+    // The node's own pings from a cluster address: the echo identifier (NATed like a port, RFC 792's
+    // identifier comes back unchanged) from the node's block, so the gateway routes the reply here.
+    ...vips.map(
+      (v) =>
+        `    ip saddr ${v} ip daddr != ${set(c.clusterPrefixes)} oifname != "lo" icmp type echo-request snat to ${v}:${snatRange} comment "ping identifiers from the block"`,
+    ),
     `    ip saddr != ${c.internal.address} return`,
     '    oifname "lo" return',
     `    ip daddr ${set(c.clusterPrefixes)} return`,

@@ -311,6 +311,8 @@ export function compileState(
       'meta l4proto { tcp, udp } counter name "e_unmatched" goto blocks',
       // ICMP errors are routed by the flow they quote: user space reads it
       'icmp type { destination-unreachable, source-quench, redirect, time-exceeded, parameter-problem } goto tun_other',
+      // echo replies to nodes' own pings: routed by their identifier's port block, in user space (rare)
+      'icmp type echo-reply goto tun_other',
       // 525: not a port-type protocol → the gateway itself
       'goto to_local',
     ],

@@ -55,7 +55,9 @@ export function explainPath(view: KernelView, snap: TableSnapshot, packet: Uint8
   if (p.protocol === IPPROTO.ICMP)
     return ICMP_ERRORS.has(p.icmpType)
       ? `${lag}user space: ICMP error (routed by the flow it quotes)`
-      : `${lag}kernel: local (the gateway host's own stack)`;
+      : p.icmpType === 0
+        ? `${lag}user space: echo reply (routed by its identifier's port block)`
+        : `${lag}kernel: local (the gateway host's own stack)`;
   if (p.protocol !== IPPROTO.TCP && p.protocol !== IPPROTO.UDP)
     return `${lag}kernel: local (the gateway host's own stack)`;
   const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);

@@ -47,6 +47,8 @@ export const EVENT = {
   FRAGMENT_FOLLOWED: 22,
   FRAGMENT_EVICTED: 23,
   PORT_BLOCK_HIT: 24,
+  /** an echo reply routed by its identifier to the node whose block holds it (the node's own ping) */
+  ECHO_REPLY_BY_BLOCK: 25,
 } as const;
 
 const EVENT_NAMES = Object.entries(EVENT)

@@ -14,6 +14,8 @@ import type { FragmentTable } from './tables/fragment-table.js';
  */
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+/** ICMP type 0, echo reply (RFC 792) */
+const ICMP_ECHO_REPLY = 0;
 
 function protoName(p: number): string {
   return PROTO_NAMES[p] ?? `protocol ${p}`;
@@ -141,6 +143,17 @@ export function decideNonPortProtocol(
   const p = ctx.p;
   if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.NON_PORT]!++;
   const inner = p.innerProtocol;
+  // An echo reply to a node's own ping: the node's agent maps its echo identifiers into its port block
+  // (conntrack NAT, like its ports), so the identifier names the node as a port would (RFC 792: the
+  // identifier is echoed back unchanged).
+  if (p.protocol === IPPROTO.ICMP && p.icmpType === ICMP_ECHO_REPLY && !p.isFragment) {
+    const id = (ctx.buf[p.l4Offset + 4]! << 8) | ctx.buf[p.l4Offset + 5]!;
+    if (routeByPortBlock(ctx, out, id, snap.portBlocks, counters)) {
+      counters.event(EVENT.ECHO_REPLY_BY_BLOCK);
+      if (ctx.trace !== null) ctx.trace.add(`525 echo reply, identifier ${id}: routed by the port blocks`);
+      return;
+    }
+  }
   if (!p.isIcmpError || !p.hasInner || (inner !== IPPROTO.TCP && inner !== IPPROTO.UDP)) {
     if (ctx.trace !== null)
       ctx.trace.add(`525 ${protoName(p.protocol)} is not a port-type protocol → the gateway`);

@@ -5,6 +5,7 @@ import { DROP } from './drop-reason.js';
 import { MessageSwitch } from './message-switch.js';
 import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
 import {
+  echoReply,
   echoRequest,
   fragments,
   ganeshaHandle,
@@ -68,6 +69,18 @@ const cases: { name: string; packet: () => Uint8Array; want: Want; box: string }
   {
     name: 'box 525 no: ICMP echo to the cluster address goes to the gateway',
     packet: () => echoRequest(CLIENT, VIP),
+    want: { kind: 'local' },
+    box: '525',
+  },
+  {
+    name: "box 525: an echo reply whose identifier is in n1's block goes to n1 (the node's own ping)",
+    packet: () => echoReply(CLIENT, VIP, 40123),
+    want: { kind: 'forward', node: 2 },
+    box: '525',
+  },
+  {
+    name: 'box 525: an echo reply whose identifier is in no block is the gateway’s',
+    packet: () => echoReply(CLIENT, VIP, 7),
     want: { kind: 'local' },
     box: '525',
   },

@@ -142,13 +142,18 @@ export function icmpError(
 }
 
 /** echoRequest builds an ICMP echo request. */
-export function echoRequest(src: string | number, dst: string | number): Uint8Array {
+export function echoRequest(src: string | number, dst: string | number, id = 1, type = 8): Uint8Array {
   const icmp = new Uint8Array(8);
-  icmp[0] = 8;
-  put16(icmp, 4, 1);
+  icmp[0] = type;
+  put16(icmp, 4, id);
   put16(icmp, 6, 1);
   put16(icmp, 2, checksum(icmp, 0, 8));
   return rawIpPacket(src, dst, IPPROTO.ICMP, icmp);
+}
+
+/** echoReply is an ICMP echo reply (RFC 792, type 0) with identifier `id`. */
+export function echoReply(src: string | number, dst: string | number, id: number): Uint8Array {
+  return echoRequest(src, dst, id, 0);
 }
 
 export interface RpcCallOptions {

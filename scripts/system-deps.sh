@@ -8,7 +8,7 @@ packages=(
   libnftables-dev libnftnl-dev libmnl-dev  # the kernel addon: nftables transactions in process, flow maps over netlink
   iproute2 iputils-ping iputils-arping ethtool nftables tcpdump kmod util-linux procps  # namespaces, veth, VXLAN, TUN
   nginx-light iperf3 curl   # the lab's real services and clients
-  haproxy wrk               # the cluster benchmark's peers and load (npm run bench)
+  haproxy wrk hping3        # the cluster benchmark's peers and load (npm run bench), the UDP flood test
   chromium                  # the status page's end-to-end test (headless, driven by puppeteer-core)
   nfs-ganesha nfs-ganesha-vfs rpcbind  # the lab's NFS servers (NFSv3, VFS FSAL)
   nfs-common libnfs-utils   # NFS clients: rpcinfo, showmount, nfs-ls/nfs-cat/nfs-cp

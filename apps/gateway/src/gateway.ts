@@ -110,11 +110,14 @@ export async function startGateway(
     queue.isUp = true;
     const kernel = cfg.datapath.mode === 'kernel';
     let fastpath: FastPath | null = null;
+    const vips = cfg.switch.clusterAddresses.map((c) =>
+      parseIpv4(String((c as { address: unknown }).address)),
+    );
     if (cfg.host.manage) {
       const host = await applyGatewayHost({
         name: cfg.name,
         tun: queue.name,
-        vips: cfg.switch.clusterAddresses.map((c) => parseIpv4(String((c as { address: unknown }).address))),
+        vips,
         outside: cfg.outside.interfaces,
         interconnect: cfg.interconnect.interface,
         interconnectPrefix: cfg.interconnect.prefix,
@@ -378,9 +381,6 @@ export async function startGateway(
     datapath.start();
     if (cfg.host.manage) {
       // tell the outside networks who has the cluster addresses now (a previous gateway may have)
-      const vips = cfg.switch.clusterAddresses.map((c) =>
-        parseIpv4(String((c as { address: unknown }).address)),
-      );
       void announceClusterAddresses(vips, cfg.outside.interfaces).then((failed) => {
         if (failed.length > 0)
           log.warn({ failed }, 'cluster addresses not announced; neighbours learn them at their next ARP');

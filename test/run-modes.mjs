@@ -73,6 +73,9 @@ const canPackage =
 if (canPackage) {
   const r = packagesPass();
   if (r !== 0) status = r;
-} else if (!process.env.ONEHOST_DATAPATH)
+} else if (!process.env.ONEHOST_DATAPATH) {
   console.log('\n== Debian packages: skipped (needs root, dpkg-deb and systemd-analyze)\n');
+  // in CI the packages must be tested: a missing tool there is a failure, not a skip
+  if (process.env.CI && process.env.ONEHOST_PACKAGES !== 'skip') status = 1;
+}
 process.exit(status);

@@ -1,6 +1,7 @@
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { type WrkResult, wrkResult } from './wrk.js';
 
 // A UDP flood at one entry (udp/53, udp-flow: every new source port is a new flow, so the flood also
 // fills that entry's flow map) must leave the other entries alone: HTTP on tcp/80 (round robin, a new
@@ -59,22 +60,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.stop();
 });
-
-interface WrkResult {
-  requests: number;
-  failed: number;
-  p99Ms: number;
-}
-
-function wrkResult(out: string): WrkResult {
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0;
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)$/m.exec(out);
-  const unit = { us: 0.001, ms: 1, s: 1000 }[(p99?.[2] ?? 'ms') as 'us' | 'ms' | 's'];
-  return { requests, failed: errors + non2xx, p99Ms: Number(p99?.[1] ?? Number.NaN) * unit };
-}
 
 async function http(seconds: number): Promise<WrkResult> {
   const r = await c.lab.exec(

@@ -5,7 +5,7 @@ import {
   isFinalRefusal,
   type MembershipConnection,
 } from '@onehost/control';
-import { readJournal } from '@onehost/kernel';
+import { pidAlive, readJournal } from '@onehost/kernel';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import { encodeShift, SHIFT_LENGTH, Splicer } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
@@ -26,7 +26,7 @@ import {
   withSpliceCapture,
 } from './join-config.js';
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
-import { lockNode, type NodeLock, processAlive } from './node-lock.js';
+import { lockNode, type NodeLock } from './node-lock.js';
 import { SpliceIo } from './splice/splice-io.js';
 
 export interface DaemonOptions {
@@ -277,7 +277,7 @@ export class AgentDaemon {
     const { stateFile } = this.opts.local;
     const journal = await readJournal(stateFile);
     if (journal === undefined) return;
-    if (journal.pid !== process.pid && processAlive(journal.pid)) {
+    if (journal.pid !== process.pid && pidAlive(journal.pid)) {
       throw new AgentFailure(`${stateFile} belongs to a running agent (pid ${journal.pid})`);
     }
     const r = await restore(stateFile);

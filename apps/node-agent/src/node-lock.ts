@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { pidAlive } from '@onehost/kernel';
 
 /** NodeLocked is thrown when another live agent holds the node's lock; nothing was touched. */
 export class NodeLocked extends Error {
@@ -27,7 +28,7 @@ export interface NodeLock {
  */
 export async function lockNode(
   stateFile: string,
-  alive: (pid: number) => boolean = processAlive,
+  alive: (pid: number) => boolean = pidAlive,
 ): Promise<NodeLock> {
   const path = `${stateFile}.lock`;
   await mkdir(dirname(path), { recursive: true });
@@ -47,7 +48,9 @@ export async function lockNode(
     const owner = await lockOwner(path);
     // an empty file: its owner is between creating and writing it, unless that was long ago (a crash)
     if (owner === null && (await ageMs(path)) < EMPTY_LOCK_GRACE_MS) throw new NodeLocked(path, 0);
-    if (owner !== null && owner !== process.pid && alive(owner)) throw new NodeLocked(path, owner);
+    // (a pid ≤ 0 is nobody: kill(-1, 0) would ask about every process)
+    if (owner !== null && owner > 0 && owner !== process.pid && alive(owner))
+      throw new NodeLocked(path, owner);
     await unlink(path).catch(() => undefined);
   }
   throw new NodeLocked(path, (await lockOwner(path)) ?? 0);
@@ -78,15 +81,4 @@ async function lockOwner(path: string): Promise<number | null> {
 async function releaseLock(path: string): Promise<void> {
   if ((await lockOwner(path)) !== process.pid) return;
   await unlink(path).catch(() => undefined);
-}
-
-/** processAlive: signal 0 reaches the pid (EPERM: it exists, owned by someone else). */
-export function processAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -101,8 +101,21 @@ describe(`a gateway killed during long downloads, and started again (${DATAPATH}
       // a node's own download from outside: the replies come to the cluster address and a port of its block
       downloads.push(download(`port block (n${i + 1})`, `n${i + 1}`, `http://${client}:9000/big`));
     }
-    // well into the downloads, the gateway dies without a word and comes back
-    await new Promise((r) => setTimeout(r, 1500));
+    // well into the downloads (every one of them established and past its handshake, so none is half-open
+    // while no gateway runs), the gateway dies without a word and comes back
+    const established = async (host: string, filter: string): Promise<number> =>
+      (await c.lab.exec(host, 'ss', ['-Htn', 'state', 'established', filter])).stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '').length;
+    await waitFor(
+      async () =>
+        (await established('c1', `dst ${vip}`)) >= (DATAPATH === 'kernel' ? 2 : 1) * PER_FUNCTION &&
+        (await established('c2', `dst ${vip}`)) >= PER_FUNCTION &&
+        (await Promise.all(['n1', 'n2', 'n3'].map((n) => established(n, `dst ${client}`)))).every(
+          (k) => k >= 1,
+        ),
+      { what: 'every download under way', timeoutMs: 15_000, intervalMs: 100 },
+    );
     process.kill(c.gateway.pid, 'SIGKILL');
     await c.gateway.whenExited();
     await new Promise((r) => setTimeout(r, 300));
@@ -113,6 +126,14 @@ describe(`a gateway killed during long downloads, and started again (${DATAPATH}
     const failed = results
       .filter((r) => !r.ok || r.bytes !== SIZE)
       .map((r) => `${r.what}: ${r.ok ? `${r.bytes} bytes` : r.detail}`);
+    if (failed.length > 0)
+      console.log(
+        c.gateway
+          .output()
+          .split('\n')
+          .filter((l) => /applying the switch|adopt|join|down|grace/.test(l))
+          .join('\n'),
+      );
     expect(failed).toEqual([]);
     expect(results).toHaveLength(DATAPATH === 'kernel' ? 4 * PER_FUNCTION : 3 * PER_FUNCTION);
     // the agents are back with the new gateway, which runs its own table over the one it adopted

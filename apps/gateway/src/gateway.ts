@@ -278,6 +278,8 @@ export async function startGateway(
       );
     };
     undo.push(() => nodesFilter);
+    // first of the membership listeners: the others (the adopted table's release) see the new snapshot
+    undo.push(control.membership.onChange(refresh));
     if (fastpath !== null) {
       const fp = fastpath;
       const endpoints = (): NodeEndpoint[] =>
@@ -323,7 +325,6 @@ export async function startGateway(
       undo.push(() => clearInterval(live));
       undo.push(() => fp.settled());
     }
-    undo.push(control.membership.onChange(refresh));
     undo.push(
       control.membership.onChange((c) => {
         if (c.kind !== 'health') events.member(c);

@@ -130,6 +130,19 @@ export function buildRegistry(s: MetricsSources): Registry {
     },
   });
   new Counter({
+    name: 'onehost_connections_by_hash_total',
+    help: 'Packets of connections the kernel placed by hash, without state (the half-open map full under a SYN flood, or a connection it no longer knows), by protocol and port.',
+    labelNames: ['protocol', 'port'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [name, c] of s.kernel.counters) {
+        const m = /^x_(tcp|udp)_(\d+)$/.exec(name);
+        if (m) this.inc({ protocol: m[1]!, port: m[2]! }, c.packets);
+      }
+    },
+  });
+  new Counter({
     name: 'onehost_user_space_packets_total',
     help: 'Packets the kernel data path left to user space (through the TUN), by class; and its guard’s drops.',
     labelNames: ['class', 'outcome'],

@@ -87,6 +87,8 @@ export interface EntryPath {
   flowMap?: string;
   /** its Maglev bucket map */
   maglevMap?: string;
+  /** its map of half-open connections (round robin, Maglev) */
+  synMap?: string;
 }
 
 /**
@@ -123,6 +125,11 @@ export function entryName(protocol: number, port: number): string {
 /** flowMapName is the flow map of an entry. */
 export function flowMapName(protocol: number, port: number): string {
   return `f_${entryName(protocol, port)}`;
+}
+
+/** synMapName is the map of an entry's half-open connections. */
+export function synMapName(protocol: number, port: number): string {
+  return `s_${entryName(protocol, port)}`;
 }
 
 const FLOW_MAP_TYPE = 'ipv4_addr . ipv4_addr . inet_service : mark';
@@ -248,27 +255,52 @@ export function compileState(
           hitRules.push(`update @${fm} { ${key} timeout ${s(p.idleMs)} : meta mark } ${count} goto to_node`);
         } else {
           const t = p.timeouts;
+          // pickNew places a new connection; pickAgain places it again from its packet alone (a hash), so a
+          // connection placed with no state is found again by every later packet while the nodes stay
+          let pickNew: string | null = null;
+          let pickAgain: string | null = null;
           if (p.policy === 'round-robin' && p.active.length > 0) {
             const ring = nextRing(prev?.rings.get(name), p.active);
             rings.set(name, ring);
             const rr = `rr_${name}`;
             const el = new Map<string, string>(ring.map((id, i) => [String(i), hex(mark(id))]));
             sets.set(rr, { decl: 'typeof numgen inc mod 2 : meta mark;', elements: el });
-            newRules.push(
-              `${isSyn} meta mark set numgen inc mod ${ring.length} map @${rr} add @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
-            );
+            pickNew = `meta mark set numgen inc mod ${ring.length} map @${rr}`;
+            pickAgain = `meta mark set jhash ip saddr . ${sport} mod ${ring.length} seed ${hex(FLOW_SEED)} map @${rr}`;
           }
           if (p.policy === 'maglev' && p.maglev !== null) {
             ep.maglevMap = maglevMap(p.maglev);
-            newRules.push(
-              `${isSyn} ${pick(p.maglev)} add @${fm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
-            );
-            if (p.rederive)
-              newRules.push(
-                `${pick(p.maglev)} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } ${count} goto to_node`,
-              );
+            pickNew = pickAgain = pick(p.maglev);
           }
-          // least-connections, no active node, a full map: user space decides the first packet
+          if (pickNew !== null && pickAgain !== null) {
+            // Half-open connections wait in a map of their own (SYN timeout), so a SYN flood can fill that
+            // map but never the connections' one; the handshake's ACK moves a connection over. With the
+            // half-open map full, a SYN is placed by hash without state (Katran's way under a flood): its
+            // later packets find its node by the same hash.
+            const sm = synMapName(e.protocol, e.port);
+            ep.synMap = sm;
+            flowMaps.set(sm, `type ${FLOW_MAP_TYPE}; flags timeout; size ${p.maxEntries};`);
+            const again = `counter name "x_${name}"`;
+            counters.add(`x_${name}`);
+            const fromSyn = `meta mark set ${key} map @${sm}`;
+            newRules.push(
+              // a retransmitted SYN keeps its node
+              `${isSyn} ${fromSyn} ${count} goto to_node`,
+              `${isSyn} ${pickNew} add @${sm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
+              `${isSyn} ${pickAgain} ${again} ${count} goto to_node`,
+              `tcp flags & (fin | rst) == 0 ${fromSyn} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } delete @${sm} { ${key} : meta mark } ${count} goto to_node`,
+              // a FIN or RST before the ACK, or a full connection map: forwarded, not kept
+              `${fromSyn} ${count} goto to_node`,
+            );
+            if (p.policy === 'maglev' && p.rederive)
+              newRules.push(
+                `${pickAgain} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } ${count} goto to_node`,
+              );
+            // no state (placed under a flood, or expired): by the hash; a node that has no such
+            // connection answers a reset (RFC 9293 §3.10.7.1), so the client learns at once
+            newRules.push(`${pickAgain} ${again} ${count} goto to_node`);
+          }
+          // least-connections, no active node: user space decides the first packet
           newRules.push(`${isSyn} goto tun_first`, 'goto tun_unknown');
           // A SYN that finds its flow keeps the node while it takes new connections for this entry (a
           // retransmission cannot be told from a reused port here); otherwise the flow starts over.

@@ -1,7 +1,7 @@
 import type { FlowElement } from '@onehost/kernel';
 import { FLOW_SEED, maglevSlot, type TableSnapshot } from '@onehost/switch';
 import { IPPROTO, OK, PacketSummary, TCP_FLAGS } from '@onehost/wire';
-import type { EntryPath, KernelState } from './compile.js';
+import { type EntryPath, entryName, type KernelState } from './compile.js';
 
 /** What explain needs from the running fast path (FastPath implements it). */
 export interface KernelView {
@@ -9,6 +9,13 @@ export interface KernelView {
   readonly stats: { appliedVersion: number };
   readonly lastError: string;
   flowEntry(
+    protocol: number,
+    port: number,
+    vip: number,
+    client: number,
+    clientPort: number,
+  ): FlowElement | null;
+  halfOpenEntry(
     protocol: number,
     port: number,
     vip: number,
@@ -99,6 +106,11 @@ function entryPathText(
     const gone = node !== s.gatewayId && !s.nodes.has(node) ? ' (node unreachable: user space decides)' : '';
     return `kernel: flow entry ${node === s.gatewayId ? 'local' : name(node)}, ${packetsOf(flow.packets)} packets, expires in ${duration(flow.expiresMs)}${gone}`;
   }
+  const half = view.halfOpenEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+  if (half !== null) {
+    const node = view.nodeOfMark(half.mark);
+    return `kernel: half-open connection → ${node === s.gatewayId ? 'local' : name(node)} until its ACK, expires in ${duration(half.expiresMs)}`;
+  }
   const syn =
     p.protocol === IPPROTO.UDP ||
     (p.tcpFlags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK | TCP_FLAGS.RST)) === TCP_FLAGS.SYN;
@@ -110,15 +122,25 @@ function entryPathText(
   };
   if (plan.kind === 'udp-flow') return `kernel: new flow → ${mg(plan.maglev)}`;
   if (plan.kind !== 'connection') return 'kernel';
-  if (!syn && !(plan.policy === 'maglev' && plan.rederive))
-    return 'user space: no flow entry and not a SYN (kernel passes it up, guard-limited)';
   if (plan.policy === 'least-conn')
-    return 'user space: least-connections picks the first packet, then the kernel';
-  if (plan.policy === 'maglev' && plan.maglev !== null)
-    return `kernel: new ${syn ? 'connection' : 'flow, re-derived'} → ${mg(plan.maglev)}`;
-  if (plan.active.length === 0) return 'user space: no active node';
-  const ring = plan.active.map((id) => (id === s.gatewayId ? 'local' : name(id))).join(', ');
-  return `kernel: new connection → round robin (numgen) over ${ring}`;
+    return syn
+      ? 'user space: least-connections picks the first packet, then the kernel'
+      : 'user space: no flow entry and not a SYN (kernel passes it up, guard-limited)';
+  const nodeName = (id: number) => (id === s.gatewayId ? 'local' : name(id));
+  // a connection with no state is placed by hash (half-open map full, or its state expired)
+  let byHash = '';
+  if (plan.policy === 'maglev' && plan.maglev !== null) {
+    if (!syn && plan.rederive) return `kernel: new flow, re-derived → ${mg(plan.maglev)}`;
+    byHash = mg(plan.maglev);
+    if (syn) return `kernel: new connection → ${byHash} (half-open until its ACK)`;
+  } else if (plan.policy === 'round-robin' && plan.active.length > 0) {
+    const ring = s.rings.get(entryName(p.protocol, p.dstPort)) ?? plan.active;
+    const sl = slot(ring.length);
+    if (syn)
+      return `kernel: new connection → round robin (numgen) over ${ring.map(nodeName).join(', ')} (half-open until its ACK; with the half-open map full, hash slot ${sl} → ${nodeName(ring[sl]!)})`;
+    byHash = `hash slot ${sl} of the round-robin ring → ${nodeName(ring[sl]!)}`;
+  } else return 'user space: no active node';
+  return `kernel: no flow entry, not a SYN: by hash, ${byHash} (a node without the connection answers a reset)`;
 }
 
 /**

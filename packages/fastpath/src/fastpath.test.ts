@@ -32,6 +32,7 @@ function config(states: Record<string, string> = {}): string {
     '  - { protocol: tcp, port: 80, function: connection, policy: round-robin, nodes: [n1, n2, n3] }',
     '  - { protocol: tcp, port: 443, function: connection, policy: maglev, rederive: true, nodes: [n1, n2, n3], maglevSize: 4099 }',
     '  - { protocol: tcp, port: 8080, function: connection, policy: least-conn, nodes: [n1, n2, n3] }',
+    '  - { protocol: tcp, port: 81, function: connection, policy: round-robin, nodes: [n1, n2, n3], maxEntries: 100 }',
     '  - { protocol: udp, port: 53, function: udp-flow, nodes: [n1, n2, n3], maglevSize: 4099 }',
     '  - { protocol: tcp, port: 5201, function: fixed, node: n1, backup: n2 }',
     '  - { protocol: udp, port: 2049, function: nfs }',
@@ -140,12 +141,19 @@ describe('the fast path in the kernel', () => {
       if (got.get(`${ipv4ToString(x.src)}:${x.sport}`) === `n${out.node}`) same++;
     }
     expect(same).toBe(3000);
-    // each flow is in the kernel's flow map, on the node it reached, counted once for the SYN
+    // each connection waits half-open for its ACK, on the node it reached; the ACK moves it to the
+    // connections' map, counted once there
     const x = fl[0]!;
+    expect(fp.flowEntry(6, 443, ipv4(VIP), x.src, x.sport)).toBeNull();
+    const h = fp.halfOpenEntry(6, 443, ipv4(VIP), x.src, x.sport);
+    expect(`n${fp.nodeOfMark(h!.mark)}`).toBe(got.get(`${ipv4ToString(x.src)}:${x.sport}`));
+    await f.forget();
+    f.send([tcp(x.src, x.sport, 443, ACK)]);
+    await where(1);
     const e = fp.flowEntry(6, 443, ipv4(VIP), x.src, x.sport);
-    expect(e).not.toBeNull();
     expect(`n${fp.nodeOfMark(e!.mark)}`).toBe(got.get(`${ipv4ToString(x.src)}:${x.sport}`));
     expect(e!.packets).toBe(1);
+    expect(fp.halfOpenEntry(6, 443, ipv4(VIP), x.src, x.sport)).toBeNull();
   });
 
   it('round robin: new connections spread evenly; later segments follow their connection', async () => {
@@ -160,7 +168,11 @@ describe('the fast path in the kernel', () => {
     f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK)));
     const later = await where(3000);
     for (const [k, n] of first) expect(later.get(k)).toBe(n);
-    // 1 for the SYN's add, 2 for the ACK's lookup and refresh
+    // the first ACK moved the connection from the half-open map (1 for its add there), the second ACK
+    // counts 2 (the lookup and the refresh)
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK)));
+    await where(3000);
     const x = fl[7]!;
     expect(fp.flowEntry(6, 80, ipv4(VIP), x.src, x.sport)?.packets).toBe(3);
     // n2 goes down: its connections are user space's to decide (the switch drops them, Fig. 10)
@@ -178,6 +190,34 @@ describe('the fast path in the kernel', () => {
     });
     load(sw);
     await fp.apply(sw.snapshot!, f.endpoints());
+  });
+
+  it('a SYN flood fills the half-open map, never the connections’ one; past it SYNs are placed by hash', async () => {
+    await f.forget();
+    const c0 = (await fp.counters()).get('x_tcp_81')?.packets ?? 0;
+    // 100 half-open connections fill the map (size 100); the next 400 SYNs find it full
+    const fl = flows(500, 6);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 81, SYN)));
+    const first = await where(500);
+    const byHash = ((await fp.counters()).get('x_tcp_81')?.packets ?? 0) - c0;
+    expect(byHash).toBe(400);
+    // every handshake completes on the node its SYN reached: from the half-open map, or by the same hash
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 81, ACK)));
+    const later = await where(500);
+    for (const [k, n] of first) expect(later.get(k)).toBe(n);
+    // the 100 half-open ones moved to the connections' map and left room for new SYNs
+    const kept = fl.filter((x) => fp.flowEntry(6, 81, ipv4(VIP), x.src, x.sport) !== null);
+    expect(kept.length).toBe(100);
+    expect(fl.every((x) => fp.halfOpenEntry(6, 81, ipv4(VIP), x.src, x.sport) === null)).toBe(true);
+    // an ACK nobody knows goes by the same hash, statelessly (the node answers a reset if it has no such
+    // connection): it is not sent to user space
+    const tun0 = (await fp.counters()).get('t_unknown')!.packets;
+    await f.forget();
+    f.send([tcp(ipv4('203.0.113.200'), 5555, 81, ACK)]);
+    await where(1);
+    expect((await fp.counters()).get('t_unknown')!.packets).toBe(tun0);
+    expect(fp.flowEntry(6, 81, ipv4(VIP), ipv4('203.0.113.200'), 5555)).toBeNull();
   });
 
   it('udp-flow: Maglev for new flows, sticky after; a node going down moves only its flows', async () => {
@@ -268,14 +308,22 @@ describe('the fast path in the kernel', () => {
     expect(fp.explain(snap, tcp(src, 4000, 8080, SYN))).toMatch(
       /^user space: least-connections picks the first packet/,
     );
-    expect(fp.explain(snap, tcp(src, 4000, 80, SYN))).toBe(
-      'kernel: new connection → round robin (numgen) over n1, n2, n3',
+    expect(fp.explain(snap, tcp(src, 4000, 80, SYN))).toMatch(
+      /^kernel: new connection → round robin \(numgen\) over n1, n2, n3 \(half-open until its ACK; with the half-open map full, hash slot \d → n\d\)$/,
     );
-    expect(fp.explain(snap, tcp(src, 4000, 80, ACK))).toMatch(/^user space: no flow entry and not a SYN/);
+    expect(fp.explain(snap, tcp(src, 4000, 80, ACK))).toMatch(
+      /^kernel: no flow entry, not a SYN: by hash, hash slot \d of the round-robin ring → n\d \(a node without the connection answers a reset\)$/,
+    );
     expect(fp.explain(snap, tcp(src, 4000, 443, SYN))).toMatch(
-      /^kernel: new connection → maglev slot \d+ \(jhash seed 0x4f4e4548\) → n[123]$/,
+      /^kernel: new connection → maglev slot \d+ \(jhash seed 0x4f4e4548\) → n[123] \(half-open until its ACK\)$/,
     );
     f.send([tcp(src, 4001, 443, SYN)]);
+    await where(1);
+    expect(fp.explain(snap, tcp(src, 4001, 443, ACK))).toMatch(
+      /^kernel: half-open connection → n[123] until its ACK, expires in (\d+m)?\d+s$/,
+    );
+    await f.forget();
+    f.send([tcp(src, 4001, 443, ACK)]);
     await where(1);
     expect(fp.explain(snap, tcp(src, 4001, 443, ACK))).toMatch(
       /^kernel: flow entry n[123], 1 packets, expires in (\d+m)?\d+s$/,

@@ -298,9 +298,19 @@ export class FastPath {
     clientPort: number,
   ): FlowElement | null {
     const e = this.state?.entries.get(entryName(protocol, port));
-    if (e?.flowMap === undefined || this.flows === null) return null;
+    return this.readFlow(e?.flowMap, vip, client, clientPort);
+  }
+
+  /** halfOpenEntry reads a connection that waits for its handshake's ACK: null when the kernel has none. */
+  halfOpenEntry(protocol: number, port: number, vip: number, client: number, clientPort: number): FlowElement | null {
+    const e = this.state?.entries.get(entryName(protocol, port));
+    return this.readFlow(e?.synMap, vip, client, clientPort);
+  }
+
+  private readFlow(map: string | undefined, vip: number, client: number, clientPort: number): FlowElement | null {
+    if (map === undefined || this.flows === null) return null;
     try {
-      return this.flows.get(e.flowMap, vip, client, clientPort);
+      return this.flows.get(map, vip, client, clientPort);
     } catch {
       return null;
     }

@@ -5,6 +5,7 @@ export {
   entryName,
   type FastPathLayout,
   flowMapName,
+  synMapName,
   type GuardRates,
   type KernelState,
   LOCAL_SLOT,

@@ -272,33 +272,39 @@ export function compileState(
             ep.maglevMap = maglevMap(p.maglev);
             pickNew = pickAgain = pick(p.maglev);
           }
-          if (pickNew !== null && pickAgain !== null) {
+          if (p.policy !== 'least-conn') {
             // Half-open connections wait in a map of their own (SYN timeout), so a SYN flood can fill that
             // map but never the connections' one; the handshake's ACK moves a connection over. With the
             // half-open map full, a SYN is placed by hash without state (Katran's way under a flood): its
-            // later packets find its node by the same hash.
+            // later packets find its node by the same hash. The map stays while no node is active, so a
+            // table adopted or applied then keeps the handshakes under way.
             const sm = synMapName(e.protocol, e.port);
             ep.synMap = sm;
             flowMaps.set(sm, `type ${FLOW_MAP_TYPE}; flags timeout; size ${p.maxEntries};`);
             const again = `counter name "x_${name}"`;
             counters.add(`x_${name}`);
             const fromSyn = `meta mark set ${key} map @${sm}`;
+            // a retransmitted SYN keeps its node
+            newRules.push(`${isSyn} ${fromSyn} ${count} goto to_node`);
+            if (pickNew !== null && pickAgain !== null)
+              newRules.push(
+                `${isSyn} ${pickNew} add @${sm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
+                `${isSyn} ${pickAgain} ${again} ${count} goto to_node`,
+              );
             newRules.push(
-              // a retransmitted SYN keeps its node
-              `${isSyn} ${fromSyn} ${count} goto to_node`,
-              `${isSyn} ${pickNew} add @${sm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,
-              `${isSyn} ${pickAgain} ${again} ${count} goto to_node`,
               `tcp flags & (fin | rst) == 0 ${fromSyn} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } delete @${sm} { ${key} : meta mark } ${count} goto to_node`,
               // a FIN or RST before the ACK, or a full connection map: forwarded, not kept
               `${fromSyn} ${count} goto to_node`,
             );
-            if (p.policy === 'maglev' && p.rederive)
-              newRules.push(
-                `${pickAgain} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } ${count} goto to_node`,
-              );
-            // no state (placed under a flood, or expired): by the hash; a node that has no such
-            // connection answers a reset (RFC 9293 §3.10.7.1), so the client learns at once
-            newRules.push(`${pickAgain} ${again} ${count} goto to_node`);
+            if (pickAgain !== null) {
+              if (p.policy === 'maglev' && p.rederive)
+                newRules.push(
+                  `${pickAgain} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } ${count} goto to_node`,
+                );
+              // no state (placed under a flood, or expired): by the hash; a node that has no such
+              // connection answers a reset (RFC 9293 §3.10.7.1), so the client learns at once
+              newRules.push(`${pickAgain} ${again} ${count} goto to_node`);
+            }
           }
           // least-connections, no active node: user space decides the first packet
           newRules.push(`${isSyn} goto tun_first`, 'goto tun_unknown');

@@ -144,7 +144,7 @@ function entryPathText(
 }
 
 /**
- * kernelFlow finds the flow of `packet` in the kernel's flow maps: its node, and whether the kernel
+ * kernelFlow finds the flow of `packet` in the kernel's flow maps (or its half-open map): its node, and whether the kernel
  * forwards to it (false: its node is down or unreachable, and user space decides). Null when the kernel
  * keeps no flow for it (or no flows for its entry).
  */
@@ -156,7 +156,9 @@ export function kernelFlow(view: KernelView, packet: Uint8Array): { node: number
   if (p.protocol !== IPPROTO.TCP && p.protocol !== IPPROTO.UDP) return null;
   const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
   if (e?.flowMap === undefined) return null;
-  const flow = view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+  const flow =
+    view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort) ??
+    view.halfOpenEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
   if (flow === null) return null;
   const hex = `0x${(flow.mark >>> 0).toString(16).padStart(8, '0')}`;
   return { node: view.nodeOfMark(flow.mark), forwards: s.sets.get('nodecnt')?.elements.has(hex) ?? false };

@@ -154,7 +154,7 @@ async function up() {
   }
 
   step(
-    `NFS over TCP with libnfs (delayed binding): nfs-ls and nfs-cat at ${lab.addresses.vip}, no port hints`,
+    `NFS over TCP with libnfs (delayed binding): nfs-ls, nfs-cat and a write with nfs-cp at ${lab.addresses.vip}, no port hints`,
   );
   await writeFile(join(lab.nfsOf('n1').tree, 'hello-from-n1.txt'), 'n1 serves /srv/projects\n');
   await writeFile(join(lab.nfsOf('n2').tree, 'hello-from-n2.txt'), 'n2 serves /srv/home\n');
@@ -169,6 +169,14 @@ async function up() {
     });
     say(`  c1$ nfs-cat nfs://${lab.addresses.vip}${path}/${file}\n    ${cat.stdout.trimEnd()}`);
   }
+  // n2's export is writable: a file written through the cluster address lands on n2
+  const note = join(lab.runDir, 'note-from-c1.txt');
+  await writeFile(note, 'written by c1 through the cluster address\n');
+  const cp = await lab.exec('c1', 'nfs-cp', [note, `nfs://${lab.addresses.vip}/srv/home/note-from-c1.txt`], {
+    timeoutMs: 20_000,
+  });
+  say(`  c1$ nfs-cp note-from-c1.txt nfs://${lab.addresses.vip}/srv/home/\n    ${cp.stdout.trimEnd()}`);
+  say(`  n2 has it: ${(await readFile(join(lab.nfsOf('n2').tree, 'note-from-c1.txt'), 'utf8')).trimEnd()}`);
 
   step('health: nginx stopped on n3; its agent’s check fails and n3 leaves port 80’s candidates only');
   await lab.stopNginx('n3');

@@ -2,7 +2,7 @@
 """nfs-rpc-client.py: the UDP ONC RPC client of the NFS end-to-end suite (nfs.e2e.test.ts).
 
 No stock tool sends MOUNT and NFSv3 calls over UDP without the kernel NFS client, so this one does:
-MNT (RFC 1813 Appendix I), GETATTR, LOOKUP and READ (RFC 1813 §3.3), with AUTH_SYS credentials
+MNT (RFC 1813 Appendix I), GETATTR, LOOKUP, READ, CREATE, WRITE and COMMIT (RFC 1813 §3.3), with AUTH_SYS credentials
 (RFC 5531 Appendix A), plus raw datagrams and TCP records for the malformed-payload checks and a
 bounded fuzzer. Standard library only. One JSON object in (argv[1]), one JSON object out (stdout).
 
@@ -154,6 +154,72 @@ class Client:
         eof = r.u32() == 1
         return status, r.opaque(), eof
 
+    def create(self, port: int, dirfh: bytes, name: str) -> dict:
+        # CREATE3args (RFC 1813 §3.3.8): UNCHECKED, mode 0644, nothing else set
+        how = struct.pack(">II", 0, 1) + struct.pack(">I", 0o644) + struct.pack(">IIIII", 0, 0, 0, 0, 0)
+        r, _ = self.call(port, NFS, 3, 8, opaque(dirfh) + opaque(name.encode()) + how)
+        status = r.u32()
+        out = {"status": status}
+        if status == NFS3_OK and r.u32():
+            out["handle"] = r.opaque().hex()
+        return out
+
+    def write(self, port: int, fh: bytes, offset: int, data: bytes, stable: int):
+        # WRITE3args (RFC 1813 §3.3.7); the reply's verifier changes when the server restarted
+        args = opaque(fh) + struct.pack(">QII", offset, len(data), stable) + opaque(data)
+        r, _ = self.call(port, NFS, 3, 7, args)
+        status = r.u32()
+        if status != NFS3_OK:
+            return status, 0, b""
+        wcc(r)
+        count = r.u32()
+        r.u32()  # committed
+        return status, count, r.b[r.pos : r.pos + 8]
+
+    def commit(self, port: int, fh: bytes):
+        # COMMIT3args (RFC 1813 §3.3.21): the whole file
+        r, _ = self.call(port, NFS, 3, 21, opaque(fh) + struct.pack(">QI", 0, 0))
+        status = r.u32()
+        if status != NFS3_OK:
+            return status, b""
+        wcc(r)
+        return status, r.b[r.pos : r.pos + 8]
+
+
+def wcc(r: Reader) -> None:
+    """wcc_data (RFC 1813 §2.6): pre_op_attr, post_op_attr."""
+    if r.u32():
+        r.u64(), r.u64(), r.u64()
+    if r.u32():
+        fattr(r)
+
+
+def write_all(c: Client, port: int, dirfh: bytes, name: str, size: int, chunk: int, seed: int) -> dict:
+    """CREATE name, WRITE size pseudo-random bytes (UNSTABLE), COMMIT; the sha256 of what was sent."""
+    made = c.create(port, dirfh, name)
+    if made["status"] != NFS3_OK:
+        return {"status": made["status"], "stage": "create"}
+    fh = bytes.fromhex(made["handle"])
+    rnd = random.Random(seed)
+    h = hashlib.sha256()
+    verfs = set()
+    offset, writes = 0, 0
+    while offset < size:
+        data = rnd.randbytes(min(chunk, size - offset))
+        status, count, verf = c.write(port, fh, offset, data, 0)
+        writes += 1
+        if status != NFS3_OK or count == 0:
+            return {"status": status, "stage": "write", "bytes": offset}
+        h.update(data[:count])
+        verfs.add(verf)
+        offset += count
+    status, verf = c.commit(port, fh)
+    if status != NFS3_OK:
+        return {"status": status, "stage": "commit", "bytes": offset}
+    verfs.add(verf)
+    # one verifier throughout: the server kept everything it acknowledged (else the writes must be resent)
+    return {"status": 0, "handle": made["handle"], "bytes": offset, "writes": writes, "sha256": h.hexdigest(), "verifiers": len(verfs)}
+
 
 def fattr(r: Reader) -> dict:
     """fattr3 (RFC 1813 §2.5): type, mode, nlink, uid, gid, size, used, rdev, fsid, fileid, times."""
@@ -271,6 +337,8 @@ def main() -> None:
             out = c.getattr(nfs, bytes.fromhex(req["handle"]))
         elif op == "lookup":
             out = c.lookup(nfs, bytes.fromhex(req["handle"]), req["name"])
+        elif op == "writeall":
+            out = write_all(c, nfs, bytes.fromhex(req["handle"]), req["name"], req["size"], req["chunk"], req["seed"])
         elif op == "readall":
             out = read_all(c, nfs, bytes.fromhex(req["handle"]), req["chunk"])
         else:

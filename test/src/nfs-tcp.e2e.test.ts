@@ -375,6 +375,31 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
       3 * COPY_TIMEOUT_MS,
     );
 
+    it(
+      `nfs-cp writes a ${BIG >> 20} MiB file into the writable export (n2) and reads it back; sha256 equal at the server and in the copy`,
+      async () => {
+        const home = trees.find((t) => t.node === 'n2')!;
+        const name = 'written-through-the-cluster.bin';
+        const local = join(copies, name);
+        const data = randomBytes(BIG);
+        const sha = createHash('sha256').update(data).digest('hex');
+        await writeFile(local, data);
+        const atServer = join(lab.nfsOf('n2').tree, name);
+        try {
+          const { stdout } = await lab.exec('c1', 'nfs-cp', [local, url(vip, home.path, name)], {
+            timeoutMs: COPY_TIMEOUT_MS,
+          });
+          expect(stdout.trim()).toBe(`copied ${BIG} bytes`);
+          expect(await sha256File(atServer), 'sha256 of the file the server wrote').toBe(sha);
+          expect((await copy('c1', vip, home.path, name)).sha, 'sha256 read back').toBe(sha);
+        } finally {
+          await rm(local, { force: true });
+          await rm(atServer, { force: true });
+        }
+      },
+      3 * COPY_TIMEOUT_MS,
+    );
+
     it(`${PARALLEL} nfs-cat sessions at once over both exports are all correct`, async () => {
       expect(await parallelCats('c1', () => vip)).toEqual([]);
     });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_NFS, type Lab } from '@onehost/lab';
@@ -189,6 +189,42 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
     expect((await client<{ status: number }>({ op: 'lookup', handle: home, name: 'big.bin' })).status).toBe(
       NFS3ERR_NOENT,
     );
+  });
+
+  it('CREATE, WRITE (unstable) and COMMIT over UDP write a 1.5 MiB file into n2’s writable export; the server’s file is what was sent', async () => {
+    const home = (await mnt('/srv/home')).handle!;
+    const name = 'written-over-udp.bin';
+    const size = 1536 * 1024;
+    // 8 KiB writes: each call is fragmented on the outside link (fragments follow their first)
+    const w = await client<{
+      status: number;
+      bytes: number;
+      sha256: string;
+      verifiers: number;
+      handle: string;
+    }>({
+      op: 'writeall',
+      handle: home,
+      name,
+      size,
+      chunk: 8192,
+      seed: 7,
+    });
+    const atServer = join(lab.nfsOf('n2').tree, name);
+    try {
+      expect(w).toMatchObject({ status: 0, bytes: size, verifiers: 1 });
+      expect(exportIdOf(w.handle)).toBe(12);
+      expect(
+        createHash('sha256')
+          .update(await readFile(atServer))
+          .digest('hex'),
+      ).toBe(w.sha256);
+      // and it reads back through the cluster address
+      const back = await client<{ sha256: string }>({ op: 'readall', handle: w.handle, chunk: 16384 });
+      expect(back.sha256).toBe(w.sha256);
+    } finally {
+      await rm(atServer, { force: true });
+    }
   });
 
   it('a handle with an export id no node registered is stale, a path no node exports NOENT: both answered by the gateway, counted', async () => {

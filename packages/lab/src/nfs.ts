@@ -19,16 +19,18 @@ export interface NfsSpec {
   exportId: number;
   /** MNT_Port; absent: ganesha picks random MOUNT ports (one per transport), new ones at each start. */
   mntPort?: number;
+  /** clients may write (Access_Type RW); read-only when absent */
+  writable?: boolean;
 }
 
 /**
  * The lab's NFS servers unless told otherwise: two nodes, different trees and export ids, one with a
  * random MOUNT port and one with a fixed port that differs from the cluster's (the gateway rewrites
- * MOUNT calls to each node's own port, claim 3).
+ * MOUNT calls to each node's own port, claim 3); the second is writable.
  */
 export const DEFAULT_NFS: readonly NfsSpec[] = [
   { node: 'n1', path: '/srv/projects', exportId: 11 },
-  { node: 'n2', path: '/srv/home', exportId: 12, mntPort: 20050 },
+  { node: 'n2', path: '/srv/home', exportId: 12, mntPort: 20050, writable: true },
 ];
 
 /** NfsServer is a running NFS server of the lab. */
@@ -66,7 +68,7 @@ EXPORT {
   Pseudo = ${spec.path};
   Protocols = 3;
   Transports = TCP, UDP;
-  Access_Type = RO;
+  Access_Type = ${spec.writable === true ? 'RW' : 'RO'};
   Squash = No_Root_Squash;
   SecType = sys;
   FSAL { Name = VFS; }

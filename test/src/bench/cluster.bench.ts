@@ -34,7 +34,15 @@ import {
 } from './gateway-counters.js';
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
 import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
-import { NFS_READ_ID, nfsAgentArgs, nfsReadFailed, reportNfsRead, runNfsRead } from './nfs-read.js';
+import {
+  NFS_READ_ID,
+  NFS_WRITE_ID,
+  type NfsWay,
+  nfsAgentArgs,
+  nfsReadFailed,
+  reportNfsRead,
+  runNfsRead,
+} from './nfs-read.js';
 import { fmt, median, pct, spread, table } from './report.js';
 import {
   type Figure,
@@ -51,10 +59,11 @@ import {
 const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] [--only w1,w2]
   --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
   --seconds S   length of each load (default 3)
-  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID].join(',')} (default all)
+  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID].join(',')} (default all)
                 latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
-                alternating copies each; starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
+                alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export; either
+                starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
 As root; builds its own lab of network namespaces and removes it at the end. Prints medians per path and
 their ratios (onehost ÷ peer; for latency lower is better), CPU, the gateway's kernel vs user-space split
 per routing function, and machine lines: bench <row> onehost=… kernel=… haproxy=… ratio_kernel=…
@@ -92,7 +101,8 @@ interface Options {
   /** the iperf3 / wrk workloads over the three paths (may be empty) */
   workloads: Workload[];
   /** run the nfs-read scenario */
-  nfsRead: boolean;
+  /** the NFS copy scenarios chosen, in order */
+  nfs: NfsWay[];
 }
 
 function options(argv: string[]): Options | undefined {
@@ -112,15 +122,18 @@ function options(argv: string[]): Options | undefined {
     throw new Error(`--reps: want 1…50, got ${values.reps}`);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30)
     throw new Error(`--seconds: want 1…30, got ${values.seconds}`);
-  const ids = values.only?.split(',') ?? [...WORKLOADS.map((w) => w.id), NFS_READ_ID];
+  const ids = values.only?.split(',') ?? [...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID];
   const workloads = ids
-    .filter((id) => id !== NFS_READ_ID)
+    .filter((id) => id !== NFS_READ_ID && id !== NFS_WRITE_ID)
     .map((id) => {
       const w = WORKLOADS.find((x) => x.id === id);
       if (!w) throw new Error(`--only: no workload ${id}`);
       return w;
     });
-  return { reps, seconds, workloads, nfsRead: ids.includes(NFS_READ_ID) };
+  const nfs: NfsWay[] = [];
+  if (ids.includes(NFS_READ_ID)) nfs.push('read');
+  if (ids.includes(NFS_WRITE_ID)) nfs.push('write');
+  return { reps, seconds, workloads, nfs };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -478,7 +491,7 @@ async function main(argv: string[]): Promise<number> {
     console.error('bench: starting the lab and the cluster');
     cluster = await startCluster({
       gatewayYaml: benchGatewayYaml,
-      ...(o.nfsRead ? { nfs: true, agentArgs: nfsAgentArgs } : {}),
+      ...(o.nfs.length > 0 ? { nfs: true, agentArgs: nfsAgentArgs } : {}),
     });
     if (o.workloads.length > 0) {
       haproxy = await startHaproxy(cluster);
@@ -494,17 +507,18 @@ async function main(argv: string[]): Promise<number> {
       load.end = loadavg();
       console.log(report(bench, load));
     }
-    if (o.nfsRead) {
+    for (const way of o.nfs) {
       // last, and on its own: a failure here (the cluster side before delayed binding works) must not
       // cost the figures above, and the direct figure is printed whatever happens to the cluster side
-      console.error(`bench: ${NFS_READ_ID} (${o.reps} alternating repetitions)`);
+      const id = way === 'read' ? NFS_READ_ID : NFS_WRITE_ID;
+      console.error(`bench: ${id} (${o.reps} alternating repetitions)`);
       let text: string;
       try {
-        text = reportNfsRead(await runNfsRead(cluster, o.reps, (line) => console.error(line)));
+        text = reportNfsRead(await runNfsRead(cluster, o.reps, (line) => console.error(line), way));
       } catch (err) {
-        text = nfsReadFailed(err);
+        text = nfsReadFailed(err, id);
       }
-      console.log(o.workloads.length > 0 ? `\n${text}` : text);
+      console.log(o.workloads.length > 0 || way === 'write' ? `\n${text}` : text);
     }
     return 0;
   } finally {

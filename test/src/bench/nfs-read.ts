@@ -1,11 +1,11 @@
-// The nfs-read scenario: nfs-cp (libnfs, NFSv3 over TCP) of one file from n1's export through the
-// cluster address (c1 → 203.0.113.80: delayed binding, docs/splice.md) and directly to n1's own address
-// (c2 → 198.18.0.11, allowed by the management list: the gateway host's kernel forwards), in the same
-// run, alternating. Each copy is wall-clocked around the nfs-cp process (portmapper, MNT and connection
+// The nfs-read and nfs-write scenarios: nfs-cp (libnfs, NFSv3 over TCP) of one file from n1's export
+// (read), or into n2's writable export (write), through the cluster address (c1 → 203.0.113.80: delayed
+// binding, docs/splice.md) and directly to the node's own address (c2 → 198.18.0.1x, allowed by the
+// management list: the gateway host's kernel forwards), in the same run, alternating. Each copy is wall-clocked around the nfs-cp process (portmapper, MNT and connection
 // setup included: a few ms next to the transfer) and bounded by COPY_TIMEOUT_MS: libnfs has no timeout
 // of its own and waits forever on a connection nobody answers. A side that fails is reported with its
 // reason and the other side's figure is still printed; the last line is always
-// `nfs-read direct=<MB/s> cluster=<MB/s> ratio=<cluster/direct>`.
+// `nfs-read direct=<MB/s> cluster=<MB/s> ratio=<cluster/direct>` (nfs-write for writes).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -15,12 +15,14 @@ import type { Cluster } from '../cluster.js';
 import { fmt, median } from './report.js';
 
 export const NFS_READ_ID = 'nfs-read';
+export const NFS_WRITE_ID = 'nfs-write';
+export type NfsWay = 'read' | 'write';
 /** The file's size: a direct copy takes well under a second, so every copy fits the 10 s budget. */
 export const NFS_READ_MIB = 256;
 /** Bound of one copy (the 10 s budget of a run, plus room for a slow machine). */
 const COPY_TIMEOUT_MS = 15_000;
-/** The node and export read: the lab's n1 (DEFAULT_NFS). */
-const NODE = 'n1';
+/** The node and export read: the lab's n1; written: n2, whose export is writable (DEFAULT_NFS). */
+const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2' };
 const FILE = 'bench-nfs-read.bin';
 const PAUSE_MS = 300;
 
@@ -33,6 +35,9 @@ interface Copy {
 }
 
 export interface NfsReadResult {
+  way: NfsWay;
+  id: string;
+  node: string;
   samples: Record<Side, Copy[]>;
   /** why a side stopped being tried (its warm-up copy failed) */
   skipped: Partial<Record<Side, string>>;
@@ -69,19 +74,24 @@ export async function runNfsRead(
   c: Cluster,
   reps: number,
   log: (line: string) => void,
+  way: NfsWay = 'read',
 ): Promise<NfsReadResult> {
   const lab = c.lab;
-  const nfs = lab.nfsOf(NODE);
+  const node = NODE[way];
+  const ID = way === 'read' ? NFS_READ_ID : NFS_WRITE_ID;
+  const nfs = lab.nfsOf(node);
   const bytes = NFS_READ_MIB * 1024 * 1024;
   const data = randomBytes(bytes);
   const sha = createHash('sha256').update(data).digest('hex');
-  await writeFile(join(nfs.tree, FILE), data);
-  await c.waitForMount([NODE], 'tcp');
+  await c.waitForMount([node], 'tcp');
   const result: NfsReadResult = {
+    way,
+    id: ID,
+    node,
     samples: { direct: [], cluster: [] },
     skipped: {},
     targets: {
-      direct: { client: 'c2', server: lab.addresses.nodes[Number(NODE.slice(1)) - 1]! },
+      direct: { client: 'c2', server: lab.addresses.nodes[Number(node.slice(1)) - 1]! },
       cluster: { client: 'c1', server: c.vip },
     },
     path: nfs.path,
@@ -90,17 +100,24 @@ export async function runNfsRead(
   };
   // the copies land in tmpfs when there is one, so the local disk does not time the network
   const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onehost-nfs-read-'));
+  // reads copy the file in the export; writes copy a local one into the export, a new name each time
+  const source = join(way === 'read' ? nfs.tree : dir, FILE);
+  await writeFile(source, data);
   const checked = new Set<Side>();
   let n = 0;
   /** copy runs one nfs-cp; the first good copy of each side is checked byte for byte (sha256). */
   const copy = async (side: Side): Promise<Copy> => {
     const t = result.targets[side];
-    const dst = join(dir, `${side}-${++n}.bin`); // nfs-cp creates its destination with O_EXCL
-    const url = `nfs://${t.server}${result.path}/${FILE}`;
+    const name = `${side}-${++n}.bin`;
+    // nfs-cp creates its destination with O_EXCL
+    const dst = way === 'read' ? join(dir, name) : join(nfs.tree, name);
+    const url = `nfs://${t.server}${result.path}/${way === 'read' ? FILE : name}`;
     try {
       const t0 = performance.now();
       try {
-        await lab.exec(t.client, 'nfs-cp', [url, dst], { timeoutMs: COPY_TIMEOUT_MS });
+        await lab.exec(t.client, 'nfs-cp', way === 'read' ? [url, dst] : [source, url], {
+          timeoutMs: COPY_TIMEOUT_MS,
+        });
       } catch (e) {
         const msg = (e as Error).message;
         return {
@@ -125,12 +142,10 @@ export async function runNfsRead(
   try {
     for (const side of SIDES) {
       const w = await copy(side);
-      log(
-        `warm-up  ${NFS_READ_ID} ${side.padEnd(7)} ${w.error ? `FAILED: ${w.error}` : `${fmt(w.mbps, 1)} MB/s`}`,
-      );
+      log(`warm-up  ${ID} ${side.padEnd(7)} ${w.error ? `FAILED: ${w.error}` : `${fmt(w.mbps, 1)} MB/s`}`);
       if (w.error) {
         result.skipped[side] = w.error;
-        log(`${NFS_READ_ID}: the ${side} side failed its warm-up copy; it is not tried again in this run`);
+        log(`${ID}: the ${side} side failed its warm-up copy; it is not tried again in this run`);
       }
       await sleep(PAUSE_MS);
     }
@@ -140,7 +155,7 @@ export async function runNfsRead(
         const s = await copy(side);
         result.samples[side].push(s);
         log(
-          `rep ${rep}/${reps} ${NFS_READ_ID} ${side.padEnd(7)} ${s.error ? `FAILED: ${s.error}` : `${fmt(s.mbps, 1)} MB/s`}`,
+          `rep ${rep}/${reps} ${ID} ${side.padEnd(7)} ${s.error ? `FAILED: ${s.error}` : `${fmt(s.mbps, 1)} MB/s`}`,
         );
         await sleep(PAUSE_MS);
       }
@@ -164,7 +179,7 @@ export function reportNfsRead(r: NfsReadResult): string {
   const ratio =
     Number.isFinite(direct) && Number.isFinite(cluster) && direct > 0 ? cluster / direct : Number.NaN;
   out.push(
-    `${NFS_READ_ID}: nfs-cp of a ${r.bytes >> 20} MiB file from ${NODE} (${r.path}), ${r.reps} alternating repetitions, MB/s (10^6 bytes/s), medians`,
+    `${r.id}: nfs-cp of a ${r.bytes >> 20} MiB file ${r.way === 'read' ? 'from' : 'into'} ${r.node} (${r.path}), ${r.reps} alternating repetitions, MB/s (10^6 bytes/s), medians`,
   );
   for (const side of SIDES) {
     const t = r.targets[side];
@@ -182,14 +197,14 @@ export function reportNfsRead(r: NfsReadResult): string {
       '  the gateway’s delayed-binding counters (docs/splice.md):',
       ...r.spliceCounters.map((l) => `    ${l}`),
     );
-  out.push(`${NFS_READ_ID} direct=${fmt(direct, 1)} cluster=${fmt(cluster, 1)} ratio=${fmt(ratio, 2)}`);
+  out.push(`${r.id} direct=${fmt(direct, 1)} cluster=${fmt(cluster, 1)} ratio=${fmt(ratio, 2)}`);
   return out.join('\n');
 }
 
 /** nfsReadFailed is the scenario's report when it could not even be set up. */
-export function nfsReadFailed(err: unknown): string {
+export function nfsReadFailed(err: unknown, id = NFS_READ_ID): string {
   return [
-    `${NFS_READ_ID}: FAILED to set up: ${err instanceof Error ? err.message : String(err)}`,
-    `${NFS_READ_ID} direct=n/a cluster=n/a ratio=n/a`,
+    `${id}: FAILED to set up: ${err instanceof Error ? err.message : String(err)}`,
+    `${id} direct=n/a cluster=n/a ratio=n/a`,
   ].join('\n');
 }

@@ -264,6 +264,26 @@ describe('membership, outbound traffic and failures', () => {
     expect((await c.curl('c1', `http://${c.vip}/`)).trim()).toMatch(/^n[123]$/);
   });
 
+  it('the gateway host rebooted (its namespace deleted and made again): the agents rejoin with their ids and blocks', async () => {
+    const before = await members();
+    await c.lab.rebootGateway();
+    await c.gateway.whenExited();
+    await c.startGateway();
+    const t0 = Date.now();
+    // a join sent while the host was down waits out its deadline (5 s); then they retry within a second
+    for (const n of ['n1', 'n2', 'n3']) await c.waitForState(n, 'active', 15_000);
+    console.log(`gateway host reboot: every agent back ${Date.now() - t0} ms after the gateway was ready`);
+    const after = await members();
+    for (const n of ['n1', 'n2', 'n3']) {
+      expect(after.get(n)!.id).toBe(before.get(n)!.id);
+      expect(after.get(n)!.block).toEqual(before.get(n)!.block);
+    }
+    await c.inStep();
+    const pages = new Set<string>();
+    for (let i = 0; i < 6; i++) pages.add((await c.curl('c1', `http://${c.vip}/`)).trim());
+    expect(pages).toEqual(new Set(['n1', 'n2', 'n3']));
+  });
+
   it('a full-size upload through the cluster address completes (interconnect MTU, MSS clamp)', async () => {
     const out = (
       await c.lab.exec('c1', 'iperf3', ['-c', c.vip, '-t', '1', '-J', '--connect-timeout', '3000'], {

@@ -145,7 +145,12 @@ function channel(tls: ClientTls) {
     Buffer.from(tls.keyPem),
     Buffer.from(tls.certPem),
   );
-  const options: ChannelOptions = {};
+  // grpc-js waits up to 120 s between connection attempts by default: a gateway back from a restart or a
+  // reboot would wait that long for its agents; the callers retry with their own backoff anyway
+  const options: ChannelOptions = {
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1000,
+  };
   if (tls.serverName !== undefined) {
     options['grpc.ssl_target_name_override'] = tls.serverName;
     options['grpc.default_authority'] = tls.serverName;

@@ -302,12 +302,23 @@ export class FastPath {
   }
 
   /** halfOpenEntry reads a connection that waits for its handshake's ACK: null when the kernel has none. */
-  halfOpenEntry(protocol: number, port: number, vip: number, client: number, clientPort: number): FlowElement | null {
+  halfOpenEntry(
+    protocol: number,
+    port: number,
+    vip: number,
+    client: number,
+    clientPort: number,
+  ): FlowElement | null {
     const e = this.state?.entries.get(entryName(protocol, port));
     return this.readFlow(e?.synMap, vip, client, clientPort);
   }
 
-  private readFlow(map: string | undefined, vip: number, client: number, clientPort: number): FlowElement | null {
+  private readFlow(
+    map: string | undefined,
+    vip: number,
+    client: number,
+    clientPort: number,
+  ): FlowElement | null {
     if (map === undefined || this.flows === null) return null;
     try {
       return this.flows.get(map, vip, client, clientPort);

@@ -5,7 +5,6 @@ export {
   entryName,
   type FastPathLayout,
   flowMapName,
-  synMapName,
   type GuardRates,
   type KernelState,
   LOCAL_SLOT,
@@ -14,6 +13,7 @@ export {
   type NodeEndpoint,
   nextRing,
   type StaticSet,
+  synMapName,
   TUN_CLASSES,
   type TunClass,
 } from './compile.js';

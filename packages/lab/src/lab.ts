@@ -17,7 +17,7 @@ import {
 import { hostsOf, type LabHost, type LabPlan, makePlan, namespacesOf } from './plan.js';
 import { type Daemon, startIperf3, startNginx } from './services.js';
 import { type LabState, listStates, readState, runDirOf, writeState } from './state.js';
-import { alive, destroyByPrefix, listNamespaces, stopPids } from './teardown.js';
+import { alive, destroyByPrefix, listNamespaces, pidsIn, stopPids } from './teardown.js';
 
 /** Options for {@link createLab}. */
 export interface LabOptions {
@@ -235,6 +235,40 @@ export class Lab {
     );
   }
 
+  /**
+   * rebootGateway is the gateway host's reboot: every process in its namespace ends (SIGTERM, then
+   * SIGKILL: the lab's nginx, and whatever the caller started there, e.g. onehost-gateway), the namespace
+   * is deleted with all its kernel state (links, addresses, routes, rules, nftables), and made again as
+   * the lab first made it (its interfaces with their MACs), with its nginx. Files (the run directory: state stores, journals) survive, as
+   * a disk does.
+   */
+  async rebootGateway(): Promise<void> {
+    this.assertOpen();
+    const gw = this.plan.gateway;
+    // a machine keeps its NICs' MACs across a reboot (the neighbours' ARP caches stay right): so do ours
+    const macs = JSON.parse((await run('ip', ['-n', gw.netns, '-j', 'link', 'show'])).stdout) as {
+      ifname: string;
+      address: string;
+    }[];
+    const macOf = (iface: string) => macs.find((l) => l.ifname === iface)?.address;
+    await stopPids(await pidsIn(gw.netns));
+    await run('ip', ['netns', 'del', gw.netns]);
+    await addNamespace(gw.netns);
+    await ipBatch(this.plan.switchNetns, gatewayLinks(this.plan));
+    await ipBatch(
+      gw.netns,
+      [gw.outsideIface, gw.insideIface].flatMap((i) => {
+        const mac = macOf(i);
+        return mac === undefined ? [] : [`link set ${i} address ${mac}`];
+      }),
+    );
+    await addressGateway(this.plan);
+    this.state = { ...this.state, daemons: this.state.daemons.filter((d) => alive(d.pid)) };
+    await this.record(
+      await startNginx(gw.netns, gw.name, join(this.runDir, 'gw', 'nginx'), SERVICE_PORTS.gatewayHttp),
+    );
+  }
+
   /** stopGanesha stops a node's nfs-ganesha (SIGTERM: it unregisters from rpcbind); startGanesha starts it. */
   async stopGanesha(node: string): Promise<void> {
     this.assertOpen();
@@ -309,29 +343,53 @@ async function sysctls(netns: string, settings: Record<string, string | number>)
   await runInNetns(netns, 'sysctl', ['-qw', ...args]);
 }
 
-async function build(plan: LabPlan): Promise<void> {
-  await Promise.all(
-    namespacesOf(plan).map(async (ns) => {
-      await run('ip', ['netns', 'add', ns]);
-      // IPv4-only lab: no IPv6 link-local chatter in captures and counters.
-      await sysctls(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 });
-      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }),
-  );
-  const { outside: out, interconnect: ic, gateway: gw } = plan;
-  // Every veth is created from the switch namespace straight into its peer's namespace.
-  const veth = (port: string, bridge: string, mtu: number, netns: string, iface: string) => [
+async function addNamespace(ns: string): Promise<void> {
+  await run('ip', ['netns', 'add', ns]);
+  // IPv4-only lab: no IPv6 link-local chatter in captures and counters.
+  await sysctls(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 });
+  await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+}
+
+/** veth lines (for the switch namespace): a port on `bridge` whose peer is `iface` in `netns`. */
+function veth(port: string, bridge: string, mtu: number, netns: string, iface: string): string[] {
+  return [
     `link add ${port} mtu ${mtu} type veth peer name ${iface} mtu ${mtu} netns ${netns}`,
     `link set ${port} master ${bridge} up`,
   ];
+}
+
+/** gatewayLinks are the switch namespace's lines that connect the gateway host to both bridges. */
+function gatewayLinks(plan: LabPlan): string[] {
+  const { outside: out, interconnect: ic, gateway: gw } = plan;
+  return [
+    ...veth('gw-o', out.bridge, out.mtu, gw.netns, gw.outsideIface),
+    ...veth('gw-i', ic.bridge, ic.mtu, gw.netns, gw.insideIface),
+  ];
+}
+
+/** addressGateway gives the gateway host its addresses and makes it a router. */
+async function addressGateway(plan: LabPlan): Promise<void> {
+  const { outside: out, interconnect: ic, gateway: gw } = plan;
+  await ipBatch(gw.netns, [
+    `addr add ${gw.outside}/${out.prefixLength} dev ${gw.outsideIface}`,
+    `addr add ${gw.inside}/${ic.prefixLength} dev ${gw.insideIface}`,
+    `link set ${gw.outsideIface} up`,
+    `link set ${gw.insideIface} up`,
+  ]);
+  await sysctls(gw.netns, { 'net.ipv4.ip_forward': 1 });
+}
+
+async function build(plan: LabPlan): Promise<void> {
+  await Promise.all(namespacesOf(plan).map(addNamespace));
+  const { outside: out, interconnect: ic, gateway: gw } = plan;
+  // Every veth is created from the switch namespace straight into its peer's namespace.
   await ipBatch(plan.switchNetns, [
     `link add ${out.bridge} mtu ${out.mtu} type bridge`,
     `link add ${ic.bridge} mtu ${ic.mtu} type bridge`,
     `link set ${out.bridge} up`,
     `link set ${ic.bridge} up`,
     ...plan.clients.flatMap((c) => veth(c.name, out.bridge, out.mtu, c.netns, c.iface)),
-    ...veth('gw-o', out.bridge, out.mtu, gw.netns, gw.outsideIface),
-    ...veth('gw-i', ic.bridge, ic.mtu, gw.netns, gw.insideIface),
+    ...gatewayLinks(plan),
     ...plan.nodes.flatMap((n) => veth(n.name, ic.bridge, ic.mtu, n.netns, n.iface)),
   ]);
   await Promise.all([
@@ -342,15 +400,7 @@ async function build(plan: LabPlan): Promise<void> {
         ...plan.clientRoutes.map((r) => `route add ${r} via ${gw.outside}`),
       ]),
     ),
-    (async () => {
-      await ipBatch(gw.netns, [
-        `addr add ${gw.outside}/${out.prefixLength} dev ${gw.outsideIface}`,
-        `addr add ${gw.inside}/${ic.prefixLength} dev ${gw.insideIface}`,
-        `link set ${gw.outsideIface} up`,
-        `link set ${gw.insideIface} up`,
-      ]);
-      await sysctls(gw.netns, { 'net.ipv4.ip_forward': 1 });
-    })(),
+    addressGateway(plan),
     ...plan.nodes.map((n) =>
       ipBatch(n.netns, [
         `addr add ${n.address}/${ic.prefixLength} dev ${n.iface}`,

@@ -12,6 +12,14 @@ export function loadHex(name: string): Buffer[] {
     .map((l) => Buffer.from(l, 'hex'));
 }
 
+/** loadIpv6Capture reads fixtures/ipv6/lo-capture.json: real IPv6 packets by name (`how` says how made). */
+export function loadIpv6Capture(): { name: string; bytes: Buffer }[] {
+  const doc = JSON.parse(readFileSync(new URL('ipv6/lo-capture.json', root), 'utf8')) as {
+    packets: { name: string; hex: string }[];
+  };
+  return doc.packets.map((p) => ({ name: p.name, bytes: Buffer.from(p.hex, 'hex') }));
+}
+
 /**
  * guarded returns a proxy over `buf` that throws on any index read outside [lo, hi): a getter that read
  * out of bounds would otherwise see `undefined`, which bit arithmetic silently turns into 0.

@@ -1,19 +1,22 @@
 import fc from 'fast-check';
 import { OK } from '../errors.js';
 import { IcmpView } from '../icmp.js';
+import { Icmp6View } from '../icmp6.js';
 import { Ipv4View } from '../ipv4.js';
+import { Ipv6View } from '../ipv6.js';
 import { PacketSummary } from '../summary.js';
 import { TcpView } from '../tcp.js';
 import { UdpView } from '../udp.js';
 import { VxlanView } from '../vxlan.js';
-import { guarded, loadHex } from './fixtures.js';
+import { guarded, loadHex, loadIpv6Capture } from './fixtures.js';
 
-/** Golden IPv4 packets of every kind, the seed corpus for mutation. */
+/** Golden IPv4 and IPv6 packets of every kind, the seed corpus for mutation. */
 export const goldenPackets: Buffer[] = [
   ...loadHex('ip/tcp-curl.hex'),
   ...loadHex('ip/udp-iperf3.hex'),
   ...loadHex('ip/icmp.hex'),
   ...loadHex('ip/vxlan.hex'),
+  ...loadIpv6Capture().map((p) => p.bytes),
 ];
 
 interface Bindable {
@@ -36,7 +39,7 @@ function readAll(v: object): number {
   }
   return acc;
 }
-const READERS = new Set(['mss', 'options', 'verifyChecksum']);
+const READERS = new Set(['mss', 'options', 'verifyChecksum', 'srcText', 'dstText', 'upperChecksumOk']);
 
 const makers: Array<() => Bindable> = [
   () => new Ipv4View(),
@@ -44,6 +47,8 @@ const makers: Array<() => Bindable> = [
   () => new UdpView(),
   () => new IcmpView(),
   () => new VxlanView(),
+  () => new Ipv6View(),
+  () => new Icmp6View(),
 ];
 
 /**
@@ -60,7 +65,7 @@ export function checkEveryView(buf: Uint8Array, off: number, len: number): numbe
     if (code === OK) {
       oks++;
       readAll(v);
-      if (v instanceof IcmpView && v.hasInner) readAll(v.inner);
+      if ((v instanceof IcmpView || v instanceof Icmp6View) && v.hasInner) readAll(v.inner);
     }
   }
   return oks;

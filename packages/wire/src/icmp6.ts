@@ -1,0 +1,113 @@
+import { u16, u32 } from './bytes.js';
+import { fold, sum16 } from './checksum.js';
+import { type Checked, checked, defineError, OK } from './errors.js';
+import { IPPROTO_ICMPV6, IPV6_EXT_PAST_END, IPV6_TRUNCATED, Ipv6View, pseudoHeaderSum6 } from './ipv6.js';
+
+/*
+ * RFC 4443 §2.1: every ICMPv6 message starts with type, code and checksum; error messages (types 0-127,
+ * §2.1) carry 4 more bytes (Packet Too Big: the MTU, §3.2; Parameter Problem: a pointer, §3.4) and then
+ * as much of the invoking packet as fits the minimum MTU (§2.4 (c)).
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |     Type      |     Code      |          Checksum             |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                 MTU / Pointer / unused / echo id + seq        |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |          as much of the invoking packet as fits (errors)      |
+ */
+const TYPE = 0;
+const CODE = 1;
+const WORD = 4;
+
+export const ICMP6_HEADER = 8;
+
+export const ICMP6_TYPE = {
+  DEST_UNREACHABLE: 1,
+  PACKET_TOO_BIG: 2,
+  TIME_EXCEEDED: 3,
+  PARAMETER_PROBLEM: 4,
+  ECHO_REQUEST: 128,
+  ECHO_REPLY: 129,
+  NEIGHBOR_SOLICITATION: 135,
+  NEIGHBOR_ADVERTISEMENT: 136,
+} as const;
+
+/** The smallest MTU an IPv6 link has (RFC 8200 §5): a Packet Too Big below it is bogus. */
+export const IPV6_MIN_MTU = 1280;
+
+export const ICMP6_TRUNCATED = defineError(721, 'truncated', 'icmp6_truncated');
+export const ICMP6_INNER_TRUNCATED = defineError(722, 'truncated', 'icmp6_inner_truncated');
+export const ICMP6_INNER_MALFORMED = defineError(723, 'malformed', 'icmp6_inner_malformed');
+export const ICMP6_MTU_TOO_SMALL = defineError(724, 'malformed', 'icmp6_mtu_too_small');
+
+/**
+ * Icmp6View is a reusable view over one ICMPv6 message (the upper layer of an Ipv6View). For error
+ * messages `bind` also binds `inner` to the quoted packet, and `hasInnerPorts` says whether its TCP/UDP
+ * ports are there, so a quoted flow can be routed like the flow itself.
+ */
+export class Icmp6View {
+  buf: Uint8Array = EMPTY;
+  off = 0;
+  len = 0;
+  readonly inner = new Ipv6View();
+  hasInner = false;
+  hasInnerPorts = false;
+
+  /** bind checks and points the view at buf[off, off+len); returns OK or an ICMP6_* code. */
+  bind(buf: Uint8Array, off: number, len: number): number {
+    // every message we read has its second word (errors: MTU/pointer; echo: id and sequence, §4.1)
+    if (off < 0 || len < ICMP6_HEADER || off + len > buf.length) return ICMP6_TRUNCATED;
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    this.hasInner = false;
+    this.hasInnerPorts = false;
+    const type = buf[off + TYPE]!;
+    if (type >= 128) return OK;
+    if (type === ICMP6_TYPE.PACKET_TOO_BIG && u32(buf, off + WORD) < IPV6_MIN_MTU) return ICMP6_MTU_TOO_SMALL;
+    const code = this.inner.bindQuoted(buf, off + ICMP6_HEADER, len - ICMP6_HEADER);
+    if (code !== OK)
+      return code === IPV6_TRUNCATED || code === IPV6_EXT_PAST_END
+        ? ICMP6_INNER_TRUNCATED
+        : ICMP6_INNER_MALFORMED;
+    this.hasInner = true;
+    const p = this.inner.upperProtocol;
+    this.hasInnerPorts = (p === 6 || p === 17) && this.inner.isFirstFragment && this.inner.upperLength >= 4;
+    return OK;
+  }
+
+  /** parse binds a new view (allocates; off the hot path). */
+  static parse(buf: Uint8Array, off = 0, len = buf.length - off): Checked<Icmp6View> {
+    const v = new Icmp6View();
+    return checked(v.bind(buf, off, len), v);
+  }
+
+  get type(): number {
+    return this.buf[this.off + TYPE]!;
+  }
+  get code(): number {
+    return this.buf[this.off + CODE]!;
+  }
+  /** isError: types 0-127 (RFC 4443 §2.1) */
+  get isError(): boolean {
+    return this.type < 128;
+  }
+  /** mtu of a Packet Too Big (RFC 4443 §3.2) */
+  get mtu(): number {
+    return u32(this.buf, this.off + WORD);
+  }
+  /** the quoted packet's ports; 0 unless hasInnerPorts */
+  get innerSrcPort(): number {
+    return this.hasInnerPorts ? u16(this.buf, this.inner.upperOffset) : 0;
+  }
+  get innerDstPort(): number {
+    return this.hasInnerPorts ? u16(this.buf, this.inner.upperOffset + 2) : 0;
+  }
+
+  /** checksumOk: the checksum over the pseudo-header of `ip` (RFC 4443 §2.3; mandatory in ICMPv6) */
+  checksumOk(ip: Ipv6View): boolean {
+    const s = pseudoHeaderSum6(ip.buf, ip.srcOffset, ip.dstOffset, IPPROTO_ICMPV6, this.len);
+    return fold(sum16(this.buf, this.off, this.len, s)) === 0xffff;
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -107,6 +107,10 @@ export async function startGateway(
     const queue = TunQueue.open({ name: cfg.tun.name });
     undo.push(() => queue.close());
     queue.mtu = cfg.tun.mtu;
+    // Only packets routed into the TUN may reach the switch: with a link-local address the kernel would
+    // send its own IPv6 (DAD, router solicitations, MLD) into it, counted as malformed on an idle gateway.
+    // addr_gen_mode rather than disable_ipv6 keeps IPv6 routable into the device for IPv6 cluster addresses.
+    await localHost.noIpv6Autoconf(queue.name);
     queue.isUp = true;
     const kernel = cfg.datapath.mode === 'kernel';
     let fastpath: FastPath | null = null;

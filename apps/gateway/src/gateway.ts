@@ -13,6 +13,7 @@ import { GatewayProcess } from './gateway-process.js';
 import {
   announceClusterAddresses,
   applyGatewayHost,
+  readHostDrops,
   restoreGatewayHost,
   setRegisteredNodes,
 } from './host/gateway-host.js';
@@ -127,6 +128,7 @@ export async function startGateway(
         interconnectPrefix: cfg.interconnect.prefix,
         management: managementList(cfg),
         vxlanPort: cfg.vxlan.port,
+        hostPorts: [cfg.control.listen.port, ...(cfg.metrics !== null ? [cfg.metrics.port] : [])],
         txQueueLen: 10_000,
         table: cfg.host.table,
         rulePref: cfg.host.rulePref,
@@ -214,6 +216,7 @@ export async function startGateway(
       sw,
       fastpath,
       reload: (t, d) => reload(t, d, 'gRPC'),
+      ...(cfg.host.manage ? { readHostDrops } : {}),
     });
     const control = await startControlServer({
       host: cfg.control.listen.host,

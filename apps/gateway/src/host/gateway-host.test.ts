@@ -49,6 +49,14 @@ describe('the host filter (docs/gateway.md, exposure)', () => {
     for (const n of HOST_DROPS) expect(rules).toContain(`counter ${n} {`);
   });
 
+  it('drops VXLAN from outside to the nodes, management sources included, before the management rule', () => {
+    const r = rulesOf(rules, 'forward');
+    expect(r[0]).toMatch(
+      /^iifname \{ "eth0" \} ip daddr 198\.18\.0\.0\/15 udp dport 4789 counter name "outside_vxlan" drop/,
+    );
+    expect(r[1]).toMatch(/ip saddr != \{ 203\.0\.113\.11\/32 \} counter name "outside_to_nodes" drop/);
+  });
+
   it('without a management list accepts no outside source for the host itself', () => {
     const r = rulesOf(nftRuleset({ ...config, management: [] }), 'from_outside');
     expect(r.some((l) => l.includes('saddr'))).toBe(false);

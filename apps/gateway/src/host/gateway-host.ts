@@ -68,7 +68,7 @@ const NFT_TABLE = 'onehost_gateway';
 /**
  * HOST_DROPS are the named counters of the gateway host's filter (`onehost_host_drops_total{reason}`):
  * - outside_to_host: from an outside interface to the host's own addresses, refused by the policy;
- * - outside_vxlan: VXLAN (the data path's UDP port) arriving from outside;
+ * - outside_vxlan: VXLAN (the data path's UDP port) from outside, to the host or to a node's address;
  * - outside_to_nodes: from an outside interface to a node's internal address, not from management;
  * - unregistered_node: from the interconnect, a source that is neither a node nor a cluster address.
  */
@@ -132,6 +132,7 @@ ${t} {
   }
 ${counters}  chain forward {
     type filter hook forward priority filter; policy accept;
+    iifname { ${outs} } ip daddr ${c.interconnectPrefix} udp dport ${c.vxlanPort} counter name "outside_vxlan" drop comment "VXLAN to nodes: the gateway's only"
     iifname { ${outs} } ip daddr ${c.interconnectPrefix} ${mgmt}counter name "outside_to_nodes" drop comment "node addresses: management sources only"
     iifname ${JSON.stringify(c.interconnect)} ip saddr != { ${vips} } ip saddr != @nodes counter name "unregistered_node" drop comment "registered nodes only"
   }

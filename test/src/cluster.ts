@@ -48,6 +48,8 @@ export interface ClusterOptions {
   agentArgs?: (name: string, lab: Lab) => string[];
   /** the agents startCluster starts (default every node's); start the others with startAgent */
   agents?: string[];
+  /** runs once the lab is built, before the gateway starts (e.g. to change a namespace's sysctls) */
+  beforeGateway?: (lab: Lab) => Promise<void>;
 }
 
 /**
@@ -267,6 +269,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     let yaml = withDatapathMode(await readFile(LAB_GATEWAY_YAML, 'utf8'));
     if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
     await writeFile(join(dir, 'gateway.yaml'), yaml);
+    await opts.beforeGateway?.(lab);
     await cluster.startGateway();
     const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     for (const name of agents) await cluster.startAgent(name);

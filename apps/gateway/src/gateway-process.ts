@@ -9,6 +9,8 @@ export interface GatewayProcessOptions {
   fastpath: FastPath | null;
   /** reload validates and swaps in a changed configuration file (Gateway/Reload) */
   reload: (configYaml: string, dryRun: boolean) => Promise<GatewayReload>;
+  /** reads the host filter's drop counters (absent when the gateway leaves the host alone) */
+  readHostDrops?: () => Promise<Map<string, number>>;
 }
 
 const NONE = new Map<string, KernelCounter>();
@@ -49,8 +51,13 @@ export class GatewayProcess implements GatewayBackend {
     return this.cache;
   }
 
+  /** hostDrops are the host filter's drop counters as last read, by reason (empty when not read). */
+  hostDrops: ReadonlyMap<string, number> = new Map();
+
   /** refreshCounters reads the kernel's counters again; keeps the last reading when nft fails. */
   async refreshCounters(): Promise<void> {
+    if (this.o.readHostDrops !== undefined)
+      this.hostDrops = await this.o.readHostDrops().catch(() => this.hostDrops);
     if (this.o.fastpath === null) return;
     try {
       this.cache = await this.o.fastpath.counters();

@@ -13,6 +13,7 @@ import { GatewayProcess } from './gateway-process.js';
 import {
   announceClusterAddresses,
   applyGatewayHost,
+  readHostDrops,
   restoreGatewayHost,
   setRegisteredNodes,
 } from './host/gateway-host.js';
@@ -107,6 +108,10 @@ export async function startGateway(
     const queue = TunQueue.open({ name: cfg.tun.name });
     undo.push(() => queue.close());
     queue.mtu = cfg.tun.mtu;
+    // Only packets routed into the TUN may reach the switch: with a link-local address the kernel would
+    // send its own IPv6 (DAD, router solicitations, MLD) into it, counted as malformed on an idle gateway.
+    // addr_gen_mode rather than disable_ipv6 keeps IPv6 routable into the device for IPv6 cluster addresses.
+    await localHost.noIpv6Autoconf(queue.name);
     queue.isUp = true;
     const kernel = cfg.datapath.mode === 'kernel';
     let fastpath: FastPath | null = null;
@@ -123,6 +128,7 @@ export async function startGateway(
         interconnectPrefix: cfg.interconnect.prefix,
         management: managementList(cfg),
         vxlanPort: cfg.vxlan.port,
+        hostPorts: [cfg.control.listen.port, ...(cfg.metrics !== null ? [cfg.metrics.port] : [])],
         txQueueLen: 10_000,
         table: cfg.host.table,
         rulePref: cfg.host.rulePref,
@@ -210,6 +216,7 @@ export async function startGateway(
       sw,
       fastpath,
       reload: (t, d) => reload(t, d, 'gRPC'),
+      ...(cfg.host.manage ? { readHostDrops } : {}),
     });
     const control = await startControlServer({
       host: cfg.control.listen.host,

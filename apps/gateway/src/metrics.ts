@@ -229,6 +229,16 @@ export function buildRegistry(s: MetricsSources): Registry {
       this.inc({ reason: 'flood_guard' }, kernelDrops.flood_guard!);
     },
   });
+  new Counter({
+    name: 'onehost_host_drops_total',
+    help: "Packets the gateway host's own filter dropped, by reason (docs/gateway.md, exposure).",
+    labelNames: ['reason'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [reason, n] of s.kernel.hostDrops) this.inc({ reason }, n);
+    },
+  });
   const wire = allErrors().filter((e) => e.code < s.sw.counters.wireErrors.length);
   new Counter({
     name: 'onehost_wire_errors_total',

@@ -134,6 +134,9 @@ export class FastPath {
     await journal.recordOnce({ kind: 'link', name: l.device });
     if (!(await host.linkExists(l.device)))
       await host.ip('link', 'add', l.device, 'type', 'vxlan', 'external', 'dstport', String(l.vxlanPort));
+    // no link-local address: the kernel's own IPv6 chatter has no tunnel to leave by (and would only
+    // count as transmit errors); IPv6 stays on for routes into the device
+    await host.noIpv6Autoconf(l.device);
     // outer packets must not fragment: the device's MTU is the interconnect's less the VXLAN overhead
     await host.ip('link', 'set', l.device, 'mtu', String(l.innerMtu), 'up');
     await journal.recordOnce({ kind: 'rules-at', priority: l.rulePref });

@@ -142,6 +142,18 @@ export class Host {
     return this.ipJson<IpRoute>('route', 'show', 'table', String(table)).catch(() => []);
   }
 
+  /**
+   * noIpv6Autoconf stops the kernel from giving device `dev` an IPv6 link-local address when it comes
+   * up (`addr_gen_mode` 1, "none"): without one it sends no duplicate address detection (RFC 4862
+   * §5.4), no router solicitations (RFC 4861 §6.3.7) and no MLD reports for its solicited-node group
+   * (RFC 3810 §6.1). IPv6 itself stays on, so routes and addresses can still be given to the device.
+   * Call it before the device is up. A no-op on a kernel without IPv6; throws when the kernel refuses.
+   */
+  async noIpv6Autoconf(dev: string): Promise<void> {
+    const key = `net/ipv6/conf/${dev}/addr_gen_mode`;
+    if (await this.sysctlExists(key)) await this.writeSysctl(key, '1');
+  }
+
   /** rules lists the policy-routing rules. */
   rules(): Promise<IpRule[]> {
     return this.ipJson<IpRule>('rule', 'show');

@@ -3,6 +3,7 @@ import {
   type Host,
   JournalFile,
   localHost,
+  NftFlows,
   pidAlive,
   readJournal,
   restoreJournal,
@@ -24,6 +25,9 @@ import { ipv4ToString } from '@onehost/wire';
  * - replies from nodes carry source = VIP (a local address): accept_local on the interconnect, rp_filter 0;
  * - VIP traffic is not tracked by conntrack (stateless balancing; the switch keeps its own table);
  * - outside sources reach nodes' internal addresses only from the management list;
+ * - from the outside (and from the TUN, where `local` decisions come back in tun mode) the host itself
+ *   takes only the cluster data path and its own connections' replies, except from the management list;
+ *   VXLAN from outside is dropped always, as are the control and metrics ports on a cluster address;
  * - from the interconnect, only registered nodes (set `nodes`, kept current by `setRegisteredNodes`) and
  *   the cluster addresses they stamp may be forwarded out.
  * Every change is recorded in the host's journal (the state file) before it is made, so `restore` undoes
@@ -42,6 +46,8 @@ export interface GatewayHostConfig {
   management: string[];
   /** the VXLAN UDP port: the gateway's own encapsulated packets are not tracked */
   vxlanPort: number;
+  /** the gateway's own TCP ports (control plane, metrics): never reachable from outside on a cluster address */
+  hostPorts: number[];
   /** the TUN's transmit queue: packets wait there while the gateway is busy (default 500 is short) */
   txQueueLen: number;
   table: number;
@@ -58,6 +64,20 @@ export interface GatewayHost {
 }
 
 const NFT_TABLE = 'onehost_gateway';
+
+/**
+ * HOST_DROPS are the named counters of the gateway host's filter (`onehost_host_drops_total{reason}`):
+ * - outside_to_host: from an outside interface to the host's own addresses, refused by the policy;
+ * - outside_vxlan: VXLAN (the data path's UDP port) from outside, to the host or to a node's address;
+ * - outside_to_nodes: from an outside interface to a node's internal address, not from management;
+ * - unregistered_node: from the interconnect, a source that is neither a node nor a cluster address.
+ */
+export const HOST_DROPS = [
+  'outside_to_host',
+  'outside_vxlan',
+  'outside_to_nodes',
+  'unregistered_node',
+] as const;
 
 /** sysctlPlan lists the sysctls the gateway host sets (docs/gateway.md lists them too). */
 export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
@@ -78,10 +98,20 @@ export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
   ];
 }
 
-function nftRuleset(c: GatewayHostConfig): string {
+/** nftRuleset is the gateway host's nftables table (exported for its tests). */
+export function nftRuleset(c: GatewayHostConfig): string {
   const vips = c.vips.map(ipv4ToString).join(', ');
   const mgmt = c.management.length > 0 ? `ip saddr != { ${c.management.join(', ')} } ` : '';
+  const mgmtAccept =
+    c.management.length > 0
+      ? `    ip saddr { ${c.management.join(', ')} } accept comment "management"\n`
+      : '';
   const outs = c.outside.map((o) => JSON.stringify(o)).join(', ');
+  const hostPorts =
+    c.hostPorts.length > 0
+      ? `    ip daddr { ${vips} } tcp dport { ${[...new Set(c.hostPorts)].join(', ')} } counter name "outside_to_host" drop comment "control, metrics: not on a cluster address"\n`
+      : '';
+  const counters = HOST_DROPS.map((n) => `  counter ${n} {\n  }\n`).join('');
   const t = `table ip ${NFT_TABLE}`;
   // declare, delete, define: one transaction that replaces any earlier version of the table
   return `${t}
@@ -100,10 +130,21 @@ ${t} {
   set nodes {
     type ipv4_addr
   }
-  chain forward {
+${counters}  chain forward {
     type filter hook forward priority filter; policy accept;
-    iifname { ${outs} } ip daddr ${c.interconnectPrefix} ${mgmt}counter drop comment "node addresses: management sources only"
-    iifname ${JSON.stringify(c.interconnect)} ip saddr != { ${vips} } ip saddr != @nodes counter drop comment "registered nodes only"
+    iifname { ${outs} } ip daddr ${c.interconnectPrefix} udp dport ${c.vxlanPort} counter name "outside_vxlan" drop comment "VXLAN to nodes: the gateway's only"
+    iifname { ${outs} } ip daddr ${c.interconnectPrefix} ${mgmt}counter name "outside_to_nodes" drop comment "node addresses: management sources only"
+    iifname ${JSON.stringify(c.interconnect)} ip saddr != { ${vips} } ip saddr != @nodes counter name "unregistered_node" drop comment "registered nodes only"
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname { ${outs}, ${JSON.stringify(c.tun)} } jump from_outside
+  }
+  chain from_outside {
+    udp dport ${c.vxlanPort} counter name "outside_vxlan" drop comment "VXLAN only on the interconnect: it would inject inner packets"
+${mgmtAccept}${hostPorts}    ip daddr { ${vips} } accept comment "the cluster data path (local decisions, ICMP errors to a cluster address)"
+    ct state established,related accept comment "the host's own connections: replies, their ICMP errors (PMTU)"
+    counter name "outside_to_host" drop comment "the host itself: management sources only"
   }
 }
 `;
@@ -248,6 +289,20 @@ export async function setRegisteredNodes(
   const elements =
     addresses.length > 0 ? `add element ip ${NFT_TABLE} nodes { ${addresses.join(', ')} }\n` : '';
   await host.nft(`flush set ip ${NFT_TABLE} nodes\n${elements}`);
+}
+
+/**
+ * readHostDrops reads the host filter's named counters (HOST_DROPS, packets each) over netlink; zeros
+ * for the ones the table lacks. Rejects when netlink cannot be opened.
+ */
+export async function readHostDrops(): Promise<Map<string, number>> {
+  const flows = NftFlows.open(NFT_TABLE);
+  try {
+    const all = await flows.counters();
+    return new Map(HOST_DROPS.map((n) => [n, all.get(n)?.packets ?? 0]));
+  } finally {
+    flows.close();
+  }
 }
 
 /** restoreGatewayHost undoes what the state file at `statePath` records; a no-op without one. */

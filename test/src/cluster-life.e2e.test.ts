@@ -185,15 +185,22 @@ describe('membership, outbound traffic and failures', () => {
   });
 
   it('a node whose link fails is down within 1 s; new connections go only to the survivors; it comes back', async () => {
+    const mark = c.gateway.output().length;
     const t0 = Date.now();
     await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'down']);
     try {
       await waitFor(async () => (await c.members()).some((m) => m.name === 'n3' && m.state === 'down'), {
-        timeoutMs: 2000,
+        timeoutMs: 5000,
         intervalMs: 20,
         what: 'n3 down',
       });
-      const detected = Date.now() - t0;
+      // judged by the gateway's own log line: on a loaded machine each onehostctl poll takes ~0.5 s
+      const line = c.gateway
+        .output()
+        .slice(mark)
+        .split('\n')
+        .find((l) => l.includes('"msg":"node down"') && l.includes('"node":"n3"'));
+      const detected = Number(/"time":(\d+)/.exec(line ?? '')?.[1]) - t0;
       expect(detected).toBeLessThan(1000);
       await c.inStep();
       const pages: string[] = [];

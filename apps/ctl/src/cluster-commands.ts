@@ -20,6 +20,7 @@ const STATE: Record<number, string> = {
   [MemberState.MEMBER_STATE_ACTIVE]: 'active',
   [MemberState.MEMBER_STATE_DRAINING]: 'draining',
   [MemberState.MEMBER_STATE_DOWN]: 'down',
+  [MemberState.MEMBER_STATE_UNREACHABLE]: 'unreachable',
 };
 
 function stateOf(s: MemberState): string {

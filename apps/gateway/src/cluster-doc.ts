@@ -54,7 +54,8 @@ export function buildSwitchDoc(
       id: m.id,
       name: m.name,
       address: m.internalAddress,
-      state: m.state,
+      // the switch knows no "unreachable": such a node gets no new flows, like a down one
+      state: m.state === 'unreachable' ? 'down' : m.state,
     };
     if (x !== undefined) {
       const mountd: Record<string, number> = {};

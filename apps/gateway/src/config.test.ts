@@ -49,6 +49,16 @@ describe('gateway config', () => {
     expect(cfg.switch.entries.length).toBeGreaterThan(0);
   });
 
+  it('probe: defaults 200 ms × 3 (rise 2) on port 7473; precise errors', () => {
+    expect(parseGatewayConfig(minimal).probe).toEqual({ port: 7473, intervalMs: 200, fall: 3, rise: 2 });
+    expect(parseGatewayConfig(`${minimal}probe: { port: 0 }\n`).probe.port).toBe(0);
+    const p = problems(`${minimal}probe: { intervalMs: 5, fall: 0, port: 7472, every: 1 }\n`);
+    expect(p.join('\n')).toMatch(/probe\.intervalMs.*20/);
+    expect(p.join('\n')).toMatch(/probe\.fall/);
+    expect(p.join('\n')).toMatch(/probe\.port.*must differ from splice\.port \(7472\)/);
+    expect(p.join('\n')).toMatch(/every/);
+  });
+
   it('fills defaults for a minimal file', () => {
     const cfg = parseGatewayConfig(minimal);
     expect(cfg.tun).toEqual({ name: 'onehost0', mtu: 1500, maxBatch: 64 });

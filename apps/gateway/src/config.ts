@@ -32,6 +32,12 @@ export interface GatewayConfig {
    */
   splice: { port: number; idleMs: number; maxRecord: number };
   /**
+   * the data-path probe (docs/gateway.md, "Data-path probe"): the agents' UDP port (0: no probes), one
+   * probe per node per interval, unanswered probes in a row that make a node unreachable (fall) and
+   * answered ones that bring it back (rise)
+   */
+  probe: { port: number; intervalMs: number; fall: number; rise: number };
+  /**
    * the data path (docs/fastpath.md): `kernel` compiles the switch into nftables marks and per-node VXLAN
    * routes, and only what the kernel cannot decide reaches the TUN; `tun` sends every packet through it
    */
@@ -73,6 +79,7 @@ const TOP_KEYS = [
   'metrics',
   'host',
   'splice',
+  'probe',
   'datapath',
   ...SWITCH_KEYS,
 ];
@@ -250,6 +257,15 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     idleMs: r.int(['splice', 'idleMs'], 100, 3_600_000, 10_000),
     maxRecord: r.int(['splice', 'maxRecord'], 64, 60_000, 8192),
   };
+  r.obj(['probe'], ['port', 'intervalMs', 'fall', 'rise'], false);
+  const probe = {
+    port: r.int(['probe', 'port'], 0, 65535, 7473),
+    intervalMs: r.int(['probe', 'intervalMs'], 20, 60_000, 200),
+    fall: r.int(['probe', 'fall'], 1, 100, 3),
+    rise: r.int(['probe', 'rise'], 1, 100, 2),
+  };
+  if (probe.port !== undefined && probe.port === splice.port)
+    r.fail(['probe', 'port'], `must differ from splice.port (${splice.port}): agents listen on both`);
   r.obj(['datapath'], ['mode', 'device', 'table', 'rulePref', 'markBase', 'tableBase', 'guard'], false);
   r.obj(['datapath', 'guard'], ['first', 'unknown', 'other', 'payloadSyn', 'payload'], false);
   const mode = r.get(['datapath', 'mode']);
@@ -308,6 +324,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     metrics: metrics ?? null,
     host: host as GatewayConfig['host'],
     splice: splice as GatewayConfig['splice'],
+    probe: probe as GatewayConfig['probe'],
     datapath: datapath as GatewayConfig['datapath'],
     switch: sw,
   };

@@ -19,6 +19,7 @@ import {
 } from './host/gateway-host.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
 import { TunSource } from './packet-io.js';
+import { DatapathProbe } from './probe/datapath-probe.js';
 import { checkRestartOnly, diffSwitch, type ReloadResult } from './reload.js';
 import { clusterRpcPorts } from './rpc/cluster-ports.js';
 import { registerRpcMetrics } from './rpc/metrics.js';
@@ -227,7 +228,12 @@ export async function startGateway(
           const a = c as { network: string; address: string; default?: boolean };
           return { network: a.network, address: a.address, isDefault: a.default === true };
         }),
-        vxlan: { vni: cfg.vxlan.vni, udpPort: cfg.vxlan.port, gatewayAddresses: [cfg.interconnect.address] },
+        vxlan: {
+          vni: cfg.vxlan.vni,
+          udpPort: cfg.vxlan.port,
+          gatewayAddresses: [cfg.interconnect.address],
+          probeUdpPort: cfg.probe.port,
+        },
         interconnectPrefixes: [cfg.interconnect.prefix],
       },
       storePath: cfg.control.store,
@@ -280,7 +286,7 @@ export async function startGateway(
       updateNodesFilter(members.map((m) => m.internalAddress).sort());
       datapath.setNodes(
         members
-          .filter((m) => m.state !== 'down' && m.vxlanMac !== '')
+          .filter((m) => m.state !== 'down' && m.state !== 'unreachable' && m.vxlanMac !== '')
           .map((m) => ({ id: m.id, address: m.internalAddress, mac: m.vxlanMac })),
       );
     };
@@ -339,6 +345,32 @@ export async function startGateway(
       }),
     );
     undo.push(control.exports.onChange(refresh));
+
+    // Heartbeats say the agent lives; these probes say the node's data path does (docs/gateway.md).
+    let probe: DatapathProbe | null = null;
+    if (cfg.probe.port !== 0) {
+      const p = new DatapathProbe({
+        timing: { intervalMs: cfg.probe.intervalMs, fall: cfg.probe.fall, rise: cfg.probe.rise },
+        source: cfg.interconnect.address,
+        vni: cfg.vxlan.vni,
+        vxlanPort: cfg.vxlan.port,
+        gatewayMac: GATEWAY_MAC,
+        clusterAddress: defaultClusterAddress(cfg),
+        probePort: cfg.probe.port,
+        innerLength: cfg.interconnect.mtu - VXLAN_OVERHEAD,
+        members: () => control.membership.members(),
+        onTransition: (name, t) => control.membership.setReachable(name, t.reachable, t.reason),
+        log: log.child({ component: 'probe' }),
+      });
+      undo.push(
+        control.membership.onChange((c) => {
+          if (c.kind === 'joined') p.reset(c.member.id);
+        }),
+      );
+      await p.start();
+      undo.push(() => p.close());
+      probe = p;
+    }
     const status = new StatusRoutes({
       name: cfg.name,
       datapath: cfg.datapath.mode,
@@ -445,6 +477,7 @@ export async function startGateway(
         nodeName: (id) => sw.snapshot?.nodes.nameOf(id),
         failOpen: () => backend.failOpen,
         kernel: process,
+        probe,
       });
       registerRpcMetrics(reg, {
         responders: rpc,
@@ -516,6 +549,12 @@ export function fastPathLayout(cfg: GatewayConfig): FastPathLayout {
     rulePref: d.rulePref,
     guard: { ...d.guard },
   };
+}
+
+/** defaultClusterAddress is the cluster address marked default (the first when none is). */
+function defaultClusterAddress(cfg: GatewayConfig): string {
+  const cas = cfg.switch.clusterAddresses as { address: unknown; default?: unknown }[];
+  return String((cas.find((c) => c.default === true) ?? cas[0])?.address);
 }
 
 function managementList(cfg: GatewayConfig): string[] {

@@ -7,6 +7,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Datapath } from './datapath.js';
 import { DATAPATH_DROPS } from './drops.js';
 import type { GatewayProcess } from './gateway-process.js';
+import type { DatapathProbe } from './probe/datapath-probe.js';
 
 export interface MetricsSources {
   sw: MessageSwitch;
@@ -19,6 +20,8 @@ export interface MetricsSources {
   failOpen(): readonly string[];
   /** the kernel data path's counters (as read at the start of the scrape) and status */
   kernel: GatewayProcess;
+  /** the data-path probe (null when probes are off) */
+  probe?: DatapathProbe | null;
 }
 
 /** kernelNodeCounters yields (node id, counter) for the kernel's per-node counters n_<id>. */
@@ -286,11 +289,33 @@ export function buildRegistry(s: MetricsSources): Registry {
     registers: [reg],
     collect() {
       this.reset();
-      const by: Record<string, number> = { active: 0, draining: 0, down: 0 };
+      const by: Record<string, number> = { active: 0, draining: 0, unreachable: 0, down: 0 };
       for (const m of s.control.membership.members()) by[m.state] = (by[m.state] ?? 0) + 1;
       for (const [state, n] of Object.entries(by)) this.set({ state }, n);
     },
   });
+  const probeCounter = (name: string, help: string, pick: (c: { sent: number; lost: number }) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['node'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const p = s.probe;
+        if (p === null || p === undefined) return;
+        for (const id of p.states.ids()) {
+          const c = p.states.counters(id);
+          if (c !== undefined) this.inc({ node: s.nodeName(id) ?? String(id) }, pick(c));
+        }
+      },
+    });
+  probeCounter('onehost_probe_sent_total', 'Data-path probes sent through VXLAN, per node.', (c) => c.sent);
+  probeCounter(
+    'onehost_probe_lost_total',
+    'Data-path probes the node did not answer before the next one, per node.',
+    (c) => c.lost,
+  );
   new Counter({
     name: 'onehost_grpc_calls_total',
     help: 'Finished gRPC calls by method and status.',

@@ -27,6 +27,7 @@ import {
 } from './join-config.js';
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
 import { lockNode, type NodeLock } from './node-lock.js';
+import { ProbeResponder } from './probe-responder.js';
 import { SpliceIo } from './splice/splice-io.js';
 
 export interface DaemonOptions {
@@ -82,6 +83,8 @@ export class AgentDaemon {
   private kernel: Promise<unknown> = Promise.resolve();
   /** delayed binding: the packet I/O (open while a configuration is applied) and the splicer. */
   private spliceIo: SpliceIo | null = null;
+  /** answers the gateway's data-path probes (docs/gateway.md, "Data-path probe") */
+  private probeResponder: ProbeResponder | null = null;
   readonly splicer: Splicer | null;
   private spliceTick: NodeJS.Timeout | null = null;
   private readonly spliceMeta = new Int32Array(4096 * META_STRIDE);
@@ -194,6 +197,22 @@ export class AgentDaemon {
       log.info({ port: splice.port }, 'taking over TCP MOUNT/NFS connections');
     } catch (err) {
       log.error({ err: describeError(err) }, 'cannot take over TCP MOUNT/NFS connections');
+    }
+  }
+
+  /** openProbeResponder answers the gateway's probes on the port Join named (none when 0). */
+  private async openProbeResponder(join: JoinResponse): Promise<void> {
+    const port = join.vxlan?.probeUdpPort ?? 0;
+    const gateways = join.vxlan?.gatewayAddresses ?? [];
+    if (this.probeResponder?.sameAs(port, gateways)) return;
+    this.probeResponder?.close();
+    this.probeResponder = null;
+    if (port === 0) return;
+    try {
+      this.probeResponder = await ProbeResponder.open(port, gateways, this.log);
+    } catch (err) {
+      // the gateway will find the node unreachable: say why here
+      this.log.error({ port, err: describeError(err) }, 'cannot answer data-path probes');
     }
   }
 
@@ -327,6 +346,7 @@ export class AgentDaemon {
         await this.applyIfChanged(this.withNodeExtras(config));
         await this.openSplice(config);
       });
+      await this.openProbeResponder(join);
       applied = true;
       // A node that left lost its registration, and a gateway may have restarted: register again.
       this.registrar?.joined();
@@ -479,6 +499,8 @@ export class AgentDaemon {
     }
     this.closeConnection();
     if (this.spliceTick !== null) clearInterval(this.spliceTick);
+    this.probeResponder?.close();
+    this.probeResponder = null;
     try {
       const r = await this.exclusive(async () => {
         await this.closeSplice();

@@ -11,6 +11,8 @@ export interface ClusterConfig {
     udpPort: number;
     /** the gateways' interconnect addresses. */
     gatewayAddresses: string[];
+    /** the UDP port agents answer data-path probes on; 0 or absent: no probes */
+    probeUdpPort?: number;
   };
   /** prefixes of the cluster interconnect (e.g. "198.18.0.0/15"); nodes' internal addresses lie in them. */
   interconnectPrefixes: string[];

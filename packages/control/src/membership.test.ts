@@ -185,6 +185,45 @@ describe('Membership', () => {
     expect([e.codeName, e.message]).toEqual(['INVALID_ARGUMENT', 'node_id: n1 is node 1, not 7']);
   });
 
+  it('setReachable: unreachable while heartbeating, back to its state when probes answer; a drain outlives it', async () => {
+    const { m, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    const s = m.attachHeartbeat('n1', 1, () => {});
+    m.setReachable('n1', false, 'data path: 3 probes unanswered (every 200 ms)');
+    m.setReachable('n1', false, 'again'); // no second transition
+    expect(m.member('n1')).toMatchObject({
+      state: 'unreachable',
+      downReason: 'data path: 3 probes unanswered (every 200 ms)',
+    });
+    expect(m.beat(s)).toBe('unreachable'); // heartbeats go on
+    await m.drain('n1');
+    expect(m.member('n1')?.state).toBe('unreachable');
+    m.setReachable('n1', true, 'data path: 2 probes answered');
+    expect(m.member('n1')).toMatchObject({ state: 'draining', downReason: '' });
+    await m.drain('n1', true);
+    m.setReachable('n1', false, 'x');
+    await m.join(input('n1', 11)); // a rejoin starts over
+    expect(m.member('n1')?.state).toBe('active');
+    expect(kinds()).toEqual([
+      'joined n1',
+      'unreachable n1',
+      'draining n1',
+      'reachable n1',
+      'undrained n1',
+      'unreachable n1',
+      'joined n1',
+    ]);
+  });
+
+  it('setReachable leaves a down node down', async () => {
+    const { m } = await setup();
+    await m.join(input('n1', 11));
+    await m.leave('n1');
+    m.setReachable('n1', false, 'x');
+    m.setReachable('n1', true, 'x');
+    expect(m.member('n1')?.state).toBe('down');
+  });
+
   it('keeps a drain across a down and a rejoin until it is lifted', async () => {
     const { m, clock, kinds } = await setup();
     await m.join(input('n1', 11));

@@ -18,7 +18,16 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 350;
 const MAX_NODE_ID = 0xffff;
 
 /** MemberChangeKind is what happened to a member. */
-export type MemberChangeKind = 'joined' | 'down' | 'left' | 'draining' | 'undrained' | 'forgotten' | 'health';
+export type MemberChangeKind =
+  | 'joined'
+  | 'down'
+  | 'left'
+  | 'draining'
+  | 'undrained'
+  | 'forgotten'
+  | 'health'
+  | 'unreachable'
+  | 'reachable';
 
 /** MemberChange is one event of `Membership.onChange`; `member` is a copy taken after the change. */
 export interface MemberChange {
@@ -303,12 +312,34 @@ export class Membership {
     if (rec === undefined) throw new ControlError('NOT_FOUND', `node_name: no member named ${name}`);
     if (rec.drained !== !undrain) {
       rec.drained = !undrain;
-      if (rec.state !== 'down') rec.state = undrain ? 'active' : 'draining';
+      if (rec.state !== 'down' && rec.state !== 'unreachable') rec.state = undrain ? 'active' : 'draining';
       this.log.info({ node: name }, undrain ? 'drain lifted' : 'node drained');
       this.emit(undrain ? 'undrained' : 'draining', rec);
       await this.save(rec);
     }
     return structuredClone(rec);
+  }
+
+  /**
+   * setReachable records what the gateway's data-path probes say of an up node: unreachable (with
+   * `reason`) takes it out of new connections like a down node while its heartbeats go on; reachable
+   * gives it back its active or draining state. Kept in memory only: a rejoin or a gateway restart
+   * starts over. A down or unknown node is left alone.
+   */
+  setReachable(name: string, reachable: boolean, reason: string): void {
+    const rec = this.records.get(name);
+    if (rec === undefined || rec.state === 'down' || this.closed) return;
+    if (!reachable && rec.state !== 'unreachable') {
+      rec.state = 'unreachable';
+      rec.downReason = reason;
+      this.log.warn({ node: name, id: rec.id, reason }, 'node unreachable');
+      this.emit('unreachable', rec);
+    } else if (reachable && rec.state === 'unreachable') {
+      rec.state = rec.drained ? 'draining' : 'active';
+      rec.downReason = '';
+      this.log.info({ node: name, id: rec.id, reason }, 'node reachable again');
+      this.emit('reachable', rec);
+    }
   }
 
   /**

@@ -85,7 +85,9 @@ export function clusterExports(
   members: readonly { name: string; state: string }[],
   registrations: readonly { nodeName: string; exports: readonly { path: string }[] }[],
 ): ExportEntry[] {
-  const up = new Set(members.filter((m) => m.state !== 'down').map((m) => m.name));
+  const up = new Set(
+    members.filter((m) => m.state !== 'down' && m.state !== 'unreachable').map((m) => m.name),
+  );
   return registrations
     .filter((r) => up.has(r.nodeName))
     .flatMap((r) => r.exports.map((e) => ({ dir: e.path, groups: [] })))

@@ -10,7 +10,9 @@ export type StatusEventKind =
   | 'refused'
   | 'kernel'
   | 'unhealthy'
-  | 'healthy';
+  | 'healthy'
+  | 'unreachable'
+  | 'reachable';
 
 /** One thing an operator wants to see happened: a node down, a reload, a refused kernel change. */
 export interface StatusEvent {
@@ -75,6 +77,12 @@ export class EventLog {
         break;
       case 'forgotten':
         this.add('leave', `${n} forgotten`, t);
+        break;
+      case 'unreachable':
+        this.add('unreachable', `${n} unreachable: ${c.member.downReason}`, t);
+        break;
+      case 'reachable':
+        this.add('reachable', `${n} reachable again (data-path probes answered)`, t);
         break;
       case 'health':
         break;

@@ -102,7 +102,7 @@ function render(s) {
   fill($('members').tBodies[0], s.members, (m) => {
     const tr = document.createElement('tr'); tr.dataset.node = m.name;
     cell(tr, m.name); cell(tr, String(m.id), 'num');
-    const st = cell(tr, m.state + (m.state === 'down' && m.downReason ? ' (' + m.downReason + ')' : ''), 'state ' + m.state);
+    const st = cell(tr, m.state + ((m.state === 'down' || m.state === 'unreachable') && m.downReason ? ' (' + m.downReason + ')' : ''), 'state ' + m.state);
     st.dataset.state = m.state;
     cell(tr, m.address); cell(tr, m.block);
     const failing = m.health.filter((h) => !h.healthy);

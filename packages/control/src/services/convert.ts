@@ -6,6 +6,7 @@ import type { ExportsRecord, HealthRecord, MemberRecord, MemberStateName } from 
 const STATE: Record<MemberStateName, MemberState> = {
   active: MemberState.MEMBER_STATE_ACTIVE,
   draining: MemberState.MEMBER_STATE_DRAINING,
+  unreachable: MemberState.MEMBER_STATE_UNREACHABLE,
   down: MemberState.MEMBER_STATE_DOWN,
 };
 

@@ -25,6 +25,8 @@ const CHANGE: Record<MemberChangeKind, MemberChange> = {
   undrained: MemberChange.MEMBER_CHANGE_UNDRAINED,
   forgotten: MemberChange.MEMBER_CHANGE_FORGOTTEN,
   health: MemberChange.MEMBER_CHANGE_HEALTH,
+  unreachable: MemberChange.MEMBER_CHANGE_UNREACHABLE,
+  reachable: MemberChange.MEMBER_CHANGE_REACHABLE,
 };
 
 /** Streams is the set of open server streams, ended when the server closes. */
@@ -62,7 +64,11 @@ export function membershipService(
         nodeId: rec.id,
         clusterAddresses: cluster.addresses.map((a) => ({ ...a })),
         portBlock: { lo: rec.block.lo, hi: rec.block.hi },
-        vxlan: { ...cluster.vxlan, gatewayAddresses: [...cluster.vxlan.gatewayAddresses] },
+        vxlan: {
+          ...cluster.vxlan,
+          gatewayAddresses: [...cluster.vxlan.gatewayAddresses],
+          probeUdpPort: cluster.vxlan.probeUdpPort ?? 0,
+        },
         heartbeatIntervalMs: membership.heartbeatIntervalMs,
         heartbeatTimeoutMs: membership.heartbeatTimeoutMs,
         interconnectPrefixes: [...cluster.interconnectPrefixes],

@@ -99,8 +99,8 @@ class Reader {
     const internalAddress = this.str(o.internalAddress, `${at}.internalAddress`);
     if (tryParseIpv4(internalAddress) < 0) this.fail(`${at}.internalAddress`, 'not an IPv4 address');
     const state = this.str(o.state, `${at}.state`);
-    if (state !== 'active' && state !== 'draining' && state !== 'down')
-      this.fail(`${at}.state`, 'not active, draining or down');
+    if (state !== 'active' && state !== 'draining' && state !== 'unreachable' && state !== 'down')
+      this.fail(`${at}.state`, 'not active, draining, unreachable or down');
     return {
       name: this.str(o.name, `${at}.name`),
       id: this.int(o.id, `${at}.id`, 1, 0xffff),

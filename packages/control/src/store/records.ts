@@ -1,7 +1,10 @@
 import type { PortRange } from '../port-blocks.js';
 
-/** MemberStateName is a member's state: active, draining (operator), or down. */
-export type MemberStateName = 'active' | 'draining' | 'down';
+/**
+ * MemberStateName is a member's state: active, draining (operator), unreachable (heartbeating, but the
+ * gateway's data-path probes go unanswered), or down.
+ */
+export type MemberStateName = 'active' | 'draining' | 'unreachable' | 'down';
 
 /** MemberRecord is what the store keeps per node name. Ids and blocks never change for a name. */
 export interface MemberRecord {
@@ -16,7 +19,7 @@ export interface MemberRecord {
   state: MemberStateName;
   /** Unix ms of the last join or heartbeat this gateway saw; 0 when never. */
   lastSeenUnixMs: number;
-  /** why the node is down; '' while it is up. */
+  /** why the node is down or unreachable; '' while it is up. */
   downReason: string;
 }
 

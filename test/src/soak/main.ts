@@ -2,7 +2,7 @@
 // `npm run soak -- --minutes N [--mode tun]`: the soak from the command line (as root, after a build).
 // Prints progress, then the books and the verdict; exits 1 when a requirement failed, 130 on Ctrl-C.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { lives, RULES, verdict } from './ledger.js';
+import { RULES, verdict } from './ledger.js';
 import { CHURN_ACTIONS, type ChurnAction, report, runSoak } from './soak.js';
 
 const positive = (v: string) => {
@@ -56,10 +56,6 @@ log(
 log(
   `  RSS growth (median of its last ${RULES.edge} readings vs its first ${RULES.edge} after warm-up) < ${RULES.rssGrowth * 100} %; FDs flat: last median ≤ first median + ${RULES.fdSlack}`,
 );
-for (const x of lives(ledger.samples))
-  log(
-    `  ${x.who.padEnd(10)} pid ${String(x.pid).padEnd(7)} ${x.judged ? 'judged' : 'too short'} over ${(x.judgedMs / 1000).toFixed(0)} s: rss ${(x.rssFirstKiB / 1024).toFixed(1)} → ${(x.rssLastKiB / 1024).toFixed(1)} MiB (${(x.growth * 100).toFixed(1)} %)${x.fdsFirst !== undefined ? `, fds ${x.fdsFirst} → ${x.fdsLast}` : ''}`,
-  );
 if (interrupted) {
   log('soak: interrupted');
   process.exit(130);

@@ -12,7 +12,7 @@ import { DEFAULT_NFS } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { type Cluster, startCluster } from '../cluster.js';
 import { wrkResult } from '../wrk.js';
-import { type ChurnWindow, Ledger, type LoadName, type Sample } from './ledger.js';
+import { type ChurnWindow, Ledger, type LoadName, lives, RULES, type Sample } from './ledger.js';
 
 const LOAD_PY = new URL('../../src/soak/load.py', import.meta.url).pathname;
 const NFS_PY = new URL('../../src/nfs-rpc-client.py', import.meta.url).pathname;
@@ -52,6 +52,11 @@ const HEALTH_YAML = `healthChecks:
 `;
 
 /** sleep resolves after `ms`, or at once when `signal` aborts (its listener removed either way). */
+/** The soak's heartbeat timeout: a node whose link is cut is down within it. */
+const HEARTBEAT_TIMEOUT_MS = 1000;
+/** Polling interval of the churn's waits: each poll runs onehostctl, a process of its own. */
+const POLL_MS = 250;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const done = () => {
@@ -76,7 +81,14 @@ export async function runSoak(opts: SoakOptions): Promise<Ledger> {
   log(`soak: building a lab cluster (${opts.mode} data path)…`);
   const c = await startCluster({
     nfs: true,
-    gatewayYaml: (y) => y.replace(/^datapath:.*$/m, `datapath: { mode: ${opts.mode} }`),
+    gatewayYaml: (y) =>
+      y
+        .replace(/^datapath:.*$/m, `datapath: { mode: ${opts.mode} }`)
+        // the lab's 350 ms heartbeat timeout flaps nodes when the shared two cores are busy (load ≈ 8)
+        .replace(
+          /heartbeat: \{[^}]*\}/,
+          `heartbeat: { intervalMs: 200, timeoutMs: ${HEARTBEAT_TIMEOUT_MS} }`,
+        ),
     agentArgs: (name, lab) => [
       '--health-checks',
       healthFile,
@@ -432,28 +444,38 @@ interface Tables {
   gatewayYaml: string;
 }
 
+/** stateIs waits until node `name` has `state` and the kernel runs the table that gave it. */
+async function stateIs(c: Cluster, name: string, state: string, timeoutMs: number): Promise<void> {
+  await waitFor(async () => (await c.members()).some((m) => m.name === name && m.state === state), {
+    timeoutMs,
+    intervalMs: POLL_MS,
+    what: `${name} ${state}`,
+  });
+  await c.inStep(timeoutMs);
+}
+
 /** churn runs one action and waits until the cluster says it recovered. Throws when it does not. */
 async function churn(c: Cluster, action: ChurnAction, node: string, k: number, t: Tables): Promise<void> {
   switch (action) {
     case 'link-flap':
       await c.lab.exec(node, 'ip', ['link', 'set', 'eth0', 'down']);
       try {
-        await c.waitForState(node, 'down', 5000);
+        await stateIs(c, node, 'down', 5000);
         await sleep(1000);
       } finally {
         await c.lab.exec(node, 'ip', ['link', 'set', 'eth0', 'up']);
       }
-      await c.waitForState(node, 'active', 15_000);
+      await stateIs(c, node, 'active', 20_000);
       return;
     case 'drain':
       await c.ctl(['drain', node]);
       try {
-        await c.waitForState(node, 'draining', 5000);
+        await stateIs(c, node, 'draining', 10_000);
         await sleep(3000);
       } finally {
         await c.ctl(['undrain', node]);
       }
-      await c.waitForState(node, 'active', 5000);
+      await stateIs(c, node, 'active', 20_000);
       return;
     case 'reload': {
       const before = await c.metric('onehost_reloads_total', { outcome: 'applied' });
@@ -461,26 +483,26 @@ async function churn(c: Cluster, action: ChurnAction, node: string, k: number, t
       process.kill(c.gateway.pid, 'SIGHUP');
       await waitFor(async () => (await c.metric('onehost_reloads_total', { outcome: 'applied' })) > before, {
         what: 'the reload applied',
-        timeoutMs: 5000,
-        intervalMs: 50,
+        timeoutMs: 10_000,
+        intervalMs: POLL_MS,
       });
-      await c.inStep();
+      await c.inStep(20_000);
       return;
     }
     case 'agent-restart': {
       const a = c.agents.get(node)!;
       process.kill(a.pid, 'SIGKILL');
       await a.whenExited();
-      await c.waitForState(node, 'down', 5000);
+      await stateIs(c, node, 'down', 5000);
       await c.startAgent(node);
-      await c.waitForState(node, 'active', 10_000);
+      await stateIs(c, node, 'active', 20_000);
       return;
     }
     case 'gateway-restart':
       process.kill(c.gateway.pid, 'SIGKILL');
       await c.gateway.whenExited();
       await c.startGateway();
-      for (const n of NODES) await c.waitForState(n, 'active', 15_000);
+      for (const n of NODES) await stateIs(c, n, 'active', 20_000);
       return;
     case 'health-flap': {
       const healthy = async () =>
@@ -496,18 +518,18 @@ async function churn(c: Cluster, action: ChurnAction, node: string, k: number, t
       try {
         await waitFor(async () => (await healthy()) === false, {
           what: `${node}'s web check failing`,
-          timeoutMs: 5000,
-          intervalMs: 50,
+          timeoutMs: 10_000,
+          intervalMs: POLL_MS,
         });
       } finally {
         await c.lab.startNginx(node);
       }
       await waitFor(async () => (await healthy()) === true, {
         what: `${node}'s web check passing`,
-        timeoutMs: 5000,
-        intervalMs: 50,
+        timeoutMs: 20_000,
+        intervalMs: POLL_MS,
       });
-      await c.inStep();
+      await c.inStep(20_000);
       return;
     }
   }
@@ -550,6 +572,13 @@ export function report(l: Ledger, log: (line: string) => void): void {
     byKind.set(k, (byKind.get(k) ?? 0) + f.count);
   }
   for (const [k, n] of [...byKind].sort((a, b) => b[1] - a[1]).slice(0, 12)) log(`  ${n} × ${k}`);
+  log(
+    `== processes (a restart is a new one), judged from ${RULES.warmupMs / 1000} s of age if they then lived ≥ ${RULES.judgeMinMs / 1000} s`,
+  );
+  for (const x of lives(l.samples))
+    log(
+      `  ${x.who.padEnd(10)} pid ${String(x.pid).padEnd(7)} ${x.judged ? 'judged' : 'too short'} over ${(x.judgedMs / 1000).toFixed(0)} s: rss ${mib(x.rssFirstKiB)} → ${mib(x.rssLastKiB)} MiB (${(x.growth * 100).toFixed(1)} %)${x.fdsFirst !== undefined ? `, fds ${x.fdsFirst} → ${x.fdsLast}` : ''}`,
+    );
   log('== resources over time (one reading a minute, and the last)');
   const shown = l.samples.filter((_s, i) => i === l.samples.length - 1 || i % 12 === 0);
   for (const s of shown) log(`  ${at(s.t).padStart(7)} ${resources(s)}`);

@@ -568,6 +568,14 @@ export function report(l: Ledger, log: (line: string) => void): void {
       `  ${at(w.start)}–${at(w.end)} ${w.action}${w.node ? ` ${w.node}` : ''} ${((w.end - w.start) / 1000).toFixed(1)} s ${w.ok ? 'recovered' : `NOT recovered: ${w.detail}`}; failures in flight: ${inside}`,
     );
   }
+  // what share of the run the windows cover: the closer to 100 %, the less "inside a window" says
+  const first = l.samples[0]?.t ?? t0;
+  const last = l.samples[l.samples.length - 1]?.t ?? first;
+  const covered = l.windows.reduce(
+    (n, w) => n + Math.max(0, Math.min(w.end, last) - Math.max(w.start, first)),
+    0,
+  );
+  log(`  the windows cover ${((100 * covered) / Math.max(1, last - first)).toFixed(0)} % of the run`);
   const outside = l.outsideWindows();
   log(
     `== failures: ${l.failures.reduce((n, f) => n + f.count, 0)} in all, ${outside.reduce((n, f) => n + f.count, 0)} outside every churn window`,

@@ -595,6 +595,10 @@ export function report(l: Ledger, log: (line: string) => void): void {
     log(
       `  ${x.who.padEnd(10)} pid ${String(x.pid).padEnd(7)} ${x.judged ? 'judged' : 'too short'} over ${(x.judgedMs / 1000).toFixed(0)} s: rss ${mib(x.rssFirstKiB)} → ${mib(x.rssLastKiB)} MiB (${(x.growth * 100).toFixed(1)} %)${x.fdsFirst !== undefined ? `, fds ${x.fdsFirst} → ${x.fdsLast}` : ''}`,
     );
+  if (!lives(l.samples).some((x) => x.who === 'gateway' && x.judged))
+    log(
+      '  no gateway process lived long enough after warm-up to judge its RSS and FDs (run without gateway-restart)',
+    );
   log('== resources over time (one reading a minute, and the last)');
   const shown = l.samples.filter((_s, i) => i === l.samples.length - 1 || i % 12 === 0);
   for (const s of shown) log(`  ${at(s.t).padStart(7)} ${resources(s)}`);

@@ -135,7 +135,7 @@ table ip arrivals {
   set flows { type ipv4_addr . inet_service . inet_service; size 1048576; }
   chain pre {
     type filter hook prerouting priority raw - 1; policy accept;
-    iifname "${NODE_VXLAN}" ip daddr ${this.c.vip} add @flows { ip saddr . th sport . th dport }
+    iifname "${NODE_VXLAN}" ip daddr ${this.c.vip} ip saddr != ${this.c.lab.addresses.gateway.inside} add @flows { ip saddr . th sport . th dport } comment "not the gateway's data-path probes"
   }
 }
 `,

@@ -104,9 +104,10 @@ describe.skipIf(DATAPATH !== 'kernel')('a SYN flood at the round-robin entry (ke
     expect(during.p99Ms).toBeLessThanOrEqual(quiet.p99Ms * 5);
     expect(after.failed).toBe(0);
     expect(after.requests).toBeGreaterThan(quiet.requests * 0.5);
-    // the flood never reaches user space, and the gateway process does not grow with it
+    // the flood never reaches user space, and the gateway process does not grow with it: what a busy
+    // minute of scrapes and probes costs (≈ 20 MiB measured), far from a byte per SYN, and flat after
     expect(intoUser).toBeLessThan(1000);
-    expect(rssAfter).toBeLessThan(rssBefore * 1.1);
-    expect(rssLater).toBeLessThan(rssBefore * 1.1);
+    expect(rssAfter - rssBefore).toBeLessThan(40 * 1024);
+    expect(rssLater).toBeLessThan(rssAfter * 1.05);
   });
 });

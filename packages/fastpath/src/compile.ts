@@ -284,8 +284,13 @@ export function compileState(
             const again = `counter name "x_${name}"`;
             counters.add(`x_${name}`);
             const fromSyn = `meta mark set ${key} map @${sm}`;
-            // a retransmitted SYN keeps its node
-            newRules.push(`${isSyn} ${fromSyn} ${count} goto to_node`);
+            // a retransmitted SYN keeps its node while that node takes new connections; a SYN whose
+            // half-open entry names another (drained, down, failing its health check: a reused port of a
+            // connection that never completed) starts over
+            const taking = p.active.filter(active).map((id) => hex(mark(id)));
+            if (taking.length > 0)
+              newRules.push(`${isSyn} ${fromSyn} meta mark { ${taking.join(', ')} } ${count} goto to_node`);
+            newRules.push(`${isSyn} ${fromSyn} delete @${sm} { ${key} : meta mark }`);
             if (pickNew !== null && pickAgain !== null)
               newRules.push(
                 `${isSyn} ${pickNew} add @${sm} { ${key} timeout ${s(t.syn)} : meta mark } ${count} goto to_node`,

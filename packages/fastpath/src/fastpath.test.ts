@@ -192,6 +192,27 @@ describe('the fast path in the kernel', () => {
     await fp.apply(sw.snapshot!, f.endpoints());
   });
 
+  it('a SYN again keeps its half-open connection’s node while it takes connections, else starts over', async () => {
+    await f.forget();
+    const fl = flows(600, 8);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    const first = await where(600);
+    // retransmitted: the same node each
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    for (const [k, n] of await where(600)) expect(n).toBe(first.get(k));
+    // n2 drained (or failing its health check): a SYN whose half-open entry names n2 goes elsewhere
+    load(sw, { n2: 'draining' });
+    await fp.apply(sw.snapshot!, f.endpoints());
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    const again = await where(600);
+    expect([...again.values()].filter((n) => n === 'n2')).toEqual([]);
+    for (const [k, n] of again) if (first.get(k) !== 'n2') expect(n).toBe(first.get(k));
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+  });
+
   it('a SYN flood fills the half-open map, never the connections’ one; past it SYNs are placed by hash', async () => {
     await f.forget();
     const c0 = (await fp.counters()).get('x_tcp_81')?.packets ?? 0;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { run, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
-import { type WrkResult, wrkResult } from './wrk.js';
+import { gatewayRss, httpClose, type WrkResult } from './wrk.js';
 
 // A SYN flood at the round-robin entry (tcp/80): plain SYNs from spoofed sources inside
 // 203.0.113.128/25 (our own generator, built here from source, refuses anything else), as fast as one
@@ -42,20 +42,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function http(seconds: number): Promise<WrkResult> {
-  const r = await c.lab.exec(
-    'c1',
-    'wrk',
-    ['-t1', '-c4', `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${c.vip}/`],
-    { timeoutMs: (seconds + 20) * 1000 },
-  );
-  return wrkResult(r.stdout);
-}
+const http = (seconds: number): Promise<WrkResult> => httpClose(c, seconds);
 
-async function gatewayRssKiB(): Promise<number> {
-  const r = await c.lab.exec('gw', 'ps', ['-o', 'rss=', '-p', String(c.gateway.pid)]);
-  return Number(r.stdout.trim());
-}
+const gatewayRssKiB = (): Promise<number> => gatewayRss(c);
 
 describe.skipIf(DATAPATH !== 'kernel')('a SYN flood at the round-robin entry (kernel data path)', () => {
   it('keeps a legitimate client served; bounded; normal once it stops', async () => {

@@ -1,7 +1,7 @@
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
-import { type WrkResult, wrkResult } from './wrk.js';
+import { gatewayRss, httpClose, type WrkResult } from './wrk.js';
 
 // A UDP flood at one entry (udp/53, udp-flow: every new source port is a new flow, so the flood also
 // fills that entry's flow map) must leave the other entries alone: HTTP on tcp/80 (round robin, a new
@@ -61,25 +61,14 @@ afterAll(async () => {
   await c?.stop();
 });
 
-async function http(seconds: number): Promise<WrkResult> {
-  const r = await c.lab.exec(
-    'c1',
-    'wrk',
-    ['-t1', '-c4', `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${c.vip}/`],
-    { timeoutMs: (seconds + 20) * 1000 },
-  );
-  return wrkResult(r.stdout);
-}
+const http = (seconds: number): Promise<WrkResult> => httpClose(c, seconds);
 
 async function udpProbe(n: number): Promise<number> {
   const r = await c.lab.exec('c1', 'python3', ['-c', UDP_PROBE, c.vip, String(n)], { timeoutMs: 60_000 });
   return Number(r.stdout.trim());
 }
 
-async function gatewayRssKiB(): Promise<number> {
-  const r = await c.lab.exec('gw', 'ps', ['-o', 'rss=', '-p', String(c.gateway.pid)]);
-  return Number(r.stdout.trim());
-}
+const gatewayRssKiB = (): Promise<number> => gatewayRss(c);
 
 describe.skipIf(DATAPATH !== 'kernel')('a UDP flood at one entry (kernel data path)', () => {
   it('leaves HTTP on tcp/80 and the UDP service on another entry answering; normal once it stops', async () => {

@@ -1,5 +1,11 @@
 import type { Server } from 'node:http';
-import { ControlError, type ControlServer, readTlsFiles, startControlServer } from '@onehost/control';
+import {
+  ControlError,
+  type ControlServer,
+  type MemberRecord,
+  readTlsFiles,
+  startControlServer,
+} from '@onehost/control';
 import { FastPath, type FastPathLayout, type NodeEndpoint } from '@onehost/fastpath';
 import { localHost } from '@onehost/kernel';
 import { MessageSwitch } from '@onehost/switch';
@@ -77,6 +83,14 @@ const LIVE_COUNT_EVERY_MS = 5000;
  * established flow to user space, which has not seen them.
  */
 const ADOPT_GRACE_MS = 5000;
+
+const isRestartDown = (m: MemberRecord): boolean => m.state === 'down' && m.downReason === 'gateway restart';
+/** asBeforeRestart is a member the store lists down for the gateway's restart, in the state it had. */
+const asBeforeRestart = (m: MemberRecord): MemberRecord => ({
+  ...m,
+  state: m.drained ? 'draining' : 'active',
+  downReason: '',
+});
 
 /**
  * startGateway brings the gateway up: validates the switch table, opens the TUN, configures the host
@@ -266,8 +280,15 @@ export async function startGateway(
           hostLog.error({ problem: e.message }, 'could not update the registered-node filter'),
         );
     };
+    // A restarted gateway's store lists the nodes it knew as down ("gateway restart") until they join
+    // again. Until every one is back, or ADOPT_GRACE_MS pass, the switch takes them as they were, so the
+    // established flows of fixed entries and Maglev keep their nodes in either data path (a fixed entry's
+    // backup would reset them).
+    let restartHold = control.membership.members().some(isRestartDown);
     const refresh = (): void => {
-      const members = control.membership.members();
+      const members = restartHold
+        ? control.membership.members().map((m) => (isRestartDown(m) ? asBeforeRestart(m) : m))
+        : control.membership.members();
       try {
         const version = backend.setMembership(
           members,
@@ -293,6 +314,28 @@ export async function startGateway(
     undo.push(() => nodesFilter);
     // first of the membership listeners: the others (the adopted table's release) see the new snapshot
     undo.push(control.membership.onChange(refresh));
+    // the kernel table a previous gateway left stays as it is while the hold lasts
+    let holding = fastpath?.adopting ?? false;
+    if (holding) sw.flowLog.enabled = false;
+    const releaseHold: Array<() => void> = [];
+    if (restartHold || holding) {
+      const release = (why: string) => {
+        if (!restartHold && !holding) return;
+        log.info({ why, adopted: holding }, 'restart hold released: the switch takes the nodes as they are');
+        restartHold = false;
+        holding = false;
+        sw.flowLog.enabled = true;
+        refresh();
+        for (const r of releaseHold) r();
+      };
+      const grace = setTimeout(() => release('grace period over'), ADOPT_GRACE_MS);
+      undo.push(() => clearTimeout(grace));
+      undo.push(
+        control.membership.onChange(() => {
+          if (!control.membership.members().some(isRestartDown)) release('every node is back');
+        }),
+      );
+    }
     if (fastpath !== null) {
       const fp = fastpath;
       const endpoints = (): NodeEndpoint[] =>
@@ -300,30 +343,12 @@ export async function startGateway(
           .members()
           .filter((m) => m.vxlanMac !== '')
           .map((m) => ({ id: m.id, address: m.internalAddress, mac: m.vxlanMac }));
-      // every swap (membership, drains, exports, entries) reaches the kernel in one transaction
-      let holding = fp.adopting;
+      // every swap (membership, drains, exports, entries) reaches the kernel in one transaction; until
+      // the hold ends, user space must not make the kernel forget flows it has not seen
       const apply = () => {
         if (sw.snapshot !== null && !holding) void fp.apply(sw.snapshot, endpoints());
       };
-      if (holding) {
-        // until the nodes are back, user space must not make the kernel forget flows it has not seen
-        sw.flowLog.enabled = false;
-        const release = (why: string) => {
-          if (!holding) return;
-          holding = false;
-          sw.flowLog.enabled = true;
-          log.info({ why }, 'applying the switch over the adopted kernel table');
-          apply();
-        };
-        const grace = setTimeout(() => release('grace period over'), ADOPT_GRACE_MS);
-        undo.push(() => clearTimeout(grace));
-        undo.push(
-          control.membership.onChange(() => {
-            if (!control.membership.members().some((m) => m.downReason === 'gateway restart'))
-              release('every node is back');
-          }),
-        );
-      }
+      releaseHold.push(apply);
       backend.onSwap(apply);
       backend.setPathExplainer((packet) => (sw.snapshot === null ? '' : fp.explain(sw.snapshot, packet)));
       backend.setKernelFlows(fp);

@@ -64,6 +64,8 @@ export interface LiveFuzzReport {
   rpc: { mount: string; nfsTcp: string; portmapUdp: string };
   streams: Record<string, number>;
   gatewayRunning: boolean;
+  /** "node down" lines the gateway logged during the run (a missed heartbeat under load) */
+  nodeDownLogs: number;
   mutations: Record<string, number>;
   seeds: Record<string, number>;
 }
@@ -365,8 +367,9 @@ class Blaster {
 const seedFamily = (s: Seed): string => s.name.split(' ')[0]!;
 
 /**
- * liveFuzz runs the fuzz at a running cluster (startCluster with NFS on n1 and n2, see fuzz-live.ts)
- * and returns what happened. It throws only when the lab itself fails; the caller judges the report.
+ * liveFuzz runs the fuzz at a running cluster (startFuzzCluster) and returns what happened; the caller
+ * judges the report (verdict). Throws when the gateway exited during the run (with its last output and
+ * the seed that repeats the run) or when the lab itself fails.
  */
 export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzzReport> {
   const log = o.log ?? (() => undefined);
@@ -414,8 +417,14 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
         : Promise.resolve({ stdout: '{}' });
     let peak = warm.rssKiB;
     const sampler = setInterval(() => {
-      if (c.gateway.running) peak = Math.max(peak, usageOf(pid).rssKiB);
+      try {
+        peak = Math.max(peak, usageOf(pid).rssKiB);
+      } catch {
+        // the gateway is gone: the loop stops at its next batch and the report says so
+      }
     }, 1000);
+    const nodeDown = () => (c.gateway.output().match(/"msg":"node down"/g) ?? []).length;
+    const down0 = nodeDown();
     const began = Date.now();
     let sent = 0;
     try {
@@ -430,6 +439,12 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
       clearInterval(sampler);
     }
     const seconds = (Date.now() - began) / 1000;
+    if (!c.gateway.running)
+      throw new Error(
+        `the gateway exited during the live fuzz (seed ${seed}, after ${sent} packets, ${JSON.stringify(
+          c.gateway.exitStatus(),
+        )}):\n${c.gateway.output().slice(-3000)}`,
+      );
     const streamReport = JSON.parse(
       (await streams.catch((e: Error) => ({ stdout: JSON.stringify({ error: e.message }) }))).stdout || '{}',
     ) as Record<string, number>;
@@ -466,6 +481,7 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
       rpc,
       streams: streamReport,
       gatewayRunning: running,
+      nodeDownLogs: nodeDown() - down0,
       mutations: Object.fromEntries(MUTATIONS.map((m, i) => [m, mutator.applied[i]!])),
       seeds: fam,
     };
@@ -512,7 +528,7 @@ export function formatReport(r: LiveFuzzReport): string {
     `  HTTP during         ${r.http.during.ok} ok, ${r.http.during.failed} failed, slowest ${r.http.during.maxMs} ms ${r.http.during.errors.join(' | ')}`,
     `  HTTP after          ${r.http.after.ok} ok, ${r.http.after.failed} failed ${r.http.after.errors.join(' | ')}`,
     `  RPC after           MOUNT/udp ${r.rpc.mount}, NFS/tcp ${r.rpc.nfsTcp}, portmap/udp ${r.rpc.portmapUdp}`,
-    `  gateway             ${r.gatewayRunning ? 'running' : 'NOT RUNNING'}`,
+    `  gateway             ${r.gatewayRunning ? 'running' : 'NOT RUNNING'}; "node down" logged ${r.nodeDownLogs} times`,
     `  seeds               ${Object.entries(r.seeds)
       .map(([f, n]) => `${f} ${n}`)
       .join(', ')}`,

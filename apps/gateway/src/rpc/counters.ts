@@ -27,7 +27,8 @@ export type Outcome = (typeof OUTCOMES)[number];
  * gives no reply for a header that cannot be decoded), not a call (`not_call`), a TCP record over the
  * cap or with too many fragments (`record_error`: the stream cannot be resynchronised, so the
  * connection is closed), a connection over the limit (`connection_limit`), a peer that does not read
- * its replies (`slow_reader`), a reply that could not be sent (`send_error`).
+ * its replies (`slow_reader`), a reply that could not be sent (`send_error`), a UDP reply dropped
+ * because too many wait for room in the socket's send buffer (`send_backlog`).
  */
 export const DROP_REASONS = [
   'truncated',
@@ -36,6 +37,7 @@ export const DROP_REASONS = [
   'connection_limit',
   'slow_reader',
   'send_error',
+  'send_backlog',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

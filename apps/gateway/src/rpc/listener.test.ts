@@ -1,4 +1,4 @@
-import { createSocket } from 'node:dgram';
+import { createSocket, Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import {
   decodeExportReply,
@@ -11,7 +11,7 @@ import {
   RecordAssembler,
 } from '@onehost/wire';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { clusterRpcPorts } from './cluster-ports.js';
 import { RpcCounters } from './counters.js';
 import { RpcDispatcher } from './dispatch.js';
@@ -42,6 +42,7 @@ async function waitFor(cond: () => boolean, o: { what: string; timeoutMs?: numbe
   }
 }
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const x of open.splice(0).reverse()) await x.close();
 });
 
@@ -87,6 +88,25 @@ describe('RpcListener', () => {
     const r = await reply;
     expect(r.port).toBe(l.boundPort);
     expect(decodeGetportReply(r.msg)).toEqual({ ok: true, value: 20048 });
+  });
+
+  it('drops UDP replies, counted, while too many wait for the send buffer; answers once it drains', async () => {
+    // The live fuzz's finding: replies to spoofed sources wait for neighbours that never answer, the
+    // send buffer stays full and Node queued every later reply (70,000, 170 MB). The queue is stubbed
+    // here: filling a send buffer for real needs an unresolvable neighbour, i.e. a namespace.
+    const { l, counters } = await listener('udp');
+    const sock = createSocket('udp4');
+    open.push({ close: () => sock.close() });
+    const replies: number[] = [];
+    sock.on('message', (msg) => replies.push(msg.readUInt32BE(0)));
+    const queued = vi.spyOn(UdpSocket.prototype, 'getSendQueueCount').mockReturnValue(256);
+    for (let xid = 1; xid <= 3; xid++) sock.send(getport(xid), l.boundPort, '127.0.0.1');
+    await waitFor(() => counters.get('portmap', 'udp', 'send_backlog') === 3, { what: 'three drops' });
+    queued.mockReturnValue(255);
+    sock.send(getport(4), l.boundPort, '127.0.0.1');
+    await waitFor(() => replies.length === 1, { what: 'the reply once there is room' });
+    expect(replies).toEqual([4]);
+    expect(counters.get('portmap', 'udp', 'send_backlog')).toBe(3);
   });
 
   it('reassembles records split across segments and answers each, in order', async () => {

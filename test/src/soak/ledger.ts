@@ -2,7 +2,15 @@
 // verdict against the requirements (issue 15, item 4). Pure: soak.ts feeds it, tests can too.
 
 /** The loads the soak runs. */
-export const LOADS = ['http-close', 'http-keepalive', 'download', 'nfs-tcp', 'nfs-udp', 'outbound'] as const;
+export const LOADS = [
+  'http-close',
+  'http-keepalive',
+  'download',
+  'nfs-tcp',
+  'nfs-udp',
+  'nfs-write',
+  'outbound',
+] as const;
 export type LoadName = (typeof LOADS)[number];
 
 /** ChurnWindow is one churn action from its start until the cluster said it had recovered (epoch ms). */

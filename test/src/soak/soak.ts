@@ -2,9 +2,10 @@
 // 20 s, and the books kept in a Ledger. Loads: HTTP with a new connection per request (load.py, each
 // failure with the interval it was in flight) and keep-alive (wrk in short runs: a run's failures carry
 // the run's interval), checksummed HTTP downloads through the cluster address, NFS reads with libnfs
-// over TCP and with nfs-rpc-client.py over UDP (checksummed), and the nodes' own connections to an
-// outside server (stamped with the cluster address from the node's block; checksummed downloads).
-// NFS writes are not run: the lab exports read-only and writes are another issue's.
+// over TCP and with nfs-rpc-client.py over UDP (checksummed), NFS writes into n2's writable export
+// (nfs-cp over TCP and CREATE/WRITE/COMMIT over UDP, alternating; the server's file checksummed), and
+// the nodes' own connections to an outside server (stamped with the cluster address from the node's
+// block; checksummed downloads).
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -285,6 +286,58 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
     ledger.bytesVerified += r.bytes;
   });
 
+  // writes into the writable export, over TCP (nfs-cp) and UDP (our client) in turn; what the server
+  // stored is compared with what was sent
+  const home = DEFAULT_NFS.find((s) => s.writable === true)!;
+  const homeTree = lab.nfsOf(home.node).tree;
+  const source = join(lab.runDir, 'soak-write-src.bin');
+  await writeFile(source, data);
+  const nfsWriteRun = loop('nfs-write', 3000, async (i) => {
+    const name = `soak-w-${i}.bin`;
+    const atServer = join(homeTree, name);
+    try {
+      let what: string;
+      let want = sha;
+      if (i % 2 === 0) {
+        what = `nfs-cp into ${home.path} #${i}`;
+        await lab.exec('c1', 'nfs-cp', [source, `nfs://${vip}${home.path}/${name}`], { timeoutMs: 30_000 });
+      } else {
+        what = `NFS/UDP write into ${home.path} #${i}`;
+        const call = async <T>(req: Record<string, unknown>): Promise<T> =>
+          JSON.parse(
+            (
+              await lab.exec('c2', 'python3', [NFS_PY, JSON.stringify({ host: vip, ...req })], {
+                timeoutMs: 60_000,
+              })
+            ).stdout,
+          ) as T;
+        const m = await call<{ status: number; handle?: string }>({ op: 'mnt', path: home.path });
+        if (m.status !== 0 || !m.handle) throw new Error(`MNT ${home.path}: status ${m.status}`);
+        const w = await call<{ status: number; bytes: number; sha256: string }>({
+          op: 'writeall',
+          handle: m.handle,
+          name,
+          size: FILE_BYTES,
+          chunk: 8192,
+          seed: i,
+        });
+        if (w.status !== 0 || w.bytes !== FILE_BYTES)
+          throw new Error(`${what}: status ${w.status} after ${w.bytes} bytes`);
+        want = w.sha256;
+      }
+      const got = await readFile(atServer);
+      if (got.length !== FILE_BYTES) throw new Error(`${what}: the server holds ${got.length} bytes`);
+      if (createHash('sha256').update(got).digest('hex') !== want) {
+        ledger.corruptBytes += got.length;
+        ledger.corrupt.push(`${what} at ${at(Date.now())}`);
+        throw new Error(`${what}: sha256 at the server differs`);
+      }
+      ledger.bytesVerified += got.length;
+    } finally {
+      await rm(atServer, { force: true });
+    }
+  });
+
   // the nodes' own connections out: who the outside saw (the stamp), then a checksummed download
   const outboundRun = loop('outbound', 1000, async (i) => {
     const node = NODES[i % NODES.length]!;
@@ -357,7 +410,7 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
     log(
       `[${at(Date.now())}] http ok=${h.ok} failed=${h.failed} (${(h.rate * 100).toFixed(3)} %) | ` +
         `dl ${ledger.ok.download}/${ledger.failed.download} nfs-tcp ${ledger.ok['nfs-tcp']}/${ledger.failed['nfs-tcp']} ` +
-        `nfs-udp ${ledger.ok['nfs-udp']}/${ledger.failed['nfs-udp']} out ${ledger.ok.outbound}/${ledger.failed.outbound} (ok/failed) | ` +
+        `nfs-udp ${ledger.ok['nfs-udp']}/${ledger.failed['nfs-udp']} nfs-write ${ledger.ok['nfs-write']}/${ledger.failed['nfs-write']} out ${ledger.ok.outbound}/${ledger.failed.outbound} (ok/failed) | ` +
         `verified ${(ledger.bytesVerified / 2 ** 20).toFixed(0)} MiB corrupt ${ledger.corruptBytes} | ` +
         `outside windows ${ledger.outsideWindows().reduce((n, f) => n + f.count, 0)}` +
         (s ? ` | ${resources(s)}` : ''),
@@ -405,6 +458,7 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
     downloadRun,
     nfsTcpRun,
     nfsUdpRun,
+    nfsWriteRun,
     outboundRun,
     samplerRun,
     progressRun,

@@ -313,11 +313,15 @@ export function compileState(
           }
           // least-connections, no active node: user space decides the first packet
           newRules.push(`${isSyn} goto tun_first`, 'goto tun_unknown');
-          // A SYN that finds its flow keeps the node while it takes new connections for this entry (a
-          // retransmission cannot be told from a reused port here); otherwise the flow starts over.
+          // A SYN that finds a flow: for round robin and Maglev it is a reused port (a retransmitted SYN
+          // finds the half-open map, not this one), so the flow starts over as user space's does; a
+          // connection that closed on a node a moment ago must not pin its port's next one there (after a
+          // node's return it would not get the client's new connections until the FIN timeout). For
+          // least-connections, whose entry user space writes at the SYN, a retransmission cannot be told
+          // from a reused port: the SYN keeps the node while it takes new connections.
           const takers = p.active.filter(active).map((id) => hex(mark(id)));
           hitRules.push(
-            takers.length === 0
+            takers.length === 0 || p.policy !== 'least-conn'
               ? `${isSyn} delete @${fm} { ${key} : meta mark } goto ${n}`
               : `${isSyn} meta mark != { ${takers.join(', ')} } delete @${fm} { ${key} : meta mark } goto ${n}`,
           );

@@ -100,7 +100,12 @@ function entryPathText(
     default:
       break;
   }
-  const flow = view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+  const syn =
+    p.protocol === IPPROTO.UDP ||
+    (p.tcpFlags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK | TCP_FLAGS.RST)) === TCP_FLAGS.SYN;
+  // round robin and Maglev start a SYN over even when its port has a flow (compile.ts: a reused port)
+  const reused = p.protocol === IPPROTO.TCP && syn && plan.kind === 'connection' && plan.policy !== 'least-conn';
+  const flow = reused ? null : view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
   if (flow !== null) {
     const node = view.nodeOfMark(flow.mark);
     const gone = node !== s.gatewayId && !s.nodes.has(node) ? ' (node unreachable: user space decides)' : '';
@@ -111,9 +116,6 @@ function entryPathText(
     const node = view.nodeOfMark(half.mark);
     return `kernel: half-open connection → ${node === s.gatewayId ? 'local' : name(node)} until its ACK, expires in ${duration(half.expiresMs)}`;
   }
-  const syn =
-    p.protocol === IPPROTO.UDP ||
-    (p.tcpFlags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK | TCP_FLAGS.RST)) === TCP_FLAGS.SYN;
   const slot = (size: number) => maglevSlot(p.src, p.srcPort, size);
   const mg = (m: { table: Int32Array; size: number }) => {
     const sl = slot(m.size);

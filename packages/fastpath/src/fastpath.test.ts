@@ -213,6 +213,35 @@ describe('the fast path in the kernel', () => {
     await fp.apply(sw.snapshot!, f.endpoints());
   });
 
+  it('a SYN on the port of a connection the map still holds (a reused port) starts over by the ring', async () => {
+    await f.forget();
+    const fl = flows(600, 9);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    await where(600);
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK)));
+    await where(600);
+    expect(fl.every((x) => fp.flowEntry(6, 80, ipv4(VIP), x.src, x.sport) !== null)).toBe(true);
+    // n2 leaves and comes back while those connections' entries stay (closing ones linger for the FIN
+    // timeout): new connections from the same ports must reach n2 again, a third of them as before
+    load(sw, { n2: 'draining' });
+    await fp.apply(sw.snapshot!, f.endpoints());
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    const again = await where(600);
+    const per = new Map<string, number>();
+    for (const n of again.values()) per.set(n, (per.get(n) ?? 0) + 1);
+    expect([...per.values()].sort()).toEqual([200, 200, 200]);
+    // each is half-open again, its old entry gone
+    expect(fl.filter((x) => fp.flowEntry(6, 80, ipv4(VIP), x.src, x.sport) !== null)).toEqual([]);
+    for (const x of fl.slice(0, 20))
+      expect(`n${fp.nodeOfMark(fp.halfOpenEntry(6, 80, ipv4(VIP), x.src, x.sport)!.mark)}`).toBe(
+        again.get(`${ipv4ToString(x.src)}:${x.sport}`),
+      );
+  });
+
   it('a SYN flood fills the half-open map, never the connections’ one; past it SYNs are placed by hash', async () => {
     await f.forget();
     const c0 = (await fp.counters()).get('x_tcp_81')?.packets ?? 0;

@@ -9,6 +9,7 @@ export const LOADS = [
   'nfs-tcp',
   'nfs-udp',
   'nfs-write',
+  'iperf3',
   'outbound',
 ] as const;
 export type LoadName = (typeof LOADS)[number];
@@ -73,6 +74,8 @@ export class Ledger {
   readonly windows: ChurnWindow[] = [];
   readonly samples: Sample[] = [];
   bytesVerified = 0;
+  /** bytes iperf3 moved (not checked: iperf3 sends no content worth checking) */
+  iperfBytes = 0;
   corruptBytes = 0;
   readonly corrupt: string[] = [];
   /** outbound connections the outside saw from another address or a port outside the node's block */

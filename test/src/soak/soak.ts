@@ -4,7 +4,8 @@
 // the run's interval), checksummed HTTP downloads through the cluster address, NFS reads with libnfs
 // over TCP and with nfs-rpc-client.py over UDP (checksummed), NFS writes into n2's writable export
 // (nfs-cp over TCP and CREATE/WRITE/COMMIT over UDP, alternating; the server's file checksummed), and
-// the nodes' own connections to an outside server (stamped with the cluster address from the node's
+// iperf3 in short runs at the fixed entry tcp/5201 (n1, backup n2), and the nodes' own connections to
+// an outside server (stamped with the cluster address from the node's
 // block; checksummed downloads).
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -338,6 +339,23 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
     }
   });
 
+  // iperf3 (its control and data connections both on the fixed entry's node): bulk TCP both ways in
+  // turn; iperf3 checks nothing of the bytes, the downloads above do
+  const iperfRun = loop('iperf3', 4000, async (i) => {
+    const out = (
+      await lab.exec(
+        'c2',
+        'iperf3',
+        ['-c', vip, '-t', '2', '-J', '--connect-timeout', '3000', ...(i % 2 === 1 ? ['-R'] : [])],
+        { timeoutMs: 20_000 },
+      )
+    ).stdout;
+    const r = JSON.parse(out) as { error?: string; end?: { sum_received?: { bytes: number } } };
+    if (r.error !== undefined) throw new Error(`iperf3: ${r.error}`);
+    if (!((r.end?.sum_received?.bytes ?? 0) > 0)) throw new Error('iperf3: nothing received');
+    ledger.iperfBytes += r.end!.sum_received!.bytes;
+  });
+
   // the nodes' own connections out: who the outside saw (the stamp), then a checksummed download
   const outboundRun = loop('outbound', 1000, async (i) => {
     const node = NODES[i % NODES.length]!;
@@ -410,7 +428,7 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
     log(
       `[${at(Date.now())}] http ok=${h.ok} failed=${h.failed} (${(h.rate * 100).toFixed(3)} %) | ` +
         `dl ${ledger.ok.download}/${ledger.failed.download} nfs-tcp ${ledger.ok['nfs-tcp']}/${ledger.failed['nfs-tcp']} ` +
-        `nfs-udp ${ledger.ok['nfs-udp']}/${ledger.failed['nfs-udp']} nfs-write ${ledger.ok['nfs-write']}/${ledger.failed['nfs-write']} out ${ledger.ok.outbound}/${ledger.failed.outbound} (ok/failed) | ` +
+        `nfs-udp ${ledger.ok['nfs-udp']}/${ledger.failed['nfs-udp']} nfs-write ${ledger.ok['nfs-write']}/${ledger.failed['nfs-write']} iperf3 ${ledger.ok.iperf3}/${ledger.failed.iperf3} out ${ledger.ok.outbound}/${ledger.failed.outbound} (ok/failed) | ` +
         `verified ${(ledger.bytesVerified / 2 ** 20).toFixed(0)} MiB corrupt ${ledger.corruptBytes} | ` +
         `outside windows ${ledger.outsideWindows().reduce((n, f) => n + f.count, 0)}` +
         (s ? ` | ${resources(s)}` : ''),
@@ -459,6 +477,7 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
     nfsTcpRun,
     nfsUdpRun,
     nfsWriteRun,
+    iperfRun,
     outboundRun,
     samplerRun,
     progressRun,
@@ -607,7 +626,7 @@ export function report(l: Ledger, log: (line: string) => void): void {
     log(`  ${load.padEnd(15)} ${l.ok[load]} / ${l.failed[load]}`);
   log(`  HTTP success ${(h.rate * 100).toFixed(3)} % (${h.ok} ok, ${h.failed} failed)`);
   log(
-    `  bytes verified by sha256: ${l.bytesVerified} (${(l.bytesVerified / 2 ** 30).toFixed(2)} GiB); corrupt: ${l.corruptBytes}`,
+    `  bytes verified by sha256: ${l.bytesVerified} (${(l.bytesVerified / 2 ** 30).toFixed(2)} GiB); corrupt: ${l.corruptBytes}; iperf3 moved ${(l.iperfBytes / 2 ** 30).toFixed(2)} GiB`,
   );
   log(
     `  outbound connections not stamped with the cluster address and the node's block: ${l.unstamped.length}`,

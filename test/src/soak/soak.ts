@@ -341,16 +341,27 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
 
   // iperf3 (its control and data connections both on the fixed entry's node): bulk TCP both ways in
   // turn; iperf3 checks nothing of the bytes, the downloads above do
+  // An iperf3 server runs one test at a time and takes a while to notice one a churn action cut: "busy"
+  // after a window is that window's doing, so a run asks again (up to 15 s) before it counts as failed.
   const iperfRun = loop('iperf3', 4000, async (i) => {
-    const out = (
-      await lab.exec(
-        'c2',
-        'iperf3',
-        ['-c', vip, '-t', '2', '-J', '--connect-timeout', '3000', ...(i % 2 === 1 ? ['-R'] : [])],
-        { timeoutMs: 20_000 },
-      )
-    ).stdout;
-    const r = JSON.parse(out) as { error?: string; end?: { sum_received?: { bytes: number } } };
+    type Result = { error?: string; end?: { sum_received?: { bytes: number } } };
+    const once = (): Promise<Result> =>
+      lab
+        .exec(
+          'c2',
+          'iperf3',
+          ['-c', vip, '-t', '2', '-J', '--connect-timeout', '3000', ...(i % 2 === 1 ? ['-R'] : [])],
+          { timeoutMs: 20_000 },
+        )
+        .then(
+          (r) => JSON.parse(r.stdout) as Result,
+          (e: unknown) => ({ error: firstLine(e) }),
+        );
+    let r = await once();
+    for (let k = 0; k < 15 && /busy/.test(r.error ?? '') && !over(); k++) {
+      await sleep(1000, stop.signal);
+      r = await once();
+    }
     if (r.error !== undefined) throw new Error(`iperf3: ${r.error}`);
     if (!((r.end?.sum_received?.bytes ?? 0) > 0)) throw new Error('iperf3: nothing received');
     ledger.iperfBytes += r.end!.sum_received!.bytes;

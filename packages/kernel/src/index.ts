@@ -29,3 +29,4 @@ export {
   undoChange,
 } from './journal.js';
 export { type ApplyResult, FlowBatch, type FlowElement, NftContext, NftFlows } from './nft-flows.js';
+export { BPF_UPDATE, BpfMap } from './bpf-map.js';

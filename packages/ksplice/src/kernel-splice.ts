@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, endianness } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, runCommand } from '@onehost/kernel';
@@ -19,6 +19,8 @@ import {
   type NodeFlow,
   STAT,
 } from './maps.js';
+
+const LE = endianness() === 'LE';
 
 /** The object `npm run build` compiles from bpf/splice.bpf.c. */
 export const BPF_OBJECT = join(dirname(fileURLToPath(import.meta.url)), 'splice.bpf.o');
@@ -204,6 +206,12 @@ export class KernelSplice {
     return this.flows.delete(encodeNodeKey(f, this.key));
   }
 
+  /** nodePackets is the packet count of a flow's entry (-1: no entry). */
+  nodePackets(f: Pick<NodeFlow, 'clientAddr' | 'clusterAddr' | 'clientPort' | 'nodePort'>): number {
+    if (!this.flows.lookup(encodeNodeKey(f, this.key), this.value)) return -1;
+    return Number(new DataView(this.value.buffer, this.value.byteOffset).getBigUint64(16, LE));
+  }
+
   /** nodeFlows lists the node's map (with the packets each flow's entry counted). */
   nodeFlows(): Array<NodeFlow & { packets: number }> {
     return this.flows.keys().flatMap((k) => (this.flows.lookup(k, this.value) ? [decodeNodeFlow(k, this.value)] : []));
@@ -217,6 +225,12 @@ export class KernelSplice {
   /** deleteGatewayFlow stops shifting a flow in the gateway; false when it was not there. */
   deleteGatewayFlow(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean {
     return this.flows.delete(encodeGatewayKey(f, this.key));
+  }
+
+  /** gatewayPackets is the packet count of a flow's entry (-1: no entry). */
+  gatewayPackets(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): number {
+    if (!this.flows.lookup(encodeGatewayKey(f, this.key), this.value)) return -1;
+    return Number(new DataView(this.value.buffer, this.value.byteOffset).getBigUint64(16, LE));
   }
 
   /** gatewayFlows lists the gateway's map. */

@@ -423,7 +423,7 @@ describe('Splicer corner cases', () => {
     const synAck = nodeSynAck(y.h);
     expect(y.s.rewriteOutbound(synAck, 0, synAck.length, 3)).toBe(0);
     expect(y.s.list()).toEqual([
-      { client: '203.0.113.10:40000', clusterPort: 20048, nodePort: 45365, state: 'established' },
+      { client: '203.0.113.10:40000', clusterPort: 20048, nodePort: 45365, state: 'established', kernel: false },
     ]);
   });
 

@@ -7,6 +7,7 @@ import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capture } from './capture.js';
 import { type Cluster, startCluster } from './cluster.js';
+import { kernelSpliceCounters } from './ksplice.js';
 
 // NFSv3 over TCP through the cluster address with the real libnfs tools (libnfs-utils 4.0: nfs-ls,
 // nfs-cat, nfs-cp), which speak TCP only: delayed binding (docs/splice.md). The URLs carry no port
@@ -257,6 +258,12 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
     await cluster?.stop();
   });
 
+  /** tunTxPackets is what the node's kernel sent into the agent's TUN (the spliced segments the agent shifts). */
+  async function tunTxPackets(node: string): Promise<number> {
+    const { stdout } = await lab.exec(node, 'ip', ['-j', '-s', 'link', 'show', 'dev', 'ohsplice0']);
+    return (JSON.parse(stdout) as Array<{ stats64: { tx: { packets: number } } }>)[0]!.stats64.tx.packets;
+  }
+
   const names = (t: Tree) => [t.marker, t.big, SUB, ...t.small.keys()].sort();
   const nodeAddress = (t: Tree) => lab.addresses.nodes[Number(t.node.slice(1)) - 1]!;
 
@@ -365,11 +372,20 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
     });
 
     it(
-      `nfs-cp copies a ${BIG >> 20} MiB file from each export; sha256 equal to the original`,
+      `nfs-cp copies a ${BIG >> 20} MiB file from each export; sha256 equal to the original; the node's segments shifted by its tc program, not through the agent`,
       async () => {
         for (const t of trees) {
+          const before = await kernelSpliceCounters(lab, t.node, 'eth0');
+          const tunBefore = await tunTxPackets(t.node);
           const c = await copy('c1', vip, t.path, t.big);
           expect(c.sha, `${t.node}: sha256 of the copy`).toBe(t.bigSha);
+          const after = await kernelSpliceCounters(lab, t.node, 'eth0');
+          expect(before, `${t.node}: the agent's tc program on eth0`).not.toBeNull();
+          // ≥ 64 KiB per super-packet: 1024 at the least for 64 MiB, and the agent's TUN saw only the
+          // replayed handshakes, FINs and resets of the MOUNT and NFS sessions
+          expect(after!.nodeShifted - before!.nodeShifted, `${t.node}: shifted in the kernel`).toBeGreaterThan(1000);
+          expect(after!.nodeNoFlow, `${t.node}: marked without a flow entry`).toBe(0);
+          expect((await tunTxPackets(t.node)) - tunBefore, `${t.node}: packets into the agent's TUN`).toBeLessThan(50);
         }
       },
       3 * COPY_TIMEOUT_MS,

@@ -5,6 +5,7 @@ import {
   isFinalRefusal,
   type MembershipConnection,
 } from '@onehost/control';
+import { basename, dirname, join } from 'node:path';
 import { ipJson, pidAlive, readJournal } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import type { JoinResponse, MemberState } from '@onehost/proto';
@@ -52,6 +53,14 @@ export interface DaemonOptions {
   splice?: { port: number; capturePorts: number[]; kernel?: boolean };
   /** health checks of the node's services, reported to the gateway on the heartbeat stream */
   healthChecks?: HealthCheckConfig[];
+}
+
+/**
+ * kspliceDir is where the agent mounts the bpffs for its tc program: beside the state file, without
+ * dots (libbpf turns them into underscores in the maps' pin paths).
+ */
+export function kspliceDir(stateFile: string): string {
+  return join(dirname(stateFile), `${basename(stateFile).replace(/\./g, '-')}-bpf`);
 }
 
 /** AgentFailure ends the daemon with exit code 1 and a message for people (no stack). */
@@ -197,7 +206,7 @@ export class AgentDaemon {
       const devices = links
         .filter((l) => l.link_type === 'ether' && l.linkinfo?.info_kind !== 'vxlan')
         .map((l) => l.ifname);
-      const k = await KernelSplice.open({ dir: `${this.opts.local.stateFile}.bpf`, side: 'node', devices });
+      const k = await KernelSplice.open({ dir: kspliceDir(this.opts.local.stateFile), side: 'node', devices });
       this.ksplice = k;
       let adopted = 0;
       if (k.adopted) {

@@ -112,6 +112,8 @@ export class KernelSplice {
     const object = o.object ?? BPF_OBJECT;
     if (!existsSync(object)) throw new Error(`${object} is missing: build @onehost/ksplice (clang, libbpf-dev)`);
     if (o.devices.length === 0) throw new Error('no device to attach the spliced flows program to');
+    // libbpf writes map pins with every dot of the path turned into an underscore.
+    if (o.dir.includes('.')) throw new Error(`${o.dir}: the bpffs directory's path must have no dot`);
     await mkdir(o.dir, { recursive: true });
     if (!isBpffs(o.dir)) await runCommand('mount', ['-t', 'bpf', 'bpf', o.dir]);
     const progPin = join(o.dir, 'progs', p.name);

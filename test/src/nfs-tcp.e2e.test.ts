@@ -6,7 +6,7 @@ import { DEFAULT_NFS, type Lab } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capture } from './capture.js';
-import { type Cluster, startCluster } from './cluster.js';
+import { type Cluster, DATAPATH, startCluster } from './cluster.js';
 import { kernelSpliceCounters } from './ksplice.js';
 
 // NFSv3 over TCP through the cluster address with the real libnfs tools (libnfs-utils 4.0: nfs-ls,
@@ -401,11 +401,27 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
         const sha = createHash('sha256').update(data).digest('hex');
         await writeFile(local, data);
         const atServer = join(lab.nfsOf('n2').tree, name);
+        const segments = async () => ({
+          kernel: await metric('onehost_splice_segments_total', { path: 'kernel' }),
+          gateway: await metric('onehost_splice_segments_total', { path: 'gateway' }),
+          agent: await metric('onehost_splice_segments_total', { path: 'agent' }),
+        });
         try {
+          const before = await segments();
           const { stdout } = await lab.exec('c1', 'nfs-cp', [local, url(vip, home.path, name)], {
             timeoutMs: COPY_TIMEOUT_MS,
           });
           expect(stdout.trim()).toBe(`copied ${BIG} bytes`);
+          const after = await segments();
+          if (DATAPATH === 'kernel') {
+            // the client's segments (all the data of a write) shifted and routed by the gateway's tc
+            // program: user space saw only the sessions' first segments, FINs and resets
+            expect(after.kernel - before.kernel, 'shifted by the gateway’s tc program').toBeGreaterThan(1000);
+            expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeLessThan(100);
+            expect(after.agent - before.agent, 'sent to the agent').toBeLessThan(100);
+          } else {
+            expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeGreaterThan(1000);
+          }
           expect(await sha256File(atServer), 'sha256 of the file the server wrote').toBe(sha);
           expect((await copy('c1', vip, home.path, name)).sha, 'sha256 read back').toBe(sha);
         } finally {

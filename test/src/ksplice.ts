@@ -30,11 +30,10 @@ export async function kernelSpliceCounters(
     const m = await json<{ name: string }>(lab, host, ['map', 'show', 'id', String(id)]);
     if (m.name !== 'ks_stats') continue;
     const sum = async (i: number) => {
-      const r = await json<{ values?: Array<{ value: number }>; formatted?: { values: Array<{ value: number }> } }>(
-        lab,
-        host,
-        ['map', 'lookup', 'id', String(id), 'key', String(i), '0', '0', '0'],
-      );
+      const r = await json<{
+        values?: Array<{ value: number }>;
+        formatted?: { values: Array<{ value: number }> };
+      }>(lab, host, ['map', 'lookup', 'id', String(id), 'key', String(i), '0', '0', '0']);
       const values = r.formatted?.values ?? r.values ?? [];
       return values.reduce((a, v) => a + Number(v.value), 0);
     };

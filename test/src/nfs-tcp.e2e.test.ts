@@ -383,9 +383,15 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
           expect(before, `${t.node}: the agent's tc program on eth0`).not.toBeNull();
           // ≥ 64 KiB per super-packet: 1024 at the least for 64 MiB, and the agent's TUN saw only the
           // replayed handshakes, FINs and resets of the MOUNT and NFS sessions
-          expect(after!.nodeShifted - before!.nodeShifted, `${t.node}: shifted in the kernel`).toBeGreaterThan(1000);
+          expect(
+            after!.nodeShifted - before!.nodeShifted,
+            `${t.node}: shifted in the kernel`,
+          ).toBeGreaterThan(1000);
           expect(after!.nodeNoFlow, `${t.node}: marked without a flow entry`).toBe(0);
-          expect((await tunTxPackets(t.node)) - tunBefore, `${t.node}: packets into the agent's TUN`).toBeLessThan(50);
+          expect(
+            (await tunTxPackets(t.node)) - tunBefore,
+            `${t.node}: packets into the agent's TUN`,
+          ).toBeLessThan(50);
         }
       },
       3 * COPY_TIMEOUT_MS,
@@ -420,7 +426,9 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
             expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeLessThan(100);
             expect(after.agent - before.agent, 'sent to the agent').toBeLessThan(100);
           } else {
-            expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeGreaterThan(1000);
+            expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeGreaterThan(
+              1000,
+            );
           }
           expect(await sha256File(atServer), 'sha256 of the file the server wrote').toBe(sha);
           expect((await copy('c1', vip, home.path, name)).sha, 'sha256 read back').toBe(sha);

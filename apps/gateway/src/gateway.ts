@@ -496,7 +496,10 @@ export async function startGateway(
         undo.push(() => clearInterval(t));
         slog.info({ devices: k.devices, adopted }, 'spliced client segments shifted in the kernel (tc)');
       } catch (err) {
-        slog.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot shift spliced segments in the kernel; user space does');
+        slog.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'cannot shift spliced segments in the kernel; user space does',
+        );
       }
     }
     const splice = new Splice({

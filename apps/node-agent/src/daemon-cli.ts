@@ -167,7 +167,7 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
         'the source port of mountd\'s replies to the cluster\'s MOUNT port ({"msg":"mount registered"}).\n' +
         'Unless --no-splice it also takes over the TCP MOUNT and NFS connections the gateway hands it\n' +
         '(delayed binding, docs/splice.md): --splice-port, --splice-capture. Established segments are\n' +
-        'shifted by a tc eBPF program (clang-built, attached to the node\'s Ethernet devices) unless\n' +
+        "shifted by a tc eBPF program (clang-built, attached to the node's Ethernet devices) unless\n" +
         '--no-splice-kernel; a killed agent leaves it shifting, and the next run adopts its flows.\n' +
         '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
         'One agent per node: a second one for a node that runs an agent (<state file>.lock) exits 1 at once,\n' +

@@ -1,3 +1,4 @@
+import { basename, dirname, join } from 'node:path';
 import {
   type ClientTls,
   connectMembership,
@@ -5,7 +6,6 @@ import {
   isFinalRefusal,
   type MembershipConnection,
 } from '@onehost/control';
-import { basename, dirname, join } from 'node:path';
 import { ipJson, pidAlive, readJournal } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import type { JoinResponse, MemberState } from '@onehost/proto';
@@ -148,7 +148,8 @@ export class AgentDaemon {
                 return true;
               } catch (err) {
                 // A full map: the flow's segments leave unshifted (the rule marks them all); say so once.
-                if (this.splicer?.counters.bound === 0) this.log.error({ err: describeError(err) }, 'kernel splice map refused a flow');
+                if (this.splicer?.counters.bound === 0)
+                  this.log.error({ err: describeError(err) }, 'kernel splice map refused a flow');
                 return false;
               }
             },
@@ -206,7 +207,11 @@ export class AgentDaemon {
       const devices = links
         .filter((l) => l.link_type === 'ether' && l.linkinfo?.info_kind !== 'vxlan')
         .map((l) => l.ifname);
-      const k = await KernelSplice.open({ dir: kspliceDir(this.opts.local.stateFile), side: 'node', devices });
+      const k = await KernelSplice.open({
+        dir: kspliceDir(this.opts.local.stateFile),
+        side: 'node',
+        devices,
+      });
       this.ksplice = k;
       let adopted = 0;
       if (k.adopted) {

@@ -1,3 +1,4 @@
+export { BPF_UPDATE, BpfMap } from './bpf-map.js';
 export { CommandError, type CommandOptions, runCommand } from './command.js';
 export {
   countRules,
@@ -29,4 +30,3 @@ export {
   undoChange,
 } from './journal.js';
 export { type ApplyResult, FlowBatch, type FlowElement, NftContext, NftFlows } from './nft-flows.js';
-export { BPF_UPDATE, BpfMap } from './bpf-map.js';

@@ -8,6 +8,17 @@ const multiarch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[arch()
 mkdirSync('dist', { recursive: true });
 execFileSync(
   'clang',
-  ['-O2', '-g', '-Wall', '-target', 'bpf', `-I/usr/include/${multiarch}`, '-c', 'bpf/splice.bpf.c', '-o', 'dist/splice.bpf.o'],
+  [
+    '-O2',
+    '-g',
+    '-Wall',
+    '-target',
+    'bpf',
+    `-I/usr/include/${multiarch}`,
+    '-c',
+    'bpf/splice.bpf.c',
+    '-o',
+    'dist/splice.bpf.o',
+  ],
   { stdio: 'inherit' },
 );

@@ -11,9 +11,9 @@ import {
   encodeGatewayValue,
   encodeNodeKey,
   encodeNodeValue,
+  type GatewayFlow,
   GW_KEY_SIZE,
   GW_VALUE_SIZE,
-  type GatewayFlow,
   NODE_KEY_SIZE,
   NODE_VALUE_SIZE,
   type NodeFlow,
@@ -110,7 +110,8 @@ export class KernelSplice {
   static async open(o: KernelSpliceOptions): Promise<KernelSplice> {
     const p = PROG[o.side];
     const object = o.object ?? BPF_OBJECT;
-    if (!existsSync(object)) throw new Error(`${object} is missing: build @onehost/ksplice (clang, libbpf-dev)`);
+    if (!existsSync(object))
+      throw new Error(`${object} is missing: build @onehost/ksplice (clang, libbpf-dev)`);
     if (o.devices.length === 0) throw new Error('no device to attach the spliced flows program to');
     // libbpf writes map pins with every dot of the path turned into an underscore.
     if (o.dir.includes('.')) throw new Error(`${o.dir}: the bpffs directory's path must have no dot`);
@@ -125,11 +126,15 @@ export class KernelSplice {
       const old = await tcFilterProg(o.devices[0]!, p.hook);
       let adopted = false;
       if (old !== undefined && old.name === p.name) {
-        const show = JSON.parse(await runCommand('bpftool', ['-j', 'prog', 'show', 'id', String(old.id)])) as {
+        const show = JSON.parse(
+          await runCommand('bpftool', ['-j', 'prog', 'show', 'id', String(old.id)]),
+        ) as {
           map_ids?: number[];
         };
         for (const id of show.map_ids ?? []) {
-          const m = JSON.parse(await runCommand('bpftool', ['-j', 'map', 'show', 'id', String(id)])) as { name: string };
+          const m = JSON.parse(await runCommand('bpftool', ['-j', 'map', 'show', 'id', String(id)])) as {
+            name: string;
+          };
           if (m.name === p.map) flows = BpfMap.openById(id, ...sizes(o.side));
           else if (m.name === 'ks_stats') stats = BpfMap.openById(id, 4, statSize());
         }
@@ -216,7 +221,9 @@ export class KernelSplice {
 
   /** nodeFlows lists the node's map (with the packets each flow's entry counted). */
   nodeFlows(): Array<NodeFlow & { packets: number }> {
-    return this.flows.keys().flatMap((k) => (this.flows.lookup(k, this.value) ? [decodeNodeFlow(k, this.value)] : []));
+    return this.flows
+      .keys()
+      .flatMap((k) => (this.flows.lookup(k, this.value) ? [decodeNodeFlow(k, this.value)] : []));
   }
 
   /** setGatewayFlow makes the gateway's program shift and route a flow. */
@@ -296,11 +303,16 @@ function statSize(): number {
 
 async function detach(devices: readonly string[], hook: string): Promise<void> {
   for (const dev of devices) {
-    await runCommand('tc', ['filter', 'del', 'dev', dev, hook, 'pref', String(TC_PREF)]).catch(() => undefined);
+    await runCommand('tc', ['filter', 'del', 'dev', dev, hook, 'pref', String(TC_PREF)]).catch(
+      () => undefined,
+    );
     // The clsact qdisc goes too once nothing else is on it.
     const left = async (h: string) =>
-      (JSON.parse((await runCommand('tc', ['-j', 'filter', 'show', 'dev', dev, h]).catch(() => '[]')) || '[]') as unknown[])
-        .length;
+      (
+        JSON.parse(
+          (await runCommand('tc', ['-j', 'filter', 'show', 'dev', dev, h]).catch(() => '[]')) || '[]',
+        ) as unknown[]
+      ).length;
     if ((await left('ingress')) === 0 && (await left('egress')) === 0)
       await runCommand('tc', ['qdisc', 'del', 'dev', dev, 'clsact']).catch(() => undefined);
   }

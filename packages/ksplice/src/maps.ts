@@ -43,7 +43,10 @@ const LE = endianness() === 'LE';
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /** encodeNodeKey writes the ks_node key of `f` into `out` (NODE_KEY_SIZE bytes). */
-export function encodeNodeKey(f: Pick<NodeFlow, 'clientAddr' | 'clusterAddr' | 'clientPort' | 'nodePort'>, out: Uint8Array): Uint8Array {
+export function encodeNodeKey(
+  f: Pick<NodeFlow, 'clientAddr' | 'clusterAddr' | 'clientPort' | 'nodePort'>,
+  out: Uint8Array,
+): Uint8Array {
   const v = view(out);
   v.setUint32(0, f.clientAddr >>> 0);
   v.setUint32(4, f.clusterAddr >>> 0);
@@ -84,7 +87,10 @@ export function decodeNodeFlow(key: Uint8Array, value: Uint8Array): NodeFlow & {
 }
 
 /** encodeGatewayKey writes the ks_gw key of `f` into `out` (GW_KEY_SIZE bytes). */
-export function encodeGatewayKey(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>, out: Uint8Array): Uint8Array {
+export function encodeGatewayKey(
+  f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>,
+  out: Uint8Array,
+): Uint8Array {
   const v = view(out);
   v.setUint32(0, f.clientAddr >>> 0);
   v.setUint16(4, f.clientPort);

@@ -470,6 +470,20 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
               what: 'the read under way through the kernel',
             },
           );
+          if (DATAPATH === 'kernel') {
+            // onehostctl conns shows the read's NFS connection as shifted by the kernel, with its packets
+            await waitFor(
+              async () => {
+                const conns = JSON.parse(await cluster.ctl(['conns', '--json', '--port', '2049'])) as {
+                  connections: Array<{ nodeName: string; path: string; packets?: number }>;
+                };
+                return conns.connections.some(
+                  (c) => c.nodeName === 'n1' && c.path === 'kernel' && (c.packets ?? 0) > 0,
+                );
+              },
+              { timeoutMs: 10_000, what: 'onehostctl conns listing the read as path kernel' },
+            );
+          }
           const agent = cluster.agents.get('n1')!;
           process.kill(agent.pid, 'SIGKILL');
           await agent.whenExited();

@@ -60,6 +60,17 @@ export class GatewaySwitch implements SwitchBackend {
     this.pathOf = fn;
   }
 
+  /**
+   * setSplicedInKernel makes listConnections show a spliced flow whose client segments the gateway's tc
+   * program shifts (docs/splice.md, "In the kernel") as path kernel with the entry's packets: `packets`
+   * answers -1 for a flow the kernel does not shift.
+   */
+  setSplicedInKernel(packets: (clientAddr: string, clientPort: number, clusterPort: number) => number): void {
+    this.splicedPackets = packets;
+  }
+  private splicedPackets: ((clientAddr: string, clientPort: number, clusterPort: number) => number) | null =
+    null;
+
   /** setKernelFlows makes listConnections list the flows the kernel keeps too. */
   setKernelFlows(fp: FastPath): void {
     this.kernel = fp;
@@ -188,6 +199,16 @@ export class GatewaySwitch implements SwitchBackend {
       expiresInMs: r.expiresInMs,
       path: 'user' as const,
     }));
+    const spliced = this.splicedPackets;
+    if (spliced !== null) {
+      for (const c of user) {
+        if (c.protocol !== 'tcp') continue;
+        const n = spliced(c.srcAddress, c.srcPort, c.port);
+        if (n < 0) continue;
+        c.path = 'kernel';
+        c.packets = n;
+      }
+    }
     if (this.kernel === null) return { total, connections: user };
     return this.withKernelFlows(f, user, total);
   }

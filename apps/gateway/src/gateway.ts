@@ -492,6 +492,11 @@ export async function startGateway(
         });
         const adopted = k.adopted ? shifts.adopt(Date.now()) : 0;
         wing.useKernel(shifts, () => k.counters().gatewayShifted);
+        backend.setSplicedInKernel((addr, port, clusterPort) =>
+          shifts.has(parseIpv4(addr), port, clusterPort)
+            ? k.gatewayPackets({ clientAddr: parseIpv4(addr), clientPort: port, clusterPort })
+            : -1,
+        );
         const t = setInterval(() => shifts.sweep(Date.now()), KERNEL_SWEEP_MS);
         undo.push(() => clearInterval(t));
         slog.info({ devices: k.devices, adopted }, 'spliced client segments shifted in the kernel (tc)');

@@ -102,6 +102,7 @@ export class AgentDaemon {
   /** the tc program that shifts the node's established spliced segments (null: the TUN does) */
   private ksplice: KernelSplice | null = null;
   private kspliceTried = false;
+  private kspliceRefusalLogged = false;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
@@ -148,8 +149,12 @@ export class AgentDaemon {
                 return true;
               } catch (err) {
                 // A full map: the flow's segments leave unshifted (the rule marks them all); say so once.
-                if (this.splicer?.counters.bound === 0)
-                  this.log.error({ err: describeError(err) }, 'kernel splice map refused a flow');
+                if (!this.kspliceRefusalLogged)
+                  this.log.error(
+                    { err: describeError(err) },
+                    'kernel splice map refused a flow (logged once)',
+                  );
+                this.kspliceRefusalLogged = true;
                 return false;
               }
             },

@@ -214,12 +214,16 @@ int ks_node_out(struct __sk_buff *skb) {
     if (scan_options(skb, tcp, th.doff, &s) && s.ts != 0 && patch32(skb, tcp, s.ts + 2, ts_off))
       return TC_ACT_SHOT; // TSval
   }
+  // Shifted once: a stacked device below this one (a VLAN's parent, a bond's slave) must not shift it again.
+  skb->mark = 0;
   count(ST_NODE_SHIFTED);
   return TC_ACT_OK;
 }
 
 SEC("tc")
 int ks_gw_in(struct __sk_buff *skb) {
+  // Marked already: shifted on the device below this one (stacked devices see a packet twice).
+  if (skb->mark != 0) return TC_ACT_OK;
   struct iphdr ip;
   struct tcphdr th;
   __u32 tcp = tcp_at(skb, &ip, &th);

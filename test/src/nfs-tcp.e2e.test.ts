@@ -492,6 +492,15 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
               },
               { timeoutMs: 10_000, what: 'onehostctl conns listing the read as path kernel' },
             );
+            // and explain says who shifts a segment of it
+            const conns = JSON.parse(await cluster.ctl(['conns', '--json', '--port', '2049'])) as {
+              connections: Array<{ client: string; nodeName: string; path: string }>;
+            };
+            const flow = conns.connections.find((c) => c.nodeName === 'n1' && c.path === 'kernel')!;
+            const explained = JSON.parse(
+              await cluster.ctl(['explain', '--json', '--flow', `tcp ${flow.client} ${vip}:2049 ack`]),
+            ) as { path?: string };
+            expect(explained.path).toMatch(/^kernel: spliced flow shifted by tc/);
           }
           const agent = cluster.agents.get('n1')!;
           process.kill(agent.pid, 'SIGKILL');

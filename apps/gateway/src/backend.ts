@@ -71,6 +71,23 @@ export class GatewaySwitch implements SwitchBackend {
   private splicedPackets: ((clientAddr: string, clientPort: number, clusterPort: number) => number) | null =
     null;
 
+  /** splicedPath is explain's path line for a TCP segment of a flow the gateway's tc program shifts. */
+  private splicedPath(p: ExplainResult['packet']): string | null {
+    if (
+      this.splicedPackets === null ||
+      p?.protocol !== 'tcp' ||
+      p.srcPort === undefined ||
+      p.dstPort === undefined
+    )
+      return null;
+    const n = this.splicedPackets(p.src, p.srcPort, p.dstPort);
+    if (n < 0) return null;
+    const control = p.flags !== undefined && /SYN|FIN|RST/i.test(p.flags);
+    return control
+      ? 'user space: spliced flow, its SYN, FIN and RST go to the agent (the kernel shifts the rest)'
+      : `kernel: spliced flow shifted by tc and routed to its node, ${n} packets`;
+  }
+
   /** setKernelFlows makes listConnections list the flows the kernel keeps too. */
   setKernelFlows(fp: FastPath): void {
     this.kernel = fp;
@@ -166,6 +183,8 @@ export class GatewaySwitch implements SwitchBackend {
     const r =
       skipped.length === 0 ? r0 : { ...r0, trace: [...r0.trace, ...skipped.map((x) => `health: ${x}`)] };
     if (this.pathOf === null) return r;
+    const spliced = this.splicedPath(p);
+    if (spliced !== null) return { ...r, path: spliced };
     const path = this.pathOf(packet);
     const k = this.kernel?.flowOf(packet) ?? null;
     const snap = this.sw.snapshot;

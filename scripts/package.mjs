@@ -227,7 +227,7 @@ const example = (dir, from, name) => {
   );
   control(dir, {
     Package: 'onehost-gateway',
-    Depends: `${common}, nftables, iproute2, iputils-arping`,
+    Depends: `${common}, nftables, iproute2, iputils-arping, bpftool`,
     Section: 'net',
     Priority: 'optional',
     Description:
@@ -248,7 +248,7 @@ const example = (dir, from, name) => {
   );
   control(dir, {
     Package: 'onehost-agent',
-    Depends: `${common}, nftables, iproute2`,
+    Depends: `${common}, nftables, iproute2, bpftool`,
     Section: 'net',
     Priority: 'optional',
     Description:

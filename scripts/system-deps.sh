@@ -13,6 +13,7 @@ packages=(
   nfs-ganesha nfs-ganesha-vfs rpcbind  # the lab's NFS servers (NFSv3, VFS FSAL)
   nfs-common libnfs-utils   # NFS clients: rpcinfo, showmount, nfs-ls/nfs-cat/nfs-cp
   systemd                   # systemd-analyze verify of the packages' units (npm run package)
+  clang libbpf-dev bpftool  # the spliced flows' tc eBPF programs (packages/ksplice builds them from C)
 )
 
 missing=()

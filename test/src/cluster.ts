@@ -139,6 +139,7 @@ export class Cluster {
       '--state-file',
       join(this.dir, `agent-${name}.json`),
       ...this.agentArgs(name, this.lab),
+      ...(SPLICE_KERNEL ? [] : ['--no-splice-kernel']),
     ]);
     this.agents.set(name, agent);
     await agent.waitForOutput('"msg":"ready"', 20_000);
@@ -227,6 +228,12 @@ export class Cluster {
     await this.lab.cleanup();
   }
 }
+
+/**
+ * SPLICE_KERNEL: the agents shift spliced flows' segments with their tc program (the default);
+ * ONEHOST_SPLICE_KERNEL=off starts them with --no-splice-kernel (the TUN carries every segment).
+ */
+export const SPLICE_KERNEL = process.env.ONEHOST_SPLICE_KERNEL !== 'off';
 
 /** DATAPATH is the data path mode the suites run in (ONEHOST_DATAPATH, default the gateway's: kernel). */
 export const DATAPATH: 'kernel' | 'tun' = process.env.ONEHOST_DATAPATH === 'tun' ? 'tun' : 'kernel';

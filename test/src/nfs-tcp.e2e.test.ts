@@ -6,7 +6,8 @@ import { DEFAULT_NFS, type Lab } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capture } from './capture.js';
-import { type Cluster, startCluster } from './cluster.js';
+import { type Cluster, DATAPATH, SPLICE_KERNEL, startCluster } from './cluster.js';
+import { kernelSpliceCounters } from './ksplice.js';
 
 // NFSv3 over TCP through the cluster address with the real libnfs tools (libnfs-utils 4.0: nfs-ls,
 // nfs-cat, nfs-cp), which speak TCP only: delayed binding (docs/splice.md). The URLs carry no port
@@ -257,6 +258,12 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
     await cluster?.stop();
   });
 
+  /** tunTxPackets is what the node's kernel sent into the agent's TUN (the spliced segments the agent shifts). */
+  async function tunTxPackets(node: string): Promise<number> {
+    const { stdout } = await lab.exec(node, 'ip', ['-j', '-s', 'link', 'show', 'dev', 'ohsplice0']);
+    return (JSON.parse(stdout) as Array<{ stats64: { tx: { packets: number } } }>)[0]!.stats64.tx.packets;
+  }
+
   const names = (t: Tree) => [t.marker, t.big, SUB, ...t.small.keys()].sort();
   const nodeAddress = (t: Tree) => lab.addresses.nodes[Number(t.node.slice(1)) - 1]!;
 
@@ -365,11 +372,35 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
     });
 
     it(
-      `nfs-cp copies a ${BIG >> 20} MiB file from each export; sha256 equal to the original`,
+      `nfs-cp copies a ${BIG >> 20} MiB file from each export; sha256 equal to the original; the node's segments shifted by its tc program, not through the agent`,
       async () => {
         for (const t of trees) {
+          const before = await kernelSpliceCounters(lab, t.node, 'eth0');
+          const tunBefore = await tunTxPackets(t.node);
           const c = await copy('c1', vip, t.path, t.big);
           expect(c.sha, `${t.node}: sha256 of the copy`).toBe(t.bigSha);
+          const after = await kernelSpliceCounters(lab, t.node, 'eth0');
+          if (!SPLICE_KERNEL) {
+            // --no-splice-kernel: no program, every segment through the agent's TUN
+            expect(before, `${t.node}: no tc program`).toBeNull();
+            expect(
+              (await tunTxPackets(t.node)) - tunBefore,
+              `${t.node}: packets into the TUN`,
+            ).toBeGreaterThan(1000);
+            continue;
+          }
+          expect(before, `${t.node}: the agent's tc program on eth0`).not.toBeNull();
+          // ≥ 64 KiB per super-packet: 1024 at the least for 64 MiB, and the agent's TUN saw only the
+          // replayed handshakes, FINs and resets of the MOUNT and NFS sessions
+          expect(
+            after!.nodeShifted - before!.nodeShifted,
+            `${t.node}: shifted in the kernel`,
+          ).toBeGreaterThan(1000);
+          expect(after!.nodeNoFlow, `${t.node}: marked without a flow entry`).toBe(0);
+          expect(
+            (await tunTxPackets(t.node)) - tunBefore,
+            `${t.node}: packets into the agent's TUN`,
+          ).toBeLessThan(50);
         }
       },
       3 * COPY_TIMEOUT_MS,
@@ -385,11 +416,29 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
         const sha = createHash('sha256').update(data).digest('hex');
         await writeFile(local, data);
         const atServer = join(lab.nfsOf('n2').tree, name);
+        const segments = async () => ({
+          kernel: await metric('onehost_splice_segments_total', { path: 'kernel' }),
+          gateway: await metric('onehost_splice_segments_total', { path: 'gateway' }),
+          agent: await metric('onehost_splice_segments_total', { path: 'agent' }),
+        });
         try {
+          const before = await segments();
           const { stdout } = await lab.exec('c1', 'nfs-cp', [local, url(vip, home.path, name)], {
             timeoutMs: COPY_TIMEOUT_MS,
           });
           expect(stdout.trim()).toBe(`copied ${BIG} bytes`);
+          const after = await segments();
+          if (DATAPATH === 'kernel') {
+            // the client's segments (all the data of a write) shifted and routed by the gateway's tc
+            // program: user space saw only the sessions' first segments, FINs and resets
+            expect(after.kernel - before.kernel, 'shifted by the gateway’s tc program').toBeGreaterThan(1000);
+            expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeLessThan(100);
+            expect(after.agent - before.agent, 'sent to the agent').toBeLessThan(100);
+          } else {
+            expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeGreaterThan(
+              1000,
+            );
+          }
           expect(await sha256File(atServer), 'sha256 of the file the server wrote').toBe(sha);
           expect((await copy('c1', vip, home.path, name)).sha, 'sha256 read back').toBe(sha);
         } finally {
@@ -398,6 +447,92 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
         }
       },
       3 * COPY_TIMEOUT_MS,
+    );
+
+    it.skipIf(!SPLICE_KERNEL)(
+      'n1’s agent killed in the middle of a read: the kernel keeps shifting, the copy is exact (kernel mode; an error at worst in tun mode), the restarted agent adopts the flows',
+      async () => {
+        const n1 = trees.find((t) => t.node === 'n1')!;
+        // n1's replies slowed to ~100 Mbit/s, so the kill lands in the middle of the 64 MiB read
+        await lab.exec('n1', 'tc', [
+          'qdisc',
+          'replace',
+          'dev',
+          'eth0',
+          'root',
+          'tbf',
+          'rate',
+          '100mbit',
+          'burst',
+          '256kb',
+          'latency',
+          '100ms',
+        ]);
+        try {
+          const before = (await kernelSpliceCounters(lab, 'n1', 'eth0'))!.nodeShifted;
+          const copying = copy('c1', vip, n1.path, n1.big);
+          copying.catch(() => undefined);
+          await waitFor(
+            async () => (await kernelSpliceCounters(lab, 'n1', 'eth0'))!.nodeShifted - before > 100,
+            {
+              timeoutMs: 20_000,
+              what: 'the read under way through the kernel',
+            },
+          );
+          if (DATAPATH === 'kernel') {
+            // onehostctl conns shows the read's NFS connection as shifted by the kernel, with its packets
+            await waitFor(
+              async () => {
+                const conns = JSON.parse(await cluster.ctl(['conns', '--json', '--port', '2049'])) as {
+                  connections: Array<{ nodeName: string; path: string; packets?: number }>;
+                };
+                return conns.connections.some(
+                  (c) => c.nodeName === 'n1' && c.path === 'kernel' && (c.packets ?? 0) > 0,
+                );
+              },
+              { timeoutMs: 10_000, what: 'onehostctl conns listing the read as path kernel' },
+            );
+            // and explain says who shifts a segment of it
+            const conns = JSON.parse(await cluster.ctl(['conns', '--json', '--port', '2049'])) as {
+              connections: Array<{ client: string; nodeName: string; path: string }>;
+            };
+            const flow = conns.connections.find((c) => c.nodeName === 'n1' && c.path === 'kernel')!;
+            const explained = JSON.parse(
+              await cluster.ctl(['explain', '--json', '--flow', `tcp ${flow.client} ${vip}:2049 ack`]),
+            ) as { path?: string };
+            expect(explained.path).toMatch(/^kernel: spliced flow shifted by tc/);
+          }
+          const agent = cluster.agents.get('n1')!;
+          process.kill(agent.pid, 'SIGKILL');
+          await agent.whenExited();
+          // started again at once: the gateway takes n1 for down until it joins again (as for any
+          // function), and the client's TCP retransmits what it dropped meanwhile
+          const next = await cluster.startAgent('n1');
+          const adopted = /"adopted":(\d+),"msg":"spliced segments shifted in the kernel/.exec(next.output());
+          expect(Number(adopted?.[1] ?? -1), 'flows the restarted agent adopted').toBeGreaterThan(0);
+          if (DATAPATH === 'kernel') {
+            const c = await copying;
+            expect(c.sha, 'sha256 of the copy read across the agent’s death').toBe(n1.bigSha);
+            expect((await kernelSpliceCounters(lab, 'n1', 'eth0'))!.nodeShifted - before).toBeGreaterThan(
+              500,
+            );
+          } else {
+            // tun mode: the gateway's user space handles the flow's packets while n1 is down, and the
+            // read may fail; it must never deliver a wrong file
+            const c = await copying.then(
+              (r) => r.sha,
+              () => 'failed',
+            );
+            expect([n1.bigSha, 'failed']).toContain(c);
+          }
+        } finally {
+          await lab.exec('n1', 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']).catch(() => undefined);
+        }
+        await cluster.waitForMount(['n1'], 'tcp');
+        // and the restarted agent splices new connections as before
+        expect((await copy('c1', vip, n1.path, n1.big)).sha).toBe(n1.bigSha);
+      },
+      4 * COPY_TIMEOUT_MS,
     );
 
     it(`${PARALLEL} nfs-cat sessions at once over both exports are all correct`, async () => {

@@ -60,6 +60,34 @@ export class GatewaySwitch implements SwitchBackend {
     this.pathOf = fn;
   }
 
+  /**
+   * setSplicedInKernel makes listConnections show a spliced flow whose client segments the gateway's tc
+   * program shifts (docs/splice.md, "In the kernel") as path kernel with the entry's packets: `packets`
+   * answers -1 for a flow the kernel does not shift.
+   */
+  setSplicedInKernel(packets: (clientAddr: string, clientPort: number, clusterPort: number) => number): void {
+    this.splicedPackets = packets;
+  }
+  private splicedPackets: ((clientAddr: string, clientPort: number, clusterPort: number) => number) | null =
+    null;
+
+  /** splicedPath is explain's path line for a TCP segment of a flow the gateway's tc program shifts. */
+  private splicedPath(p: ExplainResult['packet']): string | null {
+    if (
+      this.splicedPackets === null ||
+      p?.protocol !== 'tcp' ||
+      p.srcPort === undefined ||
+      p.dstPort === undefined
+    )
+      return null;
+    const n = this.splicedPackets(p.src, p.srcPort, p.dstPort);
+    if (n < 0) return null;
+    const control = p.flags !== undefined && /SYN|FIN|RST/i.test(p.flags);
+    return control
+      ? 'user space: spliced flow, its SYN, FIN and RST go to the agent (the kernel shifts the rest)'
+      : `kernel: spliced flow shifted by tc and routed to its node, ${n} packets`;
+  }
+
   /** setKernelFlows makes listConnections list the flows the kernel keeps too. */
   setKernelFlows(fp: FastPath): void {
     this.kernel = fp;
@@ -155,6 +183,8 @@ export class GatewaySwitch implements SwitchBackend {
     const r =
       skipped.length === 0 ? r0 : { ...r0, trace: [...r0.trace, ...skipped.map((x) => `health: ${x}`)] };
     if (this.pathOf === null) return r;
+    const spliced = this.splicedPath(p);
+    if (spliced !== null) return { ...r, path: spliced };
     const path = this.pathOf(packet);
     const k = this.kernel?.flowOf(packet) ?? null;
     const snap = this.sw.snapshot;
@@ -188,6 +218,16 @@ export class GatewaySwitch implements SwitchBackend {
       expiresInMs: r.expiresInMs,
       path: 'user' as const,
     }));
+    const spliced = this.splicedPackets;
+    if (spliced !== null) {
+      for (const c of user) {
+        if (c.protocol !== 'tcp') continue;
+        const n = spliced(c.srcAddress, c.srcPort, c.port);
+        if (n < 0) continue;
+        c.path = 'kernel';
+        c.packets = n;
+      }
+    }
     if (this.kernel === null) return { total, connections: user };
     return this.withKernelFlows(f, user, total);
   }

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { basename, dirname, join } from 'node:path';
 import {
   ControlError,
   type ControlServer,
@@ -8,6 +9,7 @@ import {
 } from '@onehost/control';
 import { FastPath, type FastPathLayout, type NodeEndpoint } from '@onehost/fastpath';
 import { localHost } from '@onehost/kernel';
+import { KernelSplice } from '@onehost/ksplice';
 import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
 import { parseIpv4, VXLAN_OVERHEAD } from '@onehost/wire';
@@ -32,6 +34,7 @@ import { registerRpcMetrics } from './rpc/metrics.js';
 import { clusterExports } from './rpc/mount.js';
 import { RpcResponders } from './rpc/responders.js';
 import { Splice } from './splice/handover.js';
+import { KernelShifts } from './splice/kernel-shifts.js';
 import { openShiftSocket } from './splice/shift-socket.js';
 import { SpliceWing } from './splice/wing.js';
 import { EventLog } from './status/events.js';
@@ -468,6 +471,42 @@ export async function startGateway(
       log: log.child({ component: 'splice' }),
     });
     undo.push(shiftSocket.close);
+    if (fastpath !== null) {
+      // The kernel data path: the gateway's tc program shifts and routes spliced flows' client segments
+      // (docs/splice.md, "In the kernel"); without it user space does, as in tun mode.
+      const slog = log.child({ component: 'splice' });
+      try {
+        const k = await KernelSplice.open({
+          dir: kspliceDir(cfg.host.state),
+          side: 'gateway',
+          devices: cfg.outside.interfaces,
+        });
+        undo.push(() => k.close(keep));
+        const markBase = cfg.datapath.markBase;
+        const shifts = new KernelShifts({
+          map: k,
+          markOf: (address) => {
+            const m = control.membership.members().find((x) => x.internalAddress === address);
+            return m === undefined ? undefined : (markBase + m.id) >>> 0;
+          },
+        });
+        const adopted = k.adopted ? shifts.adopt(Date.now()) : 0;
+        wing.useKernel(shifts, () => k.counters().gatewayShifted);
+        backend.setSplicedInKernel((addr, port, clusterPort) =>
+          shifts.has(parseIpv4(addr), port, clusterPort)
+            ? k.gatewayPackets({ clientAddr: parseIpv4(addr), clientPort: port, clusterPort })
+            : -1,
+        );
+        const t = setInterval(() => shifts.sweep(Date.now()), KERNEL_SWEEP_MS);
+        undo.push(() => clearInterval(t));
+        slog.info({ devices: k.devices, adopted }, 'spliced client segments shifted in the kernel (tc)');
+      } catch (err) {
+        slog.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'cannot shift spliced segments in the kernel; user space does',
+        );
+      }
+    }
     const splice = new Splice({
       sw,
       flows: wing,
@@ -555,6 +594,17 @@ export async function startGateway(
     await unwind();
     throw e;
   }
+}
+
+/** How often the gateway's spliced-flow entries in the kernel are checked for their end. */
+const KERNEL_SWEEP_MS = 5000;
+
+/**
+ * kspliceDir is where the gateway mounts the bpffs for its tc program: beside the host state file,
+ * without dots (libbpf turns them into underscores in the maps' pin paths).
+ */
+export function kspliceDir(stateFile: string): string {
+  return join(dirname(stateFile), `${basename(stateFile).replace(/\./g, '-')}-bpf`);
 }
 
 /** fastPathLayout lays the kernel data path out from the configuration (docs/fastpath.md). */

@@ -98,6 +98,7 @@ export interface AgentFileConfig {
   splicePort?: number;
   spliceCapture?: number[];
   splice?: boolean;
+  spliceKernel?: boolean;
   /** the checks themselves, inline (the flag names a file holding such a list) */
   healthChecks?: HealthCheckConfig[];
 }
@@ -183,6 +184,10 @@ const KEYS: Record<keyof AgentFileConfig, Check> = {
   splicePort: integer(portNumber),
   spliceCapture: list(integer(portNumber)),
   splice: (v, at) => {
+    if (typeof v !== 'boolean') throw new AgentConfigError(`${at}: expected true or false`);
+    return v;
+  },
+  spliceKernel: (v, at) => {
     if (typeof v !== 'boolean') throw new AgentConfigError(`${at}: expected true or false`);
     return v;
   },

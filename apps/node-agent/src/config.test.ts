@@ -145,7 +145,7 @@ describe('nftRuleset with splice', () => {
       mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 81 }],
       splice: { capturePorts: [8081, 2049, 8081] },
     });
-    expect(c.splice).toEqual({ capturePorts: [2049, 8081] });
+    expect(c.splice).toEqual({ capturePorts: [2049, 8081], kernel: false });
     const text = nftRuleset(c);
     expect(text).toContain('type route hook output priority mangle - 1;');
     expect(text).toContain(
@@ -157,6 +157,26 @@ describe('nftRuleset with splice', () => {
     const ret = text.indexOf('meta mark { 0x6f69, 0x6f6a } return');
     expect(ret).toBeGreaterThan(text.indexOf('chain restore_out'));
     expect(ret).toBeLessThan(text.indexOf('tcp sport 8081 tcp sport set 81'));
+  });
+
+  it('with the kernel program, marks established segments for it first, and the restore leaves them alone', () => {
+    const c = resolveConfig({
+      ...base,
+      networks: vips,
+      mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 81 }],
+      splice: { capturePorts: [2049, 8081], kernel: true },
+    });
+    const text = nftRuleset(c);
+    const kernel = text.indexOf(
+      'ip saddr { 203.0.113.80, 198.19.0.80 } tcp sport { 2049, 8081 } oifname != "lo" meta mark != 0x6f6a tcp flags & (fin | syn | rst) == 0 meta mark set 0x6f6b counter accept',
+    );
+    expect(kernel).toBeGreaterThan(text.indexOf('chain splice_out'));
+    expect(kernel).toBeLessThan(text.indexOf('meta mark set 0x6f69'));
+    const ret = text.indexOf('meta mark { 0x6f69, 0x6f6a, 0x6f6b } return');
+    expect(ret).toBeGreaterThan(text.indexOf('chain restore_out'));
+    expect(ret).toBeLessThan(text.indexOf('tcp sport 8081 tcp sport set 81'));
+    // without it, nothing is marked for a program that is not there
+    expect(nftRuleset({ ...c, splice: { ...c.splice!, kernel: false } })).not.toContain('0x6f6b');
   });
 
   it('with no capture port, captures nothing but still keeps its own packets from conntrack', () => {

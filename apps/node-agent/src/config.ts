@@ -35,6 +35,11 @@ export interface SpliceConfig {
    * captured. Empty or absent: nothing is captured.
    */
   capturePorts?: number[];
+  /**
+   * The agent's tc program shifts the node's established segments (docs/splice.md, "In the kernel"):
+   * only SYN, FIN and RST segments are captured into the TUN. Default false.
+   */
+  kernel?: boolean;
 }
 
 /** VxlanConfig describes the node's VXLAN device, which decapsulates what the gateways send. */
@@ -92,7 +97,7 @@ export interface ResolvedConfig {
   vxlan: { vni: number; port: number; device: string; local: string; mac?: string };
   mountPorts: MountPortRestore[];
   /** null when delayed binding is off; capture ports sorted, without duplicates. */
-  splice: { capturePorts: number[] } | null;
+  splice: { capturePorts: number[]; kernel: boolean } | null;
   clusterPrefixes: string[];
   stateFile: string;
 }
@@ -230,7 +235,7 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       mac: v.mac,
     },
     mountPorts,
-    splice: config.splice === undefined ? null : { capturePorts },
+    splice: config.splice === undefined ? null : { capturePorts, kernel: config.splice.kernel === true },
     clusterPrefixes: (config.clusterPrefixes ?? ['198.18.0.0/15']).map((p, i) =>
       cidr(`clusterPrefixes[${i}]`, p),
     ),

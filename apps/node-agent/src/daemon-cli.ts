@@ -59,6 +59,7 @@ export interface AgentArgs {
   splicePort: number;
   spliceCapture: number[];
   splice: boolean;
+  spliceKernel: boolean;
   healthChecks?: string;
   /** the configuration file's checks, inline (used unless --health-checks names a file) */
   healthChecksInline?: HealthCheckConfig[];
@@ -151,6 +152,10 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
     )
     .option('--no-splice', 'do not take TCP MOUNT/NFS connections over from the gateway')
     .option(
+      '--no-splice-kernel',
+      "shift the node's segments of spliced connections in the agent (its TUN) instead of a tc eBPF program",
+    )
+    .option(
       '--health-checks <file.yaml>',
       "checks of this node's services (a YAML file with a healthChecks list; README, Health checks)",
     )
@@ -161,7 +166,9 @@ export function buildAgentProgram(action: (args: AgentArgs) => Promise<void>): C
         '(mountd ports from --rpcbind, exports, handle layout), again whenever they change, and restores\n' +
         'the source port of mountd\'s replies to the cluster\'s MOUNT port ({"msg":"mount registered"}).\n' +
         'Unless --no-splice it also takes over the TCP MOUNT and NFS connections the gateway hands it\n' +
-        '(delayed binding, docs/splice.md): --splice-port, --splice-capture.\n' +
+        '(delayed binding, docs/splice.md): --splice-port, --splice-capture. Established segments are\n' +
+        "shifted by a tc eBPF program (clang-built, attached to the node's Ethernet devices) unless\n" +
+        '--no-splice-kernel; a killed agent leaves it shifting, and the next run adopts its flows.\n' +
         '\nLogs are pino JSON lines on stdout; {"msg":"ready"} once the node is configured and heartbeating.\n' +
         'One agent per node: a second one for a node that runs an agent (<state file>.lock) exits 1 at once,\n' +
         'changing nothing.\n' +
@@ -308,7 +315,7 @@ export async function prepareDaemon(args: AgentArgs, logger?: Logger): Promise<D
     ...(healthChecks.length > 0 ? { healthChecks } : {}),
     ...(mount !== undefined ? { mount } : {}),
     ...(mount !== undefined && args.splice
-      ? { splice: { port: args.splicePort, capturePorts: args.spliceCapture } }
+      ? { splice: { port: args.splicePort, capturePorts: args.spliceCapture, kernel: args.spliceKernel } }
       : {}),
     tls: {
       caPem,

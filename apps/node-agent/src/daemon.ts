@@ -1,3 +1,4 @@
+import { basename, dirname, join } from 'node:path';
 import {
   type ClientTls,
   connectMembership,
@@ -5,7 +6,8 @@ import {
   isFinalRefusal,
   type MembershipConnection,
 } from '@onehost/control';
-import { pidAlive, readJournal } from '@onehost/kernel';
+import { ipJson, pidAlive, readJournal } from '@onehost/kernel';
+import { KernelSplice } from '@onehost/ksplice';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import { encodeShift, SHIFT_LENGTH, Splicer } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
@@ -48,9 +50,17 @@ export interface DaemonOptions {
    * take over the TCP MOUNT/NFS connections the gateway hands over (docs/splice.md): the UDP port, and
    * the node's own TCP ports to capture (mountd's TCP port is added when it differs from the cluster's).
    */
-  splice?: { port: number; capturePorts: number[] };
+  splice?: { port: number; capturePorts: number[]; kernel?: boolean };
   /** health checks of the node's services, reported to the gateway on the heartbeat stream */
   healthChecks?: HealthCheckConfig[];
+}
+
+/**
+ * kspliceDir is where the agent mounts the bpffs for its tc program: beside the state file, without
+ * dots (libbpf turns them into underscores in the maps' pin paths).
+ */
+export function kspliceDir(stateFile: string): string {
+  return join(dirname(stateFile), `${basename(stateFile).replace(/\./g, '-')}-bpf`);
 }
 
 /** AgentFailure ends the daemon with exit code 1 and a message for people (no stack). */
@@ -89,6 +99,10 @@ export class AgentDaemon {
   private spliceTick: NodeJS.Timeout | null = null;
   private readonly spliceMeta = new Int32Array(4096 * META_STRIDE);
   private readonly shiftMsg = new Uint8Array(SHIFT_LENGTH);
+  /** the tc program that shifts the node's established spliced segments (null: the TUN does) */
+  private ksplice: KernelSplice | null = null;
+  private kspliceTried = false;
+  private kspliceRefusalLogged = false;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
@@ -127,6 +141,31 @@ export class AgentDaemon {
         ? null
         : new Splicer({
             inject: (p) => void this.spliceIo?.inject(p),
+            bind: (f) => {
+              const k = this.ksplice;
+              if (k === null) return false;
+              try {
+                k.setNodeFlow(f);
+                return true;
+              } catch (err) {
+                // A full map: the flow's segments leave unshifted (the rule marks them all); say so once.
+                if (!this.kspliceRefusalLogged)
+                  this.log.error(
+                    { err: describeError(err) },
+                    'kernel splice map refused a flow (logged once)',
+                  );
+                this.kspliceRefusalLogged = true;
+                return false;
+              }
+            },
+            unbind: (f) => {
+              try {
+                this.ksplice?.deleteNodeFlow(f);
+              } catch {
+                // gone with the map
+              }
+            },
+            activity: (f) => this.ksplice?.nodePackets(f) ?? -1,
             sendOut: (p) => void this.spliceIo?.sendOut(p),
             // The gateway shifts the client's later segments itself and sends them to this node's kernel.
             established: (shift) => {
@@ -149,7 +188,45 @@ export class AgentDaemon {
     return withSpliceCapture(
       withRestores,
       [...ports].sort((a, b) => a - b),
+      this.ksplice !== null,
     );
+  }
+
+  /**
+   * openKernelSplice attaches the tc program for spliced flows (once, before the first apply, so the
+   * agent's table marks segments for it only when it is there), adopting a killed predecessor's
+   * program and flows. On failure the TUN shifts everything, as with --no-splice-kernel.
+   */
+  private async openKernelSplice(): Promise<void> {
+    const splice = this.opts.splice;
+    if (splice === undefined || splice.kernel === false || this.kspliceTried || this.splicer === null) return;
+    this.kspliceTried = true;
+    const log = this.log.child({ component: 'splice' });
+    try {
+      // The node's Ethernet devices but its VXLAN device: replies to clients leave by one of them.
+      const links = await ipJson<{ ifname: string; link_type?: string; linkinfo?: { info_kind?: string } }>(
+        '-d',
+        'link',
+        'show',
+      );
+      const devices = links
+        .filter((l) => l.link_type === 'ether' && l.linkinfo?.info_kind !== 'vxlan')
+        .map((l) => l.ifname);
+      const k = await KernelSplice.open({
+        dir: kspliceDir(this.opts.local.stateFile),
+        side: 'node',
+        devices,
+      });
+      this.ksplice = k;
+      let adopted = 0;
+      if (k.adopted) {
+        const now = Date.now();
+        for (const f of k.nodeFlows()) if (this.splicer.adopt(f, now)) adopted++;
+      }
+      log.info({ devices, adopted }, 'spliced segments shifted in the kernel (tc)');
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'cannot shift spliced segments in the kernel; the TUN does');
+    }
   }
 
   /** openSplice starts delayed binding's packet I/O for the applied configuration (once). */
@@ -343,6 +420,7 @@ export class AgentDaemon {
       // The mount ports to restore are read when it is this apply's turn: an update queued before it
       // has changed them.
       await this.exclusive(async () => {
+        await this.openKernelSplice();
         await this.applyIfChanged(this.withNodeExtras(config));
         await this.openSplice(config);
       });
@@ -504,7 +582,11 @@ export class AgentDaemon {
     try {
       const r = await this.exclusive(async () => {
         await this.closeSplice();
-        return restore(this.opts.local.stateFile);
+        const r = await restore(this.opts.local.stateFile);
+        // After the agent's table is gone: no segment is marked for a program that is no more.
+        await this.ksplice?.close();
+        this.ksplice = null;
+        return r;
       });
       if (r.found) this.log.info({ undone: r.undone }, 'restored the node configuration');
       return true;

@@ -69,7 +69,11 @@ describe('withSpliceCapture', () => {
     const c = nodeConfigFromJoin(join, local);
     const on = withSpliceCapture(c, [2049, 20048]);
     expect(on.splice).toEqual({ capturePorts: [2049, 20048] });
-    expect(resolveConfig(on).splice).toEqual({ capturePorts: [2049, 20048] });
+    expect(resolveConfig(on).splice).toEqual({ capturePorts: [2049, 20048], kernel: false });
+    expect(resolveConfig(withSpliceCapture(c, [2049], true)).splice).toEqual({
+      capturePorts: [2049],
+      kernel: true,
+    });
     expect(sameConfig(withSpliceCapture(on, [2049, 20048]), on)).toBe(true);
     expect(sameConfig(withSpliceCapture(on, null), c)).toBe(true);
     expect(resolveConfig(withSpliceCapture(on, null)).splice).toBeNull();

@@ -71,9 +71,15 @@ export function withMountPorts(config: NodeConfig, restores: readonly MountPortR
 
 /**
  * withSpliceCapture is `config` with delayed binding on and capturing `ports` (the node's TCP mountd and
- * NFS ports); `null` turns delayed binding off (no `splice` key). Apply it with `updateNftables`.
+ * NFS ports); `null` turns delayed binding off (no `splice` key). `kernel`: the agent's tc program
+ * shifts established segments. Apply it with `updateNftables`.
  */
-export function withSpliceCapture(config: NodeConfig, ports: readonly number[] | null): NodeConfig {
+export function withSpliceCapture(
+  config: NodeConfig,
+  ports: readonly number[] | null,
+  kernel = false,
+): NodeConfig {
   const { splice: _, ...rest } = config;
-  return ports === null ? rest : { ...rest, splice: { capturePorts: [...ports] } };
+  if (ports === null) return rest;
+  return { ...rest, splice: kernel ? { capturePorts: [...ports], kernel } : { capturePorts: [...ports] } };
 }

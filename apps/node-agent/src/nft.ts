@@ -16,6 +16,13 @@ export const SPLICE_MARK = 0x6f69;
  * captured again, not tracked by conntrack, left alone by the MOUNT source-port restore.
  */
 export const BYPASS_MARK = 0x6f6a;
+/**
+ * The mark on what the node sends on an established spliced connection when the kernel shifts it (the
+ * agent's tc program, `@onehost/ksplice`, looks at nothing else): routed normally, left alone by the
+ * MOUNT source-port restore (the program keys the flow by the node's own port and restores it).
+ * Mirrored in packages/ksplice/bpf/splice.bpf.c.
+ */
+export const KSPLICE_MARK = 0x6f6b;
 
 const hex = (mark: number) => `0x${mark.toString(16)}`;
 
@@ -55,13 +62,16 @@ function set(items: readonly string[]): string {
  *     firewall rules (`ct state invalid drop`) drop.
  *   - `restore_out` returns early for both marks: the agent sees the node's port on captured packets and
  *     sends its own packets exactly as built (with the cluster port already in place).
+ *   - with `splice.kernel` (the agent's tc program is attached), a rule before the capture: segments
+ *     without SYN, FIN or RST get KSPLICE_MARK instead and leave by the normal routes; the tc program on
+ *     the way out shifts them. The replayed handshake and the end of each flow still reach the agent.
  */
 export function nftRuleset(c: ResolvedConfig): string {
   const t = `table ${NFT_FAMILY} ${NFT_TABLE}`;
   const vips = c.networks.map((n) => n.address);
   const snatRange = `${c.ports.snat.lo}-${c.ports.snat.hi}`;
   const splice = c.splice;
-  const spliceMarks = `meta mark { ${hex(SPLICE_MARK)}, ${hex(BYPASS_MARK)} }`;
+  const spliceMarks = `meta mark { ${[SPLICE_MARK, BYPASS_MARK, ...(splice?.kernel ? [KSPLICE_MARK] : [])].map(hex).join(', ')} }`;
   const restore = c.mountPorts.map(
     (m) =>
       `    ip saddr ${set(vips)} ${m.proto} sport ${m.nodePort} ${m.proto} sport set ${m.clusterPort} counter comment "restore ${m.proto} ${m.nodePort}->${m.clusterPort}"`,
@@ -92,6 +102,11 @@ export function nftRuleset(c: ResolvedConfig): string {
           ...(splice.capturePorts.length === 0
             ? []
             : [
+                ...(splice.kernel
+                  ? [
+                      `    ip saddr ${set(vips)} tcp sport ${set(splice.capturePorts.map(String))} oifname != "lo" meta mark != ${hex(BYPASS_MARK)} tcp flags & (fin | syn | rst) == 0 meta mark set ${hex(KSPLICE_MARK)} counter accept comment "spliced, established: shifted by the kernel on the way out"`,
+                    ]
+                  : []),
                 `    ip saddr ${set(vips)} tcp sport ${set(splice.capturePorts.map(String))} oifname != "lo" meta mark != ${hex(BYPASS_MARK)} meta mark set ${hex(SPLICE_MARK)} counter comment "spliced connections: to the agent's TUN"`,
               ]),
           '  }',

@@ -352,6 +352,9 @@ export function compileState(
     rules: [
       `iifname != ${outs} return`,
       `ip daddr != ${vips} return`,
+      // spliced flows' client segments, shifted and marked for their node by the gateway's tc program
+      // (docs/splice.md, "In the kernel"): counted on the node and routed by the mark
+      `meta mark ${hex(layout.markBase)}-${hex(layout.markBase + LOCAL_SLOT - 1)} goto to_node`,
       // fragments follow their first fragment: user space remembers it (only the first carries ports)
       'ip frag-off & 0x3fff != 0 goto tun_other',
       'meta l4proto . th dport vmap @entries',

@@ -594,12 +594,18 @@ Napi::Value NftFlows::Counters(const Napi::CallbackInfo& info) {
 }
 
 Napi::Function DefineNftContext(Napi::Env env);
+Napi::Value BpfObjGet(const Napi::CallbackInfo& info);
+Napi::Value BpfMapOp(const Napi::CallbackInfo& info);
+Napi::Value BpfMapGetFdById(const Napi::CallbackInfo& info);
 
 }  // namespace onehost
 
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NftFlows", onehost::NftFlows::Define(env));
   exports.Set("NftContext", onehost::DefineNftContext(env));
+  exports.Set("bpfObjGet", Napi::Function::New(env, onehost::BpfObjGet, "bpfObjGet"));
+  exports.Set("bpfMapGetFdById", Napi::Function::New(env, onehost::BpfMapGetFdById, "bpfMapGetFdById"));
+  exports.Set("bpfMapOp", Napi::Function::New(env, onehost::BpfMapOp, "bpfMapOp"));
   return exports;
 }
 

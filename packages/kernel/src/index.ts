@@ -1,3 +1,4 @@
+export { BPF_UPDATE, BpfMap } from './bpf-map.js';
 export { CommandError, type CommandOptions, runCommand } from './command.js';
 export {
   countRules,

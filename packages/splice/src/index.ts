@@ -10,4 +10,11 @@ export {
   writeSegment,
   wscaleOption,
 } from './segment.js';
-export { SPLICE_EVENTS, type SpliceEvent, Splicer, type SplicerIo, type SplicerOptions } from './splicer.js';
+export {
+  type BoundFlow,
+  SPLICE_EVENTS,
+  type SpliceEvent,
+  Splicer,
+  type SplicerIo,
+  type SplicerOptions,
+} from './splicer.js';

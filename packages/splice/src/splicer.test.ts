@@ -13,7 +13,7 @@ import {
   type Shift,
 } from './message.js';
 import { tsOption, writeSegment } from './segment.js';
-import { SPLICE_EVENTS, Splicer } from './splicer.js';
+import { type BoundFlow, SPLICE_EVENTS, Splicer } from './splicer.js';
 
 const CLIENT = parseIpv4('203.0.113.10');
 const VIP = parseIpv4('203.0.113.80');
@@ -423,7 +423,13 @@ describe('Splicer corner cases', () => {
     const synAck = nodeSynAck(y.h);
     expect(y.s.rewriteOutbound(synAck, 0, synAck.length, 3)).toBe(0);
     expect(y.s.list()).toEqual([
-      { client: '203.0.113.10:40000', clusterPort: 20048, nodePort: 45365, state: 'established' },
+      {
+        client: '203.0.113.10:40000',
+        clusterPort: 20048,
+        nodePort: 45365,
+        state: 'established',
+        kernel: false,
+      },
     ]);
   });
 
@@ -467,5 +473,124 @@ describe('shift messages', () => {
     bad[6] = 0;
     bad[7] = 0;
     expect(decodeShift(bad, 0, bad.length)).toBeNull();
+  });
+});
+
+describe('Splicer with the kernel shifting the node’s segments (io.bind)', () => {
+  function kernelHarness(opts: { idleMs?: number; closeMs?: number } = {}) {
+    const injected: Seg[] = [];
+    const bound: BoundFlow[] = [];
+    const unbound: BoundFlow[] = [];
+    let packets = 0;
+    let order: string[] = [];
+    const s = new Splicer(
+      {
+        inject: (p) => {
+          injected.push(parse(p));
+          order.push('inject');
+        },
+        sendOut: () => undefined,
+        bind: (f) => {
+          bound.push(f);
+          order.push('bind');
+          return true;
+        },
+        unbind: (f) => unbound.push(f),
+        activity: () => packets,
+      },
+      { idleMs: 1000, closeMs: 100, ...opts },
+    );
+    const h = handover();
+    const m = message(h);
+    s.onMessage(m, 0, m.length, 0);
+    order = [];
+    s.onOutbound(...args(nodeSynAck(h, { val: NODE_TS, ecr: 5000 }, 7)), 1);
+    return { s, h, bound, unbound, injected, order, tick: (n: number) => (packets += n) };
+  }
+
+  it('binds the flow with its offsets before the handshake’s ACK reaches the node', () => {
+    const { s, h, bound, order } = kernelHarness();
+    expect(order[0]).toBe('bind');
+    expect(order.slice(1).every((o) => o === 'inject')).toBe(true);
+    expect(bound).toEqual([
+      {
+        clientAddr: CLIENT,
+        clusterAddr: VIP,
+        clientPort: 40000,
+        clusterPort: 20048,
+        nodePort: 45365,
+        sOff: (NODE_ISN + 1 - h.serverSeq) | 0,
+        tsOff: (h.gatewayTsval - NODE_TS) | 0,
+        nodeWscale: 7,
+        gatewayWscale: 9,
+      },
+    ]);
+    expect(s.counters.bound).toBe(1);
+    expect(s.list()[0]!.kernel).toBe(true);
+  });
+
+  it('keeps a flow whose kernel entry counts packets past idleMs, and unbinds it once they stop', () => {
+    const { s, unbound, tick } = kernelHarness();
+    tick(5);
+    s.tick(1001); // idle for the splicer, but the kernel moved packets
+    expect(s.size).toBe(1);
+    s.tick(2001);
+    expect(s.size).toBe(0);
+    expect(s.counters.expired).toBe(1);
+    expect(unbound).toHaveLength(1);
+  });
+
+  it('unbinds after both FINs and closeMs (retransmissions still shifted meanwhile)', () => {
+    const { s, h, unbound } = kernelHarness();
+    const fin = nodeSegment({ seq: NODE_ISN + 1, ack: h.clientSeq, flags: TCP_FLAGS.FIN | TCP_FLAGS.ACK });
+    expect(s.rewriteOutbound(...args(fin), 2)).toBeGreaterThan(0);
+    const cfin = clientSegment({
+      seq: h.clientSeq + 3000,
+      ack: h.serverSeq + 1,
+      flags: TCP_FLAGS.FIN | TCP_FLAGS.ACK,
+    });
+    s.onMessage(cfin, 0, cfin.length, 3);
+    s.tick(50);
+    expect(unbound).toHaveLength(0);
+    s.tick(104);
+    expect(unbound).toHaveLength(1);
+    expect(s.size).toBe(0);
+  });
+
+  it('a new handover on the same client port unbinds the old flow first', () => {
+    const { s, h, unbound, bound } = kernelHarness();
+    const m = message({ ...h, clientSeq: 12345 });
+    s.onMessage(m, 0, m.length, 5);
+    expect(unbound).toEqual([bound[0]]);
+  });
+
+  it('adopts a flow a killed agent bound: its FIN and RST are handled and it is unbound in the end', () => {
+    const unbound: BoundFlow[] = [];
+    const sent: Seg[] = [];
+    const s = new Splicer(
+      { inject: () => undefined, sendOut: (p) => sent.push(parse(p)), unbind: (f) => unbound.push(f) },
+      { closeMs: 100 },
+    );
+    const b: BoundFlow = {
+      clientAddr: CLIENT,
+      clusterAddr: VIP,
+      clientPort: 40000,
+      clusterPort: 20048,
+      nodePort: 45365,
+      sOff: 1000,
+      tsOff: 10,
+      nodeWscale: 7,
+      gatewayWscale: 7,
+    };
+    expect(s.adopt(b, 0)).toBe(true);
+    expect(s.adopt(b, 0)).toBe(false);
+    const rst = nodeSegment({ seq: 5000, ack: 1, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK });
+    const n = s.rewriteOutbound(...args(rst), 1);
+    expect(n).toBeGreaterThan(0);
+    const out = parse(rst.subarray(0, n));
+    expect([out.t.srcPort, out.t.seq]).toEqual([20048, 4000]);
+    s.tick(101);
+    expect(unbound).toEqual([b]);
+    expect(s.counters.adopted).toBe(1);
   });
 });

@@ -20,6 +20,32 @@ export interface SplicerIo {
   sendOut(packet: Uint8Array): void;
   /** established, when given, is told each flow's offsets once the node's SYN-ACK fixed them. */
   established?(shift: Shift): void;
+  /**
+   * bind, when given, takes over the node's segments of an established flow from here on (the kernel's
+   * tc program, docs/splice.md "In the kernel"); it is called before the replayed handshake's ACK is
+   * injected, so the node's first answer already finds it. True when taken.
+   */
+  bind?(flow: BoundFlow): boolean;
+  /** unbind undoes a bind when the flow is forgotten (both FINs or a RST and closeMs, idle, replaced). */
+  unbind?(flow: BoundFlow): void;
+  /**
+   * activity returns a number that changes while the bound flow carries segments (the kernel entry's
+   * packet count): idle expiry asks it, since the node's segments no longer pass through here.
+   */
+  activity?(flow: BoundFlow): number;
+}
+
+/** A spliced flow as the kernel needs it to shift the node's segments. */
+export interface BoundFlow {
+  clientAddr: number;
+  clusterAddr: number;
+  clientPort: number;
+  clusterPort: number;
+  nodePort: number;
+  sOff: number;
+  tsOff: number;
+  nodeWscale: number;
+  gatewayWscale: number;
 }
 
 export interface SplicerOptions {
@@ -45,6 +71,8 @@ export const SPLICE_EVENTS = [
   'handover_malformed',
   'handover_refused_full',
   'established',
+  'bound',
+  'adopted',
   'syn_given_up',
   'closed',
   'expired',
@@ -78,6 +106,9 @@ interface Flow {
   nodeIsn: number;
   /** client segments that arrived before the node's SYN-ACK (copies). */
   held: Uint8Array[];
+  /** the kernel shifts the node's segments (io.bind took it); `activity` as last seen. */
+  bound: BoundFlow | null;
+  activity: number;
 }
 
 /**
@@ -148,6 +179,7 @@ export class Splicer {
         this.counters.handover_duplicate++;
         return;
       }
+      this.forget(old);
       this.flows.delete(h.clientAddr, h.clientPort);
     }
     if (this.flows.size >= this.maxFlows) {
@@ -168,6 +200,8 @@ export class Splicer {
       nextSyn: 0,
       nodeIsn: 0,
       held: [],
+      bound: null,
+      activity: 0,
     };
     const e = this.early.get(h.clientAddr, h.clientPort);
     if (e !== undefined) {
@@ -280,6 +314,21 @@ export class Splicer {
     f.state = STATE.ESTABLISHED;
     f.expires = now + this.idleMs;
     this.counters.established++;
+    const bound: BoundFlow = {
+      clientAddr: h.clientAddr,
+      clusterAddr: h.clusterAddr,
+      clientPort: h.clientPort,
+      clusterPort: h.clusterPort,
+      nodePort: h.nodePort,
+      sOff: f.sOff,
+      tsOff: f.tsOff,
+      nodeWscale: f.nodeWscale,
+      gatewayWscale: h.gatewayWscale,
+    };
+    if (this.io.bind?.(bound) === true) {
+      f.bound = bound;
+      this.counters.bound++;
+    }
     this.io.established?.({
       clientAddr: h.clientAddr,
       clientPort: h.clientPort,
@@ -403,6 +452,57 @@ export class Splicer {
     this.io.sendOut(this.out.subarray(0, n));
   }
 
+  /** forget undoes the kernel's part of a flow that goes away. */
+  private forget(f: Flow): void {
+    if (f.bound === null) return;
+    this.io.unbind?.(f.bound);
+    f.bound = null;
+  }
+
+  /**
+   * adopt takes over an established flow the kernel already shifts (a predecessor agent bound it and
+   * died): from here on its FIN, RST and idleness are tracked as if it had been handed over here.
+   * False when the flow is known already or the table is full.
+   */
+  adopt(b: BoundFlow, now: number): boolean {
+    if (this.flows.get(b.clientAddr, b.clientPort) !== undefined || this.flows.size >= this.maxFlows)
+      return false;
+    const h: Handover = {
+      flags: HANDOVER_FLAG.SACK | HANDOVER_FLAG.TIMESTAMPS | HANDOVER_FLAG.WINDOW_SCALE,
+      clientAddr: b.clientAddr,
+      clusterAddr: b.clusterAddr,
+      clientPort: b.clientPort,
+      clusterPort: b.clusterPort,
+      nodePort: b.nodePort,
+      clientSeq: 0,
+      serverSeq: 0,
+      mss: 0,
+      clientWscale: 0,
+      gatewayWscale: b.gatewayWscale,
+      clientTsval: 0,
+      gatewayTsval: 0,
+      clientWindow: 0,
+      data: new Uint8Array(0),
+    };
+    this.flows.set(b.clientAddr, b.clientPort, {
+      h,
+      state: STATE.ESTABLISHED,
+      sOff: b.sOff,
+      tsOff: b.tsOff,
+      nodeWscale: b.nodeWscale,
+      fins: 0,
+      expires: now + this.idleMs,
+      synTries: 0,
+      nextSyn: 0,
+      nodeIsn: 0,
+      held: [],
+      bound: b,
+      activity: this.io.activity?.(b) ?? 0,
+    });
+    this.counters.adopted++;
+    return true;
+  }
+
   /** tick retries replayed SYNs and forgets expired flows and held segments. Call it every ~100 ms. */
   tick(now: number): void {
     this.flows.sweep((f) => {
@@ -415,7 +515,17 @@ export class Splicer {
         this.sendSyn(f, now);
       }
       if (now < f.expires) return true;
+      if (f.state === STATE.ESTABLISHED && f.bound !== null && this.io.activity !== undefined) {
+        // The node's segments pass through the kernel only: its count tells whether the flow is idle.
+        const a = this.io.activity(f.bound);
+        if (a !== f.activity) {
+          f.activity = a;
+          f.expires = now + this.idleMs;
+          return true;
+        }
+      }
       if (f.state !== STATE.CLOSING) this.counters.expired++;
+      this.forget(f);
       return false;
     });
     this.early.sweep((e) => {
@@ -426,13 +536,14 @@ export class Splicer {
   }
 
   /** list lists the spliced flows (for the agent's status and tests). */
-  list(): { client: string; clusterPort: number; nodePort: number; state: string }[] {
+  list(): { client: string; clusterPort: number; nodePort: number; state: string; kernel: boolean }[] {
     const names = ['syn-sent', 'established', 'closing'];
     return [...this.flows.entries()].map(([, , f]) => ({
       client: `${ipv4ToString(f.h.clientAddr)}:${f.h.clientPort}`,
       clusterPort: f.h.clusterPort,
       nodePort: f.h.nodePort,
       state: names[f.state]!,
+      kernel: f.bound !== null,
     }));
   }
 }

@@ -41,13 +41,14 @@ export function registerRpcMetrics(
     });
     new Counter({
       name: 'onehost_splice_segments_total',
-      help: 'Client segments of spliced flows: shifted by the gateway for the node’s kernel, or sent to the node’s agent.',
+      help: 'Client segments of spliced flows: shifted by the gateway’s tc program (kernel; super-packets once) or its user space (gateway) for the node’s kernel, or sent to the node’s agent.',
       labelNames: ['path'],
       registers: [reg],
       collect() {
         this.reset();
         this.inc({ path: 'gateway' }, splice.o.flows.splicedShifted[0] ?? 0);
         this.inc({ path: 'agent' }, splice.o.flows.splicedToAgent[0] ?? 0);
+        this.inc({ path: 'kernel' }, splice.o.flows.splicedInKernel);
       },
     });
     new Gauge({
@@ -56,6 +57,14 @@ export function registerRpcMetrics(
       registers: [reg],
       collect() {
         this.set(splice.o.flows.shiftCount);
+      },
+    });
+    new Gauge({
+      name: 'onehost_splice_kernel_flows',
+      help: 'Spliced flows whose client segments the gateway’s tc program shifts and routes (kernel data path).',
+      registers: [reg],
+      collect() {
+        this.set(splice.o.flows.kernelFlows);
       },
     });
   }

@@ -31,6 +31,9 @@ export interface SpliceFlows {
   readonly splicedToAgent: Float64Array;
   /** spliced flows whose segments the gateway shifts itself */
   readonly shiftCount: number;
+  /** spliced client segments the gateway's tc program shifted, and the flows it shifts (0 without it) */
+  readonly splicedInKernel: number;
+  readonly kernelFlows: number;
 }
 
 export interface SpliceOptions {

@@ -9,7 +9,7 @@ export interface ShiftSocketOptions {
   /** whether a datagram's source is a member's internal address (only members are heard) */
   isMember(address: string): boolean;
   /** takes each flow's offsets */
-  shifts: { setShift(shift: Shift): void };
+  shifts: { setShift(shift: Shift, from: string): void };
   log: Logger;
 }
 
@@ -31,7 +31,7 @@ export async function openShiftSocket(
       strangerLogged = true;
       return;
     }
-    o.shifts.setShift(shift);
+    o.shifts.setShift(shift, from.address);
   });
   socket.on('error', (err) => o.log.warn({ err: err.message }, 'splice socket error'));
   try {

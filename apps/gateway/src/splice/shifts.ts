@@ -16,6 +16,8 @@ export class ShiftTable {
   private readonly shifts = new FlowMap<Shift>();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
+  /** told of each SYN, FIN and RST of a known flow (the kernel's entries end by them) */
+  onControl: ((client: number, clientPort: number, clusterPort: number, flags: number) => void) | null = null;
 
   /** set records (or replaces) a flow's offsets. */
   set(shift: Shift): void {
@@ -48,6 +50,7 @@ export class ShiftTable {
     }
     const flags = t.flags;
     if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
+      this.onControl?.(src, t.srcPort, t.dstPort, flags);
       if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.shifts.delete(src, t.srcPort);
       this.toAgent[0]!++;
       return false;

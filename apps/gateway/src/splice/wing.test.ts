@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_NODE_ID } from '../datapath.js';
 import { checksumsOk, segment, tcpOf, tsecrOf } from '../testing/packets.test-util.js';
 import { ClientTcp } from './client-tcp.js';
+import { KernelShifts } from './kernel-shifts.js';
 import { ShiftTable } from './shifts.js';
 import { SpliceWing } from './wing.js';
 
@@ -216,5 +217,41 @@ describe('SpliceWing', () => {
     const s = segment({ src: CLIENT, dst: VIP, srcPort: 7000, dstPort: 2049, flags: TCP_FLAGS.ACK });
     expect(wing.shiftHere(s, 0, s.length)).toBe(true);
     expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([1, 0]);
+  });
+});
+
+describe('SpliceWing with the kernel shifting client segments (useKernel)', () => {
+  it('writes each shift into the kernel with its sender, and tells it the flow’s SYN, FIN and RST', () => {
+    const wing = new SpliceWing({ sink: { sendUdp: () => 0 }, port: 7472 });
+    const written: Array<{ clientPort: number; mark: number }> = [];
+    const deleted: number[] = [];
+    const kernel = new KernelShifts({
+      map: {
+        setGatewayFlow: (f) => written.push({ clientPort: f.clientPort, mark: f.mark }),
+        deleteGatewayFlow: (f) => deleted.push(f.clientPort) > 0,
+        gatewayPackets: () => 0,
+        gatewayFlows: () => [],
+      },
+      markOf: (a) => (a === '198.18.0.12' ? 0x6f480002 : undefined),
+    });
+    wing.useKernel(kernel, () => 42);
+    const shift: Shift = {
+      clientAddr: c,
+      clientPort: 7000,
+      clusterPort: 2049,
+      nodePort: 2049,
+      sOff: 1,
+      tsOff: 2,
+    };
+    wing.setShift(shift, '198.18.0.12');
+    expect(written).toEqual([{ clientPort: 7000, mark: 0x6f480002 }]);
+    expect([wing.kernelFlows, wing.splicedInKernel]).toEqual([1, 42]);
+    // a plain ACK that still reaches user space (before the entry landed) is shifted there
+    const ack = segment({ src: CLIENT, dst: VIP, srcPort: 7000, dstPort: 2049, flags: TCP_FLAGS.ACK });
+    expect(wing.shiftHere(ack, 0, ack.length)).toBe(true);
+    const rst = segment({ src: CLIENT, dst: VIP, srcPort: 7000, dstPort: 2049, flags: TCP_FLAGS.RST });
+    expect(wing.shiftHere(rst, 0, rst.length)).toBe(false);
+    expect(deleted).toEqual([7000]);
+    expect(wing.kernelFlows).toBe(0);
   });
 });

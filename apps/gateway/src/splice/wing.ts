@@ -4,6 +4,7 @@ import { MAX_NODE_ID, type NodeEndpoint, type SplicePath } from '../datapath.js'
 import type { PacketSink } from '../packet-io.js';
 import { ClientTcp, type ClientTcpState } from './client-tcp.js';
 import type { SpliceFlows } from './handover.js';
+import type { KernelShifts } from './kernel-shifts.js';
 import { ShiftTable } from './shifts.js';
 
 export interface SpliceWingOptions {
@@ -31,6 +32,8 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   private readonly msgMeta = new Int32Array(META_STRIDE);
   private readonly msgDst = new Int32Array(1);
   private readonly msgSport = new Int32Array(1);
+  private kernel: KernelShifts | null = null;
+  private kernelSegments: () => number = () => 0;
 
   constructor(private readonly o: SpliceWingOptions) {}
 
@@ -63,9 +66,34 @@ export class SpliceWing implements SplicePath, SpliceFlows {
     this.clients.setPorts(ports);
   }
 
-  /** setShift records the offsets of a spliced flow (from its node's agent, docs/splice.md). */
-  setShift(shift: Shift): void {
+  /**
+   * setShift records the offsets of a spliced flow (from its node's agent at `from`, docs/splice.md);
+   * with the kernel's program (`useKernel`) the kernel shifts its client segments from now on.
+   */
+  setShift(shift: Shift, from?: string): void {
     this.shifts.set(shift);
+    if (this.kernel !== null && from !== undefined) this.kernel.set(shift, from, Date.now());
+  }
+
+  /**
+   * useKernel hands the spliced flows' client segments to the gateway's tc program (kernel data path):
+   * `segments` reads how many it shifted. The user-space shift stays for what the kernel leaves.
+   */
+  useKernel(kernel: KernelShifts, segments: () => number): void {
+    this.kernel = kernel;
+    this.kernelSegments = segments;
+    this.shifts.onControl = (client, clientPort, clusterPort, flags) =>
+      kernel.noteControl(client, clientPort, clusterPort, flags, Date.now());
+  }
+
+  /** splicedInKernel is how many client segments of spliced flows the kernel shifted. */
+  get splicedInKernel(): number {
+    return this.kernelSegments();
+  }
+
+  /** kernelFlows is the number of spliced flows the kernel shifts (0 without the program). */
+  get kernelFlows(): number {
+    return this.kernel?.size ?? 0;
   }
 
   clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {

@@ -1,0 +1,133 @@
+import type { GatewayFlow } from '@onehost/ksplice';
+import { TCP_FLAGS } from '@onehost/wire';
+import { describe, expect, it } from 'vitest';
+import { type GatewayFlowMap, KernelShifts } from './kernel-shifts.js';
+
+/** FakeMap stands for the program's map: what was written, and the packet counts the kernel would keep. */
+class FakeMap implements GatewayFlowMap {
+  readonly entries = new Map<string, GatewayFlow & { packets: number }>();
+  full = false;
+  private static key(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): string {
+    return `${f.clientAddr >>> 0}:${f.clientPort}:${f.clusterPort}`;
+  }
+  setGatewayFlow(f: GatewayFlow): void {
+    if (this.full) throw new Error('E2BIG');
+    this.entries.set(FakeMap.key(f), { ...f, packets: 0 });
+  }
+  deleteGatewayFlow(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean {
+    return this.entries.delete(FakeMap.key(f));
+  }
+  gatewayPackets(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): number {
+    return this.entries.get(FakeMap.key(f))?.packets ?? -1;
+  }
+  gatewayFlows(): Array<GatewayFlow & { packets: number }> {
+    return [...this.entries.values()].map((e) => ({ ...e }));
+  }
+  count(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>, n: number): void {
+    this.entries.get(FakeMap.key(f))!.packets += n;
+  }
+}
+
+const CLIENT = 0xcb00710a | 0; // 203.0.113.10 as the packet path passes it (int32)
+const N2 = '198.18.0.12';
+const shift = {
+  clientAddr: CLIENT,
+  clientPort: 40000,
+  clusterPort: 2049,
+  nodePort: 2049,
+  sOff: -7,
+  tsOff: 99,
+};
+
+function setup(o: { idleMs?: number; finMs?: number; maxFlows?: number } = {}) {
+  const map = new FakeMap();
+  const k = new KernelShifts({
+    map,
+    markOf: (a) => (a === N2 ? 0x6f480002 : undefined),
+    idleMs: 1000,
+    finMs: 500,
+    ...o,
+  });
+  return { map, k };
+}
+
+describe('KernelShifts: the gateway tc program’s flow map', () => {
+  it('writes a flow with its node’s mark when the agent’s shift arrives', () => {
+    const { map, k } = setup();
+    expect(k.set(shift, N2, 0)).toBe(true);
+    expect(map.gatewayFlows()).toEqual([
+      { ...shift, clientAddr: CLIENT >>> 0, mark: 0x6f480002, packets: 0 },
+    ]);
+    expect(k.has(CLIENT, 40000, 2049)).toBe(true);
+    expect(k.has(CLIENT, 40000, 20048)).toBe(false);
+  });
+
+  it('refuses shifts from strangers, beyond maxFlows, and what the kernel refuses: user space shifts those', () => {
+    const { map, k } = setup({ maxFlows: 1 });
+    expect(k.set(shift, '198.18.0.99', 0)).toBe(false);
+    expect(k.set(shift, N2, 0)).toBe(true);
+    expect(k.set({ ...shift, clientPort: 40001 }, N2, 0)).toBe(false);
+    // the same flow again (the agent repeats itself) replaces its entry
+    expect(k.set({ ...shift, sOff: 5 }, N2, 0)).toBe(true);
+    expect(map.gatewayFlows()[0]!.sOff).toBe(5);
+    const { map: full, k: k2 } = setup();
+    full.full = true;
+    expect(k2.set(shift, N2, 0)).toBe(false);
+    expect(k2.counters.refused).toBe(1);
+  });
+
+  it('a RST or a SYN on the same ports removes the entry at once', () => {
+    for (const flag of [TCP_FLAGS.RST, TCP_FLAGS.SYN]) {
+      const { map, k } = setup();
+      k.set(shift, N2, 0);
+      k.noteControl(CLIENT, 40000, 20048, flag, 1); // another cluster port: not this flow
+      expect(map.entries.size).toBe(1);
+      k.noteControl(CLIENT, 40000, 2049, flag, 1);
+      expect(map.entries.size).toBe(0);
+      expect(k.size).toBe(0);
+    }
+  });
+
+  it('the client’s FIN leaves finMs for the last segments, then the entry goes', () => {
+    const { map, k } = setup();
+    k.set(shift, N2, 0);
+    k.noteControl(CLIENT, 40000, 2049, TCP_FLAGS.FIN | TCP_FLAGS.ACK, 100);
+    k.sweep(599);
+    expect(map.entries.size).toBe(1);
+    k.sweep(600);
+    expect(map.entries.size).toBe(0);
+  });
+
+  it('an entry whose packet count moves stays; one that stops for idleMs goes', () => {
+    const { map, k } = setup();
+    k.set(shift, N2, 0);
+    map.count(shift, 10);
+    k.sweep(1000); // moved since it was written: kept for another idleMs
+    expect(map.entries.size).toBe(1);
+    k.sweep(1999);
+    expect(map.entries.size).toBe(1);
+    k.sweep(2000); // no packet since 1000
+    expect(map.entries.size).toBe(0);
+    expect(k.counters.removed).toBe(1);
+  });
+
+  it('adopts what a killed gateway left in the kernel, and expires it as its own', () => {
+    const { map, k } = setup();
+    k.set(shift, N2, 0);
+    const next = new KernelShifts({ map, markOf: () => undefined, idleMs: 1000 });
+    expect(next.adopt(5000)).toBe(1);
+    expect(next.adopt(5000)).toBe(0);
+    expect(next.has(CLIENT, 40000, 2049)).toBe(true);
+    next.noteControl(CLIENT, 40000, 2049, TCP_FLAGS.RST, 5001);
+    expect(map.entries.size).toBe(0);
+  });
+
+  it('an entry the kernel lost is forgotten without a delete', () => {
+    const { map, k } = setup();
+    k.set(shift, N2, 0);
+    map.entries.clear();
+    k.sweep(5000);
+    expect(k.size).toBe(0);
+    expect(k.counters.removed).toBe(0);
+  });
+});

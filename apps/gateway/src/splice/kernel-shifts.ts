@@ -1,0 +1,148 @@
+import type { GatewayFlow } from '@onehost/ksplice';
+import { FlowMap, type Shift } from '@onehost/splice';
+import { TCP_FLAGS } from '@onehost/wire';
+
+/** The gateway's flow map of its tc program (`KernelSplice`, side gateway), as KernelShifts uses it. */
+export interface GatewayFlowMap {
+  setGatewayFlow(f: GatewayFlow): void;
+  deleteGatewayFlow(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean;
+  /** the entry's packet count, -1 when there is none */
+  gatewayPackets(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): number;
+  gatewayFlows(): Array<GatewayFlow & { packets: number }>;
+}
+
+export interface KernelShiftsOptions {
+  map: GatewayFlowMap;
+  /** the mark that routes to the node at `address` (its internal address), undefined for a stranger */
+  markOf(address: string): number | undefined;
+  /** an entry whose packet count has not moved for this long goes (default 900 000 ms, as the agent) */
+  idleMs?: number;
+  /** an entry goes this long after the client's FIN (default 120 000 ms: the node's last ACKs pass) */
+  finMs?: number;
+  /** most entries (the program's map size) */
+  maxFlows?: number;
+}
+
+interface Entry {
+  flow: GatewayFlow;
+  packets: number;
+  movedAt: number;
+  finAt: number;
+}
+
+/**
+ * KernelShifts keeps the gateway's tc program's flow map (docs/splice.md, "In the kernel"): an entry per
+ * spliced flow whose offsets its agent told, so the kernel shifts the client's segments and routes them
+ * to the node without user space. The segments that still come here (SYN, FIN, RST) tell the end of a
+ * flow; an entry whose packet count stops moving is idle. One bpf(2) call per flow change, none per
+ * packet; `sweep` reads each entry's count only when it may have expired.
+ */
+export class KernelShifts {
+  readonly counters = { added: 0, refused: 0, removed: 0, adopted: 0 };
+  private readonly flows = new FlowMap<Entry>();
+  private readonly idleMs: number;
+  private readonly finMs: number;
+  private readonly maxFlows: number;
+
+  constructor(private readonly o: KernelShiftsOptions) {
+    this.idleMs = o.idleMs ?? 900_000;
+    this.finMs = o.finMs ?? 120_000;
+    this.maxFlows = o.maxFlows ?? 65_536;
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /**
+   * set puts a flow in the kernel: false (and user space shifts it) when its sender is no member, the
+   * map is full, or the kernel refuses.
+   */
+  set(shift: Shift, from: string, now: number): boolean {
+    const mark = this.o.markOf(from);
+    const old = this.flows.get(shift.clientAddr, shift.clientPort);
+    if (mark === undefined || (old === undefined && this.flows.size >= this.maxFlows)) {
+      this.counters.refused++;
+      return false;
+    }
+    if (old !== undefined && old.flow.clusterPort !== shift.clusterPort) this.remove(old);
+    const flow: GatewayFlow = {
+      clientAddr: shift.clientAddr >>> 0,
+      clientPort: shift.clientPort,
+      clusterPort: shift.clusterPort,
+      nodePort: shift.nodePort,
+      sOff: shift.sOff,
+      tsOff: shift.tsOff,
+      mark,
+    };
+    try {
+      this.o.map.setGatewayFlow(flow);
+    } catch {
+      this.counters.refused++;
+      return false;
+    }
+    this.flows.set(shift.clientAddr, shift.clientPort, { flow, packets: 0, movedAt: now, finAt: 0 });
+    this.counters.added++;
+    return true;
+  }
+
+  /** has tells whether the kernel shifts this client's flow to `clusterPort`. */
+  has(clientAddr: number, clientPort: number, clusterPort: number): boolean {
+    return this.flows.get(clientAddr, clientPort)?.flow.clusterPort === clusterPort;
+  }
+
+  /**
+   * noteControl takes a segment of a flow the kernel left to user space (SYN, FIN, RST): a RST or a
+   * SYN (a new connection on the same ports) ends the entry, a FIN starts its last finMs.
+   */
+  noteControl(clientAddr: number, clientPort: number, clusterPort: number, flags: number, now: number): void {
+    const e = this.flows.get(clientAddr, clientPort);
+    if (e === undefined || e.flow.clusterPort !== clusterPort) return;
+    if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.remove(e);
+    else if ((flags & TCP_FLAGS.FIN) !== 0 && e.finAt === 0) e.finAt = now;
+  }
+
+  /** adopt takes the entries a previous gateway left in the kernel (after it was killed). */
+  adopt(now: number): number {
+    let n = 0;
+    for (const f of this.o.map.gatewayFlows()) {
+      if (this.flows.get(f.clientAddr | 0, f.clientPort) !== undefined) continue;
+      const { packets, ...flow } = f;
+      this.flows.set(f.clientAddr | 0, f.clientPort, { flow, packets, movedAt: now, finAt: 0 });
+      n++;
+    }
+    this.counters.adopted += n;
+    return n;
+  }
+
+  /** sweep removes finished and idle entries. Call it every few seconds. */
+  sweep(now: number): void {
+    this.flows.sweep((e) => {
+      if (e.finAt !== 0 && now - e.finAt >= this.finMs) return this.drop(e);
+      if (now - e.movedAt < this.idleMs) return true;
+      const p = this.o.map.gatewayPackets(e.flow);
+      if (p < 0) return false; // gone from the kernel already
+      if (p !== e.packets) {
+        e.packets = p;
+        e.movedAt = now;
+        return true;
+      }
+      return this.drop(e);
+    });
+  }
+
+  private drop(e: Entry): false {
+    try {
+      this.o.map.deleteGatewayFlow(e.flow);
+    } catch {
+      // the map is gone (closing)
+    }
+    this.counters.removed++;
+    return false;
+  }
+
+  private remove(e: Entry): void {
+    this.drop(e);
+    this.flows.delete(e.flow.clientAddr | 0, e.flow.clientPort);
+  }
+}

@@ -97,6 +97,28 @@ describe('PacketSender', () => {
     expect(port).toBeLessThanOrEqual(50099);
   });
 
+  it('hashes inner IPv6 packets by addresses and ports: one flow, one port; another flow, another port', () => {
+    const sender = openSender({ portMin: 50000, portMax: 59999 });
+    // RFC 8200 §3 fixed header, then UDP ports; addresses from the documentation prefix (RFC 3849)
+    const v6 = (srcPort: number, size: number, last = 5) => {
+      const b = Buffer.alloc(48 + size);
+      b[0] = 0x60;
+      b.writeUInt16BE(8 + size, 4);
+      b[6] = 17;
+      b[7] = 64;
+      Buffer.from('20010db8000100000000000000000005', 'hex').copy(b, 8);
+      Buffer.from('20010db8000000000000000000000010', 'hex').copy(b, 24);
+      b[23] = last;
+      b.writeUInt16BE(srcPort, 40);
+      b.writeUInt16BE(53, 42);
+      return b;
+    };
+    const port = sender.flowPort(v6(4000, 10));
+    expect(sender.flowPort(v6(4000, 900))).toBe(port);
+    const others = [sender.flowPort(v6(4001, 10)), sender.flowPort(v6(4000, 10, 6))];
+    expect(others).not.toContain(port);
+  });
+
   it('sends complete IPv4 packets with sendIp and counts malformed ones', async () => {
     const sender = openSender();
     const sink = node.spawn('python3', [sinkScript, '198.18.1.2', '7778', '2']);

@@ -20,7 +20,7 @@ export type Change =
    * A route added or replaced in the main table: `dst` and `protocol` find ours again; the routes it
    * replaced (same destination and metric) are re-added from `previous` (ip route arguments).
    */
-  | { kind: 'route'; dst: string; protocol: string; previous: string[][] }
+  | { kind: 'route'; dst: string; protocol: string; previous: string[][]; family?: 6 }
   /** A policy-routing rule selected by a mark: `ip rule add priority P fwmark F lookup T`. */
   | ({ kind: 'rule' } & MarkRule)
   /** A route added to a table of its own (not main): `ip route add DST dev DEV table T`. */
@@ -174,10 +174,11 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
       if (await host.linkExists(change.name)) await host.ip('link', 'del', change.name);
       return;
     case 'route': {
-      for (const r of await host.routes('main'))
-        if (r.dst === change.dst && r.protocol === change.protocol)
-          await host.ip('route', 'del', ...routeArgs(r));
-      for (const args of change.previous) await host.ip('route', 'replace', ...args);
+      const six = change.family === 6;
+      const ip = (...a: string[]) => (six ? host.ip('-6', ...a) : host.ip(...a));
+      for (const r of six ? await host.routes6('main') : await host.routes('main'))
+        if (r.dst === change.dst && r.protocol === change.protocol) await ip('route', 'del', ...routeArgs(r));
+      for (const args of change.previous) await ip('route', 'replace', ...args);
       return;
     }
     case 'rule': {

@@ -314,6 +314,19 @@ async function applyIpv6Addresses(
   const wanted: { dev: string; cidr: string }[] = six.map((v) => ({ dev: 'lo', cidr: `${v}/128` }));
   if (six.length > 0 && c.interconnectAddress !== undefined)
     wanted.push({ dev: c.interconnect, cidr: `${ipv4LinkLocal(parseIpv4(c.interconnectAddress))}/64` });
+  // IPv6 on where the addresses go, without generated link-locals (no DAD, RS or MLD from them)
+  for (const dev of six.length > 0 ? ['lo', c.interconnect] : []) {
+    const key = `net/ipv6/conf/${dev}/disable_ipv6`;
+    if (!(await host.sysctlExists(key)) || (await host.readSysctl(key)) === '0') continue;
+    for (const [k, v] of [
+      [`net/ipv6/conf/${dev}/addr_gen_mode`, '1'],
+      [key, '0'],
+    ] as const) {
+      if (!journal.current.changes.some((x) => x.kind === 'sysctl' && x.key === k))
+        await journal.record({ kind: 'sysctl', key: k, previous: await host.readSysctl(k) });
+      await host.writeSysctl(k, v);
+    }
+  }
   for (const old of journal.current.changes) {
     if (old.kind !== 'addr' || !old.cidr.includes(':')) continue;
     if (wanted.some((w) => w.dev === old.dev && w.cidr === old.cidr)) continue;

@@ -30,9 +30,11 @@ describe('the gateway host with an IPv6 cluster address (a scratch namespace)', 
         await ns.sysctl(`net.ipv6.conf.${d}.addr_gen_mode`, 1);
         await ns.ip('link', 'set', d, 'up');
       }
-      await ns.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, 0);
+      // the outside and the TUN: as a host brings them; the gateway turns on lo and the interconnect
+      if (dev !== 'eth1') await ns.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, 0);
     }
-    await ns.sysctl('net.ipv6.conf.lo.disable_ipv6', 0);
+    await ns.sysctl('net.ipv6.conf.lo.disable_ipv6', 1);
+    await ns.sysctl('net.ipv6.conf.eth1.disable_ipv6', 1);
     await ns.addAddress('eth1', '198.18.0.1/24');
     config = {
       name: 'gw',
@@ -93,5 +95,7 @@ describe('the gateway host with an IPv6 cluster address (a scratch namespace)', 
     expect(await host.routes6(4789)).toEqual([]);
     expect(await host.ip('-6', 'neigh', 'show', 'proxy', 'dev', 'eth0')).not.toContain(VIP6);
     expect(await host.readSysctl('net/ipv6/conf/all/forwarding')).toBe('0');
-  });
+    expect(await host.readSysctl('net/ipv6/conf/lo/disable_ipv6')).toBe('1');
+    expect(await host.readSysctl('net/ipv6/conf/eth1/disable_ipv6')).toBe('1');
+  }, 60_000);
 });

@@ -127,6 +127,10 @@ export async function startGateway(
     // send its own IPv6 (DAD, router solicitations, MLD) into it, counted as malformed on an idle gateway.
     // addr_gen_mode rather than disable_ipv6 keeps IPv6 routable into the device for IPv6 cluster addresses.
     await localHost.noIpv6Autoconf(queue.name);
+    // IPv6 cluster addresses are routed into the TUN, and `local` ones come back out of it: the kernel
+    // refuses an IPv6 route through a device with IPv6 off (the setting goes with the device)
+    if (ipv6ClusterAddresses(cfg).length > 0)
+      await localHost.writeSysctl(`net/ipv6/conf/${queue.name}/disable_ipv6`, '0');
     queue.isUp = true;
     const kernel = cfg.datapath.mode === 'kernel';
     let fastpath: FastPath | null = null;

@@ -48,6 +48,8 @@ export interface ClusterOptions {
   agentArgs?: (name: string, lab: Lab) => string[];
   /** the agents startCluster starts (default every node's); start the others with startAgent */
   agents?: string[];
+  /** IPv6 on the lab's outside (the lab's `ipv6` option; the gateway's IPv6 cluster address is the test's) */
+  ipv6?: boolean;
   /** runs once the lab is built, before the gateway starts (e.g. to change a namespace's sysctls) */
   beforeGateway?: (lab: Lab) => Promise<void>;
 }
@@ -252,6 +254,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const lab = await createLab({
     nodes: opts.nodes ?? 3,
     ...(opts.nfs !== undefined ? { nfs: opts.nfs } : {}),
+    ...(opts.ipv6 === true ? { ipv6: true } : {}),
   });
   const dir = join(lab.runDir, 'onehost');
   const cluster = new Cluster(lab, dir, opts.agentArgs);

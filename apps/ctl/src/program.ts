@@ -165,7 +165,7 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     )
     .option('-c, --config <file.yaml>', 'offline: switch table config (see packages/switch/docs/config.md)')
     .addOption(
-      new Option('-p, --packet <hex>', 'one IPv4 packet as hex (from the IP header on)').conflicts([
+      new Option('-p, --packet <hex>', 'one IPv4 or IPv6 packet as hex (from the IP header on)').conflicts([
         'pcap',
         'flow',
       ]),

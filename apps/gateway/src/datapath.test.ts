@@ -1,15 +1,30 @@
 import { DecisionOut, MessageSwitch } from '@onehost/switch';
-import { configFrom, mountCall, tcpPacket, udpPacket } from '@onehost/switch/testing';
+import {
+  configFrom,
+  ipv6Packet,
+  mountCall,
+  tcp6Packet,
+  tcpPacket,
+  udp6Packet,
+  udpPacket,
+} from '@onehost/switch/testing';
 import { type Destination, META_STRIDE } from '@onehost/tun';
 import {
+  checksum,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
   IcmpView,
   IPPROTO,
   Ipv4View,
+  Ipv6View,
   OK,
   parseIpv4,
   parseMac,
+  pseudoHeaderSum6,
+  put16,
   TCP_FLAGS,
   u32,
+  writeTcpHeader,
   writeVxlanPrefix,
 } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
@@ -196,10 +211,14 @@ interface Setup {
   now: { t: number };
 }
 
-function setup({ withWing = true, ...o }: Partial<DatapathOptions> & { withWing?: boolean } = {}): Setup {
+function setup({
+  withWing = true,
+  config = CONFIG,
+  ...o
+}: Partial<DatapathOptions> & { withWing?: boolean; config?: string } = {}): Setup {
   const now = { t: 1000 };
   const sw = new MessageSwitch({ clock: () => now.t });
-  sw.load(configFrom(CONFIG));
+  sw.load(configFrom(config));
   const events: string[] = [];
   const source = new FakeSource(events);
   const sink = new FakeSink(events);
@@ -243,9 +262,9 @@ const udp = (dstPort: number, size: number, df = true) => {
 describe('Datapath destination table', () => {
   it('has per node its VXLAN row, then the agent rows the wing asks for; only nodes it knows get rows', () => {
     const { sink } = setup();
-    const prefix = (mac: string) => {
+    const prefix = (mac: string, etherType = ETHERTYPE_IPV4) => {
       const p = new Uint8Array(22);
-      writeVxlanPrefix(p, 0, 4242, parseMac(mac), parseMac(GATEWAY_MAC));
+      writeVxlanPrefix(p, 0, 4242, parseMac(mac), parseMac(GATEWAY_MAC), etherType);
       return p;
     };
     expect(sink.table).toEqual([
@@ -255,12 +274,20 @@ describe('Datapath destination table', () => {
       { address: '198.18.0.12', port: 4789, prefix: prefix('02:00:00:00:00:03') },
       { address: '198.18.0.12', port: 7472, prefix: Uint8Array.of(2) },
       { address: '198.18.0.12', port: 7472 },
+      // then per node its row for inner IPv6 (EtherType 0x86dd)
+      { address: '198.18.0.11', port: 4789, prefix: prefix('02:00:00:00:00:02', ETHERTYPE_IPV6) },
+      { address: '198.18.0.12', port: 4789, prefix: prefix('02:00:00:00:00:03', ETHERTYPE_IPV6) },
     ]);
   });
 
   it('without the wing has one row per node', () => {
     const { sink } = setup({ withWing: false });
-    expect(sink.table.map((d) => `${d.address}:${d.port}`)).toEqual(['198.18.0.11:4789', '198.18.0.12:4789']);
+    expect(sink.table.map((d) => `${d.address}:${d.port}`)).toEqual([
+      '198.18.0.11:4789',
+      '198.18.0.12:4789',
+      '198.18.0.11:4789',
+      '198.18.0.12:4789',
+    ]);
   });
 
   it('keeps the old table when a node has a bad MAC or address', () => {
@@ -407,6 +434,102 @@ describe('Datapath packets too big for the interconnect', () => {
     source.batch(udp(53, 1500), udp(53, 1500), udp(53, 1500));
     expect(sink.ip.length).toBe(4);
     expect(drop(dp)).toEqual({ ...noDrops, too_big: 7, icmp_rate_limited: 3 });
+  });
+});
+
+describe('Datapath IPv6', () => {
+  const VIP6 = '2001:db8::10';
+  const CLIENT6 = '2001:db8:1::7';
+  const CONFIG6 = CONFIG.replace(
+    `  - { network: outside, address: ${VIP}, default: true }`,
+    `  - { network: outside, address: ${VIP}, default: true }\n  - { network: outside, address: "${VIP6}" }`,
+  );
+  // with the wing: n1 rows 0-2, n2 rows 3-5, then the IPv6 rows: n1 6, n2 7
+  const N1_V6 = 6;
+  const syn6 = (dstPort: number, mss: number) => {
+    const tcp = new Uint8Array(24);
+    writeTcpHeader(tcp, 0, {
+      srcPort: 7000,
+      dstPort,
+      seq: 1,
+      ack: 0,
+      flags: TCP_FLAGS.SYN,
+      window: 65535,
+      options: Uint8Array.of(2, 4, mss >>> 8, mss & 0xff),
+    });
+    const p = ipv6Packet(CLIENT6, VIP6, IPPROTO.TCP, tcp);
+    put16(p, 40 + 16, checksum(p, 40, 24, pseudoHeaderSum6(p, 8, 24, IPPROTO.TCP, 24)));
+    return p;
+  };
+
+  it('sends IPv6 packets to the node in VXLAN with an IPv6 inner frame, untouched', () => {
+    const { source, sink, dp } = setup({ config: CONFIG6 });
+    const pkt = tcp6Packet({ src: CLIENT6, dst: VIP6, srcPort: 7000, dstPort: 22, flags: TCP_FLAGS.ACK });
+    source.batch(pkt);
+    expect(sink.udp.map((s) => s.row)).toEqual([N1_V6]);
+    expect(sink.udp[0]!.bytes.equals(Buffer.from(pkt))).toBe(true);
+    expect(sink.table[N1_V6]!.prefix!.subarray(20)).toEqual(Uint8Array.of(0x86, 0xdd));
+    expect(dp.packetsByNode[2]).toBe(1);
+    expect(drop(dp)).toEqual(noDrops);
+  });
+
+  it('clamps the MSS of IPv6 SYNs to the interconnect (MTU - 50 - 60), checksum still right', () => {
+    const { source, sink, dp } = setup({ config: CONFIG6 });
+    source.batch(syn6(22, 1460), syn6(22, 1200));
+    const mss = sink.udp.map((s) => {
+      const v = new Ipv6View();
+      expect(v.bind(s.bytes)).toBe(OK);
+      expect(v.upperChecksumOk()).toBe(true);
+      return s.bytes.readUInt16BE(40 + 22);
+    });
+    expect(mss).toEqual([MTU - 50 - 60, 1200]);
+    expect(dp.mssClamped[0]).toBe(1);
+  });
+
+  it('drops an IPv6 packet too big for the interconnect (no Packet Too Big yet) and sends no ICMP', () => {
+    const { source, sink, dp } = setup({ config: CONFIG6 });
+    source.batch(
+      udp6Packet({
+        src: CLIENT6,
+        dst: VIP6,
+        srcPort: 5000,
+        dstPort: 53,
+        payload: new Uint8Array(MTU - 50 - 48 + 1),
+      }),
+    );
+    source.batch(
+      udp6Packet({
+        src: CLIENT6,
+        dst: VIP6,
+        srcPort: 5000,
+        dstPort: 53,
+        payload: new Uint8Array(MTU - 50 - 48),
+      }),
+    );
+    expect(drop(dp)).toEqual({ ...noDrops, too_big: 1 });
+    expect([sink.udp.length, sink.ip.length]).toEqual([1, 0]);
+  });
+
+  it('hands local IPv6 decisions back to the source; a node without a destination is no_destination', () => {
+    const { source, sink, dp } = setup({ config: CONFIG6 });
+    const local = tcp6Packet({ src: CLIENT6, dst: VIP6, srcPort: 7000, dstPort: 25, flags: TCP_FLAGS.SYN });
+    source.batch(
+      local,
+      tcp6Packet({ src: CLIENT6, dst: VIP6, srcPort: 7000, dstPort: 23, flags: TCP_FLAGS.SYN }),
+    );
+    expect(source.local.map((b) => b.equals(Buffer.from(local)))).toEqual([true]);
+    expect(sink.udp).toEqual([]);
+    expect(drop(dp)).toEqual({ ...noDrops, no_destination: 1 });
+  });
+
+  it('sends nothing for a hostile extension-header chain: the switch drops it and counts it by name', () => {
+    const { source, sink, sw } = setup({ config: CONFIG6 });
+    const exts = Array.from({ length: 8 }, () => ({ type: 60 }));
+    source.batch(
+      tcp6Packet({ src: CLIENT6, dst: VIP6, srcPort: 7000, dstPort: 22, flags: TCP_FLAGS.SYN, exts }),
+    );
+    expect([sink.udp.length, source.local.length]).toEqual([0, 0]);
+    expect(sw.counters.toJSON().wireErrors).toEqual({ ipv6_too_many_ext_headers: 1 });
   });
 });
 

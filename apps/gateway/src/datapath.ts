@@ -1,8 +1,10 @@
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
 import { type Destination, META_STRIDE } from '@onehost/tun';
 import {
+  ETHERTYPE_IPV6,
   IPPROTO,
   Ipv4View,
+  Ipv6View,
   OK,
   parseIpv4,
   parseMac,
@@ -95,8 +97,11 @@ export class Datapath {
 
   /** by node id: the row of its VXLAN device in the sink's table, -1 when none */
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
+  /** the same for inner IPv6 packets: the inner frame's EtherType differs (RFC 2464 §3) */
+  private readonly destOf6 = new Int32Array(MAX_NODE_ID + 1).fill(-1);
   /** setNodes builds the next rows here, so a refused table changes nothing */
   private readonly nextDestOf = new Int32Array(MAX_NODE_ID + 1);
+  private readonly nextDestOf6 = new Int32Array(MAX_NODE_ID + 1);
   private readonly nextSpliceOf = new Int32Array(MAX_NODE_ID + 1);
   private readonly splice: SplicePath | null;
   private readonly batchEnd: (() => void) | null;
@@ -106,11 +111,13 @@ export class Datapath {
   private readonly backpressure: Backpressure;
   private readonly out = new DecisionOut();
   private readonly ip = new Ipv4View();
+  private readonly ip6 = new Ipv6View();
   private readonly tcp = new TcpView();
   private readonly udp = new UdpView();
   private readonly clock: () => number;
   private readonly maxInner: number;
   private readonly mssMax: number;
+  private readonly mssMax6: number;
   private readonly gatewayMac: Uint8Array;
   private running = false;
 
@@ -123,6 +130,8 @@ export class Datapath {
     this.maxInner = o.interconnectMtu - VXLAN_OVERHEAD;
     // RFC 9293 §3.7.1: MSS = MTU - 40 for IPv4 + TCP headers without options.
     this.mssMax = this.maxInner - 40;
+    // RFC 8200 §5 with RFC 9293 §3.7.1: the IPv6 header is 40 bytes, so MSS = MTU - 60.
+    this.mssMax6 = this.maxInner - 60;
     this.gatewayMac = parseMac(o.gatewayMac);
     this.fragNeeded = new FragNeeded(this.maxInner, o.icmpPerSecond ?? 100);
     this.backpressure = new Backpressure(o.source, o.sink, () => this.running);
@@ -136,6 +145,7 @@ export class Datapath {
   setNodes(nodes: readonly NodeEndpoint[]): void {
     const table: Destination[] = [];
     const vxlanRow = this.nextDestOf.fill(-1);
+    const vxlanRow6 = this.nextDestOf6.fill(-1);
     const spliceRow = this.nextSpliceOf.fill(-1);
     for (const n of nodes) {
       const prefix = new Uint8Array(22);
@@ -149,8 +159,17 @@ export class Datapath {
       vxlanRow[n.id] = row;
       if (extra.length > 0) spliceRow[n.id] = row + 1;
     }
+    // IPv6 rows follow every node's own rows, so those keep their places
+    for (const n of nodes) {
+      if (n.id < 0 || n.id > MAX_NODE_ID) continue;
+      const prefix = new Uint8Array(22);
+      writeVxlanPrefix(prefix, 0, this.o.vni, parseMac(n.mac), this.gatewayMac, ETHERTYPE_IPV6);
+      vxlanRow6[n.id] = table.length;
+      table.push({ address: n.address, port: this.o.vxlanPort, prefix });
+    }
     this.o.sink.setDestinations(table);
     this.destOf.set(vxlanRow);
+    this.destOf6.set(vxlanRow6);
     this.splice?.placeRows(spliceRow);
   }
 
@@ -188,6 +207,22 @@ export class Datapath {
         dst[i] = d;
         this.packetsByNode[out.node]!++;
         this.bytesByNode[out.node]! += len;
+      } else if (kind === KIND.FORWARD && arena[off]! >>> 4 === 6) {
+        const d = this.destOf6[out.node]!;
+        if (d < 0) {
+          drops[NO_DESTINATION]!++;
+          continue;
+        }
+        // RFC 8200 §5: nobody on the way fragments IPv6; the sender would need a Packet Too Big
+        // (RFC 4443 §3.2), which the gateway does not send yet.
+        if (len > this.maxInner) {
+          drops[TOO_BIG]!++;
+          continue;
+        }
+        this.rewrite6(arena, off, len, out.port);
+        dst[i] = d;
+        this.packetsByNode[out.node]!++;
+        this.bytesByNode[out.node]! += len;
       } else if (kind === KIND.FORWARD) {
         const d = this.destOf[out.node]!;
         if (d < 0) {
@@ -207,7 +242,10 @@ export class Datapath {
         this.packetsByNode[out.node]!++;
         this.bytesByNode[out.node]! += len;
       } else if (kind === KIND.LOCAL) {
-        if (out.port !== NO_PORT) this.rewrite(arena, off, len, out.port);
+        if (out.port !== NO_PORT) {
+          if (arena[off]! >>> 4 === 6) this.rewrite6(arena, off, len, out.port);
+          else this.rewrite(arena, off, len, out.port);
+        }
         if (splice !== null) splice.noteLocal(arena, off, len);
         lm[nLocal * META_STRIDE] = off;
         lm[nLocal * META_STRIDE + 1] = len;
@@ -237,6 +275,26 @@ export class Datapath {
     } else if (p === IPPROTO.UDP && port !== NO_PORT && !ip.moreFragments) {
       const u = this.udp;
       if (u.bind(arena, ip.payloadOffset, ip.payloadLength) === OK) u.setDstPort(port);
+    }
+  }
+
+  /**
+   * rewrite6 is `rewrite` for an IPv6 packet: box 570 and the MSS clamp, at the upper-layer header the
+   * extension-header walk found (the L4 checksum is updated incrementally, RFC 1624, so the pseudo-header
+   * does not matter).
+   */
+  private rewrite6(arena: Buffer, off: number, len: number, port: number): void {
+    const ip = this.ip6;
+    if (ip.bind(arena, off, len) !== OK || ip.isFragment) return;
+    const p = ip.upperProtocol;
+    if (p === IPPROTO.TCP) {
+      const t = this.tcp;
+      if (t.bind(arena, ip.upperOffset, ip.upperLength) !== OK) return;
+      if (port !== NO_PORT) t.setDstPort(port);
+      if ((t.flags & TCP_FLAGS.SYN) !== 0 && t.clampMss(this.mssMax6)) this.mssClamped[0]!++;
+    } else if (p === IPPROTO.UDP && port !== NO_PORT) {
+      const u = this.udp;
+      if (u.bind(arena, ip.upperOffset, ip.upperLength) === OK) u.setDstPort(port);
     }
   }
 

@@ -12,7 +12,7 @@ import { localHost } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
-import { parseIpv4, VXLAN_OVERHEAD } from '@onehost/wire';
+import { ipv6ToString, parseIpv4, parseIpv6, VXLAN_OVERHEAD } from '@onehost/wire';
 import type { Logger } from 'pino';
 import { GatewaySwitch } from './backend.js';
 import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
@@ -130,17 +130,22 @@ export async function startGateway(
     // send its own IPv6 (DAD, router solicitations, MLD) into it, counted as malformed on an idle gateway.
     // addr_gen_mode rather than disable_ipv6 keeps IPv6 routable into the device for IPv6 cluster addresses.
     await localHost.noIpv6Autoconf(queue.name);
+    // IPv6 cluster addresses are routed into the TUN, and `local` ones come back out of it: the kernel
+    // refuses an IPv6 route through a device with IPv6 off (the setting goes with the device)
+    if (ipv6ClusterAddresses(cfg).length > 0)
+      await localHost.writeSysctl(`net/ipv6/conf/${queue.name}/disable_ipv6`, '0');
     queue.isUp = true;
     const kernel = cfg.datapath.mode === 'kernel';
     let fastpath: FastPath | null = null;
-    const vips = cfg.switch.clusterAddresses.map((c) =>
-      parseIpv4(String((c as { address: unknown }).address)),
-    );
+    const vips = ipv4ClusterAddresses(cfg).map(parseIpv4);
+    const vips6 = ipv6ClusterAddresses(cfg);
     if (cfg.host.manage) {
       const host = await applyGatewayHost({
         name: cfg.name,
         tun: queue.name,
         vips,
+        vips6,
+        interconnectAddress: cfg.interconnect.address,
         outside: cfg.outside.interfaces,
         interconnect: cfg.interconnect.interface,
         interconnectPrefix: cfg.interconnect.prefix,
@@ -515,7 +520,7 @@ export async function startGateway(
       log: log.child({ component: 'splice' }),
     });
     const rpc = new RpcResponders({
-      addresses: cfg.switch.clusterAddresses.map((c) => String((c as { address: unknown }).address)),
+      addresses: ipv4ClusterAddresses(cfg),
       exports: () => clusterExports(control.membership.members(), control.exports.list()),
       log: log.child({ component: 'rpc' }),
       splice,
@@ -614,7 +619,7 @@ export function fastPathLayout(cfg: GatewayConfig): FastPathLayout {
     table: d.table,
     device: d.device,
     outside: cfg.outside.interfaces,
-    vips: cfg.switch.clusterAddresses.map((c) => parseIpv4(String((c as { address: unknown }).address))),
+    vips: ipv4ClusterAddresses(cfg).map(parseIpv4),
     source: cfg.interconnect.address,
     vni: cfg.vxlan.vni,
     vxlanPort: cfg.vxlan.port,
@@ -626,10 +631,30 @@ export function fastPathLayout(cfg: GatewayConfig): FastPathLayout {
   };
 }
 
-/** defaultClusterAddress is the cluster address marked default (the first when none is). */
+/** defaultClusterAddress is the IPv4 cluster address marked default (the first when none is). */
 function defaultClusterAddress(cfg: GatewayConfig): string {
-  const cas = cfg.switch.clusterAddresses as { address: unknown; default?: unknown }[];
+  const cas = (cfg.switch.clusterAddresses as { address: unknown; default?: unknown }[]).filter(
+    (c) => !String(c.address).includes(':'),
+  );
   return String((cas.find((c) => c.default === true) ?? cas[0])?.address);
+}
+
+/** ipv4ClusterAddresses lists the IPv4 cluster addresses of the configuration, as written. */
+function ipv4ClusterAddresses(cfg: GatewayConfig): string[] {
+  return cfg.switch.clusterAddresses
+    .map((c) => String((c as { address: unknown }).address))
+    .filter((a) => !a.includes(':'));
+}
+
+/**
+ * ipv6ClusterAddresses lists the IPv6 cluster addresses as `ip` prints them (RFC 5952), so the host's
+ * journal and rules compare equal to what the kernel shows.
+ */
+function ipv6ClusterAddresses(cfg: GatewayConfig): string[] {
+  return cfg.switch.clusterAddresses
+    .map((c) => String((c as { address: unknown }).address))
+    .filter((a) => a.includes(':'))
+    .map((a) => ipv6ToString(parseIpv6(a)));
 }
 
 function managementList(cfg: GatewayConfig): string[] {

@@ -16,6 +16,7 @@ import {
   routeArgs,
   writeSysctl,
 } from '@onehost/kernel';
+import { ipv4LinkLocal, parseIpv4 } from '@onehost/wire';
 import { type NodeConfig, type PortSplit, type ResolvedConfig, resolveConfig } from './config.js';
 import { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
 import { ROUTE_PROTO, viaGateways } from './routes.js';
@@ -116,6 +117,41 @@ class Applier {
       await this.record({ kind: 'addr', dev: 'lo', cidr });
       await ip('addr', 'add', cidr, 'dev', 'lo');
     }
+    if (this.c.networks6.length === 0) return;
+    await this.ipv6On('lo');
+    for (const n of this.c.networks6) {
+      if (await hasAddress('lo', n.address)) continue;
+      const cidr = `${n.address}/128`;
+      await this.record({ kind: 'addr', dev: 'lo', cidr });
+      // nodad: the gateway owns the address outside; duplicate address detection would only delay it
+      await ip('addr', 'add', cidr, 'dev', 'lo', 'nodad');
+    }
+    // IPv6 replies leave by the internal interface to the gateway's derived link-local (an IPv6 route
+    // cannot have an IPv4 next hop); the interface needs IPv6 and a link-local of its own to resolve it.
+    const dev = this.c.internal.interface;
+    await this.ipv6On(dev);
+    const links = await ipJson<{ addr_info?: { family?: string; scope?: string }[] }>(
+      'addr',
+      'show',
+      'dev',
+      dev,
+    );
+    if (!links.some((l) => (l.addr_info ?? []).some((a) => a.family === 'inet6' && a.scope === 'link'))) {
+      const cidr = `${ipv4LinkLocal(parseIpv4(this.c.internal.address))}/64`;
+      await this.record({ kind: 'addr', dev, cidr });
+      await ip('addr', 'add', cidr, 'dev', dev, 'nodad');
+    }
+  }
+
+  /**
+   * ipv6On turns IPv6 on for `dev` when it is off, without a generated link-local (addr_gen_mode 1: no
+   * DAD, router solicitations or MLD reports from it, RFC 4862 §5.4, RFC 4861 §6.3.7).
+   */
+  private async ipv6On(dev: string): Promise<void> {
+    const key = `net/ipv6/conf/${dev}/disable_ipv6`;
+    if (!existsSync(`/proc/sys/${key}`) || (await readSysctl(key)) === '0') return;
+    await this.setSysctl(`net/ipv6/conf/${dev}/addr_gen_mode`, '1');
+    await this.setSysctl(key, '0');
   }
 
   async vxlan(): Promise<string> {
@@ -132,8 +168,14 @@ class Applier {
     // devices keep their own setting.
     await writeSysctl(`net/ipv4/conf/${vxlan.device}/rp_filter`, '0');
     await this.setSysctl('net/ipv4/conf/all/rp_filter', '0');
+    // No link-local on the device (addr_gen_mode 1), so it never talks IPv6 itself; IPv6 stays off unless
+    // the cluster has IPv6 addresses, whose packets it then decapsulates.
     if (existsSync(`/proc/sys/net/ipv6/conf/${vxlan.device}`)) {
-      await writeSysctl(`net/ipv6/conf/${vxlan.device}/disable_ipv6`, '1');
+      await writeSysctl(`net/ipv6/conf/${vxlan.device}/addr_gen_mode`, '1');
+      await writeSysctl(
+        `net/ipv6/conf/${vxlan.device}/disable_ipv6`,
+        this.c.networks6.length > 0 ? '0' : '1',
+      );
     }
     await ip('link', 'set', vxlan.device, 'up');
     const [link] = await ipJson<{ address: string }>('link', 'show', 'dev', vxlan.device);
@@ -184,6 +226,30 @@ class Applier {
       for (const prefix of n.prefixes ?? []) await this.replaceRoute(prefix, n.address);
     }
     await this.replaceRoute('0.0.0.0/0', this.c.defaultNetwork.address);
+    const d6 = this.c.networks6.find((n) => n.default);
+    if (d6 !== undefined) {
+      // unbound IPv6 sockets talk to the outside as the IPv6 cluster address; ports come from the same
+      // ip_local_port_range (IPv4's sysctl is both families'), so replies come back by the port blocks
+      const previous = (await ipJson<IpRoute>('-6', 'route', 'show', 'table', 'main'))
+        .filter((r) => r.dst === 'default' && r.protocol !== ROUTE_PROTO)
+        .map(routeArgs);
+      await this.record({ kind: 'route', dst: 'default', protocol: ROUTE_PROTO, previous, family: 6 });
+      const via = ipv4LinkLocal(parseIpv4(this.c.gateways[0]!));
+      await ip(
+        '-6',
+        'route',
+        'replace',
+        'default',
+        'via',
+        via,
+        'dev',
+        this.c.internal.interface,
+        'src',
+        d6.address,
+        'proto',
+        ROUTE_PROTO,
+      );
+    }
   }
 }
 
@@ -230,7 +296,7 @@ export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions 
   return {
     nodeName: c.nodeName,
     vxlan: { device: c.vxlan.device, mac, vni: c.vxlan.vni, port: c.vxlan.port, local: c.vxlan.local },
-    addresses: c.networks.map((n) => n.address),
+    addresses: [...c.networks.map((n) => n.address), ...c.networks6.map((n) => n.address)],
     ports: c.ports,
     stateFile: c.stateFile,
     restoredPrevious: previous.found,
@@ -272,6 +338,16 @@ export async function missingPieces(config: NodeConfig): Promise<string[]> {
     for (const prefix of n.default ? [] : (n.prefixes ?? []))
       if (!(await ours(prefix))) missing.push(`route ${prefix} src ${n.address}`);
   if (!(await ours('0.0.0.0/0'))) missing.push(`default route src ${c.defaultNetwork.address}`);
+  for (const n of c.networks6)
+    if (!(await hasAddress('lo', n.address))) missing.push(`address ${n.address} on lo`);
+  const d6 = c.networks6.find((n) => n.default);
+  if (
+    d6 !== undefined &&
+    !(await ipJson<IpRoute>('-6', 'route', 'show', 'table', 'main')).some(
+      (r) => r.dst === 'default' && r.protocol === ROUTE_PROTO,
+    )
+  )
+    missing.push(`IPv6 default route src ${d6.address}`);
   return missing;
 }
 

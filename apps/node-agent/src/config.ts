@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
+import { ipv6ToString, parseIpv6 } from '@onehost/wire';
 
 /** ClusterNetwork is one network the cluster is attached to, with its cluster address (VIP). */
 export interface ClusterNetwork {
@@ -91,7 +92,10 @@ export interface ResolvedConfig {
   internal: { address: string; interface: string };
   gateways: string[];
   defaultNetwork: ClusterNetwork;
+  /** the IPv4 cluster networks */
   networks: ClusterNetwork[];
+  /** the IPv6 cluster addresses (RFC 5952 text), the default first among equals; may be empty */
+  networks6: { name: string; address: string; default: boolean }[];
   portBlock: { lo: number; hi: number };
   ports: PortSplit;
   vxlan: { vni: number; port: number; device: string; local: string; mac?: string };
@@ -120,6 +124,12 @@ function ipv4(field: string, value: unknown): string {
   if (typeof value !== 'string' || !isIPv4(value))
     throw new ConfigError(field, `not an IPv4 address: ${String(value)}`);
   return value;
+}
+
+function ipv6(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !isIPv6(value))
+    throw new ConfigError(field, `not an IPv6 address: ${String(value)}`);
+  return ipv6ToString(parseIpv6(value));
 }
 
 function cidr(field: string, value: unknown): string {
@@ -181,12 +191,28 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
   if (!Array.isArray(config.networks) || config.networks.length === 0) {
     throw new ConfigError('networks', 'at least one cluster network is needed');
   }
-  const networks = config.networks.map((n, i) => ({
-    name: n.name,
-    address: ipv4(`networks[${i}].address`, n.address),
-    default: n.default === true,
-    prefixes: (n.prefixes ?? []).map((p, j) => cidr(`networks[${i}].prefixes[${j}]`, p)),
-  }));
+  // IPv6 cluster addresses go their own way (lo, the IPv6 default route); the rest of the plumbing is IPv4's
+  const networks = config.networks
+    .map((n, i) => ({ n, i }))
+    .filter(({ n }) => !String(n.address).includes(':'))
+    .map(({ n, i }) => ({
+      name: n.name,
+      address: ipv4(`networks[${i}].address`, n.address),
+      default: n.default === true,
+      prefixes: (n.prefixes ?? []).map((p, j) => cidr(`networks[${i}].prefixes[${j}]`, p)),
+    }));
+  const six = config.networks
+    .map((n, i) => ({ n, i }))
+    .filter(({ n }) => String(n.address).includes(':'))
+    .map(({ n, i }) => ({
+      name: n.name,
+      address: ipv6(`networks[${i}].address`, n.address),
+      default: n.default === true,
+    }));
+  // one IPv6 default: the one marked, or the first
+  const networks6 = six.map((n, k) => ({ ...n, default: six.some((x) => x.default) ? n.default : k === 0 }));
+  if (networks6.filter((n) => n.default).length > 1)
+    throw new ConfigError('networks', 'at most one default IPv6 network');
   const defaults = networks.filter((n) => n.default);
   if (defaults.length !== 1)
     throw new ConfigError('networks', `exactly one default network, found ${defaults.length}`);
@@ -225,6 +251,7 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     gateways,
     defaultNetwork: defaults[0]!,
     networks,
+    networks6,
     portBlock: { lo, hi },
     ports,
     vxlan: {

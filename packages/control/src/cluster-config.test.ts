@@ -11,10 +11,27 @@ const with_ = (change: (c: ClusterConfig) => void): ClusterConfig => {
 describe('cluster configuration', () => {
   it('accepts the test cluster and names the field of a bad one', () => {
     expect(() => checkClusterConfig(TEST_CLUSTER)).not.toThrow();
+    // dual stack: an IPv6 address beside the IPv4 ones, its default optional
+    expect(() =>
+      checkClusterConfig(
+        with_((c) => c.addresses.push({ network: 'outside', address: '2001:db8::80', isDefault: false })),
+      ),
+    ).not.toThrow();
     const cases: [(c: ClusterConfig) => void, string][] = [
       [(c) => (c.addresses = []), 'cluster.addresses: at least one cluster address'],
       [(c) => (c.addresses[1]!.isDefault = true), 'cluster.addresses: exactly one default, not 2'],
-      [(c) => (c.addresses[0]!.address = '203.0.113'), 'cluster.addresses[0].address: not an IPv4 address'],
+      [
+        (c) => (c.addresses[0]!.address = '203.0.113'),
+        'cluster.addresses[0].address: not an IPv4 or IPv6 address',
+      ],
+      [
+        (c) =>
+          c.addresses.push(
+            { network: 'a', address: '2001:db8::1', isDefault: true },
+            { network: 'b', address: '2001:db8::2', isDefault: true },
+          ),
+        'cluster.addresses: at most one IPv6 default, not 2',
+      ],
       [(c) => (c.vxlan.vni = 0), 'cluster.vxlan.vni: 1 to 16777215'],
       [(c) => (c.vxlan.udpPort = 65536), 'cluster.vxlan.udpPort: 1 to 65535'],
       [(c) => (c.vxlan.gatewayAddresses = ['x']), 'cluster.vxlan.gatewayAddresses[0]: not an IPv4 address'],

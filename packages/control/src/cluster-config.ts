@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { parseCidr, tryParseIpv4 } from '@onehost/wire';
 
 /** ClusterConfig is what Join hands every node besides its own id and block. */
@@ -25,12 +26,15 @@ export interface ClusterConfig {
 export function checkClusterConfig(c: ClusterConfig): void {
   if (c.addresses.length === 0) throw new RangeError('cluster.addresses: at least one cluster address');
   c.addresses.forEach((a, i) => {
-    if (tryParseIpv4(a.address) < 0)
-      throw new RangeError(`cluster.addresses[${i}].address: not an IPv4 address`);
+    if (tryParseIpv4(a.address) < 0 && !isIPv6(a.address))
+      throw new RangeError(`cluster.addresses[${i}].address: not an IPv4 or IPv6 address`);
     if (a.network === '') throw new RangeError(`cluster.addresses[${i}].network: required`);
   });
-  const defaults = c.addresses.filter((a) => a.isDefault).length;
+  // IPv4: exactly one default; IPv6 (optional): at most one, the node takes the first when none is
+  const defaults = c.addresses.filter((a) => a.isDefault && !isIPv6(a.address)).length;
   if (defaults !== 1) throw new RangeError(`cluster.addresses: exactly one default, not ${defaults}`);
+  const defaults6 = c.addresses.filter((a) => a.isDefault && isIPv6(a.address)).length;
+  if (defaults6 > 1) throw new RangeError(`cluster.addresses: at most one IPv6 default, not ${defaults6}`);
   if (!Number.isInteger(c.vxlan.vni) || c.vxlan.vni < 1 || c.vxlan.vni > 0xffffff)
     throw new RangeError('cluster.vxlan.vni: 1 to 16777215');
   if (!Number.isInteger(c.vxlan.udpPort) || c.vxlan.udpPort < 1 || c.vxlan.udpPort > 65535)

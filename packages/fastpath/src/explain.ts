@@ -55,6 +55,9 @@ export function explainPath(view: KernelView, snap: TableSnapshot, packet: Uint8
       ? `kernel runs table version ${s.version}, the switch ${snap.version}${view.lastError !== '' ? ` (refused: ${view.lastError})` : ' (being applied)'}; `
       : '';
   const name = (id: number) => snap.nodes.nameOf(id);
+  // the kernel fast path compiles IPv4 only: IPv6 for a cluster address is routed into the TUN
+  if (packet.length > 0 && packet[0]! >>> 4 === 6)
+    return `${lag}user space: IPv6 (the kernel path is IPv4 only)`;
   const p = new PacketSummary();
   if (p.read(packet, 0, packet.length) !== OK) return `${lag}kernel: not forwarded (not a packet it reads)`;
   if (snap.vipIndex(p.dst | 0) < 0) return `${lag}kernel: not a cluster address (plain routing, or dropped)`;

@@ -121,10 +121,10 @@ export class Host {
     return (await this.ipJson<{ ifname: string }>('link', 'show')).some((l) => l.ifname === name);
   }
 
-  /** hasAddress tells whether `dev` carries the IPv4 address `address`. */
+  /** hasAddress tells whether `dev` carries the address `address` (IPv4, or IPv6 as `ip` prints it). */
   async hasAddress(dev: string, address: string): Promise<boolean> {
     const links = await this.ipJson<IpAddr>('addr', 'show', 'dev', dev);
-    return links.some((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === address));
+    return links.some((l) => (l.addr_info ?? []).some((a) => a.local === address));
   }
 
   /** addresses lists the IPv4 addresses of `dev` as CIDR strings. */
@@ -135,6 +135,21 @@ export class Host {
         (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
       ),
     );
+  }
+
+  /** addresses6 lists the IPv6 addresses of `dev` as CIDR strings (as `ip` prints them, RFC 5952). */
+  async addresses6(dev: string): Promise<Set<string>> {
+    const links = await this.ipJson<IpAddr>('addr', 'show', 'dev', dev);
+    return new Set(
+      links.flatMap((l) =>
+        (l.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => `${a.local}/${a.prefixlen}`),
+      ),
+    );
+  }
+
+  /** routes6 lists the IPv6 routes of a table, as `routes` does for IPv4. */
+  async routes6(table: string | number = 'main'): Promise<IpRoute[]> {
+    return this.ipJson<IpRoute>('-6', 'route', 'show', 'table', String(table)).catch(() => []);
   }
 
   /** routes lists the routes of a table ("main", a number, or "all"); a table that does not exist is empty. */
@@ -154,9 +169,14 @@ export class Host {
     if (await this.sysctlExists(key)) await this.writeSysctl(key, '1');
   }
 
-  /** rules lists the policy-routing rules. */
+  /** rules lists the policy-routing rules (IPv4). */
   rules(): Promise<IpRule[]> {
     return this.ipJson<IpRule>('rule', 'show');
+  }
+
+  /** rules6 lists the IPv6 policy-routing rules. */
+  rules6(): Promise<IpRule[]> {
+    return this.ipJson<IpRule>('-6', 'rule', 'show');
   }
 }
 

@@ -20,19 +20,19 @@ export type Change =
    * A route added or replaced in the main table: `dst` and `protocol` find ours again; the routes it
    * replaced (same destination and metric) are re-added from `previous` (ip route arguments).
    */
-  | { kind: 'route'; dst: string; protocol: string; previous: string[][] }
+  | { kind: 'route'; dst: string; protocol: string; previous: string[][]; family?: 6 }
   /** A policy-routing rule selected by a mark: `ip rule add priority P fwmark F lookup T`. */
   | ({ kind: 'rule' } & MarkRule)
   /** A route added to a table of its own (not main): `ip route add DST dev DEV table T`. */
   | { kind: 'table-route'; table: number; dst: string; dev: string }
   /** A rule given by its `ip rule` selector and action, e.g. priority 100 iif eth0 to … lookup 4789. */
-  | { kind: 'rule-args'; args: string[] }
+  | { kind: 'rule-args'; args: string[]; family?: 6 }
   /** Every rule at this preference is ours (rules made and removed at run time, e.g. one per node). */
   | { kind: 'rules-at'; priority: number }
   /** Every route in tables from..to is ours (one table per node, made at run time). */
   | { kind: 'tables'; from: number; to: number }
-  /** The `local` table's rule moved from preference 0 to `priority`. */
-  | { kind: 'local-rule'; priority: number }
+  /** The `local` table's rule moved from preference 0 to `priority` (the IPv6 one with `family` 6). */
+  | { kind: 'local-rule'; priority: number; family?: 6 }
   /** A proxy neighbour entry: the host answers ARP for `address` on `dev` (`ip neigh add proxy`). */
   | { kind: 'neigh-proxy'; dev: string; address: string };
 
@@ -174,10 +174,11 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
       if (await host.linkExists(change.name)) await host.ip('link', 'del', change.name);
       return;
     case 'route': {
-      for (const r of await host.routes('main'))
-        if (r.dst === change.dst && r.protocol === change.protocol)
-          await host.ip('route', 'del', ...routeArgs(r));
-      for (const args of change.previous) await host.ip('route', 'replace', ...args);
+      const six = change.family === 6;
+      const ip = (...a: string[]) => (six ? host.ip('-6', ...a) : host.ip(...a));
+      for (const r of six ? await host.routes6('main') : await host.routes('main'))
+        if (r.dst === change.dst && r.protocol === change.protocol) await ip('route', 'del', ...routeArgs(r));
+      for (const args of change.previous) await ip('route', 'replace', ...args);
       return;
     }
     case 'rule': {
@@ -205,7 +206,11 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
     case 'rule-args':
       // Each `del` removes one copy; stop when none is left (the command fails then).
       for (let i = 0; i < 64; i++) {
-        const gone = await host.ip('rule', 'del', ...change.args).then(
+        const del =
+          change.family === 6
+            ? host.ip('-6', 'rule', 'del', ...change.args)
+            : host.ip('rule', 'del', ...change.args);
+        const gone = await del.then(
           () => false,
           () => true,
         );
@@ -232,6 +237,13 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
         [...tables].map((t) => `route flush table ${t}`),
         true,
       );
+      const tables6 = new Set<number>();
+      for (const r of await host.routes6('all')) {
+        const t = Number(r.table);
+        if (Number.isInteger(t) && t >= change.from && t <= change.to) tables6.add(t);
+      }
+      for (const t of tables6)
+        await host.ip('-6', 'route', 'flush', 'table', String(t)).catch(() => undefined);
       return;
     }
     case 'neigh-proxy':
@@ -239,12 +251,14 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
         await host.ip('neigh', 'del', 'proxy', change.address, 'dev', change.dev).catch(() => undefined);
       return;
     case 'local-rule': {
-      const rules = await host.rules();
+      const six = change.family === 6;
+      const rules = six ? await host.rules6() : await host.rules();
+      const ip = (...a: string[]) => (six ? host.ip('-6', ...a) : host.ip(...a));
       const isLocal = (r: { table?: string; priority?: number }, p: number) =>
         r.table === 'local' && r.priority === p;
-      if (!rules.some((r) => isLocal(r, 0))) await host.ip('rule', 'add', 'priority', '0', 'lookup', 'local');
+      if (!rules.some((r) => isLocal(r, 0))) await ip('rule', 'add', 'priority', '0', 'lookup', 'local');
       if (rules.some((r) => isLocal(r, change.priority)))
-        await host.ip('rule', 'del', 'priority', String(change.priority), 'lookup', 'local');
+        await ip('rule', 'del', 'priority', String(change.priority), 'lookup', 'local');
       return;
     }
   }

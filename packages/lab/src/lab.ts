@@ -34,6 +34,12 @@ export interface LabOptions {
    * exports /srv/projects with a random MOUNT port, n2 /srv/home with MOUNT port 20050). Default none.
    */
   nfs?: boolean | readonly NfsSpec[];
+  /**
+   * IPv6 on the outside (default false): the clients' and the gateway host's outside interfaces get their
+   * addresses of `plan.ipv6`, without generated link-locals or DAD, so nothing talks IPv6 unasked.
+   * Everything else keeps IPv6 off; onehost turns it on where it puts its IPv6 addresses.
+   */
+  ipv6?: boolean;
   /** Runtime directory (configs, pid files, logs, state). Default `/run/onehost-lab/<id>`. */
   runDir?: string;
   /**
@@ -75,6 +81,8 @@ export class Lab {
     gateway: { outside: string; inside: string };
     clients: string[];
     nodes: string[];
+    /** the outside's IPv6 addresses (in use when the lab was made with `ipv6`) */
+    ipv6: { vip: string; gateway: string; clients: string[] };
   };
   private readonly processes: LabProcess[] = [];
   private cleaned: Promise<void> | undefined;
@@ -97,6 +105,7 @@ export class Lab {
       gateway: { outside: plan.gateway.outside, inside: plan.gateway.inside },
       clients: plan.clients.map((h) => h.address),
       nodes: plan.nodes.map((h) => h.address),
+      ipv6: { vip: plan.ipv6.vip, gateway: plan.ipv6.gateway, clients: [...plan.ipv6.clients] },
     };
   }
 
@@ -379,6 +388,28 @@ async function addressGateway(plan: LabPlan): Promise<void> {
   await sysctls(gw.netns, { 'net.ipv4.ip_forward': 1 });
 }
 
+/**
+ * outsideIpv6 gives the clients and the gateway host's outside interface their IPv6 addresses: IPv6 on
+ * for those interfaces only, no generated link-local (addr_gen_mode 1: no DAD, router solicitations or
+ * MLD reports, RFC 4862 §5.4, RFC 4861 §6.3.7), addresses nodad. Clients find the IPv6 cluster address
+ * on their link through the gateway's proxy NDP, so they get no route for it.
+ */
+async function outsideIpv6(plan: LabPlan): Promise<void> {
+  const six = plan.ipv6;
+  const on = async (netns: string, iface: string, address: string) => {
+    await sysctls(netns, {
+      [`net.ipv6.conf.${iface}.addr_gen_mode`]: 1,
+      [`net.ipv6.conf.${iface}.accept_dad`]: 0,
+      [`net.ipv6.conf.${iface}.disable_ipv6`]: 0,
+    });
+    await ipBatch(netns, [`addr add ${address}/${six.prefixLength} dev ${iface} nodad`]);
+  };
+  await Promise.all([
+    ...plan.clients.map((c, i) => on(c.netns, c.iface, six.clients[i]!)),
+    on(plan.gateway.netns, plan.gateway.outsideIface, six.gateway),
+  ]);
+}
+
 async function build(plan: LabPlan): Promise<void> {
   await Promise.all(namespacesOf(plan).map(addNamespace));
   const { outside: out, interconnect: ic, gateway: gw } = plan;
@@ -411,11 +442,11 @@ async function build(plan: LabPlan): Promise<void> {
   ]);
 }
 
-async function startServices(lab: Lab): Promise<void> {
+async function startServices(lab: Lab, ipv6: boolean): Promise<void> {
   const { plan } = lab;
   const started = await Promise.all([
     ...plan.nodes.flatMap((n) => [
-      startNginx(n.netns, n.name, join(lab.runDir, n.name, 'nginx'), SERVICE_PORTS.nodeHttp),
+      startNginx(n.netns, n.name, join(lab.runDir, n.name, 'nginx'), SERVICE_PORTS.nodeHttp, ipv6),
       startIperf3(n.netns, n.name, join(lab.runDir, n.name), SERVICE_PORTS.nodeIperf3),
     ]),
     startNginx(
@@ -471,7 +502,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const lab = new Lab(plan, state);
   try {
     await build(plan);
-    if (options.services !== false) await startServices(lab);
+    if (options.ipv6 === true) await outsideIpv6(plan);
+    if (options.services !== false) await startServices(lab, options.ipv6 === true);
     const nfs = options.nfs === true ? DEFAULT_NFS : options.nfs === false ? [] : (options.nfs ?? []);
     // One after the other: each records itself in the state file.
     for (const spec of nfs) await lab.startNfs(spec);

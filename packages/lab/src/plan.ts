@@ -7,6 +7,7 @@
  *   c2 203.0.113.11 ─┼─ br-out ── gw ── br-ic ─┼─ n2 198.18.0.12
  *                    │   .1 eth0   eth1 .1  └─ n3 198.18.0.13
  *   outside 203.0.113.0/24, MTU 1500        interconnect 198.18.0.0/24, MTU 1600 (room for VXLAN)
+ *   with `ipv6`, the outside also 2001:db8:113::/64 (RFC 3849): gw ::1, c1 ::10, c2 ::11, IPv6 VIP ::80
  *
  * Both bridges live in a namespace of their own ("sw"), so nothing is created in the host's namespace.
  */
@@ -40,6 +41,11 @@ export interface LabPlan {
   clientRoutes: string[];
   /** Namespace that holds the two bridges. */
   switchNetns: string;
+  /**
+   * The outside's IPv6 plan (documentation prefix, RFC 3849), used when the lab is made with `ipv6`: the
+   * IPv6 cluster address, the gateway host's and the clients' addresses (same order as `clients`).
+   */
+  ipv6: { prefixLength: number; vip: string; gateway: string; clients: string[] };
   gateway: LabHost & { outside: string; outsideIface: string; inside: string; insideIface: string };
   clients: LabHost[];
   nodes: LabHost[];
@@ -88,6 +94,12 @@ export function makePlan(options: PlanOptions): LabPlan {
     interconnect: { prefix: '198.18.0.0/24', prefixLength: 24, mtu: 1600, bridge: 'br-ic' },
     clientRoutes: ['203.0.113.80/32', '198.18.0.0/15'],
     switchNetns: `${prefix}sw`,
+    ipv6: {
+      prefixLength: 64,
+      vip: '2001:db8:113::80',
+      gateway: '2001:db8:113::1',
+      clients: Array.from({ length: clients }, (_, i) => `2001:db8:113::${10 + i}`),
+    },
     gateway: {
       name: 'gw',
       role: 'gateway',

@@ -15,7 +15,7 @@ export interface Daemon {
 }
 
 /** nginxConfig is the configuration of one per-host nginx: own pid, logs and temp dirs under `dir`. */
-export function nginxConfig(dir: string, port: number, hostName: string): string {
+export function nginxConfig(dir: string, port: number, hostName: string, ipv6 = false): string {
   return `# onehost lab: nginx for ${hostName}
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -30,7 +30,12 @@ http {
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
   server {
-    listen ${port};
+    listen ${port};${
+      ipv6
+        ? `
+    listen [::]:${port};`
+        : ''
+    }
     root ${dir}/html;
     add_header X-Node ${hostName} always;
     location / { index index.txt; }
@@ -53,7 +58,7 @@ async function readPid(file: string): Promise<number | undefined> {
 
 /**
  * startNginx starts an nginx in `netns` that listens on 0.0.0.0:`port` (so it answers on any local address,
- * a cluster address too) and serves `/` as a page naming `hostName` (`<hostName>\n`; every answer carries
+ * a cluster address too; with `ipv6` on [::]:`port` as well) and serves `/` as a page naming `hostName` (`<hostName>\n`; every answer carries
  * the header X-Node). Other files can be put in `<dir>/html`. Files live under `dir`. Resolves once the port
  * listens. Throws when nginx fails to start (with its error log).
  */
@@ -62,11 +67,12 @@ export async function startNginx(
   hostName: string,
   dir: string,
   port: number,
+  ipv6 = false,
 ): Promise<Daemon> {
   for (const sub of ['tmp', 'html']) await mkdir(join(dir, sub), { recursive: true, mode: 0o755 });
   await writeFile(join(dir, 'html', 'index.txt'), `${hostName}\n`, { mode: 0o644 });
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConfig(dir, port, hostName));
+  await writeFile(conf, nginxConfig(dir, port, hostName, ipv6));
   const log = join(dir, 'error.log');
   // nginx forks into the background once its sockets are bound; the pid file follows the fork.
   await runInNetns(netns, 'nginx', ['-c', conf, '-p', dir, '-e', log]).catch(async (err) => {

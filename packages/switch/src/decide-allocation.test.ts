@@ -3,25 +3,46 @@ import { describe, expect, it } from 'vitest';
 import { DecisionOut, KIND } from './decision.js';
 import { MessageSwitch } from './message-switch.js';
 import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
-import { ganeshaHandle, nfsCall, tcpPacket, udpPacket } from './testing/packet-builder.js';
+import {
+  ganeshaHandle,
+  nfsCall,
+  tcp6Packet,
+  tcpPacket,
+  udp6Packet,
+  udpPacket,
+} from './testing/packet-builder.js';
 
 const VIP = '203.0.113.10';
 const C = '203.0.113.5';
+const VIP6 = '2001:db8::10';
+const C6 = '2001:db8:1::5';
 
 describe('the decide path does not allocate per packet', () => {
-  it('established TCP, UDP flows, port blocks, fixed entries and NFS calls: heap does not grow', () => {
+  it('established TCP, UDP flows, port blocks, fixed entries and NFS calls, IPv4 and IPv6: heap does not grow', () => {
     const sw = new MessageSwitch();
-    sw.load(configFrom(EXAMPLE_YAML));
+    sw.load(
+      configFrom(
+        EXAMPLE_YAML.replace(
+          '  - { network: second, address: 203.0.113.11 }',
+          '  - { network: second, address: 203.0.113.11 }\n  - { network: outside, address: "2001:db8::10" }',
+        ),
+      ),
+    );
     const out = new DecisionOut();
     const syn = tcpPacket({ src: C, dst: VIP, srcPort: 7000, dstPort: 443, flags: TCP_FLAGS.SYN, seq: 1 });
+    const syn6 = tcp6Packet({ src: C6, dst: VIP6, srcPort: 7000, dstPort: 80, flags: TCP_FLAGS.SYN, seq: 1 });
     const now = Date.now();
     sw.decide(syn, 0, syn.length, now, out);
+    sw.decide(syn6, 0, syn6.length, now, out);
     const packets = [
       tcpPacket({ src: C, dst: VIP, srcPort: 7000, dstPort: 443, flags: TCP_FLAGS.ACK }),
       udpPacket({ src: C, dst: VIP, srcPort: 7001, dstPort: 53 }),
       tcpPacket({ src: C, dst: VIP, srcPort: 443, dstPort: 40001, flags: TCP_FLAGS.ACK }),
       tcpPacket({ src: C, dst: VIP, srcPort: 7002, dstPort: 22, flags: TCP_FLAGS.ACK }),
       udpPacket({ src: C, dst: VIP, srcPort: 801, dstPort: 2049, payload: nfsCall(ganeshaHandle(1)) }),
+      tcp6Packet({ src: C6, dst: VIP6, srcPort: 7000, dstPort: 80, flags: TCP_FLAGS.ACK }),
+      udp6Packet({ src: C6, dst: VIP6, srcPort: 7001, dstPort: 53 }),
+      tcp6Packet({ src: C6, dst: VIP6, srcPort: 443, dstPort: 40001, flags: TCP_FLAGS.ACK }),
     ];
     const decide = (n: number) => {
       for (let i = 0; i < n; i++) {
@@ -34,7 +55,8 @@ describe('the decide path does not allocate per packet', () => {
     const parse = (n: number) => {
       for (let i = 0; i < n; i++) {
         const p = packets[i % packets.length]!;
-        summary.read(p, 0, p.length);
+        if (p[0]! >>> 4 === 6) summary.read6(p, 0, p.length);
+        else summary.read(p, 0, p.length);
       }
     };
     // Bytes allocated per call: the median of several short windows after a long warm-up, so neither a

@@ -23,6 +23,10 @@ export const DROP = {
   ICMP_UNKNOWN_FLOW: 9,
   /** the port block's owner is down: the node that opened the connection cannot answer. */
   PORT_BLOCK_OWNER_DOWN: 10,
+  /** an IPv6 packet for an entry whose function routes IPv4 only (MOUNT, NFS, portmapper). */
+  IPV6_UNSUPPORTED: 11,
+  /** an IPv6 fragment (RFC 8200 §4.5): not routed yet, the sender's path MTU discovery avoids them. */
+  IPV6_FRAGMENT: 12,
 } as const;
 
 const NAMES: string[] = [];
@@ -36,6 +40,8 @@ NAMES[DROP.NO_ACTIVE_NODE] = 'no_active_node';
 NAMES[DROP.FRAGMENT_UNKNOWN] = 'fragment_unknown';
 NAMES[DROP.ICMP_UNKNOWN_FLOW] = 'icmp_unknown_flow';
 NAMES[DROP.PORT_BLOCK_OWNER_DOWN] = 'port_block_owner_down';
+NAMES[DROP.IPV6_UNSUPPORTED] = 'ipv6_unsupported';
+NAMES[DROP.IPV6_FRAGMENT] = 'ipv6_fragment';
 
 /** DROP_REASON_COUNT bounds the codes (counter arrays are this long). */
 export const DROP_REASON_COUNT = NAMES.length;

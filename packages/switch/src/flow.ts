@@ -1,4 +1,4 @@
-import { IPPROTO, ipv4ToString } from '@onehost/wire';
+import { ADDR6, IPPROTO, IPPROTO_ICMPV6, ipv4ToString, ipv6WordsText } from '@onehost/wire';
 import { EVENT, FUNCTION_SLOT, type SwitchCounters } from './counters.js';
 import { type DecisionOut, KIND, NO_PORT } from './decision.js';
 import { DROP } from './drop-reason.js';
@@ -13,9 +13,29 @@ import type { FragmentTable } from './tables/fragment-table.js';
  * The trace strings start with the box number they stand for.
  */
 
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 /** ICMP type 0, echo reply (RFC 792) */
 const ICMP_ECHO_REPLY = 0;
+/** ICMPv6 type 129, echo reply (RFC 4443 §4.2) */
+const ICMP6_ECHO_REPLY = 129;
+
+/** addressText formats one of the packet's addresses for a trace (allocates: traces only). */
+function addressText(ctx: PacketContext, which: 'dst' | 'src' | 'innerSrc' | 'innerDst'): string {
+  const p = ctx.p;
+  if (p.family === 4)
+    return ipv4ToString(
+      which === 'dst' ? p.dst : which === 'src' ? p.src : which === 'innerSrc' ? p.innerSrc : p.innerDst,
+    );
+  const at =
+    which === 'dst'
+      ? ADDR6.DST
+      : which === 'src'
+        ? ADDR6.SRC
+        : which === 'innerSrc'
+          ? ADDR6.INNER_SRC
+          : ADDR6.INNER_DST;
+  return ipv6WordsText(p.addr6, at);
+}
 
 function protoName(p: number): string {
   return PROTO_NAMES[p] ?? `protocol ${p}`;
@@ -32,6 +52,10 @@ export function routeInbound(
   fragments: FragmentTable,
 ): void {
   const p = ctx.p;
+  if (p.family === 6) {
+    routeInbound6(ctx, snap, out, counters);
+    return;
+  }
   const vip = snap.vipIndex(p.dst | 0);
   if (vip < 0) {
     decideForNonClusterAddress(ctx, snap, out, counters);
@@ -70,6 +94,44 @@ export function routeInbound(
     if (ctx.trace !== null)
       ctx.trace.add(`first fragment of datagram id ${p.fragmentId}: decision remembered for the rest`);
   }
+}
+
+/**
+ * routeInbound6 is Fig. 5 for an IPv6 packet: the same boxes, with IPv6 cluster addresses. Nodes have no
+ * IPv6 internal addresses (the interconnect is IPv4), so there is no management bypass; fragments are
+ * not routed yet.
+ */
+function routeInbound6(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+): void {
+  const p = ctx.p;
+  const vip = snap.vipIndex6(p.addr6, ADDR6.DST);
+  if (vip < 0) {
+    if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.MANAGEMENT]!++;
+    else ctx.trace.add(`515 ${addressText(ctx, 'dst')} is not a cluster address`);
+    out.drop(DROP.NOT_CLUSTER_ADDRESS);
+    return;
+  }
+  ctx.vip = vip;
+  if (ctx.trace !== null) {
+    const c = snap.clusterAddresses[vip]!;
+    ctx.trace.add(
+      `515 ${addressText(ctx, 'dst')} is the IPv6 cluster address of ${c.network}${c.default ? ' (default)' : ''}`,
+    );
+  }
+  if (p.isFragment) {
+    if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.FRAGMENT]!++;
+    else ctx.trace.add(`IPv6 fragment (id ${p.fragmentId >>> 0}): not routed yet → drop`);
+    out.drop(DROP.IPV6_FRAGMENT);
+    return;
+  }
+  const proto = p.protocol;
+  if (proto !== IPPROTO.TCP && proto !== IPPROTO.UDP) decideNonPortProtocol(ctx, snap, out, counters);
+  else decideByDestinationPort(ctx, snap, out, counters);
+  decideDelivery(ctx, snap, out);
 }
 
 /**
@@ -146,7 +208,12 @@ export function decideNonPortProtocol(
   // An echo reply to a node's own ping: the node's agent maps its echo identifiers into its port block
   // (conntrack NAT, like its ports), so the identifier names the node as a port would (RFC 792: the
   // identifier is echoed back unchanged).
-  if (p.protocol === IPPROTO.ICMP && p.icmpType === ICMP_ECHO_REPLY && !p.isFragment) {
+  // ICMPv6 echo replies likewise (RFC 4443 §4.2).
+  const echoReply =
+    p.family === 4
+      ? p.protocol === IPPROTO.ICMP && p.icmpType === ICMP_ECHO_REPLY
+      : p.protocol === IPPROTO_ICMPV6 && p.icmpType === ICMP6_ECHO_REPLY;
+  if (echoReply && !p.isFragment) {
     const id = (ctx.buf[p.l4Offset + 4]! << 8) | ctx.buf[p.l4Offset + 5]!;
     if (routeByPortBlock(ctx, out, id, snap.portBlocks, counters)) {
       counters.event(EVENT.ECHO_REPLY_BY_BLOCK);
@@ -161,7 +228,7 @@ export function decideNonPortProtocol(
     out.forward(snap.nodes.gatewayId, NO_PORT);
     return;
   }
-  const vip = snap.vipIndex(p.innerSrc | 0);
+  const vip = p.family === 4 ? snap.vipIndex(p.innerSrc | 0) : snap.vipIndex6(p.addr6, ADDR6.INNER_SRC);
   if (vip < 0) {
     if (ctx.trace !== null)
       ctx.trace.add(`525 ICMP error quoting a packet not sent from a cluster address → the gateway`);
@@ -174,12 +241,17 @@ export function decideNonPortProtocol(
   const port = p.innerSrcPort;
   if (ctx.trace !== null) {
     ctx.trace.add(
-      `525 ICMP error (type ${p.icmpType} code ${p.icmpCode}) quoting ${protoName(inner)} ${ipv4ToString(p.innerSrc)}:${port} → ${ipv4ToString(p.innerDst)}:${p.innerDstPort}`,
+      `525 ${p.family === 4 ? 'ICMP' : 'ICMPv6'} error (type ${p.icmpType} code ${p.icmpCode}) quoting ${protoName(inner)} ${addressText(ctx, 'innerSrc')}:${port} → ${addressText(ctx, 'innerDst')}:${p.innerDstPort}`,
     );
   }
   const entry = snap.lookup(inner, port);
   if (entry !== null) {
     if (ctx.trace !== null) ctx.trace.add(`535 ${protoName(inner)}/${port} hit → ${entry.kind}`);
+    if (p.family === 6 && entry.fn.ipv6 !== true) {
+      if (ctx.trace !== null) ctx.trace.add(`${entry.kind} routes IPv4 only → drop`);
+      out.drop(DROP.IPV6_UNSUPPORTED);
+      return;
+    }
     entry.fn.routeQuoted(ctx, out);
     return;
   }
@@ -206,6 +278,11 @@ export function decideByDestinationPort(
     if (ctx.trace !== null) {
       const box = entry.fn.nullFunction ? '560 null function' : `565 ${entry.kind}`;
       ctx.trace.add(`535 ${protoName(p.protocol)}/${p.dstPort} hit → ${box}`);
+    }
+    if (p.family === 6 && entry.fn.ipv6 !== true) {
+      if (ctx.trace !== null) ctx.trace.add(`${entry.kind} routes IPv4 only → drop`);
+      out.drop(DROP.IPV6_UNSUPPORTED);
+      return;
     }
     entry.fn.route(ctx, out);
     return;

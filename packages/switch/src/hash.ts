@@ -23,6 +23,13 @@ export function hash3(a: number, b: number, c: number): number {
   return mix((h ^ c) + 0x165667b1);
 }
 
+/** hashWords mixes n int32 words of k from `at` into one int32, as hash3 does for three. */
+export function hashWords(k: Int32Array, at: number, n: number): number {
+  let h = mix(k[at]! ^ 0x9e3779b9);
+  for (let i = 1; i < n; i++) h = mix((h ^ k[at + i]!) + 0x7f4a7c15 + i);
+  return h;
+}
+
 function mix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

@@ -1,3 +1,4 @@
+export { clusterAddressText, isIpv6 } from './config/address-text.js';
 export {
   type ConfigIssue,
   type ConfigPath,
@@ -49,7 +50,16 @@ export type {
   ValidationContext,
 } from './functions/types.js';
 export { udpFlowSpec } from './functions/udp-flow.js';
-export { FLOW_SEED, flowHash, fmix32, hash3, jhashAddrPort, maglevSlot, reciprocalScale } from './hash.js';
+export {
+  FLOW_SEED,
+  flowHash,
+  fmix32,
+  hash3,
+  hashWords,
+  jhashAddrPort,
+  maglevSlot,
+  reciprocalScale,
+} from './hash.js';
 export {
   FLOW_OP,
   FlowLog,

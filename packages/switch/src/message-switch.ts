@@ -1,4 +1,5 @@
-import { errorInfo, ipv4ToString, OK, TCP_FLAGS } from '@onehost/wire';
+import { ADDR6, errorInfo, ipv4ToString, ipv6WordsText, OK, TCP_FLAGS } from '@onehost/wire';
+import { clusterAddressText } from './config/address-text.js';
 import type { SwitchConfig } from './config/types.js';
 import { SwitchCounters } from './counters.js';
 import { type Decision, DecisionOut, KIND, NO_PORT } from './decision.js';
@@ -10,6 +11,7 @@ import { FlowLog } from './kernel-plan.js';
 import { PacketContext } from './packet-context.js';
 import { TableSnapshot } from './snapshot.js';
 import { StateStore } from './state-store.js';
+import type { FlowTable } from './tables/flow-table.js';
 import { FragmentTable } from './tables/fragment-table.js';
 import { Trace } from './trace.js';
 
@@ -227,9 +229,8 @@ export class MessageSwitch {
       const protocol = e.protocol === 6 ? 'tcp' : 'udp';
       if (filter.protocol !== undefined && filter.protocol !== protocol) continue;
       if (filter.port !== undefined && filter.port !== e.port) continue;
-      const table = e.fn.flowTable;
-      if (!table) continue;
-      for (const f of table.entries(at)) {
+      const tables = [e.fn.flowTable, e.fn.flowTable6].filter((t) => !!t) as FlowTable[];
+      for (const f of tables.flatMap((t) => t.entries(at))) {
         const nodeName = snap.nodes.nameOf(f.node);
         if (filter.nodeName !== undefined && filter.nodeName !== nodeName) continue;
         total++;
@@ -239,9 +240,9 @@ export class MessageSwitch {
           protocol,
           port: e.port,
           function: e.kind,
-          clientAddress: ipv4ToString(f.clientAddress),
+          clientAddress: f.clientAddress6 ?? ipv4ToString(f.clientAddress),
           clientPort: f.clientPort,
-          clusterAddress: vip ? ipv4ToString(vip.address) : `#${f.clusterAddressIndex}`,
+          clusterAddress: vip ? clusterAddressText(vip) : `#${f.clusterAddressIndex}`,
           node: f.node,
           nodeName,
           state: f.state,
@@ -294,7 +295,13 @@ export class MessageSwitch {
     const ctx = this.ctx;
     const snap = this.current;
     const p = ctx.p;
-    const code = off >= 0 && len >= 0 && off + len <= buf.length ? p.read(buf, off, len) : -1;
+    // the version nibble picks the reader (RFC 8200 §3); anything else fails IPv4's version check
+    const code =
+      off >= 0 && len >= 0 && off + len <= buf.length
+        ? len > 0 && buf[off]! >>> 4 === 6
+          ? p.read6(buf, off, len)
+          : p.read(buf, off, len)
+        : -1;
     if (code !== OK) {
       const info = code < 0 ? undefined : errorInfo(code);
       if (code >= 0) this.counters.wireError(code);
@@ -319,11 +326,20 @@ export class MessageSwitch {
 
   private describePacket(): PacketDescription {
     const p = this.ctx.p;
+    const v6 = p.family === 6;
     const d: PacketDescription = {
       protocol:
-        p.protocol === 6 ? 'tcp' : p.protocol === 17 ? 'udp' : p.protocol === 1 ? 'icmp' : String(p.protocol),
-      src: ipv4ToString(p.src),
-      dst: ipv4ToString(p.dst),
+        p.protocol === 6
+          ? 'tcp'
+          : p.protocol === 17
+            ? 'udp'
+            : p.protocol === 1 && !v6
+              ? 'icmp'
+              : p.protocol === 58 && v6
+                ? 'icmpv6'
+                : String(p.protocol),
+      src: v6 ? ipv6WordsText(p.addr6, ADDR6.SRC) : ipv4ToString(p.src),
+      dst: v6 ? ipv6WordsText(p.addr6, ADDR6.DST) : ipv4ToString(p.dst),
       length: p.totalLength,
     };
     if (p.protocol === 6 || p.protocol === 17) {
@@ -335,7 +351,7 @@ export class MessageSwitch {
     if (p.protocol === 6 && (!p.isFragment || p.firstFragment)) d.flags = flagText(p.tcpFlags);
     if (p.isFragment)
       d.fragment = `id ${p.fragmentId}${p.firstFragment ? ', first' : ''}${p.moreFragments ? ', more' : ', last'}`;
-    if (p.protocol === 1) d.icmp = `type ${p.icmpType} code ${p.icmpCode}`;
+    if (p.protocol === (v6 ? 58 : 1)) d.icmp = `type ${p.icmpType} code ${p.icmpCode}`;
     return d;
   }
 }

@@ -18,4 +18,19 @@ export class PacketContext {
   /** dryRun: decide without creating, refreshing or removing any state (explain of a live table). */
   dryRun = false;
   nodes!: NodeDirectory;
+  /** an IPv6 flow's key for a wide flow table (`fillKey6`): address words, ports word, cluster address index */
+  readonly key6 = new Int32Array(6);
+
+  /** fillKey6 writes the key of an IPv6 flow: the address at `p.addr6[addrAt]`, then `b` and `c`. */
+  fillKey6(addrAt: number, b: number, c: number): Int32Array {
+    const k = this.key6;
+    const w = this.p.addr6;
+    k[0] = w[addrAt]!;
+    k[1] = w[addrAt + 1]!;
+    k[2] = w[addrAt + 2]!;
+    k[3] = w[addrAt + 3]!;
+    k[4] = b;
+    k[5] = c;
+    return k;
+  }
 }

@@ -45,8 +45,14 @@ export class TableSnapshot {
   readonly fragmentCapacity: number;
   /** state keys the functions asked for (the switch keeps only these on swap). */
   readonly stateKeys: ReadonlySet<string>;
-  /** cluster addresses as int32 (compared with `address | 0`, never boxed). */
+  /** the table has an IPv6 cluster address */
+  readonly ipv6: boolean;
+  /** IPv4 cluster addresses as int32 (compared with `address | 0`, never boxed), and their index in `clusterAddresses`. */
   private readonly vips: Int32Array;
+  private readonly vip4Index: Int32Array;
+  /** IPv6 cluster addresses: four int32 words each, and their index in `clusterAddresses`. */
+  private readonly vips6: Int32Array;
+  private readonly vip6Index: Int32Array;
   private readonly mgmt: Uint32Array;
   /** dense per-port rows for the packet loop (one indexed load instead of a hash lookup). */
   private readonly tcpRows: (TableEntry | null)[];
@@ -69,7 +75,20 @@ export class TableSnapshot {
     this.nodes = new NodeDirectory(config.nodes, config.gateway);
     const nodes = this.nodes;
     this.clusterAddresses = Object.freeze(config.clusterAddresses.map((c) => Object.freeze({ ...c })));
-    this.vips = Int32Array.from(config.clusterAddresses.map((c) => c.address | 0));
+    const indexed = config.clusterAddresses.map((c, i) => ({ c, i }));
+    const v4 = indexed.filter(({ c }) => c.address6 === undefined);
+    const v6 = indexed.filter(({ c }) => c.address6 !== undefined);
+    this.vips = Int32Array.from(v4.map(({ c }) => c.address | 0));
+    this.vip4Index = Int32Array.from(v4.map(({ i }) => i));
+    this.ipv6 = v6.length > 0;
+    this.vips6 = new Int32Array(v6.length * 4);
+    this.vip6Index = Int32Array.from(v6.map(({ i }) => i));
+    v6.forEach(({ c }, j) => {
+      const a = c.address6!;
+      for (let w = 0; w < 4; w++)
+        this.vips6[4 * j + w] =
+          (a[4 * w]! << 24) | (a[4 * w + 1]! << 16) | (a[4 * w + 2]! << 8) | a[4 * w + 3]!;
+    });
     this.mgmt = new Uint32Array(config.management.length * 2);
     config.management.forEach((m, i) => {
       this.mgmt[2 * i] = m.network;
@@ -108,6 +127,7 @@ export class TableSnapshot {
         protocol: e.protocol,
         port: e.port,
         flowLog,
+        ipv6: this.ipv6,
         state: (key, make) => store.get(prefix + key, make, used),
         memo: <T>(key: string, make: () => T): T => {
           if (!memo.has(key)) memo.set(key, make());
@@ -137,11 +157,21 @@ export class TableSnapshot {
     this.stateKeys = used;
   }
 
-  /** vipIndex returns the index of a cluster address, or -1 (box 515). */
+  /** vipIndex returns the index of an IPv4 cluster address, or -1 (box 515). */
   vipIndex(address: number): number {
     const v = this.vips;
     const a = address | 0;
-    for (let i = 0; i < v.length; i++) if (v[i] === a) return i;
+    for (let i = 0; i < v.length; i++) if (v[i] === a) return this.vip4Index[i]!;
+    return -1;
+  }
+
+  /** vipIndex6 returns the index of the IPv6 cluster address in words w[at..at+4), or -1 (box 515). */
+  vipIndex6(w: Int32Array, at: number): number {
+    const v = this.vips6;
+    for (let i = 0; i < v.length; i += 4) {
+      if (v[i] === w[at] && v[i + 1] === w[at + 1] && v[i + 2] === w[at + 2] && v[i + 3] === w[at + 3])
+        return this.vip6Index[i >>> 2]!;
+    }
     return -1;
   }
 

@@ -47,6 +47,13 @@ uint16_t SendCore::FlowPort(const uint8_t* p, uint32_t len) const {
     if (!fragment && (proto == 6 || proto == 17 || proto == 132) && ihl >= 20 && len >= ihl + 4) {
       h = Mix(h ^ Load32(p + ihl));
     }
+  } else if (len >= 40 && (p[0] >> 4) == 6) {
+    // RFC 8200 §3: both addresses and Next Header; the ports only when TCP/UDP follows the fixed header
+    // at once (with extension headers, a fragment among them, the addresses keep a flow together).
+    for (uint32_t o = 8; o < 40; o += 4) h = Mix(h ^ Load32(p + o));
+    uint8_t next = p[6];
+    h = Mix(h ^ next);
+    if ((next == 6 || next == 17) && len >= 44) h = Mix(h ^ Load32(p + 40));
   } else {
     h = Mix(h ^ len);
   }

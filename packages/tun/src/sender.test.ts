@@ -97,6 +97,68 @@ describe('PacketSender', () => {
     expect(port).toBeLessThanOrEqual(50099);
   });
 
+  it('hashes inner IPv6 packets by addresses and ports: one flow, one port; another flow, another port', () => {
+    const sender = openSender({ portMin: 50000, portMax: 59999 });
+    // RFC 8200 §3 fixed header, then UDP ports; addresses from the documentation prefix (RFC 3849)
+    const v6 = (srcPort: number, size: number, last = 5) => {
+      const b = Buffer.alloc(48 + size);
+      b[0] = 0x60;
+      b.writeUInt16BE(8 + size, 4);
+      b[6] = 17;
+      b[7] = 64;
+      Buffer.from('20010db8000100000000000000000005', 'hex').copy(b, 8);
+      Buffer.from('20010db8000000000000000000000010', 'hex').copy(b, 24);
+      b[23] = last;
+      b.writeUInt16BE(srcPort, 40);
+      b.writeUInt16BE(53, 42);
+      return b;
+    };
+    const port = sender.flowPort(v6(4000, 10));
+    expect(sender.flowPort(v6(4000, 900))).toBe(port);
+    const others = [sender.flowPort(v6(4001, 10)), sender.flowPort(v6(4000, 10, 6))];
+    expect(others).not.toContain(port);
+  });
+
+  it('sends an inner IPv6 packet (EtherType 0x86dd) that the node decapsulates and delivers', async () => {
+    // the node side as the agent makes it for an IPv6 cluster address: IPv6 on, no link-locals
+    for (const dev of ['lo', 'vx0']) {
+      await node.sysctl(`net.ipv6.conf.${dev}.addr_gen_mode`, 1);
+      await node.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, 0);
+    }
+    await node.ip('addr', 'add', '2001:db8::200/128', 'dev', 'lo', 'nodad');
+    const sink = node.spawn('python3', [
+      '-c',
+      "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('2001:db8::200', 7777))\n" +
+        "print('ready', flush=True); d, a = s.recvfrom(2048); print('got', a[0], d.decode(), flush=True)",
+    ]);
+    await sink.waitForOutput('ready');
+    const sender = openSender();
+    sender.setDestinations([
+      { address: '198.18.1.2', port: 4789, prefix: vxlanPrefix(42, NODE_MAC, '02:00:00:00:00:01', 0x86dd) },
+    ]);
+    // RFC 8200 §3 header + UDP with its checksum over the IPv6 pseudo-header (§8.1)
+    const payload = Buffer.from('hello-v6');
+    const p = Buffer.alloc(48 + payload.length);
+    p[0] = 0x60;
+    p.writeUInt16BE(8 + payload.length, 4);
+    p[6] = 17;
+    p[7] = 64;
+    Buffer.from('20010db8000100000000000000000005', 'hex').copy(p, 8);
+    Buffer.from('20010db8000000000000000000000200', 'hex').copy(p, 24);
+    p.writeUInt16BE(4000, 40);
+    p.writeUInt16BE(7777, 42);
+    p.writeUInt16BE(8 + payload.length, 44);
+    payload.copy(p, 48);
+    let sum = 17 + 8 + payload.length;
+    for (let i = 8; i < p.length; i += 2) sum += i + 1 < p.length ? p.readUInt16BE(i) : p[i]! << 8;
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    p.writeUInt16BE(~sum & 0xffff || 0xffff, 46);
+    const { arena, meta } = packBatch([p]);
+    expect(sender.sendUdp(arena, meta, 0, 1, Int32Array.of(0), null)).toBe(1);
+    await sink.waitForOutput('got');
+    expect(sink.output()).toContain('got 2001:db8:1::5 hello-v6');
+  });
+
   it('sends complete IPv4 packets with sendIp and counts malformed ones', async () => {
     const sender = openSender();
     const sink = node.spawn('python3', [sinkScript, '198.18.1.2', '7778', '2']);

@@ -53,3 +53,15 @@ export function parseMac(text: string): Uint8Array {
     throw new Error(`not a MAC address: ${JSON.stringify(text)}`);
   return Uint8Array.from(text.split(':').map((h) => Number.parseInt(h, 16)));
 }
+
+/**
+ * ipv4LinkLocal is the IPv6 link-local address (RFC 4291 §2.5.6) onehost derives from an interconnect
+ * IPv4 address: fe80:: with the IPv4 address as the last 32 bits (198.18.0.1 → fe80::c612:1). The gateway
+ * host puts it on its interconnect interface and nodes send IPv6 to it: the interconnect carries no other
+ * IPv6 addresses, and an IPv6 route cannot have an IPv4 next hop on Linux.
+ */
+export function ipv4LinkLocal(a: number): string {
+  const hi = (a >>> 16) & 0xffff;
+  const lo = a & 0xffff;
+  return `fe80::${hi.toString(16)}:${lo.toString(16)}`;
+}

@@ -3,9 +3,9 @@ import { ipv4ToString, parseIpv4 } from './address.js';
 import { errorInfo, OK } from './errors.js';
 import { ICMP_TYPE, writeFragNeeded } from './icmp.js';
 import { IPPROTO, IPV4_TOTAL_LENGTH_PAST_BUFFER, IPV4_TRUNCATED, Ipv4View, writeIpv4Header } from './ipv4.js';
-import { PacketSummary } from './summary.js';
+import { ADDR6, ipv6WordsText, PacketSummary } from './summary.js';
 import { TCP_DATA_OFFSET_PAST_END, TCP_FLAGS } from './tcp.js';
-import { loadHex } from './testing/fixtures.js';
+import { loadHex, loadIpv6Capture } from './testing/fixtures.js';
 import { UDP_TRUNCATED } from './udp.js';
 
 const curl = loadHex('ip/tcp-curl.hex');
@@ -120,5 +120,37 @@ describe('PacketSummary', () => {
     writeIpv4Header(b, 0, { src: 1, dst: 2, protocol: 47, payloadLength: 4 });
     expect(s.read(b, 0, 24)).toBe(OK);
     expect([s.protocol, s.srcPort, s.dstPort, s.payloadLength]).toEqual([47, 0, 0, 4]);
+  });
+
+  it('summarises real IPv6 packets (a loopback capture): family, ports, ICMPv6 errors with the quoted flow', () => {
+    const cap = new Map(loadIpv6Capture().map((p) => [p.name, p.bytes]));
+    const syn = cap.get('tcp-syn')!;
+    expect(s.read6(syn, 0, syn.length)).toBe(OK);
+    expect([s.family, s.protocol, s.tcpFlags & TCP_FLAGS.SYN, s.isFragment]).toEqual([
+      6,
+      IPPROTO.TCP,
+      TCP_FLAGS.SYN,
+      false,
+    ]);
+    expect(s.dstPort).toBeGreaterThan(0);
+    expect(ipv6WordsText(s.addr6, ADDR6.SRC)).toMatch(/:/);
+    const unreach = cap.get('icmp6-port-unreachable-udp')!;
+    expect(s.read6(unreach, 0, unreach.length)).toBe(OK);
+    expect([s.protocol, s.icmpType, s.isIcmpError, s.hasInner, s.innerProtocol]).toEqual([
+      58,
+      1,
+      true,
+      true,
+      IPPROTO.UDP,
+    ]);
+    const middle = cap.get('udp-fragment-middle')!;
+    expect(s.read6(middle, 0, middle.length)).toBe(OK);
+    expect([s.isFragment, s.firstFragment, s.srcPort, s.dstPort]).toEqual([true, false, 0, 0]);
+    const first = cap.get('udp-fragment-first')!;
+    expect(s.read6(first, 0, first.length)).toBe(OK);
+    expect([s.isFragment, s.firstFragment, s.moreFragments]).toEqual([true, true, true]);
+    // read (IPv4) leaves family 4 again
+    expect(s.read(curl[0]!, 0, curl[0]!.length)).toBe(OK);
+    expect(s.family).toBe(4);
   });
 });

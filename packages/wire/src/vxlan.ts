@@ -26,6 +26,8 @@ export const VXLAN_INNER_PREFIX = VXLAN_HEADER + ETHERNET_HEADER;
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): the MTU cost of encapsulation. */
 export const VXLAN_OVERHEAD = 20 + 8 + VXLAN_INNER_PREFIX;
 export const ETHERTYPE_IPV4 = 0x0800;
+/** IPv6's EtherType (RFC 2464 §3): the inner frame of an IPv6 packet. */
+export const ETHERTYPE_IPV6 = 0x86dd;
 /** RFC 7348 §5: the I flag must be set for a valid VNI. */
 const FLAG_I = 0x08;
 
@@ -81,7 +83,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * writeVxlanPrefix writes the VXLAN header and inner Ethernet header (22 bytes) at buf[off], so the inner
- * IPv4 packet follows at off + 22; returns 22. The outer IPv4/UDP headers are the kernel's (UDP socket).
+ * packet (IPv4, or IPv6 with `etherType` ETHERTYPE_IPV6) follows at off + 22; returns 22. The outer IPv4/UDP headers are the kernel's (UDP socket).
  */
 export function writeVxlanPrefix(
   buf: Uint8Array,
@@ -89,11 +91,12 @@ export function writeVxlanPrefix(
   vni: number,
   dstMac: Uint8Array,
   srcMac: Uint8Array,
+  etherType: number = ETHERTYPE_IPV4,
 ): number {
   put32(buf, off + FLAGS, FLAG_I << 24);
   put32(buf, off + VNI, (vni & 0xffffff) << 8);
   buf.set(dstMac.subarray(0, 6), off + ETH_DST);
   buf.set(srcMac.subarray(0, 6), off + ETH_SRC);
-  put16(buf, off + ETH_TYPE, ETHERTYPE_IPV4);
+  put16(buf, off + ETH_TYPE, etherType);
   return VXLAN_INNER_PREFIX;
 }

@@ -9,7 +9,7 @@ import {
   restoreJournal,
   undoChange,
 } from '@onehost/kernel';
-import { ipv4ToString } from '@onehost/wire';
+import { ipv4LinkLocal, ipv4ToString, parseIpv4 } from '@onehost/wire';
 
 /**
  * The gateway host's kernel plumbing (docs/gateway.md has the why of each step):
@@ -20,6 +20,10 @@ import { ipv4ToString } from '@onehost/wire';
  *   the traffic to the host's own sockets;
  * - the host answers ARP for the VIPs on the outside interfaces (proxy neighbour entries, no delay), so
  *   a client in the outside subnet reaches the cluster address without a route of its own;
+ * - IPv6 cluster addresses (`vips6`) the same way: /128 on lo (nodad), `ip -6` rules and routes into the
+ *   TUN, the IPv6 `local` rule moved too, neighbour discovery answered by proxy NDP entries (RFC 4861
+ *   §7.2.8) with IPv6 forwarding on; and the link-local address derived from the interconnect address
+ *   (`ipv4LinkLocal`) on the interconnect, the next hop of the nodes' IPv6 replies;
  * - early demux is off, or the local socket of a `local` flow would capture the client's later packets
  *   and forwarding would drop them;
  * - replies from nodes carry source = VIP (a local address): accept_local on the interconnect, rp_filter 0;
@@ -39,6 +43,10 @@ export interface GatewayHostConfig {
   name: string;
   tun: string;
   vips: number[];
+  /** IPv6 cluster addresses as `ip` prints them (RFC 5952); absent or empty: nothing IPv6 is touched */
+  vips6?: string[];
+  /** the gateway's interconnect IPv4 address: with `vips6`, its derived link-local goes on `interconnect` */
+  interconnectAddress?: string;
   outside: string[];
   interconnect: string;
   /** the cluster interconnect prefix, e.g. 198.18.0.0/15: nodes' internal addresses */
@@ -81,6 +89,20 @@ export const HOST_DROPS = [
 
 /** sysctlPlan lists the sysctls the gateway host sets (docs/gateway.md lists them too). */
 export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
+  const six: Array<[string, string]> =
+    (c.vips6 ?? []).length === 0
+      ? []
+      : [
+          // outside ⇄ TUN and the nodes' replies; proxy NDP answers only on a forwarding interface
+          ['net/ipv6/conf/all/forwarding', '1'],
+          ...c.outside.flatMap(
+            (o): Array<[string, string]> => [
+              [`net/ipv6/conf/${o}/proxy_ndp`, '1'],
+              // answer neighbour solicitations for the cluster addresses at once (as ARP, below)
+              [`net/ipv6/neigh/${o}/proxy_delay`, '0'],
+            ],
+          ),
+        ];
   return [
     // a router forwards: outside ⇄ interconnect, and the nodes' replies
     ['net/ipv4/ip_forward', '1'],
@@ -95,6 +117,7 @@ export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
     ['net/ipv4/tcp_syncookies', '2'],
     // answer ARP for the cluster addresses at once, not after a random delay of up to 0.8 s
     ...c.outside.map((o): [string, string] => [`net/ipv4/neigh/${o}/proxy_delay`, '0']),
+    ...six,
   ];
 }
 
@@ -150,19 +173,14 @@ ${mgmtAccept}${hostPorts}    ip daddr { ${vips} } accept comment "the cluster da
 `;
 }
 
-/** vipRules are the `ip rule` arguments of the policy rules that send VIP traffic into the TUN. */
+/**
+ * vipRules are the `ip rule` arguments of the policy rules that send VIP traffic into the TUN (IPv6 ones
+ * too: `ip` takes the family from the `to` prefix).
+ */
 function vipRules(c: GatewayHostConfig): string[][] {
-  return c.vips.flatMap((v) =>
-    c.outside.map((o) => [
-      'priority',
-      String(c.rulePref),
-      'iif',
-      o,
-      'to',
-      `${ipv4ToString(v)}/32`,
-      'lookup',
-      String(c.table),
-    ]),
+  const prefixes = [...c.vips.map((v) => `${ipv4ToString(v)}/32`), ...(c.vips6 ?? []).map((v) => `${v}/128`)];
+  return prefixes.flatMap((p) =>
+    c.outside.map((o) => ['priority', String(c.rulePref), 'iif', o, 'to', p, 'lookup', String(c.table)]),
   );
 }
 
@@ -174,7 +192,7 @@ function ruleKey(r: {
   dstlen?: number;
   table?: string;
 }): string {
-  return `${r.priority}|${r.iif}|${r.dst}/${r.dstlen ?? 32}|${r.table}`;
+  return `${r.priority}|${r.iif}|${r.dst}/${r.dstlen ?? (r.dst?.includes(':') ? 128 : 32)}|${r.table}`;
 }
 
 /**
@@ -209,6 +227,7 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
         if (!have.has(cidr)) await host.ip('addr', 'add', cidr, 'dev', 'lo');
       });
     }
+    await applyIpv6Addresses(c, host, journal, step);
     await host.ip('link', 'set', c.tun, 'txqueuelen', String(c.txQueueLen), 'up');
     await journal.recordOnce({ kind: 'tables', from: c.table, to: c.table });
     const routes: string[] = [];
@@ -217,10 +236,19 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
       routes.push(`route replace ${vip} dev ${c.tun} table ${c.table}`);
       routes.push(`route replace unreachable ${vip} table ${c.table} metric 4294967295`);
     }
+    for (const v of c.vips6 ?? []) {
+      routes.push(`route replace ${v}/128 dev ${c.tun} table ${c.table}`);
+      routes.push(`route replace unreachable ${v}/128 table ${c.table} metric 4294967295`);
+    }
     await host.ipBatch(routes);
     // Answer ARP for the cluster addresses on the outside networks (a proxy neighbour entry: the VIP
     // routes to the TUN, not out of that link), so a client in the same subnet finds the gateway.
-    const proxies = c.outside.flatMap((dev) => c.vips.map((v) => ({ dev, address: ipv4ToString(v) })));
+    // IPv6: proxy NDP entries, for the same reason (RFC 4861 §7.2.8); the kernel joins each address's
+    // solicited-node group on the interface.
+    const proxies = c.outside.flatMap((dev) => [
+      ...c.vips.map((v) => ({ dev, address: ipv4ToString(v) })),
+      ...(c.vips6 ?? []).map((v) => ({ dev, address: v })),
+    ]);
     for (const old of journal.current.changes)
       if (old.kind === 'neigh-proxy' && !proxies.some((p) => p.dev === old.dev && p.address === old.address))
         await undoChange(old, host);
@@ -229,15 +257,21 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
         host.ip('neigh', 'replace', 'proxy', p.address, 'dev', p.dev),
       );
     const wantedRules = vipRules(c);
-    const present = new Set((await host.rules()).map(ruleKey));
+    const present = new Set([...(await host.rules()), ...(await host.rules6())].map(ruleKey));
     for (const old of journal.current.changes) {
       if (old.kind !== 'rule-args' || wantedRules.some((w) => w.join(' ') === old.args.join(' '))) continue;
-      await host.ip('rule', 'del', ...old.args).catch(() => undefined);
+      await (old.family === 6
+        ? host.ip('-6', 'rule', 'del', ...old.args)
+        : host.ip('rule', 'del', ...old.args)
+      ).catch(() => undefined);
     }
     for (const args of wantedRules) {
       const key = `${args[1]}|${args[3]}|${args[5]}|${args[7]}`;
-      await step({ kind: 'rule-args', args }, async () => {
-        if (!present.has(key)) await host.ip('rule', 'add', ...args);
+      // `ip rule` takes no IPv6 prefix without -6
+      const six = args[5]!.includes(':');
+      await step({ kind: 'rule-args', args, ...(six ? { family: 6 as const } : {}) }, async () => {
+        if (!present.has(key))
+          await (six ? host.ip('-6', 'rule', 'add', ...args) : host.ip('rule', 'add', ...args));
       });
     }
     await step({ kind: 'local-rule', priority: c.localPref }, async () => {
@@ -247,6 +281,14 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
       if (rules.some((r) => r.table === 'local' && r.priority === 0))
         await host.ip('rule', 'del', 'priority', '0', 'lookup', 'local');
     });
+    if ((c.vips6 ?? []).length > 0)
+      await step({ kind: 'local-rule', priority: c.localPref, family: 6 }, async () => {
+        const rules = await host.rules6();
+        if (!rules.some((r) => r.table === 'local' && r.priority === c.localPref))
+          await host.ip('-6', 'rule', 'add', 'priority', String(c.localPref), 'lookup', 'local');
+        if (rules.some((r) => r.table === 'local' && r.priority === 0))
+          await host.ip('-6', 'rule', 'del', 'priority', '0', 'lookup', 'local');
+      });
     await step({ kind: 'nft-table', family: 'ip', name: NFT_TABLE }, () => host.nft(nftRuleset(c)));
     await journal.markComplete();
   } catch (e) {
@@ -255,6 +297,50 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
     throw e;
   }
   return { journal, adopted };
+}
+
+/**
+ * applyIpv6Addresses puts the IPv6 cluster addresses on lo (nodad: a cluster address is ours at once, RFC
+ * 4862 §5.4 DAD would only delay it) and the derived link-local on the interconnect, and takes away the
+ * ones a journal it adopted recorded that the configuration no longer has.
+ */
+async function applyIpv6Addresses(
+  c: GatewayHostConfig,
+  host: Host,
+  journal: JournalFile,
+  step: (change: Change, act: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
+  const six = c.vips6 ?? [];
+  const wanted: { dev: string; cidr: string }[] = six.map((v) => ({ dev: 'lo', cidr: `${v}/128` }));
+  if (six.length > 0 && c.interconnectAddress !== undefined)
+    wanted.push({ dev: c.interconnect, cidr: `${ipv4LinkLocal(parseIpv4(c.interconnectAddress))}/64` });
+  // IPv6 on where the addresses go, without generated link-locals (no DAD, RS or MLD from them)
+  for (const dev of six.length > 0 ? ['lo', c.interconnect] : []) {
+    const key = `net/ipv6/conf/${dev}/disable_ipv6`;
+    if (!(await host.sysctlExists(key)) || (await host.readSysctl(key)) === '0') continue;
+    for (const [k, v] of [
+      [`net/ipv6/conf/${dev}/addr_gen_mode`, '1'],
+      [key, '0'],
+    ] as const) {
+      if (!journal.current.changes.some((x) => x.kind === 'sysctl' && x.key === k))
+        await journal.record({ kind: 'sysctl', key: k, previous: await host.readSysctl(k) });
+      await host.writeSysctl(k, v);
+    }
+  }
+  for (const old of journal.current.changes) {
+    if (old.kind !== 'addr' || !old.cidr.includes(':')) continue;
+    if (wanted.some((w) => w.dev === old.dev && w.cidr === old.cidr)) continue;
+    if ((await host.linkExists(old.dev)) && (await host.addresses6(old.dev)).has(old.cidr))
+      await host.ip('addr', 'del', old.cidr, 'dev', old.dev);
+  }
+  for (const w of wanted) {
+    const have = await host.addresses6(w.dev);
+    const ours = journal.has({ kind: 'addr', dev: w.dev, cidr: w.cidr });
+    if (have.has(w.cidr) && !ours) continue; // someone else's: leave it to them
+    await step({ kind: 'addr', dev: w.dev, cidr: w.cidr }, async () => {
+      if (!have.has(w.cidr)) await host.ip('addr', 'add', w.cidr, 'dev', w.dev, 'nodad');
+    });
+  }
 }
 
 /**

@@ -44,6 +44,23 @@ describe('config: YAML format', () => {
     expect(r.config.management).toEqual([]);
   });
 
+  it('takes a network with one address of each family, each family with its own default', () => {
+    const r = parseConfigText(
+      BASE.replace(
+        '203.0.113.10 }',
+        '203.0.113.10 }\n  - { network: outside, address: "2001:db8:0:113::10" }',
+      ),
+    );
+    if (!r.ok) throw new Error(r.issues.map((i) => formatIssue(i)).join('\n'));
+    expect(r.config.clusterAddresses).toHaveLength(2);
+    expect(r.config.clusterAddresses[0]).toEqual({ network: 'outside', address: 0xcb00710a, default: true });
+    const six = r.config.clusterAddresses[1]!;
+    expect(six).toMatchObject({ network: 'outside', address: 0, default: true });
+    expect(Array.from(six.address6!)).toEqual([
+      0x20, 1, 0x0d, 0xb8, 0, 0, 1, 0x13, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ]);
+  });
+
   const bad: [string, string, RegExp][] = [
     ['YAML syntax', 'gateway: [gw', /^c\.yaml:\d+:\d+: \(yaml\): /],
     ['missing sections', 'gateway: gw\n', /^c\.yaml:1:1: nodes: is required$/],
@@ -56,7 +73,41 @@ describe('config: YAML format', () => {
     [
       'bad address',
       BASE.replace('203.0.113.10', '203.0.113.300'),
-      /clusterAddresses\[0\]\.address: must be an IPv4 address like 203\.0\.113\.10, got "203\.0\.113\.300"/,
+      /clusterAddresses\[0\]\.address: must be an IPv4 or IPv6 address like 203\.0\.113\.10 or 2001:db8::10, got "203\.0\.113\.300"/,
+    ],
+    [
+      'bad IPv6 address',
+      BASE.replace('203.0.113.10', '"2001:db8::1::2"'),
+      /clusterAddresses\[0\]\.address: must be an IPv4 or IPv6 address like .*, got "2001:db8::1::2"/,
+    ],
+    [
+      'link-local IPv6 address',
+      BASE.replace('203.0.113.10', '"fe80::1"'),
+      /clusterAddresses\[0\]\.address: must be an address a host can own, got fe80::1 \(link-local\)/,
+    ],
+    [
+      'two IPv6 addresses on one network',
+      BASE.replace(
+        '203.0.113.10 }',
+        '203.0.113.10 }\n  - { network: outside, address: "2001:db8::10" }\n  - { network: outside, address: "2001:db8::11" }',
+      ),
+      /clusterAddresses\[2\]\.network: duplicates IPv6 network outside \(already at clusterAddresses\[1\]\.network\)/,
+    ],
+    [
+      'the same IPv6 address twice, written two ways',
+      BASE.replace(
+        '203.0.113.10 }',
+        '203.0.113.10 }\n  - { network: a, address: "2001:db8::10" }\n  - { network: b, address: "2001:DB8:0::0:10" }',
+      ),
+      /clusterAddresses\[2\]\.address: duplicates cluster address 2001:db8::10/,
+    ],
+    [
+      'two IPv6 defaults',
+      BASE.replace(
+        '203.0.113.10 }',
+        '203.0.113.10 }\n  - { network: a, address: "2001:db8::10", default: true }\n  - { network: b, address: "2001:db8::11", default: true }',
+      ),
+      /clusterAddresses: exactly one IPv6 address may be the default, got 2/,
     ],
     [
       'duplicate node id',

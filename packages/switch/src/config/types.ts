@@ -3,9 +3,14 @@
 export type NodeStateName = 'active' | 'draining' | 'down';
 export type ProtocolName = 'tcp' | 'udp';
 
+/**
+ * One cluster address. IPv4: `address` (uint32). IPv6: `address6` (16 bytes) and `address` 0; a network
+ * may have one of each family, and each family has one default.
+ */
 export interface ClusterAddressConfig {
   network: string;
   address: number;
+  address6?: Uint8Array;
   default: boolean;
 }
 

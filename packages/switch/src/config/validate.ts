@@ -1,6 +1,7 @@
-import { tryParseIpv4 } from '@onehost/wire';
+import { parseIpv6, tryParseIpv4 } from '@onehost/wire';
 import type { FunctionRegistry } from '../functions/registry.js';
 import { normalizeExportPath } from '../tables/export-table.js';
+import { clusterAddressText } from './address-text.js';
 import { type ConfigIssue, Fields, formatPath, Issues } from './fields.js';
 import type {
   CidrConfig,
@@ -34,6 +35,50 @@ function address(f: Fields, key: string): number | undefined {
     return undefined;
   }
   return a;
+}
+
+/**
+ * clusterAddress reads a cluster address of either family: IPv4 as a uint32, IPv6 (RFC 4291 §2.2 text) as
+ * 16 bytes. Records an error naming the field for anything else, or for an IPv6 address that cannot be a
+ * host's (unspecified, loopback, multicast, link-local, IPv4-mapped).
+ */
+function clusterAddress(f: Fields, key: string): { address: number; address6?: Uint8Array } | undefined {
+  const v = f.str(key, true);
+  if (v === undefined) return undefined;
+  const a = tryParseIpv4(v);
+  if (a >= 0) return { address: a };
+  if (v.includes(':')) {
+    let b: Uint8Array;
+    try {
+      b = parseIpv6(v);
+    } catch {
+      f.error(
+        key,
+        `must be an IPv4 or IPv6 address like 203.0.113.10 or 2001:db8::10, got ${JSON.stringify(v)}`,
+      );
+      return undefined;
+    }
+    const why = unusableIpv6(b);
+    if (why !== null) {
+      f.error(key, `must be an address a host can own, got ${v} (${why})`);
+      return undefined;
+    }
+    return { address: 0, address6: b };
+  }
+  f.error(key, `must be an IPv4 or IPv6 address like 203.0.113.10 or 2001:db8::10, got ${JSON.stringify(v)}`);
+  return undefined;
+}
+
+/** unusableIpv6 says why an IPv6 address cannot be a cluster address (RFC 4291 §2.4), or null. */
+function unusableIpv6(b: Uint8Array): string | null {
+  if (b[0] === 0xff) return 'multicast';
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'link-local';
+  let zeros = 0;
+  while (zeros < 16 && b[zeros] === 0) zeros++;
+  if (zeros === 16) return 'unspecified';
+  if (zeros === 15 && b[15] === 1) return 'loopback';
+  if (zeros === 10 && b[10] === 0xff && b[11] === 0xff) return 'IPv4-mapped';
+  return null;
 }
 
 function cidr(text: unknown, at: (string | number)[], issues: Issues): CidrConfig | undefined {
@@ -169,28 +214,37 @@ export function validateConfig(doc: unknown, registry: FunctionRegistry): Valida
   caItems.forEach((item, i) => {
     const f = new Fields(item, ['clusterAddresses', i], issues);
     const network = name(f, 'network');
-    const addr = address(f, 'address');
+    const addr = clusterAddress(f, 'address');
     const dflt = f.bool('default', false);
     f.done();
     if (network !== undefined && addr !== undefined)
-      clusterAddresses.push({ network, address: addr, default: dflt });
+      clusterAddresses.push({ network, ...addr, default: dflt });
   });
-  const defaults = clusterAddresses.filter((c) => c.default).length;
-  if (defaults > 1) root.error('clusterAddresses', `exactly one address may be the default, got ${defaults}`);
-  if (defaults === 0 && clusterAddresses.length > 0) clusterAddresses[0]!.default = true;
+  // One address per network and family (dual stack: a network may have one of each), and one default per
+  // family: the node stamps the default of a packet's family on what it sends out.
+  for (const six of [false, true]) {
+    const fam = clusterAddresses.filter((c) => (c.address6 !== undefined) === six);
+    const defaults = fam.filter((c) => c.default).length;
+    if (defaults > 1)
+      root.error(
+        'clusterAddresses',
+        `exactly one ${six ? 'IPv6' : 'IPv4'} address may be the default, got ${defaults}`,
+      );
+    if (defaults === 0 && fam.length > 0) fam[0]!.default = true;
+  }
   duplicates(
-    clusterAddresses.map((c, i) => ({ value: c.address, at: ['clusterAddresses', i, 'address'] })),
+    clusterAddresses.map((c, i) => ({ value: c, at: ['clusterAddresses', i, 'address'] })),
     issues,
-    (v) => `cluster address ${networkText(v, 32).slice(0, -3)}`,
+    (c) => `cluster address ${clusterAddressText(c)}`,
   );
   duplicates(
-    clusterAddresses.map((c, i) => ({ value: c.network, at: ['clusterAddresses', i, 'network'] })),
+    clusterAddresses.map((c, i) => ({ value: c, at: ['clusterAddresses', i, 'network'] })),
     issues,
-    (v) => `network ${v}`,
+    (c) => `${c.address6 !== undefined ? 'IPv6 ' : ''}network ${c.network}`,
   );
   const nodeAddr = new Set(nodes.map((n) => n.address));
   clusterAddresses.forEach((c, i) => {
-    if (nodeAddr.has(c.address))
+    if (c.address6 === undefined && nodeAddr.has(c.address))
       issues.add(['clusterAddresses', i, 'address'], 'is also a node internal address');
   });
 

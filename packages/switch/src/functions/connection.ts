@@ -1,4 +1,4 @@
-import { ipv4ToString, TCP_FLAGS, u32 } from '@onehost/wire';
+import { ADDR6, ipv4ToString, ipv6ToString, TCP_FLAGS, u32 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
@@ -56,10 +56,13 @@ const TCP_SEQ = 4;
 class ConnectionManager implements RoutingFunction {
   readonly kind = 'connection';
   readonly nullFunction = false;
+  readonly ipv6 = true;
   private readonly ids: Int32Array;
   private readonly maglev: MaglevPicker | null;
   private readonly rr: RoundRobinCursor;
   private readonly flows: FlowTable;
+  /** IPv6 flows (a wide table), only when the switch has an IPv6 cluster address */
+  private readonly flows6: FlowTable | null;
   private readonly ttl: Float64Array;
   /** live flows per node as the kernel counts them (least-conn with the fast path), kept across swaps */
   private readonly live: { perNode: Int32Array | null };
@@ -83,6 +86,18 @@ class ConnectionManager implements RoutingFunction {
           expired: EVENT.CONN_EXPIRED,
         }),
     );
+    this.flows6 = deps.ipv6
+      ? deps.state(
+          `flows6:${config.maxEntries}`,
+          () =>
+            new FlowTable(
+              config.maxEntries,
+              deps.counters,
+              { evicted: EVENT.CONN_EVICTED, expired: EVENT.CONN_EXPIRED },
+              true,
+            ),
+        )
+      : null;
     const t = config.timeouts;
     this.ttl = new Float64Array(5);
     this.ttl[FLOW.SYN] = t.syn * 1000;
@@ -100,6 +115,14 @@ class ConnectionManager implements RoutingFunction {
     return this.flows;
   }
 
+  get flowTable6(): FlowTable | null {
+    return this.flows6;
+  }
+
+  /**
+   * route: an IPv4 flow is keyed by (a, b, c); an IPv6 flow by ctx.key6 in the wide table, and `a` (the
+   * source's 32-bit fold) only feeds the Maglev hash.
+   */
   route(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
     const flags = p.tcpFlags;
@@ -107,12 +130,20 @@ class ConnectionManager implements RoutingFunction {
     const b = (p.srcPort << 16) | p.dstPort;
     const c = ctx.vip;
     const now = ctx.now;
-    const flows = this.flows;
-    if ((flags & (SYN | ACK | RST)) === SYN) {
-      this.routeSyn(ctx, out, a, b, c, now);
+    const v6 = p.family === 6;
+    const flows = v6 ? this.flows6 : this.flows;
+    if (flows === null) {
+      out.drop(DROP.IPV6_UNSUPPORTED);
       return;
     }
-    let s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
+    if (v6) ctx.fillKey6(ADDR6.SRC, b, c);
+    // the kernel fast path keeps IPv4 flows only
+    const logged = !v6 && this.deps.flowLog.enabled;
+    if ((flags & (SYN | ACK | RST)) === SYN) {
+      this.routeSyn(ctx, out, flows, a, b, c, now);
+      return;
+    }
+    let s = lookup(ctx, flows, a, b, c, now);
     if (s >= 0 && !ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null)
         ctx.trace.add(`entry's node ${ctx.nodes.nameOf(flows.node(s))} is down or gone`);
@@ -127,8 +158,7 @@ class ConnectionManager implements RoutingFunction {
         if (ctx.trace !== null)
           ctx.trace.add(`connection: no entry for ${flowText(ctx)} and not a SYN → discard (Fig. 10)`);
         // the kernel may still hold the flow on a node that is gone: it must forget it too
-        if (!ctx.dryRun && this.deps.flowLog.enabled)
-          this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
+        if (!ctx.dryRun && logged) this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
         out.drop(DROP.NO_CONNECTION);
         return;
       }
@@ -144,10 +174,9 @@ class ConnectionManager implements RoutingFunction {
       }
       const state = nextState(FLOW.ESTABLISHED, flags);
       if (!ctx.dryRun) {
-        flows.set(a, b, c, node, state, 0, now + this.ttl[state]!, now);
+        save(ctx, flows, a, b, c, node, state, 0, now + this.ttl[state]!, now);
         this.deps.counters.event(EVENT.CONN_REDERIVED);
-        if (this.deps.flowLog.enabled)
-          this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+        if (logged) this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
       }
       out.forward(node, NO_PORT);
       return;
@@ -158,8 +187,7 @@ class ConnectionManager implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.refresh(s, state, now + this.ttl[state]!);
       // A segment of a flow the kernel keeps reached user space: the kernel lacks it (or its state changed).
-      if (this.deps.flowLog.enabled)
-        this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+      if (logged) this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
     }
     if (ctx.trace !== null) {
       const moved =
@@ -169,11 +197,18 @@ class ConnectionManager implements RoutingFunction {
     out.forward(node, NO_PORT);
   }
 
-  private routeSyn(ctx: PacketContext, out: DecisionOut, a: number, b: number, c: number, now: number): void {
-    const flows = this.flows;
+  private routeSyn(
+    ctx: PacketContext,
+    out: DecisionOut,
+    flows: FlowTable,
+    a: number,
+    b: number,
+    c: number,
+    now: number,
+  ): void {
     const p = ctx.p;
     const isn = u32(ctx.buf, p.l4Offset + TCP_SEQ) | 0;
-    const s = ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
+    const s = lookup(ctx, flows, a, b, c, now);
     if (s >= 0 && flows.state(s) === FLOW.SYN && flows.aux(s) === isn && ctx.nodes.isUp(flows.node(s))) {
       const node = flows.node(s);
       if (ctx.trace !== null)
@@ -191,9 +226,9 @@ class ConnectionManager implements RoutingFunction {
       return;
     }
     if (!ctx.dryRun) {
-      flows.set(a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
+      save(ctx, flows, a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
       this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
-      if (this.deps.flowLog.enabled)
+      if (p.family === 4 && this.deps.flowLog.enabled)
         this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[FLOW.SYN]!);
     }
     out.forward(node, NO_PORT);
@@ -209,7 +244,7 @@ class ConnectionManager implements RoutingFunction {
       how = `maglev slot ${this.maglev!.lastSlot}`;
     } else if (policy === 'least-conn') {
       const live = this.live.perNode ?? this.flows.perNode;
-      node = pickLeastConn(this.ids, nodes, live);
+      node = pickLeastConn(this.ids, nodes, live, this.flows6?.perNode ?? null);
       // until the next count, this pick is one more live flow on its node
       if (node >= 0 && !ctx.dryRun && this.live.perNode !== null) this.live.perNode[node]!++;
       how = 'least-conn';
@@ -220,7 +255,7 @@ class ConnectionManager implements RoutingFunction {
     if (ctx.trace !== null) {
       const to = node < 0 ? 'no active node' : nodes.nameOf(node);
       ctx.trace.add(
-        `connection: SYN → ${how}${policy === 'least-conn' && node >= 0 ? ` (${(this.live.perNode ?? this.flows.perNode)[node]} live)` : ''} → ${to}`,
+        `connection: SYN → ${how}${policy === 'least-conn' && node >= 0 ? ` (${(this.live.perNode ?? this.flows.perNode)[node]! + (this.flows6?.perNode[node] ?? 0)} live)` : ''} → ${to}`,
       );
     }
     return node;
@@ -230,19 +265,27 @@ class ConnectionManager implements RoutingFunction {
     const p = ctx.p;
     // The quoted packet went out from the cluster: its destination is the client.
     const b = (p.innerDstPort << 16) | p.innerSrcPort;
-    const s = this.flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
-    if (s < 0 || !ctx.nodes.isUp(this.flows.node(s))) {
+    const v6 = p.family === 6;
+    const flows = v6 ? this.flows6 : this.flows;
+    const s =
+      flows === null
+        ? -1
+        : v6
+          ? flows.peekWide(ctx.fillKey6(ADDR6.INNER_DST, b, ctx.vip), 0, ctx.now)
+          : flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
+    if (flows === null || s < 0 || !ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null) ctx.trace.add('connection: no entry for the quoted flow');
       out.drop(DROP.ICMP_UNKNOWN_FLOW);
       return;
     }
     if (ctx.trace !== null)
-      ctx.trace.add(`connection: quoted flow's entry → ${ctx.nodes.nameOf(this.flows.node(s))}`);
-    out.forward(this.flows.node(s), NO_PORT);
+      ctx.trace.add(`connection: quoted flow's entry → ${ctx.nodes.nameOf(flows.node(s))}`);
+    out.forward(flows.node(s), NO_PORT);
   }
 
   sweep(now: number, budget: number): void {
     this.flows.sweep(now, budget);
+    this.flows6?.sweep(now, budget);
   }
 
   kernel(): KernelPlan {
@@ -276,7 +319,7 @@ class ConnectionManager implements RoutingFunction {
       nodes: Array.from(this.ids, (id) => this.deps.nodes.nameOf(id)),
       ...(this.maglev ? { maglevSize: c.maglevSize } : {}),
       rederive: c.rederive,
-      entries: this.flows.size,
+      entries: this.flows.size + (this.flows6?.size ?? 0),
       maxEntries: c.maxEntries,
       timeouts: { ...c.timeouts },
     };
@@ -290,8 +333,33 @@ function nextState(state: number, flags: number): number {
   return FLOW.ESTABLISHED;
 }
 
+/** lookup finds the packet's flow (a wide table reads ctx.key6); dry runs leave expired entries be. */
+function lookup(ctx: PacketContext, flows: FlowTable, a: number, b: number, c: number, now: number): number {
+  if (flows.wide) return ctx.dryRun ? flows.peekWide(ctx.key6, 0, now) : flows.findWide(ctx.key6, 0, now);
+  return ctx.dryRun ? flows.peek(a, b, c, now) : flows.find(a, b, c, now);
+}
+
+/** save stores the packet's flow (a wide table reads ctx.key6). */
+function save(
+  ctx: PacketContext,
+  flows: FlowTable,
+  a: number,
+  b: number,
+  c: number,
+  node: number,
+  state: number,
+  aux: number,
+  expires: number,
+  now: number,
+): void {
+  if (flows.wide) flows.setWide(ctx.key6, 0, node, state, aux, expires, now);
+  else flows.set(a, b, c, node, state, aux, expires, now);
+}
+
 function flowText(ctx: PacketContext): string {
-  return `${ipv4ToString(ctx.p.src)}:${ctx.p.srcPort}`;
+  const p = ctx.p;
+  if (p.family === 6) return `[${ipv6ToString(ctx.buf, p.ipHeaderOffset + 8)}]:${p.srcPort}`;
+  return `${ipv4ToString(p.src)}:${p.srcPort}`;
 }
 
 /**

@@ -17,6 +17,7 @@ export interface FixedConfig {
 class FixedNode implements RoutingFunction {
   readonly kind = 'fixed';
   readonly nullFunction = true;
+  readonly ipv6 = true;
   constructor(
     private readonly primary: number,
     private readonly backup: number,

@@ -48,14 +48,22 @@ export class RoundRobinCursor {
   }
 }
 
-/** pickLeastConn returns the active node with the fewest live flows (first in order on ties), or -1. */
-export function pickLeastConn(ids: Int32Array, nodes: NodeDirectory, perNode: Int32Array): number {
+/**
+ * pickLeastConn returns the active node with the fewest live flows (first in order on ties), or -1; with
+ * `more` (the IPv6 flows' counts) a node's flows of both families count.
+ */
+export function pickLeastConn(
+  ids: Int32Array,
+  nodes: NodeDirectory,
+  perNode: Int32Array,
+  more: Int32Array | null = null,
+): number {
   let best = -1;
   let bestCount = Infinity;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (!nodes.isActive(id)) continue;
-    const c = perNode[id]!;
+    const c = more === null ? perNode[id]! : perNode[id]! + more[id]!;
     if (c < bestCount) {
       best = id;
       bestCount = c;

@@ -36,6 +36,7 @@ export function routeByPortBlock(
 class PortBlockFunction implements RoutingFunction {
   readonly kind = 'port-block';
   readonly nullFunction = false;
+  readonly ipv6 = true;
   constructor(private readonly deps: RoutingDeps) {}
 
   route(ctx: PacketContext, out: DecisionOut): void {

@@ -18,6 +18,8 @@ export interface RoutingFunction {
   readonly kind: string;
   /** true for the patent's null function (fixed node): box 560 instead of 565. */
   readonly nullFunction: boolean;
+  /** ipv6: the function routes IPv6 packets too; absent or false, the switch drops them (`ipv6_unsupported`). */
+  readonly ipv6?: boolean;
   route(ctx: PacketContext, out: DecisionOut): void;
   /**
    * routeQuoted decides for an ICMP error whose quoted packet left the cluster from this entry's port:
@@ -26,6 +28,8 @@ export interface RoutingFunction {
   routeQuoted(ctx: PacketContext, out: DecisionOut): void;
   /** flowTable is the table of flows this function keeps, if any (listings). */
   readonly flowTable?: FlowTable | null;
+  /** flowTable6 is its table of IPv6 flows, if any. */
+  readonly flowTable6?: FlowTable | null;
   /** sweep releases expired state; called now and then by the switch (never per packet). */
   sweep?(now: number, budget: number): void;
   /** bind remembers a TCP flow handed over to `node` (delayed binding; mount and nfs over TCP). */
@@ -70,6 +74,8 @@ export interface RoutingDeps {
   memo<T>(key: string, make: () => T): T;
   /** flowLog takes the flow decisions the kernel must learn (kernel fast path; disabled otherwise). */
   readonly flowLog: FlowLog;
+  /** ipv6: the table has an IPv6 cluster address (functions keep IPv6 flow tables only then). */
+  readonly ipv6: boolean;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ipv4ToString } from '@onehost/wire';
+import { ADDR6, ipv4ToString, ipv6ToString } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
@@ -28,9 +28,12 @@ export const DEFAULT_MAX_UDP_FLOWS = 262_144;
 class UdpFlow implements RoutingFunction {
   readonly kind = 'udp-flow';
   readonly nullFunction = false;
+  readonly ipv6 = true;
   private readonly ids: Int32Array;
   private readonly maglev: MaglevPicker;
   private readonly flows: FlowTable;
+  /** IPv6 flows (a wide table), only when the switch has an IPv6 cluster address */
+  private readonly flows6: FlowTable | null;
   private readonly ttl: number;
 
   constructor(
@@ -47,7 +50,23 @@ class UdpFlow implements RoutingFunction {
           expired: EVENT.CONN_EXPIRED,
         }),
     );
+    this.flows6 = deps.ipv6
+      ? deps.state(
+          `flows6:${config.maxEntries}`,
+          () =>
+            new FlowTable(
+              config.maxEntries,
+              deps.counters,
+              { evicted: EVENT.UDP_FLOW_EVICTED, expired: EVENT.CONN_EXPIRED },
+              true,
+            ),
+        )
+      : null;
     this.ttl = config.idleTimeout * 1000;
+  }
+
+  get flowTable6(): FlowTable | null {
+    return this.flows6;
   }
 
   get table(): FlowTable {
@@ -63,19 +82,34 @@ class UdpFlow implements RoutingFunction {
     const a = p.src | 0;
     const b = (p.srcPort << 16) | p.dstPort;
     const c = ctx.vip;
-    const flows = this.flows;
-    const s = ctx.dryRun ? flows.peek(a, b, c, ctx.now) : flows.find(a, b, c, ctx.now);
+    const v6 = p.family === 6;
+    const flows = v6 ? this.flows6 : this.flows;
+    if (flows === null) {
+      out.drop(DROP.IPV6_UNSUPPORTED);
+      return;
+    }
+    // the kernel fast path keeps IPv4 flows only
+    const logged = !v6 && this.deps.flowLog.enabled;
+    const k = v6 ? ctx.fillKey6(ADDR6.SRC, b, c) : ctx.key6;
+    const s = v6
+      ? ctx.dryRun
+        ? flows.peekWide(k, 0, ctx.now)
+        : flows.findWide(k, 0, ctx.now)
+      : ctx.dryRun
+        ? flows.peek(a, b, c, ctx.now)
+        : flows.find(a, b, c, ctx.now);
     if (s >= 0) {
       const node = flows.node(s);
       if (ctx.nodes.isUp(node)) {
         if (!ctx.dryRun) {
           flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
           // a datagram of a flow the kernel keeps reached user space: the kernel lacks it
-          if (this.deps.flowLog.enabled)
-            this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+          if (logged) this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
         }
-        if (ctx.trace !== null)
-          ctx.trace.add(`udp-flow: sticky flow ${ipv4ToString(a)}:${p.srcPort} → ${ctx.nodes.nameOf(node)}`);
+        if (ctx.trace !== null) {
+          const who = v6 ? `[${ipv6ToString(ctx.buf, p.ipHeaderOffset + 8)}]` : ipv4ToString(a);
+          ctx.trace.add(`udp-flow: sticky flow ${who}:${p.srcPort} → ${ctx.nodes.nameOf(node)}`);
+        }
         out.forward(node, NO_PORT);
         return;
       }
@@ -95,28 +129,37 @@ class UdpFlow implements RoutingFunction {
       return;
     }
     if (!ctx.dryRun) {
-      flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
+      if (v6) flows.setWide(k, 0, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
+      else flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
       this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
-      if (this.deps.flowLog.enabled)
-        this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+      if (logged) this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
     }
     out.forward(node, NO_PORT);
   }
 
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
-    const s = this.flows.peek(p.innerDst | 0, (p.innerDstPort << 16) | p.innerSrcPort, ctx.vip, ctx.now);
-    if (s < 0 || !ctx.nodes.isUp(this.flows.node(s))) {
+    const b = (p.innerDstPort << 16) | p.innerSrcPort;
+    const v6 = p.family === 6;
+    const flows = v6 ? this.flows6 : this.flows;
+    const s =
+      flows === null
+        ? -1
+        : v6
+          ? flows.peekWide(ctx.fillKey6(ADDR6.INNER_DST, b, ctx.vip), 0, ctx.now)
+          : flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
+    if (flows === null || s < 0 || !ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null) ctx.trace.add('udp-flow: no flow for the quoted datagram');
       out.drop(DROP.ICMP_UNKNOWN_FLOW);
       return;
     }
-    if (ctx.trace !== null) ctx.trace.add(`udp-flow: quoted flow → ${ctx.nodes.nameOf(this.flows.node(s))}`);
-    out.forward(this.flows.node(s), NO_PORT);
+    if (ctx.trace !== null) ctx.trace.add(`udp-flow: quoted flow → ${ctx.nodes.nameOf(flows.node(s))}`);
+    out.forward(flows.node(s), NO_PORT);
   }
 
   sweep(now: number, budget: number): void {
     this.flows.sweep(now, budget);
+    this.flows6?.sweep(now, budget);
   }
 
   kernel(): KernelPlan {
@@ -136,7 +179,7 @@ class UdpFlow implements RoutingFunction {
       nodes: Array.from(this.ids, (id) => this.deps.nodes.nameOf(id)),
       idleTimeout: c.idleTimeout,
       maglevSize: c.maglevSize,
-      entries: this.flows.size,
+      entries: this.flows.size + (this.flows6?.size ?? 0),
       maxEntries: c.maxEntries,
     };
   }

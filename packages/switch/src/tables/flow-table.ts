@@ -1,5 +1,6 @@
+import { ipv6ToString } from '@onehost/wire';
 import type { SwitchCounters } from '../counters.js';
-import { SlotTable } from './slot-table.js';
+import { SlotTable, WIDE_KEY_WORDS } from './slot-table.js';
 
 /** Flow states (connection manager; other users keep ESTABLISHED). */
 export const FLOW = { SYN: 1, ESTABLISHED: 2, FIN: 3, RST: 4 } as const;
@@ -16,7 +17,10 @@ export const NODE_ID_LIMIT = 0x10000;
 
 /** FlowEntry is one live flow as `entries` lists it. */
 export interface FlowEntry {
+  /** IPv4 client (0 in a wide table) */
   clientAddress: number;
+  /** IPv6 client as text (a wide table only) */
+  clientAddress6?: string;
   clientPort: number;
   clusterPort: number;
   clusterAddressIndex: number;
@@ -36,6 +40,9 @@ export interface FlowTableEvents {
  * port, cluster address index) → node, state, aux (TCP ISN or a rewritten port), deadline. Bounded:
  * when full, CLOCK picks an expired or not recently used flow to evict. Keeps a live-flow count per
  * node (least-connections). Expired flows are removed when found and by `sweep`.
+ *
+ * A wide table (IPv6 flows) keys by six words instead, passed as `k[at..at+6)`: the client address's four
+ * words, then the same two words (ports, cluster address index); use the `…Wide` methods.
  */
 export class FlowTable {
   readonly slots: SlotTable;
@@ -47,8 +54,14 @@ export class FlowTable {
     capacity: number,
     private readonly counters: SwitchCounters,
     private readonly events: FlowTableEvents,
+    wide = false,
   ) {
-    this.slots = new SlotTable(capacity);
+    this.slots = new SlotTable(capacity, wide ? WIDE_KEY_WORDS : 3);
+  }
+
+  /** wide: keyed by six words (IPv6 flows). */
+  get wide(): boolean {
+    return this.slots.keyWords === WIDE_KEY_WORDS;
   }
 
   get size(): number {
@@ -95,6 +108,25 @@ export class FlowTable {
     return s;
   }
 
+  /** findWide is `find` for a wide table's key k[at..at+6). */
+  findWide(k: Int32Array, at: number, now: number): number {
+    const s = this.slots.findWide(k, at);
+    if (s < 0) return -1;
+    if (this.slots.expires(s) <= now) {
+      this.removeSlot(s);
+      this.counters.event(this.events.expired);
+      return -1;
+    }
+    return s;
+  }
+
+  /** peekWide is `peek` for a wide table's key k[at..at+6). */
+  peekWide(k: Int32Array, at: number, now: number): number {
+    const s = this.slots.findWide(k, at);
+    if (s < 0 || this.slots.expires(s) <= now) return -1;
+    return s;
+  }
+
   /**
    * set stores a flow (replacing the key's entry if present); evicts a flow when the table is full.
    * A new flow starts unreferenced: under pressure, flows that never saw a second packet (a SYN flood)
@@ -112,23 +144,56 @@ export class FlowTable {
   ): number {
     const t = this.slots;
     let s = t.find(a, b, c);
-    if (s >= 0) {
-      this.perNode[this.node(s)]!--;
-      t.touch(s);
-    } else {
-      if (t.full) {
-        const v = t.victim(now);
-        const expired = t.expires(v) <= now;
-        this.removeSlot(v);
-        this.counters.event(expired ? this.events.expired : this.events.evicted);
-      }
+    if (s >= 0) this.reuse(s);
+    else {
+      this.makeRoom(now);
       s = t.insert(a, b, c);
     }
+    this.store(s, node, state, aux, expires);
+    return s;
+  }
+
+  /** setWide is `set` for a wide table's key k[at..at+6). */
+  setWide(
+    k: Int32Array,
+    at: number,
+    node: number,
+    state: number,
+    aux: number,
+    expires: number,
+    now: number,
+  ): number {
+    const t = this.slots;
+    let s = t.findWide(k, at);
+    if (s >= 0) this.reuse(s);
+    else {
+      this.makeRoom(now);
+      s = t.insertWide(k, at);
+    }
+    this.store(s, node, state, aux, expires);
+    return s;
+  }
+
+  private reuse(s: number): void {
+    this.perNode[this.node(s)]!--;
+    this.slots.touch(s);
+  }
+
+  private makeRoom(now: number): void {
+    const t = this.slots;
+    if (!t.full) return;
+    const v = t.victim(now);
+    const expired = t.expires(v) <= now;
+    this.removeSlot(v);
+    this.counters.event(expired ? this.events.expired : this.events.evicted);
+  }
+
+  private store(s: number, node: number, state: number, aux: number, expires: number): void {
+    const t = this.slots;
     t.setValue(s, ((node & 0xffff) << 8) | (state & 0xff));
     t.setAux(s, aux);
     t.setExpires(s, expires);
     this.perNode[node & 0xffff]!++;
-    return s;
   }
 
   /** refresh marks a slot used with a new state and deadline. */
@@ -172,12 +237,14 @@ export class FlowTable {
     if (t.size === 0) return out;
     for (let s = 0; s < t.slotCount; s++) {
       if (!t.isUsed(s) || t.expires(s) <= now) continue;
-      const b = t.key(s, 1);
+      const wide = t.keyWords === WIDE_KEY_WORDS;
+      const b = t.key(s, wide ? 4 : 1);
       out.push({
-        clientAddress: t.key(s, 0),
+        clientAddress: wide ? 0 : t.key(s, 0),
+        ...(wide ? { clientAddress6: wideAddressText(t, s) } : {}),
         clientPort: b >>> 16,
         clusterPort: b & 0xffff,
-        clusterAddressIndex: t.key(s, 2),
+        clusterAddressIndex: t.key(s, wide ? 5 : 2),
         node: this.node(s),
         state: flowStateName(this.state(s)),
         expiresInMs: t.expires(s) - now,
@@ -191,4 +258,11 @@ export class FlowTable {
     this.slots.clear();
     this.perNode.fill(0);
   }
+}
+
+function wideAddressText(t: SlotTable, s: number): string {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  for (let i = 0; i < 4; i++) v.setUint32(4 * i, t.key(s, i));
+  return ipv6ToString(b);
 }

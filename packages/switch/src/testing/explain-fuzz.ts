@@ -1,7 +1,13 @@
 import { DecisionOut, KIND } from '../decision.js';
 import { MessageSwitch } from '../message-switch.js';
 import { configFrom, EXAMPLE_YAML } from './example-config.js';
-import { fuzzCorpus, mutate, Rng } from './fuzz-corpus.js';
+import { FUZZ_VIP6, fuzzCorpus, mutate, Rng } from './fuzz-corpus.js';
+
+/** EXAMPLE_YAML with an IPv6 cluster address too, so the IPv6 seeds reach the functions. */
+const FUZZ_YAML = EXAMPLE_YAML.replace(
+  '  - { network: second, address: 203.0.113.11 }',
+  `  - { network: second, address: 203.0.113.11 }\n  - { network: outside, address: "${FUZZ_VIP6}" }`,
+);
 
 /**
  * runExplainFuzz pushes `runs` random and mutated packets through explain and decide, checking that
@@ -10,7 +16,7 @@ import { fuzzCorpus, mutate, Rng } from './fuzz-corpus.js';
  */
 export function runExplainFuzz(runs: number, seed: number): { runs: number; kinds: number[] } {
   const sw = new MessageSwitch({ clock: () => 0 });
-  sw.load(configFrom(EXAMPLE_YAML));
+  sw.load(configFrom(FUZZ_YAML));
   const members = new Set(sw.snapshot!.nodes.nodes.map((n) => n.id));
   const corpus = fuzzCorpus();
   const rng = new Rng(seed);

@@ -1,19 +1,26 @@
 import { TCP_FLAGS } from '@onehost/wire';
 import {
+  echo6Reply,
   echoRequest,
   fragments,
   ganeshaHandle,
+  icmp6Error,
   icmpError,
   mountCall,
   nfsCall,
   rawIpPacket,
+  tcp6Packet,
   tcpPacket,
+  udp6Packet,
   udpPacket,
   withRecordMark,
 } from './packet-builder.js';
 
 const VIP = '203.0.113.10';
 const C = '203.0.113.5';
+/** the IPv6 cluster address FUZZ_YAML adds (RFC 3849 documentation prefix) and a client */
+export const FUZZ_VIP6 = '2001:db8::10';
+const C6 = '2001:db8:1::5';
 
 /** fuzzCorpus is one valid packet per branch of the switch, the seeds mutations start from. */
 export function fuzzCorpus(): Uint8Array[] {
@@ -58,6 +65,37 @@ export function fuzzCorpus(): Uint8Array[] {
     rawIpPacket(C, VIP, 47, new Uint8Array(12)),
     tcpPacket({ src: '203.0.113.200', dst: '198.18.0.12', srcPort: 1, dstPort: 22, flags: SYN }),
     ...fragments(big, 96),
+    // IPv6: each function the switch routes for it, ICMPv6, extension headers, a fragment
+    tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 80, flags: SYN }),
+    tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 443, flags: ACK }),
+    tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 8080, flags: SYN }),
+    tcp6Packet({
+      src: C6,
+      dst: FUZZ_VIP6,
+      srcPort: 5555,
+      dstPort: 22,
+      flags: SYN,
+      exts: [{ type: 0 }, { type: 60 }],
+    }),
+    tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 443, dstPort: 40001, flags: ACK }),
+    udp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 53 }),
+    udp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 2049, payload: nfsCall(ganeshaHandle(1)) }),
+    udp6Packet({
+      src: C6,
+      dst: FUZZ_VIP6,
+      srcPort: 5555,
+      dstPort: 53,
+      exts: [{ type: 44, fragment: { offset: 0, more: true, id: 9 } }],
+    }),
+    echo6Reply(C6, FUZZ_VIP6, 41001),
+    icmp6Error(
+      '2001:db8:ff::1',
+      FUZZ_VIP6,
+      2,
+      0,
+      tcp6Packet({ src: FUZZ_VIP6, dst: C6, srcPort: 80, dstPort: 5555, flags: ACK }),
+      1280,
+    ),
   ];
 }
 

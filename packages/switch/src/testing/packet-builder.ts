@@ -1,8 +1,12 @@
 import {
   checksum,
   IPPROTO,
+  IPPROTO_ICMPV6,
+  IPV6_EXT,
   parseIpv4,
+  parseIpv6,
   pseudoHeaderSum,
+  pseudoHeaderSum6,
   put16,
   put32,
   writeIpv4Header,
@@ -232,4 +236,137 @@ export function nfsCall(handle: Uint8Array, proc = 1): Uint8Array {
 /** toHex renders bytes as lower-case hex. */
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/*
+ * IPv6 builders (RFC 8200 §3): the fixed header, optional extension headers, then TCP/UDP/ICMPv6 with the
+ * checksum over the IPv6 pseudo-header (§8.1).
+ */
+
+/** An extension header for `ipv6Packet`: its type (0 hop-by-hop, 43 routing, 60 destination, 44 fragment). */
+export interface Ipv6Ext {
+  type: number;
+  /** Fragment header fields (type 44 only): offset in 8-octet units, M flag, identification */
+  fragment?: { offset: number; more: boolean; id: number };
+}
+
+const a6 = (a: string | Uint8Array): Uint8Array => (typeof a === 'string' ? parseIpv6(a) : a);
+
+/**
+ * ipv6Packet wraps an upper-layer `payload` of protocol `next` in an IPv6 header and the given extension
+ * headers (8 bytes each, padded with PadN). The payload's checksum must already be right.
+ */
+export function ipv6Packet(
+  src: string | Uint8Array,
+  dst: string | Uint8Array,
+  next: number,
+  payload: Uint8Array,
+  exts: readonly Ipv6Ext[] = [],
+): Uint8Array {
+  const buf = new Uint8Array(40 + 8 * exts.length + payload.length);
+  buf[0] = 0x60;
+  put16(buf, 4, buf.length - 40);
+  buf[6] = exts.length > 0 ? exts[0]!.type : next;
+  buf[7] = 64;
+  buf.set(a6(src), 8);
+  buf.set(a6(dst), 24);
+  exts.forEach((e, i) => {
+    const at = 40 + 8 * i;
+    buf[at] = i + 1 < exts.length ? exts[i + 1]!.type : next;
+    if (e.type === IPV6_EXT.FRAGMENT) {
+      const f = e.fragment ?? { offset: 0, more: false, id: 0 };
+      put16(buf, at + 2, (f.offset << 3) | (f.more ? 1 : 0));
+      put32(buf, at + 4, f.id);
+    } else {
+      buf[at + 1] = 0; // Hdr Ext Len 0: 8 bytes
+      buf[at + 2] = 1; // PadN option (RFC 8200 §4.2) over the 4 bytes left
+      buf[at + 3] = 4;
+    }
+  });
+  buf.set(payload, 40 + 8 * exts.length);
+  return buf;
+}
+
+/** l4Checksum6 writes the checksum of the upper layer at `upper` (field at upper+csumAt) over the pseudo-header. */
+function l4Checksum6(buf: Uint8Array, upper: number, protocol: number, csumAt: number): void {
+  const len = buf.length - upper;
+  put16(buf, upper + csumAt, 0);
+  const c = checksum(buf, upper, len, pseudoHeaderSum6(buf, 8, 24, protocol, len));
+  put16(buf, upper + csumAt, c === 0 && protocol === IPPROTO.UDP ? 0xffff : c);
+}
+
+export interface Tcp6Options extends Omit<TcpOptions, 'src' | 'dst'> {
+  src: string;
+  dst: string;
+  exts?: readonly Ipv6Ext[];
+}
+
+/** tcp6Packet builds an IPv6/TCP packet with a valid checksum. */
+export function tcp6Packet(o: Tcp6Options): Uint8Array {
+  const payload = o.payload ?? new Uint8Array(0);
+  const tcp = new Uint8Array(20 + payload.length);
+  writeTcpHeader(tcp, 0, {
+    srcPort: o.srcPort,
+    dstPort: o.dstPort,
+    seq: o.seq ?? 0,
+    ack: o.ack ?? 0,
+    flags: o.flags,
+  });
+  tcp.set(payload, 20);
+  const buf = ipv6Packet(o.src, o.dst, IPPROTO.TCP, tcp, o.exts);
+  l4Checksum6(buf, buf.length - tcp.length, IPPROTO.TCP, 16);
+  return buf;
+}
+
+export interface Udp6Options extends Omit<L4Options, 'src' | 'dst'> {
+  src: string;
+  dst: string;
+  exts?: readonly Ipv6Ext[];
+}
+
+/** udp6Packet builds an IPv6/UDP packet with a valid checksum (mandatory in IPv6, RFC 8200 §8.1). */
+export function udp6Packet(o: Udp6Options): Uint8Array {
+  const payload = o.payload ?? new Uint8Array(0);
+  const udp = new Uint8Array(8 + payload.length);
+  writeUdpHeader(udp, 0, o.srcPort, o.dstPort, payload.length);
+  udp.set(payload, 8);
+  const buf = ipv6Packet(o.src, o.dst, IPPROTO.UDP, udp, o.exts);
+  l4Checksum6(buf, buf.length - udp.length, IPPROTO.UDP, 6);
+  return buf;
+}
+
+/** icmp6Packet builds an ICMPv6 message (RFC 4443 §2.1): type, code, the 4-byte word, then `body`. */
+export function icmp6Packet(
+  src: string,
+  dst: string,
+  type: number,
+  code: number,
+  word: number,
+  body: Uint8Array,
+): Uint8Array {
+  const m = new Uint8Array(8 + body.length);
+  m[0] = type;
+  m[1] = code;
+  put32(m, 4, word);
+  m.set(body, 8);
+  const buf = ipv6Packet(src, dst, IPPROTO_ICMPV6, m);
+  l4Checksum6(buf, 40, IPPROTO_ICMPV6, 2);
+  return buf;
+}
+
+/** echo6Reply is an ICMPv6 echo reply (RFC 4443 §4.2, type 129) with identifier `id`. */
+export function echo6Reply(src: string, dst: string, id: number): Uint8Array {
+  return icmp6Packet(src, dst, 129, 0, (id << 16) | 1, new Uint8Array(0));
+}
+
+/** icmp6Error is an ICMPv6 error quoting `quoted` (RFC 4443 §2.4 (c)); Packet Too Big carries the MTU in `word`. */
+export function icmp6Error(
+  src: string,
+  dst: string,
+  type: number,
+  code: number,
+  quoted: Uint8Array,
+  word = 0,
+): Uint8Array {
+  return icmp6Packet(src, dst, type, code, word, quoted.subarray(0, Math.min(quoted.length, 1232)));
 }

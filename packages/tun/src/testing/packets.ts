@@ -58,13 +58,18 @@ export function echoReply(req: Uint8Array): Buffer | null {
 }
 
 /** vxlanPrefix is the VXLAN header (RFC 7348 §5, I flag set) plus the inner Ethernet header for IPv4. */
-export function vxlanPrefix(vni: number, innerDstMac: string, innerSrcMac: string): Buffer {
+export function vxlanPrefix(
+  vni: number,
+  innerDstMac: string,
+  innerSrcMac: string,
+  etherType = 0x0800,
+): Buffer {
   const p = Buffer.alloc(8 + 14);
   p[0] = 0x08;
   p.writeUIntBE(vni, 4, 3);
   p.set(macBytes(innerDstMac), 8);
   p.set(macBytes(innerSrcMac), 14);
-  p.writeUInt16BE(0x0800, 20);
+  p.writeUInt16BE(etherType, 20);
   return p;
 }
 

@@ -1,0 +1,92 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLab, type Lab } from '@onehost/lab';
+import { requireRoot } from '@onehost/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeConfig } from './config.js';
+import { agent, applyIn, snapshotWith } from './testing/harness.js';
+
+requireRoot();
+
+const VIP = '203.0.113.80';
+const VIP6 = '2001:db8:113::80';
+const N1 = '198.18.0.11';
+
+/** v6 reads what IPv6 state the agent touches in n1: addresses, main routes, the IPv6 sysctls of its devices. */
+async function v6(lab: Lab): Promise<unknown> {
+  const j = async (args: string[]) =>
+    JSON.parse((await lab.exec('n1', 'ip', ['-j', ...args])).stdout || '[]');
+  const sys = (
+    await lab.exec('n1', 'sysctl', [
+      '-a',
+      '--pattern',
+      '^net\\.ipv6\\.conf\\.(lo|eth0)\\.(disable_ipv6|addr_gen_mode)$',
+    ])
+  ).stdout;
+  return {
+    addrs: await j(['-6', 'addr', 'show']),
+    routes: await j(['-6', 'route', 'show', 'table', 'main']),
+    sys,
+  };
+}
+
+describe('node agent with an IPv6 cluster address (lab node, IPv6 off as the lab leaves it)', () => {
+  let lab: Lab;
+  let configFile: string;
+  let baseline: unknown;
+  let baseline4: unknown;
+
+  beforeAll(async () => {
+    lab = await createLab({ nodes: 1, clients: 1, services: false });
+    const config: NodeConfig = {
+      nodeName: 'n1',
+      internal: { address: N1, interface: 'eth0' },
+      gateways: [lab.addresses.gateway.inside],
+      networks: [
+        { name: 'outside', address: VIP, default: true },
+        { name: 'outside', address: '2001:DB8:113:0::80' },
+      ],
+      portBlock: { lo: 40000, hi: 40999 },
+      vxlan: { vni: 42, device: 'vx0' },
+      stateFile: join(lab.runDir, 'n1-agent.json'),
+    };
+    configFile = join(lab.runDir, 'n1-config.json');
+    await writeFile(configFile, JSON.stringify(config));
+    baseline = await v6(lab);
+    baseline4 = await snapshotWith((file, args) => lab.exec('n1', file, args));
+  });
+  afterAll(async () => {
+    await lab?.cleanup();
+  });
+
+  it('accepts the IPv6 address on lo, sends IPv6 out as it via the gateway link-local, and restores all', async () => {
+    const applied = await applyIn(lab, 'n1', configFile);
+    expect(applied.addresses).toEqual([VIP, VIP6]);
+    const lo = (await lab.exec('n1', 'ip', ['-o', '-6', 'addr', 'show', 'dev', 'lo'])).stdout;
+    expect(lo).toContain(`${VIP6}/128`);
+    // the internal interface: IPv6 on, no generated link-local, the one derived from 198.18.0.11
+    const eth0 = (await lab.exec('n1', 'ip', ['-o', '-6', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    expect(
+      eth0
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[3]),
+    ).toEqual(['fe80::c612:b/64']);
+    const route = JSON.parse((await lab.exec('n1', 'ip', ['-j', '-6', 'route', 'show', 'default'])).stdout);
+    expect(route).toEqual([
+      expect.objectContaining({ dst: 'default', gateway: 'fe80::c612:1', dev: 'eth0', prefsrc: VIP6 }),
+    ]);
+    // the VXLAN device takes IPv6 but has no address of its own, so it never talks (no DAD, RS, MLD)
+    expect((await lab.exec('n1', 'sysctl', ['-n', 'net.ipv6.conf.vx0.disable_ipv6'])).stdout.trim()).toBe(
+      '0',
+    );
+    expect((await lab.exec('n1', 'sysctl', ['-n', 'net.ipv6.conf.vx0.addr_gen_mode'])).stdout.trim()).toBe(
+      '1',
+    );
+    expect((await lab.exec('n1', 'ip', ['-o', '-6', 'addr', 'show', 'dev', 'vx0'])).stdout.trim()).toBe('');
+
+    await agent(lab, 'n1', 'restore', '--config', configFile);
+    expect(await v6(lab)).toEqual(baseline);
+    expect(await snapshotWith((file, args) => lab.exec('n1', file, args))).toEqual(baseline4);
+  });
+});

@@ -1,0 +1,336 @@
+import { TCP_FLAGS } from '@onehost/wire';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DecisionOut, KIND, NO_PORT } from './decision.js';
+import { DROP } from './drop-reason.js';
+import { MessageSwitch } from './message-switch.js';
+import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
+import {
+  echo6Reply,
+  icmp6Error,
+  ipv6Packet,
+  tcp6Packet,
+  tcpPacket,
+  udp6Packet,
+} from './testing/packet-builder.js';
+
+// Dual stack: EXAMPLE_YAML's networks each get an IPv6 cluster address too (RFC 3849 documentation prefix).
+const VIP6 = '2001:db8::10';
+const VIP6B = '2001:db8::11';
+const CLIENT6 = '2001:db8:1::5';
+const DUAL = EXAMPLE_YAML.replace(
+  '  - { network: second, address: 203.0.113.11 }',
+  `  - { network: second, address: 203.0.113.11 }\n  - { network: outside, address: "${VIP6}" }\n  - { network: second, address: "${VIP6B}" }`,
+);
+const { SYN, ACK, FIN } = TCP_FLAGS;
+// Node ids in EXAMPLE_YAML: gw 1, n1 2, n2 3, n3 4.
+const N1 = 2;
+const N2 = 3;
+const N3 = 4;
+
+function switchWith(yaml = DUAL): MessageSwitch {
+  const sw = new MessageSwitch({ clock: () => 0 });
+  sw.load(configFrom(yaml));
+  return sw;
+}
+
+function decide(sw: MessageSwitch, pkt: Uint8Array, now = 0): DecisionOut {
+  const out = new DecisionOut();
+  sw.decide(pkt, 0, pkt.length, now, out);
+  return out;
+}
+
+const tcp6 = (dstPort: number, flags: number, srcPort = 5555, src = CLIENT6, dst = VIP6, seq = 1000) =>
+  tcp6Packet({ src, dst, srcPort, dstPort, flags, seq });
+const udp6 = (dstPort: number, srcPort = 5555, src = CLIENT6, dst = VIP6) =>
+  udp6Packet({ src, dst, srcPort, dstPort });
+
+describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
+  it('box 515: an IPv6 address that is not a cluster address is dropped', () => {
+    const out = decide(switchWith(), tcp6(80, SYN, 5555, CLIENT6, '2001:db8::99'));
+    expect([out.kind, out.reason]).toEqual([KIND.DROP, DROP.NOT_CLUSTER_ADDRESS]);
+  });
+
+  it('an IPv4-only table drops IPv6 packets as not ours', () => {
+    const out = decide(switchWith(EXAMPLE_YAML), tcp6(80, SYN));
+    expect([out.kind, out.reason]).toEqual([KIND.DROP, DROP.NOT_CLUSTER_ADDRESS]);
+  });
+
+  it('connection manager, round robin: SYNs go n1, n2, n3 and later segments follow their entry', () => {
+    const sw = switchWith();
+    const nodes = [1, 2, 3].map((i) => decide(sw, tcp6(80, SYN, 6000 + i)).node);
+    expect(nodes).toEqual([N1, N2, N3]);
+    for (let i = 1; i <= 3; i++) expect(decide(sw, tcp6(80, ACK, 6000 + i)).node).toBe(nodes[i - 1]);
+    // a segment without an entry is discarded (Fig. 10), as for IPv4
+    expect(decide(sw, tcp6(80, ACK, 7000)).reason).toBe(DROP.NO_CONNECTION);
+  });
+
+  it('the flow key is the whole 128-bit source: clients that differ only in their top bits keep their own nodes', () => {
+    const sw = switchWith();
+    const a = '2001:db8:1::5';
+    const b = '2001:db8:2::5';
+    const na = decide(sw, tcp6(80, SYN, 6000, a)).node;
+    const nb = decide(sw, tcp6(80, SYN, 6000, b)).node;
+    expect(na).not.toBe(nb);
+    expect(decide(sw, tcp6(80, ACK, 6000, a)).node).toBe(na);
+    expect(decide(sw, tcp6(80, ACK, 6000, b)).node).toBe(nb);
+  });
+
+  it('IPv4 and IPv6 flows with the same ports live apart, and each cluster address has its own entries', () => {
+    const sw = switchWith();
+    const v6 = decide(sw, tcp6(80, SYN, 6000)).node;
+    const v4 = decide(
+      sw,
+      tcpPacket({ src: '203.0.113.5', dst: '203.0.113.10', srcPort: 6000, dstPort: 80, flags: SYN }),
+    ).node;
+    expect(v4).not.toBe(v6);
+    expect(decide(sw, tcp6(80, ACK, 6000)).node).toBe(v6);
+    expect(decide(sw, tcp6(80, ACK, 6000, CLIENT6, VIP6B)).reason).toBe(DROP.NO_CONNECTION);
+  });
+
+  it('maglev with rederive: an IPv6 segment without an entry is placed by its hash, the same on every switch', () => {
+    const a = decide(switchWith(), tcp6(443, ACK, 6100)).node;
+    const b = decide(switchWith(), tcp6(443, ACK, 6100)).node;
+    expect(a).toBeGreaterThan(1);
+    expect(b).toBe(a);
+  });
+
+  it('least-conn counts IPv6 flows with the IPv4 ones', () => {
+    const sw = switchWith();
+    const picks: number[] = [];
+    for (let i = 0; i < 3; i++) picks.push(decide(sw, tcp6(8080, SYN, 6200 + i)).node);
+    expect(new Set(picks)).toEqual(new Set([N1, N2, N3]));
+    // n1 closes: it has the fewest live flows once its entry is gone
+    const v4 = decide(
+      sw,
+      tcpPacket({ src: '203.0.113.5', dst: '203.0.113.10', srcPort: 1, dstPort: 8080, flags: SYN }),
+    ).node;
+    expect(v4).toBe(N1);
+    expect(decide(sw, tcp6(8080, SYN, 6300)).node).toBe(N2);
+  });
+
+  it('FIN keeps the entry for its grace period', () => {
+    const sw = switchWith();
+    const n = decide(sw, tcp6(80, SYN, 6400)).node;
+    expect(decide(sw, tcp6(80, FIN | ACK, 6400)).node).toBe(n);
+    expect(decide(sw, tcp6(80, ACK, 6400), 1000).node).toBe(n);
+  });
+
+  it('fixed entry: its node, its backup when the node is down', () => {
+    expect(decide(switchWith(), tcp6(22, SYN)).node).toBe(N1);
+    const down = DUAL.replace(
+      'name: n1, address: 198.18.0.11',
+      'name: n1, address: 198.18.0.11, state: down',
+    );
+    expect(decide(switchWith(down), tcp6(22, SYN)).node).toBe(N2);
+    const local = decide(switchWith(), tcp6(25, SYN));
+    expect(local.kind).toBe(KIND.LOCAL);
+  });
+
+  it("port blocks (boxes 545/550): replies to a node's own IPv6 connections reach the node owning the port", () => {
+    const sw = switchWith();
+    expect(decide(sw, tcp6(40500, SYN | ACK, 443)).node).toBe(N1);
+    expect(decide(sw, udp6(41500, 53)).node).toBe(N2);
+    expect(decide(sw, udp6(7000 /* port-block entry */, 53)).kind).toBe(KIND.LOCAL);
+    // ICMPv6 echo replies by their identifier, as the agent maps a node's ping into its block
+    expect(decide(sw, echo6Reply(CLIENT6, VIP6, 41001)).node).toBe(N2);
+    // a port in no block is the gateway's
+    expect(decide(sw, tcp6(50000, ACK, 443)).kind).toBe(KIND.LOCAL);
+  });
+
+  it('udp-flow: a flow sticks to its node; a second source may go elsewhere', () => {
+    const sw = switchWith();
+    const n = decide(sw, udp6(53, 7001)).node;
+    expect(n).toBeGreaterThan(1);
+    for (let i = 0; i < 5; i++) expect(decide(sw, udp6(53, 7001)).node).toBe(n);
+    const listed = sw.listFlows({ protocol: 'udp', port: 53 }).flows;
+    expect(listed).toEqual([
+      expect.objectContaining({ clientAddress: CLIENT6, clientPort: 7001, clusterAddress: VIP6, node: n }),
+    ]);
+  });
+
+  it('MOUNT, NFS and the portmapper route IPv4 only: their IPv6 packets are dropped with their own reason', () => {
+    const sw = switchWith();
+    for (const pkt of [udp6(20048), udp6(2049), udp6(111), tcp6(2049, SYN)]) {
+      expect(decide(sw, pkt).reason).toBe(DROP.IPV6_UNSUPPORTED);
+    }
+    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(4);
+  });
+
+  it("other ICMPv6 (echo requests) is the gateway host's", () => {
+    const req = ipv6Packet(CLIENT6, VIP6, 58, new Uint8Array([128, 0, 0, 0, 0, 1, 0, 1]));
+    expect(decide(switchWith(), req).kind).toBe(KIND.LOCAL);
+  });
+
+  it('an ICMPv6 error (Packet Too Big) goes where the flow it quotes goes', () => {
+    const sw = switchWith();
+    const n = decide(sw, tcp6(80, SYN, 6500)).node;
+    // the quoted packet left the cluster: VIP6:80 → CLIENT6:6500
+    const quoted = tcp6Packet({ src: VIP6, dst: CLIENT6, srcPort: 80, dstPort: 6500, flags: ACK });
+    const ptb = icmp6Error('2001:db8:ff::1', VIP6, 2, 0, quoted, 1280);
+    const out = decide(sw, ptb);
+    expect([out.kind, out.node]).toEqual([KIND.FORWARD, n]);
+    const unknown = icmp6Error(
+      '2001:db8:ff::1',
+      VIP6,
+      2,
+      0,
+      tcp6Packet({ src: VIP6, dst: CLIENT6, srcPort: 80, dstPort: 1, flags: ACK }),
+      1280,
+    );
+    expect(decide(sw, unknown).reason).toBe(DROP.ICMP_UNKNOWN_FLOW);
+  });
+
+  it('IPv6 fragments are dropped with their own reason (not routed yet); an atomic fragment is not a fragment', () => {
+    const sw = switchWith();
+    const first = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 1,
+      dstPort: 22,
+      flags: SYN,
+      exts: [{ type: 44, fragment: { offset: 0, more: true, id: 7 } }],
+    });
+    expect(decide(sw, first).reason).toBe(DROP.IPV6_FRAGMENT);
+    const atomic = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 1,
+      dstPort: 22,
+      flags: SYN,
+      exts: [{ type: 44, fragment: { offset: 0, more: false, id: 7 } }],
+    });
+    expect(decide(sw, atomic).node).toBe(N1);
+  });
+
+  it('extension headers are walked to the TCP header; a hostile chain is dropped and counted by name', () => {
+    const sw = switchWith();
+    const ok = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 1,
+      dstPort: 22,
+      flags: SYN,
+      exts: [{ type: 0 }, { type: 60 }, { type: 43 }, { type: 60 }],
+    });
+    expect(decide(sw, ok).node).toBe(N1);
+    const long = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 1,
+      dstPort: 22,
+      flags: SYN,
+      exts: Array.from({ length: 7 }, () => ({ type: 60 })),
+    });
+    expect(decide(sw, long).reason).toBe(DROP.MALFORMED);
+    const hbhLate = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 1,
+      dstPort: 22,
+      flags: SYN,
+      exts: [{ type: 60 }, { type: 0 }],
+    });
+    expect(decide(sw, hbhLate).reason).toBe(DROP.MALFORMED);
+    expect(sw.counters.toJSON().wireErrors).toEqual({
+      ipv6_too_many_ext_headers: 1,
+      ipv6_hop_by_hop_not_first: 1,
+    });
+  });
+
+  it('explain traces an IPv6 packet through the same boxes and describes it', () => {
+    const sw = switchWith();
+    const e = sw.explain(tcp6(80, SYN, 6600), { dryRun: true });
+    expect(e.decision).toMatchObject({ kind: 'forward', nodeName: 'n1' });
+    expect(e.trace[0]).toBe(`515 ${VIP6} is the IPv6 cluster address of outside (default)`);
+    expect(e.trace).toContain('535 tcp/80 hit → 565 connection');
+    expect(e.packet).toMatchObject({
+      protocol: 'tcp',
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 6600,
+      dstPort: 80,
+      flags: 'SYN',
+    });
+    // a dry run changed nothing
+    expect(decide(sw, tcp6(80, SYN, 6601)).node).toBe(N1);
+    const mount = sw.explain(udp6(20048));
+    expect(mount.decision).toEqual({ kind: 'drop', reason: 'ipv6_unsupported' });
+    expect(mount.trace.at(-1)).toBe('mount routes IPv4 only → drop');
+  });
+
+  it('a table swap keeps IPv6 flows, as it keeps IPv4 ones', () => {
+    const sw = switchWith();
+    const n = decide(sw, tcp6(80, SYN, 6700)).node;
+    sw.load(configFrom(DUAL));
+    expect(decide(sw, tcp6(80, ACK, 6700)).node).toBe(n);
+  });
+});
+
+describe('IPv6 properties', () => {
+  const addr = fc
+    .array(fc.integer({ min: 0, max: 0xffff }), { minLength: 6, maxLength: 6 })
+    .map((g) => `2001:db8:${g.map((x) => x.toString(16)).join(':')}`);
+
+  it('every SYN creates a flow whose later segments reach the same node; explain agrees without changing it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(addr, fc.integer({ min: 1024, max: 65535 })), { minLength: 1, maxLength: 40 }),
+        (clients) => {
+          const sw = switchWith();
+          const seen = new Map<string, number>();
+          for (const [src, port] of clients) {
+            const key = `${src}/${port}`;
+            // a repeated (source, port) starts its connection again: the last SYN's node counts
+            seen.set(key, decide(sw, tcp6(80, SYN, port, src)).node);
+          }
+          for (const [key, node] of seen) {
+            const [src, port] = key.split('/') as [string, string];
+            const e = sw.explain(tcp6(80, ACK, Number(port), src), { dryRun: true });
+            expect(e.decision).toMatchObject({ kind: 'forward', node });
+            expect(decide(sw, tcp6(80, ACK, Number(port), src)).node).toBe(node);
+          }
+          expect(sw.listFlows({ port: 80 }).total).toBe(seen.size);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('round robin spreads IPv6 SYNs evenly: counts per node differ by at most one', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(addr, { minLength: 1, maxLength: 60 }), (srcs) => {
+        const sw = switchWith();
+        const count = new Map<number, number>();
+        for (const s of srcs) {
+          const n = decide(sw, tcp6(80, SYN, 4000, s)).node;
+          count.set(n, (count.get(n) ?? 0) + 1);
+        }
+        const c = [N1, N2, N3].map((n) => count.get(n) ?? 0);
+        expect(Math.max(...c) - Math.min(...c)).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('no byte string makes decide throw, and its decision is well formed', () => {
+    const sw = switchWith();
+    const base = tcp6(80, SYN);
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        fc.nat(base.length),
+        (edits, cut) => {
+          const b = base.slice(0, Math.max(cut, 1));
+          for (const [i, v] of edits) if (i < b.length) b[i] = v;
+          b[0] = (b[0]! & 0x0f) | 0x60;
+          const out = decide(sw, b);
+          expect([KIND.FORWARD, KIND.LOCAL, KIND.DROP]).toContain(out.kind);
+          if (out.kind !== KIND.DROP) expect(out.reason).toBe(0);
+          if (out.kind === KIND.FORWARD) expect(out.port).toBe(NO_PORT);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -1,0 +1,137 @@
+import { waitFor } from '@onehost/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+
+// Issue 16, first slice: an IPv6 cluster address next to the IPv4 one, end to end with real programs.
+// The outside has 2001:db8:113::/64 (RFC 3849: documentation addresses, inside the lab's namespaces
+// only); clients find the cluster address on their link by the gateway's proxy NDP. In kernel mode the
+// fast path is IPv4 only, so every IPv6 packet crosses the TUN (docs/fastpath.md).
+
+const VIP6 = '2001:db8:113::80';
+let c: Cluster;
+let client6: string;
+
+/** An IPv6 TCP server on an outside host that answers every connection with the peer it saw. */
+const PEER_SERVER6 = `
+import socket
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('::', 9006)); s.listen(16); print('listening', flush=True)
+while True:
+    k, a = s.accept(); k.recv(4096)
+    k.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n' + ('[%s]:%d' % a[:2]).encode()); k.close()
+`;
+
+/**
+ * Sends `count` IPv6 TCP SYNs to VIP:80 whose extension-header chain holds `exts` Destination Options
+ * headers (RFC 8200 §4.6), as raw frames to the gateway's MAC: no stack of ours would build them.
+ */
+const HOSTILE_SENDER = `
+import socket, struct, sys
+mac = bytes.fromhex(sys.argv[1].replace(':', ''))
+src = socket.inet_pton(socket.AF_INET6, sys.argv[2]); dst = socket.inet_pton(socket.AF_INET6, sys.argv[3])
+exts, count = int(sys.argv[4]), int(sys.argv[5])
+tcp = struct.pack('!HHIIBBHHH', 40000, 80, 1, 0, 5 << 4, 2, 65535, 0, 0)
+chain = b''.join(bytes([60 if i < exts - 1 else 6, 0, 1, 4, 0, 0, 0, 0]) for i in range(exts))
+hdr = struct.pack('!IHBB', 6 << 28, len(chain) + len(tcp), 60 if exts else 6, 64) + src + dst
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86dd))
+for _ in range(count):
+    s.sendto(hdr + chain + tcp, ('eth0', 0x86dd, 0, 0, mac))
+print('sent', count, flush=True)
+`;
+
+/** syn6Hex is an IPv6 TCP SYN (RFC 8200 §3, RFC 9293 §3.1) as hex, for explain (no checksum needed). */
+function syn6Hex(src: string, dst: string, srcPort: number, dstPort: number): string {
+  const words = (a: string) => {
+    const [head, tail = ''] = a.split('::');
+    const h = head ? head.split(':') : [];
+    const t = tail ? tail.split(':') : [];
+    return [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t]
+      .map((g) => g.padStart(4, '0'))
+      .join('');
+  };
+  const tcp = `${srcPort.toString(16).padStart(4, '0')}${dstPort.toString(16).padStart(4, '0')}00000001000000005002ffff00000000`;
+  return `6000000000140640${words(src)}${words(dst)}${tcp}`;
+}
+
+beforeAll(async () => {
+  c = await startCluster({
+    ipv6: true,
+    gatewayYaml: (y) =>
+      y
+        .replace(
+          /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
+          `$1  - { network: outside, address: "${VIP6}" }\n`,
+        )
+        .replace(/^entries:\n/m, 'entries:\n  - { protocol: tcp, port: 8086, function: fixed, node: n2 }\n'),
+  });
+  client6 = c.lab.addresses.ipv6.clients[0]!;
+  // the fixed entry's server: python on n2, IPv6 only, a page naming the node
+  const dir = `${c.lab.runDir}/n2/www6`;
+  await c.lab.exec('n2', 'sh', ['-c', `mkdir -p ${dir} && echo n2 > ${dir}/index.html`]);
+  c.lab.spawn('n2', 'python3', ['-m', 'http.server', '8086', '--bind', '::', '--directory', dir]);
+  await waitFor(
+    async () => (await c.lab.exec('n2', 'ss', ['-ltn', 'sport = :8086'])).stdout.includes('LISTEN'),
+    {
+      what: 'the file server on n2:8086',
+    },
+  );
+}, 180_000);
+afterAll(async () => {
+  await c?.stop();
+});
+
+describe(`IPv6 cluster address (${DATAPATH})`, () => {
+  it('curl -6 to the cluster address: round robin over the three nodes', async () => {
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await c.curl('c1', `http://[${VIP6}]/`, ['-6'])).trim());
+    expect(new Set(seen.slice(0, 3))).toEqual(new Set(['n1', 'n2', 'n3']));
+    expect(seen.slice(3)).toEqual(seen.slice(0, 3));
+    // the client found the cluster address on its link through the gateway's proxy NDP
+    const neigh = (await c.lab.exec('c1', 'ip', ['-6', 'neigh', 'show', VIP6])).stdout;
+    const gwMac = (await c.lab.exec('gw', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    expect(neigh).toContain(gwMac);
+  });
+
+  it('a fixed entry: every connection reaches its node', async () => {
+    for (let i = 0; i < 3; i++)
+      expect((await c.curl('c1', `http://[${VIP6}]:8086/`, ['-6'])).trim()).toBe('n2');
+  });
+
+  it("a node's own IPv6 connection reaches the outside as the cluster address, from the node's block", async () => {
+    const server = c.lab.spawn('c1', 'python3', ['-c', PEER_SERVER6]);
+    await server.waitForOutput('listening');
+    try {
+      const members = new Map((await c.members()).map((m) => [m.name, m]));
+      for (const node of ['n1', 'n3']) {
+        const peer = (await c.curl(node, `http://[${client6}]:9006/`, ['-6'])).trim();
+        const m = /^\[(.+)\]:(\d+)$/.exec(peer);
+        expect(m?.[1], peer).toBe(VIP6);
+        const block = members.get(node)!.block;
+        expect(Number(m?.[2])).toBeGreaterThanOrEqual(block.lo);
+        expect(Number(m?.[2])).toBeLessThanOrEqual(block.hi);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('explain of an IPv6 flow names the IPv6 cluster address and a node', async () => {
+    const out = await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, 41000, 80)]);
+    const e = JSON.parse(out);
+    expect(e.decision.kind).toBe('forward');
+    expect(['n1', 'n2', 'n3']).toContain(e.decision.nodeName);
+    expect(e.trace[0]).toBe(`515 ${VIP6} is the IPv6 cluster address of outside (default)`);
+    expect(e.summary).toMatchObject({ protocol: 'tcp', src: client6, dst: VIP6, dstPort: 80 });
+  });
+
+  it('a hostile extension-header chain is dropped and counted by reason', async () => {
+    const wire = () => c.metric('onehost_wire_errors_total', { reason: 'ipv6_too_many_ext_headers' });
+    const before = await wire();
+    const gwMac = (await c.lab.exec('gw', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    await c.lab.exec('c1', 'python3', ['-c', HOSTILE_SENDER, gwMac, client6, VIP6, '8', '5']);
+    await waitFor(async () => (await wire()) >= before + 5, { what: 'five hostile chains counted' });
+    expect(await c.metric('onehost_drops_total', { reason: 'malformed' })).toBeGreaterThanOrEqual(5);
+    // a short chain of the same headers is fine
+    expect((await c.curl('c1', `http://[${VIP6}]:8086/`, ['-6'])).trim()).toBe('n2');
+  });
+});

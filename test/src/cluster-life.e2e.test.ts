@@ -187,82 +187,91 @@ describe('membership, outbound traffic and failures', () => {
     expect((await members()).get('n1')!.state).toBe('active');
   });
 
-  failures('a node whose link fails is down within 1 s; new connections go only to the survivors; it comes back', async () => {
-    const mark = c.gateway.output().length;
-    const t0 = Date.now();
-    await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'down']);
-    try {
-      await waitFor(async () => (await c.members()).some((m) => m.name === 'n3' && m.state === 'down'), {
+  failures(
+    'a node whose link fails is down within 1 s; new connections go only to the survivors; it comes back',
+    async () => {
+      const mark = c.gateway.output().length;
+      const t0 = Date.now();
+      await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'down']);
+      try {
+        await waitFor(async () => (await c.members()).some((m) => m.name === 'n3' && m.state === 'down'), {
+          timeoutMs: 5000,
+          intervalMs: 20,
+          what: 'n3 down',
+        });
+        // judged by the gateway's own log line: on a loaded machine each onehostctl poll takes ~0.5 s
+        const line = c.gateway
+          .output()
+          .slice(mark)
+          .split('\n')
+          .find((l) => l.includes('"msg":"node down"') && l.includes('"node":"n3"'));
+        const detected = Number(/"time":(\d+)/.exec(line ?? '')?.[1]) - t0;
+        expect(detected).toBeLessThan(1000);
+        await c.inStep();
+        const pages: string[] = [];
+        for (let i = 0; i < 12; i++) pages.push((await c.curl('c1', `http://${c.vip}/`)).trim());
+        expect(new Set(pages)).toEqual(new Set(['n1', 'n2']));
+      } finally {
+        // whatever failed above, the later tests get n3 back
+        await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'up']);
+      }
+      await c.waitForState('n3', 'active', 10_000);
+      await waitFor(async () => (await c.curl('c1', `http://${c.vip}/`)).trim() === 'n3', {
         timeoutMs: 5000,
-        intervalMs: 20,
-        what: 'n3 down',
+        what: 'n3 serving again',
       });
-      // judged by the gateway's own log line: on a loaded machine each onehostctl poll takes ~0.5 s
-      const line = c.gateway
-        .output()
-        .slice(mark)
-        .split('\n')
-        .find((l) => l.includes('"msg":"node down"') && l.includes('"node":"n3"'));
-      const detected = Number(/"time":(\d+)/.exec(line ?? '')?.[1]) - t0;
-      expect(detected).toBeLessThan(1000);
-      await c.inStep();
-      const pages: string[] = [];
-      for (let i = 0; i < 12; i++) pages.push((await c.curl('c1', `http://${c.vip}/`)).trim());
-      expect(new Set(pages)).toEqual(new Set(['n1', 'n2']));
-    } finally {
-      // whatever failed above, the later tests get n3 back
-      await c.lab.exec('n3', 'ip', ['link', 'set', 'eth0', 'up']);
-    }
-    await c.waitForState('n3', 'active', 10_000);
-    await waitFor(async () => (await c.curl('c1', `http://${c.vip}/`)).trim() === 'n3', {
-      timeoutMs: 5000,
-      what: 'n3 serving again',
-    });
-  });
+    },
+  );
 
-  failures('an agent that dies is marked down within the heartbeat timeout, and draining stops new connections', async () => {
-    const a = c.agents.get('n2')!;
-    process.kill(a.pid, 'SIGKILL');
-    await c.waitForState('n2', 'down', 1000);
-    for (let i = 0; i < 6; i++) expect((await c.curl('c1', `http://${c.vip}/`)).trim()).not.toBe('n2');
-    await c.startAgent('n2');
-    await c.waitForState('n2', 'active');
-    await c.ctl(['drain', 'n1']);
-    await c.waitForState('n1', 'draining');
-    for (let i = 0; i < 6; i++) expect((await c.curl('c1', `http://${c.vip}/`)).trim()).not.toBe('n1');
-    await c.ctl(['undrain', 'n1']);
-    await c.waitForState('n1', 'active');
-  });
+  failures(
+    'an agent that dies is marked down within the heartbeat timeout, and draining stops new connections',
+    async () => {
+      const a = c.agents.get('n2')!;
+      process.kill(a.pid, 'SIGKILL');
+      await c.waitForState('n2', 'down', 1000);
+      for (let i = 0; i < 6; i++) expect((await c.curl('c1', `http://${c.vip}/`)).trim()).not.toBe('n2');
+      await c.startAgent('n2');
+      await c.waitForState('n2', 'active');
+      await c.ctl(['drain', 'n1']);
+      await c.waitForState('n1', 'draining');
+      for (let i = 0; i < 6; i++) expect((await c.curl('c1', `http://${c.vip}/`)).trim()).not.toBe('n1');
+      await c.ctl(['undrain', 'n1']);
+      await c.waitForState('n1', 'active');
+    },
+  );
 
-  failures('an agent killed under load: the clients see no failures, the restarted agent gets its id and block back', async () => {
-    const before = (await members()).get('n2')!;
-    const seconds = 6;
-    const load = c.lab.exec(
-      'c1',
-      'wrk',
-      ['-t1', '-c4', `-d${seconds}s`, '-H', 'Connection: close', `http://${c.vip}/`],
-      { timeoutMs: (seconds + 20) * 1000 },
-    );
-    // kill -9 once the load runs, start it again once the gateway has noticed
-    await waitFor(async () => (await c.metric('onehost_forwarded_packets_total', { node: 'n2' })) > 1000, {
-      what: 'load reaching n2',
-      timeoutMs: 5000,
-      intervalMs: 100,
-    });
-    process.kill(c.agents.get('n2')!.pid, 'SIGKILL');
-    await c.waitForState('n2', 'down', 2000);
-    await c.startAgent('n2');
-    await c.waitForState('n2', 'active');
-    const r = wrkResult((await load).stdout);
-    console.log(`agent kill -9 under load: ${r.requests} requests, ${r.failed} failed`);
-    expect(r.requests).toBeGreaterThan(1000);
-    // a request in flight on n2 at the instant it leaves the table may be cut (its later packets have no
-    // node): at most a few, never more than the 4 wrk keeps open
-    expect(r.failed).toBeLessThanOrEqual(4);
-    const after = (await members()).get('n2')!;
-    expect(after.id).toBe(before.id);
-    expect(after.block).toEqual(before.block);
-  });
+  failures(
+    'an agent killed under load: the clients see no failures, the restarted agent gets its id and block back',
+    async () => {
+      const before = (await members()).get('n2')!;
+      const seconds = 6;
+      const load = c.lab.exec(
+        'c1',
+        'wrk',
+        ['-t1', '-c4', `-d${seconds}s`, '-H', 'Connection: close', `http://${c.vip}/`],
+        { timeoutMs: (seconds + 20) * 1000 },
+      );
+      // kill -9 once the load runs, start it again once the gateway has noticed
+      await waitFor(async () => (await c.metric('onehost_forwarded_packets_total', { node: 'n2' })) > 1000, {
+        what: 'load reaching n2',
+        timeoutMs: 5000,
+        intervalMs: 100,
+      });
+      process.kill(c.agents.get('n2')!.pid, 'SIGKILL');
+      await c.waitForState('n2', 'down', 2000);
+      await c.startAgent('n2');
+      await c.waitForState('n2', 'active');
+      const r = wrkResult((await load).stdout);
+      console.log(`agent kill -9 under load: ${r.requests} requests, ${r.failed} failed`);
+      expect(r.requests).toBeGreaterThan(1000);
+      // a request in flight on n2 at the instant it leaves the table may be cut (its later packets have no
+      // node): at most a few, never more than the 4 wrk keeps open
+      expect(r.failed).toBeLessThanOrEqual(4);
+      const after = (await members()).get('n2')!;
+      expect(after.id).toBe(before.id);
+      expect(after.block).toEqual(before.block);
+    },
+  );
 
   it('a gateway restart keeps node ids and blocks', async () => {
     const before = await members();
@@ -277,41 +286,47 @@ describe('membership, outbound traffic and failures', () => {
     expect((await c.curl('c1', `http://${c.vip}/`)).trim()).toMatch(/^n[123]$/);
   });
 
-  failures('the gateway host rebooted (its namespace deleted and made again): the agents rejoin with their ids and blocks', async () => {
-    const before = await members();
-    await c.lab.rebootGateway();
-    await c.gateway.whenExited();
-    await c.startGateway();
-    const t0 = Date.now();
-    // a join sent while the host was down waits out its deadline (5 s); then they retry within a second
-    for (const n of ['n1', 'n2', 'n3']) await c.waitForState(n, 'active', 15_000);
-    console.log(`gateway host reboot: every agent back ${Date.now() - t0} ms after the gateway was ready`);
-    const after = await members();
-    for (const n of ['n1', 'n2', 'n3']) {
-      expect(after.get(n)!.id).toBe(before.get(n)!.id);
-      expect(after.get(n)!.block).toEqual(before.get(n)!.block);
-    }
-    await c.inStep();
-    const pages = new Set<string>();
-    for (let i = 0; i < 6; i++) pages.add((await c.curl('c1', `http://${c.vip}/`)).trim());
-    expect(pages).toEqual(new Set(['n1', 'n2', 'n3']));
-  });
+  failures(
+    'the gateway host rebooted (its namespace deleted and made again): the agents rejoin with their ids and blocks',
+    async () => {
+      const before = await members();
+      await c.lab.rebootGateway();
+      await c.gateway.whenExited();
+      await c.startGateway();
+      const t0 = Date.now();
+      // a join sent while the host was down waits out its deadline (5 s); then they retry within a second
+      for (const n of ['n1', 'n2', 'n3']) await c.waitForState(n, 'active', 15_000);
+      console.log(`gateway host reboot: every agent back ${Date.now() - t0} ms after the gateway was ready`);
+      const after = await members();
+      for (const n of ['n1', 'n2', 'n3']) {
+        expect(after.get(n)!.id).toBe(before.get(n)!.id);
+        expect(after.get(n)!.block).toEqual(before.get(n)!.block);
+      }
+      await c.inStep();
+      const pages = new Set<string>();
+      for (let i = 0; i < 6; i++) pages.add((await c.curl('c1', `http://${c.vip}/`)).trim());
+      expect(pages).toEqual(new Set(['n1', 'n2', 'n3']));
+    },
+  );
 
-  failures('a full-size upload through the cluster address completes (interconnect MTU, MSS clamp)', async () => {
-    const out = (
-      await c.lab.exec('c1', 'iperf3', ['-c', c.vip, '-t', '1', '-J', '--connect-timeout', '3000'], {
-        timeoutMs: 20_000,
-      })
-    ).stdout;
-    const r = JSON.parse(out) as {
-      error?: string;
-      start: { tcp_mss_default?: number };
-      end: { sum_received?: { bytes: number } };
-    };
-    expect(r.error, out.slice(-600)).toBeUndefined();
-    // One second of bulk transfer with full-size segments (1500-byte packets, 1550 on the interconnect).
-    expect(r.end.sum_received?.bytes, out.slice(-1500)).toBeGreaterThanOrEqual(4 * 1024 * 1024);
-    const metrics = (await c.lab.exec('gw', 'curl', ['-sS', 'http://198.18.0.1:9400/metrics'])).stdout;
-    expect(metrics).toMatch(/onehost_drops_total\{reason="too_big"\} 0\n/);
-  });
+  failures(
+    'a full-size upload through the cluster address completes (interconnect MTU, MSS clamp)',
+    async () => {
+      const out = (
+        await c.lab.exec('c1', 'iperf3', ['-c', c.vip, '-t', '1', '-J', '--connect-timeout', '3000'], {
+          timeoutMs: 20_000,
+        })
+      ).stdout;
+      const r = JSON.parse(out) as {
+        error?: string;
+        start: { tcp_mss_default?: number };
+        end: { sum_received?: { bytes: number } };
+      };
+      expect(r.error, out.slice(-600)).toBeUndefined();
+      // One second of bulk transfer with full-size segments (1500-byte packets, 1550 on the interconnect).
+      expect(r.end.sum_received?.bytes, out.slice(-1500)).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+      const metrics = (await c.lab.exec('gw', 'curl', ['-sS', 'http://198.18.0.1:9400/metrics'])).stdout;
+      expect(metrics).toMatch(/onehost_drops_total\{reason="too_big"\} 0\n/);
+    },
+  );
 });

@@ -107,7 +107,8 @@ function entryPathText(
     p.protocol === IPPROTO.UDP ||
     (p.tcpFlags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK | TCP_FLAGS.RST)) === TCP_FLAGS.SYN;
   // round robin and Maglev start a SYN over even when its port has a flow (compile.ts: a reused port)
-  const reused = p.protocol === IPPROTO.TCP && syn && plan.kind === 'connection' && plan.policy !== 'least-conn';
+  const reused =
+    p.protocol === IPPROTO.TCP && syn && plan.kind === 'connection' && plan.policy !== 'least-conn';
   const flow = reused ? null : view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
   if (flow !== null) {
     const node = view.nodeOfMark(flow.mark);

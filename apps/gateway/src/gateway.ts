@@ -497,8 +497,9 @@ export async function startGateway(
         });
         const adopted = k.adopted ? shifts.adopt(Date.now()) : 0;
         wing.useKernel(shifts, () => k.counters().gatewayShifted);
+        // spliced flows are IPv4 (MOUNT/NFS over IPv6 is not routed yet): an IPv6 client has none
         backend.setSplicedInKernel((addr, port, clusterPort) =>
-          shifts.has(parseIpv4(addr), port, clusterPort)
+          !addr.includes(':') && shifts.has(parseIpv4(addr), port, clusterPort)
             ? k.gatewayPackets({ clientAddr: parseIpv4(addr), clientPort: port, clusterPort })
             : -1,
         );

@@ -92,20 +92,9 @@ export class PacketSummary {
     const a = this.addrs;
     a[0] = (buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!;
     a[1] = (buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!;
-    this.totalLength = ip.len;
-    this.ipHeaderOffset = off;
     const l4 = off + ip.headerLength;
     const l4Len = ip.len - ip.headerLength;
-    this.l4Offset = l4;
-    this.payloadOffset = l4;
-    this.payloadLength = l4Len;
-    this.srcPort = 0;
-    this.dstPort = 0;
-    this.tcpFlags = 0;
-    this.isIcmpError = false;
-    this.hasInner = false;
-    this.icmpType = -1;
-    this.icmpCode = -1;
+    this.startUpper(off, ip.len, l4, l4Len);
     const ff = u16(buf, off + 6);
     this.fragmentId = u16(buf, off + 4);
     this.dontFragment = (ff & 0x4000) !== 0;
@@ -115,31 +104,8 @@ export class PacketSummary {
     this.firstFragment = this.moreFragments && fragOff === 0;
     if (fragOff !== 0) return OK;
 
-    if (p === IPPROTO.TCP) {
-      const t = this.tcp;
-      const c = t.bind(buf, l4, l4Len);
-      if (c !== OK) return c;
-      this.srcPort = t.srcPort;
-      this.dstPort = t.dstPort;
-      this.tcpFlags = t.flags;
-      this.payloadOffset = t.payloadOffset;
-      this.payloadLength = t.payloadLength;
-    } else if (p === IPPROTO.UDP && this.firstFragment) {
-      // A first fragment's UDP Length covers the whole datagram, not this fragment: take only the ports.
-      if (l4Len < UDP_HEADER) return UDP_TRUNCATED;
-      this.srcPort = u16(buf, l4);
-      this.dstPort = u16(buf, l4 + 2);
-      this.payloadOffset = l4 + UDP_HEADER;
-      this.payloadLength = l4Len - UDP_HEADER;
-    } else if (p === IPPROTO.UDP) {
-      const u = this.udp;
-      const c = u.bind(buf, l4, l4Len);
-      if (c !== OK) return c;
-      this.srcPort = u.srcPort;
-      this.dstPort = u.dstPort;
-      this.payloadOffset = u.payloadOffset;
-      this.payloadLength = u.payloadLength;
-    } else if (p === IPPROTO.ICMP) {
+    if (p === IPPROTO.TCP || p === IPPROTO.UDP) return this.readTransport(buf, p, l4, l4Len);
+    if (p === IPPROTO.ICMP) {
       const i = this.icmp;
       const c = i.bind(buf, l4, l4Len);
       if (c !== OK) return c;
@@ -180,20 +146,9 @@ export class PacketSummary {
     a[1] = 0;
     a[2] = 0;
     a[3] = 0;
-    this.totalLength = ip.len;
-    this.ipHeaderOffset = off;
     const l4 = ip.upperOffset;
     const l4Len = ip.upperLength;
-    this.l4Offset = l4;
-    this.payloadOffset = l4;
-    this.payloadLength = l4Len;
-    this.srcPort = 0;
-    this.dstPort = 0;
-    this.tcpFlags = 0;
-    this.isIcmpError = false;
-    this.hasInner = false;
-    this.icmpType = -1;
-    this.icmpCode = -1;
+    this.startUpper(off, ip.len, l4, l4Len);
     this.fragmentId = ip.fragmentId;
     // RFC 8200 §5: routers never fragment IPv6, so every packet is "don't fragment"
     this.dontFragment = true;
@@ -202,30 +157,8 @@ export class PacketSummary {
     this.firstFragment = ip.isFragment && ip.fragmentOffset === 0;
     if (ip.fragmentOffset !== 0) return OK;
 
-    if (p === IPPROTO.TCP) {
-      const t = this.tcp;
-      const c = t.bind(buf, l4, l4Len);
-      if (c !== OK) return c;
-      this.srcPort = t.srcPort;
-      this.dstPort = t.dstPort;
-      this.tcpFlags = t.flags;
-      this.payloadOffset = t.payloadOffset;
-      this.payloadLength = t.payloadLength;
-    } else if (p === IPPROTO.UDP && this.firstFragment) {
-      if (l4Len < UDP_HEADER) return UDP_TRUNCATED;
-      this.srcPort = u16(buf, l4);
-      this.dstPort = u16(buf, l4 + 2);
-      this.payloadOffset = l4 + UDP_HEADER;
-      this.payloadLength = l4Len - UDP_HEADER;
-    } else if (p === IPPROTO.UDP) {
-      const u = this.udp;
-      const c = u.bind(buf, l4, l4Len);
-      if (c !== OK) return c;
-      this.srcPort = u.srcPort;
-      this.dstPort = u.dstPort;
-      this.payloadOffset = u.payloadOffset;
-      this.payloadLength = u.payloadLength;
-    } else if (p === IPPROTO_ICMPV6) {
+    if (p === IPPROTO.TCP || p === IPPROTO.UDP) return this.readTransport(buf, p, l4, l4Len);
+    if (p === IPPROTO_ICMPV6) {
       const i = this.icmp6;
       const c = i.bind(buf, l4, l4Len);
       if (c !== OK) return c;
@@ -242,6 +175,52 @@ export class PacketSummary {
         this.innerSrcPort = i.innerSrcPort;
         this.innerDstPort = i.innerDstPort;
       }
+    }
+    return OK;
+  }
+
+  /** startUpper records the IP header's place and clears what the upper layer fills. */
+  private startUpper(off: number, totalLength: number, l4: number, l4Len: number): void {
+    this.totalLength = totalLength;
+    this.ipHeaderOffset = off;
+    this.l4Offset = l4;
+    this.payloadOffset = l4;
+    this.payloadLength = l4Len;
+    this.srcPort = 0;
+    this.dstPort = 0;
+    this.tcpFlags = 0;
+    this.isIcmpError = false;
+    this.hasInner = false;
+    this.icmpType = -1;
+    this.icmpCode = -1;
+  }
+
+  /** readTransport reads the TCP or UDP header at buf[l4, l4+l4Len) (either family). OK or a wire error code. */
+  private readTransport(buf: Uint8Array, p: number, l4: number, l4Len: number): number {
+    if (p === IPPROTO.TCP) {
+      const t = this.tcp;
+      const c = t.bind(buf, l4, l4Len);
+      if (c !== OK) return c;
+      this.srcPort = t.srcPort;
+      this.dstPort = t.dstPort;
+      this.tcpFlags = t.flags;
+      this.payloadOffset = t.payloadOffset;
+      this.payloadLength = t.payloadLength;
+    } else if (this.firstFragment) {
+      // A first fragment's UDP Length covers the whole datagram, not this fragment: take only the ports.
+      if (l4Len < UDP_HEADER) return UDP_TRUNCATED;
+      this.srcPort = u16(buf, l4);
+      this.dstPort = u16(buf, l4 + 2);
+      this.payloadOffset = l4 + UDP_HEADER;
+      this.payloadLength = l4Len - UDP_HEADER;
+    } else {
+      const u = this.udp;
+      const c = u.bind(buf, l4, l4Len);
+      if (c !== OK) return c;
+      this.srcPort = u.srcPort;
+      this.dstPort = u.dstPort;
+      this.payloadOffset = u.payloadOffset;
+      this.payloadLength = u.payloadLength;
     }
     return OK;
   }

@@ -4,9 +4,10 @@ import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
 import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
-import { FLOW, FlowTable, flowStateName } from '../tables/flow-table.js';
+import { FLOW, type FlowTable, flowStateName } from '../tables/flow-table.js';
 import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
 import { candidateIds, readNodeNames } from './candidates.js';
+import { type FlowTables, keptFlowTables, routeQuotedFlow } from './flow-tables.js';
 import { MaglevPicker, pickLeastConn, RoundRobinCursor } from './maglev-picker.js';
 import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
 
@@ -63,6 +64,7 @@ class ConnectionManager implements RoutingFunction {
   private readonly flows: FlowTable;
   /** IPv6 flows (a wide table), only when the switch has an IPv6 cluster address */
   private readonly flows6: FlowTable | null;
+  private readonly tables: FlowTables;
   private readonly ttl: Float64Array;
   /** live flows per node as the kernel counts them (least-conn with the fast path), kept across swaps */
   private readonly live: { perNode: Int32Array | null };
@@ -78,26 +80,10 @@ class ConnectionManager implements RoutingFunction {
         : null;
     this.rr = deps.state('rr', () => new RoundRobinCursor());
     this.live = deps.state('live', () => ({ perNode: null }));
-    this.flows = deps.state(
-      `flows:${config.maxEntries}`,
-      () =>
-        new FlowTable(config.maxEntries, deps.counters, {
-          evicted: EVENT.CONN_EVICTED,
-          expired: EVENT.CONN_EXPIRED,
-        }),
-    );
-    this.flows6 = deps.ipv6
-      ? deps.state(
-          `flows6:${config.maxEntries}`,
-          () =>
-            new FlowTable(
-              config.maxEntries,
-              deps.counters,
-              { evicted: EVENT.CONN_EVICTED, expired: EVENT.CONN_EXPIRED },
-              true,
-            ),
-        )
-      : null;
+    const tables = keptFlowTables(deps, config.maxEntries, EVENT.CONN_EVICTED);
+    this.tables = tables;
+    this.flows = tables.v4;
+    this.flows6 = tables.v6;
     const t = config.timeouts;
     this.ttl = new Float64Array(5);
     this.ttl[FLOW.SYN] = t.syn * 1000;
@@ -262,25 +248,7 @@ class ConnectionManager implements RoutingFunction {
   }
 
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
-    const p = ctx.p;
-    // The quoted packet went out from the cluster: its destination is the client.
-    const b = (p.innerDstPort << 16) | p.innerSrcPort;
-    const v6 = p.family === 6;
-    const flows = v6 ? this.flows6 : this.flows;
-    const s =
-      flows === null
-        ? -1
-        : v6
-          ? flows.peekWide(ctx.fillKey6(ADDR6.INNER_DST, b, ctx.vip), 0, ctx.now)
-          : flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
-    if (flows === null || s < 0 || !ctx.nodes.isUp(flows.node(s))) {
-      if (ctx.trace !== null) ctx.trace.add('connection: no entry for the quoted flow');
-      out.drop(DROP.ICMP_UNKNOWN_FLOW);
-      return;
-    }
-    if (ctx.trace !== null)
-      ctx.trace.add(`connection: quoted flow's entry → ${ctx.nodes.nameOf(flows.node(s))}`);
-    out.forward(flows.node(s), NO_PORT);
+    routeQuotedFlow(ctx, out, this.tables, 'connection', 'entry for the quoted flow');
   }
 
   sweep(now: number, budget: number): void {

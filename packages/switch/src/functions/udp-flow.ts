@@ -4,9 +4,10 @@ import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
 import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
-import { FLOW, FlowTable } from '../tables/flow-table.js';
+import { FLOW, type FlowTable } from '../tables/flow-table.js';
 import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
 import { candidateIds, readNodeNames } from './candidates.js';
+import { type FlowTables, keptFlowTables, routeQuotedFlow } from './flow-tables.js';
 import { MaglevPicker } from './maglev-picker.js';
 import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
 
@@ -34,6 +35,7 @@ class UdpFlow implements RoutingFunction {
   private readonly flows: FlowTable;
   /** IPv6 flows (a wide table), only when the switch has an IPv6 cluster address */
   private readonly flows6: FlowTable | null;
+  private readonly tables: FlowTables;
   private readonly ttl: number;
 
   constructor(
@@ -42,26 +44,10 @@ class UdpFlow implements RoutingFunction {
   ) {
     this.ids = candidateIds(config.nodes, deps.nodes);
     this.maglev = new MaglevPicker(this.ids, config.maglevSize, deps);
-    this.flows = deps.state(
-      `flows:${config.maxEntries}`,
-      () =>
-        new FlowTable(config.maxEntries, deps.counters, {
-          evicted: EVENT.UDP_FLOW_EVICTED,
-          expired: EVENT.CONN_EXPIRED,
-        }),
-    );
-    this.flows6 = deps.ipv6
-      ? deps.state(
-          `flows6:${config.maxEntries}`,
-          () =>
-            new FlowTable(
-              config.maxEntries,
-              deps.counters,
-              { evicted: EVENT.UDP_FLOW_EVICTED, expired: EVENT.CONN_EXPIRED },
-              true,
-            ),
-        )
-      : null;
+    const tables = keptFlowTables(deps, config.maxEntries, EVENT.UDP_FLOW_EVICTED);
+    this.tables = tables;
+    this.flows = tables.v4;
+    this.flows6 = tables.v6;
     this.ttl = config.idleTimeout * 1000;
   }
 
@@ -138,23 +124,7 @@ class UdpFlow implements RoutingFunction {
   }
 
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
-    const p = ctx.p;
-    const b = (p.innerDstPort << 16) | p.innerSrcPort;
-    const v6 = p.family === 6;
-    const flows = v6 ? this.flows6 : this.flows;
-    const s =
-      flows === null
-        ? -1
-        : v6
-          ? flows.peekWide(ctx.fillKey6(ADDR6.INNER_DST, b, ctx.vip), 0, ctx.now)
-          : flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
-    if (flows === null || s < 0 || !ctx.nodes.isUp(flows.node(s))) {
-      if (ctx.trace !== null) ctx.trace.add('udp-flow: no flow for the quoted datagram');
-      out.drop(DROP.ICMP_UNKNOWN_FLOW);
-      return;
-    }
-    if (ctx.trace !== null) ctx.trace.add(`udp-flow: quoted flow → ${ctx.nodes.nameOf(flows.node(s))}`);
-    out.forward(flows.node(s), NO_PORT);
+    routeQuotedFlow(ctx, out, this.tables, 'udp-flow', 'flow for the quoted datagram');
   }
 
   sweep(now: number, budget: number): void {

@@ -7,7 +7,7 @@ import { decisions, formatReport, liveFuzz, RSS_GROWTH, startFuzzCluster } from 
 // on c2 fetching pages all along. `npm run fuzz:live` runs the same at 10M packets. The seed changes
 // every run (ONEHOST_FUZZ_SEED repeats one) and is printed with the report.
 
-const PACKETS = DATAPATH === 'kernel' ? 500_000 : 300_000;
+const PACKETS = DATAPATH === 'kernel' ? 500_000 : 150_000;
 const SEED = Number(process.env.ONEHOST_FUZZ_SEED) || Date.now() % 1_000_000_007;
 
 let c: Cluster;

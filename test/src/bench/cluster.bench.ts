@@ -35,6 +35,7 @@ import {
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
 import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
 import {
+  NFS_PARALLEL_ID,
   NFS_READ_ID,
   NFS_WRITE_ID,
   type NfsWay,
@@ -59,10 +60,12 @@ import {
 const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] [--only w1,w2]
   --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
   --seconds S   length of each load (default 3)
-  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID].join(',')} (default all)
+  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID, NFS_PARALLEL_ID].join(',')} (default all)
                 latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
-                alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export; either
+                alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
+                ${NFS_PARALLEL_ID}: 20 copies of a 32 MiB file from n1 at once, the aggregate; each
+                prints the gateway's and the agent's CPU during the cluster copies; any of them
                 starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
 As root; builds its own lab of network namespaces and removes it at the end. Prints medians per path and
 their ratios (onehost ÷ peer; for latency lower is better), CPU, the gateway's kernel vs user-space split
@@ -124,9 +127,14 @@ function options(argv: string[]): Options | undefined {
     throw new Error(`--reps: want 1…50, got ${values.reps}`);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30)
     throw new Error(`--seconds: want 1…30, got ${values.seconds}`);
-  const ids = values.only?.split(',') ?? [...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID];
+  const ids = values.only?.split(',') ?? [
+    ...WORKLOADS.map((w) => w.id),
+    NFS_READ_ID,
+    NFS_WRITE_ID,
+    NFS_PARALLEL_ID,
+  ];
   const workloads = ids
-    .filter((id) => id !== NFS_READ_ID && id !== NFS_WRITE_ID)
+    .filter((id) => id !== NFS_READ_ID && id !== NFS_WRITE_ID && id !== NFS_PARALLEL_ID)
     .map((id) => {
       const w = WORKLOADS.find((x) => x.id === id);
       if (!w) throw new Error(`--only: no workload ${id}`);
@@ -135,6 +143,7 @@ function options(argv: string[]): Options | undefined {
   const nfs: NfsWay[] = [];
   if (ids.includes(NFS_READ_ID)) nfs.push('read');
   if (ids.includes(NFS_WRITE_ID)) nfs.push('write');
+  if (ids.includes(NFS_PARALLEL_ID)) nfs.push('read-20');
   return { reps, seconds, workloads, nfs };
 }
 
@@ -512,7 +521,7 @@ async function main(argv: string[]): Promise<number> {
     for (const way of o.nfs) {
       // last, and on its own: a failure here (the cluster side before delayed binding works) must not
       // cost the figures above, and the direct figure is printed whatever happens to the cluster side
-      const id = way === 'read' ? NFS_READ_ID : NFS_WRITE_ID;
+      const id = way === 'read' ? NFS_READ_ID : way === 'write' ? NFS_WRITE_ID : NFS_PARALLEL_ID;
       console.error(`bench: ${id} (${o.reps} alternating repetitions)`);
       let text: string;
       try {

@@ -12,17 +12,23 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from '../cluster.js';
+import { CpuMeter } from './cpu.js';
 import { fmt, median } from './report.js';
 
 export const NFS_READ_ID = 'nfs-read';
 export const NFS_WRITE_ID = 'nfs-write';
-export type NfsWay = 'read' | 'write';
+/** 20 readers at once, each copying a smaller file: the aggregate against the same directly. */
+export const NFS_PARALLEL_ID = 'nfs-read-20';
+export type NfsWay = 'read' | 'write' | 'read-20';
+/** Readers at once in the parallel scenario, and the size of the file each copies. */
+const PARALLEL = 20;
+const PARALLEL_MIB = 32;
 /** The file's size: a direct copy takes well under a second, so every copy fits the 10 s budget. */
 export const NFS_READ_MIB = 256;
 /** Bound of one copy (the 10 s budget of a run, plus room for a slow machine). */
 const COPY_TIMEOUT_MS = 15_000;
 /** The node and export read: the lab's n1; written: n2, whose export is writable (DEFAULT_NFS). */
-const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2' };
+const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2', 'read-20': 'n1' };
 const FILE = 'bench-nfs-read.bin';
 const PAUSE_MS = 300;
 
@@ -32,6 +38,8 @@ const SIDES: readonly Side[] = ['direct', 'cluster'];
 interface Copy {
   mbps: number;
   error?: string;
+  /** cluster copies: the gateway's and the node agent's CPU (user + system, in cores) during the copy */
+  cpu?: { gateway: number; agent: number };
 }
 
 export interface NfsReadResult {
@@ -44,6 +52,8 @@ export interface NfsReadResult {
   targets: Record<Side, { client: string; server: string }>;
   path: string;
   bytes: number;
+  /** copies at once (each of `bytes`) */
+  parallel: number;
   reps: number;
   /** the gateway's delayed-binding counters after the run, when a cluster copy failed */
   spliceCounters?: string[];
@@ -78,9 +88,11 @@ export async function runNfsRead(
 ): Promise<NfsReadResult> {
   const lab = c.lab;
   const node = NODE[way];
-  const ID = way === 'read' ? NFS_READ_ID : NFS_WRITE_ID;
+  const ID = way === 'read' ? NFS_READ_ID : way === 'write' ? NFS_WRITE_ID : NFS_PARALLEL_ID;
+  const reading = way !== 'write';
+  const parallel = way === 'read-20' ? PARALLEL : 1;
   const nfs = lab.nfsOf(node);
-  const bytes = NFS_READ_MIB * 1024 * 1024;
+  const bytes = (parallel > 1 ? PARALLEL_MIB : NFS_READ_MIB) * 1024 * 1024;
   const data = randomBytes(bytes);
   const sha = createHash('sha256').update(data).digest('hex');
   await c.waitForMount([node], 'tcp');
@@ -96,47 +108,66 @@ export async function runNfsRead(
     },
     path: nfs.path,
     bytes,
+    parallel,
     reps,
   };
+  const meter = new CpuMeter({ gateway: c.gateway.pid, agent: c.agents.get(node)?.pid ?? -1 });
   // the copies land in tmpfs when there is one, so the local disk does not time the network
   const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onehost-nfs-read-'));
   // reads copy the file in the export; writes copy a local one into the export, a new name each time
-  const source = join(way === 'read' ? nfs.tree : dir, FILE);
+  const source = join(reading ? nfs.tree : dir, FILE);
   await writeFile(source, data);
   const checked = new Set<Side>();
   let n = 0;
-  /** copy runs one nfs-cp; the first good copy of each side is checked byte for byte (sha256). */
+  /**
+   * copy runs `parallel` nfs-cp at once and times them together; the first good copy of each side is
+   * checked byte for byte (sha256), the others by size.
+   */
   const copy = async (side: Side): Promise<Copy> => {
     const t = result.targets[side];
-    const name = `${side}-${++n}.bin`;
+    const names = Array.from({ length: parallel }, () => `${side}-${++n}.bin`);
     // nfs-cp creates its destination with O_EXCL
-    const dst = way === 'read' ? join(dir, name) : join(nfs.tree, name);
-    const url = `nfs://${t.server}${result.path}/${way === 'read' ? FILE : name}`;
+    const dsts = names.map((name) => (reading ? join(dir, name) : join(nfs.tree, name)));
     try {
+      if (side === 'cluster') meter.start();
       const t0 = performance.now();
-      try {
-        await lab.exec(t.client, 'nfs-cp', way === 'read' ? [url, dst] : [source, url], {
-          timeoutMs: COPY_TIMEOUT_MS,
-        });
-      } catch (e) {
-        const msg = (e as Error).message;
-        return {
-          mbps: Number.NaN,
-          error: /killed/.test(msg)
-            ? `nfs-cp ${url} from ${t.client} did not finish within ${COPY_TIMEOUT_MS / 1000} s (killed)`
-            : msg.split('\n')[0]!,
-        };
-      }
+      const runs = await Promise.all(
+        names.map((name, i) => {
+          const url = `nfs://${t.server}${result.path}/${reading ? FILE : name}`;
+          return lab
+            .exec(t.client, 'nfs-cp', reading ? [url, dsts[i]!] : [source, url], {
+              timeoutMs: COPY_TIMEOUT_MS,
+            })
+            .then(
+              () => null,
+              (e: Error) =>
+                /killed/.test(e.message)
+                  ? `nfs-cp ${url} from ${t.client} did not finish within ${COPY_TIMEOUT_MS / 1000} s (killed)`
+                  : e.message.split('\n')[0]!,
+            );
+        }),
+      );
       const seconds = (performance.now() - t0) / 1000;
-      const size = (await stat(dst)).size;
-      if (size !== bytes) return { mbps: Number.NaN, error: `copied ${size} bytes of ${bytes}` };
+      const used = side === 'cluster' ? meter.stop() : null;
+      const failed = runs.find((r) => r !== null);
+      if (failed) return { mbps: Number.NaN, error: failed };
+      for (const dst of dsts) {
+        const size = (await stat(dst)).size;
+        if (size !== bytes) return { mbps: Number.NaN, error: `copied ${size} bytes of ${bytes}` };
+      }
       if (!checked.has(side)) {
-        if ((await sha256File(dst)) !== sha) return { mbps: Number.NaN, error: 'sha256 of the copy differs' };
+        if ((await sha256File(dsts[0]!)) !== sha)
+          return { mbps: Number.NaN, error: 'sha256 of the copy differs' };
         checked.add(side);
       }
-      return { mbps: bytes / 1e6 / seconds };
+      const core = (name: string) =>
+        used?.procs[name] ? used.procs[name].user + used.procs[name].sys : Number.NaN;
+      return {
+        mbps: (parallel * bytes) / 1e6 / seconds,
+        ...(used ? { cpu: { gateway: core('gateway'), agent: core('agent') } } : {}),
+      };
     } finally {
-      await rm(dst, { force: true });
+      for (const dst of dsts) await rm(dst, { force: true });
     }
   };
   try {
@@ -179,7 +210,7 @@ export function reportNfsRead(r: NfsReadResult): string {
   const ratio =
     Number.isFinite(direct) && Number.isFinite(cluster) && direct > 0 ? cluster / direct : Number.NaN;
   out.push(
-    `${r.id}: nfs-cp of a ${r.bytes >> 20} MiB file ${r.way === 'read' ? 'from' : 'into'} ${r.node} (${r.path}), ${r.reps} alternating repetitions, MB/s (10^6 bytes/s), medians`,
+    `${r.id}: ${r.parallel > 1 ? `${r.parallel} nfs-cp at once, each` : 'nfs-cp'} of a ${r.bytes >> 20} MiB file ${r.way === 'write' ? 'into' : 'from'} ${r.node} (${r.path}), ${r.reps} alternating repetitions, MB/s (10^6 bytes/s${r.parallel > 1 ? ', all copies together' : ''}), medians`,
   );
   for (const side of SIDES) {
     const t = r.targets[side];
@@ -192,6 +223,11 @@ export function reportNfsRead(r: NfsReadResult): string {
     const errors = [...new Set(list.flatMap((x) => (x.error ? [x.error] : [])))];
     for (const e of errors) out.push(`    failed: ${e}`);
   }
+  const cpu = r.samples.cluster.flatMap((x) => (x.cpu ? [x.cpu] : []));
+  if (cpu.length > 0)
+    out.push(
+      `  CPU during the cluster copies (user + system, % of a core, median): gateway ${fmt(100 * median(cpu.map((x) => x.gateway)), 1)} %, ${r.node}'s agent ${fmt(100 * median(cpu.map((x) => x.agent)), 1)} %`,
+    );
   if (r.spliceCounters !== undefined)
     out.push(
       '  the gateway’s delayed-binding counters (docs/splice.md):',

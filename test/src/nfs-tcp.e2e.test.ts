@@ -500,7 +500,13 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
           if (DATAPATH === 'kernel') {
             // onehostctl conns shows the read's NFS connection as shifted by the kernel, its packets
             // growing (the listing also keeps the earlier copies' closed connections for a while)
-            type Conn = { client: string; nodeName: string; path: string; packets?: number };
+            type Conn = {
+              client: string;
+              nodeName: string;
+              path: string;
+              packets?: number;
+              splice?: { seqOffset: number; tsOffset: number; nodePort: number };
+            };
             const seen = new Map<string, number>();
             const flow = await waitFor(
               async () => {
@@ -524,8 +530,15 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
             // and explain says who shifts a segment of it
             const explained = JSON.parse(
               await cluster.ctl(['explain', '--json', '--flow', `tcp ${flow.client} ${vip}:2049 ack`]),
-            ) as { path?: string };
+            ) as { path?: string; trace?: string[] };
             expect(explained.path).toMatch(/^kernel: spliced flow shifted by tc/);
+            // both show the offsets the node's agent told: the node's NFS port is 2049, and the
+            // sequence offset is the node's ISN less the gateway's (random: 0 once in 2^32)
+            expect(flow.splice?.nodePort, 'conns: the spliced flow’s node port').toBe(NFS_PORT);
+            expect(flow.splice?.seqOffset, 'conns: the sequence offset').not.toBe(0);
+            expect(explained.trace?.join('\n')).toContain(
+              `splice: the client's segments are shifted into the node's view: ack and SACK ${flow.splice!.seqOffset > 0 ? '+' : ''}${flow.splice!.seqOffset}`,
+            );
           }
           const agent = cluster.agents.get('n1')!;
           process.kill(agent.pid, 'SIGKILL');

@@ -141,7 +141,24 @@ function connJson(c: Connection) {
     expiresInMs: c.expiresInMs,
     path: c.path,
     ...(c.path === 'kernel' ? { packets: c.packets } : {}),
+    ...(c.splice !== undefined
+      ? {
+          splice: {
+            seqOffset: c.splice.seqOffset,
+            tsOffset: c.splice.tsOffset,
+            nodePort: c.splice.nodePort,
+          },
+        }
+      : {}),
   };
+}
+
+/** spliceText is the SPLICE column: how the client's segments are shifted, "-" for other flows. */
+function spliceText(c: Connection): string {
+  const s = c.splice;
+  if (s === undefined) return '-';
+  const sign = (n: number) => (n > 0 ? `+${n}` : String(n));
+  return `ack ${sign(s.seqOffset)} ts ${sign(-s.tsOffset)} →:${s.nodePort}`;
 }
 
 /** conns lists the gateway's connection table (TCP connections and UDP flows), filtered. */
@@ -168,10 +185,11 @@ export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): 
       duration(c.expiresInMs),
       c.path,
       c.path === 'kernel' ? String(c.packets) : '-',
+      spliceText(c),
     ]);
     if (rows.length > 0)
       for (const l of renderTable(
-        ['CLIENT', 'ENTRY', 'NODE', 'STATE', 'EXPIRES IN', 'PATH', 'PACKETS'],
+        ['CLIENT', 'ENTRY', 'NODE', 'STATE', 'EXPIRES IN', 'PATH', 'PACKETS', 'SPLICE'],
         rows,
       ))
         io.out(l);

@@ -6,6 +6,7 @@ import {
   type ExportsRecord,
   type MemberRecord,
   type Protocol,
+  type SpliceOffsets,
   type SwitchBackend,
   type SwitchEntryInfo,
 } from '@onehost/control';
@@ -70,6 +71,19 @@ export class GatewaySwitch implements SwitchBackend {
   }
   private splicedPackets: ((clientAddr: string, clientPort: number, clusterPort: number) => number) | null =
     null;
+
+  /**
+   * setSpliceShifts lets listConnections and explain show a spliced flow's offsets: `shift` answers
+   * them for an IPv4 client's connection to a cluster port, once the node's agent told them.
+   */
+  setSpliceShifts(
+    shift: (clientAddr: string, clientPort: number, clusterPort: number) => SpliceOffsets | undefined,
+  ): void {
+    this.spliceShift = shift;
+  }
+  private spliceShift:
+    | ((clientAddr: string, clientPort: number, clusterPort: number) => SpliceOffsets | undefined)
+    | null = null;
 
   /** splicedPath is explain's path line for a TCP segment of a flow the gateway's tc program shifts. */
   private splicedPath(p: ExplainResult['packet']): string | null {
@@ -180,8 +194,19 @@ export class GatewaySwitch implements SwitchBackend {
     const r0 = this.sw.explain(packet, { dryRun: !opts.updateTables });
     const p = r0.packet;
     const skipped = p?.dstPort === undefined ? [] : this.skippedFor(`${p.protocol}/${p.dstPort}`);
-    const r =
-      skipped.length === 0 ? r0 : { ...r0, trace: [...r0.trace, ...skipped.map((x) => `health: ${x}`)] };
+    const sh =
+      p?.protocol === 'tcp' && p.srcPort !== undefined && p.dstPort !== undefined
+        ? this.spliceShift?.(p.src, p.srcPort, p.dstPort)
+        : undefined;
+    const extra = [
+      ...skipped.map((x) => `health: ${x}`),
+      ...(sh === undefined
+        ? []
+        : [
+            `splice: the client's segments are shifted into the node's view: ack and SACK ${signed(sh.seqOffset)}, timestamp echo ${signed(-sh.tsOffset)}, port ${p?.dstPort} → ${sh.nodePort}`,
+          ]),
+    ];
+    const r = extra.length === 0 ? r0 : { ...r0, trace: [...r0.trace, ...extra] };
     if (this.pathOf === null) return r;
     const spliced = this.splicedPath(p);
     if (spliced !== null) return { ...r, path: spliced };
@@ -218,6 +243,13 @@ export class GatewaySwitch implements SwitchBackend {
       expiresInMs: r.expiresInMs,
       path: 'user' as const,
     }));
+    const shift = this.spliceShift;
+    if (shift !== null)
+      for (const c of user) {
+        if (c.protocol !== 'tcp') continue;
+        const sh = shift(c.srcAddress, c.srcPort, c.port);
+        if (sh !== undefined) c.splice = sh;
+      }
     const spliced = this.splicedPackets;
     if (spliced !== null) {
       for (const c of user) {
@@ -339,4 +371,9 @@ export class GatewaySwitch implements SwitchBackend {
     for (const fn of this.swapped) fn();
     return snap.version;
   }
+}
+
+/** signed writes n with its sign ("+5", "-3", "0"). */
+function signed(n: number): string {
+  return n > 0 ? `+${n}` : String(n);
 }

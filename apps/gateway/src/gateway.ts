@@ -513,6 +513,14 @@ export async function startGateway(
         );
       }
     }
+    // explain and onehostctl conns show a spliced flow's offsets (both data paths)
+    backend.setSpliceShifts((addr, port, clusterPort) => {
+      if (addr.includes(':')) return undefined; // spliced flows are IPv4
+      const sh = wing.shiftOf(parseIpv4(addr), port, clusterPort);
+      return sh === undefined
+        ? undefined
+        : { seqOffset: sh.sOff | 0, tsOffset: sh.tsOff | 0, nodePort: sh.nodePort };
+    });
     const splice = new Splice({
       sw,
       flows: wing,

@@ -86,6 +86,7 @@ export type {
   GatewayReload,
   GatewayStatus,
   Protocol,
+  SpliceOffsets,
   SwitchBackend,
   SwitchEntryInfo,
 } from './switch-backend.js';

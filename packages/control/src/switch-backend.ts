@@ -69,6 +69,18 @@ export interface ConnectionInfo {
   path?: 'kernel' | 'user';
   /** packets the kernel counted for it (kernel flows) */
   packets?: number;
+  /** a spliced connection's offsets, once its node's agent told them (docs/splice.md) */
+  splice?: SpliceOffsets;
+}
+
+/** SpliceOffsets: how a spliced connection's client segments are shifted into the node's view. */
+export interface SpliceOffsets {
+  /** added to acknowledgement numbers and SACK edges */
+  seqOffset: number;
+  /** subtracted from timestamp echo replies */
+  tsOffset: number;
+  /** the destination port on the node */
+  nodePort: number;
 }
 
 /** GatewayStatus is what the Gateway service's Status reports (see gateway.proto). */

@@ -26,6 +26,12 @@ export class ShiftTable {
     map.set(shift.clientAddr, shift.clientPort, shift);
   }
 
+  /** get returns a flow's offsets (the connection client:clientPort → clusterPort), if known. */
+  get(clientAddr: number, clientPort: number, clusterPort: number): Shift | undefined {
+    const sh = this.shifts.get(clientAddr | 0, clientPort);
+    return sh?.clusterPort === clusterPort ? sh : undefined;
+  }
+
   /** size is the number of flows the gateway shifts itself. */
   get size(): number {
     return this.shifts.size;

@@ -96,6 +96,11 @@ export class SpliceWing implements SplicePath, SpliceFlows {
     return this.kernel?.size ?? 0;
   }
 
+  /** shiftOf returns a spliced flow's offsets, once its node's agent told them. */
+  shiftOf(client: number, clientPort: number, clusterPort: number): Shift | undefined {
+    return this.shifts.get(client, clientPort, clusterPort);
+  }
+
   clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
     return this.clients.get(client, clientPort);
   }

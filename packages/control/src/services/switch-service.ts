@@ -110,6 +110,7 @@ export function switchService(
           protocol: transportToProto(c.protocol),
           path: c.path ?? 'user',
           packets: c.packets ?? 0,
+          splice: c.splice,
         })),
         total,
         more: more ?? false,

@@ -19,6 +19,11 @@ export interface EtcdClusterOptions {
   netns?: string;
   /** directory for data, certificates and logs (default a new one in the temp dir); removed by stop */
   dir?: string;
+  /**
+   * the loopback /24 the members take, "127.x.y" (member i is 127.x.y.i): a configuration written
+   * before the start can name them. Default a random one (x ≥ 1), so no other test's etcd is there.
+   */
+  net?: string;
 }
 
 /** EtcdMember is one member: where it listens and, while it runs, its process. */
@@ -180,7 +185,9 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'onehost-etcd-')));
   // a /24 of the loopback range no other lab etcd picked (127.0.0.0/16 left to everything else)
-  const net = `127.${randomInt(1, 255)}.${randomInt(0, 256)}`;
+  const net = opts.net ?? `127.${randomInt(1, 255)}.${randomInt(0, 256)}`;
+  if (!/^127\.([0-9]{1,3})\.([0-9]{1,3})$/.test(net) || net.split('.').some((o) => Number(o) > 255))
+    throw new RangeError(`etcd net ${JSON.stringify(net)}: must be 127.x.y`);
   const members: EtcdMember[] = Array.from({ length: n }, (_, i) => {
     const address = `${net}.${i + 1}`;
     return {

@@ -232,8 +232,10 @@ export class EtcdStore implements ControlStore {
         e instanceof GRPCUnavailableError ||
         e instanceof GRPCDeadlineExceededError ||
         e.name === 'BrokenCircuitError';
+      // grpc-js ends its messages with an often empty "Resolution note:"
+      const cause = e.message.replace(/\s*Resolution note:\s*$/, '');
       throw new EtcdStoreError(
-        `${this.source}: ${what}: ${unreachable ? 'etcd unreachable' : 'etcd refused'} (${e.message})`,
+        `${this.source}: ${what}: ${unreachable ? 'etcd unreachable' : 'etcd refused'} (${cause})`,
       );
     }
   }

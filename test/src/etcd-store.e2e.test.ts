@@ -78,4 +78,35 @@ describe.skipIf(DATAPATH !== 'kernel')('the gateway on an etcd store', () => {
     // the cluster still serves through the restarted gateway
     expect(await cl.curl('c1', `http://${cl.vip}/`)).toMatch(/^n[123]\n$/);
   });
+
+  it('with etcd down a drain fails UNAVAILABLE naming the store; once etcd is back it works', {
+    timeout: 60_000,
+  }, async () => {
+    const cl = c!;
+    const e = etcd!;
+    // a member without quorum waits for a leader: its SIGKILL comes after a second
+    await Promise.all([0, 1, 2].map((i) => e.stopMember(i, 1000)));
+    try {
+      const err = await cl.ctl(['drain', 'n1']).then(
+        () => null,
+        (x: Error) => x.message,
+      );
+      expect(err).toMatch(/UNAVAILABLE/);
+      expect(err).toMatch(
+        /etcd store https:\/\/127\.0\.79\.1:2379.*prefix \/onehost\/lab\/.*writing member n1: etcd unreachable/,
+      );
+      // the members the gateway knows are still there to read, and traffic still flows
+      expect((await held(cl)).size).toBe(3);
+      expect(await cl.curl('c1', `http://${cl.vip}/`)).toMatch(/^n[123]\n$/);
+    } finally {
+      await e.startMembers([0, 1, 2]);
+    }
+    // the same gateway, no restart
+    await waitFor(async () => cl.ctl(['undrain', 'n1']).then(() => true), {
+      what: 'an undrain through the etcd store',
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
+    expect((await held(cl)).get('n1')?.state).toBe('active');
+  });
 });

@@ -87,6 +87,19 @@ describe('Membership on a shared store', () => {
     expect(store.calls).toEqual(['n1']);
   });
 
+  it('writes nothing to the store for heartbeats', async () => {
+    const { m, store } = setup();
+    const p = m.join(input('n1', 11));
+    await settled();
+    store.release();
+    await p;
+    const session = m.attachHeartbeat('n1', 1, () => {});
+    for (let i = 0; i < 50; i++) m.beat(session);
+    expect(store.puts).toEqual([]);
+    expect(store.calls).toEqual(['n1']);
+    m.close();
+  });
+
   it('takes the record another gateway made for the name, with its drain', async () => {
     const { m, store } = setup();
     store.held.push({

@@ -21,7 +21,7 @@ export interface EtcdStoreOptions {
   tls: TlsPems;
   /** where the cluster's keys live, e.g. /onehost/lab/ (start and end with /) */
   prefix: string;
-  /** how long one request may take on one endpoint (default 2000 ms) */
+  /** how long one request may take on one endpoint (default 3000 ms) */
   requestTimeoutMs?: number;
   /** how often writes that failed are tried again while etcd is away (default 500 ms) */
   resyncIntervalMs?: number;
@@ -42,6 +42,8 @@ export class EtcdStoreError extends Error {
 
 /** a transaction that lost a race is read and tried again; past this many it gives up */
 const MAX_ATTEMPTS = 32;
+/** the queue admissions wait in (no etcd key: it has no prefix) */
+const ADMISSIONS = 'admissions';
 
 interface Unsynced {
   seq: number;
@@ -67,6 +69,8 @@ export class EtcdStore implements ControlStore {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly unsynced = new Map<string, Unsynced>();
   private seq = 0;
+  /** transactions that found another gateway's change since their read, and read again */
+  racesLost = 0;
   private resyncTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -80,7 +84,7 @@ export class EtcdStore implements ControlStore {
     this.source = `etcd store ${opts.endpoints.join(',')} (prefix ${opts.prefix})`;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'etcd-store' });
     this.resyncIntervalMs = opts.resyncIntervalMs ?? 500;
-    const timeoutMs = opts.requestTimeoutMs ?? 2000;
+    const timeoutMs = opts.requestTimeoutMs ?? 3000;
     this.client = new Etcd3({
       hosts: opts.endpoints,
       credentials: {
@@ -119,7 +123,8 @@ export class EtcdStore implements ControlStore {
 
   allocateMember(m: NewMember, rules: AllocationRules): Promise<Allocation> {
     const key = this.keys.member(m.name);
-    return this.serial(key, async () => {
+    // One admission at a time per gateway: concurrent ones would only lose races to each other.
+    return this.serial(ADMISSIONS, async () => {
       for (let attempt = 1; ; attempt++) {
         const snap = await this.read(`admitting ${m.name}`);
         const plan = planAllocation(snap, m, rules);
@@ -136,6 +141,7 @@ export class EtcdStore implements ControlStore {
             .commit(),
         );
         if (r.succeeded) return plan;
+        this.racesLost++;
         if (attempt >= MAX_ATTEMPTS)
           throw new EtcdStoreError(`${this.source}: admitting ${m.name}: lost ${attempt} races in a row`);
       }
@@ -159,6 +165,7 @@ export class EtcdStore implements ControlStore {
             .commit(),
         );
         if (r.succeeded) return;
+        this.racesLost++;
         if (attempt >= MAX_ATTEMPTS)
           throw new EtcdStoreError(
             `${this.source}: writing member ${rec.name}: lost ${attempt} races in a row`,
@@ -207,7 +214,8 @@ export class EtcdStore implements ControlStore {
     this.client.close();
   }
 
-  private async read(what: string): Promise<Snapshot> {
+  /** read reads the prefix at one revision (protected: tests step in between a read and its commit). */
+  protected async read(what: string): Promise<Snapshot> {
     const res = await this.attempt(what, () => this.client.getAll().prefix(this.keys.prefix).exec());
     return decodeSnapshot(
       this.source,

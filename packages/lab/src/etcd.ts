@@ -182,12 +182,12 @@ export class EtcdCluster {
 export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCluster> {
   const n = opts.members ?? 3;
   if (!Number.isInteger(n) || n < 1 || n > 7) throw new RangeError(`etcd members ${n}: 1-7`);
-  const ownDir = opts.dir === undefined;
-  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'onehost-etcd-')));
   // a /24 of the loopback range no other lab etcd picked (127.0.0.0/16 left to everything else)
   const net = opts.net ?? `127.${randomInt(1, 255)}.${randomInt(0, 256)}`;
   if (!/^127\.([0-9]{1,3})\.([0-9]{1,3})$/.test(net) || net.split('.').some((o) => Number(o) > 255))
     throw new RangeError(`etcd net ${JSON.stringify(net)}: must be 127.x.y`);
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'onehost-etcd-')));
   const members: EtcdMember[] = Array.from({ length: n }, (_, i) => {
     const address = `${net}.${i + 1}`;
     return {

@@ -132,6 +132,13 @@ describe('EtcdStore on a 3-member etcd', () => {
     expect(c.nextNodeId).toBe(3);
     await a.deleteExports('n1');
     expect((await store(prefix).load()).exports).toEqual([]);
+    // close lets a write already asked for land, and refuses later ones
+    const b = store(prefix);
+    const late = b.putMember(member('n5', 5, 36864));
+    await b.close();
+    await late;
+    await expect(b.deleteMember('n5')).rejects.toThrow(/deleting member n5: closed/);
+    expect((await store(prefix).load()).members.map((m) => m.name)).toEqual(['n1', 'n5']);
     // a record that takes another member's id or ports is refused, naming the store
     await expect(a.putMember(member('n3', 1, 40000))).rejects.toThrow(
       /etcd store https:\/\/127\..*prefix \/onehost\/test1\/\): member n3: node id 1 belongs to n1/,

@@ -72,6 +72,7 @@ export class EtcdStore implements ControlStore {
   /** transactions that found another gateway's change since their read, and read again */
   racesLost = 0;
   private resyncTimer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
   private closed = false;
 
   /** Throws RangeError for no endpoint, an endpoint that is not https://host:port, or a bad prefix. */
@@ -203,15 +204,20 @@ export class EtcdStore implements ControlStore {
     return [...this.unsynced.keys()];
   }
 
-  /** close waits for the writes under way (each bounded by the request timeout), then disconnects. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.resyncTimer !== null) clearTimeout(this.resyncTimer);
-    await Promise.allSettled([...this.chains.values()]);
-    if (this.unsynced.size > 0)
-      this.log.warn({ keys: this.unsyncedKeys() }, 'closing with writes etcd has not taken');
-    this.client.close();
+  /**
+   * close waits for the writes already asked for (each bounded by the request timeout), then
+   * disconnects; the resync stops. Safe twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.resyncTimer !== null) clearTimeout(this.resyncTimer);
+      await Promise.allSettled([...this.chains.values()]);
+      this.closed = true;
+      if (this.unsynced.size > 0)
+        this.log.warn({ keys: this.unsyncedKeys() }, 'closing with writes etcd has not taken');
+      this.client.close();
+    })();
+    return this.closing;
   }
 
   /** read reads the prefix at one revision (protected: tests step in between a read and its commit). */
@@ -281,7 +287,7 @@ export class EtcdStore implements ControlStore {
   }
 
   private scheduleResync(): void {
-    if (this.resyncTimer !== null || this.closed) return;
+    if (this.resyncTimer !== null || this.closing !== null) return;
     this.resyncTimer = setTimeout(() => {
       this.resyncTimer = null;
       void this.resync();

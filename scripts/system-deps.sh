@@ -14,6 +14,7 @@ packages=(
   nfs-common libnfs-utils   # NFS clients: rpcinfo, showmount, nfs-ls/nfs-cat/nfs-cp
   systemd                   # systemd-analyze verify of the packages' units (npm run package)
   clang libbpf-dev bpftool  # the spliced flows' tc eBPF programs (packages/ksplice builds them from C)
+  etcd-server               # the shared control store's tests: a 3-member etcd (packages/lab startEtcdCluster)
 )
 
 missing=()

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createClusterCa, issueCertificate } from '@onehost/control';
+import { type ClusterCa, createClusterCa, issueCertificate } from '@onehost/control';
 import { createLab, type Lab, type NfsSpec } from '@onehost/lab';
 import { type LabProcess, requireRoot, waitFor } from '@onehost/testkit';
 
@@ -50,8 +50,11 @@ export interface ClusterOptions {
   agents?: string[];
   /** IPv6 on the lab's outside (the lab's `ipv6` option; the gateway's IPv6 cluster address is the test's) */
   ipv6?: boolean;
-  /** runs once the lab is built, before the gateway starts (e.g. to change a namespace's sysctls) */
-  beforeGateway?: (lab: Lab) => Promise<void>;
+  /**
+   * runs once the lab and the certificates are made, before the gateway starts (e.g. to change a
+   * namespace's sysctls, or to start etcd with certificates from `ca`)
+   */
+  beforeGateway?: (lab: Lab, ca: ClusterCa) => Promise<void>;
 }
 
 /**
@@ -279,7 +282,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     let yaml = withDatapathMode(await readFile(LAB_GATEWAY_YAML, 'utf8'));
     if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
     await writeFile(join(dir, 'gateway.yaml'), yaml);
-    await opts.beforeGateway?.(lab);
+    await opts.beforeGateway?.(lab, ca);
     await cluster.startGateway();
     const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     for (const name of agents) await cluster.startAgent(name);

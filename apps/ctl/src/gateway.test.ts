@@ -55,6 +55,15 @@ describe('describeFailure', () => {
     );
   });
 
+  it('keeps the gateway’s own UNAVAILABLE (its store failed) as its answer, exit 1', () => {
+    const details =
+      'store: etcd store https://127.0.0.1:2379 (prefix /onehost/): writing member n1: etcd unreachable (14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: )';
+    expect(describeFailure({ code: 14, details }, at, 5000)).toEqual({
+      code: EXIT_CODE.FAILED,
+      message: `${at}: UNAVAILABLE: ${details}`,
+    });
+  });
+
   it('keeps a refusal by the gateway as exit 1 with its status', () => {
     const f = describeFailure({ code: 5, details: 'no node n9' }, at, 5000);
     expect(f).toEqual({ code: EXIT_CODE.FAILED, message: `${at}: NOT_FOUND: no node n9` });

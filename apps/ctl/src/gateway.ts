@@ -72,7 +72,10 @@ export function describeFailure(
       return { code: EXIT_CODE.UNREACHABLE, message: `${unreachable}: TLS failed: ${why}` };
   if (err.code === 4 /* DEADLINE_EXCEEDED */ && /LB pick|connect|Waiting/i.test(details))
     return { code: EXIT_CODE.UNREACHABLE, message: `${unreachable}: no answer in ${seconds(timeoutMs)}` };
-  if (err.code === 14 /* UNAVAILABLE */) {
+  // the gateway's own UNAVAILABLE answers (its store failed, it is stopping): it was reached, and its
+  // words may quote another service's transport error (etcd's ECONNREFUSED) that is not about us
+  const fromGateway = /^(store: |gateway shutting down)/.test(details);
+  if (err.code === 14 /* UNAVAILABLE */ && !fromGateway) {
     const last = /Last error: (.*)$/.exec(details)?.[1] ?? details;
     const words = /ECONNREFUSED/.test(last)
       ? 'connection refused (no gateway listening there?)'

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseGatewayConfig } from './config.js';
+import { ConfigError, parseGatewayConfig, readGatewayConfigText } from './config.js';
 
 const labConfig = new URL('../../../infra/lab/gateway.yaml', import.meta.url);
 
@@ -30,7 +30,7 @@ describe('gateway config', () => {
     const text = await readFile(new URL('../../../infra/etc/gateway.yaml', import.meta.url), 'utf8');
     const cfg = parseGatewayConfig(text, '/etc/onehost/gateway.yaml');
     expect(cfg.name).toBe('gw1');
-    expect(cfg.control.store).toBe('/var/lib/onehost/gateway-store.json');
+    expect(cfg.control.store).toEqual({ kind: 'embedded', path: '/var/lib/onehost/gateway-store.json' });
     expect(cfg.switch.entries).toHaveLength(3);
   });
 
@@ -116,6 +116,52 @@ describe('gateway config', () => {
     expect(p.some((x) => /control\.listen: must be address:port/.test(x))).toBe(true);
     expect(p.some((x) => /control2: unknown field/.test(x))).toBe(true);
     expect(p.some((x) => /host\.rulePref: must be below localPref/.test(x))).toBe(true);
+  });
+
+  it('reads control.store: a file (embedded) or etcd, with paths relative to the file', () => {
+    expect(readGatewayConfigText(minimal, '/etc/onehost/g.yaml').control.store).toEqual({
+      kind: 'embedded',
+      path: '/etc/onehost/store.json',
+    });
+    const etcd = minimal.replace(
+      '  store: store.json\n',
+      '  store:\n    etcd:\n      endpoints: [https://127.0.0.1:2379, https://etcd-2.lab:2379]\n' +
+        '      tls: { ca: ca.pem, cert: gw.pem, key: /k/gw-key.pem }\n      prefix: /onehost/lab/\n',
+    );
+    expect(readGatewayConfigText(etcd, '/etc/onehost/g.yaml').control.store).toEqual({
+      kind: 'etcd',
+      endpoints: ['https://127.0.0.1:2379', 'https://etcd-2.lab:2379'],
+      tls: { ca: '/etc/onehost/ca.pem', cert: '/etc/onehost/gw.pem', key: '/k/gw-key.pem' },
+      prefix: '/onehost/lab/',
+    });
+  });
+
+  it('refuses a bad etcd store naming the field', () => {
+    const store = (text: string) => problems(minimal.replace('  store: store.json\n', `  store: ${text}\n`));
+    expect(
+      store('{ etcd: { endpoints: [http://127.0.0.1:2379, "https://x:99999"], prefix: onehost } }'),
+    ).toEqual([
+      'g.yaml: control.store.etcd.tls: must be a mapping',
+      'g.yaml:8:32: control.store.etcd.endpoints.0: must be https://host:port (etcd is reached over mutual TLS), got "http://127.0.0.1:2379"',
+      'g.yaml:8:55: control.store.etcd.endpoints.1: must be https://host:port (etcd is reached over mutual TLS), got "https://x:99999"',
+      'g.yaml:8:83: control.store.etcd.prefix: must be a key prefix that starts and ends with / (e.g. /onehost/lab/), got "onehost"',
+    ]);
+    expect(
+      store('{ etcd: { endpoints: [], tls: { ca: a, cert: b, key: c, pass: d }, prefix: /x/ } }'),
+    ).toEqual([
+      'g.yaml:8:72: control.store.etcd.tls.pass: unknown field',
+      'g.yaml:8:31: control.store.etcd.endpoints: must list at least one etcd client URL',
+    ]);
+    expect(store('{ consul: {} }')).toEqual([
+      'g.yaml:8:20: control.store.consul: unknown field',
+      'g.yaml: control.store.etcd: must be a mapping',
+    ]);
+    expect(
+      store('{ etcd: { endpoints: ["https://[::1]:2379"], tls: { ca: a, key: c }, prefix: / } }'),
+    ).toEqual(['g.yaml: control.store.etcd.tls.cert: must be a string, got nothing']);
+    expect(store('7')).toEqual([
+      'g.yaml:8:10: control.store: must be a file path (the embedded store) or a mapping with etcd, got 7',
+    ]);
   });
 
   it('refuses a missing cluster address and bad YAML with a position', () => {

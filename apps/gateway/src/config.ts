@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { ETCD_PREFIX } from '@onehost/control';
 import { parseCidr, tryParseIpv4 } from '@onehost/wire';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 
@@ -18,7 +19,7 @@ export interface GatewayConfig {
   control: {
     listen: { host: string; port: number };
     tls: { ca: string; cert: string; key: string };
-    store: string;
+    store: StoreConfig;
     portRange: { lo: number; hi: number };
     blockSize: number;
     heartbeatIntervalMs: number;
@@ -59,6 +60,23 @@ export interface GatewayConfig {
     fragments?: unknown;
   };
 }
+
+/**
+ * StoreConfig is where the control plane keeps membership and exports (docs/gateway.md, "Control
+ * store"): the embedded file store (`store: <file>`), or etcd shared by several gateways
+ * (`store: { etcd: { endpoints, tls, prefix } }`).
+ */
+export type StoreConfig =
+  | { kind: 'embedded'; path: string }
+  | {
+      kind: 'etcd';
+      /** client URLs, https://host:port */
+      endpoints: string[];
+      /** the CA of etcd's certificates, and the gateway's client certificate and key */
+      tls: { ca: string; cert: string; key: string };
+      /** the cluster's key prefix, e.g. /onehost/lab/ */
+      prefix: string;
+    };
 
 /** ConfigError lists every problem found, each as "file:line:col field: problem". */
 export class ConfigError extends Error {
@@ -146,6 +164,49 @@ function show(v: unknown): string {
   return v === undefined ? 'nothing' : JSON.stringify(v);
 }
 
+const ETCD_ENDPOINT = /^https:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/;
+
+/** readStore reads control.store: a file path (embedded), or a mapping with `etcd`. */
+function readStore(r: Reader): StoreConfig | undefined {
+  const at = ['control', 'store'];
+  const v = r.get(at);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    const path = r.str(at, undefined, undefined, 'a file path (the embedded store) or a mapping with etcd');
+    return path === undefined ? undefined : { kind: 'embedded', path };
+  }
+  const e = [...at, 'etcd'];
+  r.obj(at, ['etcd']);
+  // one problem for a missing mapping, not one for each field it would hold
+  if (r.obj(e, ['endpoints', 'tls', 'prefix']) === undefined) return undefined;
+  const hasTls = r.obj([...e, 'tls'], ['ca', 'cert', 'key']) !== undefined;
+  const list = r.get([...e, 'endpoints']);
+  const endpoints: string[] = [];
+  if (!Array.isArray(list) || list.length === 0)
+    r.fail([...e, 'endpoints'], 'must list at least one etcd client URL');
+  else
+    list.forEach((x, i) => {
+      const m = typeof x === 'string' ? ETCD_ENDPOINT.exec(x) : null;
+      if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
+        r.fail(
+          [...e, 'endpoints', String(i)],
+          `must be https://host:port (etcd is reached over mutual TLS), got ${show(x)}`,
+        );
+      else endpoints.push(x as string);
+    });
+  const tls = hasTls
+    ? { ca: r.str([...e, 'tls', 'ca']), cert: r.str([...e, 'tls', 'cert']), key: r.str([...e, 'tls', 'key']) }
+    : {};
+  const prefix = r.str(
+    [...e, 'prefix'],
+    undefined,
+    ETCD_PREFIX,
+    'a key prefix that starts and ends with / (e.g. /onehost/lab/)',
+  );
+  if (tls.ca === undefined || tls.cert === undefined || tls.key === undefined || prefix === undefined)
+    return undefined;
+  return { kind: 'etcd', endpoints, tls: tls as { ca: string; cert: string; key: string }, prefix };
+}
+
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -224,7 +285,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
       cert: r.str(['control', 'tls', 'cert']),
       key: r.str(['control', 'tls', 'key']),
     },
-    store: r.str(['control', 'store']),
+    store: readStore(r),
     portRange: {
       lo: r.int(['control', 'portRange', 'lo'], 1024, 65535, 32768),
       hi: r.int(['control', 'portRange', 'hi'], 1024, 65535, 60999),
@@ -351,7 +412,11 @@ export function readGatewayConfigText(text: string, path: string): GatewayConfig
     cert: at(cfg.control.tls.cert),
     key: at(cfg.control.tls.key),
   };
-  cfg.control.store = at(cfg.control.store);
+  const store = cfg.control.store;
+  cfg.control.store =
+    store.kind === 'embedded'
+      ? { kind: 'embedded', path: at(store.path) }
+      : { ...store, tls: { ca: at(store.tls.ca), cert: at(store.tls.cert), key: at(store.tls.key) } };
   cfg.host.state = at(cfg.host.state);
   return cfg;
 }

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import {
   ControlError,
   type ControlServer,
+  EtcdStore,
   type MemberRecord,
   readTlsFiles,
   startControlServer,
@@ -241,6 +242,19 @@ export async function startGateway(
       reload: (t, d) => reload(t, d, 'gRPC'),
       ...(cfg.host.manage ? { readHostDrops } : {}),
     });
+    const storeCfg = cfg.control.store;
+    // etcd is first asked when the control plane loads the store: unreachable, the start fails
+    const store =
+      storeCfg.kind === 'etcd'
+        ? {
+            store: new EtcdStore({
+              endpoints: storeCfg.endpoints,
+              tls: await readTlsFiles(storeCfg.tls),
+              prefix: storeCfg.prefix,
+              logger: log,
+            }),
+          }
+        : { storePath: storeCfg.path };
     const control = await startControlServer({
       host: cfg.control.listen.host,
       port: cfg.control.listen.port,
@@ -258,7 +272,7 @@ export async function startGateway(
         },
         interconnectPrefixes: [cfg.interconnect.prefix],
       },
-      storePath: cfg.control.store,
+      ...store,
       portRange: cfg.control.portRange,
       blockSize: cfg.control.blockSize,
       heartbeatIntervalMs: cfg.control.heartbeatIntervalMs,

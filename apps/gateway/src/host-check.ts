@@ -8,7 +8,7 @@ export function interfaceExists(name: string): boolean {
 
 /**
  * hostProblems lists what the configuration names that this host lacks: the interfaces the gateway
- * uses but does not create (outside and interconnect), each as "field: problem" like the config's
+ * uses but does not create (outside and interconnect) and the etcd store's TLS files, each as "field: problem" like the config's
  * own errors. The file alone cannot show these, so `--check` asks the host too.
  */
 export function hostProblems(
@@ -21,5 +21,10 @@ export function hostProblems(
   });
   if (!exists(cfg.interconnect.interface))
     problems.push(`interconnect.interface: no interface "${cfg.interconnect.interface}" on this host`);
+  const store = cfg.control.store;
+  // the start would fail reading them; etcd itself is not asked (it may not be up yet)
+  if (store.kind === 'etcd')
+    for (const k of ['ca', 'cert', 'key'] as const)
+      if (!existsSync(store.tls[k])) problems.push(`control.store.etcd.tls.${k}: no file ${store.tls[k]}`);
   return problems;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ControlError } from '@onehost/control';
+import { ControlError, EtcdStoreError } from '@onehost/control';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { ConfigError, type GatewayConfig, loadGatewayConfig } from './config.js';
@@ -79,6 +79,11 @@ async function main(): Promise<number> {
   try {
     gw = await startGateway(cfg, log, { configPath: opts.config });
   } catch (e) {
+    if (e instanceof EtcdStoreError) {
+      // etcd unreachable or refusing this gateway: said plainly, and a service manager tries again
+      process.stderr.write(`onehost-gateway: ${e.message}\n`);
+      return 1;
+    }
     if (e instanceof ControlError) {
       process.stderr.write(`onehost-gateway: ${opts.config}: ${e.message}\n`);
       return 2;

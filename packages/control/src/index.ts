@@ -65,7 +65,14 @@ export {
   startControlServer,
 } from './server.js';
 export { writeFileAtomic } from './store/atomic-write.js';
-export type { ControlStore } from './store/control-store.js';
+export type {
+  Allocation,
+  AllocationRules,
+  ControlStore,
+  NewMember,
+} from './store/control-store.js';
+export { ETCD_PREFIX } from './store/etcd-layout.js';
+export { EtcdStore, EtcdStoreError, type EtcdStoreOptions } from './store/etcd-store.js';
 export { StoreFileError } from './store/file-format.js';
 export { FileStore } from './store/file-store.js';
 export type {

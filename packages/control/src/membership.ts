@@ -9,7 +9,7 @@ import {
   DEFAULT_PORT_RANGE,
   type PortRange,
 } from './port-blocks.js';
-import type { ControlStore } from './store/control-store.js';
+import type { Allocation, ControlStore } from './store/control-store.js';
 import type { HealthRecord, MemberRecord, MemberStateName, StoreContents } from './store/records.js';
 
 /** DEFAULT_HEARTBEAT_INTERVAL_MS and DEFAULT_HEARTBEAT_TIMEOUT_MS: a dead node is noticed in 350 ms. */
@@ -95,6 +95,8 @@ export class Membership {
   private readonly listeners = new Set<MemberListener>();
   private readonly health = new Map<string, HealthRecord[]>();
   private nextNodeId: number;
+  /** joins waiting for a shared store to admit them, by name */
+  private readonly admitting = new Map<string, { address: string; done: Promise<Allocation> }>();
   private sessions = 0;
   private closed = false;
 
@@ -192,8 +194,12 @@ export class Membership {
           'ALREADY_EXISTS',
           `internal_address: ${input.internalAddress} belongs to ${other.name} (node ${other.id}, ${other.state})`,
         );
+    for (const [other, a] of this.admitting)
+      if (other !== name && a.address === input.internalAddress)
+        throw new ControlError('ALREADY_EXISTS', `internal_address: ${input.internalAddress} is ${other}'s`);
     const now = this.clock.now();
     const known = this.records.get(name);
+    if (known === undefined && this.store.allocateMember !== undefined) return this.joinShared(input);
     let rec: MemberRecord;
     if (known === undefined) {
       if (this.nextNodeId > MAX_NODE_ID)
@@ -220,6 +226,57 @@ export class Membership {
     );
     this.emit('joined', rec);
     await this.save(rec);
+    return structuredClone(rec);
+  }
+
+  /**
+   * joinShared admits a node this gateway does not know into a shared store: the store chooses its id
+   * and block atomically (another gateway may be admitting nodes too), or hands back the record another
+   * gateway made for the name. One admission per name at a time; a second join waits for the first.
+   */
+  private async joinShared(input: JoinInput): Promise<MemberRecord> {
+    const { name } = input;
+    const under = this.admitting.get(name);
+    if (under !== undefined) {
+      await under.done.catch(() => undefined);
+      return this.join(input);
+    }
+    const allocate = this.store.allocateMember!.bind(this.store);
+    const draft = { name, ...this.joinedFields(input, false, this.clock.now()) };
+    const done = allocate(draft, {
+      portRange: this.portRange,
+      blockSize: this.blockSize,
+      maxNodeId: MAX_NODE_ID,
+    });
+    this.admitting.set(name, { address: input.internalAddress, done });
+    let got: Allocation;
+    try {
+      got = await done;
+    } catch (err) {
+      throw this.storeFailed(err);
+    } finally {
+      this.admitting.delete(name);
+    }
+    this.checkOpen();
+    if (got.kind === 'exhausted')
+      throw new ControlError(
+        'RESOURCE_EXHAUSTED',
+        got.what === 'ids'
+          ? `node ids exhausted (at most ${MAX_NODE_ID})`
+          : `port range ${this.portRange.lo}-${this.portRange.hi} has no free block of ${this.blockSize} ports (${got.holders} nodes hold blocks)`,
+      );
+    const drained = got.kind === 'existing' && got.member.drained;
+    const rec: MemberRecord = { ...got.member, ...this.joinedFields(input, drained, this.clock.now()) };
+    this.records.set(name, rec);
+    this.nextNodeId = Math.max(this.nextNodeId, rec.id + 1);
+    this.startSession(name);
+    this.log.info(
+      { node: name, id: rec.id, block: `${rec.block.lo}-${rec.block.hi}`, address: rec.internalAddress },
+      got.kind === 'created' ? 'node joined' : 'node rejoined',
+    );
+    this.emit('joined', rec);
+    // a created record is already stored as it is; an existing one gets this join's fields
+    if (got.kind === 'existing') await this.save(rec);
     return structuredClone(rec);
   }
 

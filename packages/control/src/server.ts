@@ -21,6 +21,7 @@ import { membershipService, type OpenStreams } from './services/membership-servi
 import { switchService } from './services/switch-service.js';
 import type { ControlStore } from './store/control-store.js';
 import { FileStore } from './store/file-store.js';
+import type { StoreContents } from './store/records.js';
 import type { GatewayBackend, SwitchBackend } from './switch-backend.js';
 
 /** ServerTls is the gateway's certificate and key and the cluster CA that client certificates need. */
@@ -86,7 +87,13 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   checkClusterConfig(opts.cluster);
   const logger = opts.logger ?? silentLogger();
   const store = opts.store ?? new FileStore(opts.storePath ?? null);
-  const contents = await store.load();
+  let contents: StoreContents;
+  try {
+    contents = await store.load();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const membership = new Membership({
     store,
     contents,

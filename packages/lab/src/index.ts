@@ -1,3 +1,4 @@
+export { EtcdCluster, type EtcdClusterOptions, type EtcdMember, startEtcdCluster } from './etcd.js';
 export {
   createLab,
   destroyLab,

@@ -58,6 +58,16 @@ export function parseStore(file: string, text: string): StoreContents {
   return { members, exports, nextNodeId };
 }
 
+/** readMemberRecord checks one member record (a shared store's value); throws StoreFileError naming the field. */
+export function readMemberRecord(source: string, at: string, v: unknown): MemberRecord {
+  return new Reader(source).member(v, at);
+}
+
+/** readExportsRecord checks one exports record; throws StoreFileError naming the field. */
+export function readExportsRecord(source: string, at: string, v: unknown): ExportsRecord {
+  return new Reader(source).exports(v, at);
+}
+
 class Reader {
   constructor(private readonly file: string) {}
 

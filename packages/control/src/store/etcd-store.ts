@@ -1,0 +1,321 @@
+import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
+import type { TlsPems } from '../auth/tls-files.js';
+import { type Logger, silentLogger } from '../logger.js';
+import type { Allocation, AllocationRules, ControlStore, NewMember } from './control-store.js';
+import {
+  clashOf,
+  decodeSnapshot,
+  type EtcdKeys,
+  etcdKeys,
+  planAllocation,
+  type Snapshot,
+} from './etcd-layout.js';
+import { StoreFileError } from './file-format.js';
+import type { ExportsRecord, MemberRecord, StoreContents } from './records.js';
+
+export interface EtcdStoreOptions {
+  /** client URLs, https://address:port */
+  endpoints: string[];
+  /** the CA that signed etcd's certificates, and this gateway's client certificate and key */
+  tls: TlsPems;
+  /** where the cluster's keys live, e.g. /onehost/lab/ (start and end with /) */
+  prefix: string;
+  /** how long one request may take on one endpoint (default 3000 ms) */
+  requestTimeoutMs?: number;
+  /** how often writes that failed are tried again while etcd is away (default 500 ms) */
+  resyncIntervalMs?: number;
+  logger?: Logger;
+}
+
+/** EtcdStoreError is a read or write the etcd store could not do; its message names the store. */
+export class EtcdStoreError extends Error {
+  constructor(
+    message: string,
+    /** true when trying again cannot help (the record clashes with another gateway's) */
+    readonly final = false,
+  ) {
+    super(message);
+    this.name = 'EtcdStoreError';
+  }
+}
+
+/** a transaction that lost a race is read and tried again; past this many it gives up */
+const MAX_ATTEMPTS = 32;
+/** the queue admissions wait in (no etcd key: it has no prefix) */
+const ADMISSIONS = 'admissions';
+
+interface Unsynced {
+  seq: number;
+  what: string;
+  apply: () => Promise<void>;
+}
+
+/**
+ * EtcdStore keeps the control plane's state in etcd (layout: etcd-layout.ts) so several gateways
+ * share it. New members get their id and block in a transaction that compares the id counter's
+ * revision, so two gateways never hand out the same ones. Writes to one key go out in order. A write
+ * that fails (etcd unreachable) rejects naming the store, and is kept: the newest value of each key
+ * is written again every `resyncIntervalMs` until etcd takes it, so the store catches up with the
+ * gateway's memory once etcd is back, without a restart.
+ */
+export class EtcdStore implements ControlStore {
+  readonly keys: EtcdKeys;
+  /** how errors name this store */
+  readonly source: string;
+  private readonly client: Etcd3;
+  private readonly log: Logger;
+  private readonly resyncIntervalMs: number;
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly unsynced = new Map<string, Unsynced>();
+  private seq = 0;
+  /** transactions that found another gateway's change since their read, and read again */
+  racesLost = 0;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+  private closed = false;
+
+  /** Throws RangeError for no endpoint, an endpoint that is not https://host:port, or a bad prefix. */
+  constructor(opts: EtcdStoreOptions) {
+    this.keys = etcdKeys(opts.prefix);
+    if (opts.endpoints.length === 0) throw new RangeError('etcd store: no endpoint');
+    for (const e of opts.endpoints)
+      if (!/^https:\/\/[^/\s]+:\d+$/.test(e))
+        throw new RangeError(`etcd endpoint ${JSON.stringify(e)}: must be https://host:port`);
+    this.source = `etcd store ${opts.endpoints.join(',')} (prefix ${opts.prefix})`;
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'etcd-store' });
+    this.resyncIntervalMs = opts.resyncIntervalMs ?? 500;
+    const timeoutMs = opts.requestTimeoutMs ?? 3000;
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      credentials: {
+        rootCertificate: Buffer.from(opts.tls.caPem),
+        certChain: Buffer.from(opts.tls.certPem),
+        privateKey: Buffer.from(opts.tls.keyPem),
+      },
+      dialTimeout: timeoutMs,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      // a member that came back is dialled again soon, not after gRPC's backoff of up to 2 minutes
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+      faultHandling: {
+        // a dead member is skipped for a second, then tried again
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: 1000,
+            breaker: new ConsecutiveBreaker(2),
+          }),
+        // each retry goes to another member: one down of three costs nothing
+        global: retry(handleWhen(isRecoverableError), {
+          maxAttempts: opts.endpoints.length,
+          backoff: new ConstantBackoff(20),
+        }),
+      },
+    });
+  }
+
+  /**
+   * load reads everything under the prefix at one revision. Throws EtcdStoreError when etcd cannot be
+   * read, StoreFileError (naming the key) when a value is malformed.
+   */
+  async load(): Promise<StoreContents> {
+    const s = await this.read('reading the state');
+    return { members: s.members, exports: s.exports, nextNodeId: s.nextNodeId };
+  }
+
+  allocateMember(m: NewMember, rules: AllocationRules): Promise<Allocation> {
+    const key = this.keys.member(m.name);
+    // One admission at a time per gateway: concurrent ones would only lose races to each other.
+    return this.serial(ADMISSIONS, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const snap = await this.read(`admitting ${m.name}`);
+        const plan = planAllocation(snap, m, rules);
+        if (plan.kind !== 'created') return plan;
+        // Nobody took the name, and no member was added since the read (each moves the counter).
+        const r = await this.attempt(`admitting ${m.name}`, () =>
+          this.client
+            .if(key, 'Create', '==', 0)
+            .and(this.keys.counter, 'Mod', '==', snap.counterRevision)
+            .then(
+              this.client.put(key).value(JSON.stringify(plan.member)),
+              this.client.put(this.keys.counter).value(String(plan.member.id + 1)),
+            )
+            .commit(),
+        );
+        if (r.succeeded) return plan;
+        this.racesLost++;
+        if (attempt >= MAX_ATTEMPTS)
+          throw new EtcdStoreError(`${this.source}: admitting ${m.name}: lost ${attempt} races in a row`);
+      }
+    });
+  }
+
+  putMember(m: MemberRecord): Promise<void> {
+    const rec = structuredClone(m);
+    return this.write(this.keys.member(m.name), `writing member ${m.name}`, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const snap = await this.read(`writing member ${rec.name}`);
+        const clash = clashOf(snap.members, rec);
+        if (clash !== null) throw new EtcdStoreError(`${this.source}: member ${rec.name}: ${clash}`, true);
+        // The counter's revision guards against a member added meanwhile with this id or block.
+        const ops = [this.client.put(this.keys.member(rec.name)).value(JSON.stringify(rec))];
+        if (rec.id >= snap.nextNodeId) ops.push(this.client.put(this.keys.counter).value(String(rec.id + 1)));
+        const r = await this.attempt(`writing member ${rec.name}`, () =>
+          this.client
+            .if(this.keys.counter, 'Mod', '==', snap.counterRevision)
+            .then(...ops)
+            .commit(),
+        );
+        if (r.succeeded) return;
+        this.racesLost++;
+        if (attempt >= MAX_ATTEMPTS)
+          throw new EtcdStoreError(
+            `${this.source}: writing member ${rec.name}: lost ${attempt} races in a row`,
+          );
+      }
+    });
+  }
+
+  deleteMember(name: string): Promise<void> {
+    const key = this.keys.member(name);
+    return this.write(key, `deleting member ${name}`, async () => {
+      await this.attempt(`deleting member ${name}`, () => this.client.delete().key(key).exec());
+    });
+  }
+
+  putExports(r: ExportsRecord): Promise<void> {
+    const key = this.keys.exportsOf(r.nodeName);
+    const value = JSON.stringify(r);
+    return this.write(key, `writing the exports of ${r.nodeName}`, async () => {
+      await this.attempt(`writing the exports of ${r.nodeName}`, () =>
+        this.client.put(key).value(value).exec(),
+      );
+    });
+  }
+
+  deleteExports(nodeName: string): Promise<void> {
+    const key = this.keys.exportsOf(nodeName);
+    return this.write(key, `deleting the exports of ${nodeName}`, async () => {
+      await this.attempt(`deleting the exports of ${nodeName}`, () => this.client.delete().key(key).exec());
+    });
+  }
+
+  /** unsyncedKeys lists the keys whose newest value etcd has not taken yet. */
+  unsyncedKeys(): string[] {
+    return [...this.unsynced.keys()];
+  }
+
+  /**
+   * close waits for the writes already asked for (each bounded by the request timeout), then
+   * disconnects; the resync stops. Safe twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.resyncTimer !== null) clearTimeout(this.resyncTimer);
+      await Promise.allSettled([...this.chains.values()]);
+      this.closed = true;
+      if (this.unsynced.size > 0)
+        this.log.warn({ keys: this.unsyncedKeys() }, 'closing with writes etcd has not taken');
+      this.client.close();
+    })();
+    return this.closing;
+  }
+
+  /** read reads the prefix at one revision (protected: tests step in between a read and its commit). */
+  protected async read(what: string): Promise<Snapshot> {
+    const res = await this.attempt(what, () => this.client.getAll().prefix(this.keys.prefix).exec());
+    return decodeSnapshot(
+      this.source,
+      this.keys,
+      res.kvs.map((kv) => ({
+        key: kv.key.toString(),
+        value: kv.value.toString(),
+        modRevision: String(kv.mod_revision),
+      })),
+    );
+  }
+
+  /** attempt runs one etcd call, turning its failure into an EtcdStoreError that names the store. */
+  private async attempt<T>(what: string, call: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new EtcdStoreError(`${this.source}: ${what}: closed`, true);
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof EtcdStoreError || err instanceof StoreFileError) throw err;
+      const e = err as Error;
+      const unreachable =
+        e instanceof GRPCUnavailableError ||
+        e instanceof GRPCDeadlineExceededError ||
+        e.name === 'BrokenCircuitError';
+      // grpc-js ends its messages with an often empty "Resolution note:"
+      const cause = e.message.replace(/\s*Resolution note:\s*$/, '');
+      throw new EtcdStoreError(
+        `${this.source}: ${what}: ${unreachable ? 'etcd unreachable' : 'etcd refused'} (${cause})`,
+      );
+    }
+  }
+
+  /** serial runs `fn` after every earlier call for `key` has settled: one key's writes stay in order. */
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.chains.get(key) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return run;
+  }
+
+  /** write applies a change to `key`; when etcd cannot take it, it is kept for the resync. */
+  private write(key: string, what: string, apply: () => Promise<void>): Promise<void> {
+    const u: Unsynced = { seq: ++this.seq, what, apply };
+    return this.serial(key, async () => {
+      try {
+        await apply();
+      } catch (err) {
+        if (!(err instanceof EtcdStoreError) || !err.final) {
+          this.unsynced.set(key, u);
+          this.scheduleResync();
+        }
+        throw err;
+      }
+      const kept = this.unsynced.get(key);
+      if (kept !== undefined && kept.seq <= u.seq) this.unsynced.delete(key);
+    });
+  }
+
+  private scheduleResync(): void {
+    if (this.resyncTimer !== null || this.closing !== null) return;
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = null;
+      void this.resync();
+    }, this.resyncIntervalMs);
+    this.resyncTimer.unref();
+  }
+
+  /** resync writes each key's newest value that etcd has not taken, in the key's order. */
+  private async resync(): Promise<void> {
+    const pending = [...this.unsynced.entries()];
+    await Promise.allSettled(
+      pending.map(([key, u]) =>
+        this.serial(key, async () => {
+          if (this.unsynced.get(key) !== u) return; // a newer write came and settled it
+          try {
+            await u.apply();
+          } catch (err) {
+            if (err instanceof EtcdStoreError && err.final) {
+              this.unsynced.delete(key);
+              this.log.error({ key, problem: err.message }, 'dropped a write etcd refuses');
+            }
+            return;
+          }
+          if (this.unsynced.get(key) === u) this.unsynced.delete(key);
+          this.log.info({ key, what: u.what }, 'etcd took a write it had missed');
+        }),
+      ),
+    );
+    if (this.unsynced.size > 0) this.scheduleResync();
+  }
+}

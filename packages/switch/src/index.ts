@@ -57,7 +57,9 @@ export {
   hash3,
   hashWords,
   jhashAddrPort,
+  jhashBytes,
   maglevSlot,
+  maglevSlot6,
   reciprocalScale,
 } from './hash.js';
 export {

@@ -35,7 +35,10 @@ describe('the kernel’s flow hash', () => {
   const SRC6 = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 0x10]);
 
   it.each(KERNEL6)('[2001:db8::10]:%i lands in the slot of 65537 nftables computed (%i)', (port, slot) => {
-    expect(maglevSlot6(SRC6, port, 65537)).toBe(slot);
+    expect(maglevSlot6(SRC6, 0, port, 65537)).toBe(slot);
+    // the same as the general jhash over the 20 bytes
+    const k = Uint8Array.from([...SRC6, port >>> 8, port & 0xff, 0, 0]);
+    expect(maglevSlot6(SRC6, 0, port, 65537)).toBe(reciprocalScale(jhashBytes(k, 20, FLOW_SEED), 65537));
   });
 
   it('jhash of any length is the 8-byte one for an IPv4 address and port', () => {

@@ -162,16 +162,62 @@ export function jhashBytes(k: Uint8Array, len: number, seed: number): number {
 }
 
 /**
- * maglevSlot6 is the slot nftables' `jhash ip6 saddr . th sport mod size seed FLOW_SEED` reads for an
- * IPv6 client (`src`: its 16 bytes): the kernel hashes 20 bytes, the address then the port in network
- * order padded to a 32-bit register.
+ * jhashAddr6Port is jhashBytes of the 20 bytes nftables hashes for `jhash ip6 saddr . th sport`: the
+ * IPv6 address at buf[off, off+16), then the port in network order padded with two zero bytes. Reads the
+ * address in place (nothing allocated: the switch calls it per packet). Returns a uint32.
  */
-export function maglevSlot6(src: Uint8Array, srcPort: number, size: number): number {
-  const k = new Uint8Array(20);
-  k.set(src.subarray(0, 16));
-  k[16] = srcPort >>> 8;
-  k[17] = srcPort & 0xff;
-  return reciprocalScale(jhashBytes(k, 20, FLOW_SEED), size);
+export function jhashAddr6Port(buf: Uint8Array, off: number, srcPort: number, seed: number): number {
+  const le = (i: number) => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+  const init = (0xdeadbeef + 20 + seed) | 0;
+  let a = (init + le(off)) | 0;
+  let b = (init + le(off + 4)) | 0;
+  let c = (init + le(off + 8)) | 0;
+  // __jhash_mix over the first 12 bytes
+  a = (a - c) | 0;
+  a ^= rol32(c, 4);
+  c = (c + b) | 0;
+  b = (b - a) | 0;
+  b ^= rol32(a, 6);
+  a = (a + c) | 0;
+  c = (c - b) | 0;
+  c ^= rol32(b, 8);
+  b = (b + a) | 0;
+  a = (a - c) | 0;
+  a ^= rol32(c, 16);
+  c = (c + b) | 0;
+  b = (b - a) | 0;
+  b ^= rol32(a, 19);
+  a = (a + c) | 0;
+  c = (c - b) | 0;
+  c ^= rol32(b, 4);
+  b = (b + a) | 0;
+  // the tail: the address's last 4 bytes, then the port's two bytes (and two zero bytes)
+  a = (a + le(off + 12)) | 0;
+  b = (b + (((srcPort >>> 8) & 0xff) | ((srcPort & 0xff) << 8))) | 0;
+  // __jhash_final
+  c ^= b;
+  c = (c - rol32(b, 14)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 11)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 25)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 16)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 4)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 14)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 24)) | 0;
+  return c >>> 0;
+}
+
+/**
+ * maglevSlot6 is the slot nftables' `jhash ip6 saddr . th sport mod size seed FLOW_SEED` reads for an
+ * IPv6 client whose address is at buf[off, off+16).
+ */
+export function maglevSlot6(buf: Uint8Array, off: number, srcPort: number, size: number): number {
+  return reciprocalScale(jhashAddr6Port(buf, off, srcPort, FLOW_SEED), size);
 }
 
 /** fnv1a32 hashes a string's UTF-16 code units with a seed (Maglev's per-node offset and skip). */

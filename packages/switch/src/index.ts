@@ -56,6 +56,7 @@ export {
   fmix32,
   hash3,
   hashWords,
+  jhashAddr6Port,
   jhashAddrPort,
   jhashBytes,
   maglevSlot,

@@ -179,7 +179,7 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
       );
       expect(e.path).toMatch(new RegExp(`^kernel: flow entry ${body}, \\d+ packets, expires in `));
       expect(e.decision.nodeName).toBe(body);
-      expect((await tunRx()) - rx0).toBeLessThan(5);
+      expect((await tunRx()) - rx0).toBeLessThan(3);
       // seven connections of at least five segments each from the client, all decided in the kernel
       expect((await kernel()) - k0).toBeGreaterThanOrEqual(35);
     },
@@ -192,7 +192,7 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
       const [rx0, f0] = [await tunRx(), await fixed()];
       for (let i = 0; i < 3; i++)
         expect((await c.curl('c1', `http://[${VIP6}]:8086/`, ['-6'])).trim()).toBe('n2');
-      expect((await tunRx()) - rx0).toBeLessThan(5);
+      expect((await tunRx()) - rx0).toBeLessThan(3);
       expect((await fixed()) - f0).toBeGreaterThanOrEqual(15);
       const e = JSON.parse(
         await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, 41001, 8086)]),
@@ -226,7 +226,7 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
         const peer = (await c.curl('n1', `http://[${client6}]:9006/`, ['-6'])).trim();
         const m = /^\[(.+)\]:(\d+)$/.exec(peer);
         expect(m?.[1], peer).toBe(VIP6);
-        expect((await tunRx()) - rx0).toBeLessThan(5);
+        expect((await tunRx()) - rx0).toBeLessThan(3);
         const block = members.get('n1')!.block;
         const e = JSON.parse(
           await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, 9006, block.lo + 7, ACK)]),

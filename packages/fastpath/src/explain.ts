@@ -156,11 +156,10 @@ function explain6(
   if (e.plan.path === 'kernel' && e.plan.kind === 'connection' && e.plan.policy === 'least-conn')
     return `${lag}user space: least-connections over IPv6 (the switch keeps IPv6 flows; the kernel passes every packet up)`;
   const k = key6(packet, p.srcPort);
-  const src = packet.subarray(8, 24);
   const look: FlowLookup = {
     flow: (x) => view.flowEntry6(x.protocol, x.port, k),
     halfOpen: (x) => view.halfOpenEntry6(x.protocol, x.port, k),
-    slot: (size) => maglevSlot6(src, p.srcPort, size),
+    slot: (size) => maglevSlot6(packet, 8, p.srcPort, size),
   };
   return `${lag}${entryPathText(view, s, snap, e, p, name, look)}`;
 }

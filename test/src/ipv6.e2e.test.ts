@@ -59,6 +59,13 @@ s.sendto(hdr + tcp, ('eth0', 0x86dd, 0, 0, mac))
 print('sent', flush=True)
 `;
 
+/** udp6Hex is an IPv6 UDP datagram (RFC 8200 §3, RFC 768) with no payload as hex, for explain. */
+function udp6Hex(src: string, dst: string, srcPort: number, dstPort: number): string {
+  const h = syn6Hex(src, dst, srcPort, dstPort);
+  const p = (n: number) => n.toString(16).padStart(4, '0');
+  return `6000000000081140${h.slice(16, 80)}${p(srcPort)}${p(dstPort)}00080000`;
+}
+
 /** syn6Hex is an IPv6 TCP SYN (RFC 8200 §3, RFC 9293 §3.1) as hex, for explain (no checksum needed). */
 function syn6Hex(src: string, dst: string, srcPort: number, dstPort: number, flags = 0x02): string {
   const words = (a: string) => {
@@ -182,6 +189,32 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
       expect((await tunRx()) - rx0).toBeLessThan(3);
       // seven connections of at least five segments each from the client, all decided in the kernel
       expect((await kernel()) - k0).toBeGreaterThanOrEqual(35);
+    },
+  );
+
+  it.skipIf(DATAPATH !== 'kernel')(
+    'kernel mode: an IPv6 udp-flow datagram is placed by the kernel, at the Maglev slot the switch reads too',
+    async () => {
+      const port = 48000 + (process.pid % 1000);
+      const hex = udp6Hex(client6, VIP6, port + 1, 53);
+      // a new flow: the kernel's slot and the switch's decision name the same node
+      const n = JSON.parse(await c.ctl(['explain', '--json', '--packet', hex]));
+      const m = /^kernel: new flow → maglev slot \d+ \(jhash seed 0x4f4e4548\) → (n\d)$/.exec(n.path);
+      expect(m?.[1], n.path).toBe(n.decision.nodeName);
+      // a datagram sent: its flow is in the kernel's IPv6 flow map, not in the switch
+      const rx0 = await tunRx();
+      await c.lab.exec('c1', 'python3', [
+        '-c',
+        `import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('::', ${port})); s.sendto(b'x', ('${VIP6}', 53))`,
+      ]);
+      await waitFor(
+        async () =>
+          /^kernel: flow entry n\d, 1 packets, /.test(
+            JSON.parse(await c.ctl(['explain', '--json', '--packet', udp6Hex(client6, VIP6, port, 53)])).path,
+          ),
+        { what: 'the datagram’s flow in the kernel', timeoutMs: 3000, intervalMs: 100 },
+      );
+      expect((await tunRx()) - rx0).toBeLessThan(3);
     },
   );
 

@@ -485,7 +485,8 @@ export class FastPath {
         true,
       ),
     );
-    const rules6 = (await host.rules6()).filter((r) => r.priority === l.rulePref);
+    // a host without IPv6 has no IPv6 rules or routes to list
+    const rules6 = (await host.rules6().catch(() => [])).filter((r) => r.priority === l.rulePref);
     await step(
       host.ipBatch(
         rules6.map(() => `rule del priority ${l.rulePref}`),
@@ -494,7 +495,7 @@ export class FastPath {
       ),
     );
     const tables6 = new Set<number>();
-    for (const r of await host.routes6('all')) {
+    for (const r of await host.routes6('all').catch(() => [])) {
       const t = Number(r.table);
       if (t >= l.tableBase && t <= l.tableBase + LOCAL_SLOT) tables6.add(t);
     }

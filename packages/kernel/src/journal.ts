@@ -226,7 +226,8 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
           true,
         )
         .catch(() => undefined);
-      const n6 = (await host.rules6()).filter((r) => r.priority === change.priority).length;
+      // a host without IPv6 lists no IPv6 rules
+      const n6 = (await host.rules6().catch(() => [])).filter((r) => r.priority === change.priority).length;
       await host
         .ipBatch(
           Array.from({ length: n6 }, () => `rule del priority ${change.priority}`),

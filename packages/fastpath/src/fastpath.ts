@@ -385,13 +385,6 @@ export class FastPath {
     }
   }
 
-  /** flowsOf6 lists an entry's IPv6 flows in the kernel (the first `limit`); empty when it keeps none. */
-  async flowsOf6(protocol: number, port: number, limit?: number): Promise<FlowElement[]> {
-    const e = this.state6?.entries.get(entryName(protocol, port));
-    if (e?.flowMap === undefined || this.flows6 === null) return [];
-    return this.flows6.dump(e.flowMap, limit).catch(() => []);
-  }
-
   private readFlow(
     map: string | undefined,
     vip: number,

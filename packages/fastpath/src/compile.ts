@@ -260,7 +260,9 @@ export function compileState(
         rules.push(`${count} goto blocks`);
         break;
       case 'local':
-        rules.push(`${count} goto to_local`);
+        // the gateway's own answers (the portmapper) listen on IPv4 only: an IPv6 packet goes to user
+        // space, where the switch drops it, counted (`ipv6_unsupported`), as in tun mode
+        rules.push(family === 6 ? 'goto tun_payload' : `${count} goto to_local`);
         break;
       case 'connection':
       case 'udp-flow': {

@@ -35,6 +35,7 @@ const CONFIG = [
   '  - { protocol: tcp, port: 8080, function: connection, policy: least-conn, nodes: [n1, n2] }',
   '  - { protocol: udp, port: 53, function: udp-flow, nodes: [n1, n2] }',
   '  - { protocol: tcp, port: 5201, function: fixed, node: n1 }',
+  '  - { protocol: udp, port: 111, function: portmap }',
 ].join('\n');
 
 function compiled(family: 4 | 6) {
@@ -81,6 +82,9 @@ describe('the IPv6 fast path', () => {
     expect(s.flowMaps.has('f_tcp_8080')).toBe(false);
     expect(s.chains.get('e_tcp_5201')!.rules[0]).toMatch(/meta mark set 0x6f480001 goto to_node$/);
     expect(s.flowMaps.has('f_udp_53')).toBe(true);
+    // the portmapper answers IPv4 only: IPv6 goes up, where the switch drops it as in tun mode
+    expect(s.chains.get('e_udp_111')!.rules).toEqual(['goto tun_payload']);
+    expect(compiled(4).chains.get('e_udp_111')!.rules[0]).toMatch(/goto to_local$/);
     // the IPv4 table keeps least-connections' flow map
     expect(compiled(4).flowMaps.has('f_tcp_8080')).toBe(true);
   });

@@ -153,6 +153,8 @@ function explain6(
         : `${lag}kernel: local (the gateway host's own stack)`;
   const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
   if (e === undefined) return `${lag}${blockPath(s, snap, p.dstPort, name)}`;
+  if (e.plan.path === 'user' || (e.plan.path === 'kernel' && e.plan.kind === 'local'))
+    return `${lag}user space: ${e.kind} routes IPv4 only (dropped there)`;
   if (e.plan.path === 'kernel' && e.plan.kind === 'connection' && e.plan.policy === 'least-conn')
     return `${lag}user space: least-connections over IPv6 (the switch keeps IPv6 flows; the kernel passes every packet up)`;
   const k = key6(packet, p.srcPort);

@@ -153,6 +153,15 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
       expect(e.path).toMatch(/^kernel: new connection → round robin \(numgen\) over /);
   });
 
+  it('ping -6 to the cluster address is answered by the gateway host', async () => {
+    const rx = () => c.metric('onehost_io', { side: 'tun', counter: 'rxPackets' });
+    const rx0 = await rx();
+    const out = (await c.lab.exec('c1', 'ping', ['-6', '-c', '1', '-W', '2', VIP6])).stdout;
+    expect(out).toMatch(/1 received/);
+    // kernel mode: the echo request is marked for the host's own stack, never through the TUN
+    if (DATAPATH === 'kernel') expect((await rx()) - rx0).toBeLessThan(1);
+  });
+
   it('a hostile extension-header chain is dropped and counted by reason', async () => {
     const wire = () => c.metric('onehost_wire_errors_total', { reason: 'ipv6_too_many_ext_headers' });
     const before = await wire();

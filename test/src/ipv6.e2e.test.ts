@@ -5,7 +5,8 @@ import { type Cluster, DATAPATH, startCluster } from './cluster.js';
 // Issue 16, first slice: an IPv6 cluster address next to the IPv4 one, end to end with real programs.
 // The outside has 2001:db8:113::/64 (RFC 3849: documentation addresses, inside the lab's namespaces
 // only); clients find the cluster address on their link by the gateway's proxy NDP. In kernel mode the
-// fast path is IPv4 only, so every IPv6 packet crosses the TUN (docs/fastpath.md).
+// fast path forwards IPv6 too (its `ip6` table, docs/fastpath.md): the kernel-only tests below check that
+// IPv6 flows stay out of the TUN.
 
 const VIP6 = '2001:db8:113::80';
 let c: Cluster;
@@ -39,8 +40,34 @@ for _ in range(count):
 print('sent', count, flush=True)
 `;
 
+/**
+ * Sends one IPv6 TCP SYN to VIP:8086 announcing MSS 9000 (RFC 9293 §3.7.1), as a raw frame to the
+ * gateway's MAC: the client's own stack never announces more than its link allows.
+ */
+const BIG_MSS_SYN = `
+import socket, struct, sys
+mac = bytes.fromhex(sys.argv[1].replace(':', ''))
+src = socket.inet_pton(socket.AF_INET6, sys.argv[2]); dst = socket.inet_pton(socket.AF_INET6, sys.argv[3])
+tcp = struct.pack('!HHIIBBHHH', 43210, 8086, 1, 0, 6 << 4, 2, 65535, 0, 0) + struct.pack('!BBH', 2, 4, 9000)
+pseudo = src + dst + struct.pack('!IxxxB', len(tcp), 6)
+data = pseudo + tcp; total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+while total >> 16: total = (total & 0xffff) + (total >> 16)
+tcp = tcp[:16] + struct.pack('!H', ~total & 0xffff) + tcp[18:]
+hdr = struct.pack('!IHBB', 6 << 28, len(tcp), 6, 64) + src + dst
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86dd))
+s.sendto(hdr + tcp, ('eth0', 0x86dd, 0, 0, mac))
+print('sent', flush=True)
+`;
+
+/** udp6Hex is an IPv6 UDP datagram (RFC 8200 §3, RFC 768) with no payload as hex, for explain. */
+function udp6Hex(src: string, dst: string, srcPort: number, dstPort: number): string {
+  const h = syn6Hex(src, dst, srcPort, dstPort);
+  const p = (n: number) => n.toString(16).padStart(4, '0');
+  return `6000000000081140${h.slice(16, 80)}${p(srcPort)}${p(dstPort)}00080000`;
+}
+
 /** syn6Hex is an IPv6 TCP SYN (RFC 8200 §3, RFC 9293 §3.1) as hex, for explain (no checksum needed). */
-function syn6Hex(src: string, dst: string, srcPort: number, dstPort: number): string {
+function syn6Hex(src: string, dst: string, srcPort: number, dstPort: number, flags = 0x02): string {
   const words = (a: string) => {
     const [head, tail = ''] = a.split('::');
     const h = head ? head.split(':') : [];
@@ -49,7 +76,7 @@ function syn6Hex(src: string, dst: string, srcPort: number, dstPort: number): st
       .map((g) => g.padStart(4, '0'))
       .join('');
   };
-  const tcp = `${srcPort.toString(16).padStart(4, '0')}${dstPort.toString(16).padStart(4, '0')}00000001000000005002ffff00000000`;
+  const tcp = `${srcPort.toString(16).padStart(4, '0')}${dstPort.toString(16).padStart(4, '0')}000000010000000050${flags.toString(16).padStart(2, '0')}ffff00000000`;
   return `6000000000140640${words(src)}${words(dst)}${tcp}`;
 }
 
@@ -122,6 +149,17 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
     expect(['n1', 'n2', 'n3']).toContain(e.decision.nodeName);
     expect(e.trace[0]).toBe(`515 ${VIP6} is the IPv6 cluster address of outside (default)`);
     expect(e.summary).toMatchObject({ protocol: 'tcp', src: client6, dst: VIP6, dstPort: 80 });
+    if (DATAPATH === 'kernel')
+      expect(e.path).toMatch(/^kernel: new connection → round robin \(numgen\) over /);
+  });
+
+  it('ping -6 to the cluster address is answered by the gateway host', async () => {
+    const rx = () => c.metric('onehost_io', { side: 'tun', counter: 'rxPackets' });
+    const rx0 = await rx();
+    const out = (await c.lab.exec('c1', 'ping', ['-6', '-c', '1', '-W', '2', VIP6])).stdout;
+    expect(out).toMatch(/1 received/);
+    // kernel mode: the echo request is marked for the host's own stack, never through the TUN
+    if (DATAPATH === 'kernel') expect((await rx()) - rx0).toBeLessThan(1);
   });
 
   it('a hostile extension-header chain is dropped and counted by reason', async () => {
@@ -134,4 +172,111 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
     // a short chain of the same headers is fine
     expect((await c.curl('c1', `http://[${VIP6}]:8086/`, ['-6'])).trim()).toBe('n2');
   });
+  // Kernel mode: IPv6 flows are forwarded by the fast path's `ip6` table, not by the switch behind the
+  // TUN. Each test reads the TUN's receive counter around its traffic: a few stray packets are allowed
+  // (none are expected), a flow through the TUN would add its every segment.
+  const tunRx = () => c.metric('onehost_io', { side: 'tun', counter: 'rxPackets' });
+  const ACK = 0x10;
+
+  it.skipIf(DATAPATH !== 'kernel')(
+    'kernel mode: IPv6 round robin is the kernel’s: its flows in the IPv6 flow map, none through the TUN',
+    async () => {
+      const kernel = () =>
+        c.metric('onehost_function_packets_total', { function: 'connection', path: 'kernel' });
+      const [rx0, k0] = [await tunRx(), await kernel()];
+      const seen: string[] = [];
+      for (let i = 0; i < 6; i++) seen.push((await c.curl('c1', `http://[${VIP6}]/`, ['-6'])).trim());
+      expect(new Set(seen)).toEqual(new Set(['n1', 'n2', 'n3']));
+      // a connection of known port: the kernel's flow entry names the node that answered
+      const port = 47000 + (process.pid % 1000);
+      const body = (await c.curl('c1', `http://[${VIP6}]/`, ['-6', '--local-port', String(port)])).trim();
+      const e = JSON.parse(
+        await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, port, 80, ACK)]),
+      );
+      expect(e.path).toMatch(new RegExp(`^kernel: flow entry ${body}, \\d+ packets, expires in `));
+      expect(e.decision.nodeName).toBe(body);
+      expect((await tunRx()) - rx0).toBeLessThan(3);
+      // seven connections of at least five segments each from the client, all decided in the kernel
+      expect((await kernel()) - k0).toBeGreaterThanOrEqual(35);
+    },
+  );
+
+  it.skipIf(DATAPATH !== 'kernel')(
+    'kernel mode: an IPv6 udp-flow datagram is placed by the kernel, at the Maglev slot the switch reads too',
+    async () => {
+      const port = 48000 + (process.pid % 1000);
+      const hex = udp6Hex(client6, VIP6, port + 1, 53);
+      // a new flow: the kernel's slot and the switch's decision name the same node
+      const n = JSON.parse(await c.ctl(['explain', '--json', '--packet', hex]));
+      const m = /^kernel: new flow → maglev slot \d+ \(jhash seed 0x4f4e4548\) → (n\d)$/.exec(n.path);
+      expect(m?.[1], n.path).toBe(n.decision.nodeName);
+      // a datagram sent: its flow is in the kernel's IPv6 flow map, not in the switch
+      const rx0 = await tunRx();
+      await c.lab.exec('c1', 'python3', [
+        '-c',
+        `import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('::', ${port})); s.sendto(b'x', ('${VIP6}', 53))`,
+      ]);
+      await waitFor(
+        async () =>
+          /^kernel: flow entry n\d, 1 packets, /.test(
+            JSON.parse(await c.ctl(['explain', '--json', '--packet', udp6Hex(client6, VIP6, port, 53)])).path,
+          ),
+        { what: 'the datagram’s flow in the kernel', timeoutMs: 3000, intervalMs: 100 },
+      );
+      expect((await tunRx()) - rx0).toBeLessThan(3);
+    },
+  );
+
+  it.skipIf(DATAPATH !== 'kernel')(
+    'kernel mode: a fixed entry over IPv6 is the kernel’s, and its SYNs leave with MSS = inner MTU − 60',
+    async () => {
+      const fixed = () => c.metric('onehost_function_packets_total', { function: 'fixed', path: 'kernel' });
+      const [rx0, f0] = [await tunRx(), await fixed()];
+      for (let i = 0; i < 3; i++)
+        expect((await c.curl('c1', `http://[${VIP6}]:8086/`, ['-6'])).trim()).toBe('n2');
+      expect((await tunRx()) - rx0).toBeLessThan(3);
+      expect((await fixed()) - f0).toBeGreaterThanOrEqual(15);
+      const e = JSON.parse(
+        await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, 41001, 8086)]),
+      );
+      expect(e.path).toBe('kernel: fixed → n2');
+      // A SYN announcing MSS 9000 reaches n2 inside VXLAN over the IPv4 interconnect with its MSS
+      // lowered to the interconnect's MTU (1600) − 50 (VXLAN) − 60 (IPv6 and TCP headers) = 1490.
+      const dump = c.lab.spawn('n2', 'tcpdump', ['-nl', '-i', 'eth0', 'udp dst port 4789']);
+      try {
+        await dump.waitForOutput('listening on', 5000);
+        const gwMac = (await c.lab.exec('gw', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+        await c.lab.exec('c1', 'python3', ['-c', BIG_MSS_SYN, gwMac, client6, VIP6]);
+        await dump.waitForOutput(`${VIP6}.8086: Flags [S]`, 5000);
+        expect(dump.output()).toMatch(
+          /IP6 [\d:a-f]+\.43210 > 2001:db8:113::80\.8086: Flags \[S\].*options \[mss 1490\]/,
+        );
+      } finally {
+        await dump.stop();
+      }
+    },
+  );
+
+  it.skipIf(DATAPATH !== 'kernel')(
+    "kernel mode: the replies to a node's own IPv6 connection come back through the kernel's port blocks",
+    async () => {
+      const server = c.lab.spawn('c1', 'python3', ['-c', PEER_SERVER6]);
+      await server.waitForOutput('listening');
+      try {
+        const members = new Map((await c.members()).map((m) => [m.name, m]));
+        const rx0 = await tunRx();
+        const peer = (await c.curl('n1', `http://[${client6}]:9006/`, ['-6'])).trim();
+        const m = /^\[(.+)\]:(\d+)$/.exec(peer);
+        expect(m?.[1], peer).toBe(VIP6);
+        expect((await tunRx()) - rx0).toBeLessThan(3);
+        const block = members.get('n1')!.block;
+        const e = JSON.parse(
+          await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, 9006, block.lo + 7, ACK)]),
+        );
+        expect(e.path).toBe('kernel: port block of n1 (box 550)');
+      } finally {
+        await server.stop();
+      }
+    },
+  );
 });

@@ -643,6 +643,7 @@ export function fastPathLayout(cfg: GatewayConfig): FastPathLayout {
     device: d.device,
     outside: cfg.outside.interfaces,
     vips: ipv4ClusterAddresses(cfg).map(parseIpv4),
+    vips6: ipv6ClusterAddresses(cfg),
     source: cfg.interconnect.address,
     vni: cfg.vxlan.vni,
     vxlanPort: cfg.vxlan.port,

@@ -32,6 +32,8 @@ export interface FastPathLayout {
   outside: readonly string[];
   /** the cluster addresses (uint32) */
   vips: readonly number[];
+  /** the IPv6 cluster addresses as `ip` prints them (RFC 5952); absent or empty: no IPv6 fast path */
+  vips6?: readonly string[];
   /** the outer source address (the gateway's interconnect address) */
   source: string;
   vni: number;
@@ -108,6 +110,16 @@ export interface KernelState {
   nodes: Map<number, NodeEndpoint>;
   entries: Map<string, EntryPath>;
   gatewayId: number;
+  /** the address family the state compiles (4: table `ip`, 6: table `ip6`) */
+  family: Family;
+}
+
+/** An address family the fast path compiles: IPv4 into the `ip` table, IPv6 into the `ip6` one. */
+export type Family = 4 | 6;
+
+/** nftFamily is the nftables family of the table that holds `family`'s fast path. */
+export function nftFamily(family: Family): 'ip' | 'ip6' {
+  return family === 6 ? 'ip6' : 'ip';
 }
 
 /** The user-space classes, each with its own guard (GuardRates). */
@@ -135,6 +147,18 @@ export function synMapName(protocol: number, port: number): string {
 const FLOW_MAP_TYPE = 'ipv4_addr . ipv4_addr . inet_service : mark';
 
 /**
+ * IPv6 flow maps are keyed on two 32-bit jhashes of (cluster address, client address, client port) and
+ * the client port, 12 bytes like the IPv4 key: nftables 1.0.6 aborts (an assertion in its linearizer)
+ * on any `add`/`update`/`delete @map { key : data }` whose key is over 16 bytes, and the addresses
+ * alone are 32. Two seeds make 64 bits of hash (besides the exact port): flows that share a key by
+ * chance are not to be expected; a client that picks its own addresses could in principle craft one.
+ */
+export const FLOW_KEY_SEEDS = [0x6f6e6536, 0x66703621] as const;
+/** the modulus of the key hashes: `jhash … mod` takes no 2^32 */
+export const FLOW_KEY_MOD = 0xffffffff;
+const flowMapType6 = (sport: string) => `typeof numgen inc mod 2 . numgen inc mod 2 . ${sport} : meta mark`;
+
+/**
  * compileState builds the kernel state for a snapshot and the nodes the data path can reach. Pure.
  * Nodes without an endpoint (no VXLAN MAC yet) count as down for the kernel.
  */
@@ -143,8 +167,11 @@ export function compileState(
   endpoints: readonly NodeEndpoint[],
   layout: FastPathLayout,
   prev: KernelState | null = null,
+  family: Family = 4,
 ): KernelState {
   const gw = snap.nodes.gatewayId;
+  // the same functions for either family: only the address matches and the flow maps' keys differ
+  const ip = nftFamily(family);
   const mark = (id: number) => markOf(layout, id, gw);
   const reachable = new Map(endpoints.filter((e) => e.id !== gw).map((e) => [e.id, e]));
   const up = (id: number) => id === gw || (reachable.has(id) && snap.nodes.isUp(id));
@@ -209,7 +236,14 @@ export function compileState(
     vmap.set(`${protoName(e.protocol)} . ${e.port}`, `goto ${chain}`);
     const count = `counter name "${counter}"`;
     const rules: string[] = [];
-    switch (plan.path === 'user' ? 'user' : plan.kind) {
+    // IPv6 least-connections: user space keeps those flows, and its flow log (what it writes into the
+    // kernel's maps) is IPv4 only, so every packet goes up, unguarded as before the IPv6 fast path
+    const userV6 =
+      family === 6 && plan.path === 'kernel' && plan.kind === 'connection' && plan.policy === 'least-conn';
+    switch (plan.path === 'user' ? 'user' : userV6 ? 'user6' : plan.kind) {
+      case 'user6':
+        rules.push('meta mark set 0 accept');
+        break;
       case 'user':
         if (e.protocol === 6) rules.push('tcp flags & (syn | ack) == syn goto tun_payload_syn');
         rules.push('goto tun_payload');
@@ -226,16 +260,21 @@ export function compileState(
         rules.push(`${count} goto blocks`);
         break;
       case 'local':
-        rules.push(`${count} goto to_local`);
+        // the gateway's own answers (the portmapper) listen on IPv4 only: an IPv6 packet goes to user
+        // space, where the switch drops it, counted (`ipv6_unsupported`), as in tun mode
+        rules.push(family === 6 ? 'goto tun_payload' : `${count} goto to_local`);
         break;
       case 'connection':
       case 'udp-flow': {
         const fm = flowMapName(e.protocol, e.port);
         ep.flowMap = fm;
         const p = plan as Extract<KernelPlan, { kind: 'connection' | 'udp-flow' }>;
-        flowMaps.set(fm, `type ${FLOW_MAP_TYPE}; flags timeout; size ${p.maxEntries}; counter;`);
         const sport = e.protocol === 6 ? 'tcp sport' : 'udp sport';
-        const key = `ip daddr . ip saddr . ${sport}`;
+        const type = family === 6 ? flowMapType6(sport) : `type ${FLOW_MAP_TYPE}`;
+        flowMaps.set(fm, `${type}; flags timeout; size ${p.maxEntries}; counter;`);
+        const tuple = `${ip} daddr . ${ip} saddr . ${sport}`;
+        const hashes = FLOW_KEY_SEEDS.map((seed) => `jhash ${tuple} mod ${FLOW_KEY_MOD} seed ${hex(seed)}`);
+        const key = family === 6 ? `${hashes.join(' . ')} . ${sport}` : tuple;
         const s = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`;
         const n = `n_${name}`;
         const h = `h_${name}`;
@@ -244,7 +283,7 @@ export function compileState(
         const hitRules: string[] = [];
         const isSyn = 'tcp flags & (syn | ack | rst) == syn';
         const pick = (m: KernelMaglev) =>
-          `meta mark set jhash ip saddr . ${sport} mod ${m.size} seed ${hex(FLOW_SEED)} map @${maglevMap(m)}`;
+          `meta mark set jhash ${ip} saddr . ${sport} mod ${m.size} seed ${hex(FLOW_SEED)} map @${maglevMap(m)}`;
         if (p.kind === 'udp-flow') {
           ep.maglevMap = maglevMap(p.maglev);
           newRules.push(
@@ -266,7 +305,7 @@ export function compileState(
             const el = new Map<string, string>(ring.map((id, i) => [String(i), hex(mark(id))]));
             sets.set(rr, { decl: 'typeof numgen inc mod 2 : meta mark;', elements: el });
             pickNew = `meta mark set numgen inc mod ${ring.length} map @${rr}`;
-            pickAgain = `meta mark set jhash ip saddr . ${sport} mod ${ring.length} seed ${hex(FLOW_SEED)} map @${rr}`;
+            pickAgain = `meta mark set jhash ${ip} saddr . ${sport} mod ${ring.length} seed ${hex(FLOW_SEED)} map @${rr}`;
           }
           if (p.policy === 'maglev' && p.maglev !== null) {
             ep.maglevMap = maglevMap(p.maglev);
@@ -280,7 +319,7 @@ export function compileState(
             // table adopted or applied then keeps the handshakes under way.
             const sm = synMapName(e.protocol, e.port);
             ep.synMap = sm;
-            flowMaps.set(sm, `type ${FLOW_MAP_TYPE}; flags timeout; size ${p.maxEntries};`);
+            flowMaps.set(sm, `${type}; flags timeout; size ${p.maxEntries};`);
             const again = `counter name "x_${name}"`;
             counters.add(`x_${name}`);
             const fromSyn = `meta mark set ${key} map @${sm}`;
@@ -346,10 +385,11 @@ export function compileState(
   // one interface or address: a compare is cheaper than a set lookup, on every packet
   const one = (xs: string[]) => (xs.length === 1 ? xs[0]! : `{ ${xs.join(', ')} }`);
   const outs = one(layout.outside.map((o) => JSON.stringify(o)));
-  const vips = one(layout.vips.map(ipv4ToString));
+  const vips = one(family === 6 ? [...(layout.vips6 ?? [])] : layout.vips.map(ipv4ToString));
+  const pre = family === 6 ? pre6(outs, vips) : null;
   chains.set('pre', {
     base: 'type filter hook prerouting priority mangle; policy accept;',
-    rules: [
+    rules: pre ?? [
       `iifname != ${outs} return`,
       `ip daddr != ${vips} return`,
       // spliced flows' client segments, shifted and marked for their node by the gateway's tc program
@@ -397,8 +437,9 @@ export function compileState(
     // no mark: the rule that sends the cluster addresses into the TUN takes the packet
     chains.set(`tun_${c}`, { rules: ['meta mark set 0', ...limit, `counter name "t_${c}" accept`] });
   }
-  // MSS toward the nodes: what fits the interconnect (RFC 9293 §3.7.1: MTU - 40 without options)
-  const mss = layout.innerMtu - 40;
+  // MSS toward the nodes: what fits the interconnect (RFC 9293 §3.7.1: MTU - 40 without options; IPv6's
+  // header is 20 bytes longer, RFC 8200 §3: MTU - 60)
+  const mss = layout.innerMtu - (family === 6 ? 60 : 40);
   chains.set('clamp', {
     base: 'type filter hook forward priority mangle; policy accept;',
     rules: [
@@ -409,7 +450,41 @@ export function compileState(
 
   const nodes = new Map<number, NodeEndpoint>();
   for (const [id, e] of reachable) nodes.set(id, e);
-  return { version: snap.version, rings, counters, sets, flowMaps, chains, nodes, entries, gatewayId: gw };
+  return {
+    version: snap.version,
+    rings,
+    counters,
+    sets,
+    flowMaps,
+    chains,
+    nodes,
+    entries,
+    gatewayId: gw,
+    family,
+  };
+}
+
+/**
+ * pre6 is the IPv6 table's `pre` chain: the IPv4 one's steps with IPv6's matches. A packet whose fixed
+ * header is not followed by TCP, UDP or ICMPv6 at once carries extension headers (RFC 8200 §4), a
+ * fragment header among them: user space walks the chain (bounded, hostile chains counted) and routes
+ * fragments, so the kernel decides only packets whose ports it finds where the switch finds them.
+ * Spliced flows are IPv4 (no tc mark to follow here).
+ */
+function pre6(outs: string, vips: string): string[] {
+  return [
+    `iifname != ${outs} return`,
+    `ip6 daddr != ${vips} return`,
+    'ip6 nexthdr != { tcp, udp, ipv6-icmp } goto tun_other',
+    'meta l4proto . th dport vmap @entries',
+    'meta l4proto { tcp, udp } counter name "e_unmatched" goto blocks',
+    // ICMPv6 errors (RFC 4443 §3) are routed by the flow they quote: user space reads it
+    'icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } goto tun_other',
+    // echo replies to nodes' own pings: user space
+    'icmpv6 type echo-reply goto tun_other',
+    // echo requests, neighbour discovery to the address itself: the gateway host's own stack
+    'goto to_local',
+  ];
 }
 
 /**

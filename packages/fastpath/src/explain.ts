@@ -1,11 +1,20 @@
 import type { FlowElement } from '@onehost/kernel';
-import { FLOW_SEED, maglevSlot, type TableSnapshot } from '@onehost/switch';
-import { IPPROTO, OK, PacketSummary, TCP_FLAGS } from '@onehost/wire';
-import { type EntryPath, entryName, type KernelState } from './compile.js';
+import {
+  FLOW_SEED,
+  jhashBytes,
+  maglevSlot,
+  maglevSlot6,
+  reciprocalScale,
+  type TableSnapshot,
+} from '@onehost/switch';
+import { ADDR6, IPPROTO, IPPROTO_ICMPV6, OK, PacketSummary, TCP_FLAGS } from '@onehost/wire';
+import { type EntryPath, entryName, FLOW_KEY_MOD, FLOW_KEY_SEEDS, type KernelState } from './compile.js';
 
 /** What explain needs from the running fast path (FastPath implements it). */
 export interface KernelView {
   readonly applied: KernelState | null;
+  /** the IPv6 table in force (null without IPv6 cluster addresses) */
+  readonly applied6: KernelState | null;
   readonly stats: { appliedVersion: number };
   readonly lastError: string;
   flowEntry(
@@ -22,7 +31,41 @@ export interface KernelView {
     client: number,
     clientPort: number,
   ): FlowElement | null;
+  /** an IPv6 flow (key: its map's 36 bytes) in the entry's flow map, or its half-open map */
+  flowEntry6(protocol: number, port: number, key: Uint8Array): FlowElement | null;
+  halfOpenEntry6(protocol: number, port: number, key: Uint8Array): FlowElement | null;
   nodeOfMark(mark: number): number;
+}
+
+/** FlowLookup reads the packet's flow from the entry's flow map or its half-open map (either family). */
+interface FlowLookup {
+  flow(e: EntryPath): FlowElement | null;
+  halfOpen(e: EntryPath): FlowElement | null;
+  /** the Maglev slot nftables' jhash reads for the packet's client */
+  slot(size: number): number;
+}
+
+/** ICMPv6 errors (RFC 4443 §3): destination unreachable, packet too big, time exceeded, parameter problem. */
+const ICMP6_ERRORS = new Set([1, 2, 3, 4]);
+
+/**
+ * key6 is the key an IPv6 flow map holds for the packet's flow (compile.ts, FLOW_KEY_SEEDS): the two
+ * jhashes of cluster address, client address and client port (36 bytes, the port padded to 4) as the
+ * kernel's registers hold them (host order, little-endian here), then the port in network order, padded.
+ */
+export function key6(packet: Uint8Array, srcPort: number): Uint8Array {
+  const t = new Uint8Array(36);
+  t.set(packet.subarray(24, 40), 0);
+  t.set(packet.subarray(8, 24), 16);
+  t[32] = srcPort >>> 8;
+  t[33] = srcPort & 0xff;
+  const k = new Uint8Array(12);
+  const v = new DataView(k.buffer);
+  for (let i = 0; i < FLOW_KEY_SEEDS.length; i++)
+    v.setUint32(4 * i, reciprocalScale(jhashBytes(t, 36, FLOW_KEY_SEEDS[i]!), FLOW_KEY_MOD), true);
+  k[8] = srcPort >>> 8;
+  k[9] = srcPort & 0xff;
+  return k;
 }
 
 const ICMP_ERRORS = new Set([3, 4, 5, 11, 12]);
@@ -55,9 +98,7 @@ export function explainPath(view: KernelView, snap: TableSnapshot, packet: Uint8
       ? `kernel runs table version ${s.version}, the switch ${snap.version}${view.lastError !== '' ? ` (refused: ${view.lastError})` : ' (being applied)'}; `
       : '';
   const name = (id: number) => snap.nodes.nameOf(id);
-  // the kernel fast path compiles IPv4 only: IPv6 for a cluster address is routed into the TUN
-  if (packet.length > 0 && packet[0]! >>> 4 === 6)
-    return `${lag}user space: IPv6 (the kernel path is IPv4 only)`;
+  if (packet.length > 0 && packet[0]! >>> 4 === 6) return explain6(view, snap, packet, name);
   const p = new PacketSummary();
   if (p.read(packet, 0, packet.length) !== OK) return `${lag}kernel: not forwarded (not a packet it reads)`;
   if (snap.vipIndex(p.dst | 0) < 0) return `${lag}kernel: not a cluster address (plain routing, or dropped)`;
@@ -72,7 +113,57 @@ export function explainPath(view: KernelView, snap: TableSnapshot, packet: Uint8
     return `${lag}kernel: local (the gateway host's own stack)`;
   const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
   if (e === undefined) return `${lag}${blockPath(s, snap, p.dstPort, name)}`;
-  return `${lag}${entryPathText(view, s, snap, e, p, name)}`;
+  const look: FlowLookup = {
+    flow: (x) => view.flowEntry(x.protocol, x.port, p.dst, p.src, p.srcPort),
+    halfOpen: (x) => view.halfOpenEntry(x.protocol, x.port, p.dst, p.src, p.srcPort),
+    slot: (size) => maglevSlot(p.src, p.srcPort, size),
+  };
+  return `${lag}${entryPathText(view, s, snap, e, p, name, look)}`;
+}
+
+/**
+ * explain6 is explainPath for an IPv6 packet, from the `ip6` table: the same steps with IPv6's matches
+ * (compile.ts, pre6). A packet with extension headers goes to user space, which walks the chain.
+ */
+function explain6(
+  view: KernelView,
+  snap: TableSnapshot,
+  packet: Uint8Array,
+  name: (id: number) => string,
+): string {
+  const s = view.applied6;
+  if (s === null) return 'user space: IPv6 (the kernel has no IPv6 table: no IPv6 cluster address)';
+  const lag =
+    s.version !== snap.version
+      ? `kernel runs table version ${s.version}, the switch ${snap.version}${view.lastError !== '' ? ` (refused: ${view.lastError})` : ' (being applied)'}; `
+      : '';
+  const p = new PacketSummary();
+  if (p.read6(packet, 0, packet.length) !== OK)
+    return `${lag}user space: an IPv6 packet the kernel does not read (user space counts why)`;
+  if (snap.vipIndex6(p.addr6, ADDR6.DST) < 0)
+    return `${lag}kernel: not a cluster address (plain routing, or dropped)`;
+  const next = packet[6]!;
+  if (next !== IPPROTO.TCP && next !== IPPROTO.UDP && next !== IPPROTO_ICMPV6)
+    return `${lag}user space: IPv6 extension headers (user space walks the chain; fragments follow their first)`;
+  if (p.protocol === IPPROTO_ICMPV6)
+    return ICMP6_ERRORS.has(p.icmpType)
+      ? `${lag}user space: ICMPv6 error (routed by the flow it quotes)`
+      : p.icmpType === 129
+        ? `${lag}user space: echo reply (routed by its identifier's port block)`
+        : `${lag}kernel: local (the gateway host's own stack)`;
+  const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
+  if (e === undefined) return `${lag}${blockPath(s, snap, p.dstPort, name)}`;
+  if (e.plan.path === 'user' || (e.plan.path === 'kernel' && e.plan.kind === 'local'))
+    return `${lag}user space: ${e.kind} routes IPv4 only (dropped there)`;
+  if (e.plan.path === 'kernel' && e.plan.kind === 'connection' && e.plan.policy === 'least-conn')
+    return `${lag}user space: least-connections over IPv6 (the switch keeps IPv6 flows; the kernel passes every packet up)`;
+  const k = key6(packet, p.srcPort);
+  const look: FlowLookup = {
+    flow: (x) => view.flowEntry6(x.protocol, x.port, k),
+    halfOpen: (x) => view.halfOpenEntry6(x.protocol, x.port, k),
+    slot: (size) => maglevSlot6(packet, 8, p.srcPort, size),
+  };
+  return `${lag}${entryPathText(view, s, snap, e, p, name, look)}`;
 }
 
 function blockPath(s: KernelState, snap: TableSnapshot, port: number, name: (id: number) => string): string {
@@ -90,6 +181,7 @@ function entryPathText(
   e: EntryPath,
   p: PacketSummary,
   name: (id: number) => string,
+  look: FlowLookup,
 ): string {
   const plan = e.plan;
   if (plan.path === 'user') return `user space: ${plan.why}`;
@@ -109,18 +201,18 @@ function entryPathText(
   // round robin and Maglev start a SYN over even when its port has a flow (compile.ts: a reused port)
   const reused =
     p.protocol === IPPROTO.TCP && syn && plan.kind === 'connection' && plan.policy !== 'least-conn';
-  const flow = reused ? null : view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+  const flow = reused ? null : look.flow(e);
   if (flow !== null) {
     const node = view.nodeOfMark(flow.mark);
     const gone = node !== s.gatewayId && !s.nodes.has(node) ? ' (node unreachable: user space decides)' : '';
     return `kernel: flow entry ${node === s.gatewayId ? 'local' : name(node)}, ${packetsOf(flow.packets)} packets, expires in ${duration(flow.expiresMs)}${gone}`;
   }
-  const half = view.halfOpenEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+  const half = look.halfOpen(e);
   if (half !== null) {
     const node = view.nodeOfMark(half.mark);
     return `kernel: half-open connection → ${node === s.gatewayId ? 'local' : name(node)} until its ACK, expires in ${duration(half.expiresMs)}`;
   }
-  const slot = (size: number) => maglevSlot(p.src, p.srcPort, size);
+  const slot = look.slot;
   const mg = (m: { table: Int32Array; size: number }) => {
     const sl = slot(m.size);
     const id = m.table[sl]!;
@@ -155,16 +247,21 @@ function entryPathText(
  * keeps no flow for it (or no flows for its entry).
  */
 export function kernelFlow(view: KernelView, packet: Uint8Array): { node: number; forwards: boolean } | null {
-  const s = view.applied;
+  const six = packet.length > 0 && packet[0]! >>> 4 === 6;
+  const s = six ? view.applied6 : view.applied;
   if (s === null) return null;
   const p = new PacketSummary();
-  if (p.read(packet, 0, packet.length) !== OK || p.isFragment) return null;
+  const read = six ? p.read6(packet, 0, packet.length) : p.read(packet, 0, packet.length);
+  if (read !== OK || p.isFragment) return null;
   if (p.protocol !== IPPROTO.TCP && p.protocol !== IPPROTO.UDP) return null;
   const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
   if (e?.flowMap === undefined) return null;
+  const k = six ? key6(packet, p.srcPort) : null;
   const flow =
-    view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort) ??
-    view.halfOpenEntry(e.protocol, e.port, p.dst, p.src, p.srcPort);
+    k !== null
+      ? (view.flowEntry6(e.protocol, e.port, k) ?? view.halfOpenEntry6(e.protocol, e.port, k))
+      : (view.flowEntry(e.protocol, e.port, p.dst, p.src, p.srcPort) ??
+        view.halfOpenEntry(e.protocol, e.port, p.dst, p.src, p.srcPort));
   if (flow === null) return null;
   const hex = `0x${(flow.mark >>> 0).toString(16).padStart(8, '0')}`;
   return { node: view.nodeOfMark(flow.mark), forwards: s.sets.get('nodecnt')?.elements.has(hex) ?? false };

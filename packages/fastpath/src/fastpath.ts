@@ -91,9 +91,13 @@ export class FastPath {
   /** the last refusal (explain shows it while the kernel lags the switch) */
   lastError = '';
   private state: KernelState | null = null;
+  /** the IPv6 table in force (null without IPv6 cluster addresses, or before the first apply) */
+  private state6: KernelState | null = null;
   private existing: ExistingObjects | undefined;
-  /** node ids whose mark rule exists */
+  private existing6: ExistingObjects | undefined;
+  /** node ids whose mark rule exists (IPv4, and IPv6) */
   private rules = new Set<number>();
+  private rules6 = new Set<number>();
   private queued: { snap: TableSnapshot; endpoints: readonly NodeEndpoint[] } | null = null;
   private running: Promise<void> | null = null;
   private readonly batch = new FlowBatch(8192);
@@ -102,6 +106,8 @@ export class FastPath {
   private loggedError = '';
   private loggedFlowError = '';
   private flows: NftFlows | null = null;
+  /** the IPv6 table's maps and counters (read only: user space writes no IPv6 flows) */
+  private flows6: NftFlows | null = null;
   /** nftables in this process: transactions, and listings as JSON */
   private nft: NftContext | null = null;
   private nftJson: NftContext | null = null;
@@ -122,6 +128,16 @@ export class FastPath {
     return this.state;
   }
 
+  /** applied6 is the IPv6 table in force (null without IPv6 cluster addresses or before the first apply). */
+  get applied6(): KernelState | null {
+    return this.state6;
+  }
+
+  /** six: the configuration has IPv6 cluster addresses, so the kernel keeps an `ip6` table too. */
+  private get six(): boolean {
+    return (this.o.layout.vips6 ?? []).length > 0;
+  }
+
   /**
    * start creates (or adopts) the VXLAN device, the rule for the gateway's own mark and the table, and
    * records them in the journal. What a previous gateway left (its table with the flows in it, its node
@@ -137,28 +153,43 @@ export class FastPath {
     // no link-local address: the kernel's own IPv6 chatter has no tunnel to leave by (and would only
     // count as transmit errors); IPv6 stays on for routes into the device
     await host.noIpv6Autoconf(l.device);
+    // IPv6 cluster addresses route through the device: the kernel refuses an IPv6 route (and forwards
+    // nothing) through a device with IPv6 off, the lab's and many hosts' default (the setting goes with it)
+    if ((l.vips6 ?? []).length > 0) await host.writeSysctl(`net/ipv6/conf/${l.device}/disable_ipv6`, '0');
     // outer packets must not fragment: the device's MTU is the interconnect's less the VXLAN overhead
     await host.ip('link', 'set', l.device, 'mtu', String(l.innerMtu), 'up');
     await journal.recordOnce({ kind: 'rules-at', priority: l.rulePref });
     await journal.recordOnce({ kind: 'tables', from: l.tableBase, to: l.tableBase + LOCAL_SLOT });
     await journal.recordOnce({ kind: 'nft-table', family: 'ip', name: l.table });
-    const rules = await host.rules();
     const local = localMark(l);
-    if (!rules.some((r) => r.priority === l.rulePref && Number(r.fwmark) === local))
-      await host.ip('rule', 'add', ...localRuleArgs(l));
-    for (const r of rules) {
-      if (r.priority !== l.rulePref || r.fwmark === undefined) continue;
-      const id = Number(r.fwmark) - l.markBase;
-      if (id >= 0 && id < LOCAL_SLOT) f.rules.add(id);
+    const six = (l.vips6 ?? []).length > 0;
+    if (six) await journal.recordOnce({ kind: 'nft-table', family: 'ip6', name: l.table });
+    for (const family of six ? ([4, 6] as const) : ([4] as const)) {
+      const rules = family === 6 ? await host.rules6() : await host.rules();
+      if (!rules.some((r) => r.priority === l.rulePref && Number(r.fwmark) === local))
+        await (family === 6
+          ? host.ip('-6', 'rule', 'add', ...localRuleArgs(l))
+          : host.ip('rule', 'add', ...localRuleArgs(l)));
+      for (const r of rules) {
+        if (r.priority !== l.rulePref || r.fwmark === undefined) continue;
+        const id = Number(r.fwmark) - l.markBase;
+        if (id >= 0 && id < LOCAL_SLOT) (family === 6 ? f.rules6 : f.rules).add(id);
+      }
     }
     if (await host.nftTableExists('ip', l.table)) {
-      f.existing = await readExisting(host, l.table);
+      f.existing = await readExisting(host, 'ip', l.table);
       o.log.info(
         { chains: f.existing.chains.size, maps: f.existing.sets.size, nodeRules: f.rules.size },
         'adopting the kernel fast path a previous gateway left',
       );
     }
+    if (await host.nftTableExists('ip6', l.table)) {
+      // a previous gateway's IPv6 table: adopted like the IPv4 one, or removed when IPv6 is gone
+      if (six) f.existing6 = await readExisting(host, 'ip6', l.table);
+      else await host.run('nft', ['delete', 'table', 'ip6', l.table]);
+    }
     f.flows = NftFlows.open(l.table, host.netns);
+    if (six) f.flows6 = NftFlows.open(l.table, host.netns, 6);
     f.nft = NftContext.open(host.netns);
     f.nftJson = NftContext.open(host.netns, true);
     return f;
@@ -206,21 +237,38 @@ export class FastPath {
     let script = '';
     try {
       next = compileState(snap, endpoints, layout, this.state);
+      const next6 = this.six ? compileState(snap, endpoints, layout, this.state6, 6) : null;
       const prevNodes = this.state?.nodes ?? new Map<number, NodeEndpoint>();
       // adopting: routes and neighbours of the nodes with rules are rewritten (replace is idempotent)
-      const ip = ipChanges(prevNodes, this.rules, next, layout);
+      const ip = ipChanges(prevNodes, this.rules, next, layout, this.rules6);
       await host.ipBatch(ip.before);
+      await host.ipBatch(ip.before6, false, 6);
       for (const id of next.nodes.keys()) this.rules.add(id);
+      if (next6 !== null) for (const id of next6.nodes.keys()) this.rules6.add(id);
       script = renderTransaction(this.state, next, layout, this.state === null ? this.existing : undefined);
+      // both families' tables in one transaction: the kernel takes both or neither
+      if (next6 !== null)
+        script += renderTransaction(
+          this.state6,
+          next6,
+          layout,
+          this.state6 === null ? this.existing6 : undefined,
+        );
       const tn = performance.now();
       await (this.nft === null ? host.nft(script) : this.nft.run(script));
       this.stats.lastNftMs = performance.now() - tn;
       this.state = next;
+      this.state6 = next6;
       this.existing = undefined;
+      this.existing6 = undefined;
       await host
         .ipBatch(ip.after, true)
         .catch((e: Error) => log.warn({ problem: e.message }, 'removing node routes'));
+      await host
+        .ipBatch(ip.after6, true, 6)
+        .catch((e: Error) => log.warn({ problem: e.message }, 'removing node IPv6 routes'));
       for (const id of [...this.rules]) if (!next.nodes.has(id)) this.rules.delete(id);
+      for (const id of [...this.rules6]) if (!next.nodes.has(id)) this.rules6.delete(id);
       this.indexMaps(next);
       this.stats.applied++;
       this.stats.appliedVersion = next.version;
@@ -316,6 +364,27 @@ export class FastPath {
     return this.readFlow(e?.synMap, vip, client, clientPort);
   }
 
+  /**
+   * flowEntry6 and halfOpenEntry6 read an IPv6 flow (`key`: the map's 36 bytes, see NftFlows.get6) of
+   * an entry from the kernel's `ip6` table: null when the kernel has none.
+   */
+  flowEntry6(protocol: number, port: number, key: Uint8Array): FlowElement | null {
+    return this.readFlow6(this.state6?.entries.get(entryName(protocol, port))?.flowMap, key);
+  }
+
+  halfOpenEntry6(protocol: number, port: number, key: Uint8Array): FlowElement | null {
+    return this.readFlow6(this.state6?.entries.get(entryName(protocol, port))?.synMap, key);
+  }
+
+  private readFlow6(map: string | undefined, key: Uint8Array): FlowElement | null {
+    if (map === undefined || this.flows6 === null) return null;
+    try {
+      return this.flows6.get6(map, key);
+    } catch {
+      return null;
+    }
+  }
+
   private readFlow(
     map: string | undefined,
     vip: number,
@@ -380,7 +449,14 @@ export class FastPath {
   /** counters reads every named counter of the table (cheaply, off the event loop). Rejects when it cannot. */
   async counters(): Promise<Map<string, KernelCounter>> {
     if (this.flows === null) throw new Error('the fast path is closed');
-    return this.flows.counters();
+    const c = await this.flows.counters();
+    if (this.flows6 === null) return c;
+    // the IPv6 table's counters have the same names: a function's or node's packets of both families
+    for (const [name, v] of await this.flows6.counters()) {
+      const sum = c.get(name);
+      c.set(name, sum === undefined ? v : { packets: sum.packets + v.packets, bytes: sum.bytes + v.bytes });
+    }
+    return c;
   }
 
   /**
@@ -392,13 +468,35 @@ export class FastPath {
     await this.close();
     const errors: Error[] = [];
     const step = async (p: Promise<unknown>) => p.catch((e: Error) => errors.push(e));
-    if (await host.nftTableExists('ip', l.table))
-      await step(host.run('nft', ['delete', 'table', 'ip', l.table]));
+    for (const family of ['ip', 'ip6'])
+      if (await host.nftTableExists(family, l.table))
+        await step(host.run('nft', ['delete', 'table', family, l.table]));
     const rules = (await host.rules()).filter((r) => r.priority === l.rulePref);
     await step(
       host.ipBatch(
         rules.map(() => `rule del priority ${l.rulePref}`),
         true,
+      ),
+    );
+    // a host without IPv6 has no IPv6 rules or routes to list
+    const rules6 = (await host.rules6().catch(() => [])).filter((r) => r.priority === l.rulePref);
+    await step(
+      host.ipBatch(
+        rules6.map(() => `rule del priority ${l.rulePref}`),
+        true,
+        6,
+      ),
+    );
+    const tables6 = new Set<number>();
+    for (const r of await host.routes6('all').catch(() => [])) {
+      const t = Number(r.table);
+      if (t >= l.tableBase && t <= l.tableBase + LOCAL_SLOT) tables6.add(t);
+    }
+    await step(
+      host.ipBatch(
+        [...tables6].map((t) => `route flush table ${t}`),
+        true,
+        6,
       ),
     );
     const tables = new Set<number>();
@@ -414,7 +512,9 @@ export class FastPath {
     );
     if (await host.linkExists(l.device)) await step(host.ip('link', 'del', l.device));
     this.state = null;
+    this.state6 = null;
     this.rules.clear();
+    this.rules6.clear();
     if (errors.length > 0)
       throw new AggregateError(errors, `fast path teardown: ${errors.map((e) => e.message).join('; ')}`);
   }
@@ -423,15 +523,17 @@ export class FastPath {
   async close(): Promise<void> {
     this.flows?.close();
     this.flows = null;
+    this.flows6?.close();
+    this.flows6 = null;
     await Promise.all([this.nft?.close(), this.nftJson?.close()]);
     this.nft = null;
     this.nftJson = null;
   }
 }
 
-async function readExisting(host: Host, table: string): Promise<ExistingObjects> {
+async function readExisting(host: Host, family: string, table: string): Promise<ExistingObjects> {
   const out: ExistingObjects = { chains: new Set(), sets: new Map(), counters: new Set() };
-  for (const o of await host.nftJson('-t', 'list', 'table', 'ip', table)) {
+  for (const o of await host.nftJson('-t', 'list', 'table', family, table)) {
     const chain = (o as { chain?: { name: string } }).chain;
     if (chain) out.chains.add(chain.name);
     const set = (o as { set?: { name: string; size?: number } }).set;

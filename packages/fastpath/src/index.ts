@@ -3,7 +3,10 @@ export {
   compileState,
   type EntryPath,
   entryName,
+  type Family,
   type FastPathLayout,
+  FLOW_KEY_MOD,
+  FLOW_KEY_SEEDS,
   flowMapName,
   type GuardRates,
   type KernelState,
@@ -12,12 +15,13 @@ export {
   markOf,
   type NodeEndpoint,
   nextRing,
+  nftFamily,
   type StaticSet,
   synMapName,
   TUN_CLASSES,
   type TunClass,
 } from './compile.js';
-export { explainPath, type KernelView, kernelFlow, packetsOf, stateOfTimeout } from './explain.js';
+export { explainPath, type KernelView, kernelFlow, key6, packetsOf, stateOfTimeout } from './explain.js';
 export {
   FastPath,
   type FastPathOptions,

@@ -1,5 +1,12 @@
-import { ipv4ToString } from '@onehost/wire';
-import { type FastPathLayout, type KernelState, localMark, markOf, type NodeEndpoint } from './compile.js';
+import { ipv4LinkLocal, ipv4ToString, parseIpv4 } from '@onehost/wire';
+import {
+  type FastPathLayout,
+  type KernelState,
+  localMark,
+  markOf,
+  type NodeEndpoint,
+  nftFamily,
+} from './compile.js';
 
 /** What of the fast path's table exists in the kernel (read back when adopting a table left behind). */
 export interface ExistingObjects {
@@ -64,7 +71,7 @@ export function renderTransaction(
   layout: FastPathLayout,
   existing?: ExistingObjects,
 ): string {
-  const t = `ip ${layout.table}`;
+  const t = `${nftFamily(next.family)} ${layout.table}`;
   const lines: string[] = [`add table ${t}`];
   const full = prev === null;
   const have = {
@@ -158,6 +165,9 @@ export interface IpChanges {
   before: string[];
   /** after it: what no mark refers to any more */
   after: string[];
+  /** the same for `ip -6 -batch` (IPv6 mark rules, flushes of IPv6 routes); empty without IPv6 */
+  before6: string[];
+  after6: string[];
 }
 
 function nodeLines(n: NodeEndpoint, layout: FastPathLayout): string[] {
@@ -167,6 +177,18 @@ function nodeLines(n: NodeEndpoint, layout: FastPathLayout): string[] {
       `route replace ${ipv4ToString(v)}/32 via ${n.address} dev ${layout.device} onlink encap ip id ${layout.vni} src ${layout.source} dst ${n.address} table ${table}`,
   );
   lines.push(`neigh replace ${n.address} lladdr ${n.mac} dev ${layout.device} nud permanent`);
+  // IPv6 cluster addresses go the same way, inner packet IPv6: the next hop is the node's link-local
+  // derived from its interconnect address, as for the TUN path (an IPv6 route takes no IPv4 next hop),
+  // and its neighbour entry holds the node's VXLAN MAC (no neighbour discovery over this device)
+  const six = layout.vips6 ?? [];
+  if (six.length > 0) {
+    const ll = ipv4LinkLocal(parseIpv4(n.address));
+    for (const v of six)
+      lines.push(
+        `route replace ${v}/128 via ${ll} dev ${layout.device} encap ip id ${layout.vni} src ${layout.source} dst ${n.address} table ${table}`,
+      );
+    lines.push(`neigh replace ${ll} lladdr ${n.mac} dev ${layout.device} nud permanent`);
+  }
   return lines;
 }
 
@@ -174,39 +196,49 @@ function nodeLines(n: NodeEndpoint, layout: FastPathLayout): string[] {
  * ipChanges lists the per-node kernel routing to add before and remove after a transaction: each node's
  * table (the cluster addresses through the VXLAN device to its address), its neighbour entry (its VXLAN
  * MAC: ARP never resolves over a collect-metadata device) and the rule that sends its mark to its
- * table. `prevRules` are the node ids whose rule exists.
+ * table. `prevRules` are the node ids whose rule exists (`prevRules6`: whose IPv6 rule does; the IPv6
+ * lines come only with IPv6 cluster addresses).
  */
 export function ipChanges(
   prev: ReadonlyMap<number, NodeEndpoint>,
   prevRules: ReadonlySet<number>,
   next: KernelState,
   layout: FastPathLayout,
+  prevRules6: ReadonlySet<number> = new Set(),
 ): IpChanges {
   const before: string[] = [];
   const after: string[] = [];
+  const before6: string[] = [];
+  const after6: string[] = [];
+  const six = (layout.vips6 ?? []).length > 0;
+  const ll = (a: string) => ipv4LinkLocal(parseIpv4(a));
   for (const [id, n] of next.nodes) {
     const old = prev.get(id);
     if (old === undefined || old.address !== n.address || old.mac !== n.mac) {
-      if (old !== undefined && old.address !== n.address)
+      if (old !== undefined && old.address !== n.address) {
         before.push(`neigh del ${old.address} dev ${layout.device}`);
+        if (six) before.push(`neigh del ${ll(old.address)} dev ${layout.device}`);
+      }
       before.push(...nodeLines(n, layout));
     }
-    if (!prevRules.has(id))
-      before.push(
-        `rule add priority ${layout.rulePref} fwmark ${markOf(layout, id, next.gatewayId)} lookup ${layout.tableBase + id}`,
-      );
+    const rule = `rule add priority ${layout.rulePref} fwmark ${markOf(layout, id, next.gatewayId)} lookup ${layout.tableBase + id}`;
+    if (!prevRules.has(id)) before.push(rule);
+    if (six && !prevRules6.has(id)) before6.push(rule);
   }
-  for (const id of new Set([...prev.keys(), ...prevRules])) {
+  for (const id of new Set([...prev.keys(), ...prevRules, ...prevRules6])) {
     if (next.nodes.has(id)) continue;
-    if (prevRules.has(id))
-      after.push(
-        `rule del priority ${layout.rulePref} fwmark ${markOf(layout, id, next.gatewayId)} lookup ${layout.tableBase + id}`,
-      );
+    const rule = `rule del priority ${layout.rulePref} fwmark ${markOf(layout, id, next.gatewayId)} lookup ${layout.tableBase + id}`;
+    if (prevRules.has(id)) after.push(rule);
+    if (prevRules6.has(id)) after6.push(rule);
     after.push(`route flush table ${layout.tableBase + id}`);
+    if (six) after6.push(`route flush table ${layout.tableBase + id}`);
     const old = prev.get(id);
-    if (old !== undefined) after.push(`neigh del ${old.address} dev ${layout.device}`);
+    if (old !== undefined) {
+      after.push(`neigh del ${old.address} dev ${layout.device}`);
+      if (six) after.push(`neigh del ${ll(old.address)} dev ${layout.device}`);
+    }
   }
-  return { before, after };
+  return { before, after, before6, after6 };
 }
 
 /** localRule is the rule that sends the gateway's own mark to the host's local table. */

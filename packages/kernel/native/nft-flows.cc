@@ -1,6 +1,7 @@
 // NftFlows: element operations on the fast path's nftables flow maps over one netlink socket, in
 // batches (one transaction per batch), with libnftnl building and parsing the messages. The maps are
-// `type ipv4_addr . ipv4_addr . inet_service : mark` (cluster address, client address, client port).
+// `type ipv4_addr . ipv4_addr . inet_service : mark` (cluster address, client address, client port); a
+// table of family ip6 has `ipv6_addr . ipv6_addr . inet_service : mark` maps, read here (not written).
 //
 // An upsert is a DESTROYSETELEM then a NEWSETELEM of the key in one transaction: replacing an element
 // whose data differs is refused by NEWSETELEM alone (EBUSY), and DESTROY (Linux 6.3) does not fail when
@@ -31,6 +32,8 @@ namespace onehost {
 // The kernel's message number (Linux 6.3); older headers do not name it.
 constexpr uint16_t kMsgDestroySetElem = 30;
 constexpr size_t kKeyLen = 12;
+// IPv6 keys: two 16-byte addresses and the port in a 4-byte register
+constexpr size_t kKeyLen6 = 36;
 constexpr uint8_t kOpUpsert = 1;
 constexpr uint8_t kOpRemove = 2;
 constexpr size_t kBatchBytes = 1 << 20;
@@ -54,7 +57,8 @@ static void Key(uint8_t* out, uint32_t vip, uint32_t client, uint32_t port) {
 }
 
 struct Element {
-  uint8_t key[kKeyLen];
+  uint8_t key[kKeyLen6];
+  uint32_t keyLen = kKeyLen;
   uint32_t mark = 0;
   uint64_t timeout = 0;
   uint64_t expiration = 0;
@@ -67,11 +71,12 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NftFlows",
                        {InstanceMethod("apply", &NftFlows::Apply), InstanceMethod("get", &NftFlows::Get),
-                        InstanceMethod("dump", &NftFlows::Dump), InstanceMethod("counters", &NftFlows::Counters),
+                        InstanceMethod("get6", &NftFlows::Get6), InstanceMethod("dump", &NftFlows::Dump), InstanceMethod("counters", &NftFlows::Counters),
                         InstanceMethod("close", &NftFlows::Close)});
   }
 
-  // new NftFlows(table, netns?): a netlink socket (in netns, when named) for table `ip <table>`.
+  // new NftFlows(table, netns?, family?): a netlink socket (in netns, when named) for table `ip <table>`
+  // (`ip6 <table>` with family 6).
   explicit NftFlows(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NftFlows>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) {
@@ -80,6 +85,8 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     }
     table_ = info[0].As<Napi::String>();
     netns_ = info.Length() > 1 && info[1].IsString() ? std::string(info[1].As<Napi::String>()) : "";
+    family_ = info.Length() > 2 && info[2].IsNumber() && info[2].As<Napi::Number>().Uint32Value() == 6 ? NFPROTO_IPV6
+                                                                                                       : NFPROTO_IPV4;
     buf_.resize(kBatchBytes + MNL_SOCKET_BUFFER_SIZE);
     rx_.resize(MNL_SOCKET_BUFFER_SIZE * 16);
     int err = OpenSocket();
@@ -94,6 +101,7 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
   uint32_t seq_ = 1;
   std::string table_;
   std::string netns_;
+  uint16_t family_ = NFPROTO_IPV4;
   std::vector<char> buf_;
   std::vector<char> rx_;
 
@@ -151,7 +159,7 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     }
     nftnl_set_elem_add(s, e);
     uint16_t flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE | NLM_F_ACK : NLM_F_ACK;
-    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(b)), type, NFPROTO_IPV4,
+    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(b)), type, family_,
                                                  flags, seq_++);
     nftnl_set_elems_nlmsg_build_payload(nlh, s);
     nftnl_set_free(s);
@@ -279,8 +287,9 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     Element el;
     uint32_t len = 0;
     const void* key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-    if (key == nullptr || len != kKeyLen) return 0;
-    memcpy(el.key, key, kKeyLen);
+    if (key == nullptr || (len != kKeyLen && len != kKeyLen6)) return 0;
+    memcpy(el.key, key, len);
+    el.keyLen = len;
     const void* d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len);
     if (d != nullptr && len == 4) memcpy(&el.mark, d, 4);
     el.timeout = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
@@ -314,7 +323,7 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
   }
 
   // Query sends a GETSETELEM (a dump, or one key) and collects the elements; returns 0 or an errno.
-  int Query(const std::string& set, const uint8_t* key, std::vector<Element>* out, size_t limit) {
+  int Query(const std::string& set, const uint8_t* key, size_t keyLen, std::vector<Element>* out, size_t limit) {
     Resync();
     struct nftnl_set* s = nftnl_set_alloc();
     nftnl_set_set_str(s, NFTNL_SET_TABLE, table_.c_str());
@@ -323,10 +332,10 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     uint16_t flags = key == nullptr ? NLM_F_DUMP : NLM_F_ACK;
     if (key != nullptr) {
       struct nftnl_set_elem* e = nftnl_set_elem_alloc();
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, kKeyLen);
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, keyLen);
       nftnl_set_elem_add(s, e);
     }
-    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf_.data(), NFT_MSG_GETSETELEM, NFPROTO_IPV4, flags, seq);
+    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf_.data(), NFT_MSG_GETSETELEM, family_, flags, seq);
     nftnl_set_elems_nlmsg_build_payload(nlh, s);
     nftnl_set_free(s);
     if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return errno;
@@ -344,11 +353,21 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
 
   static Napi::Object ToJs(Napi::Env env, const Element& el) {
     Napi::Object o = Napi::Object::New(env);
-    uint32_t v, c;
+    uint32_t v = 0, c = 0;
     uint16_t p;
-    memcpy(&v, el.key, 4);
-    memcpy(&c, el.key + 4, 4);
-    memcpy(&p, el.key + 8, 2);
+    if (el.keyLen == kKeyLen6) {
+      // IPv6: the addresses as text (RFC 5952), vip and client 0
+      char a[INET6_ADDRSTRLEN];
+      inet_ntop(AF_INET6, el.key, a, sizeof a);
+      o.Set("vip6", Napi::String::New(env, a));
+      inet_ntop(AF_INET6, el.key + 16, a, sizeof a);
+      o.Set("client6", Napi::String::New(env, a));
+      memcpy(&p, el.key + 32, 2);
+    } else {
+      memcpy(&v, el.key, 4);
+      memcpy(&c, el.key + 4, 4);
+      memcpy(&p, el.key + 8, 2);
+    }
     o.Set("vip", Napi::Number::New(env, ntohl(v)));
     o.Set("client", Napi::Number::New(env, ntohl(c)));
     o.Set("port", Napi::Number::New(env, ntohs(p)));
@@ -372,7 +391,7 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     Key(key, info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value(),
         info[3].As<Napi::Number>().Uint32Value());
     std::vector<Element> out;
-    int err = Query(info[0].As<Napi::String>(), key, &out, 0);
+    int err = Query(info[0].As<Napi::String>(), key, kKeyLen, &out, 0);
     if (err == ENOENT) return env.Null();
     if (err != 0) {
       ThrowErrno(env, "get element of " + std::string(info[0].As<Napi::String>()), err);
@@ -381,6 +400,25 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
     return out.empty() ? env.Null() : static_cast<Napi::Value>(ToJs(env, out[0]));
   }
 
+  // get6(set, key) → element or null: key is the element's key as the kernel holds it, 12 or 36 bytes
+  Napi::Value Get6(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    size_t len = info.Length() > 1 && info[1].IsTypedArray() ? info[1].As<Napi::Uint8Array>().ByteLength() : 0;
+    if (!info[0].IsString() || (len != kKeyLen && len != kKeyLen6)) {
+      Napi::TypeError::New(env, "get6(set, key: 12 or 36 bytes)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto k = info[1].As<Napi::Uint8Array>();
+    std::vector<Element> out;
+    int err = Query(info[0].As<Napi::String>(), k.Data(), len, &out, 0);
+    if (err == ENOENT) return env.Null();
+    if (err != 0) {
+      ThrowErrno(env, "get element of " + std::string(info[0].As<Napi::String>()), err);
+      return env.Undefined();
+    }
+    return out.empty() ? env.Null() : static_cast<Napi::Value>(ToJs(env, out[0]));
+  }
   // dump(set, limit?) → Promise<elements> (all, or the first `limit`), on a worker thread
   Napi::Value Dump(const Napi::CallbackInfo& info);
   // counters() → Promise<{ name: [packets, bytes] }>: the table's named counters, on a worker thread
@@ -395,8 +433,9 @@ class NftFlows : public Napi::ObjectWrap<NftFlows> {
 // is abandoned with its socket.
 class DumpWorker : public Napi::AsyncWorker {
  public:
-  DumpWorker(Napi::Env env, std::string netns, std::string table, std::string set, size_t limit)
+  DumpWorker(Napi::Env env, std::string netns, std::string table, std::string set, size_t limit, uint16_t family)
       : Napi::AsyncWorker(env),
+        family_(family),
         netns_(std::move(netns)),
         table_(std::move(table)),
         set_(std::move(set)),
@@ -423,7 +462,7 @@ class DumpWorker : public Napi::AsyncWorker {
     struct nftnl_set* s = nftnl_set_alloc();
     nftnl_set_set_str(s, NFTNL_SET_TABLE, table_.c_str());
     nftnl_set_set_str(s, NFTNL_SET_NAME, set_.c_str());
-    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_IPV4, NLM_F_DUMP, 1);
+    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, family_, NLM_F_DUMP, 1);
     nftnl_set_elems_nlmsg_build_payload(nlh, s);
     nftnl_set_free(s);
     uint32_t portid = mnl_socket_get_portid(nl);
@@ -466,6 +505,7 @@ class DumpWorker : public Napi::AsyncWorker {
   }
 
  private:
+  uint16_t family_;
   std::string netns_, table_, set_;
   size_t limit_;
   Napi::Promise::Deferred deferred_;
@@ -481,7 +521,7 @@ Napi::Value NftFlows::Dump(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   size_t limit = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  auto* w = new DumpWorker(env, netns_, table_, info[0].As<Napi::String>(), limit);
+  auto* w = new DumpWorker(env, netns_, table_, info[0].As<Napi::String>(), limit, family_);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -491,8 +531,9 @@ Napi::Value NftFlows::Dump(const Napi::CallbackInfo& info) {
 // through a socket of its own: unlike `nft list counters`, which fetches every set's elements too.
 class CountersWorker : public Napi::AsyncWorker {
  public:
-  CountersWorker(Napi::Env env, std::string netns, std::string table)
+  CountersWorker(Napi::Env env, std::string netns, std::string table, uint16_t family)
       : Napi::AsyncWorker(env),
+        family_(family),
         netns_(std::move(netns)),
         table_(std::move(table)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
@@ -532,7 +573,7 @@ class CountersWorker : public Napi::AsyncWorker {
     struct nftnl_obj* o = nftnl_obj_alloc();
     nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, table_.c_str());
     nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETOBJ, NFPROTO_IPV4, NLM_F_DUMP, 1);
+    struct nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETOBJ, family_, NLM_F_DUMP, 1);
     nftnl_obj_nlmsg_build_payload(nlh, o);
     nftnl_obj_free(o);
     uint32_t portid = mnl_socket_get_portid(nl);
@@ -578,6 +619,7 @@ class CountersWorker : public Napi::AsyncWorker {
   }
 
  private:
+  uint16_t family_;
   std::string netns_, table_;
   Napi::Promise::Deferred deferred_;
   std::vector<Counter> out_;
@@ -587,7 +629,7 @@ class CountersWorker : public Napi::AsyncWorker {
 Napi::Value NftFlows::Counters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Open(env)) return env.Undefined();
-  auto* w = new CountersWorker(env, netns_, table_);
+  auto* w = new CountersWorker(env, netns_, table_, family_);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

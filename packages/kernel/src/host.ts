@@ -67,11 +67,13 @@ export class Host {
   /**
    * ipBatch runs many `ip` commands in one process (`ip -batch -`, one command per line). It stops at the
    * first failing line; the CommandError's stderr names it. With `force`, it runs every line and fails at
-   * the end if any failed.
+   * the end if any failed. With `family` 6 every line is IPv6 (`ip -6`: rules and flushes need it; routes
+   * and neighbours take the family from their address).
    */
-  async ipBatch(lines: readonly string[], force = false): Promise<void> {
+  async ipBatch(lines: readonly string[], force = false, family?: 6): Promise<void> {
     if (lines.length === 0) return;
-    await this.run('ip', [...(force ? ['-force'] : []), '-batch', '-'], { input: `${lines.join('\n')}\n` });
+    const args = [...(family === 6 ? ['-6'] : []), ...(force ? ['-force'] : []), '-batch', '-'];
+    await this.run('ip', args, { input: `${lines.join('\n')}\n` });
   }
 
   /** nft feeds a script to `nft -f -`: one transaction, all or nothing. */

@@ -27,7 +27,7 @@ export type Change =
   | { kind: 'table-route'; table: number; dst: string; dev: string }
   /** A rule given by its `ip rule` selector and action, e.g. priority 100 iif eth0 to … lookup 4789. */
   | { kind: 'rule-args'; args: string[]; family?: 6 }
-  /** Every rule at this preference is ours (rules made and removed at run time, e.g. one per node). */
+  /** Every rule at this preference, IPv4 and IPv6, is ours (rules made and removed at run time, e.g. one per node). */
   | { kind: 'rules-at'; priority: number }
   /** Every route in tables from..to is ours (one table per node, made at run time). */
   | { kind: 'tables'; from: number; to: number }
@@ -218,11 +218,21 @@ export async function undoChange(change: Change, host: Host = localHost): Promis
       }
       return;
     case 'rules-at': {
+      // both families: the kernel fast path's IPv6 mark rules sit at the same preference
       const n = (await host.rules()).filter((r) => r.priority === change.priority).length;
       await host
         .ipBatch(
           Array.from({ length: n }, () => `rule del priority ${change.priority}`),
           true,
+        )
+        .catch(() => undefined);
+      // a host without IPv6 lists no IPv6 rules
+      const n6 = (await host.rules6().catch(() => [])).filter((r) => r.priority === change.priority).length;
+      await host
+        .ipBatch(
+          Array.from({ length: n6 }, () => `rule del priority ${change.priority}`),
+          true,
+          6,
         )
         .catch(() => undefined);
       return;

@@ -5,6 +5,9 @@ import { CommandError } from './command.js';
 export interface FlowElement {
   vip: number;
   client: number;
+  /** an IPv6 map's element: its addresses as text (RFC 5952); vip and client are 0 */
+  vip6?: string;
+  client6?: string;
   port: number;
   mark: number;
   /** the element's own timeout (0: the map's default) */
@@ -35,6 +38,7 @@ interface NativeNftFlows {
     timeouts: Uint32Array,
   ): ApplyResult;
   get(set: string, vip: number, client: number, port: number): FlowElement | null;
+  get6(set: string, key: Uint8Array): FlowElement | null;
   dump(set: string, limit?: number): Promise<FlowElement[]>;
   counters(): Promise<Record<string, [number, number]>>;
   close(): void;
@@ -47,7 +51,7 @@ interface NativeNftContext {
 
 const require = createRequire(import.meta.url);
 const native = require('../build/Release/onehost_kernel.node') as {
-  NftFlows: new (table: string, netns?: string) => NativeNftFlows;
+  NftFlows: new (table: string, netns?: string, family?: 4 | 6) => NativeNftFlows;
   NftContext: new (netns?: string, json?: boolean) => NativeNftContext;
 };
 
@@ -153,14 +157,16 @@ export class FlowBatch {
 /**
  * NftFlows edits and reads the flow maps of one nftables table (`ip <table>`, maps typed
  * `ipv4_addr . ipv4_addr . inet_service : mark`) over a netlink socket of its own, in the namespace it
- * was opened in: batches of element operations as one transaction each, no process per operation.
+ * was opened in: batches of element operations as one transaction each, no process per operation. Opened
+ * for family 6 it reads the `ip6 <table>` (maps `ipv6_addr . ipv6_addr . inet_service : mark`): `get6`,
+ * `dump`, `counters`.
  */
 export class NftFlows {
   private constructor(private readonly n: NativeNftFlows) {}
 
   /** open makes the socket (in `netns` when named). Throws an Error with code ENFTFLOWS when it cannot. */
-  static open(table: string, netns?: string): NftFlows {
-    return new NftFlows(new native.NftFlows(table, netns));
+  static open(table: string, netns?: string, family: 4 | 6 = 4): NftFlows {
+    return new NftFlows(new native.NftFlows(table, netns, family));
   }
 
   /**
@@ -176,6 +182,15 @@ export class NftFlows {
   /** get reads one element; null when the map has none for the key. Throws when the map is missing. */
   get(set: string, vip: number, client: number, port: number): FlowElement | null {
     return this.n.get(set, vip, client, port);
+  }
+
+  /**
+   * get6 reads one element of a map of the table opened (either family) by its key as the kernel holds
+   * it (12 or 36 bytes: each part of a concatenation padded to 4, integers from expressions such as
+   * `jhash` in host order). Null when the map has none for the key; throws when the map is missing.
+   */
+  get6(set: string, key: Uint8Array): FlowElement | null {
+    return this.n.get6(set, key);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FLOW_SEED, jhashAddrPort, maglevSlot, reciprocalScale } from './hash.js';
+import { FLOW_SEED, jhashAddrPort, jhashBytes, maglevSlot, maglevSlot6, reciprocalScale } from './hash.js';
 
 const ip = (s: string): number => s.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
 
@@ -20,6 +20,35 @@ describe('the kernel’s flow hash', () => {
   it.each(KERNEL)('%s:%i lands in slot %i of 65537, as nftables computed it', (a, port, slot) => {
     expect(FLOW_SEED).toBe(0x4f4e4548);
     expect(maglevSlot(ip(a), port, 65537)).toBe(slot);
+  });
+
+  // Captured from this kernel: `meta mark set jhash ip6 saddr . tcp sport mod 65537 seed 0x4f4e4548` on
+  // SYNs from 2001:db8::10 (RFC 3849), the marks read back from an nftables set.
+  const KERNEL6: Array<[number, number]> = [
+    [40494, 0x8bc6],
+    [40368, 0xae03],
+    [40280, 0xa6c3],
+    [50000, 0x0de8],
+    [61000, 0xd978],
+    [1024, 0x690e],
+  ];
+  const SRC6 = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 0x10]);
+
+  it.each(KERNEL6)('[2001:db8::10]:%i lands in the slot of 65537 nftables computed (%i)', (port, slot) => {
+    expect(maglevSlot6(SRC6, 0, port, 65537)).toBe(slot);
+    // the same as the general jhash over the 20 bytes
+    const k = Uint8Array.from([...SRC6, port >>> 8, port & 0xff, 0, 0]);
+    expect(maglevSlot6(SRC6, 0, port, 65537)).toBe(reciprocalScale(jhashBytes(k, 20, FLOW_SEED), 65537));
+  });
+
+  it('jhash of any length is the 8-byte one for an IPv4 address and port', () => {
+    for (const [a, port] of [
+      ['203.0.113.10', 40494],
+      ['198.18.0.7', 1],
+    ] as const) {
+      const k = Uint8Array.from([...a.split('.').map(Number), port >>> 8, port & 0xff, 0, 0]);
+      expect(jhashBytes(k, 8, FLOW_SEED)).toBe(jhashAddrPort(ip(a), port, FLOW_SEED));
+    }
   });
 
   it('jhash returns uint32 and depends on every input', () => {

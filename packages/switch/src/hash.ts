@@ -99,6 +99,127 @@ export function maglevSlot(srcAddr: number, srcPort: number, size: number): numb
   return reciprocalScale(jhashAddrPort(srcAddr, srcPort, FLOW_SEED), size);
 }
 
+/**
+ * jhashBytes is the Linux kernel's `jhash()` (include/linux/jhash.h) of k[0, len): words read
+ * little-endian (the kernel's unaligned CPU reads on x86), a mix per 12 bytes but the last 1 to 12, which
+ * the tail adds byte by byte before the final mix. Returns a uint32. For explain, not per packet.
+ */
+export function jhashBytes(k: Uint8Array, len: number, seed: number): number {
+  let a = (0xdeadbeef + len + seed) | 0;
+  let b = a;
+  let c = a;
+  const le = (i: number) => k[i]! | (k[i + 1]! << 8) | (k[i + 2]! << 16) | (k[i + 3]! << 24);
+  let i = 0;
+  let n = len;
+  for (; n > 12; n -= 12, i += 12) {
+    a = (a + le(i)) | 0;
+    b = (b + le(i + 4)) | 0;
+    c = (c + le(i + 8)) | 0;
+    // __jhash_mix
+    a = (a - c) | 0;
+    a ^= rol32(c, 4);
+    c = (c + b) | 0;
+    b = (b - a) | 0;
+    b ^= rol32(a, 6);
+    a = (a + c) | 0;
+    c = (c - b) | 0;
+    c ^= rol32(b, 8);
+    b = (b + a) | 0;
+    a = (a - c) | 0;
+    a ^= rol32(c, 16);
+    c = (c + b) | 0;
+    b = (b - a) | 0;
+    b ^= rol32(a, 19);
+    a = (a + c) | 0;
+    c = (c - b) | 0;
+    c ^= rol32(b, 4);
+    b = (b + a) | 0;
+  }
+  if (n === 0) return c >>> 0;
+  // the tail: byte j of the last n goes into a, b or c at bit 8 * (j % 4)
+  for (let j = 0; j < n; j++) {
+    const v = k[i + j]! << (8 * (j % 4));
+    if (j < 4) a = (a + v) | 0;
+    else if (j < 8) b = (b + v) | 0;
+    else c = (c + v) | 0;
+  }
+  // __jhash_final
+  c ^= b;
+  c = (c - rol32(b, 14)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 11)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 25)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 16)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 4)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 14)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 24)) | 0;
+  return c >>> 0;
+}
+
+/**
+ * jhashAddr6Port is jhashBytes of the 20 bytes nftables hashes for `jhash ip6 saddr . th sport`: the
+ * IPv6 address at buf[off, off+16), then the port in network order padded with two zero bytes. Reads the
+ * address in place (nothing allocated: the switch calls it per packet). Returns a uint32.
+ */
+export function jhashAddr6Port(buf: Uint8Array, off: number, srcPort: number, seed: number): number {
+  const le = (i: number) => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+  const init = (0xdeadbeef + 20 + seed) | 0;
+  let a = (init + le(off)) | 0;
+  let b = (init + le(off + 4)) | 0;
+  let c = (init + le(off + 8)) | 0;
+  // __jhash_mix over the first 12 bytes
+  a = (a - c) | 0;
+  a ^= rol32(c, 4);
+  c = (c + b) | 0;
+  b = (b - a) | 0;
+  b ^= rol32(a, 6);
+  a = (a + c) | 0;
+  c = (c - b) | 0;
+  c ^= rol32(b, 8);
+  b = (b + a) | 0;
+  a = (a - c) | 0;
+  a ^= rol32(c, 16);
+  c = (c + b) | 0;
+  b = (b - a) | 0;
+  b ^= rol32(a, 19);
+  a = (a + c) | 0;
+  c = (c - b) | 0;
+  c ^= rol32(b, 4);
+  b = (b + a) | 0;
+  // the tail: the address's last 4 bytes, then the port's two bytes (and two zero bytes)
+  a = (a + le(off + 12)) | 0;
+  b = (b + (((srcPort >>> 8) & 0xff) | ((srcPort & 0xff) << 8))) | 0;
+  // __jhash_final
+  c ^= b;
+  c = (c - rol32(b, 14)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 11)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 25)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 16)) | 0;
+  a ^= c;
+  a = (a - rol32(c, 4)) | 0;
+  b ^= a;
+  b = (b - rol32(a, 14)) | 0;
+  c ^= b;
+  c = (c - rol32(b, 24)) | 0;
+  return c >>> 0;
+}
+
+/**
+ * maglevSlot6 is the slot nftables' `jhash ip6 saddr . th sport mod size seed FLOW_SEED` reads for an
+ * IPv6 client whose address is at buf[off, off+16).
+ */
+export function maglevSlot6(buf: Uint8Array, off: number, srcPort: number, size: number): number {
+  return reciprocalScale(jhashAddr6Port(buf, off, srcPort, FLOW_SEED), size);
+}
+
 /** fnv1a32 hashes a string's UTF-16 code units with a seed (Maglev's per-node offset and skip). */
 export function fnv1a32(text: string, seed: number): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;

@@ -56,8 +56,11 @@ export {
   fmix32,
   hash3,
   hashWords,
+  jhashAddr6Port,
   jhashAddrPort,
+  jhashBytes,
   maglevSlot,
+  maglevSlot6,
   reciprocalScale,
 } from './hash.js';
 export {

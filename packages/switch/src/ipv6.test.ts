@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DecisionOut, KIND, NO_PORT } from './decision.js';
 import { DROP } from './drop-reason.js';
+import { maglevSlot6 } from './hash.js';
 import { MessageSwitch } from './message-switch.js';
+import { DEFAULT_MAGLEV_SIZE } from './tables/maglev.js';
 import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
 import {
   echo6Reply,
@@ -93,6 +95,17 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     const b = decide(switchWith(), tcp6(443, ACK, 6100)).node;
     expect(a).toBeGreaterThan(1);
     expect(b).toBe(a);
+  });
+
+  it('maglev and udp-flow place an IPv6 client by the slot the kernel fast path hashes it to', () => {
+    const sw = switchWith();
+    for (const pkt of [tcp6(443, SYN, 6150), udp6(53, 6151)]) {
+      const e = sw.explain(pkt, { dryRun: true });
+      // the client address sits at bytes 8-23 of the IPv6 header (RFC 8200 §3)
+      const sport = (pkt[40]! << 8) | pkt[41]!;
+      const slot = /maglev slot (\d+)/.exec(e.trace.join('\n'))?.[1];
+      expect(Number(slot), e.trace.join('\n')).toBe(maglevSlot6(pkt, 8, sport, DEFAULT_MAGLEV_SIZE));
+    }
   });
 
   it('least-conn counts IPv6 flows with the IPv4 ones', () => {

@@ -148,7 +148,10 @@ class ConnectionManager implements RoutingFunction {
         out.drop(DROP.NO_CONNECTION);
         return;
       }
-      const node = this.maglev.pick(a, p.srcPort);
+      const node =
+        p.family === 6
+          ? this.maglev.pick6(ctx.buf, p.ipHeaderOffset + 8, p.srcPort)
+          : this.maglev.pick(a, p.srcPort);
       if (ctx.trace !== null) {
         ctx.trace.add(
           `connection: no entry for ${flowText(ctx)} → re-derived by maglev slot ${this.maglev.lastSlot}`,
@@ -226,7 +229,11 @@ class ConnectionManager implements RoutingFunction {
     let node: number;
     let how: string;
     if (policy === 'maglev') {
-      node = this.maglev!.pick(srcAddr, srcPort);
+      const p = ctx.p;
+      node =
+        p.family === 6
+          ? this.maglev!.pick6(ctx.buf, p.ipHeaderOffset + 8, srcPort)
+          : this.maglev!.pick(srcAddr, srcPort);
       how = `maglev slot ${this.maglev!.lastSlot}`;
     } else if (policy === 'least-conn') {
       const live = this.live.perNode ?? this.flows.perNode;

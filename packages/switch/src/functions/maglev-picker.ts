@@ -1,4 +1,4 @@
-import { maglevSlot } from '../hash.js';
+import { maglevSlot, maglevSlot6 } from '../hash.js';
 import type { NodeDirectory } from '../node-directory.js';
 import { buildMaglev } from '../tables/maglev.js';
 import { activeBackends } from './candidates.js';
@@ -24,6 +24,16 @@ export class MaglevPicker {
   /** pick returns the node id for the flow, or -1 when no node is active. */
   pick(srcAddr: number, srcPort: number): number {
     const slot = maglevSlot(srcAddr, srcPort, this.size);
+    this.lastSlot = slot;
+    return this.table[slot]!;
+  }
+
+  /**
+   * pick6 is pick for an IPv6 client whose address is at buf[off, off+16): the slot the kernel fast
+   * path's `jhash ip6 saddr . th sport` reads, so user space and the kernel place a flow alike.
+   */
+  pick6(buf: Uint8Array, off: number, srcPort: number): number {
+    const slot = maglevSlot6(buf, off, srcPort, this.size);
     this.lastSlot = slot;
     return this.table[slot]!;
   }

@@ -104,7 +104,9 @@ class UdpFlow implements RoutingFunction {
         this.deps.counters.event(EVENT.CONN_NODE_LOST);
       }
     }
-    const node = this.maglev.pick(a, p.srcPort);
+    const node = v6
+      ? this.maglev.pick6(ctx.buf, p.ipHeaderOffset + 8, p.srcPort)
+      : this.maglev.pick(a, p.srcPort);
     if (ctx.trace !== null) {
       ctx.trace.add(
         `udp-flow: new flow → maglev slot ${this.maglev.lastSlot} → ${node < 0 ? 'no active node' : ctx.nodes.nameOf(node)}`,

@@ -246,9 +246,9 @@ describe('onehostctl explain (live) and conns', () => {
     expect(new Set(nodes).size).toBe(3);
     const all = await ctl('conns', ...as('alice'));
     expect(all.code).toBe(0);
-    expect(all.out[0]).toMatch(/^CLIENT\s+ENTRY\s+NODE\s+STATE\s+EXPIRES IN\s+PATH\s+PACKETS$/);
-    // the switch's own table (this gateway runs no kernel data path)
-    expect(all.out[1]).toMatch(/\suser\s+-$/);
+    expect(all.out[0]).toMatch(/^CLIENT\s+ENTRY\s+NODE\s+STATE\s+EXPIRES IN\s+PATH\s+PACKETS\s+SPLICE$/);
+    // the switch's own table (this gateway runs no kernel data path), no spliced connection
+    expect(all.out[1]).toMatch(/\suser\s+-\s+-$/);
     expect(
       all.out
         .slice(1, 4)

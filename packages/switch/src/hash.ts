@@ -64,25 +64,10 @@ export function jhashAddrPort(srcAddr: number, srcPort: number, seed: number): n
     ((srcAddr & 0xff) << 24);
   const b0 = ((srcPort >>> 8) & 0xff) | ((srcPort & 0xff) << 8);
   const init = (0xdeadbeef + 8 + seed) | 0;
-  let a = (init + a0) | 0;
-  let b = (init + b0) | 0;
-  let c = init;
-  // __jhash_final
-  c ^= b;
-  c = (c - rol32(b, 14)) | 0;
-  a ^= c;
-  a = (a - rol32(c, 11)) | 0;
-  b ^= a;
-  b = (b - rol32(a, 25)) | 0;
-  c ^= b;
-  c = (c - rol32(b, 16)) | 0;
-  a ^= c;
-  a = (a - rol32(c, 4)) | 0;
-  b ^= a;
-  b = (b - rol32(a, 14)) | 0;
-  c ^= b;
-  c = (c - rol32(b, 24)) | 0;
-  return c >>> 0;
+  const a = (init + a0) | 0;
+  const b = (init + b0) | 0;
+  const c = init;
+  return jhashFinal(a, b, c);
 }
 
 /**
@@ -143,7 +128,11 @@ export function jhashBytes(k: Uint8Array, len: number, seed: number): number {
     else if (j < 8) b = (b + v) | 0;
     else c = (c + v) | 0;
   }
-  // __jhash_final
+  return jhashFinal(a, b, c);
+}
+
+/** jhashFinal is the kernel's __jhash_final of (a, b, c); returns c as a uint32. */
+function jhashFinal(a: number, b: number, c: number): number {
   c ^= b;
   c = (c - rol32(b, 14)) | 0;
   a ^= c;
@@ -194,22 +183,7 @@ export function jhashAddr6Port(buf: Uint8Array, off: number, srcPort: number, se
   // the tail: the address's last 4 bytes, then the port's two bytes (and two zero bytes)
   a = (a + le(off + 12)) | 0;
   b = (b + (((srcPort >>> 8) & 0xff) | ((srcPort & 0xff) << 8))) | 0;
-  // __jhash_final
-  c ^= b;
-  c = (c - rol32(b, 14)) | 0;
-  a ^= c;
-  a = (a - rol32(c, 11)) | 0;
-  b ^= a;
-  b = (b - rol32(a, 25)) | 0;
-  c ^= b;
-  c = (c - rol32(b, 16)) | 0;
-  a ^= c;
-  a = (a - rol32(c, 4)) | 0;
-  b ^= a;
-  b = (b - rol32(a, 14)) | 0;
-  c ^= b;
-  c = (c - rol32(b, 24)) | 0;
-  return c >>> 0;
+  return jhashFinal(a, b, c);
 }
 
 /**

@@ -25,6 +25,8 @@ describe(`the live fuzz (${DATAPATH})`, () => {
   }, async () => {
     // the warm-up as long as the 10M runs': the gateway's preallocated tables become resident as mutated
     // packets touch them (+80 MB in a short warm-up), which is a plateau, not a leak
+    // first, so that whatever fails below can be repeated
+    console.log(`live fuzz (${DATAPATH}): seed ${SEED} (ONEHOST_FUZZ_SEED=${SEED} repeats the run)`);
     const r = await liveFuzz(c, {
       packets: PACKETS,
       warmup: 200_000,

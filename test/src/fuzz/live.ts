@@ -180,6 +180,16 @@ export function usageOf(pid: number): Usage {
   };
 }
 
+/** exitedCheck throws, with the seed that repeats the run and the gateway's last output, if it exited. */
+function exitedCheck(c: Cluster, seed: number, after: string): void {
+  if (c.gateway.running) return;
+  throw new Error(
+    `the gateway exited during the live fuzz (seed ${seed}, after ${after}, ${JSON.stringify(
+      c.gateway.exitStatus(),
+    )}):\n${c.gateway.output().slice(-3000)}`,
+  );
+}
+
 /** scrape reads the gateway's whole /metrics as series (`name{labels}`) → value. */
 async function scrape(c: Cluster): Promise<Map<string, number>> {
   const { stdout } = await c.lab.exec('gw', 'curl', [
@@ -387,6 +397,7 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
     log(`warm-up: ${warmup} packets`);
     await blaster.send(warmup, rate, gone);
     await sleep(2000);
+    exitedCheck(c, seed, `the warm-up's ${warmup} packets`);
     // before the baseline: the first scrape walks every flow table (onehost_connections), which faults
     // in their preallocated memory (166 MB in the lab), once
     const [m0, k0, t0] = await Promise.all([scrape(c), snmp(c, 'gw'), tunDrops(c)]);
@@ -439,12 +450,7 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
       clearInterval(sampler);
     }
     const seconds = (Date.now() - began) / 1000;
-    if (!c.gateway.running)
-      throw new Error(
-        `the gateway exited during the live fuzz (seed ${seed}, after ${sent} packets, ${JSON.stringify(
-          c.gateway.exitStatus(),
-        )}):\n${c.gateway.output().slice(-3000)}`,
-      );
+    exitedCheck(c, seed, `${sent} packets`);
     const streamReport = JSON.parse(
       (await streams.catch((e: Error) => ({ stdout: JSON.stringify({ error: e.message }) }))).stdout || '{}',
     ) as Record<string, number>;

@@ -32,8 +32,11 @@ async function waitFor(what, fn, ms = 20_000) {
 }
 
 async function up() {
-  step('lab: 2 outside clients, a gateway host, 3 nodes (network namespaces), nginx, iperf3, nfs-ganesha');
-  const lab = await createLab({ id: ID, owned: false, nfs: true });
+  step(
+    'lab: 2 outside clients, a gateway host, 3 nodes (network namespaces), nginx, iperf3, nfs-ganesha; IPv6 outside too',
+  );
+  const lab = await createLab({ id: ID, owned: false, nfs: true, ipv6: true });
+  const vip6 = lab.addresses.ipv6.vip;
   const dir = join(lab.runDir, 'onehost');
   await mkdir(join(dir, 'pki'), { recursive: true, mode: 0o700 });
   say(`namespaces ${lab.prefix}*, runtime files in ${lab.runDir}`);
@@ -52,7 +55,14 @@ async function up() {
   await put('op', await issueCertificate(ca, { role: 'operator', name: 'op' }));
   for (const n of lab.plan.nodes)
     await put(n.name, await issueCertificate(ca, { role: 'node', name: n.name }));
-  await writeFile(join(dir, 'gateway.yaml'), await readFile(join(root, 'infra/lab/gateway.yaml'), 'utf8'));
+  // dual stack: the outside network gets the lab's IPv6 cluster address beside its IPv4 one
+  const yaml = (await readFile(join(root, 'infra/lab/gateway.yaml'), 'utf8')).replace(
+    /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
+    `$1  - { network: outside, address: "${vip6}" }\n`,
+  );
+  if (!yaml.includes(vip6))
+    throw new Error('infra/lab/gateway.yaml: no outside cluster address to add IPv6 to');
+  await writeFile(join(dir, 'gateway.yaml'), yaml);
 
   step('onehost-gateway on gw, onehost-agent on every node');
   const gw = await lab.startIn('gw', 'onehost-gateway', process.execPath, [
@@ -103,6 +113,15 @@ async function up() {
       ])
     ).stdout;
 
+  // a change reaches the kernel's table a moment after the switch takes it (one nftables transaction for
+  // both families): the demo's connections wait for the kernel to be in step, so they show the change
+  const inStep = (what) =>
+    waitFor(`the kernel table in step with the switch (${what})`, async () => {
+      const s = JSON.parse(await ctl('gateway', 'status', '--json'));
+      return s.datapath !== 'kernel' || s.appliedVersion === s.switchVersion;
+    });
+  await inStep('every node joined');
+
   step('onehostctl members');
   say((await ctl('members')).trimEnd());
 
@@ -115,6 +134,20 @@ async function up() {
       '-w',
       ' (server %{remote_ip}:%{remote_port})',
       `http://${lab.addresses.vip}/`,
+    ]);
+    say(`  ${r.stdout.replace('\n', '')}`);
+  }
+
+  step(`curl -6 http://[${vip6}]/ from c1, six times: the IPv6 cluster address, the same round robin`);
+  for (let i = 0; i < 6; i++) {
+    const r = await lab.exec('c1', 'curl', [
+      '-6',
+      '-sS',
+      '-m',
+      '5',
+      '-w',
+      ' (server [%{remote_ip}]:%{remote_port})',
+      `http://[${vip6}]/`,
     ]);
     say(`  ${r.stdout.replace('\n', '')}`);
   }
@@ -133,6 +166,25 @@ async function up() {
   const seen = await lab.exec('n1', 'curl', ['-sS', '-m', '5', `http://${lab.addresses.clients[0]}:9000/`]);
   say(`  c1 saw the connection come from ${seen.stdout.trim()}`);
   await server.stop();
+
+  step('the same over IPv6: n1 connects to c1’s IPv6 address; c1 sees the IPv6 cluster address');
+  const server6 = lab.spawn('c1', 'python3', [
+    '-c',
+    [
+      'import socket',
+      's=socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      "s.bind(('::', 9006)); s.listen(1); print('listening', flush=True)",
+      "k,a=s.accept(); k.recv(4096); k.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\n'+('[%s]:%d' % a[:2]).encode()); k.close()",
+    ].join('\n'),
+  ]);
+  await server6.waitForOutput('listening');
+  const client6 = lab.addresses.ipv6.clients[0];
+  const seen6 = await lab.exec('n1', 'curl', ['-6', '-sS', '-m', '5', `http://[${client6}]:9006/`]);
+  const n1 = JSON.parse(await ctl('members', '--json')).find((m) => m.name === 'n1');
+  say(
+    `  c1 saw the connection come from ${seen6.stdout.trim()}${n1?.block ? ` (n1’s block ${n1.block.lo}–${n1.block.hi})` : ''}`,
+  );
+  await server6.stop();
 
   step(`NFS: n1 exports /srv/projects, n2 /srv/home; outside, ${lab.addresses.vip} is one NFS server`);
   await waitFor('both nodes’ exports at the gateway', async () => {
@@ -181,6 +233,7 @@ async function up() {
   step('health: nginx stopped on n3; its agent’s check fails and n3 leaves port 80’s candidates only');
   await lab.stopNginx('n3');
   await waitFor('n3’s web check failing', async () => (await ctl('members')).includes('web: http /'));
+  await inStep('n3 left port 80');
   say((await ctl('members')).trimEnd());
   const answers = [];
   for (let i = 0; i < 6; i++)
@@ -200,7 +253,7 @@ async function up() {
 
   step('done');
   say(
-    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}c1 nfs-ls nfs://${lab.addresses.vip}/srv/projects\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  the status page: http://${lab.addresses.gateway.inside}:9400/status from the gateway host (e.g. ip netns exec ${lab.prefix}gw chromium --headless --screenshot …)\n  logs: ${lab.runDir}/<host>/*.log`,
+    `The lab stays up. Try:\n  ip netns exec ${lab.prefix}c1 curl http://${lab.addresses.vip}/\n  ip netns exec ${lab.prefix}c1 curl -6 http://[${vip6}]/\n  ip netns exec ${lab.prefix}c1 rpcinfo -p ${lab.addresses.vip}\n  ip netns exec ${lab.prefix}c1 nfs-ls nfs://${lab.addresses.vip}/srv/projects\n  ip netns exec ${lab.prefix}gw curl -s http://${lab.addresses.gateway.inside}:9400/metrics | grep onehost_\n  the status page: http://${lab.addresses.gateway.inside}:9400/status from the gateway host (e.g. ip netns exec ${lab.prefix}gw chromium --headless --screenshot …)\n  logs: ${lab.runDir}/<host>/*.log`,
   );
   say('Stop it with:  ./scripts/demo down');
 }

@@ -13,6 +13,12 @@
 // onehost ÷ peer), iperf3 UDP with 64-byte payloads (packets the server received per second).
 // Repetitions are interleaved (every workload on every path, then the next repetition) and the table
 // shows medians and ratios from this run only.
+// The IPv6 rows (upload6, download6, http_close6, latency6) run the same loads over IPv6, in the same
+// lab: onehost is c1 → the IPv6 cluster address 2001:db8:113::80 (IPv6 inside VXLAN over the IPv4
+// interconnect); the kernel route is c2 → n1's own IPv6 address, which the bench adds with a prefix of
+// its own on the interconnect (route6.ts), and its bound iperf3 listens on :5302; HAProxy listens on the
+// gateway host's outside IPv6 address too and reaches the nodes over IPv4. Choosing one turns IPv6 on in
+// the lab; without them the lab stays IPv4 only.
 // nfs-read (nfs-read.ts): nfs-cp of a 256 MiB file from n1's NFS export through the cluster address
 // (delayed binding) and directly (c2 → n1's own address), alternating; its figures come last.
 // Around each onehost load it scrapes the gateway's /metrics: TUN figures, drops, and per routing
@@ -33,7 +39,7 @@ import {
   scrapeGateway,
 } from './gateway-counters.js';
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
-import { BOUND_IPERF3_PORT, startBoundIperf3 } from './iperf3-server.js';
+import { BOUND_IPERF3_PORT, BOUND_IPERF3_PORT6, startBoundIperf3 } from './iperf3-server.js';
 import {
   NFS_PARALLEL_ID,
   NFS_READ_ID,
@@ -45,6 +51,7 @@ import {
   runNfsRead,
 } from './nfs-read.js';
 import { fmt, median, pct, spread, table } from './report.js';
+import { addKernelRoute6, ROUTE6 } from './route6.js';
 import {
   type Figure,
   PATH_TITLES,
@@ -62,6 +69,8 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
   --seconds S   length of each load (default 3)
   --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID, NFS_PARALLEL_ID].join(',')} (default all)
                 latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
+                upload6, download6, http_close6, latency6: the same over IPv6 (the IPv6 cluster address,
+                n1's own IPv6 address on the kernel route, HAProxy on the outside IPv6 address)
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
                 ${NFS_PARALLEL_ID}: 20 copies of a 32 MiB file from n1 at once, the aggregate; each
@@ -83,9 +92,10 @@ const PAUSE_MS = 500;
  * config says: iperf3's control and data connections must meet one server, and a policy that places
  * each connection by its client port (Maglev) can split them over nodes ("unable to connect stream").
  * So: the connection manager (the heavier function, as a balanced service gets) and udp-flow, both
- * restricted to n1, the node the other two paths reach too. Throws when the config has no `entries:`.
+ * restricted to n1, the node the other two paths reach too. With `ipv6` the outside also gets the IPv6
+ * cluster address (the same entries serve it). Throws when the config has no `entries:`.
  */
-function benchGatewayYaml(yaml: string): string {
+function benchGatewayYaml(yaml: string, ipv6: boolean): string {
   const lines = yaml.split('\n').filter((l) => !/^\s*-\s*\{.*\bport:\s*5201\b/.test(l));
   const at = lines.findIndex((l) => /^entries:\s*$/.test(l));
   if (at < 0) throw new Error('the lab gateway.yaml has no "entries:" list');
@@ -95,10 +105,18 @@ function benchGatewayYaml(yaml: string): string {
     '  - { protocol: tcp, port: 5201, function: connection, policy: maglev, rederive: true, nodes: [n1] }',
     '  - { protocol: udp, port: 5201, function: udp-flow, idleTimeout: 30, nodes: [n1] }',
   );
+  if (ipv6) {
+    const v4 = lines.findIndex((l) => /^\s*-\s*\{ network: outside, address: 203\.0\.113\.80\b/.test(l));
+    if (v4 < 0) throw new Error('the lab gateway.yaml has no outside cluster address 203.0.113.80');
+    lines.splice(v4 + 1, 0, `  - { network: outside, address: "${VIP6}" }`);
+  }
   // HAProxy, the peer, listens on the gateway host's outside address, which the host's input filter
   // keeps from clients that are not management sources (docs/gateway.md): c1 drives the loads
   return lines.join('\n').replace(/^(\s*allow: \[)/m, '$1203.0.113.10/32, ');
 }
+
+/** The lab's IPv6 cluster address (packages/lab plan.ts), served when an IPv6 workload is chosen. */
+const VIP6 = '2001:db8:113::80';
 
 interface Options {
   reps: number;
@@ -108,6 +126,8 @@ interface Options {
   /** run the nfs-read scenario */
   /** the NFS copy scenarios chosen, in order */
   nfs: NfsWay[];
+  /** an IPv6 workload is chosen: the lab gets IPv6 and the gateway its IPv6 cluster address */
+  ipv6: boolean;
 }
 
 function options(argv: string[]): Options | undefined {
@@ -144,7 +164,7 @@ function options(argv: string[]): Options | undefined {
   if (ids.includes(NFS_READ_ID)) nfs.push('read');
   if (ids.includes(NFS_WRITE_ID)) nfs.push('write');
   if (ids.includes(NFS_PARALLEL_ID)) nfs.push('read-20');
-  return { reps, seconds, workloads, nfs };
+  return { reps, seconds, workloads, nfs, ipv6: workloads.some((w) => w.ipv6 === true) };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -189,6 +209,8 @@ class Results {
 class Bench {
   readonly results = new Results();
   readonly targets: Record<PathId, Target>;
+  /** the IPv6 workloads' targets (the same paths over IPv6) */
+  readonly targets6: Record<PathId, Target>;
   private readonly pids: Record<string, number>;
 
   constructor(
@@ -214,7 +236,24 @@ class Bench {
         udpPort: undefined,
       },
     };
+    const a6 = a.ipv6;
+    this.targets6 = {
+      onehost: { client: 'c1', address: a6.vip, iperf3Port: 5201, httpPort: 80, udpPort: undefined },
+      kernel: {
+        client: 'c2',
+        address: ROUTE6.n1,
+        iperf3Port: BOUND_IPERF3_PORT6,
+        httpPort: 80,
+        udpPort: undefined,
+      },
+      haproxy: { ...this.targets.haproxy, address: a6.gateway },
+    };
     this.pids = { gateway: c.gateway.pid, haproxy: haproxy.pid };
+  }
+
+  /** target is where workload `w` goes on path `p`: its address family's target. */
+  target(w: Workload, p: PathId): Target {
+    return (w.ipv6 === true ? this.targets6 : this.targets)[p];
   }
 
   /** check fetches one page over every path, so a broken path fails the run before any load. */
@@ -223,17 +262,21 @@ class Bench {
       const t = this.targets[p];
       const page = await this.c.curl(t.client, `http://${t.address}:${t.httpPort}/`);
       if (!/^n\d\n$/.test(page)) throw new Error(`${p}: unexpected page ${JSON.stringify(page)}`);
+      if (!this.o.ipv6) continue;
+      const t6 = this.targets6[p];
+      const page6 = await this.c.curl(t6.client, `http://[${t6.address}]:${t6.httpPort}/`, ['-6']);
+      if (!/^n\d\n$/.test(page6)) throw new Error(`${p} (IPv6): unexpected page ${JSON.stringify(page6)}`);
     }
   }
 
   /** once runs one load; one retry after a failure (e.g. an iperf3 server still closing the last test). */
   private async once(w: Workload, p: PathId, seconds: number): Promise<Sample> {
     try {
-      return await w.run(this.c.lab, this.targets[p], seconds);
+      return await w.run(this.c.lab, this.target(w, p), seconds);
     } catch (first) {
       await sleep(1000);
       try {
-        return await w.run(this.c.lab, this.targets[p], seconds);
+        return await w.run(this.c.lab, this.target(w, p), seconds);
       } catch (err) {
         return { values: {}, error: `${(first as Error).message}; retry: ${(err as Error).message}` };
       }
@@ -264,7 +307,7 @@ class Bench {
   async warmUp(): Promise<void> {
     for (const w of this.o.workloads)
       for (const p of PATHS) {
-        if (w.id === 'udp64' && this.targets[p].udpPort === undefined) continue;
+        if (w.id === 'udp64' && this.target(w, p).udpPort === undefined) continue;
         await this.once(w, p, 1);
         await sleep(PAUSE_MS);
       }
@@ -483,11 +526,13 @@ async function main(argv: string[]): Promise<number> {
   let cluster: Cluster | undefined;
   let haproxy: LabProcess | undefined;
   let iperf3: LabProcess | undefined;
+  let iperf36: LabProcess | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () => {
     cleaning ??= (async () => {
       await haproxy?.stop(3000);
       await iperf3?.stop(3000);
+      await iperf36?.stop(3000);
       await cluster?.stop();
     })();
     return cleaning;
@@ -501,12 +546,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     console.error('bench: starting the lab and the cluster');
     cluster = await startCluster({
-      gatewayYaml: benchGatewayYaml,
+      gatewayYaml: (y) => benchGatewayYaml(y, o.ipv6),
+      ...(o.ipv6 ? { ipv6: true } : {}),
       ...(o.nfs.length > 0 ? { nfs: true, agentArgs: nfsAgentArgs } : {}),
     });
     if (o.workloads.length > 0) {
-      haproxy = await startHaproxy(cluster);
+      haproxy = await startHaproxy(cluster, o.ipv6 ? cluster.lab.addresses.ipv6.gateway : undefined);
       iperf3 = await startBoundIperf3(cluster);
+      if (o.ipv6) {
+        await addKernelRoute6(cluster);
+        iperf36 = await startBoundIperf3(cluster, ROUTE6.n1, BOUND_IPERF3_PORT6);
+      }
       const bench = new Bench(cluster, haproxy, o);
       // For profiling from another shell, e.g. `perf record -g -p <pid>` during the onehost loads.
       console.error(`bench: gateway pid ${cluster.gateway.pid}, haproxy pid ${haproxy.pid}`);

@@ -13,7 +13,10 @@ export const HAPROXY_PORTS = { http: 8081, iperf3: 5202 } as const;
  * and iperf3 to the first node's :5201 (iperf3's control and data connections must meet one server).
  * Foreground, no logs, no health checks (the onehost switch does none on the data path either).
  */
-export function haproxyConfig(listen: string, nodes: readonly string[]): string {
+export function haproxyConfig(listen: string, nodes: readonly string[], listen6?: string): string {
+  // IPv6 clients reach the same frontends on the host's outside IPv6 address; the nodes stay IPv4
+  const bind = (port: number) =>
+    `  bind ${listen}:${port}${listen6 === undefined ? '' : `\n  bind [${listen6}]:${port}`}`;
   const servers = nodes.map((a, i) => `  server n${i + 1} ${a}:80`).join('\n');
   return `# onehost bench: HAProxy mode tcp on the gateway host
 global
@@ -24,13 +27,13 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend http
-  bind ${listen}:${HAPROXY_PORTS.http}
+${bind(HAPROXY_PORTS.http)}
   default_backend nodes_http
 backend nodes_http
   balance roundrobin
 ${servers}
 frontend iperf3
-  bind ${listen}:${HAPROXY_PORTS.iperf3}
+${bind(HAPROXY_PORTS.iperf3)}
   default_backend n1_iperf3
 backend n1_iperf3
   server n1 ${nodes[0]}:5201
@@ -41,11 +44,11 @@ backend n1_iperf3
  * startHaproxy writes the config into the lab's run directory and starts haproxy in the gateway host
  * in the foreground (`-db`, so the pid we hold is HAProxy itself and stopping it by pid ends it), as a
  * child of the lab (the lab's cleanup stops it too). Resolves once both ports listen. Throws (after
- * stopping it) when it does not come up.
+ * stopping it) when it does not come up. With `listen6` it listens on that IPv6 address too.
  */
-export async function startHaproxy(c: Cluster): Promise<LabProcess> {
+export async function startHaproxy(c: Cluster, listen6?: string): Promise<LabProcess> {
   const conf = join(c.lab.runDir, 'bench-haproxy.cfg');
-  await writeFile(conf, haproxyConfig(c.lab.addresses.gateway.outside, c.lab.addresses.nodes));
+  await writeFile(conf, haproxyConfig(c.lab.addresses.gateway.outside, c.lab.addresses.nodes, listen6));
   await c.lab.exec('gw', 'haproxy', ['-c', '-q', '-f', conf]);
   const proc = c.lab.spawn('gw', 'haproxy', ['-db', '-f', conf]);
   try {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { isIPv6 } from 'node:net';
 import type { Lab } from '@onehost/lab';
 
 /** The three paths compared, in the order they run within a repetition. */
@@ -46,12 +47,20 @@ export interface Sample {
 /** Workload is one kind of load, run against a target for a bounded time. */
 export interface Workload {
   id: string;
+  /** runs over IPv6: against the paths' IPv6 targets (the IPv6 cluster address and its peers) */
+  ipv6?: boolean;
   /** the rows one run fills (most workloads: one, named as the workload) */
   figures: readonly Figure[];
   /** figures a run records besides its rows, shown in a note under the table */
   aside?: readonly Figure[];
   /** run loads `t` for `seconds` (the command stops by itself) and measures it. Throws on failure. */
   run(lab: Lab, t: Target, seconds: number): Promise<Sample>;
+}
+
+/** httpUrl is the URL of a target's web server (an IPv6 address in brackets, RFC 3986 §3.2.2). */
+function httpUrl(t: Target): string {
+  const host = isIPv6(t.address) ? `[${t.address}]` : t.address;
+  return `http://${host}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
 }
 
 /** value is a sample's figure `f`, NaN when it has none (it failed, or the path has no such load). */
@@ -114,9 +123,10 @@ async function iperf3(lab: Lab, t: Target, args: string[], seconds: number): Pro
   return j;
 }
 
-function tcpBulk(id: string, reverse: boolean): Workload {
+function tcpBulk(id: string, reverse: boolean, ipv6 = false): Workload {
   return {
     id,
+    ipv6,
     figures: [{ id, unit: 'Gbit/s', digits: 2, better: 'higher' }],
     async run(lab, t, seconds) {
       const j = await iperf3(lab, t, ['-p', String(t.iperf3Port), ...(reverse ? ['-R'] : [])], seconds);
@@ -131,29 +141,38 @@ function tcpBulk(id: string, reverse: boolean): Workload {
 export const UPLOAD = tcpBulk('upload', false);
 /** download: iperf3 -R: data flows node → client (onehost: direct server return), ACKs the other way. */
 export const DOWNLOAD = tcpBulk('download', true);
+/** upload6, download6: the same over IPv6. */
+export const UPLOAD6 = tcpBulk('upload6', false, true);
+export const DOWNLOAD6 = tcpBulk('download6', true, true);
 
 /** HTTP_CLOSE: wrk, one thread, 16 connections, a new TCP connection per request (Connection: close). */
-export const HTTP_CLOSE: Workload = {
-  id: 'http_close',
-  figures: [{ id: 'http_close', unit: 'req/s', digits: 0, better: 'higher' }],
-  async run(lab, t, seconds) {
-    const url = `http://${t.address}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
-    const { stdout } = await lab.exec(
-      t.client,
-      'wrk',
-      ['-t1', '-c16', `-d${seconds}s`, '--timeout', '2s', '-H', 'Connection: close', url],
-      { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
-    );
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-    if (!rps) throw new Error(`wrk printed no Requests/sec:\n${stdout}`);
-    const notes: string[] = [];
-    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-    if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
-    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
-    if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
-    return { values: { http_close: Number(rps[1]) }, note: notes.join(', ') || undefined };
-  },
-};
+function httpClose(id: string, ipv6 = false): Workload {
+  return {
+    id,
+    ipv6,
+    figures: [{ id, unit: 'req/s', digits: 0, better: 'higher' }],
+    async run(lab, t, seconds) {
+      const url = httpUrl(t);
+      const { stdout } = await lab.exec(
+        t.client,
+        'wrk',
+        ['-t1', '-c16', `-d${seconds}s`, '--timeout', '2s', '-H', 'Connection: close', url],
+        { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
+      );
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+      if (!rps) throw new Error(`wrk printed no Requests/sec:\n${stdout}`);
+      const notes: string[] = [];
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
+      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+      if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
+      return { values: { [id]: Number(rps[1]) }, note: notes.join(', ') || undefined };
+    },
+  };
+}
+export const HTTP_CLOSE = httpClose('http_close');
+/** HTTP_CLOSE6: the same over IPv6. */
+export const HTTP_CLOSE6 = httpClose('http_close6', true);
 
 /** Microseconds per unit wrk prints a time in (its format_time: us, ms, s, then m and h). */
 const WRK_TIME_US: Record<string, number> = { us: 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 };
@@ -172,40 +191,46 @@ export function wrkPercentile(stdout: string, percent: number): number {
  * so wrk reconnects now and then: a few new flows per second, too few to reach the p99. wrk's latency
  * leaves connecting out, so a stalled reconnect (or a retransmitted request) shows in the req/s.
  */
-export const LATENCY: Workload = {
-  id: 'latency',
-  figures: [
-    { id: 'latency_p50', unit: 'µs', digits: 0, better: 'lower' },
-    { id: 'latency_p99', unit: 'µs', digits: 0, better: 'lower' },
-  ],
-  aside: [{ id: 'latency_rps', unit: 'req/s', digits: 0, better: 'higher' }],
-  async run(lab, t, seconds) {
-    const url = `http://${t.address}${t.httpPort === 80 ? '' : `:${t.httpPort}`}/`;
-    const { stdout } = await lab.exec(
-      t.client,
-      'wrk',
-      ['-t1', '-c1', `-d${seconds}s`, '--timeout', '2s', '--latency', url],
-      { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
-    );
-    const requests = /(\d+) requests in/.exec(stdout);
-    const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-    if (!requests || !rps) throw new Error(`wrk printed no request count:\n${stdout}`);
-    if (Number(requests[1]) === 0) throw new Error('wrk completed no request');
-    const notes = [`${Math.round(Number(rps[1]))} req/s`];
-    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-    if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
-    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
-    if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
-    return {
-      values: {
-        latency_p50: wrkPercentile(stdout, 50),
-        latency_p99: wrkPercentile(stdout, 99),
-        latency_rps: Number(rps[1]),
-      },
-      note: notes.join(', '),
-    };
-  },
-};
+function latency(id: string, ipv6 = false): Workload {
+  return {
+    id,
+    ipv6,
+    figures: [
+      { id: `${id}_p50`, unit: 'µs', digits: 0, better: 'lower' },
+      { id: `${id}_p99`, unit: 'µs', digits: 0, better: 'lower' },
+    ],
+    aside: [{ id: `${id}_rps`, unit: 'req/s', digits: 0, better: 'higher' }],
+    async run(lab, t, seconds) {
+      const url = httpUrl(t);
+      const { stdout } = await lab.exec(
+        t.client,
+        'wrk',
+        ['-t1', '-c1', `-d${seconds}s`, '--timeout', '2s', '--latency', url],
+        { timeoutMs: (seconds + GRACE_SECONDS) * 1000 },
+      );
+      const requests = /(\d+) requests in/.exec(stdout);
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+      if (!requests || !rps) throw new Error(`wrk printed no request count:\n${stdout}`);
+      if (Number(requests[1]) === 0) throw new Error('wrk completed no request');
+      const notes = [`${Math.round(Number(rps[1]))} req/s`];
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      if (sock) notes.push(`socket errors c/r/w/t ${sock.slice(1).join('/')}`);
+      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
+      if (non2xx) notes.push(`${non2xx[1]} non-2xx`);
+      return {
+        values: {
+          [`${id}_p50`]: wrkPercentile(stdout, 50),
+          [`${id}_p99`]: wrkPercentile(stdout, 99),
+          [`${id}_rps`]: Number(rps[1]),
+        },
+        note: notes.join(', '),
+      };
+    },
+  };
+}
+export const LATENCY = latency('latency');
+/** LATENCY6: the same over IPv6 (rows latency6_p50, latency6_p99). */
+export const LATENCY6 = latency('latency6', true);
 
 /** UDP64: iperf3 UDP, 64-byte payloads, unlimited rate; the value is what the server received per second. */
 export const UDP64: Workload = {
@@ -227,4 +252,14 @@ export const UDP64: Workload = {
 };
 
 /** WORKLOADS in the order they run within a repetition. */
-export const WORKLOADS: readonly Workload[] = [UPLOAD, DOWNLOAD, HTTP_CLOSE, LATENCY, UDP64];
+export const WORKLOADS: readonly Workload[] = [
+  UPLOAD,
+  DOWNLOAD,
+  HTTP_CLOSE,
+  LATENCY,
+  UDP64,
+  UPLOAD6,
+  DOWNLOAD6,
+  HTTP_CLOSE6,
+  LATENCY6,
+];

@@ -183,6 +183,24 @@ describe('SpliceWing', () => {
     expect(sink.sent).toEqual([{ row: 5, sport: 7472, bytes: Buffer.from([1, 1, 9, 9]) }]);
   });
 
+  it('sends a handover longer than one packet through the kernel socket it was given (which fragments)', () => {
+    const sink = new UdpSink();
+    const wing = new SpliceWing({ sink, port: 7472 });
+    wing.nodeRows({ id: 3, address: '198.18.0.12', mac: '02:00:00:00:00:03' });
+    wing.placeRows(rows([[3, 4]]));
+    const long = new Uint8Array(20_000).fill(7);
+    // no socket yet: refused, not lost in the raw sender (EMSGSIZE over the interconnect's MTU)
+    expect(wing.sendHandover(3, long)).toBe(false);
+    const sent: Array<{ bytes: Uint8Array; address: string; port: number }> = [];
+    wing.useDatagrams((bytes, address, port) => sent.push({ bytes, address, port }));
+    expect(wing.sendHandover(3, long)).toBe(true);
+    expect(sent).toEqual([{ bytes: long, address: '198.18.0.12', port: 7472 }]);
+    expect(sink.sent.length).toBe(0);
+    // a node that lost its rows has no address either
+    wing.placeRows(rows([]));
+    expect(wing.sendHandover(3, long)).toBe(false);
+  });
+
   it('refuses a handover to a node without rows, past 64 KiB, or that the sink does not take', () => {
     const sink = new UdpSink();
     const wing = new SpliceWing({ sink, port: 7472 });

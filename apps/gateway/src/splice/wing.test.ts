@@ -272,4 +272,45 @@ describe('SpliceWing with the kernel shifting client segments (useKernel)', () =
     expect(deleted).toEqual([7000]);
     expect(wing.kernelFlows).toBe(0);
   });
+
+  it('drops a spliced flow’s offsets when a new connection’s SYN on its ports reaches the host’s stack', () => {
+    // The node's FIN and RST go straight to the client: after a server reset, the gateway's entry
+    // outlives the connection, and libnfs takes the same reserved port again.
+    const deleted: number[] = [];
+    const kernel = new KernelShifts({
+      map: {
+        setGatewayFlow: () => undefined,
+        deleteGatewayFlow: (f) => deleted.push(f.clientPort) > 0,
+        gatewayPackets: () => 0,
+        gatewayFlows: () => [],
+      },
+      markOf: () => 0x6f480002,
+    });
+    const wing = new SpliceWing({ sink: { sendUdp: () => 0 }, port: 7472 });
+    wing.useKernel(kernel, () => 0);
+    wing.setSplicePorts([2049, 20048]);
+    const shift: Shift = {
+      clientAddr: c,
+      clientPort: 613,
+      clusterPort: 2049,
+      nodePort: 2049,
+      sOff: 1,
+      tsOff: 2,
+    };
+    wing.setShift(shift, '198.18.0.12');
+    const syn = (dstPort: number, flags: number) =>
+      segment({ src: CLIENT, dst: VIP, srcPort: 613, dstPort, flags });
+    // the handshake's ACK and the SYN-ACK direction change nothing; a SYN to another port neither
+    for (const p of [
+      syn(2049, TCP_FLAGS.ACK),
+      syn(2049, TCP_FLAGS.SYN | TCP_FLAGS.ACK),
+      syn(20048, TCP_FLAGS.SYN),
+    ])
+      wing.noteLocal(p, 0, p.length);
+    expect([wing.kernelFlows, wing.shiftCount, deleted]).toEqual([1, 1, []]);
+    const p = syn(2049, TCP_FLAGS.SYN);
+    wing.noteLocal(p, 0, p.length);
+    expect([wing.kernelFlows, wing.shiftCount, deleted]).toEqual([0, 0, [613]]);
+    expect(wing.shiftOf(c, 613, 2049)).toBeUndefined();
+  });
 });

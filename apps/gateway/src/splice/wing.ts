@@ -1,5 +1,6 @@
 import { MSG, type Shift } from '@onehost/splice';
 import { type Destination, META_STRIDE } from '@onehost/tun';
+import { TCP_FLAGS } from '@onehost/wire';
 import { MAX_NODE_ID, type NodeEndpoint, type SplicePath } from '../datapath.js';
 import type { PacketSink } from '../packet-io.js';
 import { ClientTcp, type ClientTcpState } from './client-tcp.js';
@@ -46,7 +47,20 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   private kernel: KernelShifts | null = null;
   private kernelSegments: () => number = () => 0;
 
-  constructor(private readonly o: SpliceWingOptions) {}
+  constructor(private readonly o: SpliceWingOptions) {
+    this.clients.onSyn = (client, clientPort, port) => this.newConnection(client, clientPort, port);
+  }
+
+  /**
+   * newConnection: a client SYN reached the host's stack on ports an earlier spliced flow used (libnfs
+   * takes reserved ports again once a server closed or reset the connection: the gateway sees neither
+   * the node's FIN nor its RST). The old offsets go, or the kernel would shift the new connection's
+   * segments to the node and the gateway's stack would never see them (the client stalls).
+   */
+  private newConnection(client: number, clientPort: number, port: number): void {
+    this.shifts.forget(client, clientPort, port);
+    this.kernel?.noteControl(client, clientPort, port, TCP_FLAGS.SYN, Date.now());
+  }
 
   /** nodeRows lists a node agent's rows: spliced segments (after type byte 2), then handovers. */
   nodeRows(n: NodeEndpoint): Destination[] {

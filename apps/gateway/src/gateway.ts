@@ -490,6 +490,7 @@ export async function startGateway(
       log: log.child({ component: 'splice' }),
     });
     undo.push(shiftSocket.close);
+    wing.useDatagrams(shiftSocket.send);
     if (fastpath !== null) {
       // The kernel data path: the gateway's tc program shifts and routes spliced flows' client segments
       // (docs/splice.md, "In the kernel"); without it user space does, as in tun mode.

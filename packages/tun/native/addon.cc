@@ -9,6 +9,7 @@
 namespace onehost {
 
 Napi::Value TcpRepairDetach(const Napi::CallbackInfo& info);
+Napi::Value SetReceiveBuffer(const Napi::CallbackInfo& info);
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
@@ -21,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Sender", sender);
   exports.Set("flood", Napi::Function::New(env, Flood, "flood"));
   exports.Set("tcpRepairDetach", Napi::Function::New(env, TcpRepairDetach, "tcpRepairDetach"));
+  exports.Set("setReceiveBuffer", Napi::Function::New(env, SetReceiveBuffer, "setReceiveBuffer"));
   exports.Set("forwardC", Napi::Function::New(env, ForwardC, "forwardC"));
   exports.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
   return exports;

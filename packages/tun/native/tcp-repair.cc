@@ -92,4 +92,24 @@ Napi::Value TcpRepairDetach(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// setReceiveBuffer(fd, bytes) → the SO_RCVBUF the kernel granted (it doubles the request). On a listening
+// socket, accepted connections (SYN cookies included) inherit it and their window stays within it.
+Napi::Value SetReceiveBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    ThrowCode(env, "TUN_BAD_ARGUMENT", "fd and bytes must be numbers");
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int bytes = info[1].As<Napi::Number>().Int32Value();
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0) {
+    ThrowCode(env, "TUN_CONFIG", std::string("SO_RCVBUF: ") + strerror(errno), errno);
+    return env.Undefined();
+  }
+  int got = 0;
+  socklen_t gl = sizeof(got);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl);
+  return Napi::Number::New(env, got);
+}
+
 }  // namespace onehost

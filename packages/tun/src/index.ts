@@ -1,7 +1,7 @@
 export { isTunError, type TunError, type TunErrorCode } from './errors.js';
 export { binding, type FloodOptions, type SenderStats, type TunQueueStats } from './native.js';
 export { type Destination, PacketSender, type SenderOptions } from './sender.js';
-export { TCPI_OPT, type TcpRepairInfo, tcpRepairDetach } from './tcp-repair.js';
+export { setReceiveBuffer, TCPI_OPT, type TcpRepairInfo, tcpRepairDetach } from './tcp-repair.js';
 export { Tun, type TunOptions } from './tun.js';
 export {
   type BatchHandler,

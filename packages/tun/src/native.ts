@@ -117,6 +117,7 @@ export interface Binding {
     options: { durationMs: number; maxBatch?: number },
   ): Promise<{ packets: number; batches: number }>;
   tcpRepairDetach(fd: number): import('./tcp-repair.js').TcpRepairInfo;
+  setReceiveBuffer(fd: number, bytes: number): number;
   META_STRIDE: number;
 }
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { run, waitFor } from '@onehost/testkit';
 import { describe, expect, it } from 'vitest';
-import { isTunError, TCPI_OPT, tcpRepairDetach } from './index.js';
+import { isTunError, setReceiveBuffer, TCPI_OPT, tcpRepairDetach } from './index.js';
 
 const fdOf = (s: Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
 
@@ -75,5 +75,35 @@ describe('tcpRepairDetach', () => {
       err = e;
     }
     expect(isTunError(err, 'TUN_CONFIG')).toBe(true);
+  });
+});
+
+describe('setReceiveBuffer', () => {
+  it('sets SO_RCVBUF (the kernel doubles it), which bounds what an unread socket takes in', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const accepted = once(server, 'connection');
+    const client = createConnection(port, '127.0.0.1');
+    await once(client, 'connect');
+    const [conn] = (await accepted) as [Socket];
+    try {
+      expect(setReceiveBuffer(fdOf(conn), 16 * 1024)).toBe(32 * 1024);
+      (conn as unknown as { _handle: { readStop(): void } })._handle.readStop();
+      client.write(Buffer.alloc(1 << 20));
+      // the server's Recv-Q stops well short of the megabyte (the window is not opened further)
+      const queued = async () => {
+        const { stdout } = await run('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
+        return Number(stdout.trim().split(/\s+/)[0] ?? 0);
+      };
+      await waitFor(async () => (await queued()) > 0, { what: 'bytes queued', timeoutMs: 2000 });
+      expect(await queued()).toBeLessThanOrEqual(64 * 1024);
+    } finally {
+      client.destroy();
+      conn.destroy();
+      server.close();
+    }
+    expect(() => setReceiveBuffer(-1, 1024)).toThrow();
   });
 });

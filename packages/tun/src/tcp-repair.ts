@@ -35,3 +35,12 @@ export const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4 } as const;
 export function tcpRepairDetach(fd: number): TcpRepairInfo {
   return binding.tcpRepairDetach(fd);
 }
+
+/**
+ * setReceiveBuffer sets SO_RCVBUF of a socket (by file descriptor) and returns what the kernel granted
+ * (twice the request). On a listening socket the accepted connections inherit it, and with it the most
+ * their receive window opens. Throws TUN_CONFIG.
+ */
+export function setReceiveBuffer(fd: number, bytes: number): number {
+  return binding.setReceiveBuffer(fd, bytes);
+}

@@ -1,8 +1,9 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { setReceiveBuffer } from '@onehost/tun';
 import { encodeRecord, OK, RECORD_TRUNCATED, RecordAssembler, RecordView } from '@onehost/wire';
 import type { Logger } from 'pino';
-import type { Splice } from '../splice/handover.js';
+import { HELD_RECEIVE_BUFFER, type Splice } from '../splice/handover.js';
 import type { RpcCounters, Transport } from './counters.js';
 import type { RpcDispatcher } from './dispatch.js';
 
@@ -190,6 +191,17 @@ export class RpcListener {
    */
   private acceptSpliced(s: Socket, splice: Splice): void {
     this.sockets.add(s);
+    // What this socket acknowledges goes to the node in the handover: keep its window from growing
+    // (docs/splice.md). Per socket, not on the listener: a small listener buffer would also shrink
+    // the window scale the SYN cookie settles, which the node's window goes through for good.
+    try {
+      setReceiveBuffer(
+        (s as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1,
+        HELD_RECEIVE_BUFFER,
+      );
+    } catch {
+      // a socket already gone: its close handler counts it
+    }
     const ctx = this.ctx('tcp');
     const view = new RecordView();
     let pending: Buffer = Buffer.alloc(0);
@@ -215,13 +227,17 @@ export class RpcListener {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       for (;;) {
         const code = view.bind(pending, 0, pending.length, splice.o.maxRecord);
-        if (code === RECORD_TRUNCATED) return;
-        if (code !== OK) {
+        let record: Buffer;
+        if (code === OK) record = pending.subarray(0, view.len);
+        else if (code === RECORD_TRUNCATED && pending.length < splice.o.maxRecord) return;
+        // Longer than maxRecord (a reconnecting client replays 1 MiB WRITEs): its call header and file
+        // handle come first, so it routes on what arrived; what does not route there is reset.
+        else record = pending.subarray(0, splice.o.maxRecord);
+        const to = splice.route(s, record);
+        if (to === null && code !== OK) {
           finish('record_too_large', true);
           return;
         }
-        const record = pending.subarray(0, view.len);
-        const to = splice.route(s, record);
         if (to !== null) {
           done = true;
           s.pause();

@@ -1,5 +1,5 @@
 import { FlowMap, tsOption } from '@onehost/splice';
-import { IPPROTO, Ipv4View, OK, TcpView, u32 } from '@onehost/wire';
+import { IPPROTO, Ipv4View, OK, TCP_FLAGS, TcpView, u32 } from '@onehost/wire';
 
 /** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
 export interface ClientTcpState {
@@ -20,6 +20,8 @@ export class ClientTcp {
   private readonly flows = new FlowMap<ClientTcpState>();
   private readonly ip = new Ipv4View();
   private readonly tcp = new TcpView();
+  /** told of each client SYN to a splice port: a new connection, which may reuse a spliced flow's ports */
+  onSyn: ((client: number, clientPort: number, port: number) => void) | null = null;
 
   /** setPorts names the TCP ports whose connections the gateway holds (it forgets none it tracks). */
   setPorts(ports: readonly number[]): void {
@@ -36,6 +38,8 @@ export class ClientTcp {
     const i = tsOption(t);
     const tsval = i >= 0 ? u32(arena, i + 2) : 0;
     const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
+    if ((t.flags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK)) === TCP_FLAGS.SYN)
+      this.onSyn?.(src, t.srcPort, t.dstPort);
     const seen = this.flows.get(src, t.srcPort);
     if (seen !== undefined) {
       seen.tsval = tsval;

@@ -48,6 +48,14 @@ export interface SpliceOptions {
   ackWaitMs?: number;
 }
 
+/**
+ * HELD_RECEIVE_BUFFER is the SO_RCVBUF of a held MOUNT or NFS connection (the kernel doubles it). What
+ * its socket acknowledged goes to the node in the handover, which must carry it (64 KiB) and the node
+ * must take within its first window (~64 KiB). A client that pipelines MiBs (libnfs replaying WRITEs
+ * after a reconnect) would otherwise see its window grow with the gateway's autotuning.
+ */
+export const HELD_RECEIVE_BUFFER = 16 * 1024;
+
 const fdOf = (s: Socket): number => (s as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
 
 /**

@@ -19,9 +19,12 @@ export interface ShiftSocketOptions {
  * Anything else, or anything from a stranger, is refused (logged once). Resolves once bound, with the
  * port and the function that closes it; rejects when the bind fails (e.g. the port is taken).
  */
-export async function openShiftSocket(
-  o: ShiftSocketOptions,
-): Promise<{ port: number; close(): Promise<void> }> {
+export async function openShiftSocket(o: ShiftSocketOptions): Promise<{
+  port: number;
+  /** send sends a datagram from this socket (its errors are logged by the socket's error handler) */
+  send(message: Uint8Array, address: string, port: number): void;
+  close(): Promise<void>;
+}> {
   const socket = createSocket({ type: 'udp4' });
   let strangerLogged = false;
   socket.on('message', (msg, from) => {
@@ -48,6 +51,8 @@ export async function openShiftSocket(
   }
   return {
     port: socket.address().port,
+    // a copy: the send completes later and callers reuse their buffer (once per connection, not per packet)
+    send: (message, address, port) => socket.send(Buffer.from(message), port, address),
     close: () => new Promise<void>((r) => socket.close(() => r())),
   };
 }

@@ -32,6 +32,12 @@ export class ShiftTable {
     return sh?.clusterPort === clusterPort ? sh : undefined;
   }
 
+  /** forget drops a flow's offsets (the connection client:clientPort → clusterPort), if known. */
+  forget(clientAddr: number, clientPort: number, clusterPort: number): void {
+    if (this.get(clientAddr, clientPort, clusterPort) !== undefined)
+      this.shifts.delete(clientAddr | 0, clientPort);
+  }
+
   /** size is the number of flows the gateway shifts itself. */
   get size(): number {
     return this.shifts.size;

@@ -183,6 +183,24 @@ describe('SpliceWing', () => {
     expect(sink.sent).toEqual([{ row: 5, sport: 7472, bytes: Buffer.from([1, 1, 9, 9]) }]);
   });
 
+  it('sends a handover longer than one packet through the kernel socket it was given (which fragments)', () => {
+    const sink = new UdpSink();
+    const wing = new SpliceWing({ sink, port: 7472 });
+    wing.nodeRows({ id: 3, address: '198.18.0.12', mac: '02:00:00:00:00:03' });
+    wing.placeRows(rows([[3, 4]]));
+    const long = new Uint8Array(20_000).fill(7);
+    // no socket yet: refused, not lost in the raw sender (EMSGSIZE over the interconnect's MTU)
+    expect(wing.sendHandover(3, long)).toBe(false);
+    const sent: Array<{ bytes: Uint8Array; address: string; port: number }> = [];
+    wing.useDatagrams((bytes, address, port) => sent.push({ bytes, address, port }));
+    expect(wing.sendHandover(3, long)).toBe(true);
+    expect(sent).toEqual([{ bytes: long, address: '198.18.0.12', port: 7472 }]);
+    expect(sink.sent.length).toBe(0);
+    // a node that lost its rows has no address either
+    wing.placeRows(rows([]));
+    expect(wing.sendHandover(3, long)).toBe(false);
+  });
+
   it('refuses a handover to a node without rows, past 64 KiB, or that the sink does not take', () => {
     const sink = new UdpSink();
     const wing = new SpliceWing({ sink, port: 7472 });
@@ -253,5 +271,46 @@ describe('SpliceWing with the kernel shifting client segments (useKernel)', () =
     expect(wing.shiftHere(rst, 0, rst.length)).toBe(false);
     expect(deleted).toEqual([7000]);
     expect(wing.kernelFlows).toBe(0);
+  });
+
+  it('drops a spliced flow’s offsets when a new connection’s SYN on its ports reaches the host’s stack', () => {
+    // The node's FIN and RST go straight to the client: after a server reset, the gateway's entry
+    // outlives the connection, and libnfs takes the same reserved port again.
+    const deleted: number[] = [];
+    const kernel = new KernelShifts({
+      map: {
+        setGatewayFlow: () => undefined,
+        deleteGatewayFlow: (f) => deleted.push(f.clientPort) > 0,
+        gatewayPackets: () => 0,
+        gatewayFlows: () => [],
+      },
+      markOf: () => 0x6f480002,
+    });
+    const wing = new SpliceWing({ sink: { sendUdp: () => 0 }, port: 7472 });
+    wing.useKernel(kernel, () => 0);
+    wing.setSplicePorts([2049, 20048]);
+    const shift: Shift = {
+      clientAddr: c,
+      clientPort: 613,
+      clusterPort: 2049,
+      nodePort: 2049,
+      sOff: 1,
+      tsOff: 2,
+    };
+    wing.setShift(shift, '198.18.0.12');
+    const syn = (dstPort: number, flags: number) =>
+      segment({ src: CLIENT, dst: VIP, srcPort: 613, dstPort, flags });
+    // the handshake's ACK and the SYN-ACK direction change nothing; a SYN to another port neither
+    for (const p of [
+      syn(2049, TCP_FLAGS.ACK),
+      syn(2049, TCP_FLAGS.SYN | TCP_FLAGS.ACK),
+      syn(20048, TCP_FLAGS.SYN),
+    ])
+      wing.noteLocal(p, 0, p.length);
+    expect([wing.kernelFlows, wing.shiftCount, deleted]).toEqual([1, 1, []]);
+    const p = syn(2049, TCP_FLAGS.SYN);
+    wing.noteLocal(p, 0, p.length);
+    expect([wing.kernelFlows, wing.shiftCount, deleted]).toEqual([0, 0, [613]]);
+    expect(wing.shiftOf(c, 613, 2049)).toBeUndefined();
   });
 });

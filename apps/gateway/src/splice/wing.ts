@@ -1,5 +1,6 @@
 import { MSG, type Shift } from '@onehost/splice';
 import { type Destination, META_STRIDE } from '@onehost/tun';
+import { TCP_FLAGS } from '@onehost/wire';
 import { MAX_NODE_ID, type NodeEndpoint, type SplicePath } from '../datapath.js';
 import type { PacketSink } from '../packet-io.js';
 import { ClientTcp, type ClientTcpState } from './client-tcp.js';
@@ -13,6 +14,13 @@ export interface SpliceWingOptions {
   /** the UDP port node agents take spliced segments and handovers on (docs/splice.md) */
   port: number;
 }
+
+/**
+ * SINGLE_PACKET: handovers up to this long go through the data path's sender (one unfragmented packet
+ * on any interconnect, IPv4's minimum reassembly size less the IPv4 and UDP headers); longer ones take
+ * the kernel's UDP socket, which fragments.
+ */
+const SINGLE_PACKET = 576 - 28;
 
 /** Type byte 2 before a client segment the agent gets as it is (docs/splice.md). */
 const SEGMENT_PREFIX = Uint8Array.of(MSG.SEGMENT);
@@ -32,13 +40,31 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   private readonly msgMeta = new Int32Array(META_STRIDE);
   private readonly msgDst = new Int32Array(1);
   private readonly msgSport = new Int32Array(1);
+  /** by node id: its agent's address (set with its rows), null when none */
+  private readonly addressOf: (string | null)[] = new Array(MAX_NODE_ID + 1).fill(null);
+  private readonly listed: (string | null)[] = new Array(MAX_NODE_ID + 1).fill(null);
+  private datagrams: ((message: Uint8Array, address: string, port: number) => void) | null = null;
   private kernel: KernelShifts | null = null;
   private kernelSegments: () => number = () => 0;
 
-  constructor(private readonly o: SpliceWingOptions) {}
+  constructor(private readonly o: SpliceWingOptions) {
+    this.clients.onSyn = (client, clientPort, port) => this.newConnection(client, clientPort, port);
+  }
+
+  /**
+   * newConnection: a client SYN reached the host's stack on ports an earlier spliced flow used (libnfs
+   * takes reserved ports again once a server closed or reset the connection: the gateway sees neither
+   * the node's FIN nor its RST). The old offsets go, or the kernel would shift the new connection's
+   * segments to the node and the gateway's stack would never see them (the client stalls).
+   */
+  private newConnection(client: number, clientPort: number, port: number): void {
+    this.shifts.forget(client, clientPort, port);
+    this.kernel?.noteControl(client, clientPort, port, TCP_FLAGS.SYN, Date.now());
+  }
 
   /** nodeRows lists a node agent's rows: spliced segments (after type byte 2), then handovers. */
   nodeRows(n: NodeEndpoint): Destination[] {
+    if (n.id >= 0 && n.id <= MAX_NODE_ID) this.listed[n.id] = n.address;
     return [
       { address: n.address, port: this.o.port, prefix: SEGMENT_PREFIX },
       { address: n.address, port: this.o.port },
@@ -47,6 +73,19 @@ export class SpliceWing implements SplicePath, SpliceFlows {
 
   placeRows(firstRow: Int32Array): void {
     this.rowOf.set(firstRow);
+    for (let id = 0; id <= MAX_NODE_ID; id++) {
+      this.addressOf[id] = firstRow[id]! >= 0 ? this.listed[id]! : null;
+      this.listed[id] = null;
+    }
+  }
+
+  /**
+   * useDatagrams gives the handovers longer than one packet an ordinary UDP socket (bound to the
+   * interconnect address and the splice port), which the kernel fragments; the data path's raw sender
+   * cannot send a datagram over the interconnect's MTU (EMSGSIZE, counted as a send error and lost).
+   */
+  useDatagrams(send: (message: Uint8Array, address: string, port: number) => void): void {
+    this.datagrams = send;
   }
 
   shiftHere(arena: Uint8Array, off: number, len: number): boolean {
@@ -111,11 +150,18 @@ export class SpliceWing implements SplicePath, SpliceFlows {
 
   /**
    * sendHandover sends one handover datagram (docs/splice.md) to node `node`'s agent; false when the
-   * node has no destination, the message is longer than 64 KiB, or the socket would block.
+   * node has no destination, the message is longer than 64 KiB, or the socket would block (a long one:
+   * when no socket was given).
    */
   sendHandover(node: number, message: Uint8Array): boolean {
     const row = node >= 0 && node <= MAX_NODE_ID ? this.rowOf[node]! : -1;
     if (row < 0 || message.length > this.msgArena.length) return false;
+    if (message.length > SINGLE_PACKET) {
+      const address = this.addressOf[node];
+      if (this.datagrams === null || address === null || address === undefined) return false;
+      this.datagrams(message, address, this.o.port);
+      return true;
+    }
     this.msgArena.set(message, 0);
     this.msgMeta[0] = 0;
     this.msgMeta[1] = message.length;

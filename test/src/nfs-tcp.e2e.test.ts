@@ -619,9 +619,8 @@ describe('NFSv3 over TCP with the libnfs tools (nfs-ls, nfs-cat, nfs-cp)', () =>
       2 * COPY_TIMEOUT_MS,
     );
 
-    // Last: after a server restart, sessions to that node were seen to stall (see docs/nfs.md).
-    // Kernel mode only: the crash is the server's, and what the client sees does not depend on who
-    // shifts the segments (the suite's time goes to the tun pass's own cases).
+    // The server crashes come last: they restart n2's ganesha. Kernel mode only for the read: the crash
+    // is the server's, and the write's case below runs in both modes.
     it.skipIf(DATAPATH !== 'kernel')(
       'nfs-ganesha killed (SIGKILL) in the middle of a read, then restarted: the copy completes exactly or fails, never a wrong file',
       async () => {

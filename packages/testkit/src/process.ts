@@ -13,6 +13,7 @@ export class LabProcess {
   private exitCode: number | null = null;
   private exitSignal: NodeJS.Signals | null = null;
   private readonly exitPromise: Promise<void>;
+  private readonly closePromise: Promise<void>;
 
   /** Throws when the command cannot be started (no pid). */
   constructor(
@@ -41,6 +42,12 @@ export class LabProcess {
         resolve();
       });
     });
+    // 'close' comes after 'exit' once stdout and stderr have ended: a crash's last words (a stack
+    // trace on stderr) may still be in the pipe when 'exit' fires
+    this.closePromise = new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
     if (child.pid === undefined) throw new Error(`${label}: could not start ${file}`);
     this.pid = child.pid;
   }
@@ -63,6 +70,18 @@ export class LabProcess {
   /** exited resolves once the process has ended (never rejects). */
   whenExited(): Promise<void> {
     return this.exitPromise;
+  }
+
+  /**
+   * finalOutput waits (at most `timeoutMs`) until an exited process's output streams have ended, then
+   * returns its output: what it printed as it died is then included.
+   */
+  async finalOutput(timeoutMs = 2000): Promise<string> {
+    await Promise.race([
+      this.closePromise,
+      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+    ]);
+    return this.out;
   }
 
   /** waitForOutput waits until the output contains `text`. Throws on timeout or if the process exits first. */

@@ -181,12 +181,13 @@ export function usageOf(pid: number): Usage {
 }
 
 /** exitedCheck throws, with the seed that repeats the run and the gateway's last output, if it exited. */
-function exitedCheck(c: Cluster, seed: number, after: string): void {
+async function exitedCheck(c: Cluster, seed: number, after: string): Promise<void> {
   if (c.gateway.running) return;
+  const last = (await c.gateway.finalOutput()).slice(-6000);
   throw new Error(
     `the gateway exited during the live fuzz (seed ${seed}, after ${after}, ${JSON.stringify(
       c.gateway.exitStatus(),
-    )}):\n${c.gateway.output().slice(-3000)}`,
+    )}):\n${last}`,
   );
 }
 
@@ -397,7 +398,7 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
     log(`warm-up: ${warmup} packets`);
     await blaster.send(warmup, rate, gone);
     await sleep(2000);
-    exitedCheck(c, seed, `the warm-up's ${warmup} packets`);
+    await exitedCheck(c, seed, `the warm-up's ${warmup} packets`);
     // before the baseline: the first scrape walks every flow table (onehost_connections), which faults
     // in their preallocated memory (166 MB in the lab), once
     const [m0, k0, t0] = await Promise.all([scrape(c), snmp(c, 'gw'), tunDrops(c)]);
@@ -450,7 +451,7 @@ export async function liveFuzz(c: Cluster, o: LiveFuzzOptions): Promise<LiveFuzz
       clearInterval(sampler);
     }
     const seconds = (Date.now() - began) / 1000;
-    exitedCheck(c, seed, `${sent} packets`);
+    await exitedCheck(c, seed, `${sent} packets`);
     const streamReport = JSON.parse(
       (await streams.catch((e: Error) => ({ stdout: JSON.stringify({ error: e.message }) }))).stdout || '{}',
     ) as Record<string, number>;

@@ -28,7 +28,8 @@ export type Outcome = (typeof OUTCOMES)[number];
  * cap or with too many fragments (`record_error`: the stream cannot be resynchronised, so the
  * connection is closed), a connection over the limit (`connection_limit`), a peer that does not read
  * its replies (`slow_reader`), a reply that could not be sent (`send_error`), a UDP reply dropped
- * because too many wait for room in the socket's send buffer (`send_backlog`).
+ * because too many wait for room in the socket's send buffer (`send_backlog`), a UDP call from source
+ * port 0, which has no port to answer to (`no_reply_port`, RFC 768).
  */
 export const DROP_REASONS = [
   'truncated',
@@ -38,6 +39,7 @@ export const DROP_REASONS = [
   'slow_reader',
   'send_error',
   'send_backlog',
+  'no_reply_port',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -90,6 +90,22 @@ describe('RpcListener', () => {
     expect(decodeGetportReply(r.msg)).toEqual({ ok: true, value: 20048 });
   });
 
+  it('drops a UDP call from source port 0, counted (nowhere to answer, RFC 768), and keeps answering', async () => {
+    // the live fuzz's finding: such a call made dgram's send throw, which ended the gateway
+    const { l, counters } = await listener('udp');
+    const sock = createSocket('udp4');
+    open.push({ close: () => sock.close() });
+    const ctx = { transport: 'udp' as const, localAddress: '127.0.0.1', localPort: l.boundPort };
+    const sent = vi.spyOn(UdpSocket.prototype, 'send');
+    l.onDatagram(sock, getport(1), { address: '127.0.0.1', port: 0 }, ctx);
+    expect(sent).not.toHaveBeenCalled();
+    sent.mockRestore();
+    expect(counters.get('portmap', 'udp', 'no_reply_port')).toBe(1);
+    const reply = new Promise<Buffer>((resolve) => sock.once('message', (msg) => resolve(msg)));
+    sock.send(getport(2), l.boundPort, '127.0.0.1');
+    expect(decodeGetportReply(await reply)).toEqual({ ok: true, value: 20048 });
+  });
+
   it('drops UDP replies, counted, while too many wait for the send buffer; answers once it drains', async () => {
     // The live fuzz's finding: replies to spoofed sources wait for neighbours that never answer, the
     // send buffer stays full and Node queued every later reply (70,000, 170 MB). The queue is stubbed

@@ -107,18 +107,7 @@ export class RpcListener {
   private openUdp(): Promise<void> {
     const sock = createSocket({ type: 'udp4' });
     const ctx = this.ctx('udp');
-    sock.on('message', (msg, rinfo) => {
-      let reply = this.dispatcher.handle(msg, ctx);
-      if (reply === null) return;
-      if (reply.length > MAX_UDP_PAYLOAD) reply = this.dispatcher.systemError(msg, 'udp');
-      if (sock.getSendQueueCount() >= this.udpQueue) {
-        this.counters.drop(this.service, 'udp', 'send_backlog');
-        return;
-      }
-      sock.send(reply, rinfo.port, rinfo.address, (err) => {
-        if (err) this.counters.drop(this.service, 'udp', 'send_error');
-      });
-    });
+    sock.on('message', (msg, rinfo) => this.onDatagram(sock, msg, rinfo, ctx));
     return new Promise((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({ address: this.address, port: this.port, exclusive: true }, () => {
@@ -129,6 +118,35 @@ export class RpcListener {
         resolve();
       });
     });
+  }
+
+  /** onDatagram answers one UDP call; public for the unit test of the cases no socket can send. */
+  onDatagram(
+    sock: UdpSocket,
+    msg: Uint8Array,
+    rinfo: { address: string; port: number },
+    ctx: { transport: Transport; localAddress: string; localPort: number },
+  ): void {
+    // source port 0: nowhere to answer (RFC 768), and dgram's send would throw
+    if (rinfo.port === 0) {
+      this.counters.drop(this.service, 'udp', 'no_reply_port');
+      return;
+    }
+    let reply = this.dispatcher.handle(msg, ctx);
+    if (reply === null) return;
+    if (reply.length > MAX_UDP_PAYLOAD) reply = this.dispatcher.systemError(msg, 'udp');
+    if (sock.getSendQueueCount() >= this.udpQueue) {
+      this.counters.drop(this.service, 'udp', 'send_backlog');
+      return;
+    }
+    try {
+      sock.send(reply, rinfo.port, rinfo.address, (err) => {
+        if (err) this.counters.drop(this.service, 'udp', 'send_error');
+      });
+    } catch {
+      // a synchronous refusal (an address or port dgram will not send to) is a send error too
+      this.counters.drop(this.service, 'udp', 'send_error');
+    }
   }
 
   private openTcp(): Promise<void> {

@@ -228,7 +228,8 @@ export class Cluster {
 
   /** stop ends the agents (they restore their node), then the gateway, then the lab. Never throws. */
   async stop(): Promise<void> {
-    for (const a of this.agents.values()) await a.stop(5000);
+    // the agents together: each restores its own node
+    await Promise.all([...this.agents.values()].map((a) => a.stop(5000)));
     await this.gateway?.stop(5000);
     await this.lab.cleanup();
   }
@@ -269,16 +270,22 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       await writeFile(join(dir, `pki/${name}-key.pem`), pem.keyPem, { mode: 0o600 });
     };
     await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
-    await put(
-      'gw',
-      await issueCertificate(ca, { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }),
-    );
-    await put('op', await issueCertificate(ca, { role: 'operator', name: 'op' }));
-    for (let i = 1; i <= (opts.nodes ?? 3); i++)
-      await put(`n${i}`, await issueCertificate(ca, { role: 'node', name: `n${i}` }));
-    const other = await createClusterCa();
-    await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
-    await writeFile(join(dir, 'pki/intruder-ca.pem'), other.certPem);
+    // the RSA keys are made in the thread pool: all at once
+    const issue = async (name: string, o: Parameters<typeof issueCertificate>[1]) =>
+      put(name, await issueCertificate(ca, o));
+    const intruder = async () => {
+      const other = await createClusterCa();
+      await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
+      await writeFile(join(dir, 'pki/intruder-ca.pem'), other.certPem);
+    };
+    await Promise.all([
+      issue('gw', { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }),
+      issue('op', { role: 'operator', name: 'op' }),
+      ...Array.from({ length: opts.nodes ?? 3 }, (_, i) =>
+        issue(`n${i + 1}`, { role: 'node', name: `n${i + 1}` }),
+      ),
+      intruder(),
+    ]);
     let yaml = withDatapathMode(await readFile(LAB_GATEWAY_YAML, 'utf8'));
     if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
     await writeFile(join(dir, 'gateway.yaml'), yaml);

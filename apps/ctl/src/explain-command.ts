@@ -50,6 +50,14 @@ export function runExplain(opts: ExplainOptions, io: Output): number {
   const sw = new MessageSwitch();
   sw.load(parsed.config);
   const dryRun = opts.dryRun ?? false;
+  // one packet or flow: the same line as a capture's first packet
+  const explainLine = (e: ReturnType<MessageSwitch['explain']>) =>
+    JSON.stringify({
+      packet: 0,
+      decision: e.decision,
+      trace: e.trace,
+      ...(e.packet ? { summary: e.packet } : {}),
+    });
 
   if (opts.flow !== undefined) {
     let q: ReturnType<typeof parseFlow>;
@@ -60,14 +68,7 @@ export function runExplain(opts: ExplainOptions, io: Output): number {
       return EXIT.USAGE;
     }
     const e = sw.explainFlow(q, { now: opts.now ?? Date.now(), dryRun });
-    io.out(
-      JSON.stringify({
-        packet: 0,
-        decision: e.decision,
-        trace: e.trace,
-        ...(e.packet ? { summary: e.packet } : {}),
-      }),
-    );
+    io.out(explainLine(e));
     return EXIT.OK;
   }
 
@@ -80,14 +81,7 @@ export function runExplain(opts: ExplainOptions, io: Output): number {
       return EXIT.USAGE;
     }
     const e = sw.explain(bytes, { now: opts.now ?? Date.now(), dryRun });
-    io.out(
-      JSON.stringify({
-        packet: 0,
-        decision: e.decision,
-        trace: e.trace,
-        ...(e.packet ? { summary: e.packet } : {}),
-      }),
-    );
+    io.out(explainLine(e));
     return EXIT.OK;
   }
 

@@ -80,34 +80,33 @@ export function buildRegistry(s: MetricsSources): Registry {
       this.inc({ outcome: 'refused' }, s.kernel.reloads.refused);
     },
   });
-  new Counter({
-    name: 'onehost_forwarded_packets_total',
-    help: 'Packets sent to a node over the interconnect, by node and path (kernel: the fast path; tun: user space).',
-    labelNames: ['node', 'path'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      s.datapath.packetsByNode.forEach((v, id) => {
-        if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'tun' }, v);
-      });
-      for (const [id, c] of kernelNodes(s))
-        if (c.packets > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'kernel' }, c.packets);
-    },
-  });
-  new Counter({
-    name: 'onehost_forwarded_bytes_total',
-    help: 'Bytes (inner IPv4 packets) sent to a node, by node and path.',
-    labelNames: ['node', 'path'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      s.datapath.bytesByNode.forEach((v, id) => {
-        if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'tun' }, v);
-      });
-      for (const [id, c] of kernelNodes(s))
-        if (c.bytes > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'kernel' }, c.bytes);
-    },
-  });
+  // per node and path: user space's per-node counts and the kernel's per-node counters
+  const forwarded = (name: string, help: string, what: 'packets' | 'bytes') =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['node', 'path'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const tun = what === 'packets' ? s.datapath.packetsByNode : s.datapath.bytesByNode;
+        tun.forEach((v, id) => {
+          if (v > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'tun' }, v);
+        });
+        for (const [id, c] of kernelNodes(s))
+          if (c[what] > 0) this.inc({ node: s.nodeName(id) ?? `#${id}`, path: 'kernel' }, c[what]);
+      },
+    });
+  forwarded(
+    'onehost_forwarded_packets_total',
+    'Packets sent to a node over the interconnect, by node and path (kernel: the fast path; tun: user space).',
+    'packets',
+  );
+  forwarded(
+    'onehost_forwarded_bytes_total',
+    'Bytes (inner packets) sent to a node, by node and path.',
+    'bytes',
+  );
   new Counter({
     name: 'onehost_local_packets_total',
     help: 'Packets handed to the gateway host’s own stack, by path.',

@@ -6,18 +6,5 @@ export {
   type SpliceSide,
   TC_PREF,
 } from './kernel-splice.js';
-export {
-  decodeGatewayFlow,
-  decodeNodeFlow,
-  encodeGatewayKey,
-  encodeGatewayValue,
-  encodeNodeKey,
-  encodeNodeValue,
-  type GatewayFlow,
-  GW_KEY_SIZE,
-  GW_VALUE_SIZE,
-  NODE_KEY_SIZE,
-  NODE_VALUE_SIZE,
-  type NodeFlow,
-  STAT,
-} from './maps.js';
+// the maps' layout: their encoders are the addon's and the tests' contract with bpf/splice.bpf.c
+export * from './maps.js';

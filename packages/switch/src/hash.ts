@@ -97,28 +97,10 @@ export function jhashBytes(k: Uint8Array, len: number, seed: number): number {
   let i = 0;
   let n = len;
   for (; n > 12; n -= 12, i += 12) {
-    a = (a + le(i)) | 0;
-    b = (b + le(i + 4)) | 0;
-    c = (c + le(i + 8)) | 0;
-    // __jhash_mix
-    a = (a - c) | 0;
-    a ^= rol32(c, 4);
-    c = (c + b) | 0;
-    b = (b - a) | 0;
-    b ^= rol32(a, 6);
-    a = (a + c) | 0;
-    c = (c - b) | 0;
-    c ^= rol32(b, 8);
-    b = (b + a) | 0;
-    a = (a - c) | 0;
-    a ^= rol32(c, 16);
-    c = (c + b) | 0;
-    b = (b - a) | 0;
-    b ^= rol32(a, 19);
-    a = (a + c) | 0;
-    c = (c - b) | 0;
-    c ^= rol32(b, 4);
-    b = (b + a) | 0;
+    jhashMix((a + le(i)) | 0, (b + le(i + 4)) | 0, (c + le(i + 8)) | 0);
+    a = ABC[0]!;
+    b = ABC[1]!;
+    c = ABC[2]!;
   }
   if (n === 0) return c >>> 0;
   // the tail: byte j of the last n goes into a, b or c at bit 8 * (j % 4)
@@ -129,6 +111,34 @@ export function jhashBytes(k: Uint8Array, len: number, seed: number): number {
     else c = (c + v) | 0;
   }
   return jhashFinal(a, b, c);
+}
+
+/** ABC holds jhashMix's result: three words without an array per call (the switch hashes per packet). */
+const ABC = new Int32Array(3);
+
+/** jhashMix is the kernel's __jhash_mix of (a, b, c); leaves the result in ABC. */
+function jhashMix(a: number, b: number, c: number): void {
+  a = (a - c) | 0;
+  a ^= rol32(c, 4);
+  c = (c + b) | 0;
+  b = (b - a) | 0;
+  b ^= rol32(a, 6);
+  a = (a + c) | 0;
+  c = (c - b) | 0;
+  c ^= rol32(b, 8);
+  b = (b + a) | 0;
+  a = (a - c) | 0;
+  a ^= rol32(c, 16);
+  c = (c + b) | 0;
+  b = (b - a) | 0;
+  b ^= rol32(a, 19);
+  a = (a + c) | 0;
+  c = (c - b) | 0;
+  c ^= rol32(b, 4);
+  b = (b + a) | 0;
+  ABC[0] = a;
+  ABC[1] = b;
+  ABC[2] = c;
 }
 
 /** jhashFinal is the kernel's __jhash_final of (a, b, c); returns c as a uint32. */
@@ -158,28 +168,11 @@ function jhashFinal(a: number, b: number, c: number): number {
 export function jhashAddr6Port(buf: Uint8Array, off: number, srcPort: number, seed: number): number {
   const le = (i: number) => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
   const init = (0xdeadbeef + 20 + seed) | 0;
-  let a = (init + le(off)) | 0;
-  let b = (init + le(off + 4)) | 0;
-  let c = (init + le(off + 8)) | 0;
   // __jhash_mix over the first 12 bytes
-  a = (a - c) | 0;
-  a ^= rol32(c, 4);
-  c = (c + b) | 0;
-  b = (b - a) | 0;
-  b ^= rol32(a, 6);
-  a = (a + c) | 0;
-  c = (c - b) | 0;
-  c ^= rol32(b, 8);
-  b = (b + a) | 0;
-  a = (a - c) | 0;
-  a ^= rol32(c, 16);
-  c = (c + b) | 0;
-  b = (b - a) | 0;
-  b ^= rol32(a, 19);
-  a = (a + c) | 0;
-  c = (c - b) | 0;
-  c ^= rol32(b, 4);
-  b = (b + a) | 0;
+  jhashMix((init + le(off)) | 0, (init + le(off + 4)) | 0, (init + le(off + 8)) | 0);
+  let a = ABC[0]!;
+  let b = ABC[1]!;
+  const c = ABC[2]!;
   // the tail: the address's last 4 bytes, then the port's two bytes (and two zero bytes)
   a = (a + le(off + 12)) | 0;
   b = (b + (((srcPort >>> 8) & 0xff) | ((srcPort & 0xff) << 8))) | 0;

@@ -23,6 +23,23 @@ while True:
 `;
 
 /**
+ * An IPv6 UDP echo server that answers through the interface each datagram came in on (IPV6_PKTINFO
+ * with the arrival ifindex, RFC 3542 §6), as ntirpc and other UDP servers do: on a node that is the
+ * VXLAN device.
+ */
+const PKTINFO_ECHO6 = `
+import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+s.bind(('::', 8087)); print('listening', flush=True)
+while True:
+    data, anc, _, peer = s.recvmsg(2048, 256)
+    info = [d for (lvl, typ, d) in anc if lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_PKTINFO][0]
+    ifindex = struct.unpack('I', info[16:20])[0]
+    s.sendmsg([b'n2 via ifindex %d ' % ifindex + data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)], 0, peer)
+`;
+
+/**
  * Sends `count` IPv6 TCP SYNs to VIP:80 whose extension-header chain holds `exts` Destination Options
  * headers (RFC 8200 §4.6), as raw frames to the gateway's MAC: no stack of ours would build them.
  */
@@ -89,7 +106,10 @@ beforeAll(async () => {
           /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
           `$1  - { network: outside, address: "${VIP6}" }\n`,
         )
-        .replace(/^entries:\n/m, 'entries:\n  - { protocol: tcp, port: 8086, function: fixed, node: n2 }\n'),
+        .replace(
+          /^entries:\n/m,
+          'entries:\n  - { protocol: tcp, port: 8086, function: fixed, node: n2 }\n  - { protocol: udp, port: 8087, function: fixed, node: n2 }\n',
+        ),
   });
   client6 = c.lab.addresses.ipv6.clients[0]!;
   // the fixed entry's server: python on n2, IPv6 only, a page naming the node
@@ -137,6 +157,55 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
         expect(Number(m?.[2])).toBeGreaterThanOrEqual(block.lo);
         expect(Number(m?.[2])).toBeLessThanOrEqual(block.hi);
       }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("a node's ping -6 leaves from the cluster address with an identifier from its block, and gets the replies", async () => {
+    const members = new Map((await c.members()).map((m) => [m.name, m]));
+    for (const node of ['n1', 'n3']) {
+      const block = members.get(node)!.block;
+      // what the outside host sees: the echo requests' source and identifier (ICMPv6 type 128)
+      const dump = c.lab.spawn('c1', 'tcpdump', [
+        '-l',
+        '-n',
+        '-c',
+        '2',
+        '-i',
+        'eth0',
+        'icmp6 and ip6[40] == 128',
+      ]);
+      await dump.waitForOutput('listening on', 5000);
+      const ping = await c.lab.exec(node, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', client6]);
+      expect(ping.stdout).toMatch(/3 packets transmitted, 3 received/);
+      await waitFor(() => !dump.running, { what: 'tcpdump saw two echo requests', timeoutMs: 5000 });
+      const lines = dump
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('echo request'));
+      expect(lines.length).toBeGreaterThan(0);
+      for (const l of lines) {
+        expect(l).toContain(`${VIP6} > ${client6}`);
+        const id = Number(/id (\d+)/.exec(l)?.[1]);
+        expect(id).toBeGreaterThanOrEqual(block.lo);
+        expect(id).toBeLessThanOrEqual(block.hi);
+      }
+    }
+  });
+
+  it('an IPv6 UDP reply the server pins to the VXLAN device (IPV6_PKTINFO) still reaches the client', async () => {
+    const server = c.lab.spawn('n2', 'python3', ['-c', PKTINFO_ECHO6]);
+    await server.waitForOutput('listening');
+    try {
+      const vx = (await c.lab.exec('n2', 'cat', ['/sys/class/net/onehost0/ifindex'])).stdout.trim();
+      const { stdout } = await c.lab.exec('c1', 'python3', [
+        '-c',
+        `import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(b'ping', ('${VIP6}', 8087)); print(s.recvfrom(2048)[0].decode())`,
+      ]);
+      // the request came in on the VXLAN device and the reply pinned there went out by the default
+      // route: IPv6 honours the interface only for link-local and multicast destinations
+      expect(stdout.trim()).toBe(`n2 via ifindex ${vx} ping`);
     } finally {
       await server.stop();
     }

@@ -84,6 +84,9 @@ describe('node agent with an IPv6 cluster address (lab node, IPv6 off as the lab
       '1',
     );
     expect((await lab.exec('n1', 'ip', ['-o', '-6', 'addr', 'show', 'dev', 'vx0'])).stdout.trim()).toBe('');
+    // the ip6 table: IPv6 ping identifiers from the block
+    const six = (await lab.exec('n1', 'nft', ['list', 'table', 'ip6', 'onehost_agent'])).stdout;
+    expect(six).toContain('icmpv6 type echo-request snat to [2001:db8:113::80]:');
 
     await agent(lab, 'n1', 'restore', '--config', configFile);
     expect(await v6(lab)).toEqual(baseline);

@@ -18,7 +18,7 @@ import {
 } from '@onehost/kernel';
 import { ipv4LinkLocal, parseIpv4 } from '@onehost/wire';
 import { type NodeConfig, type PortSplit, type ResolvedConfig, resolveConfig } from './config.js';
-import { NFT_FAMILY, NFT_TABLE, nftRuleset } from './nft.js';
+import { NFT_FAMILY, NFT_FAMILY6, NFT_TABLE, nftRuleset, nftRuleset6 } from './nft.js';
 import { ROUTE_PROTO, viaGateways } from './routes.js';
 
 /** Steps of {@link applyNodeConfig}, in order. */
@@ -108,6 +108,10 @@ class Applier {
   async nftables(): Promise<void> {
     await this.record({ kind: 'nft-table', family: NFT_FAMILY, name: NFT_TABLE });
     await nft(nftRuleset(this.c));
+    const six = nftRuleset6(this.c);
+    if (six === '') return;
+    await this.record({ kind: 'nft-table', family: NFT_FAMILY6, name: NFT_TABLE });
+    await nft(six);
   }
 
   async addresses(): Promise<void> {
@@ -329,6 +333,8 @@ export async function missingPieces(config: NodeConfig): Promise<string[]> {
     missing.push(`ip_local_port_range ${range}`);
   if (!(await localHost.nftTableExists(NFT_FAMILY, NFT_TABLE)))
     missing.push(`nftables table ${NFT_FAMILY} ${NFT_TABLE}`);
+  if (c.networks6.length > 0 && !(await localHost.nftTableExists(NFT_FAMILY6, NFT_TABLE)))
+    missing.push(`nftables table ${NFT_FAMILY6} ${NFT_TABLE}`);
   const ours = async (prefix: string) =>
     (await mainRoutes(dstKey(prefix))).some((r) => r.protocol === ROUTE_PROTO);
   // A cluster prefix may be served by a route that was there before the agent; any route will do.

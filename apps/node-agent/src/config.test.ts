@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type NodeConfig, resolveConfig, splitPortBlock, stableMac } from './config.js';
-import { nftRuleset } from './nft.js';
+import { nftRuleset, nftRuleset6 } from './nft.js';
 import { routeArgs, viaGateways } from './routes.js';
 
 const base: NodeConfig = {
@@ -124,6 +124,35 @@ describe('nftRuleset', () => {
     expect(lab).toBeGreaterThan(0);
     expect(dflt).toBeGreaterThan(lab);
     expect(text.indexOf('ip daddr 198.18.0.0/15 return')).toBeLessThan(lab);
+  });
+});
+
+describe('nftRuleset6', () => {
+  it('is empty without IPv6 cluster addresses', () => {
+    expect(nftRuleset6(resolveConfig(base))).toBe('');
+  });
+
+  it('takes IPv6 ping identifiers from the block', () => {
+    const text = nftRuleset6(
+      resolveConfig({
+        ...base,
+        networks: [
+          { name: 'outside', address: '203.0.113.80', default: true },
+          { name: 'outside', address: '2001:db8:113::80' },
+        ],
+      }),
+    );
+    expect(text.split('\n')).toEqual([
+      'table ip6 onehost_agent',
+      'delete table ip6 onehost_agent',
+      'table ip6 onehost_agent {',
+      '  chain stamp_out {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      '    ip6 saddr 2001:db8:113::80 oifname != "lo" icmpv6 type echo-request snat to [2001:db8:113::80]:40750-40999 comment "ping identifiers from the block"',
+      '  }',
+      '}',
+      '',
+    ]);
   });
 });
 

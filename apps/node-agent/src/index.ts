@@ -42,7 +42,16 @@ export {
   type MountRegistrarOptions,
   restoresFor,
 } from './mount-registrar.js';
-export { BYPASS_MARK, NFT_FAMILY, NFT_TABLE, nftRuleset, REROUTE_MARK, SPLICE_MARK } from './nft.js';
+export {
+  BYPASS_MARK,
+  NFT_FAMILY,
+  NFT_FAMILY6,
+  NFT_TABLE,
+  nftRuleset,
+  nftRuleset6,
+  REROUTE_MARK,
+  SPLICE_MARK,
+} from './nft.js';
 export { ROUTE_PROTO } from './routes.js';
 export { getport, type MountdPorts, mountdPorts, type RpcbindOptions } from './rpcbind.js';
 export {

@@ -11,7 +11,7 @@ const join: JoinResponse = {
     { network: 'second', address: '203.0.113.81', isDefault: false },
   ],
   portBlock: { lo: 34816, hi: 35839 },
-  vxlan: { vni: 4242, udpPort: 4789, gatewayAddresses: ['198.18.0.1', '198.18.0.2'] },
+  vxlan: { vni: 4242, udpPort: 4789, gatewayAddresses: ['198.18.0.1', '198.18.0.2'], probeUdpPort: 0 },
   heartbeatIntervalMs: 100,
   heartbeatTimeoutMs: 350,
   interconnectPrefixes: ['198.18.0.0/15'],

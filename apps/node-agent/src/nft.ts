@@ -3,6 +3,8 @@ import type { ResolvedConfig } from './config.js';
 /** The agent's nftables table; it owns the whole table and replaces it in one transaction. */
 export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'onehost_agent';
+/** The agent's IPv6 table (only with IPv6 cluster addresses): the IPv6 twin of the ping rule. */
+export const NFT_FAMILY6 = 'ip6';
 /** The packet mark that makes the kernel route a reply again (see `reroute_out`). */
 export const REROUTE_MARK = 0x6f68;
 /**
@@ -145,6 +147,35 @@ export function nftRuleset(c: ResolvedConfig): string {
     '    oifname "lo" return',
     `    ip daddr ${set(c.clusterPrefixes)} return`,
     ...snat,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * nftRuleset6 renders the agent's `ip6` table for a config with IPv6 cluster addresses ('' without):
+ * `stamp_out` gives the node's own IPv6 pings an echo identifier from the block's SNAT part (RFC 4443
+ * §4.2: the reply echoes it), so the gateway routes the replies here, as for IPv4. Nothing else needs a
+ * rule: unbound IPv6 sockets already take ports from the block (one ip_local_port_range serves both
+ * families) and leave as the IPv6 cluster address (the route's `src`); and an IPv6 reply a server pins
+ * to the VXLAN device (IPV6_PKTINFO, RFC 3542 §6) is routed by the default route anyway: IPv6 honours
+ * the interface only for link-local and multicast destinations, so IPv4's `reroute_out` has no twin.
+ */
+export function nftRuleset6(c: ResolvedConfig): string {
+  if (c.networks6.length === 0) return '';
+  const t = `table ${NFT_FAMILY6} ${NFT_TABLE}`;
+  const snatRange = `${c.ports.snat.lo}-${c.ports.snat.hi}`;
+  return [
+    `${t}`,
+    `delete ${t}`,
+    `${t} {`,
+    '  chain stamp_out {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    ...c.networks6.map(
+      (n) =>
+        `    ip6 saddr ${n.address} oifname != "lo" icmpv6 type echo-request snat to [${n.address}]:${snatRange} comment "ping identifiers from the block"`,
+    ),
     '  }',
     '}',
     '',

@@ -13,7 +13,7 @@
 // onehost ÷ peer), iperf3 UDP with 64-byte payloads (packets the server received per second).
 // Repetitions are interleaved (every workload on every path, then the next repetition) and the table
 // shows medians and ratios from this run only.
-// The IPv6 rows (upload6, download6, http_close6, latency6) run the same loads over IPv6, in the same
+// The IPv6 rows (upload6, download6, http_close6, latency6, udp64_6) run the same loads over IPv6, in the same
 // lab: onehost is c1 → the IPv6 cluster address 2001:db8:113::80 (IPv6 inside VXLAN over the IPv4
 // interconnect); the kernel route is c2 → n1's own IPv6 address, which the bench adds with a prefix of
 // its own on the interconnect (route6.ts), and its bound iperf3 listens on :5302; HAProxy listens on the
@@ -69,7 +69,7 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
   --seconds S   length of each load (default 3)
   --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID, NFS_PARALLEL_ID].join(',')} (default all)
                 latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
-                upload6, download6, http_close6, latency6: the same over IPv6 (the IPv6 cluster address,
+                upload6, download6, http_close6, latency6, udp64_6: the same over IPv6 (the IPv6 cluster address,
                 n1's own IPv6 address on the kernel route, HAProxy on the outside IPv6 address)
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
@@ -238,13 +238,13 @@ class Bench {
     };
     const a6 = a.ipv6;
     this.targets6 = {
-      onehost: { client: 'c1', address: a6.vip, iperf3Port: 5201, httpPort: 80, udpPort: undefined },
+      onehost: { client: 'c1', address: a6.vip, iperf3Port: 5201, httpPort: 80, udpPort: 5201 },
       kernel: {
         client: 'c2',
         address: ROUTE6.n1,
         iperf3Port: BOUND_IPERF3_PORT6,
         httpPort: 80,
-        udpPort: undefined,
+        udpPort: BOUND_IPERF3_PORT6,
       },
       haproxy: { ...this.targets.haproxy, address: a6.gateway },
     };
@@ -307,7 +307,7 @@ class Bench {
   async warmUp(): Promise<void> {
     for (const w of this.o.workloads)
       for (const p of PATHS) {
-        if (w.id === 'udp64' && this.target(w, p).udpPort === undefined) continue;
+        if (w.id.startsWith('udp64') && this.target(w, p).udpPort === undefined) continue;
         await this.once(w, p, 1);
         await sleep(PAUSE_MS);
       }

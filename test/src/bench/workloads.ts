@@ -233,23 +233,29 @@ export const LATENCY = latency('latency');
 export const LATENCY6 = latency('latency6', true);
 
 /** UDP64: iperf3 UDP, 64-byte payloads, unlimited rate; the value is what the server received per second. */
-export const UDP64: Workload = {
-  id: 'udp64',
-  figures: [{ id: 'udp64', unit: 'kpkt/s', digits: 1, better: 'higher' }],
-  async run(lab, t, seconds) {
-    if (t.udpPort === undefined) return NOT_APPLICABLE;
-    const j = await iperf3(lab, t, ['-p', String(t.udpPort), '-u', '-l', '64', '-b', '0'], seconds);
-    const r = j.end?.sum_received;
-    const s = j.end?.sum_sent;
-    if (r?.packets === undefined || r.lost_packets === undefined || !s?.packets)
-      throw new Error('iperf3 printed no UDP packet counts');
-    const received = r.packets - r.lost_packets;
-    return {
-      values: { udp64: received / r.seconds / 1000 },
-      note: `sent ${(s.packets / s.seconds / 1000).toFixed(1)}k/s, lost ${((100 * r.lost_packets) / r.packets).toFixed(1)}%`,
-    };
-  },
-};
+function udp64(id: string, ipv6 = false): Workload {
+  return {
+    id,
+    ipv6,
+    figures: [{ id, unit: 'kpkt/s', digits: 1, better: 'higher' }],
+    async run(lab, t, seconds) {
+      if (t.udpPort === undefined) return NOT_APPLICABLE;
+      const j = await iperf3(lab, t, ['-p', String(t.udpPort), '-u', '-l', '64', '-b', '0'], seconds);
+      const r = j.end?.sum_received;
+      const s = j.end?.sum_sent;
+      if (r?.packets === undefined || r.lost_packets === undefined || !s?.packets)
+        throw new Error('iperf3 printed no UDP packet counts');
+      const received = r.packets - r.lost_packets;
+      return {
+        values: { [id]: received / r.seconds / 1000 },
+        note: `sent ${(s.packets / s.seconds / 1000).toFixed(1)}k/s, lost ${((100 * r.lost_packets) / r.packets).toFixed(1)}%`,
+      };
+    },
+  };
+}
+export const UDP64 = udp64('udp64');
+/** UDP64_6: the same over IPv6. */
+export const UDP64_6 = udp64('udp64_6', true);
 
 /** WORKLOADS in the order they run within a repetition. */
 export const WORKLOADS: readonly Workload[] = [
@@ -262,4 +268,5 @@ export const WORKLOADS: readonly Workload[] = [
   DOWNLOAD6,
   HTTP_CLOSE6,
   LATENCY6,
+  UDP64_6,
 ];

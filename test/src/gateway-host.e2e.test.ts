@@ -105,7 +105,9 @@ describe('the gateway host configuration', () => {
     const during = await hostState();
     expect(during).not.toBe(before);
     expect(during).toContain('lookup 4789');
-    expect(during).toContain('onehost_gateway');
+    expect(during).toContain('table ip onehost_gateway');
+    // its IPv6 twin, with or without IPv6 cluster addresses (the host's own IPv6 is filtered either way)
+    expect(during).toContain('table ip6 onehost_gateway');
     if (DATAPATH === 'kernel') {
       // the kernel data path: its table, its device, the rule for the gateway's own mark
       expect(during).toContain('table ip onehost_fastpath');

@@ -111,8 +111,10 @@ function benchGatewayYaml(yaml: string, ipv6: boolean): string {
     lines.splice(v4 + 1, 0, `  - { network: outside, address: "${VIP6}" }`);
   }
   // HAProxy, the peer, listens on the gateway host's outside address, which the host's input filter
-  // keeps from clients that are not management sources (docs/gateway.md): c1 drives the loads
-  return lines.join('\n').replace(/^(\s*allow: \[)/m, '$1203.0.113.10/32, ');
+  // keeps from clients that are not management sources (docs/gateway.md): c1 drives the loads; over
+  // IPv6 c2 (the kernel route's client) is one by its IPv6 address too
+  const six = ipv6 ? '2001:db8:113::10/128, 2001:db8:113::11/128, ' : '';
+  return lines.join('\n').replace(/^(\s*allow: \[)/m, (_m, head: string) => `${head}203.0.113.10/32, ${six}`);
 }
 
 /** The lab's IPv6 cluster address (packages/lab plan.ts), served when an IPv6 workload is chosen. */

@@ -121,14 +121,20 @@ export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
   ];
 }
 
-/** nftRuleset is the gateway host's nftables table (exported for its tests). */
+/** managementOf splits the management sources by family (IPv6 ones are written with a colon). */
+function managementOf(c: GatewayHostConfig): { v4: string[]; v6: string[] } {
+  return {
+    v4: c.management.filter((m) => !m.includes(':')),
+    v6: c.management.filter((m) => m.includes(':')),
+  };
+}
+
+/** nftRuleset is the gateway host's nftables table for IPv4 (exported for its tests). */
 export function nftRuleset(c: GatewayHostConfig): string {
   const vips = c.vips.map(ipv4ToString).join(', ');
-  const mgmt = c.management.length > 0 ? `ip saddr != { ${c.management.join(', ')} } ` : '';
-  const mgmtAccept =
-    c.management.length > 0
-      ? `    ip saddr { ${c.management.join(', ')} } accept comment "management"\n`
-      : '';
+  const { v4 } = managementOf(c);
+  const mgmt = v4.length > 0 ? `ip saddr != { ${v4.join(', ')} } ` : '';
+  const mgmtAccept = v4.length > 0 ? `    ip saddr { ${v4.join(', ')} } accept comment "management"\n` : '';
   const outs = c.outside.map((o) => JSON.stringify(o)).join(', ');
   const hostPorts =
     c.hostPorts.length > 0
@@ -169,6 +175,75 @@ ${mgmtAccept}${hostPorts}    ip daddr { ${vips} } accept comment "the cluster da
     ct state established,related accept comment "the host's own connections: replies, their ICMP errors (PMTU)"
     counter name "outside_to_host" drop comment "the host itself: management sources only"
   }
+}
+`;
+}
+
+/**
+ * nftRuleset6 is the IPv4 table's twin for IPv6, `ip6 onehost_gateway` (exported for its tests), with
+ * the same chains and counter names; installed whether or not there are IPv6 cluster addresses, since
+ * the host's own IPv6 addresses are reachable either way. What differs:
+ * - neighbour discovery (what ARP is to IPv4, which the IPv4 table never sees) and MLD queries are let
+ *   in from outside, only as their receivers accept them (hop limit 255, RFC 4861 §7.1; link-local
+ *   source, RFC 3810 §5.1.14), and DHCPv6 answers from the link (RFC 8415 §7.2);
+ * - nodes have no IPv6 internal prefix: "a node's address" is whatever the host forwards out of the
+ *   interconnect, and IPv6 from the interconnect may leave with a cluster address as source or one in
+ *   the set `nodes6` (onehost registers none: agents report IPv4 addresses only).
+ */
+export function nftRuleset6(c: GatewayHostConfig): string {
+  const six = c.vips6 ?? [];
+  const vips = six.join(', ');
+  const { v6 } = managementOf(c);
+  const outs = c.outside.map((o) => JSON.stringify(o)).join(', ');
+  const ic = JSON.stringify(c.interconnect);
+  const lines = (rules: string[]) => rules.map((r) => `    ${r}\n`).join('');
+  const notrack = six.length > 0 ? [`ip6 daddr { ${vips} } notrack`, `ip6 saddr { ${vips} } notrack`] : [];
+  const ports = [...new Set(c.hostPorts)].join(', ');
+  const counters = HOST_DROPS.map((n) => `  counter ${n} {\n  }\n`).join('');
+  const t = `table ip6 ${NFT_TABLE}`;
+  return `${t}
+delete ${t}
+${t} {
+  chain raw_pre {
+    type filter hook prerouting priority raw; policy accept;
+${lines(notrack)}  }
+  chain raw_out {
+    type filter hook output priority raw; policy accept;
+${lines(six.length > 0 ? [`ip6 saddr { ${vips} } notrack`] : [])}  }
+  set nodes6 {
+    type ipv6_addr
+  }
+${counters}  chain forward {
+    type filter hook forward priority filter; policy accept;
+${lines([
+  `iifname { ${outs} } oifname ${ic} udp dport ${c.vxlanPort} counter name "outside_vxlan" drop comment "VXLAN to nodes: the gateway's only"`,
+  `iifname { ${outs} } oifname ${ic} ${v6.length > 0 ? `ip6 saddr != { ${v6.join(', ')} } ` : ''}counter name "outside_to_nodes" drop comment "the nodes' link: management sources only"`,
+  `iifname ${ic} ${six.length > 0 ? `ip6 saddr != { ${vips} } ` : ''}ip6 saddr != @nodes6 counter name "unregistered_node" drop comment "cluster addresses and registered nodes only"`,
+])}  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname { ${outs}, ${JSON.stringify(c.tun)} } jump from_outside
+  }
+  chain from_outside {
+${lines([
+  `udp dport ${c.vxlanPort} counter name "outside_vxlan" drop comment "VXLAN only on the interconnect: the gateway's VXLAN device listens on IPv6 too"`,
+  'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept comment "neighbour discovery, on the link only"',
+  'ip6 saddr fe80::/10 icmpv6 type mld-listener-query accept comment "multicast listener queries: keep the solicited-node groups"',
+  'ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment "DHCPv6 answers"',
+  ...(v6.length > 0 ? [`ip6 saddr { ${v6.join(', ')} } accept comment "management"`] : []),
+  ...(six.length > 0 && ports !== ''
+    ? [
+        `ip6 daddr { ${vips} } tcp dport { ${ports} } counter name "outside_to_host" drop comment "control, metrics: not on a cluster address"`,
+      ]
+    : []),
+  ...(six.length > 0
+    ? [
+        `ip6 daddr { ${vips} } accept comment "the cluster data path (local decisions, ICMPv6 errors to a cluster address)"`,
+      ]
+    : []),
+  `ct state established,related accept comment "the host's own connections: replies, their ICMPv6 errors (PMTU)"`,
+  `counter name "outside_to_host" drop comment "the host itself: management sources only"`,
+])}  }
 }
 `;
 }
@@ -289,7 +364,11 @@ export async function applyGatewayHost(c: GatewayHostConfig, host: Host = localH
         if (rules.some((r) => r.table === 'local' && r.priority === 0))
           await host.ip('-6', 'rule', 'del', 'priority', '0', 'lookup', 'local');
       });
-    await step({ kind: 'nft-table', family: 'ip', name: NFT_TABLE }, () => host.nft(nftRuleset(c)));
+    // both families' tables in one transaction; a journal an older gateway left has only the IPv4 one
+    await journal.recordOnce({ kind: 'nft-table', family: 'ip6', name: NFT_TABLE });
+    await step({ kind: 'nft-table', family: 'ip', name: NFT_TABLE }, () =>
+      host.nft(nftRuleset(c) + nftRuleset6(c)),
+    );
     await journal.markComplete();
   } catch (e) {
     // A fresh start leaves nothing half-done; an adopted journal stays for the next start or --restore.
@@ -378,17 +457,21 @@ export async function setRegisteredNodes(
 }
 
 /**
- * readHostDrops reads the host filter's named counters (HOST_DROPS, packets each) over netlink; zeros
- * for the ones the table lacks. Rejects when netlink cannot be opened.
+ * readHostDrops reads the host filter's named counters (HOST_DROPS, packets each, both families' tables
+ * summed) over netlink; zeros for the ones a table lacks. Rejects when netlink cannot be opened.
  */
 export async function readHostDrops(): Promise<Map<string, number>> {
-  const flows = NftFlows.open(NFT_TABLE);
-  try {
-    const all = await flows.counters();
-    return new Map(HOST_DROPS.map((n) => [n, all.get(n)?.packets ?? 0]));
-  } finally {
-    flows.close();
+  const sum = new Map<string, number>(HOST_DROPS.map((n) => [n, 0]));
+  for (const family of [4, 6] as const) {
+    const flows = NftFlows.open(NFT_TABLE, undefined, family);
+    try {
+      const all = await flows.counters();
+      for (const n of HOST_DROPS) sum.set(n, sum.get(n)! + (all.get(n)?.packets ?? 0));
+    } finally {
+      flows.close();
+    }
   }
+  return sum;
 }
 
 /** restoreGatewayHost undoes what the state file at `statePath` records; a no-op without one. */

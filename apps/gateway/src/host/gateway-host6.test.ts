@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Host } from '@onehost/kernel';
@@ -97,5 +97,33 @@ describe('the gateway host with an IPv6 cluster address (a scratch namespace)', 
     expect(await host.readSysctl('net/ipv6/conf/all/forwarding')).toBe('0');
     expect(await host.readSysctl('net/ipv6/conf/lo/disable_ipv6')).toBe('1');
     expect(await host.readSysctl('net/ipv6/conf/eth1/disable_ipv6')).toBe('1');
+  }, 60_000);
+
+  const tables = async () =>
+    (await host.run('nft', ['list', 'tables']))
+      .split('\n')
+      .filter((l) => l.includes('onehost_gateway'))
+      .sort();
+
+  it('filters IPv6 with a twin table, adopts a state file that has only the IPv4 one, removes both', async () => {
+    await applyGatewayHost(config, host);
+    expect(await tables()).toEqual(['table ip onehost_gateway', 'table ip6 onehost_gateway']);
+    const ruleset = await host.run('nft', ['list', 'table', 'ip6', 'onehost_gateway']);
+    expect(ruleset).toContain(`ip6 daddr ${VIP6} notrack`);
+    // as a gateway from before the IPv6 filter leaves its host after a crash: the IPv4 table, recorded
+    const state = JSON.parse(await readFile(config.statePath, 'utf8'));
+    state.changes = state.changes.filter(
+      (x: { kind: string; family?: string }) => !(x.kind === 'nft-table' && x.family === 'ip6'),
+    );
+    await writeFile(config.statePath, JSON.stringify(state));
+    await host.run('nft', ['delete', 'table', 'ip6', 'onehost_gateway']);
+    await host.run('nft', ['add', 'table', 'ip', 'onehost_gateway']); // stands for an older ruleset
+    await applyGatewayHost(config, host);
+    expect(await tables()).toEqual(['table ip onehost_gateway', 'table ip6 onehost_gateway']);
+    expect(await host.run('nft', ['list', 'chain', 'ip', 'onehost_gateway', 'from_outside'])).toContain(
+      'outside_to_host',
+    );
+    await restoreGatewayHost(config.statePath, host);
+    expect(await tables()).toEqual([]);
   }, 60_000);
 });

@@ -42,6 +42,21 @@ describe('config: YAML format', () => {
     expect(r.config.clusterAddresses[0]!.default).toBe(true);
     expect(r.config.fragments).toEqual({ maxEntries: 4096, timeout: 30 });
     expect(r.config.management).toEqual([]);
+    expect(r.config.management6).toEqual([]);
+  });
+
+  it('takes IPv6 management sources beside IPv4 ones (the host filter lets them in; no bypass)', () => {
+    const r = parseConfigText(
+      `${BASE}management: { allow: [203.0.113.11/32, "2001:db8:113::11", "2001:DB8:7::/48", "::/0"] }\n`,
+    );
+    if (!r.ok) throw new Error(r.issues.map((i) => formatIssue(i)).join('\n'));
+    expect(r.config.management.map((m) => m.text)).toEqual(['203.0.113.11/32']);
+    expect(r.config.management6.map((m) => `${m.text} /${m.prefix}`)).toEqual([
+      '2001:db8:113::11 /128',
+      '2001:DB8:7::/48 /48',
+      '::/0 /0',
+    ]);
+    expect([...r.config.management6[1]!.network.subarray(0, 8)]).toEqual([0x20, 1, 0x0d, 0xb8, 0, 7, 0, 0]);
   });
 
   it('takes a network with one address of each family, each family with its own default', () => {
@@ -136,6 +151,26 @@ describe('config: YAML format', () => {
       'cidr with host bits',
       `${BASE}management: { allow: [203.0.113.7/24] }\n`,
       /management\.allow\[0\]: has host bits set past \/24 \(did you mean 203\.0\.113\.0\/24\?\)/,
+    ],
+    [
+      'IPv6 cidr with host bits',
+      `${BASE}management: { allow: ["2001:db8:113::11/64"] }\n`,
+      /^c\.yaml:\d+:\d+: management\.allow\[0\]: has host bits set past \/64 \(did you mean 2001:db8:113::\/64\?\)$/,
+    ],
+    [
+      'IPv6 cidr with a prefix past 128',
+      `${BASE}management: { allow: [203.0.113.0/24, "2001:db8::/129"] }\n`,
+      /^c\.yaml:\d+:\d+: management\.allow\[1\]: must be an IPv4 or IPv6 network like 203\.0\.113\.0\/24 or 2001:db8::\/32, got "2001:db8::\/129"$/,
+    ],
+    [
+      'malformed IPv6 cidr',
+      `${BASE}management: { allow: ["2001:db8:::1/128"] }\n`,
+      /management\.allow\[0\]: must be an IPv4 or IPv6 network like .*, got "2001:db8:::1\/128"$/,
+    ],
+    [
+      'IPv6 cidr without a prefix after the slash',
+      `${BASE}management: { allow: ["2001:db8::/"] }\n`,
+      /management\.allow\[0\]: must be an IPv4 or IPv6 network like .*, got "2001:db8::\/"$/,
     ],
     [
       'overlapping port blocks',

@@ -53,6 +53,13 @@ export interface CidrConfig {
   mask: number;
 }
 
+/** An IPv6 management source: a network as written, its 16 bytes and its prefix length. */
+export interface Cidr6Config {
+  text: string;
+  network: Uint8Array;
+  prefix: number;
+}
+
 /** One switch table entry: (protocol, port) → routing function with its validated options. */
 export interface EntryConfig {
   protocol: ProtocolName;
@@ -67,6 +74,11 @@ export interface SwitchConfig {
   clusterAddresses: ClusterAddressConfig[];
   nodes: NodeConfig[];
   management: CidrConfig[];
+  /**
+   * IPv6 management sources: the gateway host's filter lets them reach the host (nodes have no IPv6
+   * internal addresses, so the switch's bypass has none).
+   */
+  management6: Cidr6Config[];
   portBlocks: PortBlockConfig[];
   exports: ExportConfig[];
   entries: EntryConfig[];

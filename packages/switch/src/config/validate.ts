@@ -1,9 +1,10 @@
-import { parseIpv6, tryParseIpv4 } from '@onehost/wire';
+import { ipv6ToString, parseIpv6, tryParseIpv4 } from '@onehost/wire';
 import type { FunctionRegistry } from '../functions/registry.js';
 import { normalizeExportPath } from '../tables/export-table.js';
 import { clusterAddressText } from './address-text.js';
 import { type ConfigIssue, Fields, formatPath, Issues } from './fields.js';
 import type {
+  Cidr6Config,
   CidrConfig,
   ClusterAddressConfig,
   EntryConfig,
@@ -81,12 +82,24 @@ function unusableIpv6(b: Uint8Array): string | null {
   return null;
 }
 
-function cidr(text: unknown, at: (string | number)[], issues: Issues): CidrConfig | undefined {
+const NETWORK_LIKE = 'must be an IPv4 or IPv6 network like 203.0.113.0/24 or 2001:db8::/32';
+
+/**
+ * cidr reads a management source: an IPv4 network (`/32` when no prefix is written) or an IPv6 one (RFC
+ * 4291 §2.3 text, `/128` when none). Records an error naming the field for anything else, or for host
+ * bits set past the prefix.
+ */
+function cidr(
+  text: unknown,
+  at: (string | number)[],
+  issues: Issues,
+): { v4: CidrConfig } | { v6: Cidr6Config } | undefined {
   if (typeof text !== 'string') {
-    issues.add(at, `must be an IPv4 network like 203.0.113.0/24, got ${JSON.stringify(text)}`);
+    issues.add(at, `${NETWORK_LIKE}, got ${JSON.stringify(text)}`);
     return undefined;
   }
   const slash = text.indexOf('/');
+  if (text.includes(':')) return cidr6(text, slash, at, issues);
   const prefix = slash < 0 ? 32 : Number(text.slice(slash + 1));
   const addr = tryParseIpv4(slash < 0 ? text : text.slice(0, slash));
   if (
@@ -96,7 +109,7 @@ function cidr(text: unknown, at: (string | number)[], issues: Issues): CidrConfi
     prefix > 32 ||
     (slash >= 0 && text.slice(slash + 1) === '')
   ) {
-    issues.add(at, `must be an IPv4 network like 203.0.113.0/24, got ${JSON.stringify(text)}`);
+    issues.add(at, `${NETWORK_LIKE}, got ${JSON.stringify(text)}`);
     return undefined;
   }
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
@@ -107,7 +120,37 @@ function cidr(text: unknown, at: (string | number)[], issues: Issues): CidrConfi
     );
     return undefined;
   }
-  return { text, network: addr, mask };
+  return { v4: { text, network: addr, mask } };
+}
+
+/** cidr6 is cidr's IPv6 half. */
+function cidr6(
+  text: string,
+  slash: number,
+  at: (string | number)[],
+  issues: Issues,
+): { v6: Cidr6Config } | undefined {
+  const suffix = slash < 0 ? '128' : text.slice(slash + 1);
+  let network: Uint8Array | undefined;
+  try {
+    network = parseIpv6(slash < 0 ? text : text.slice(0, slash));
+  } catch {
+    network = undefined;
+  }
+  const prefix = Number(suffix);
+  if (network === undefined || !/^\d{1,3}$/.test(suffix) || prefix > 128) {
+    issues.add(at, `${NETWORK_LIKE}, got ${JSON.stringify(text)}`);
+    return undefined;
+  }
+  const masked = network.map((b, i) => {
+    const bits = Math.min(8, Math.max(0, prefix - 8 * i));
+    return b & ((0xff00 >> bits) & 0xff);
+  });
+  if (masked.some((b, i) => b !== network[i])) {
+    issues.add(at, `has host bits set past /${prefix} (did you mean ${ipv6ToString(masked)}/${prefix}?)`);
+    return undefined;
+  }
+  return { v6: { text, network, prefix } };
 }
 
 function networkText(a: number, prefix: number): string {
@@ -249,10 +292,12 @@ export function validateConfig(doc: unknown, registry: FunctionRegistry): Valida
   });
 
   const management: CidrConfig[] = [];
+  const management6: Cidr6Config[] = [];
   const mg = root.sub('management');
   mg.list('allow').forEach((v, i) => {
     const c = cidr(v, ['management', 'allow', i], issues);
-    if (c !== undefined) management.push(c);
+    if (c !== undefined && 'v4' in c) management.push(c.v4);
+    if (c !== undefined && 'v6' in c) management6.push(c.v6);
   });
   mg.done();
 
@@ -353,6 +398,16 @@ export function validateConfig(doc: unknown, registry: FunctionRegistry): Valida
   if (!issues.ok || gateway === undefined) return { ok: false, issues: issues.list };
   return {
     ok: true,
-    config: { gateway, clusterAddresses, nodes, management, portBlocks, exports, entries, fragments },
+    config: {
+      gateway,
+      clusterAddresses,
+      nodes,
+      management,
+      management6,
+      portBlocks,
+      exports,
+      entries,
+      fragments,
+    },
   };
 }

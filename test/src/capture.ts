@@ -16,7 +16,7 @@ export class Capture {
     await this.proc.stop(3000);
     const frames = readCapture(await readFile(this.file));
     await rm(this.file, { force: true });
-    return frames.flatMap((f) => ('ipv4' in f ? [f.ipv4] : []));
+    return frames.flatMap((f) => ('ip' in f && f.ip[0]! >> 4 === 4 ? [f.ip] : []));
   }
 }
 

@@ -108,7 +108,7 @@ export function runExplain(opts: ExplainOptions, io: Output): number {
       io.out(JSON.stringify({ packet: f.index, time, skipped: f.skipped }));
       continue;
     }
-    const e = sw.explain(f.ipv4, { now: opts.now ?? f.timeMs, dryRun });
+    const e = sw.explain(f.ip, { now: opts.now ?? f.timeMs, dryRun });
     io.out(
       JSON.stringify({
         packet: f.index,

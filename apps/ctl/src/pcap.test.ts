@@ -1,4 +1,4 @@
-import { tcpPacket, udpPacket } from '@onehost/switch/testing';
+import { tcp6Packet, tcpPacket, udpPacket } from '@onehost/switch/testing';
 import { describe, expect, it } from 'vitest';
 import { CaptureError, readCapture } from './pcap.js';
 import { pcap } from './testing/capture-builder.js';
@@ -12,6 +12,13 @@ const syn = tcpPacket({
   seq: 1,
 });
 const dns = udpPacket({ src: '203.0.113.5', dst: '203.0.113.10', srcPort: 5353, dstPort: 53 });
+const syn6 = tcp6Packet({
+  src: '2001:db8:113::5',
+  dst: '2001:db8:113::80',
+  srcPort: 40000,
+  dstPort: 80,
+  flags: 2,
+});
 
 function ethernet(ip: Uint8Array, etherType = 0x0800, vlan = false): Uint8Array {
   const head = vlan ? 18 : 14;
@@ -74,39 +81,60 @@ function pcapng(frames: Uint8Array[], linkType = 101, tsresol?: number): Uint8Ar
 }
 
 describe('readCapture', () => {
-  it('reads classic little-endian Ethernet pcap, with VLAN tags, and skips non-IPv4 frames', () => {
+  it('reads classic little-endian Ethernet pcap, with VLAN tags and IPv6, and skips non-IP frames', () => {
     const frames = readCapture(
-      pcap([ethernet(syn), ethernet(dns, 0x0800, true), ethernet(new Uint8Array(40), 0x86dd)]),
+      pcap([
+        ethernet(syn),
+        ethernet(dns, 0x0800, true),
+        ethernet(syn6, 0x86dd),
+        ethernet(new Uint8Array(28), 0x0806),
+        ethernet(syn, 0x86dd),
+      ]),
     );
-    expect(frames).toHaveLength(3);
+    expect(frames).toHaveLength(5);
     expect(frames[0]).toMatchObject({ index: 0, timeMs: 1_700_000_000_500 });
-    expect('ipv4' in frames[0]! && frames[0].ipv4).toEqual(syn);
-    expect('ipv4' in frames[1]! && frames[1].ipv4).toEqual(dns);
-    expect(frames[2]).toMatchObject({ skipped: 'not IPv4 (ethertype 0x86dd)' });
+    expect('ip' in frames[0]! && frames[0].ip).toEqual(syn);
+    expect('ip' in frames[1]! && frames[1].ip).toEqual(dns);
+    expect('ip' in frames[2]! && frames[2].ip).toEqual(syn6);
+    expect(frames[3]).toMatchObject({ skipped: 'not IP (ethertype 0x0806)' });
+    // the EtherType and the version must agree
+    expect(frames[4]).toMatchObject({ skipped: 'not IP (version 4)' });
+  });
+
+  it('reads raw IP captures of either version, and the IPv6 link type', () => {
+    expect(readCapture(pcap([syn, syn6], { linkType: 101 })).map((f) => 'ip' in f && f.ip)).toEqual([
+      syn,
+      syn6,
+    ]);
+    expect(readCapture(pcap([syn6, syn], { linkType: 229 }))).toMatchObject([
+      { ip: syn6 },
+      { skipped: 'not IP (version 4)' },
+    ]);
+    expect(readCapture(pcap([syn6], { linkType: 228 }))[0]).toMatchObject({ skipped: 'not IP (version 6)' });
   });
 
   it('reads big-endian nanosecond raw-IP pcap', () => {
     const frames = readCapture(pcap([syn], { le: false, nano: true, linkType: 101 }));
-    expect(frames[0]).toMatchObject({ timeMs: 1_700_000_000_500, ipv4: syn });
+    expect(frames[0]).toMatchObject({ timeMs: 1_700_000_000_500, ip: syn });
   });
 
   it('reads Linux cooked captures (tcpdump -i any)', () => {
     const sll = new Uint8Array(16 + syn.length);
     new DataView(sll.buffer).setUint16(14, 0x0800);
     sll.set(syn, 16);
-    expect(readCapture(pcap([sll], { linkType: 113 }))[0]).toMatchObject({ ipv4: syn });
+    expect(readCapture(pcap([sll], { linkType: 113 }))[0]).toMatchObject({ ip: syn });
     const sll2 = new Uint8Array(20 + syn.length);
     new DataView(sll2.buffer).setUint16(0, 0x0800);
     sll2.set(syn, 20);
-    expect(readCapture(pcap([sll2], { linkType: 276 }))[0]).toMatchObject({ ipv4: syn });
+    expect(readCapture(pcap([sll2], { linkType: 276 }))[0]).toMatchObject({ ip: syn });
   });
 
   it('reads pcapng with microsecond and nanosecond interfaces', () => {
     expect(readCapture(pcapng([syn, dns]))).toMatchObject([
-      { index: 0, timeMs: 1_700_000_000_000, ipv4: syn },
-      { index: 1, timeMs: 1_700_000_001_000, ipv4: dns },
+      { index: 0, timeMs: 1_700_000_000_000, ip: syn },
+      { index: 1, timeMs: 1_700_000_001_000, ip: dns },
     ]);
-    expect(readCapture(pcapng([syn], 101, 9))[0]).toMatchObject({ timeMs: 1_700_000_000_000, ipv4: syn });
+    expect(readCapture(pcapng([syn], 101, 9))[0]).toMatchObject({ timeMs: 1_700_000_000_000, ip: syn });
   });
 
   it('reports a truncated last record as skipped, and refuses what is not a capture', () => {

@@ -1,18 +1,19 @@
 /**
  * Capture files for `explain --pcap`: classic libpcap (any byte order, micro- or nanosecond stamps) and
- * pcapng (section, interface and enhanced/simple packet blocks). Yields the IPv4 packet of each frame
- * for the link types tcpdump and Wireshark write on Linux, or why a frame was skipped. Every length read
+ * pcapng (section, interface and enhanced/simple packet blocks). Yields the IP packet (IPv4 or IPv6) of
+ * each frame for the link types tcpdump and Wireshark write on Linux, or why a frame was skipped. Every length read
  * from the file is checked against what is there before use.
  */
 
-/** A frame of the capture: its IPv4 packet, or the reason there is none. */
+/** A frame of the capture: its IP packet (IPv4 or IPv6), or the reason there is none. */
 export type CaptureFrame =
-  | { index: number; timeMs: number; ipv4: Uint8Array }
+  | { index: number; timeMs: number; ip: Uint8Array }
   | { index: number; timeMs: number; skipped: string };
 
 /** Link types (tcpdump.org linktypes). */
-const LINK = { ETHERNET: 1, RAW: 101, LINUX_SLL: 113, IPV4: 228, LINUX_SLL2: 276 } as const;
+const LINK = { ETHERNET: 1, RAW: 101, LINUX_SLL: 113, IPV4: 228, IPV6: 229, LINUX_SLL2: 276 } as const;
 const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
 const ETHERTYPE_VLAN = [0x8100, 0x88a8];
 /** MAX_FRAME caps a captured frame (the largest snaplen tools write). */
 const MAX_FRAME = 262_144;
@@ -20,16 +21,23 @@ const MAX_FRAME = 262_144;
 /** CaptureError is thrown for a file that is not a capture we can read (with what is wrong). */
 export class CaptureError extends Error {}
 
-function ipv4Of(linkType: number, frame: Uint8Array): Uint8Array | string {
+/** versionCheck returns the frame when its IP version is one of `versions`, else why not. */
+function versionCheck(frame: Uint8Array, versions: readonly number[]): Uint8Array | string {
+  const v = frame.length > 0 ? frame[0]! >> 4 : -1;
+  return versions.includes(v) ? frame : `not IP (version ${v < 0 ? '?' : v})`;
+}
+
+function ipOf(linkType: number, frame: Uint8Array): Uint8Array | string {
   let off: number;
   let etherType: number;
   const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   switch (linkType) {
     case LINK.RAW:
+      return versionCheck(frame, [4, 6]);
     case LINK.IPV4:
-      return frame.length > 0 && frame[0]! >> 4 === 4
-        ? frame
-        : `not IPv4 (version ${frame.length > 0 ? frame[0]! >> 4 : '?'})`;
+      return versionCheck(frame, [4]);
+    case LINK.IPV6:
+      return versionCheck(frame, [6]);
     case LINK.ETHERNET: {
       if (frame.length < 14) return 'truncated Ethernet header';
       off = 12;
@@ -55,9 +63,9 @@ function ipv4Of(linkType: number, frame: Uint8Array): Uint8Array | string {
     default:
       return `link type ${linkType} is not supported`;
   }
-  if (etherType !== ETHERTYPE_IPV4)
-    return `not IPv4 (ethertype 0x${etherType.toString(16).padStart(4, '0')})`;
-  return frame.subarray(off);
+  if (etherType === ETHERTYPE_IPV4) return versionCheck(frame.subarray(off), [4]);
+  if (etherType === ETHERTYPE_IPV6) return versionCheck(frame.subarray(off), [6]);
+  return `not IP (ethertype 0x${etherType.toString(16).padStart(4, '0')})`;
 }
 
 /**
@@ -99,8 +107,8 @@ export function readCapture(file: Uint8Array): CaptureFrame[] {
       frames.push({ index, timeMs, skipped: 'truncated record at the end of the file' });
       break;
     }
-    const ip = ipv4Of(linkType, file.subarray(off + 16, off + 16 + incl));
-    frames.push(typeof ip === 'string' ? { index, timeMs, skipped: ip } : { index, timeMs, ipv4: ip });
+    const ip = ipOf(linkType, file.subarray(off + 16, off + 16 + incl));
+    frames.push(typeof ip === 'string' ? { index, timeMs, skipped: ip } : { index, timeMs, ip });
     off += 16 + incl;
   }
   return frames;
@@ -161,8 +169,8 @@ function readPcapng(file: Uint8Array, dv: DataView): CaptureFrame[] {
       else if (caplen > MAX_FRAME || data + caplen > off + len - 4)
         frames.push({ index, timeMs, skipped: 'packet length past its block' });
       else {
-        const ip = ipv4Of(ifc.linkType, file.subarray(data, data + caplen));
-        frames.push(typeof ip === 'string' ? { index, timeMs, skipped: ip } : { index, timeMs, ipv4: ip });
+        const ip = ipOf(ifc.linkType, file.subarray(data, data + caplen));
+        frames.push(typeof ip === 'string' ? { index, timeMs, skipped: ip } : { index, timeMs, ip });
       }
     }
     off += len;

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXAMPLE_YAML, tcpPacket, toHex } from '@onehost/switch/testing';
+import { EXAMPLE_YAML, tcp6Packet, tcpPacket, toHex } from '@onehost/switch/testing';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from './program.js';
 import { pcap } from './testing/capture-builder.js';
@@ -80,7 +80,34 @@ describe('onehostctl explain', () => {
     expect(a.decision.kind).toBe('forward');
     expect(b.decision).toEqual(a.decision);
     expect(b.time).toBe('2023-11-14T22:13:21.500Z');
-    expect(x).toMatchObject({ packet: 2, skipped: 'not IPv4 (version 0)' });
+    expect(x).toMatchObject({ packet: 2, skipped: 'not IP (version 0)' });
+  });
+
+  it('--pcap explains IPv6 packets against an IPv6 cluster address', async () => {
+    const dual = join(dir, 'dual.yaml');
+    writeFileSync(
+      dual,
+      EXAMPLE_YAML.replace(
+        '  - { network: outside, address: 203.0.113.10, default: true }\n',
+        '  - { network: outside, address: 203.0.113.10, default: true }\n  - { network: outside, address: "2001:db8:113::10" }\n',
+      ),
+    );
+    const syn6 = tcp6Packet({
+      src: '2001:db8:113::5',
+      dst: '2001:db8:113::10',
+      srcPort: 40000,
+      dstPort: 80,
+      flags: 2,
+    });
+    const file = join(dir, 'v6.pcap');
+    writeFileSync(file, pcap([syn6, syn], { linkType: 101 }));
+    const r = await run('explain', '--config', dual, '--pcap', file);
+    expect(r.code).toBe(0);
+    const [six, four] = r.out.map((l) => JSON.parse(l));
+    expect(six.decision.kind).toBe('forward');
+    expect(six.trace[0]).toBe('515 2001:db8:113::10 is the IPv6 cluster address of outside (default)');
+    expect(six.summary).toMatchObject({ protocol: 'tcp', src: '2001:db8:113::5', dstPort: 80 });
+    expect(four.decision.kind).toBe('forward');
   });
 
   it('--dry-run keeps each packet independent', async () => {

@@ -173,7 +173,7 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     .addOption(
       new Option(
         '--pcap <file>',
-        'offline: every packet of a pcap/pcapng capture (Ethernet, raw IP or Linux cooked), in order',
+        'offline: every IPv4 or IPv6 packet of a pcap/pcapng capture (Ethernet, raw IP or Linux cooked), in order',
       ).conflicts(['packet', 'flow']),
     )
     .addOption(
@@ -202,7 +202,7 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
         '\nLive output is a short report, or with --json one JSON document shaped like an offline line.\n' +
         'The gateway and the certificate can also come from ONEHOST_GATEWAY, ONEHOST_CA, ONEHOST_CERT and ONEHOST_KEY\n' +
         '(--config wins over ONEHOST_GATEWAY).\n' +
-        'Exit status: 0 done; 1 offline: no packet of the capture was IPv4, live: the gateway refused the call;\n' +
+        'Exit status: 0 done; 1 offline: no packet of the capture was IP, live: the gateway refused the call;\n' +
         '2 bad usage, config or file; 3 live: cannot reach the gateway.',
     )
     .action(

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts'],
+    // real sockets, namespaces and nft runs: seconds when the other suites run beside them
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});

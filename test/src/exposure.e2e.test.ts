@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { sendVxlan, tcpProbe } from './outside-probes.js';
 
 // Exposure (issue 15, item 7), tried from the outside namespaces: c1 is an ordinary client, c2
 // (203.0.113.11) is on the lab's management list. The gateway's control, metrics and status ports and
@@ -17,37 +18,7 @@ afterAll(async () => {
   await c?.stop();
 });
 
-/**
- * PROBE connects once with a 2 s deadline and prints what happened: open, refused or timeout. A port
- * the filter drops times out; the test reads the counter to tell that from a lost packet.
- */
-const PROBE = `
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
-    print('open')
-except ConnectionRefusedError:
-    print('refused')
-except (socket.timeout, TimeoutError):
-    print('timeout')
-`;
-
-async function probe(host: string, address: string, port: number): Promise<string> {
-  return (await c.lab.exec(host, 'python3', ['-c', PROBE, address, String(port)])).stdout.trim();
-}
-
-/**
- * VXLAN sends `count` VXLAN datagrams (RFC 7348 §5: flags 0x08, VNI 4242, an inner Ethernet frame
- * carrying an IPv4 header) to address:4789.
- */
-const VXLAN = `
-import socket, sys
-inner = bytes.fromhex('020000000001' '020000000002' '0800') + bytes.fromhex('4500001c00004000401100000a0000010a000002') + bytes(8)
-pkt = bytes.fromhex('08000000' '00109200') + inner
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(int(sys.argv[2])):
-    s.sendto(pkt, (sys.argv[1], 4789))
-`;
+const probe = (host: string, address: string, port: number) => tcpProbe(c.lab, host, address, port);
 
 const hostDrops = (reason: string) => c.metric('onehost_host_drops_total', { reason });
 
@@ -85,11 +56,10 @@ describe(`the gateway seen from outside (${DATAPATH})`, () => {
 
   it('VXLAN from outside is dropped and counted, from a management source too', async () => {
     const before = await hostDrops('outside_vxlan');
-    for (const address of [GW_INSIDE, GW_OUTSIDE, c.vip])
-      await c.lab.exec('c1', 'python3', ['-c', VXLAN, address, '3']);
-    await c.lab.exec('c2', 'python3', ['-c', VXLAN, GW_INSIDE, '3']);
+    for (const address of [GW_INSIDE, GW_OUTSIDE, c.vip]) await sendVxlan(c.lab, 'c1', address, 3);
+    await sendVxlan(c.lab, 'c2', GW_INSIDE, 3);
     // a management source may reach a node's own address, but not its VXLAN port
-    await c.lab.exec('c2', 'python3', ['-c', VXLAN, c.lab.addresses.nodes[0]!, '3']);
+    await sendVxlan(c.lab, 'c2', c.lab.addresses.nodes[0]!, 3);
     expect((await hostDrops('outside_vxlan')) - before).toBe(15);
   });
 

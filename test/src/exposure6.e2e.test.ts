@@ -1,6 +1,7 @@
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { sendVxlan, tcpProbe } from './outside-probes.js';
 
 // Exposure over IPv6 (issue 16 with issue 15, item 7): the host filter's ip6 twin, tried from the
 // outside namespaces. c1 (2001:db8:113::10) is an ordinary client, c2 (2001:db8:113::11) is on the
@@ -32,34 +33,7 @@ print('listening', flush=True)
 threading.Event().wait()
 `;
 
-/** PROBE connects once with a 2 s deadline: open, refused or timeout (a dropped SYN times out). */
-const PROBE = `
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
-    print('open')
-except ConnectionRefusedError:
-    print('refused')
-except (socket.timeout, TimeoutError):
-    print('timeout')
-`;
-
-/**
- * VXLAN6 sends `count` VXLAN datagrams (RFC 7348 §5: flags 0x08, VNI 4242, an inner Ethernet frame with
- * an IPv4 header) over IPv6 to [address]:4789.
- */
-const VXLAN6 = `
-import socket, sys
-inner = bytes.fromhex('020000000001' '020000000002' '0800') + bytes.fromhex('4500001c00004000401100000a0000010a000002') + bytes(8)
-pkt = bytes.fromhex('08000000' '00109200') + inner
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-for _ in range(int(sys.argv[2])):
-    s.sendto(pkt, (sys.argv[1], 4789))
-`;
-
-async function probe(host: string, address: string, port: number): Promise<string> {
-  return (await c.lab.exec(host, 'python3', ['-c', PROBE, address, String(port)])).stdout.trim();
-}
+const probe = (host: string, address: string, port: number) => tcpProbe(c.lab, host, address, port);
 
 const hostDrops = (reason: string) => c.metric('onehost_host_drops_total', { reason });
 /** full writes an IPv6 address with every group's four digits, as the conntrack table does */
@@ -150,10 +124,10 @@ describe(`the gateway seen from outside over IPv6 (${DATAPATH})`, () => {
       expect(sockets).toMatch(/\[::\]:4789|\*:4789/);
     }
     const before = await hostDrops('outside_vxlan');
-    for (const address of [GW6, VIP6]) await c.lab.exec('c1', 'python3', ['-c', VXLAN6, address, '3']);
-    await c.lab.exec('c2', 'python3', ['-c', VXLAN6, GW6, '3']);
+    for (const address of [GW6, VIP6]) await sendVxlan(c.lab, 'c1', address, 3);
+    await sendVxlan(c.lab, 'c2', GW6, 3);
     // forwarded toward a node's own IPv6 address: dropped too, management included
-    await c.lab.exec('c2', 'python3', ['-c', VXLAN6, NODE6.n1, '3']);
+    await sendVxlan(c.lab, 'c2', NODE6.n1, 3);
     expect((await hostDrops('outside_vxlan')) - before).toBe(12);
   });
 

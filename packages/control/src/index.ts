@@ -70,6 +70,7 @@ export type {
   AllocationRules,
   ControlStore,
   NewMember,
+  StoreEvent,
 } from './store/control-store.js';
 export { ETCD_PREFIX } from './store/etcd-layout.js';
 export { EtcdStore, EtcdStoreError, type EtcdStoreOptions } from './store/etcd-store.js';

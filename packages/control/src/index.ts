@@ -39,6 +39,7 @@ export {
   type ExportsRegistryOptions,
 } from './exports-registry.js';
 export { buildFlowPacket, type FlowSpec, tcpFlagBits } from './flow-packet.js';
+export { followStore } from './follow-store.js';
 export {
   describeError,
   describeServiceError,

@@ -1,13 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { type EtcdCluster, startEtcdCluster } from '@onehost/lab';
+import { MemberState } from '@onehost/proto';
 import { waitFor } from '@onehost/testkit';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCertificate } from './auth/certificates.js';
+import { connectMembership } from './client.js';
 import { type ExportsChange, ExportsRegistry } from './exports-registry.js';
 import { followStore } from './follow-store.js';
 import { type MemberChange, Membership } from './membership.js';
 import { EtcdStore } from './store/etcd-store.js';
+import { joinRequest, startTestServer, tlsOf } from './testing/harness.js';
 import { makeTestPki, type TestPki } from './testing/pki.js';
 
 // Two gateways' control planes (store, membership, exports) on one real 3-member etcd cluster with
@@ -129,6 +132,36 @@ describe('gateways on one etcd follow each other', () => {
     expect(a.changes.filter((c) => c.member.name === 'n1' && c.kind === 'joined')).toHaveLength(1);
     expect(a.changes.filter((c) => c.member.name === 'n1' && c.remote)).toHaveLength(1); // B's drain
     expect(a.store.watched.echoes).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('two control servers on one etcd: a node that joins one over gRPC is listed by the other, and its leave too', async () => {
+    const prefix = newPrefix();
+    const server = async () => {
+      const store = new EtcdStore({ endpoints: etcd.endpoints, tls: tls(), prefix });
+      const s = await startTestServer(pki, { store, host: '127.0.0.1', port: 0 });
+      closers.push(() => s.close());
+      return s;
+    };
+    const [a, b] = [await server(), await server()];
+    const connect = (s: { port: number }, tlsOpts = tlsOf(pki.operator)) => {
+      const c = connectMembership(`127.0.0.1:${s.port}`, tlsOpts);
+      closers.push(() => c.close());
+      return c;
+    };
+    const node = connect(a, tlsOf(pki.nodes.n1));
+    const operatorB = connect(b);
+    const joined = await node.join(joinRequest('n1', 61));
+    const onB = await waitFor(async () => (await operatorB.listMembers()).find((m) => m.nodeName === 'n1'), {
+      what: 'n1 listed by B',
+    });
+    expect([onB.nodeId, onB.portBlock]).toEqual([joined.nodeId, joined.portBlock]);
+    await node.leave('n1');
+    await waitFor(
+      async () =>
+        (await operatorB.listMembers()).find((m) => m.nodeName === 'n1')?.state ===
+        MemberState.MEMBER_STATE_DOWN,
+      { what: 'n1 down on B' },
+    );
   }, 30_000);
 
   it('a gateway that starts later takes the stored state as it stands (no "gateway restart" downs)', async () => {

@@ -198,6 +198,32 @@ describe('gateways on one etcd follow each other', () => {
     expect((await other.load()).members[0]?.state).toBe('active');
   }, 30_000);
 
+  it('a node that joins another gateway moves there: the first ends its session without taking it down', async () => {
+    const prefix = newPrefix();
+    const a = await gateway(prefix);
+    const b = await gateway(prefix);
+    const n1 = await join(a, 'n1', 71);
+    expect(a.membership.attachHeartbeat('n1', n1.id, () => undefined).name).toBe('n1');
+    await waitFor(() => b.membership.member('n1'), { what: 'n1 on B' });
+    // a join is told apart by its time: the second one's must differ (the same millisecond would not)
+    await waitFor(() => Date.now() > n1.lastSeenUnixMs, { what: 'the clock to move' });
+    const again = await join(b, 'n1', 71);
+    expect([again.id, again.block]).toEqual([n1.id, n1.block]);
+    await waitFor(
+      () => {
+        try {
+          a.membership.attachHeartbeat('n1', n1.id, () => undefined);
+          return false;
+        } catch (e) {
+          return /joined through another gateway/.test((e as Error).message);
+        }
+      },
+      { what: 'A to hand n1 over' },
+    );
+    expect(a.membership.member('n1')?.state).toBe('active');
+    expect(a.changes.filter((c) => c.kind === 'down' || c.kind === 'left')).toEqual([]);
+  }, 30_000);
+
   it('a watch broken by its etcd member stopping resumes and misses no change made meanwhile', async () => {
     const prefix = newPrefix();
     // B talks to member 0 only, A to the others: A's writes go on while B's member is away

@@ -77,6 +77,8 @@ interface Liveness {
   stream: HeartbeatSession | null;
   /** the node's stream closed from its side and no newer one has beaten since */
   closed: boolean;
+  /** the last-seen time the join wrote: another gateway's join of the node writes another */
+  joinedAt: number;
 }
 
 /**
@@ -296,6 +298,11 @@ export class Membership {
     if (rec.id !== nodeId)
       throw new ControlError('INVALID_ARGUMENT', `node_id: ${name} is node ${rec.id}, not ${nodeId}`);
     const live = this.live.get(name);
+    if (live === undefined && rec.state !== 'down')
+      throw new ControlError(
+        'FAILED_PRECONDITION',
+        `${name} joined through another gateway: join here first`,
+      );
     if (live === undefined || rec.state === 'down')
       throw new ControlError('FAILED_PRECONDITION', `${name} is down (${rec.downReason}): join again`);
     const old = live.stream;
@@ -430,7 +437,9 @@ export class Membership {
    * made here: the record, and the change events its listeners see (marked remote). Liveness is per
    * gateway: while this gateway holds the node's heartbeats, it keeps its own judgement of the
    * node's state and takes only the drain; when the store says the node is down meanwhile (the
-   * gateway it left timed it out), this gateway writes its view back. Nothing is written otherwise.
+   * gateway it left timed it out), this gateway writes its view back. A join through another gateway
+   * (a new last-seen time in the record) ends this gateway's session of the node without judging it
+   * down. Nothing is written otherwise.
    */
   applyStored(name: string, stored: MemberRecord | null): void {
     if (this.closed) return;
@@ -446,6 +455,10 @@ export class Membership {
     }
     const rec = structuredClone(stored);
     this.nextNodeId = Math.max(this.nextNodeId, rec.id + 1);
+    const live = this.live.get(name);
+    // the node joined through another gateway since it joined here: its heartbeats go there now
+    if (live !== undefined && rec.state !== 'down' && rec.lastSeenUnixMs !== live.joinedAt)
+      this.dropSession(name, 'joined through another gateway');
     if (prev !== undefined && this.live.has(name)) {
       // ours to judge: only the operator's drain comes from elsewhere
       if (rec.drained !== prev.drained) {
@@ -506,7 +519,8 @@ export class Membership {
     }
     const session = ++this.sessions;
     const timer = this.livenessTimer(name, session, this.heartbeatTimeoutMs);
-    this.live.set(name, { session, timer, stream: null, closed: false });
+    const joinedAt = this.records.get(name)?.lastSeenUnixMs ?? 0;
+    this.live.set(name, { session, timer, stream: null, closed: false, joinedAt });
   }
 
   /** livenessTimer judges the node `ms` from now (and at each refresh) by its last beat. */
@@ -604,8 +618,12 @@ function remoteKind(prev: MemberRecord | undefined, rec: MemberRecord): MemberCh
   if (rec.state === 'unreachable' && prev.state !== 'unreachable') return 'unreachable';
   if (prev.state === 'unreachable' && rec.state !== 'unreachable') return 'reachable';
   if (prev.drained !== rec.drained) return rec.drained ? 'draining' : 'undrained';
-  const same = (m: MemberRecord) =>
-    JSON.stringify({ ...m, lastSeenUnixMs: 0, downReason: m.state === 'down' ? m.downReason : '' });
-  if (same(prev) === same(rec)) return null;
+  const same =
+    prev.state === rec.state &&
+    prev.internalAddress === rec.internalAddress &&
+    prev.vxlanMac === rec.vxlanMac &&
+    prev.capabilities.join() === rec.capabilities.join() &&
+    (up || prev.downReason === rec.downReason);
+  if (same) return null;
   return up ? 'joined' : 'down';
 }

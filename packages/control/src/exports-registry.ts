@@ -49,7 +49,8 @@ export class ExportsRegistry {
     for (const r of opts.contents.exports)
       if (this.membership.member(r.nodeName) !== undefined) this.records.set(r.nodeName, structuredClone(r));
     this.membership.onChange((c) => {
-      if (c.kind === 'left' || c.kind === 'forgotten') this.remove(c.member.name);
+      // another gateway deletes the registration of a node that left through it
+      if (c.kind === 'left' || c.kind === 'forgotten') this.remove(c.member.name, c.remote !== true);
     });
   }
 
@@ -126,10 +127,31 @@ export class ExportsRegistry {
     return structuredClone(rec);
   }
 
-  private remove(nodeName: string): void {
+  /** applyStored takes another gateway's change to a node's registration (null: removed). */
+  applyStored(nodeName: string, stored: ExportsRecord | null): void {
+    if (stored === null) {
+      this.remove(nodeName, false);
+      return;
+    }
+    const prev = this.records.get(nodeName);
+    if (prev !== undefined && JSON.stringify(prev) === JSON.stringify(stored)) return;
+    this.records.set(nodeName, structuredClone(stored));
+    this.log.info({ node: nodeName, exports: stored.exports.length }, 'mount registration (another gateway)');
+    this.emit({ kind: 'registered', registration: structuredClone(stored) });
+  }
+
+  /** applyStoredAll makes the registrations what a shared store holds. */
+  applyStoredAll(all: readonly ExportsRecord[]): void {
+    const names = new Set(all.map((r) => r.nodeName));
+    for (const name of [...this.records.keys()]) if (!names.has(name)) this.remove(name, false);
+    for (const r of all) this.applyStored(r.nodeName, r);
+  }
+
+  private remove(nodeName: string, write = true): void {
     if (!this.records.delete(nodeName)) return;
     this.log.info({ node: nodeName }, 'mount registration removed');
     this.emit({ kind: 'removed', nodeName });
+    if (!write) return;
     this.store.deleteExports(nodeName).catch((err: unknown) => {
       this.log.error({ err, node: nodeName }, 'store write failed');
     });

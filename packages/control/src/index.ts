@@ -39,6 +39,7 @@ export {
   type ExportsRegistryOptions,
 } from './exports-registry.js';
 export { buildFlowPacket, type FlowSpec, tcpFlagBits } from './flow-packet.js';
+export { followStore } from './follow-store.js';
 export {
   describeError,
   describeServiceError,
@@ -70,6 +71,7 @@ export type {
   AllocationRules,
   ControlStore,
   NewMember,
+  StoreEvent,
 } from './store/control-store.js';
 export { ETCD_PREFIX } from './store/etcd-layout.js';
 export { EtcdStore, EtcdStoreError, type EtcdStoreOptions } from './store/etcd-store.js';

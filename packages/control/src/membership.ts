@@ -33,6 +33,8 @@ export type MemberChangeKind =
 export interface MemberChange {
   kind: MemberChangeKind;
   member: MemberRecord;
+  /** true when another gateway made the change (it writes the store; listeners here must not) */
+  remote?: boolean;
 }
 
 export type MemberListener = (change: MemberChange) => void;
@@ -75,6 +77,8 @@ interface Liveness {
   stream: HeartbeatSession | null;
   /** the node's stream closed from its side and no newer one has beaten since */
   closed: boolean;
+  /** the last-seen time the join wrote: another gateway's join of the node writes another */
+  joinedAt: number;
 }
 
 /**
@@ -102,7 +106,8 @@ export class Membership {
 
   /**
    * constructor takes the store's contents; members it lists as up are marked down ("gateway
-   * restart") until they join again. Throws RangeError for a bad port range, block size or heartbeat
+   * restart") until they join again, unless the store is shared (it has `watch`): there another
+   * gateway may hold their heartbeats, and their stored state stands. Throws RangeError for a bad port range, block size or heartbeat
    * timing (the timeout must exceed the interval).
    */
   constructor(opts: MembershipOptions) {
@@ -123,7 +128,7 @@ export class Membership {
     this.nextNodeId = opts.contents.nextNodeId;
     for (const m of opts.contents.members) {
       const rec = structuredClone(m);
-      if (rec.state !== 'down') {
+      if (rec.state !== 'down' && opts.store.watch === undefined) {
         rec.state = 'down';
         rec.downReason = 'gateway restart';
         this.persist(rec);
@@ -293,6 +298,11 @@ export class Membership {
     if (rec.id !== nodeId)
       throw new ControlError('INVALID_ARGUMENT', `node_id: ${name} is node ${rec.id}, not ${nodeId}`);
     const live = this.live.get(name);
+    if (live === undefined && rec.state !== 'down')
+      throw new ControlError(
+        'FAILED_PRECONDITION',
+        `${name} joined through another gateway: join here first`,
+      );
     if (live === undefined || rec.state === 'down')
       throw new ControlError('FAILED_PRECONDITION', `${name} is down (${rec.downReason}): join again`);
     const old = live.stream;
@@ -423,6 +433,58 @@ export class Membership {
   }
 
   /**
+   * applyStored takes a change another gateway made to a member (null: forgotten) as if it were
+   * made here: the record, and the change events its listeners see (marked remote). Liveness is per
+   * gateway: while this gateway holds the node's heartbeats, it keeps its own judgement of the
+   * node's state and takes only the drain; when the store says the node is down meanwhile (the
+   * gateway it left timed it out), this gateway writes its view back. A join through another gateway
+   * (a new last-seen time in the record) ends this gateway's session of the node without judging it
+   * down. Nothing is written otherwise.
+   */
+  applyStored(name: string, stored: MemberRecord | null): void {
+    if (this.closed) return;
+    const prev = this.records.get(name);
+    if (stored === null) {
+      if (prev === undefined) return;
+      this.dropSession(name, 'forgotten through another gateway');
+      this.records.delete(name);
+      this.health.delete(name);
+      this.log.info({ node: name, id: prev.id }, 'node forgotten by another gateway');
+      this.emit('forgotten', prev, true);
+      return;
+    }
+    const rec = structuredClone(stored);
+    this.nextNodeId = Math.max(this.nextNodeId, rec.id + 1);
+    const live = this.live.get(name);
+    // the node joined through another gateway since it joined here: its heartbeats go there now
+    if (live !== undefined && rec.state !== 'down' && rec.lastSeenUnixMs !== live.joinedAt)
+      this.dropSession(name, 'joined through another gateway');
+    if (prev !== undefined && this.live.has(name)) {
+      // ours to judge: only the operator's drain comes from elsewhere
+      if (rec.drained !== prev.drained) {
+        prev.drained = rec.drained;
+        if (prev.state !== 'unreachable') prev.state = rec.drained ? 'draining' : 'active';
+        this.emit(rec.drained ? 'draining' : 'undrained', prev, true);
+      }
+      if (rec.state === 'down') this.persist(prev);
+      return;
+    }
+    this.records.set(name, rec);
+    const kind = remoteKind(prev, rec);
+    if (rec.state === 'down') this.health.delete(name);
+    if (kind === null) return;
+    this.log.info({ node: name, id: rec.id, state: rec.state }, `node ${kind} (through another gateway)`);
+    this.emit(kind, rec, true);
+  }
+
+  /** applyStoredAll makes the members what a shared store holds (after it lost track of changes). */
+  applyStoredAll(members: readonly MemberRecord[]): void {
+    const names = new Set(members.map((m) => m.name));
+    for (const name of [...this.records.keys()]) if (!names.has(name)) this.applyStored(name, null);
+    for (const m of members) this.applyStored(m.name, m);
+  }
+
+  /**
    * close stops every deadline and ends every heartbeat stream (UNAVAILABLE) without marking nodes
    * down: they are down for the next gateway anyway ("gateway restart").
    */
@@ -457,7 +519,8 @@ export class Membership {
     }
     const session = ++this.sessions;
     const timer = this.livenessTimer(name, session, this.heartbeatTimeoutMs);
-    this.live.set(name, { session, timer, stream: null, closed: false });
+    const joinedAt = this.records.get(name)?.lastSeenUnixMs ?? 0;
+    this.live.set(name, { session, timer, stream: null, closed: false, joinedAt });
   }
 
   /** livenessTimer judges the node `ms` from now (and at each refresh) by its last beat. */
@@ -476,6 +539,15 @@ export class Membership {
         else live.timer = this.livenessTimer(name, session, left);
       });
     });
+  }
+
+  /** dropSession ends the node's heartbeat session here without judging the node. */
+  private dropSession(name: string, reason: string): void {
+    const live = this.live.get(name);
+    if (live === undefined) return;
+    this.live.delete(name);
+    live.timer.cancel();
+    live.stream?.end(new ControlError('FAILED_PRECONDITION', `${name}: ${reason}: join again`));
   }
 
   private markDown(name: string, reason: string, kind: 'down' | 'left'): void {
@@ -498,8 +570,8 @@ export class Membership {
     if (kind === 'down') this.persist(rec);
   }
 
-  private emit(kind: MemberChangeKind, rec: MemberRecord): void {
-    const change: MemberChange = { kind, member: structuredClone(rec) };
+  private emit(kind: MemberChangeKind, rec: MemberRecord, remote = false): void {
+    const change: MemberChange = { kind, member: structuredClone(rec), ...(remote ? { remote } : {}) };
     for (const l of this.listeners) {
       try {
         l(change);
@@ -532,4 +604,26 @@ export class Membership {
   private checkOpen(): void {
     if (this.closed) throw new ControlError('UNAVAILABLE', 'gateway shutting down');
   }
+}
+
+/**
+ * remoteKind names what a stored change did to a member this gateway held as `prev`; null when
+ * nothing a listener cares about changed (a newer last-seen time, an echo).
+ */
+function remoteKind(prev: MemberRecord | undefined, rec: MemberRecord): MemberChangeKind | null {
+  const up = rec.state !== 'down';
+  if (prev === undefined) return up ? 'joined' : 'down';
+  if (prev.state === 'down' && up) return 'joined';
+  if (prev.state !== 'down' && !up) return rec.downReason === 'left' ? 'left' : 'down';
+  if (rec.state === 'unreachable' && prev.state !== 'unreachable') return 'unreachable';
+  if (prev.state === 'unreachable' && rec.state !== 'unreachable') return 'reachable';
+  if (prev.drained !== rec.drained) return rec.drained ? 'draining' : 'undrained';
+  const same =
+    prev.state === rec.state &&
+    prev.internalAddress === rec.internalAddress &&
+    prev.vxlanMac === rec.vxlanMac &&
+    prev.capabilities.join() === rec.capabilities.join() &&
+    (up || prev.downReason === rec.downReason);
+  if (same) return null;
+  return up ? 'joined' : 'down';
 }

@@ -10,6 +10,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Clock } from './clock.js';
 import { type ClusterConfig, checkClusterConfig } from './cluster-config.js';
 import { ExportsRegistry } from './exports-registry.js';
+import { followStore } from './follow-store.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Membership } from './membership.js';
 import type { PortRange } from './port-blocks.js';
@@ -111,6 +112,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     ...(opts.clock !== undefined ? { clock: opts.clock } : {}),
     logger,
   });
+  // another gateway's changes from the loaded revision on (a shared store)
+  try {
+    await followStore(store, membership, exports);
+  } catch (err) {
+    membership.close();
+    await store.close();
+    throw err;
+  }
   const counters = new RpcCounters();
   const ctx = { counters, log: logger.child({ component: 'grpc' }) };
   const watchers: OpenStreams = new Set();

@@ -23,6 +23,16 @@ export type Allocation =
   | { kind: 'exhausted'; what: 'ids' | 'blocks'; holders: number };
 
 /**
+ * StoreEvent is a change another writer (another gateway) made to a shared store: a member or an
+ * exports record put (`record`) or deleted (null), or `reload` when the store could not say what
+ * changed (its history was compacted away) and hands over everything it holds instead.
+ */
+export type StoreEvent =
+  | { kind: 'member'; name: string; record: MemberRecord | null }
+  | { kind: 'exports'; nodeName: string; record: ExportsRecord | null }
+  | { kind: 'reload'; contents: StoreContents };
+
+/**
  * ControlStore is where the control plane keeps membership and exports. The embedded default
  * (`FileStore`) keeps them in the gateway process and in a local file; a shared store (etcd) lets
  * several gateways agree on them. Writes resolve once they are durable; they reject when the write
@@ -43,6 +53,13 @@ export interface ControlStore {
   deleteMember(name: string): Promise<void>;
   putExports(r: ExportsRecord): Promise<void>;
   deleteExports(nodeName: string): Promise<void>;
-  /** close waits for pending writes. */
+  /**
+   * watch, in a store that several gateways share, reports the changes other writers make from the
+   * state `load` returned on: none is missed between the load and the watch, nor while the store is
+   * unreachable. This store's own writes are not reported. Resolves once watching. A store with one
+   * writer (the embedded one) leaves it out. Throws when called before `load`.
+   */
+  watch?(listener: (e: StoreEvent) => void): Promise<void>;
+  /** close waits for pending writes (and ends a watch). */
   close(): Promise<void>;
 }

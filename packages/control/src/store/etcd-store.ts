@@ -1,8 +1,15 @@
 import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
+import {
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  type IWatchResponse,
+  isRecoverableError,
+  type Watcher,
+} from 'etcd3';
 import type { TlsPems } from '../auth/tls-files.js';
 import { type Logger, silentLogger } from '../logger.js';
-import type { Allocation, AllocationRules, ControlStore, NewMember } from './control-store.js';
+import type { Allocation, AllocationRules, ControlStore, NewMember, StoreEvent } from './control-store.js';
 import {
   clashOf,
   decodeSnapshot,
@@ -11,7 +18,7 @@ import {
   planAllocation,
   type Snapshot,
 } from './etcd-layout.js';
-import { StoreFileError } from './file-format.js';
+import { readExportsRecord, readMemberRecord, StoreFileError } from './file-format.js';
 import type { ExportsRecord, MemberRecord, StoreContents } from './records.js';
 
 export interface EtcdStoreOptions {
@@ -45,6 +52,19 @@ const MAX_ATTEMPTS = 32;
 /** the queue admissions wait in (no etcd key: it has no prefix) */
 const ADMISSIONS = 'admissions';
 
+/** a change seen on the watch, held while this store writes the same key */
+interface Seen {
+  revision: number;
+  event: StoreEvent;
+}
+
+/** OwnKey is this store's writes to one key: how many run, and the revision of its last one. */
+interface OwnKey {
+  running: number;
+  revision: number;
+  held: Seen[];
+}
+
 interface Unsynced {
   seq: number;
   what: string;
@@ -72,6 +92,17 @@ export class EtcdStore implements ControlStore {
   /** transactions that found another gateway's change since their read, and read again */
   racesLost = 0;
   private resyncTimer: NodeJS.Timeout | null = null;
+  /** the revision `load` read at; the watch starts after it */
+  private loadedRevision: number | null = null;
+  /** the newest revision the watch has seen all changes up to */
+  private seenRevision = 0;
+  private watcher: Watcher | null = null;
+  private listener: ((e: StoreEvent) => void) | null = null;
+  private readonly own = new Map<string, OwnKey>();
+  /** times the watch could not resume (its revision compacted) and everything was read again */
+  reloads = 0;
+  /** changes of other writers reported, and own writes' echoes dropped */
+  readonly watched = { reported: 0, echoes: 0 };
   private closing: Promise<void> | null = null;
   private closed = false;
 
@@ -118,8 +149,22 @@ export class EtcdStore implements ControlStore {
    * read, StoreFileError (naming the key) when a value is malformed.
    */
   async load(): Promise<StoreContents> {
-    const s = await this.read('reading the state');
-    return { members: s.members, exports: s.exports, nextNodeId: s.nextNodeId };
+    const { snap, revision } = await this.readAt('reading the state');
+    this.loadedRevision = revision;
+    return { members: snap.members, exports: snap.exports, nextNodeId: snap.nextNodeId };
+  }
+
+  /**
+   * watch reports other writers' changes from the revision `load` read at. The watch resumes from
+   * the last revision it saw after a broken connection; when etcd has compacted that revision away,
+   * the store reads everything again and reports it as one `reload`. Throws when called before load
+   * or twice.
+   */
+  watch(listener: (e: StoreEvent) => void): Promise<void> {
+    if (this.loadedRevision === null) throw new Error(`${this.source}: watch before load`);
+    if (this.listener !== null) throw new Error(`${this.source}: watched twice`);
+    this.listener = listener;
+    return this.startWatch(this.loadedRevision);
   }
 
   allocateMember(m: NewMember, rules: AllocationRules): Promise<Allocation> {
@@ -131,7 +176,7 @@ export class EtcdStore implements ControlStore {
         const plan = planAllocation(snap, m, rules);
         if (plan.kind !== 'created') return plan;
         // Nobody took the name, and no member was added since the read (each moves the counter).
-        const r = await this.attempt(`admitting ${m.name}`, () =>
+        const r = await this.owned(key, `admitting ${m.name}`, () =>
           this.client
             .if(key, 'Create', '==', 0)
             .and(this.keys.counter, 'Mod', '==', snap.counterRevision)
@@ -159,7 +204,7 @@ export class EtcdStore implements ControlStore {
         // The counter's revision guards against a member added meanwhile with this id or block.
         const ops = [this.client.put(this.keys.member(rec.name)).value(JSON.stringify(rec))];
         if (rec.id >= snap.nextNodeId) ops.push(this.client.put(this.keys.counter).value(String(rec.id + 1)));
-        const r = await this.attempt(`writing member ${rec.name}`, () =>
+        const r = await this.owned(this.keys.member(rec.name), `writing member ${rec.name}`, () =>
           this.client
             .if(this.keys.counter, 'Mod', '==', snap.counterRevision)
             .then(...ops)
@@ -178,7 +223,7 @@ export class EtcdStore implements ControlStore {
   deleteMember(name: string): Promise<void> {
     const key = this.keys.member(name);
     return this.write(key, `deleting member ${name}`, async () => {
-      await this.attempt(`deleting member ${name}`, () => this.client.delete().key(key).exec());
+      await this.owned(key, `deleting member ${name}`, () => this.client.delete().key(key).exec());
     });
   }
 
@@ -186,7 +231,7 @@ export class EtcdStore implements ControlStore {
     const key = this.keys.exportsOf(r.nodeName);
     const value = JSON.stringify(r);
     return this.write(key, `writing the exports of ${r.nodeName}`, async () => {
-      await this.attempt(`writing the exports of ${r.nodeName}`, () =>
+      await this.owned(key, `writing the exports of ${r.nodeName}`, () =>
         this.client.put(key).value(value).exec(),
       );
     });
@@ -195,7 +240,9 @@ export class EtcdStore implements ControlStore {
   deleteExports(nodeName: string): Promise<void> {
     const key = this.keys.exportsOf(nodeName);
     return this.write(key, `deleting the exports of ${nodeName}`, async () => {
-      await this.attempt(`deleting the exports of ${nodeName}`, () => this.client.delete().key(key).exec());
+      await this.owned(key, `deleting the exports of ${nodeName}`, () =>
+        this.client.delete().key(key).exec(),
+      );
     });
   }
 
@@ -213,6 +260,8 @@ export class EtcdStore implements ControlStore {
       if (this.resyncTimer !== null) clearTimeout(this.resyncTimer);
       await Promise.allSettled([...this.chains.values()]);
       this.closed = true;
+      this.listener = null;
+      await this.watcher?.cancel().catch(() => undefined);
       if (this.unsynced.size > 0)
         this.log.warn({ keys: this.unsyncedKeys() }, 'closing with writes etcd has not taken');
       this.client.close();
@@ -222,8 +271,13 @@ export class EtcdStore implements ControlStore {
 
   /** read reads the prefix at one revision (protected: tests step in between a read and its commit). */
   protected async read(what: string): Promise<Snapshot> {
+    return (await this.readAt(what)).snap;
+  }
+
+  /** readAt reads the prefix and says at which revision. */
+  private async readAt(what: string): Promise<{ snap: Snapshot; revision: number }> {
     const res = await this.attempt(what, () => this.client.getAll().prefix(this.keys.prefix).exec());
-    return decodeSnapshot(
+    const snap = decodeSnapshot(
       this.source,
       this.keys,
       res.kvs.map((kv) => ({
@@ -232,6 +286,137 @@ export class EtcdStore implements ControlStore {
         modRevision: String(kv.mod_revision),
       })),
     );
+    return { snap, revision: Number(res.header.revision) };
+  }
+
+  /**
+   * owned runs one of this store's writes to `key` and notes its revision: the watch drops the echo
+   * of it, and holds other writers' changes to the key until it is done, so that a change older than
+   * the write is not applied over it (`succeeded` false: a transaction that changed nothing).
+   */
+  private async owned<T extends { header: { revision: string }; succeeded?: boolean }>(
+    key: string,
+    what: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const o = this.own.get(key) ?? { running: 0, revision: 0, held: [] };
+    this.own.set(key, o);
+    o.running++;
+    try {
+      const r = await this.attempt(what, call);
+      if (r.succeeded !== false) o.revision = Math.max(o.revision, Number(r.header.revision));
+      return r;
+    } finally {
+      o.running--;
+      if (o.running === 0) for (const s of o.held.splice(0)) this.report(key, s);
+    }
+  }
+
+  /** startWatch watches the prefix from after `revision`; resolves once etcd took the watch. */
+  private startWatch(revision: number): Promise<void> {
+    this.seenRevision = revision;
+    const w = this.client
+      .watch()
+      .prefix(this.keys.prefix)
+      .startRevision(String(revision + 1))
+      .watcher();
+    this.watcher = w;
+    w.on('data', (res: IWatchResponse) => this.onWatch(res));
+    w.on('disconnected', (err: Error) => {
+      // resume from what was seen, not from the header of the last `created` (which the client uses
+      // and which is ahead of the changes it still had to replay)
+      (w as unknown as { request: { start_revision: string } }).request.start_revision = String(
+        this.seenRevision + 1,
+      );
+      this.log.warn({ problem: err.message, revision: this.seenRevision }, 'etcd watch broken; resuming');
+    });
+    w.on('connected', () => this.log.info({ revision: this.seenRevision }, 'etcd watch running'));
+    // etcd cancels (ends) a watch whose revision was compacted away: nothing can say what changed,
+    // read it all
+    w.on('error', (err: Error) => {
+      if (this.watcher !== w) return;
+      this.watcher = null;
+      this.log.warn({ problem: err.message, revision: this.seenRevision }, 'etcd watch ended; reloading');
+      void this.reload();
+    });
+    return new Promise<void>((resolve, reject) => {
+      w.once('connected', () => resolve());
+      w.once('error', reject);
+    }).catch(() => undefined);
+  }
+
+  /** reload reads everything, reports it, and watches from there; tried again while etcd is away. */
+  private async reload(): Promise<void> {
+    while (!this.closed && this.listener !== null) {
+      try {
+        const { snap, revision } = await this.readAt('reloading after a lost watch');
+        this.reloads++;
+        this.listener({
+          kind: 'reload',
+          contents: { members: snap.members, exports: snap.exports, nextNodeId: snap.nextNodeId },
+        });
+        await this.startWatch(revision);
+        return;
+      } catch (err) {
+        this.log.error({ problem: (err as Error).message }, 'etcd reload failed; trying again');
+        await new Promise((r) => setTimeout(r, this.resyncIntervalMs).unref());
+      }
+    }
+  }
+
+  private onWatch(res: IWatchResponse): void {
+    for (const ev of res.events) {
+      const key = ev.kv.key.toString();
+      const revision = Number(ev.kv.mod_revision);
+      const event = this.decodeEvent(key, ev.type === 'Delete' ? null : ev.kv.value.toString());
+      if (event === null) continue;
+      const o = this.own.get(key);
+      if (o !== undefined && o.running > 0) o.held.push({ revision, event });
+      else this.report(key, { revision, event });
+    }
+    this.seenRevision = Math.max(this.seenRevision, Number(res.header.revision));
+  }
+
+  /** report hands a change to the listener unless it is this store's own write or older than it. */
+  private report(key: string, s: Seen): void {
+    const o = this.own.get(key);
+    if (o !== undefined && s.revision <= o.revision) {
+      this.watched.echoes++;
+      return;
+    }
+    this.watched.reported++;
+    try {
+      this.listener?.(s.event);
+    } catch (err) {
+      this.log.error({ err, key }, 'store listener failed');
+    }
+  }
+
+  /** decodeEvent turns a changed key into an event; null for keys it does not report or cannot read. */
+  private decodeEvent(key: string, value: string | null): StoreEvent | null {
+    try {
+      if (key.startsWith(this.keys.members)) {
+        const name = key.slice(this.keys.members.length);
+        if (value === null) return { kind: 'member', name, record: null };
+        const m = readMemberRecord(this.source, key, JSON.parse(value));
+        if (m.name !== name) throw new StoreFileError(this.source, key, `holds the record of ${m.name}`);
+        return { kind: 'member', name, record: m };
+      }
+      if (key.startsWith(this.keys.exports)) {
+        const nodeName = key.slice(this.keys.exports.length);
+        if (value === null) return { kind: 'exports', nodeName, record: null };
+        const e = readExportsRecord(this.source, key, JSON.parse(value));
+        if (e.nodeName !== nodeName)
+          throw new StoreFileError(this.source, key, `holds the exports of ${e.nodeName}`);
+        return { kind: 'exports', nodeName, record: e };
+      }
+    } catch (err) {
+      this.log.error(
+        { key, problem: (err as Error).message },
+        'ignored a change etcd holds that is malformed',
+      );
+    }
+    return null;
   }
 
   /** attempt runs one etcd call, turning its failure into an EtcdStoreError that names the store. */

@@ -241,6 +241,39 @@ describe('writePacketTooBig (RFC 4443 §3.2)', () => {
   });
 });
 
+describe('writePacketTooBig, on any IPv6 packet', () => {
+  it('is at most the minimum MTU, reads back with a good checksum, quotes the packet from its start', () => {
+    const from = parseIpv6('2001:db8:113::80');
+    const out = new Uint8Array(IPV6_MIN_MTU);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+        fc.integer({ min: 1280, max: 65535 }),
+        (body, mtu) => {
+          const b = withChain([], IPV6_EXT.NO_NEXT_HEADER, body);
+          const v = bound(b);
+          const n = writePacketTooBig(out, 0, v, from, 0, mtu);
+          expect(n).toBe(Math.min(b.length + 48, IPV6_MIN_MTU));
+          const a = out.subarray(0, n);
+          const w = new Ipv6View();
+          expect(w.bind(a)).toBe(OK);
+          const m = new Icmp6View();
+          expect(m.bind(a, w.upperOffset, w.upperLength)).toBe(OK);
+          expect([m.type, m.code, m.mtu, m.checksumOk(w), w.dstText()]).toEqual([
+            2,
+            0,
+            mtu,
+            true,
+            v.srcText(),
+          ]);
+          expect(Buffer.from(a.subarray(48)).equals(Buffer.from(b.subarray(0, n - 48)))).toBe(true);
+        },
+      ),
+      { numRuns: fuzzRuns(300) },
+    );
+  });
+});
+
 describe('IPv6 header chains: a bounded walk, hostile chains refused by name', () => {
   it('Hop-by-Hop, Routing, Fragment (atomic) and Destination Options, then UDP: walked in order', () => {
     const b = withChain(

@@ -1,6 +1,8 @@
 import { DecisionOut, MessageSwitch } from '@onehost/switch';
 import {
   configFrom,
+  fragments6,
+  icmp6Packet,
   ipv6Packet,
   mountCall,
   tcp6Packet,
@@ -13,6 +15,7 @@ import {
   checksum,
   ETHERTYPE_IPV4,
   ETHERTYPE_IPV6,
+  Icmp6View,
   IcmpView,
   IPPROTO,
   Ipv4View,
@@ -486,28 +489,73 @@ describe('Datapath IPv6', () => {
     expect(dp.mssClamped[0]).toBe(1);
   });
 
-  it('drops an IPv6 packet too big for the interconnect (no Packet Too Big yet) and sends no ICMP', () => {
+  const udp6 = (payload: number, srcPort = 5000) =>
+    udp6Packet({ src: CLIENT6, dst: VIP6, srcPort, dstPort: 53, payload: new Uint8Array(payload) });
+
+  it('drops an IPv6 packet too big for the interconnect and answers a Packet Too Big into the TUN, from the cluster address', () => {
     const { source, sink, dp } = setup({ config: CONFIG6 });
-    source.batch(
-      udp6Packet({
-        src: CLIENT6,
-        dst: VIP6,
-        srcPort: 5000,
-        dstPort: 53,
-        payload: new Uint8Array(MTU - 50 - 48 + 1),
-      }),
-    );
-    source.batch(
-      udp6Packet({
-        src: CLIENT6,
-        dst: VIP6,
-        srcPort: 5000,
-        dstPort: 53,
-        payload: new Uint8Array(MTU - 50 - 48),
-      }),
-    );
+    const big = udp6(MTU - 50 - 48 + 1);
+    source.batch(big);
+    source.batch(udp6(MTU - 50 - 48));
     expect(drop(dp)).toEqual({ ...noDrops, too_big: 1 });
-    expect([sink.udp.length, sink.ip.length]).toEqual([1, 0]);
+    // the fitting one went to n1; no IPv4 ICMP; one answer through the source for the host to route
+    expect([sink.udp.length, sink.ip.length, source.local.length]).toEqual([1, 0, 1]);
+    const a = source.local[0]!;
+    const v = new Ipv6View();
+    expect(v.bind(a)).toBe(OK);
+    expect([v.srcText(), v.dstText(), v.upperProtocol, a.length]).toEqual([VIP6, CLIENT6, 58, 1280]);
+    const m = new Icmp6View();
+    expect(m.bind(a, v.upperOffset, v.upperLength)).toBe(OK);
+    expect([m.type, m.code, m.mtu, m.checksumOk(v), m.innerSrcPort, m.innerDstPort]).toEqual([
+      2,
+      0,
+      MTU - 50,
+      true,
+      5000,
+      53,
+    ]);
+    expect(a.subarray(48).equals(Buffer.from(big.subarray(0, 1232)))).toBe(true);
+    expect([dp.packetTooBig.sent[0], dp.fragNeeded.sent[0]]).toEqual([1, 0]);
+  });
+
+  it('answers at most icmpPerSecond Packet Too Big per second and counts the rest; never an ICMPv6 error', () => {
+    const { source, dp, now } = setup({ config: CONFIG6, icmpPerSecond: 2 });
+    const big = udp6(MTU);
+    source.batch(big, big, big);
+    expect([source.local.length, dp.drops[DATAPATH_DROP.icmp_rate_limited]]).toEqual([2, 1]);
+    now.t += 1000;
+    // RFC 4443 §2.4 (e.1): an ICMPv6 error is never answered (one too big to be real: it quotes more than
+    // the minimum MTU allows; the switch forwards it to n1 as the flow it quotes), and it counts as unanswered
+    const quoted = udp6Packet({
+      src: VIP6,
+      dst: CLIENT6,
+      srcPort: 53,
+      dstPort: 5000,
+      payload: new Uint8Array(MTU),
+    });
+    const error = icmp6Packet('2001:db8:ff::1', VIP6, 2, 0, 1280, quoted);
+    expect(error.length).toBeGreaterThan(MTU - 50);
+    source.batch(error, big, big);
+    expect([source.local.length, dp.drops[DATAPATH_DROP.icmp_rate_limited]]).toEqual([4, 2]);
+    expect(source.local.map((b) => b[40])).toEqual([2, 2, 2, 2]);
+    expect(drop(dp)).toEqual({ ...noDrops, too_big: 6, icmp_rate_limited: 2 });
+    expect(dp.packetTooBig.sent[0]).toBe(4);
+  });
+
+  it('forwards a fragmented IPv6 datagram whole to the node of its first fragment', () => {
+    const { source, sink, dp } = setup({ config: CONFIG6 });
+    const parts = fragments6(udp6(3000), 1200, 0x9000_0001);
+    expect(parts.length).toBe(3);
+    // a later fragment first has no decision to follow: the switch drops it
+    source.batch(parts[2]!);
+    source.batch(...parts);
+    expect(sink.udp.map((s) => s.row)).toEqual([N1_V6, N1_V6, N1_V6]);
+    expect(sink.udp.map((s) => s.bytes.equals(Buffer.from(parts[sink.udp.indexOf(s)]!)))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(drop(dp)).toEqual(noDrops);
   });
 
   it('hands local IPv6 decisions back to the source; a node without a destination is no_destination', () => {

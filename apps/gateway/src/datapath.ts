@@ -18,6 +18,7 @@ import { Backpressure } from './backpressure.js';
 import { DATAPATH_DROP, DATAPATH_DROPS } from './drops.js';
 import { FragNeeded } from './frag-needed.js';
 import type { PacketSink, PacketSource } from './packet-io.js';
+import { PacketTooBig } from './packet-too-big.js';
 
 /** A node the data path can send to: its switch id, interconnect address and VXLAN device MAC. */
 export interface NodeEndpoint {
@@ -61,7 +62,10 @@ export interface DatapathOptions {
   gatewayMac: string;
   maxBatch: number;
   clock?: () => number;
-  /** "fragmentation needed" messages per second at most (RFC 1812 §4.3.2.8 asks routers to limit them) */
+  /**
+   * "fragmentation needed" messages per second at most (RFC 1812 §4.3.2.8 asks routers to limit them),
+   * and as many ICMPv6 Packet Too Big (RFC 4443 §2.4 (f)), each family its own
+   */
   icmpPerSecond?: number;
   /** delayed binding; without it a spliced decision has no destination */
   splice?: SplicePath;
@@ -94,6 +98,10 @@ export class Datapath {
   readonly drops = new Float64Array(DATAPATH_DROPS.length);
   readonly mssClamped = new Float64Array(1);
   readonly batches = new Float64Array(1);
+  /** ICMP "fragmentation needed" answers to IPv4 DF packets too big for the interconnect */
+  readonly fragNeeded: FragNeeded;
+  /** ICMPv6 Packet Too Big answers to IPv6 packets too big for the interconnect */
+  readonly packetTooBig: PacketTooBig;
 
   /** by node id: the row of its VXLAN device in the sink's table, -1 when none */
   private readonly destOf = new Int32Array(MAX_NODE_ID + 1).fill(-1);
@@ -107,7 +115,6 @@ export class Datapath {
   private readonly batchEnd: (() => void) | null;
   private readonly dst: Int32Array;
   private readonly localMeta: Int32Array;
-  private readonly fragNeeded: FragNeeded;
   private readonly backpressure: Backpressure;
   private readonly out = new DecisionOut();
   private readonly ip = new Ipv4View();
@@ -134,6 +141,7 @@ export class Datapath {
     this.mssMax6 = this.maxInner - 60;
     this.gatewayMac = parseMac(o.gatewayMac);
     this.fragNeeded = new FragNeeded(this.maxInner, o.icmpPerSecond ?? 100);
+    this.packetTooBig = new PacketTooBig(this.maxInner, o.icmpPerSecond ?? 100);
     this.backpressure = new Backpressure(o.source, o.sink, () => this.running);
   }
 
@@ -187,6 +195,7 @@ export class Datapath {
     const lm = this.localMeta;
     const drops = this.drops;
     const icmp = this.fragNeeded;
+    const ptb = this.packetTooBig;
     const splice = this.splice;
     const now = this.clock();
     let nLocal = 0;
@@ -213,9 +222,10 @@ export class Datapath {
           drops[NO_DESTINATION]!++;
           continue;
         }
-        // RFC 8200 §5: nobody on the way fragments IPv6; the sender would need a Packet Too Big
-        // (RFC 4443 §3.2), which the gateway does not send yet.
+        // RFC 8200 §5: nobody on the way fragments IPv6; the sender learns the path MTU from a Packet
+        // Too Big (RFC 4443 §3.2, RFC 8201)
         if (len > this.maxInner) {
+          if (!ptb.full && !ptb.answer(arena, off, len, now)) drops[ICMP_RATE_LIMITED]!++;
           drops[TOO_BIG]!++;
           continue;
         }
@@ -257,6 +267,7 @@ export class Datapath {
       this.o.source.writeLocal(arena, lm, 0, nLocal);
     }
     icmp.flush(this.o.sink);
+    ptb.flush(this.o.source);
     if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
     const end = this.batchEnd;
     if (end !== null) end();

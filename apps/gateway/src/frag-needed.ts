@@ -39,6 +39,8 @@ const SLOT = 128;
 export class FragNeeded {
   /** answers collected since the last flush */
   count = 0;
+  /** answers the sink took */
+  readonly sent = new Float64Array(1);
   private readonly arena = Buffer.alloc(FRAG_NEEDED_PER_BATCH * SLOT);
   private readonly meta = new Int32Array(FRAG_NEEDED_PER_BATCH * META_STRIDE);
   private readonly ip = new Ipv4View();
@@ -79,7 +81,7 @@ export class FragNeeded {
   /** flush sends the collected answers (those the sink refuses are lost, as ICMP may be) and starts over. */
   flush(sink: Pick<PacketSink, 'sendIp'>): void {
     if (this.count === 0) return;
-    sink.sendIp(this.arena, this.meta, 0, this.count);
+    this.sent[0]! += sink.sendIp(this.arena, this.meta, 0, this.count);
     this.count = 0;
   }
 }

@@ -130,14 +130,17 @@ export class GatewayProcess implements GatewayBackend {
 }
 
 /**
- * readFragFails reads the IP FragFails counter of this namespace (/proc/net/snmp): packets the kernel
- * refused to forward because they did not fit the next hop's MTU with DF set (it answered each with
- * ICMP "fragmentation needed", RFC 1191).
+ * readFragFails reads the IP FragFails counters of this namespace (/proc/net/snmp and /proc/net/snmp6,
+ * summed): packets the kernel refused to forward because they did not fit the next hop's MTU (IPv4 with
+ * DF set: answered with ICMP "fragmentation needed", RFC 1191; IPv6: with a Packet Too Big, RFC 4443
+ * §3.2, from ip6_forward).
  */
 async function readFragFails(): Promise<number> {
   const lines = (await readFile('/proc/net/snmp', 'utf8')).split('\n').filter((l) => l.startsWith('Ip:'));
   const names = lines[0]?.split(/\s+/) ?? [];
   const values = lines[1]?.split(/\s+/) ?? [];
   const i = names.indexOf('FragFails');
-  return i < 0 ? 0 : Number(values[i] ?? 0);
+  const v4 = i < 0 ? 0 : Number(values[i] ?? 0);
+  const v6 = /^Ip6FragFails\s+(\d+)$/m.exec(await readFile('/proc/net/snmp6', 'utf8').catch(() => ''));
+  return v4 + Number(v6?.[1] ?? 0);
 }

@@ -264,6 +264,17 @@ export function buildRegistry(s: MetricsSources): Registry {
       this.inc(s.datapath.mssClamped[0]! + (s.kernel.counters.get('mss_clamped')?.packets ?? 0));
     },
   });
+  new Counter({
+    name: 'onehost_icmp_sent_total',
+    help: 'ICMP errors the user-space data path sent to clients whose packets were too big for the interconnect, by message (frag_needed: IPv4, RFC 1191; packet_too_big: IPv6, RFC 4443 §3.2).',
+    labelNames: ['message'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc({ message: 'frag_needed' }, s.datapath.fragNeeded.sent[0]!);
+      this.inc({ message: 'packet_too_big' }, s.datapath.packetTooBig.sent[0]!);
+    },
+  });
   new Gauge({
     name: 'onehost_connections',
     help: 'Entries in the switch’s flow tables, by protocol and port (expired ones leave at the next sweep, within a second).',

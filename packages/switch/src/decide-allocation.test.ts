@@ -4,6 +4,7 @@ import { DecisionOut, KIND } from './decision.js';
 import { MessageSwitch } from './message-switch.js';
 import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
 import {
+  fragments6,
   ganeshaHandle,
   nfsCall,
   tcp6Packet,
@@ -18,7 +19,7 @@ const VIP6 = '2001:db8::10';
 const C6 = '2001:db8:1::5';
 
 describe('the decide path does not allocate per packet', () => {
-  it('established TCP, UDP flows, port blocks, fixed entries and NFS calls, IPv4 and IPv6: heap does not grow', () => {
+  it('established TCP, UDP flows, port blocks, fixed entries, NFS calls and IPv6 fragments, IPv4 and IPv6: heap does not grow', () => {
     const sw = new MessageSwitch();
     sw.load(
       configFrom(
@@ -43,6 +44,12 @@ describe('the decide path does not allocate per packet', () => {
       tcp6Packet({ src: C6, dst: VIP6, srcPort: 7000, dstPort: 80, flags: TCP_FLAGS.ACK }),
       udp6Packet({ src: C6, dst: VIP6, srcPort: 7001, dstPort: 53 }),
       tcp6Packet({ src: C6, dst: VIP6, srcPort: 443, dstPort: 40001, flags: TCP_FLAGS.ACK }),
+      // a fragmented datagram: the first fragment (remembered again each time), then the later ones
+      ...fragments6(
+        udp6Packet({ src: C6, dst: VIP6, srcPort: 7003, dstPort: 53, payload: new Uint8Array(200) }),
+        96,
+        0x80000009,
+      ),
     ];
     const decide = (n: number) => {
       for (let i = 0; i < n; i++) {

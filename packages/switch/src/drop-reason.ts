@@ -17,7 +17,7 @@ export const DROP = {
   NODE_DOWN: 6,
   /** a new flow found no active node among the function's nodes. */
   NO_ACTIVE_NODE: 7,
-  /** a non-first IP fragment whose first fragment was not seen (or timed out). */
+  /** a non-first IP fragment (either family) whose first fragment was not seen (or timed out). */
   FRAGMENT_UNKNOWN: 8,
   /** an ICMP error quoting a flow that no routing function knows. */
   ICMP_UNKNOWN_FLOW: 9,
@@ -25,8 +25,6 @@ export const DROP = {
   PORT_BLOCK_OWNER_DOWN: 10,
   /** an IPv6 packet for an entry whose function routes IPv4 only (MOUNT, NFS, portmapper). */
   IPV6_UNSUPPORTED: 11,
-  /** an IPv6 fragment (RFC 8200 §4.5): not routed yet, the sender's path MTU discovery avoids them. */
-  IPV6_FRAGMENT: 12,
 } as const;
 
 const NAMES: string[] = [];
@@ -41,7 +39,6 @@ NAMES[DROP.FRAGMENT_UNKNOWN] = 'fragment_unknown';
 NAMES[DROP.ICMP_UNKNOWN_FLOW] = 'icmp_unknown_flow';
 NAMES[DROP.PORT_BLOCK_OWNER_DOWN] = 'port_block_owner_down';
 NAMES[DROP.IPV6_UNSUPPORTED] = 'ipv6_unsupported';
-NAMES[DROP.IPV6_FRAGMENT] = 'ipv6_fragment';
 
 /** DROP_REASON_COUNT bounds the codes (counter arrays are this long). */
 export const DROP_REASON_COUNT = NAMES.length;

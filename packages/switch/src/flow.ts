@@ -53,7 +53,7 @@ export function routeInbound(
 ): void {
   const p = ctx.p;
   if (p.family === 6) {
-    routeInbound6(ctx, snap, out, counters);
+    routeInbound6(ctx, snap, out, counters, fragments);
     return;
   }
   const vip = snap.vipIndex(p.dst | 0);
@@ -76,36 +76,43 @@ export function routeInbound(
   if (proto !== IPPROTO.TCP && proto !== IPPROTO.UDP) decideNonPortProtocol(ctx, snap, out, counters);
   else decideByDestinationPort(ctx, snap, out, counters);
   decideDelivery(ctx, snap, out);
-  if (p.firstFragment && !ctx.dryRun) {
-    if (
-      fragments.remember(
-        p.src,
-        p.dst,
-        p.protocol,
-        p.fragmentId,
-        out,
-        ctx.now,
-        ctx.now + snap.fragmentTimeoutMs,
-      )
-    ) {
-      counters.event(EVENT.FRAGMENT_EVICTED);
-    }
-    counters.event(EVENT.FRAGMENT_REMEMBERED);
-    if (ctx.trace !== null)
-      ctx.trace.add(`first fragment of datagram id ${p.fragmentId}: decision remembered for the rest`);
-  }
+  if (p.firstFragment && !ctx.dryRun) rememberFirstFragment(ctx, snap, out, counters, fragments);
+}
+
+/**
+ * rememberFirstFragment keeps the decision of a first fragment (the one with the ports) for the rest of
+ * its datagram, keyed as RFC 791 §3.2 (IPv4) or RFC 8200 §4.5 (IPv6) reassembles it.
+ */
+function rememberFirstFragment(
+  ctx: PacketContext,
+  snap: TableSnapshot,
+  out: DecisionOut,
+  counters: SwitchCounters,
+  fragments: FragmentTable,
+): void {
+  const p = ctx.p;
+  const expires = ctx.now + snap.fragmentTimeoutMs;
+  const evicted =
+    p.family === 4
+      ? fragments.remember(p.src, p.dst, p.protocol, p.fragmentId, out, ctx.now, expires)
+      : fragments.remember6(ctx.fillKey6(ADDR6.SRC, p.fragmentId, ctx.vip), out, ctx.now, expires);
+  if (evicted) counters.event(EVENT.FRAGMENT_EVICTED);
+  counters.event(EVENT.FRAGMENT_REMEMBERED);
+  if (ctx.trace !== null)
+    ctx.trace.add(`first fragment of datagram id ${p.fragmentId >>> 0}: decision remembered for the rest`);
 }
 
 /**
  * routeInbound6 is Fig. 5 for an IPv6 packet: the same boxes, with IPv6 cluster addresses. Nodes have no
- * IPv6 internal addresses (the interconnect is IPv4), so there is no management bypass; fragments are
- * not routed yet.
+ * IPv6 internal addresses (the interconnect is IPv4), so there is no management bypass. Fragments follow
+ * their first fragment as IPv4's do.
  */
 function routeInbound6(
   ctx: PacketContext,
   snap: TableSnapshot,
   out: DecisionOut,
   counters: SwitchCounters,
+  fragments: FragmentTable,
 ): void {
   const p = ctx.p;
   const vip = snap.vipIndex6(p.addr6, ADDR6.DST);
@@ -122,16 +129,16 @@ function routeInbound6(
       `515 ${addressText(ctx, 'dst')} is the IPv6 cluster address of ${c.network}${c.default ? ' (default)' : ''}`,
     );
   }
-  if (p.isFragment) {
-    if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.FRAGMENT]!++;
-    else ctx.trace.add(`IPv6 fragment (id ${p.fragmentId >>> 0}): not routed yet → drop`);
-    out.drop(DROP.IPV6_FRAGMENT);
+  // RFC 8200 §4.5: only the first fragment holds the upper-layer header (RFC 7112 §5: all of it)
+  if (p.isFragment && !p.firstFragment) {
+    decideLaterFragment(ctx, snap, out, counters, fragments);
     return;
   }
   const proto = p.protocol;
   if (proto !== IPPROTO.TCP && proto !== IPPROTO.UDP) decideNonPortProtocol(ctx, snap, out, counters);
   else decideByDestinationPort(ctx, snap, out, counters);
   decideDelivery(ctx, snap, out);
+  if (p.firstFragment && !ctx.dryRun) rememberFirstFragment(ctx, snap, out, counters, fragments);
 }
 
 /**
@@ -171,7 +178,10 @@ export function decideForNonClusterAddress(
   decideDelivery(ctx, snap, out);
 }
 
-/** decideLaterFragment: a fragment without ports follows the decision remembered for its first fragment. */
+/**
+ * decideLaterFragment: a fragment without ports follows the decision remembered for its first fragment
+ * (either family; `ctx.vip` is its cluster address).
+ */
 export function decideLaterFragment(
   ctx: PacketContext,
   _snap: TableSnapshot,
@@ -181,14 +191,18 @@ export function decideLaterFragment(
 ): void {
   const p = ctx.p;
   if (ctx.trace === null) counters.functionPackets[FUNCTION_SLOT.FRAGMENT]!++;
-  if (fragments.recall(p.src, p.dst, p.protocol, p.fragmentId, ctx.now, out)) {
+  const found =
+    p.family === 4
+      ? fragments.recall(p.src, p.dst, p.protocol, p.fragmentId, ctx.now, out)
+      : fragments.recall6(ctx.fillKey6(ADDR6.SRC, p.fragmentId, ctx.vip), ctx.now, out);
+  if (found) {
     counters.event(EVENT.FRAGMENT_FOLLOWED);
     if (ctx.trace !== null)
-      ctx.trace.add(`later fragment of datagram id ${p.fragmentId} follows its first fragment`);
+      ctx.trace.add(`later fragment of datagram id ${p.fragmentId >>> 0} follows its first fragment`);
     return;
   }
   if (ctx.trace !== null)
-    ctx.trace.add(`later fragment of datagram id ${p.fragmentId}: first fragment not seen`);
+    ctx.trace.add(`later fragment of datagram id ${p.fragmentId >>> 0}: first fragment not seen`);
   out.drop(DROP.FRAGMENT_UNKNOWN);
 }
 

@@ -9,11 +9,14 @@ import { DEFAULT_MAGLEV_SIZE } from './tables/maglev.js';
 import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
 import {
   echo6Reply,
+  fragments,
+  fragments6,
   icmp6Error,
   ipv6Packet,
   tcp6Packet,
   tcpPacket,
   udp6Packet,
+  udpPacket,
 } from './testing/packet-builder.js';
 
 // Dual stack: EXAMPLE_YAML's networks each get an IPv6 cluster address too (RFC 3849 documentation prefix).
@@ -194,17 +197,7 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     expect(decide(sw, unknown).reason).toBe(DROP.ICMP_UNKNOWN_FLOW);
   });
 
-  it('IPv6 fragments are dropped with their own reason (not routed yet); an atomic fragment is not a fragment', () => {
-    const sw = switchWith();
-    const first = tcp6Packet({
-      src: CLIENT6,
-      dst: VIP6,
-      srcPort: 1,
-      dstPort: 22,
-      flags: SYN,
-      exts: [{ type: 44, fragment: { offset: 0, more: true, id: 7 } }],
-    });
-    expect(decide(sw, first).reason).toBe(DROP.IPV6_FRAGMENT);
+  it('an atomic fragment (RFC 6946: offset 0, M clear) is routed as the whole packet it is', () => {
     const atomic = tcp6Packet({
       src: CLIENT6,
       dst: VIP6,
@@ -213,7 +206,7 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
       flags: SYN,
       exts: [{ type: 44, fragment: { offset: 0, more: false, id: 7 } }],
     });
-    expect(decide(sw, atomic).node).toBe(N1);
+    expect(decide(switchWith(), atomic).node).toBe(N1);
   });
 
   it('extension headers are walked to the TCP header; a hostile chain is dropped and counted by name', () => {
@@ -345,5 +338,140 @@ describe('IPv6 properties', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('IPv6 fragments follow their first fragment (RFC 8200 §4.5)', () => {
+  /** a UDP datagram of `size` payload bytes from CLIENT6:srcPort, split into fragments of 96 bytes */
+  const datagram = (dstPort: number, srcPort: number, id: number, size = 600, src = CLIENT6, dst = VIP6) =>
+    fragments6(udp6Packet({ src, dst, srcPort, dstPort, payload: new Uint8Array(size).fill(0x61) }), 96, id);
+
+  it('udp-flow: the first fragment is placed by its ports, and every later one goes to the same node', () => {
+    const whole = decide(switchWith(), udp6(53, 7100)).node;
+    const sw = switchWith();
+    const parts = datagram(53, 7100, 0x80000007);
+    expect(parts.length).toBe(7);
+    const got = parts.map((f) => decide(sw, f));
+    expect(got.map((d) => [d.kind, d.node, d.port])).toEqual(parts.map(() => [KIND.FORWARD, whole, NO_PORT]));
+    const c = sw.counters.toJSON();
+    expect([c.events.fragment_remembered, c.events.fragment_followed]).toEqual([1, 6]);
+    // the flow is the datagram's: a later unfragmented datagram from that port sticks to it
+    expect(decide(sw, udp6(53, 7100)).node).toBe(whole);
+  });
+
+  it('the datagrams of several sources spread as udp-flow places them; each stays whole on its node', () => {
+    const sw = switchWith();
+    const alone = switchWith();
+    const seen = new Set<number>();
+    for (let port = 7200; port < 7212; port++) {
+      const n = decide(alone, udp6(53, port)).node;
+      seen.add(n);
+      const parts = datagram(53, port, port);
+      // the later fragments first would be dropped: send them after the first, interleaved with others
+      for (const f of parts) expect(decide(sw, f).node).toBe(n);
+    }
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('a drop decided for the first fragment is the decision for the rest (MOUNT routes IPv4 only)', () => {
+    const sw = switchWith();
+    const parts = datagram(20048, 800, 9);
+    expect(parts.map((f) => decide(sw, f).reason)).toEqual(parts.map(() => DROP.IPV6_UNSUPPORTED));
+    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(parts.length);
+  });
+
+  it('a later fragment before its first, or after the timeout, is dropped as fragment_unknown', () => {
+    const sw = switchWith();
+    const parts = datagram(53, 7300, 5);
+    expect(decide(sw, parts[1]!).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    expect(decide(sw, parts[0]!, 0).kind).toBe(KIND.FORWARD);
+    expect(decide(sw, parts[1]!, 29_999).kind).toBe(KIND.FORWARD);
+    expect(decide(sw, parts[2]!, 30_000).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    expect(sw.counters.drops[DROP.FRAGMENT_UNKNOWN]).toBe(2);
+  });
+
+  it('the key is source, destination and the 32-bit identification: a change in any one finds nothing', () => {
+    const sw = switchWith();
+    decide(sw, datagram(53, 7400, 0x00010007)[0]!);
+    const later = (id: number, src = CLIENT6, dst = VIP6) =>
+      decide(sw, datagram(53, 7400, id, 600, src, dst)[1]!);
+    expect(later(0x00010007).kind).toBe(KIND.FORWARD);
+    // the identification's upper half counts (IPv4's is 16 bits)
+    expect(later(0x00020007).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    expect(later(0x00010007, '2001:db8:1::6').reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    expect(later(0x00010007, CLIENT6, VIP6B).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    // and an IPv4 datagram with that identification is another datagram
+    const v4 = fragments(
+      udpPacket({
+        src: '203.0.113.5',
+        dst: '203.0.113.10',
+        srcPort: 7400,
+        dstPort: 53,
+        payload: new Uint8Array(200),
+      }),
+      64,
+    ).map((f) => f.map((b, i) => (i === 4 ? 0 : i === 5 ? 7 : b)));
+    expect(decide(sw, v4[1]!).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+  });
+
+  it('a first fragment that cuts the TCP header short is malformed (RFC 7112 §5), and its later ones are unknown', () => {
+    const sw = switchWith();
+    const parts = fragments6(
+      tcp6Packet({
+        src: CLIENT6,
+        dst: VIP6,
+        srcPort: 1,
+        dstPort: 22,
+        flags: SYN,
+        payload: new Uint8Array(40),
+      }),
+      8,
+      11,
+    );
+    expect(decide(sw, parts[0]!).reason).toBe(DROP.MALFORMED);
+    expect(decide(sw, parts[1]!).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    expect(sw.counters.toJSON().wireErrors).toEqual({ ipv6_header_chain_incomplete: 1 });
+  });
+
+  it('a second Fragment header is hostile: dropped, counted by name, nothing remembered', () => {
+    const sw = switchWith();
+    const twice = udp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 7500,
+      dstPort: 53,
+      exts: [
+        { type: 44, fragment: { offset: 0, more: true, id: 3 } },
+        { type: 44, fragment: { offset: 0, more: true, id: 3 } },
+      ],
+    });
+    expect(decide(sw, twice).reason).toBe(DROP.MALFORMED);
+    expect(sw.counters.toJSON().wireErrors).toEqual({ ipv6_second_fragment_header: 1 });
+    expect(sw.counters.toJSON().events.fragment_remembered).toBeUndefined();
+  });
+
+  it('the memory is bounded per family: an old datagram is evicted and counted', () => {
+    const sw = switchWith();
+    for (let id = 0; id < 200; id++) decide(sw, datagram(53, 7600, id)[0]!);
+    expect(sw.counters.toJSON().events.fragment_evicted).toBe(200 - 64);
+    expect(decide(sw, datagram(53, 7600, 199)[1]!).kind).toBe(KIND.FORWARD);
+  });
+
+  it('explain says which datagram a fragment belongs to and that it follows its first; a dry run remembers nothing', () => {
+    const sw = switchWith();
+    const parts = datagram(53, 7700, 4_000_000_000);
+    sw.explain(parts[0]!, { dryRun: true });
+    expect(decide(sw, parts[1]!).reason).toBe(DROP.FRAGMENT_UNKNOWN);
+    const first = sw.explain(parts[0]!);
+    expect(first.trace).toContain(
+      'first fragment of datagram id 4000000000: decision remembered for the rest',
+    );
+    expect(first.packet?.fragment).toBe('id 4000000000, first, more');
+    const later = sw.explain(parts[1]!, { dryRun: true });
+    expect(later.decision).toEqual(first.decision);
+    expect(later.trace).toEqual([
+      `515 ${VIP6} is the IPv6 cluster address of outside (default)`,
+      'later fragment of datagram id 4000000000 follows its first fragment',
+    ]);
   });
 });

@@ -118,8 +118,9 @@ export class MessageSwitch {
 
   /** swap makes `snap` the table in use (one assignment) and drops state no entry of it uses. */
   swap(snap: TableSnapshot): void {
-    if (this.fragments.slots.capacity !== snap.fragmentCapacity)
-      this.fragments = new FragmentTable(snap.fragmentCapacity);
+    const f = this.fragments;
+    if (f.slots.capacity !== snap.fragmentCapacity || (f.slots6 !== null) !== snap.ipv6)
+      this.fragments = new FragmentTable(snap.fragmentCapacity, snap.ipv6);
     this.current = snap;
     this.store.retainOnly(snap.stateKeys);
   }

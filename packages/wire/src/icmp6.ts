@@ -1,7 +1,14 @@
-import { u16, u32 } from './bytes.js';
-import { fold, sum16 } from './checksum.js';
+import { put16, put32, u16, u32 } from './bytes.js';
+import { checksum, fold, sum16 } from './checksum.js';
 import { type Checked, checked, defineError, OK } from './errors.js';
-import { IPPROTO_ICMPV6, IPV6_EXT_PAST_END, IPV6_TRUNCATED, Ipv6View, pseudoHeaderSum6 } from './ipv6.js';
+import {
+  IPPROTO_ICMPV6,
+  IPV6_EXT_PAST_END,
+  IPV6_HEADER,
+  IPV6_TRUNCATED,
+  Ipv6View,
+  pseudoHeaderSum6,
+} from './ipv6.js';
 
 /*
  * RFC 4443 §2.1: every ICMPv6 message starts with type, code and checksum; error messages (types 0-127,
@@ -111,3 +118,43 @@ export class Icmp6View {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The most of an invoking packet a Packet Too Big quotes: the minimum MTU less its own headers (RFC 4443 §2.4 (c)). */
+export const PTB_MAX_QUOTE = IPV6_MIN_MTU - IPV6_HEADER - ICMP6_HEADER;
+
+/**
+ * writePacketTooBig builds a complete IPv6 Packet Too Big (RFC 4443 §3.2: type 2, code 0, the MTU) at
+ * out[off] from `from` (16 bytes at from[fromOff]) to the source of `orig`, quoting as much of `orig` as
+ * fits without the message exceeding the minimum IPv6 MTU (§2.4 (c)), with its checksum over the IPv6
+ * pseudo-header (§2.3, RFC 8200 §8.1). Returns the length written; `out` needs IPV6_MIN_MTU bytes at most.
+ */
+export function writePacketTooBig(
+  out: Uint8Array,
+  off: number,
+  orig: Ipv6View,
+  from: Uint8Array,
+  fromOff: number,
+  mtu: number,
+): number {
+  const quoted = Math.min(orig.len, PTB_MAX_QUOTE);
+  const icmpLen = ICMP6_HEADER + quoted;
+  // RFC 8200 §3: version 6, traffic class and flow label 0
+  put32(out, off, 0x60000000);
+  put16(out, off + 4, icmpLen);
+  out[off + 6] = IPPROTO_ICMPV6;
+  out[off + 7] = 64;
+  out.set(from.subarray(fromOff, fromOff + 16), off + 8);
+  out.set(orig.buf.subarray(orig.srcOffset, orig.srcOffset + 16), off + 24);
+  const o = off + IPV6_HEADER;
+  out[o + TYPE] = ICMP6_TYPE.PACKET_TOO_BIG;
+  out[o + CODE] = 0;
+  put16(out, o + 2, 0);
+  put32(out, o + WORD, mtu);
+  out.set(orig.buf.subarray(orig.off, orig.off + quoted), o + ICMP6_HEADER);
+  put16(
+    out,
+    o + 2,
+    checksum(out, o, icmpLen, pseudoHeaderSum6(out, off + 8, off + 24, IPPROTO_ICMPV6, icmpLen)),
+  );
+  return IPV6_HEADER + icmpLen;
+}

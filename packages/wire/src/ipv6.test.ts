@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checksum, fold } from './checksum.js';
 import { errorInfo, OK } from './errors.js';
-import { ICMP6_MTU_TOO_SMALL, ICMP6_TYPE, Icmp6View } from './icmp6.js';
+import {
+  ICMP6_MTU_TOO_SMALL,
+  ICMP6_TYPE,
+  Icmp6View,
+  IPV6_MIN_MTU,
+  PTB_MAX_QUOTE,
+  writePacketTooBig,
+} from './icmp6.js';
 import {
   IPV6_BAD_VERSION,
   IPV6_CHAIN_INCOMPLETE,
@@ -178,6 +185,92 @@ describe('IPv6 (RFC 8200) on packets Linux sent', () => {
     ]);
     b[v.upperOffset + 6] = 0x03; // 1000
     expect(m.bind(b, v.upperOffset, v.upperLength)).toBe(ICMP6_MTU_TOO_SMALL);
+  });
+});
+
+describe('writePacketTooBig (RFC 4443 §3.2)', () => {
+  const from = parseIpv6('2001:db8:113::80');
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+  it('a small packet: the headers byte for byte, the whole packet quoted, the checksum over the pseudo-header', () => {
+    const udp = pkt('udp');
+    const out = new Uint8Array(IPV6_MIN_MTU + 8).fill(0xee);
+    const n = writePacketTooBig(out, 4, bound(udp), from, 0, 1450);
+    expect(n).toBe(40 + 8 + udp.length);
+    // version 6, payload 69, ICMPv6, hop limit 64; from the given address to the packet's source (::1);
+    // type 2, code 0, checksum 0x0861 (computed apart from this code), MTU 1450
+    expect(hex(out.subarray(4, 4 + 48))).toBe(
+      '6000000000453a40' +
+        '20010db8011300000000000000000080' +
+        '00000000000000000000000000000001' +
+        '02000861000005aa',
+    );
+    expect(hex(out.subarray(52, 4 + n))).toBe(hex(udp));
+    expect([out[3], out[4 + n]]).toEqual([0xee, 0xee]);
+    // the message reads back, its checksum holds, and it quotes the datagram's ports
+    const v = bound(out.slice(4, 4 + n));
+    const m = new Icmp6View();
+    expect(m.bind(v.buf, v.upperOffset, v.upperLength)).toBe(OK);
+    expect([m.type, m.code, m.mtu, m.checksumOk(v), m.innerSrcPort, m.innerDstPort]).toEqual([
+      2,
+      0,
+      1450,
+      true,
+      (udp[40]! << 8) | udp[41]!,
+      (udp[42]! << 8) | udp[43]!,
+    ]);
+  });
+
+  it('a large packet is quoted only so far that the message is exactly the minimum MTU (RFC 4443 §2.4 (c))', () => {
+    const big = pkt('udp-fragment-first');
+    expect(big.length).toBe(1280);
+    const out = new Uint8Array(IPV6_MIN_MTU);
+    const n = writePacketTooBig(out, 0, bound(big), from, 0, 1450);
+    expect([n, PTB_MAX_QUOTE]).toEqual([1280, 1232]);
+    expect(hex(out.subarray(0, 48))).toBe(
+      '6000000004d83a40' +
+        '20010db8011300000000000000000080' +
+        '00000000000000000000000000000001' +
+        '0200af1d000005aa',
+    );
+    expect(hex(out.subarray(48))).toBe(hex(big.subarray(0, 1232)));
+    const v = bound(out);
+    const m = new Icmp6View();
+    expect(m.bind(out, v.upperOffset, v.upperLength)).toBe(OK);
+    expect(m.checksumOk(v)).toBe(true);
+  });
+});
+
+describe('writePacketTooBig, on any IPv6 packet', () => {
+  it('is at most the minimum MTU, reads back with a good checksum, quotes the packet from its start', () => {
+    const from = parseIpv6('2001:db8:113::80');
+    const out = new Uint8Array(IPV6_MIN_MTU);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+        fc.integer({ min: 1280, max: 65535 }),
+        (body, mtu) => {
+          const b = withChain([], IPV6_EXT.NO_NEXT_HEADER, body);
+          const v = bound(b);
+          const n = writePacketTooBig(out, 0, v, from, 0, mtu);
+          expect(n).toBe(Math.min(b.length + 48, IPV6_MIN_MTU));
+          const a = out.subarray(0, n);
+          const w = new Ipv6View();
+          expect(w.bind(a)).toBe(OK);
+          const m = new Icmp6View();
+          expect(m.bind(a, w.upperOffset, w.upperLength)).toBe(OK);
+          expect([m.type, m.code, m.mtu, m.checksumOk(w), w.dstText()]).toEqual([
+            2,
+            0,
+            mtu,
+            true,
+            v.srcText(),
+          ]);
+          expect(Buffer.from(a.subarray(48)).equals(Buffer.from(b.subarray(0, n - 48)))).toBe(true);
+        },
+      ),
+      { numRuns: fuzzRuns(300) },
+    );
   });
 });
 

@@ -3,6 +3,7 @@ import {
   echo6Reply,
   echoRequest,
   fragments,
+  fragments6,
   ganeshaHandle,
   icmp6Error,
   icmpError,
@@ -65,7 +66,7 @@ export function fuzzCorpus(): Uint8Array[] {
     rawIpPacket(C, VIP, 47, new Uint8Array(12)),
     tcpPacket({ src: '203.0.113.200', dst: '198.18.0.12', srcPort: 1, dstPort: 22, flags: SYN }),
     ...fragments(big, 96),
-    // IPv6: each function the switch routes for it, ICMPv6, extension headers, a fragment
+    // IPv6: each function the switch routes for it, ICMPv6, extension headers, fragments
     tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 80, flags: SYN }),
     tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 443, flags: ACK }),
     tcp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5555, dstPort: 8080, flags: SYN }),
@@ -87,6 +88,11 @@ export function fuzzCorpus(): Uint8Array[] {
       dstPort: 53,
       exts: [{ type: 44, fragment: { offset: 0, more: true, id: 9 } }],
     }),
+    ...fragments6(
+      udp6Packet({ src: C6, dst: FUZZ_VIP6, srcPort: 5556, dstPort: 53, payload: new Uint8Array(200) }),
+      96,
+      0x80000001,
+    ),
     echo6Reply(C6, FUZZ_VIP6, 41001),
     icmp6Error(
       '2001:db8:ff::1',

@@ -287,6 +287,32 @@ export function ipv6Packet(
   return buf;
 }
 
+/**
+ * fragments6 splits an IPv6 packet without extension headers into fragments (RFC 8200 §4.5): each is the
+ * fixed header, a Fragment header (`id`, its offset, M on all but the last) and at most `size` bytes of
+ * what followed the fixed header. Throws RangeError when size is not a positive multiple of 8.
+ */
+export function fragments6(packet: Uint8Array, size: number, id: number): Uint8Array[] {
+  if (size <= 0 || size % 8 !== 0)
+    throw new RangeError(`fragment size must be a positive multiple of 8, got ${size}`);
+  const next = packet[6]!;
+  const rest = packet.subarray(40);
+  const out: Uint8Array[] = [];
+  for (let o = 0; o < rest.length; o += size) {
+    const part = rest.subarray(o, Math.min(rest.length, o + size));
+    const f = new Uint8Array(48 + part.length);
+    f.set(packet.subarray(0, 40), 0);
+    put16(f, 4, 8 + part.length);
+    f[6] = IPV6_EXT.FRAGMENT;
+    f[40] = next;
+    put16(f, 42, o | (o + size < rest.length ? 1 : 0));
+    put32(f, 44, id);
+    f.set(part, 48);
+    out.push(f);
+  }
+  return out;
+}
+
 /** l4Checksum6 writes the checksum of the upper layer at `upper` (field at upper+csumAt) over the pseudo-header. */
 function l4Checksum6(buf: Uint8Array, upper: number, protocol: number, csumAt: number): void {
   const len = buf.length - upper;

@@ -118,6 +118,24 @@ describe('gateway config', () => {
     expect(p.some((x) => /host\.rulePref: must be below localPref/.test(x))).toBe(true);
   });
 
+  it('refuses an interconnect MTU that leaves IPv6 less than its minimum, only with an IPv6 cluster address', () => {
+    const six = (mtu: number) =>
+      minimal
+        .replace('address: 198.18.0.1 }', `address: 198.18.0.1, mtu: ${mtu} }`)
+        .replace(
+          '[{ network: outside, address: 203.0.113.80 }]',
+          '[{ network: outside, address: 203.0.113.80 }, { network: outside, address: "2001:db8:113::80" }]',
+        );
+    expect(problems(six(1329))).toEqual([
+      'g.yaml:4:60: interconnect.mtu: must be at least 1330 with an IPv6 cluster address (VXLAN takes 50, IPv6 needs 1280), got 1329',
+    ]);
+    expect(problems(six(1330))).toEqual([]);
+    // IPv4 alone: 576 is still fine
+    expect(problems(minimal.replace('address: 198.18.0.1 }', 'address: 198.18.0.1, mtu: 1000 }'))).toEqual(
+      [],
+    );
+  });
+
   it('reads control.store: a file (embedded) or etcd, with paths relative to the file', () => {
     expect(readGatewayConfigText(minimal, '/etc/onehost/g.yaml').control.store).toEqual({
       kind: 'embedded',

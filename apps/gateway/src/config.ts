@@ -370,6 +370,14 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     r.fail(['clusterAddresses'], 'must list at least one cluster address');
   const entries = r.get(['entries']) ?? [];
   if (!Array.isArray(entries)) r.fail(['entries'], 'must be a list');
+  // IPv6 inside VXLAN: the inner MTU (interconnect − 50) must reach IPv6's minimum link MTU (RFC 8200
+  // §5), or senders ignore the Packet Too Big announcing it (RFC 8201 §4) and full-size packets never pass
+  const six = Array.isArray(cas) && cas.some((a) => String((a as Obj | null)?.address ?? '').includes(':'));
+  if (six && typeof interconnect.mtu === 'number' && interconnect.mtu - 50 < 1280)
+    r.fail(
+      ['interconnect', 'mtu'],
+      `must be at least 1330 with an IPv6 cluster address (VXLAN takes 50, IPv6 needs 1280), got ${interconnect.mtu}`,
+    );
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   const sw: GatewayConfig['switch'] = { clusterAddresses: cas as unknown[], entries: entries as unknown[] };
   const root2 = root as Obj;

@@ -211,7 +211,7 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
     }
   });
 
-  it('explain of an IPv6 flow names the IPv6 cluster address and a node', async () => {
+  it('explain of an IPv6 packet and of the flow described name the IPv6 cluster address and a node', async () => {
     const out = await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, 41000, 80)]);
     const e = JSON.parse(out);
     expect(e.decision.kind).toBe('forward');
@@ -220,6 +220,10 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
     expect(e.summary).toMatchObject({ protocol: 'tcp', src: client6, dst: VIP6, dstPort: 80 });
     if (DATAPATH === 'kernel')
       expect(e.path).toMatch(/^kernel: new connection → round robin \(numgen\) over /);
+    // the same flow described instead of given as bytes
+    const f = JSON.parse(await c.ctl(['explain', '--json', '--flow', `tcp [${client6}]:41000 [${VIP6}]:80`]));
+    expect(f.trace[0]).toBe(e.trace[0]);
+    expect(f.summary).toMatchObject({ protocol: 'tcp', src: client6, dst: VIP6, dstPort: 80 });
   });
 
   it('ping -6 to the cluster address is answered by the gateway host', async () => {

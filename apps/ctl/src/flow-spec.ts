@@ -1,5 +1,5 @@
 import type { FlowQuestion } from '@onehost/switch';
-import { TCP_FLAGS, tryParseIpv4 } from '@onehost/wire';
+import { parseIpv6, TCP_FLAGS, tryParseIpv4 } from '@onehost/wire';
 
 const FLAG_BITS: Record<string, number> = {
   syn: TCP_FLAGS.SYN,
@@ -10,18 +10,27 @@ const FLAG_BITS: Record<string, number> = {
   urg: TCP_FLAGS.URG,
 };
 
-function endpoint(text: string, what: string): [number, number] {
-  const i = text.lastIndexOf(':');
-  const addr = i < 0 ? -1 : tryParseIpv4(text.slice(0, i));
-  const port = i < 0 ? Number.NaN : Number(text.slice(i + 1));
-  if (addr < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`${what} must be address:port like 203.0.113.5:40000, got ${JSON.stringify(text)}`);
-  }
-  return [addr, port];
+/** endpoint reads `address:port` (IPv4) or `[address]:port` (IPv6, RFC 3986 §3.2.2's brackets). */
+function endpoint(text: string, what: string): [string, number] {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d+)$/.exec(text) ?? /^([0-9.]+):(\d+)$/.exec(text);
+  const port = m ? Number(m[2]) : Number.NaN;
+  let ok = m !== null && Number.isInteger(port) && port <= 65535;
+  if (ok && m![1]!.includes(':')) {
+    try {
+      parseIpv6(m![1]!);
+    } catch {
+      ok = false;
+    }
+  } else if (ok) ok = tryParseIpv4(m![1]!) >= 0;
+  if (!ok)
+    throw new Error(
+      `${what} must be address:port like 203.0.113.5:40000 or [2001:db8::5]:40000, got ${JSON.stringify(text)}`,
+    );
+  return [m![1]!, port];
 }
 
 /**
- * parseFlow reads `tcp|udp <src>:<port> <dst>:<port> [flags]`, flags comma-separated from syn, ack,
+ * parseFlow reads `tcp|udp <src>:<port> <dst>:<port> [flags]` (IPv6 addresses in brackets), flags comma-separated from syn, ack,
  * fin, rst, psh, urg (TCP only; default syn). Throws Error naming the part that is wrong.
  */
 export function parseFlow(text: string): FlowQuestion {
@@ -33,6 +42,8 @@ export function parseFlow(text: string): FlowQuestion {
     throw new Error(`protocol must be tcp or udp, got ${JSON.stringify(parts[0])}`);
   const [src, srcPort] = endpoint(parts[1]!, 'source');
   const [dst, dstPort] = endpoint(parts[2]!, 'destination');
+  if (src.includes(':') !== dst.includes(':'))
+    throw new Error('source and destination must be of one address family');
   let tcpFlags: number | undefined;
   if (parts[3] !== undefined) {
     if (protocol !== 'tcp') throw new Error('flags are for tcp flows only');

@@ -280,7 +280,7 @@ describe('onehostctl explain (live) and conns', () => {
     const badFlow = await ctl('explain', ...as('alice'), '--flow', 'tcp 203.0.113.7 203.0.113.10:80');
     expect([badFlow.code, badFlow.err[0]]).toEqual([
       2,
-      'onehostctl explain: --flow: source must be address:port like 203.0.113.5:40000, got "203.0.113.7"',
+      'onehostctl explain: --flow: source must be address:port like 203.0.113.5:40000 or [2001:db8::5]:40000, got "203.0.113.7"',
     ]);
     const both = await ctl('explain', ...as('alice'), '--config', 'c.yaml', '--flow', flow(1));
     expect(both.err).toEqual([

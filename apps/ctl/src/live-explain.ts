@@ -1,5 +1,5 @@
 import { DecisionKind, type ExplainRequest, type ExplainResponse, Transport } from '@onehost/proto';
-import { ipv4ToString, TCP_FLAGS } from '@onehost/wire';
+import { TCP_FLAGS } from '@onehost/wire';
 import type { Output } from './explain-command.js';
 import { parseFlow } from './flow-spec.js';
 import { type GatewayFlags, printJson, UsageError, withGateway } from './gateway.js';
@@ -43,9 +43,9 @@ function request(opts: LiveExplainOptions): ExplainRequest {
       $case: 'flow',
       value: {
         protocol: q.protocol === 'tcp' ? Transport.TRANSPORT_TCP : Transport.TRANSPORT_UDP,
-        srcAddress: ipv4ToString(q.src),
+        srcAddress: q.src,
         srcPort: q.srcPort,
-        dstAddress: ipv4ToString(q.dst),
+        dstAddress: q.dst,
         dstPort: q.dstPort,
         tcpFlags: LETTERS.filter(([b]) => (bits & b) !== 0)
           .map(([, l]) => l)

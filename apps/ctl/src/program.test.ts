@@ -108,6 +108,16 @@ describe('onehostctl explain', () => {
     expect(six.trace[0]).toBe('515 2001:db8:113::10 is the IPv6 cluster address of outside (default)');
     expect(six.summary).toMatchObject({ protocol: 'tcp', src: '2001:db8:113::5', dstPort: 80 });
     expect(four.decision.kind).toBe('forward');
+    // the same flow described: IPv6 endpoints in brackets
+    const f = await run(
+      'explain',
+      '--config',
+      dual,
+      '--flow',
+      'tcp [2001:db8:113::5]:40000 [2001:db8:113::10]:80',
+    );
+    expect(f.code).toBe(0);
+    expect(JSON.parse(f.out[0]!).decision).toEqual(six.decision);
   });
 
   it('--dry-run keeps each packet independent', async () => {

@@ -179,7 +179,7 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     .addOption(
       new Option(
         '--flow <flow>',
-        'a flow instead of bytes: "tcp|udp SRC:PORT DST:PORT [flags]", flags from syn,ack,fin,rst,psh,urg (tcp default syn)',
+        'a flow instead of bytes: "tcp|udp SRC:PORT DST:PORT [flags]" (IPv6 as [ADDR]:PORT), flags from syn,ack,fin,rst,psh,urg (tcp default syn)',
       ).conflicts(['packet', 'pcap']),
     )
     .option(

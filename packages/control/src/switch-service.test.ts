@@ -10,7 +10,10 @@ import { SwitchDocBackend } from './testing/switch-backend.js';
 
 const doc = () => ({
   gateway: 'gw',
-  clusterAddresses: [{ network: 'outside', address: '203.0.113.10', default: true }],
+  clusterAddresses: [
+    { network: 'outside', address: '203.0.113.10', default: true },
+    { network: 'outside', address: '2001:db8::10' },
+  ],
   nodes: [
     { id: 1, name: 'n1', address: '198.18.0.11' },
     { id: 2, name: 'n2', address: '198.18.0.12' },
@@ -83,6 +86,13 @@ describe('Switch service over the real message switch', () => {
     expect([onlyN1.total, onlyN1.connections.length]).toEqual([1, 1]);
   });
 
+  it('explains an IPv6 flow', async () => {
+    const six = { ...syn(40000, 22), srcAddress: '2001:db8:1::7', dstAddress: '2001:db8::10' };
+    const r = await op.explain({ input: { $case: 'flow', value: six }, updateTables: false });
+    expect(r.decision).toMatchObject({ kind: DecisionKind.DECISION_KIND_FORWARD, nodeName: 'n1' });
+    expect(r.trace[0]).toBe('515 2001:db8::10 is the IPv6 cluster address of outside (default)');
+  });
+
   it('explains a packet given in hex the same way as the flow', async () => {
     const hex = Buffer.from(buildFlowPacket({ ...syn(41000, 22), protocol: 'tcp' })).toString('hex');
     const r = await op.explain({
@@ -106,7 +116,11 @@ describe('Switch service over the real message switch', () => {
     const bad = { ...syn(40000, 80), dstAddress: '203.0.113' };
     expect(
       (await codeOf(op.explain({ input: { $case: 'flow', value: bad }, updateTables: false }))).details,
-    ).toBe('flow.dst_address: not an IPv4 address: "203.0.113"');
+    ).toBe('flow.dst_address: not an IPv4 or IPv6 address: "203.0.113"');
+    const mixed = { ...syn(40000, 80), dstAddress: '2001:db8::10' };
+    expect(
+      (await codeOf(op.explain({ input: { $case: 'flow', value: mixed }, updateTables: false }))).details,
+    ).toBe("flow.dst_address: not of src_address's family (IPv4)");
     const flags = { ...syn(40000, 80), tcpFlags: 'SX' };
     expect(
       (await codeOf(op.explain({ input: { $case: 'flow', value: flags }, updateTables: false }))).details,

@@ -1,4 +1,4 @@
-import { tryParseIpv4 } from '@onehost/wire';
+import { parseIpv6, tryParseIpv4 } from '@onehost/wire';
 import { invalidArgument } from './control-error.js';
 import type { HealthRecord } from './store/records.js';
 
@@ -20,6 +20,19 @@ export function nodeName(field: string, value: string): string {
 export function ipv4(field: string, value: string): string {
   if (value === '') throw invalidArgument(field, 'required');
   if (tryParseIpv4(value) < 0) throw invalidArgument(field, `not an IPv4 address: ${quote(value)}`);
+  return value;
+}
+
+/** ipAddress checks an IPv4 or IPv6 address (RFC 4291 §2.2 text). Throws ControlError INVALID_ARGUMENT if neither. */
+export function ipAddress(field: string, value: string): string {
+  if (value === '') throw invalidArgument(field, 'required');
+  if (value.includes(':')) {
+    try {
+      parseIpv6(value);
+    } catch {
+      throw invalidArgument(field, `not an IPv4 or IPv6 address: ${quote(value)}`);
+    }
+  } else if (tryParseIpv4(value) < 0) throw invalidArgument(field, `not an IPv4 or IPv6 address: ${quote(value)}`);
   return value;
 }
 

@@ -475,3 +475,15 @@ describe('IPv6 fragments follow their first fragment (RFC 8200 §4.5)', () => {
     ]);
   });
 });
+
+describe('explainFlow over IPv6', () => {
+  it('answers for a described IPv6 flow as for the same packet', () => {
+    const sw = switchWith();
+    const q = { protocol: 'tcp' as const, src: CLIENT6, dst: VIP6, srcPort: 40000, dstPort: 443 };
+    const e = sw.explainFlow(q);
+    expect(e.decision).toEqual(sw.explain(tcp6(443, SYN, 40000), { dryRun: true }).decision);
+    expect(e.decision.kind).toBe('forward');
+    expect(e.trace[0]).toBe(`515 ${VIP6} is the IPv6 cluster address of outside (default)`);
+    expect(e.packet).toMatchObject({ protocol: 'tcp', src: CLIENT6, dst: VIP6, dstPort: 443 });
+  });
+});

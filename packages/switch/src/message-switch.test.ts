@@ -306,7 +306,7 @@ describe('explain', () => {
 
   it('explainFlow answers for a described flow, as a dry run by default', () => {
     const sw = switchWith();
-    const q = { protocol: 'tcp' as const, src: 0xcb007105, dst: 0xcb00710a, srcPort: 40000, dstPort: 443 };
+    const q = { protocol: 'tcp' as const, src: '203.0.113.5', dst: '203.0.113.10', srcPort: 40000, dstPort: 443 };
     const a = sw.explainFlow(q);
     expect(a.decision.kind).toBe('forward');
     expect(a.trace[2]).toMatch(/^connection: SYN → maglev slot \d+ → n[123]$/);
@@ -317,14 +317,15 @@ describe('explain', () => {
     });
     const m = sw.explainFlow({
       protocol: 'udp',
-      src: 0xcb007105,
-      dst: 0xcb00710a,
+      src: '203.0.113.5',
+      dst: '203.0.113.10',
       srcPort: 800,
       dstPort: 20048,
       payload: mountCall('/srv/home'),
     });
     expect(m.decision).toMatchObject({ kind: 'forward', nodeName: 'n2', port: 8081 });
     expect(() => sw.explainFlow({ ...q, srcPort: 70000 })).toThrow(RangeError);
+    expect(() => sw.explainFlow({ ...q, dst: '2001:db8::1' })).toThrow(/different address families/);
   });
 
   it('explains a wire error without a packet description', () => {

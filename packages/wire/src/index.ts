@@ -2,6 +2,7 @@ export * from './address.js';
 export * from './bytes.js';
 export * from './checksum.js';
 export * from './errors.js';
+export * from './flow-packet.js';
 export * from './icmp.js';
 export * from './icmp6.js';
 export * from './ipv4.js';

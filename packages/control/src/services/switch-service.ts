@@ -11,7 +11,7 @@ import { ControlError, invalidArgument } from '../control-error.js';
 import { buildFlowPacket, tcpFlagBits } from '../flow-packet.js';
 import type { Membership } from '../membership.js';
 import type { ExplainResult, SwitchBackend } from '../switch-backend.js';
-import { ipv4, nodeName, port } from '../validate.js';
+import { ipAddress, nodeName, port } from '../validate.js';
 import { memberToProto, transportName, transportToProto } from './convert.js';
 import { type RpcContext, unary } from './rpc.js';
 
@@ -132,14 +132,17 @@ export function parseHex(field: string, text: string): Uint8Array {
 function flowPacket(f: Flow): Uint8Array {
   const protocol = transportName(f.protocol);
   if (protocol === null) throw invalidArgument('flow.protocol', 'required: TRANSPORT_TCP or TRANSPORT_UDP');
-  const srcAddress = ipv4('flow.src_address', f.srcAddress);
+  const srcAddress = ipAddress('flow.src_address', f.srcAddress);
   const srcPort = port('flow.src_port', f.srcPort);
-  const dstAddress = ipv4('flow.dst_address', f.dstAddress);
+  const dstAddress = ipAddress('flow.dst_address', f.dstAddress);
   const dstPort = port('flow.dst_port', f.dstPort);
+  const six = srcAddress.includes(':');
+  if (dstAddress.includes(':') !== six)
+    throw invalidArgument('flow.dst_address', `not of src_address's family (${six ? 'IPv6' : 'IPv4'})`);
   if (protocol === 'udp' && f.tcpFlags !== '') throw invalidArgument('flow.tcp_flags', 'only for TCP');
   if (protocol === 'tcp' && f.tcpFlags !== '' && tcpFlagBits(f.tcpFlags) < 0)
     throw invalidArgument('flow.tcp_flags', 'letters of "FSRPAU", each once');
-  const maxPayload = MAX_PACKET - 20 - (protocol === 'tcp' ? 20 : 8);
+  const maxPayload = MAX_PACKET - (six ? 40 : 20) - (protocol === 'tcp' ? 20 : 8);
   if (f.payload.length > maxPayload) throw invalidArgument('flow.payload', `longer than ${maxPayload} bytes`);
   return buildFlowPacket({
     protocol,

@@ -32,7 +32,8 @@ export function ipAddress(field: string, value: string): string {
     } catch {
       throw invalidArgument(field, `not an IPv4 or IPv6 address: ${quote(value)}`);
     }
-  } else if (tryParseIpv4(value) < 0) throw invalidArgument(field, `not an IPv4 or IPv6 address: ${quote(value)}`);
+  } else if (tryParseIpv4(value) < 0)
+    throw invalidArgument(field, `not an IPv4 or IPv6 address: ${quote(value)}`);
   return value;
 }
 

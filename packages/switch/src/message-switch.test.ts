@@ -306,7 +306,13 @@ describe('explain', () => {
 
   it('explainFlow answers for a described flow, as a dry run by default', () => {
     const sw = switchWith();
-    const q = { protocol: 'tcp' as const, src: '203.0.113.5', dst: '203.0.113.10', srcPort: 40000, dstPort: 443 };
+    const q = {
+      protocol: 'tcp' as const,
+      src: '203.0.113.5',
+      dst: '203.0.113.10',
+      srcPort: 40000,
+      dstPort: 443,
+    };
     const a = sw.explainFlow(q);
     expect(a.decision.kind).toBe('forward');
     expect(a.trace[2]).toMatch(/^connection: SYN → maglev slot \d+ → n[123]$/);

@@ -27,39 +27,76 @@ export class TokenBucket {
 }
 
 /** The most answers one batch collects; the packets past it are dropped without one. */
-export const FRAG_NEEDED_PER_BATCH = 64;
+export const ANSWERS_PER_BATCH = 64;
+export const FRAG_NEEDED_PER_BATCH = ANSWERS_PER_BATCH;
 /** Room per answer: IPv4 + ICMP headers and the quoted header (≤ 60) with 8 bytes of its data. */
 const SLOT = 128;
 
 /**
- * FragNeeded collects a batch's ICMP "fragmentation needed" answers (RFC 792 type 3 code 4, with the
- * next-hop MTU of RFC 1191) to DF packets too big for the interconnect, within a token bucket, in a
- * preallocated arena; `flush` sends them.
+ * IcmpAnswers collects a batch's ICMP answers to packets too big for the interconnect, within a token
+ * bucket, in a preallocated arena of `slot` bytes per answer; each family's class writes its message and
+ * flushes the batch where its answers leave.
  */
-export class FragNeeded {
+export abstract class IcmpAnswers {
   /** answers collected since the last flush */
   count = 0;
-  /** answers the sink took */
+  /** answers flushed */
   readonly sent = new Float64Array(1);
-  private readonly arena = Buffer.alloc(FRAG_NEEDED_PER_BATCH * SLOT);
-  private readonly meta = new Int32Array(FRAG_NEEDED_PER_BATCH * META_STRIDE);
-  private readonly ip = new Ipv4View();
+  protected readonly arena: Buffer;
+  protected readonly meta = new Int32Array(ANSWERS_PER_BATCH * META_STRIDE);
   private readonly bucket: TokenBucket;
 
   /**
-   * @param mtu the next-hop MTU the answers announce (the largest inner packet the interconnect takes)
+   * @param mtu the MTU the answers announce (the largest inner packet the interconnect takes)
    * @param perSecond answers per second at most
    */
   constructor(
-    private readonly mtu: number,
+    protected readonly mtu: number,
     perSecond: number,
+    private readonly slot: number,
   ) {
     this.bucket = new TokenBucket(perSecond);
+    this.arena = Buffer.alloc(ANSWERS_PER_BATCH * slot);
   }
 
   /** full is true when this batch has no room for another answer. */
   get full(): boolean {
-    return this.count >= FRAG_NEEDED_PER_BATCH;
+    return this.count >= ANSWERS_PER_BATCH;
+  }
+
+  /**
+   * reserve spends a token and returns where the next answer goes in the arena, or -1 when no token is
+   * left; `commit` then keeps it (no closure: nothing allocated per packet).
+   */
+  protected reserve(now: number): number {
+    return this.bucket.take(now) ? this.count * this.slot : -1;
+  }
+
+  /** commit keeps the answer of `len` bytes written at the reserved offset `at`. */
+  protected commit(at: number, len: number): true {
+    const n = this.count;
+    this.meta[n * META_STRIDE] = at;
+    this.meta[n * META_STRIDE + 1] = len;
+    this.count = n + 1;
+    return true;
+  }
+
+  /** done counts what left and starts a new batch. */
+  protected done(sent: number): void {
+    this.sent[0]! += sent;
+    this.count = 0;
+  }
+}
+
+/**
+ * FragNeeded collects a batch's ICMP "fragmentation needed" answers (RFC 792 type 3 code 4, with the
+ * next-hop MTU of RFC 1191) to DF packets too big for the interconnect; `flush` sends them.
+ */
+export class FragNeeded extends IcmpAnswers {
+  private readonly ip = new Ipv4View();
+
+  constructor(mtu: number, perSecond: number) {
+    super(mtu, perSecond, SLOT);
   }
 
   /**
@@ -69,19 +106,14 @@ export class FragNeeded {
    */
   answer(arena: Uint8Array, off: number, len: number, now: number): boolean {
     // An unreadable header spends no token.
-    if (this.ip.bind(arena, off, len) !== OK || !this.bucket.take(now)) return false;
-    const n = this.count;
-    const at = n * SLOT;
-    this.meta[n * META_STRIDE] = at;
-    this.meta[n * META_STRIDE + 1] = writeFragNeeded(this.arena, at, this.ip, this.ip.dst, this.mtu);
-    this.count = n + 1;
-    return true;
+    if (this.ip.bind(arena, off, len) !== OK) return false;
+    const at = this.reserve(now);
+    return at >= 0 && this.commit(at, writeFragNeeded(this.arena, at, this.ip, this.ip.dst, this.mtu));
   }
 
   /** flush sends the collected answers (those the sink refuses are lost, as ICMP may be) and starts over. */
   flush(sink: Pick<PacketSink, 'sendIp'>): void {
     if (this.count === 0) return;
-    this.sent[0]! += sink.sendIp(this.arena, this.meta, 0, this.count);
-    this.count = 0;
+    this.done(sink.sendIp(this.arena, this.meta, 0, this.count));
   }
 }

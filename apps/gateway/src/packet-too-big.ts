@@ -1,41 +1,21 @@
-import { META_STRIDE } from '@onehost/tun';
 import { ICMP6_TYPE, IPPROTO_ICMPV6, IPV6_MIN_MTU, Ipv6View, OK, writePacketTooBig } from '@onehost/wire';
-import { TokenBucket } from './frag-needed.js';
+import { ANSWERS_PER_BATCH, IcmpAnswers } from './frag-needed.js';
 import type { PacketSource } from './packet-io.js';
 
 /** The most answers one batch collects; the packets past it are dropped without one. */
-export const PACKET_TOO_BIG_PER_BATCH = 64;
+export const PACKET_TOO_BIG_PER_BATCH = ANSWERS_PER_BATCH;
 
 /**
  * PacketTooBig is FragNeeded's IPv6 twin: it collects a batch's ICMPv6 Packet Too Big answers (RFC 4443
- * §3.2) to packets too big for the interconnect, within a token bucket (§2.4 (f)), in a preallocated
- * arena; `flush` writes them into the TUN, and the host's stack routes them to the clients (the raw
- * socket the IPv4 answers leave by is IPv4 only).
+ * §3.2) to packets too big for the interconnect, within the token bucket (§2.4 (f)); `flush` writes them
+ * into the TUN, and the host's stack routes them to the clients (the raw socket the IPv4 answers leave
+ * by is IPv4 only).
  */
-export class PacketTooBig {
-  /** answers collected since the last flush */
-  count = 0;
-  /** answers flushed */
-  readonly sent = new Float64Array(1);
-  private readonly arena = Buffer.alloc(PACKET_TOO_BIG_PER_BATCH * IPV6_MIN_MTU);
-  private readonly meta = new Int32Array(PACKET_TOO_BIG_PER_BATCH * META_STRIDE);
+export class PacketTooBig extends IcmpAnswers {
   private readonly ip = new Ipv6View();
-  private readonly bucket: TokenBucket;
 
-  /**
-   * @param mtu the MTU the answers announce (the largest inner packet the interconnect takes)
-   * @param perSecond answers per second at most
-   */
-  constructor(
-    private readonly mtu: number,
-    perSecond: number,
-  ) {
-    this.bucket = new TokenBucket(perSecond);
-  }
-
-  /** full is true when this batch has no room for another answer. */
-  get full(): boolean {
-    return this.count >= PACKET_TOO_BIG_PER_BATCH;
+  constructor(mtu: number, perSecond: number) {
+    super(mtu, perSecond, IPV6_MIN_MTU);
   }
 
   /**
@@ -47,20 +27,15 @@ export class PacketTooBig {
   answer(arena: Uint8Array, off: number, len: number, now: number): boolean {
     const ip = this.ip;
     // An unreadable or forbidden packet spends no token.
-    if (ip.bind(arena, off, len) !== OK || !answerable(ip) || !this.bucket.take(now)) return false;
-    const n = this.count;
-    const at = n * IPV6_MIN_MTU;
-    this.meta[n * META_STRIDE] = at;
-    this.meta[n * META_STRIDE + 1] = writePacketTooBig(this.arena, at, ip, arena, ip.dstOffset, this.mtu);
-    this.count = n + 1;
-    return true;
+    if (ip.bind(arena, off, len) !== OK || !answerable(ip)) return false;
+    const at = this.reserve(now);
+    return at >= 0 && this.commit(at, writePacketTooBig(this.arena, at, ip, arena, ip.dstOffset, this.mtu));
   }
 
   /** flush writes the collected answers into the TUN (those it refuses are lost, as ICMP may be) and starts over. */
   flush(source: Pick<PacketSource, 'writeLocal'>): void {
     if (this.count === 0) return;
-    this.sent[0]! += source.writeLocal(this.arena, this.meta, 0, this.count);
-    this.count = 0;
+    this.done(source.writeLocal(this.arena, this.meta, 0, this.count));
   }
 }
 

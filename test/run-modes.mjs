@@ -8,7 +8,9 @@
 // run again with the installed programs from the PATH (vitest-installed.json); the packages are purged
 // afterwards, so the machine is left as it was.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const modes = process.env.ONEHOST_DATAPATH ? [process.env.ONEHOST_DATAPATH] : ['kernel', 'tun'];
@@ -22,6 +24,11 @@ const KERNEL_PASS_ONLY = [
   'src/exposure.e2e.test.ts',
   'src/exposure6.e2e.test.ts',
 ];
+// one cluster PKI per shape for the whole run (cluster.ts): removed at the end
+const pkiCache = mkdtempSync(join(tmpdir(), 'onehost-test-pki-'));
+process.env.ONEHOST_TEST_PKI_CACHE = pkiCache;
+process.on('exit', () => rmSync(pkiCache, { recursive: true, force: true }));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 let status = 0;
 for (const mode of modes) {
   const own = args.map((a) => (mode === 'kernel' ? a : a.replace(/vitest\.json$/, `vitest-${mode}.json`)));

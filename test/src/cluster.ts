@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ClusterCa, createClusterCa, issueCertificate } from '@onehost/control';
 import { createLab, type Lab, type NfsSpec } from '@onehost/lab';
@@ -250,6 +250,62 @@ export function withDatapathMode(yaml: string): string {
 }
 
 /**
+ * PKI_CACHE: a directory run-modes.mjs makes for one run of the suites (ONEHOST_TEST_PKI_CACHE), where
+ * the first cluster leaves its certificates for the others: RSA keys and node-forge's signatures cost a
+ * second of CPU per cluster. Without it every cluster makes its own.
+ */
+const PKI_CACHE = process.env.ONEHOST_TEST_PKI_CACHE;
+const PKI_FILES = ['ca.pem', 'ca-key.pem', 'intruder-ca.pem', 'gw', 'op', 'intruder'];
+
+/**
+ * clusterPki writes into `pki` a cluster CA (ca.pem; its key ca-key.pem), certificates for the gateway
+ * (serving `gatewayAddress`), an operator and nodes n1…n`nodes`, and an intruder: a node certificate from
+ * another CA. Returns the CA. Taken from PKI_CACHE when a cluster of this shape left one there.
+ */
+async function clusterPki(pki: string, gatewayAddress: string, nodes: number): Promise<ClusterCa> {
+  await mkdir(pki, { recursive: true, mode: 0o700 });
+  const names = [...PKI_FILES, ...Array.from({ length: nodes }, (_, i) => `n${i + 1}`)];
+  const files = names.flatMap((n) => (n.endsWith('.pem') ? [n] : [`${n}.pem`, `${n}-key.pem`]));
+  const cached = PKI_CACHE === undefined ? undefined : join(PKI_CACHE, `${gatewayAddress}-${nodes}`);
+  if (cached !== undefined && existsSync(cached)) {
+    await Promise.all(files.map((f) => copyFile(join(cached, f), join(pki, f))));
+    return {
+      certPem: await readFile(join(pki, 'ca.pem'), 'utf8'),
+      keyPem: await readFile(join(pki, 'ca-key.pem'), 'utf8'),
+    };
+  }
+  const ca = await createClusterCa();
+  const put = async (name: string, pem: { certPem: string; keyPem: string }): Promise<void> => {
+    await writeFile(join(pki, `${name}.pem`), pem.certPem);
+    await writeFile(join(pki, `${name}-key.pem`), pem.keyPem, { mode: 0o600 });
+  };
+  await writeFile(join(pki, 'ca.pem'), ca.certPem);
+  await writeFile(join(pki, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+  // the RSA keys are made in the thread pool: all at once
+  const issue = async (name: string, o: Parameters<typeof issueCertificate>[1]) =>
+    put(name, await issueCertificate(ca, o));
+  const intruder = async () => {
+    const other = await createClusterCa();
+    await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
+    await writeFile(join(pki, 'intruder-ca.pem'), other.certPem);
+  };
+  await Promise.all([
+    issue('gw', { role: 'gateway', name: 'gw', hosts: [gatewayAddress] }),
+    issue('op', { role: 'operator', name: 'op' }),
+    ...Array.from({ length: nodes }, (_, i) => issue(`n${i + 1}`, { role: 'node', name: `n${i + 1}` })),
+    intruder(),
+  ]);
+  if (cached !== undefined) {
+    // complete or not at all: copied aside, then renamed into place (a second writer's rename fails)
+    const aside = `${cached}.${process.pid}`;
+    await mkdir(aside, { recursive: true, mode: 0o700 });
+    await Promise.all(files.map((f) => copyFile(join(pki, f), join(aside, f))));
+    await rename(aside, cached).catch(() => rm(aside, { recursive: true, force: true }));
+  }
+  return ca;
+}
+
+/**
  * startCluster builds a lab, a cluster CA with certificates for the gateway, the nodes, an operator and
  * an intruder (another CA), the gateway and every agent. On any failure it tears down what it started.
  */
@@ -263,29 +319,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const dir = join(lab.runDir, 'onehost');
   const cluster = new Cluster(lab, dir, opts.agentArgs);
   try {
-    await mkdir(join(dir, 'pki'), { recursive: true, mode: 0o700 });
-    const ca = await createClusterCa();
-    const put = async (name: string, pem: { certPem: string; keyPem: string }): Promise<void> => {
-      await writeFile(join(dir, `pki/${name}.pem`), pem.certPem);
-      await writeFile(join(dir, `pki/${name}-key.pem`), pem.keyPem, { mode: 0o600 });
-    };
-    await writeFile(join(dir, 'pki/ca.pem'), ca.certPem);
-    // the RSA keys are made in the thread pool: all at once
-    const issue = async (name: string, o: Parameters<typeof issueCertificate>[1]) =>
-      put(name, await issueCertificate(ca, o));
-    const intruder = async () => {
-      const other = await createClusterCa();
-      await put('intruder', await issueCertificate(other, { role: 'node', name: 'n1' }));
-      await writeFile(join(dir, 'pki/intruder-ca.pem'), other.certPem);
-    };
-    await Promise.all([
-      issue('gw', { role: 'gateway', name: 'gw', hosts: [lab.addresses.gateway.inside] }),
-      issue('op', { role: 'operator', name: 'op' }),
-      ...Array.from({ length: opts.nodes ?? 3 }, (_, i) =>
-        issue(`n${i + 1}`, { role: 'node', name: `n${i + 1}` }),
-      ),
-      intruder(),
-    ]);
+    const ca = await clusterPki(join(dir, 'pki'), lab.addresses.gateway.inside, opts.nodes ?? 3);
     let yaml = withDatapathMode(await readFile(LAB_GATEWAY_YAML, 'utf8'));
     if (opts.gatewayYaml) yaml = opts.gatewayYaml(yaml);
     await writeFile(join(dir, 'gateway.yaml'), yaml);

@@ -1,4 +1,6 @@
 import { PacketSummary, TCP_FLAGS } from '@onehost/wire';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { DecisionOut, KIND } from './decision.js';
 import { MessageSwitch } from './message-switch.js';
@@ -66,11 +68,16 @@ describe('the decide path does not allocate per packet', () => {
         else summary.read(p, 0, p.length);
       }
     };
+    // A full collection before each window, so no collection falls inside one (it would lower the
+    // figure) and the young generation starts empty.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
     // Bytes allocated per call: the median of several short windows after a long warm-up, so neither a
-    // collection inside a window (lowers it) nor a late compilation (raises it) decides the result.
+    // late compilation nor the test runner's own work in this thread (raises it) decides the result.
     const perCall = (f: (n: number) => void): number => {
       const w: number[] = [];
       for (let k = 0; k < 9; k++) {
+        gc();
         const before = process.memoryUsage().heapUsed;
         f(20_000);
         w.push((process.memoryUsage().heapUsed - before) / 20_000);
@@ -81,11 +88,17 @@ describe('the decide path does not allocate per packet', () => {
     // how much it boxes depends on the shapes it has seen.
     decide(200_000);
     parse(200_000);
-    const parser = Math.max(perCall(parse), 0);
-    const switchTotal = perCall(decide);
-    const parserAgain = Math.max(perCall(parse), parser);
     // The switch adds nothing to what the wire parser allocates (the parser boxes uint32 addresses
-    // with the top bit set into its fields: about 16 bytes per packet at the time of writing).
-    expect(switchTotal - parserAgain).toBeLessThan(2);
+    // with the top bit set into its fields: about 16 bytes per packet at the time of writing). On a
+    // loaded machine one measurement can be off by a few bytes; an allocation of the switch's own shows
+    // in every one, so the best of three attempts decides.
+    let extra = Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt < 3 && extra >= 2; attempt++) {
+      const parser = Math.max(perCall(parse), 0);
+      const switchTotal = perCall(decide);
+      const parserAgain = Math.max(perCall(parse), parser);
+      extra = Math.min(extra, switchTotal - parserAgain);
+    }
+    expect(extra).toBeLessThan(2);
   });
 });

@@ -326,7 +326,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await opts.beforeGateway?.(lab, ca);
     await cluster.startGateway();
     const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
-    for (const name of agents) await cluster.startAgent(name);
+    // together: each joins on its own; ids and blocks do not depend on the order
+    await Promise.all(agents.map((name) => cluster.startAgent(name)));
     await cluster.inStep();
     return cluster;
   } catch (e) {

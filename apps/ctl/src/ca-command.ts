@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ClusterCa, createClusterCa, issueCertificate, type Role } from '@onehost/control';
+import type { ClusterCa, IssuedCertificate, Role } from '@onehost/control';
 import type { Output } from './explain-command.js';
 
 export interface CaInitOptions {
@@ -53,6 +53,8 @@ async function report(command: string, io: Output, fn: () => Promise<void>): Pro
 export function runCaInit(opts: CaInitOptions, io: Output): Promise<number> {
   return report('ca init', io, async () => {
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+    // loaded here: the certificate authority's code is the heaviest part of the control package
+    const { createClusterCa } = await import('@onehost/control');
     const ca = await createClusterCa(opts.days !== undefined ? { validDays: opts.days } : {});
     const cert = join(opts.dir, 'ca.pem');
     const key = join(opts.dir, 'ca-key.pem');
@@ -87,7 +89,8 @@ export function runCaIssue(opts: CaIssueOptions, io: Output): Promise<number> {
         );
       }
     }
-    let issued: Awaited<ReturnType<typeof issueCertificate>>;
+    const { issueCertificate } = await import('@onehost/control');
+    let issued: IssuedCertificate;
     try {
       issued = await issueCertificate(ca as ClusterCa, {
         role: opts.role,

@@ -11,7 +11,7 @@ import {
   isServiceError,
   type MembershipConnection,
   type SwitchConnection,
-} from '@onehost/control';
+} from '@onehost/control/client';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Output } from './explain-command.js';
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ROLES, type Role } from '@onehost/control';
+import { ROLES, type Role } from '@onehost/control/client';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runCaInit, runCaIssue } from './ca-command.js';
 import {

@@ -1,5 +1,18 @@
 export { EtcdCluster, type EtcdClusterOptions, type EtcdMember, startEtcdCluster } from './etcd.js';
 export {
+  type BfdTimers,
+  type BgpPeer,
+  FRR_FAST_BFD,
+  type FrrConfig,
+  type FrrDaemon,
+  FrrInstance,
+  type GatewayBgpOptions,
+  gatewayHostConfig,
+  type RouterBgpOptions,
+  routerConfig,
+  startFrr,
+} from './frr.js';
+export {
   createLab,
   destroyLab,
   type HostRef,

@@ -52,6 +52,8 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     const cl = c!;
     await waitNextHops(ecmp, BOTH);
     expect(await ecmp.nextHops()).toEqual(BOTH);
+    // with both gateways' host filters in place, BGP and BFD with the router are still up
+    await ecmp.frr.get('r')!.established(5000);
     expect(JSON.parse(await ctlAt(cl, G2.inside, ['gateway', 'status', '--json']))).toBeTruthy();
     expect(await cl.curl('c1', `http://${cl.vip}/`)).toMatch(/^n[12]\n$/);
     const before = [await ecmp.rxPackets(0), await ecmp.rxPackets(1)];
@@ -89,6 +91,34 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     // started again: announced again once ready
     await ecmp.startGateway2(cl.dir);
     await waitNextHops(ecmp, BOTH);
+  });
+
+  it('gw2 host’s FRR frozen (SIGSTOP: TCP stays up, only BFD can tell): withdrawn in < 1 s', {
+    timeout: 40_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    const frr = ecmp.frr.get('gw2')!;
+    const t0 = Date.now();
+    frr.freeze();
+    try {
+      await waitNextHops(ecmp, [G1.outside], 5000, 5).catch(async (err) => {
+        const r = ecmp.frr.get('r')!;
+        console.log(await r.vtysh('show bfd peers brief'), await r.vtysh('show bgp summary'));
+        console.log(await r.vtysh('show ip bgp 203.0.113.80/32'));
+        throw err;
+      });
+      const ms = Date.now() - t0;
+      console.log(`gw2's FRR frozen: withdrawn at the router after ${ms} ms (BFD 100 ms × 3)`);
+      expect(ms).toBeLessThan(1000);
+      const r = await curls(cl, 'c1', 20);
+      expect(r).toEqual({ ok: 20, failed: 0 });
+    } finally {
+      frr.thaw();
+    }
+    // the session comes back by itself (connect retry 1 s), and with it the announcement
+    await waitNextHops(ecmp, BOTH, 20_000, 50);
   });
 
   it('kill -9 of gw2 host’s FRR: the router withdraws it in < 1 s; new connections all succeed', {

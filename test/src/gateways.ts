@@ -126,7 +126,7 @@ export function gatewayYaml(yaml: string, i: number, frrDir: string): string {
         '      prefix: /onehost/ecmp/',
       ].join('\n'),
     );
-  y += `\nannounce: { asn: ${g.asn}, vtySocket: ${frrDir}, withdrawGraceMs: 300 }\n`;
+  y += `\nannounce: { asn: ${g.asn}, vtySocket: ${frrDir}, withdrawGraceMs: 300, peers: [${ROUTER.address}] }\n`;
   return y;
 }
 

@@ -3,7 +3,13 @@ import { BgpAnnouncer, type Exec, makeAnnouncer } from './announce.js';
 import { parseGatewayConfig } from './config.js';
 
 const quiet = { info: () => undefined, warn: () => undefined };
-const cfg = { asn: 64601, vtySocket: '/run/frr-gw', vtysh: 'vtysh', withdrawGraceMs: 0 };
+const cfg = {
+  asn: 64601,
+  vtySocket: '/run/frr-gw',
+  vtysh: 'vtysh',
+  withdrawGraceMs: 0,
+  peers: ['203.0.113.2'],
+};
 
 describe('announcer', () => {
   it('adds and removes network statements through vtysh, state follows', async () => {
@@ -53,7 +59,9 @@ control: { listen: 198.18.0.1:7443, tls: { ca: a, cert: b, key: c }, store: s.js
 clusterAddresses: [{ network: outside, address: 203.0.113.80 }, { network: outside, address: 2001:db8::80 }]
 `;
     expect(makeAnnouncer(parseGatewayConfig(text), quiet).state()).toBe('off');
-    const on = parseGatewayConfig(`${text}announce: { asn: 64601, vtySocket: /run/frr }\n`);
+    const on = parseGatewayConfig(
+      `${text}announce: { asn: 64601, vtySocket: /run/frr, peers: [203.0.113.2] }\n`,
+    );
     const calls: string[][] = [];
     const a = makeAnnouncer(on, quiet, async (_f, args) => {
       calls.push(args);

@@ -53,7 +53,7 @@ describe('gateway config', () => {
   it('announce: off by default; asn and vtySocket required; precise errors', () => {
     expect(parseGatewayConfig(minimal).announce).toBeNull();
     const on = readGatewayConfigText(
-      `${minimal}announce: { asn: 64601, vtySocket: frr }\n`,
+      `${minimal}announce: { asn: 64601, vtySocket: frr, peers: [203.0.113.2] }\n`,
       '/etc/onehost/g.yaml',
     );
     expect(on.announce).toEqual({
@@ -61,12 +61,16 @@ describe('gateway config', () => {
       vtySocket: '/etc/onehost/frr',
       vtysh: 'vtysh',
       withdrawGraceMs: 300,
+      peers: ['203.0.113.2'],
     });
-    const p = problems(`${minimal}announce: { asn: 0, withdrawGraceMs: -1, table: 5 }\n`).join('\n');
+    const p = problems(`${minimal}announce: { asn: 0, withdrawGraceMs: -1, table: 5, peers: [] }\n`).join(
+      '\n',
+    );
     expect(p).toMatch(/g\.yaml:\d+:\d+: announce\.asn: must be an integer from 1 to 4294967295, got 0/);
     expect(p).toMatch(/announce\.vtySocket: must be the directory of bgpd’s vty socket, got nothing/);
     expect(p).toMatch(/announce\.withdrawGraceMs: must be an integer from 0 to 60000/);
     expect(p).toMatch(/announce\.table: unknown field/);
+    expect(p).toMatch(/announce\.peers: must list the routers’ IPv4 addresses/);
   });
 
   it('interconnect.gateways: default this gateway alone; must include it', () => {

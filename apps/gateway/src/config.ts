@@ -60,7 +60,14 @@ export interface GatewayConfig {
    * the cluster addresses' BGP announcement through the host's FRR (docs/gateway.md, "Announcement"):
    * bgpd's AS and vty socket directory, how long a withdrawing gateway keeps forwarding; null: off
    */
-  announce: { asn: number; vtySocket: string; vtysh: string; withdrawGraceMs: number } | null;
+  announce: {
+    asn: number;
+    vtySocket: string;
+    vtysh: string;
+    withdrawGraceMs: number;
+    /** the routers' addresses: their BGP and BFD pass the host filter */
+    peers: string[];
+  } | null;
   /** the switch keys, as written (validated by the switch when the first snapshot is built) */
   switch: {
     clusterAddresses: unknown[];
@@ -390,12 +397,25 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
       'must be below host.rulePref (marked packets go to their node before the TUN)',
     );
   let announce: GatewayConfig['announce'] = null;
-  if (r.obj(['announce'], ['asn', 'vtySocket', 'vtysh', 'withdrawGraceMs'], false) !== undefined) {
+  if (r.obj(['announce'], ['asn', 'vtySocket', 'vtysh', 'withdrawGraceMs', 'peers'], false) !== undefined) {
+    const list = r.get(['announce', 'peers']);
+    const peers: string[] = [];
+    if (!Array.isArray(list) || list.length === 0)
+      r.fail(
+        ['announce', 'peers'],
+        'must list the routers’ IPv4 addresses (their BGP and BFD pass the host filter)',
+      );
+    else
+      list.forEach((_, i) => {
+        const a = r.addr(['announce', 'peers', String(i)]);
+        if (a !== undefined) peers.push(a);
+      });
     const a = {
       asn: r.int(['announce', 'asn'], 1, 4294967295),
       vtySocket: r.str(['announce', 'vtySocket'], undefined, undefined, 'the directory of bgpd’s vty socket'),
       vtysh: r.str(['announce', 'vtysh'], 'vtysh'),
       withdrawGraceMs: r.int(['announce', 'withdrawGraceMs'], 0, 60_000, 300),
+      peers,
     };
     if (a.asn !== undefined && a.vtySocket !== undefined && a.vtysh !== undefined)
       announce = a as NonNullable<GatewayConfig['announce']>;

@@ -157,6 +157,7 @@ export async function startGateway(
         interconnect: cfg.interconnect.interface,
         interconnectPrefix: cfg.interconnect.prefix,
         management: managementList(cfg),
+        routingPeers: cfg.announce?.peers ?? [],
         vxlanPort: cfg.vxlan.port,
         hostPorts: [cfg.control.listen.port, ...(cfg.metrics !== null ? [cfg.metrics.port] : [])],
         txQueueLen: 10_000,

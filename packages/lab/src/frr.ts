@@ -188,6 +188,18 @@ export class FrrInstance {
     await Promise.all([...this.daemons.values()].map((p) => p.whenExited()));
   }
 
+  /**
+   * freeze stops every daemon (SIGSTOP): a hung host whose TCP sessions stay open, so only BFD finds it
+   * dead. thaw (SIGCONT) lets them run again.
+   */
+  freeze(): void {
+    for (const p of this.daemons.values()) if (p.running) process.kill(p.pid, 'SIGSTOP');
+  }
+
+  thaw(): void {
+    for (const p of this.daemons.values()) if (p.running) process.kill(p.pid, 'SIGCONT');
+  }
+
   /** output is what the daemons printed (for a failing test). */
   output(): string {
     return [...this.daemons].map(([n, p]) => `--- ${n} ---\n${p.output().slice(-2000)}`).join('\n');
@@ -196,6 +208,7 @@ export class FrrInstance {
   /** stop ends the daemons by pid (bgpd first: it says goodbye to its peers) and removes the directory. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      this.thaw();
       for (const d of ['bgpd', 'bfdd', 'zebra'] as const) await this.daemons.get(d)?.stop(2000);
       await rm(this.dir, { recursive: true, force: true });
     })();

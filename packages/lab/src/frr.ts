@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabProcess, run, runInNetns, waitFor } from '@onehost/testkit';
@@ -225,64 +227,111 @@ async function frrIds(): Promise<{ uid: number; gid: number }> {
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
 
-/**
- * startFrr starts zebra, then bfdd and bgpd, in `netns` with `config`, everything in `dir` (made, owned
- * by the frr user; removed by stop). Resolves once each daemon answers on its vty socket. Throws (after
- * stopping what it started) when one does not.
- */
-export async function startFrr(netns: string, dir: string, config: FrrConfig): Promise<FrrInstance> {
+/** daemonArgs: one daemon's command line (foreground; its files in `dir`; no TCP vty). */
+function daemonArgs(netns: string, dir: string, d: FrrDaemon): string[] {
+  return [
+    'netns',
+    'exec',
+    netns,
+    join(FRR_LIB, d),
+    '-f',
+    join(dir, `${d}.conf`),
+    '-i',
+    join(dir, `${d}.pid`),
+    '-z',
+    join(dir, 'zserv.api'),
+    '--vty_socket',
+    dir,
+    // no TCP vty: only the socket directory reaches the daemons
+    '-P',
+    '0',
+    '--log',
+    'stdout',
+  ];
+}
+
+async function prepare(dir: string, config: FrrConfig): Promise<void> {
   const { uid, gid } = await frrIds();
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await chown(dir, uid, gid);
   for (const d of DAEMONS) await writeFile(join(dir, `${d}.conf`), config[d]);
+}
+
+/** answering waits until daemon `d` answers on its vty socket; throws when `alive` says it exited. */
+async function answering(
+  netns: string,
+  dir: string,
+  d: FrrDaemon,
+  alive: () => string | null,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const dead = alive();
+      if (dead !== null) throw new Error(`${d} exited: ${dead}`);
+      await run('ip', ['netns', 'exec', netns, 'vtysh', '--vty_socket', dir, '-d', d, '-c', 'show version']);
+      return true;
+    },
+    { what: `${d} answering in ${netns}`, timeoutMs: 10_000, intervalMs: 50 },
+  );
+}
+
+/**
+ * startFrr starts zebra, then bfdd and bgpd, in `netns` with `config`, everything in `dir` (made, owned
+ * by the frr user; removed by stop), as children of this process. Resolves once each daemon answers on
+ * its vty socket. Throws (after stopping what it started) when one does not.
+ */
+export async function startFrr(netns: string, dir: string, config: FrrConfig): Promise<FrrInstance> {
+  await prepare(dir, config);
   const daemons = new Map<FrrDaemon, LabProcess>();
   const frr = new FrrInstance(netns, dir, daemons);
   try {
     for (const d of DAEMONS) {
-      const args = [
-        '-f',
-        join(dir, `${d}.conf`),
-        '-i',
-        join(dir, `${d}.pid`),
-        '-z',
-        join(dir, 'zserv.api'),
-        '--vty_socket',
-        dir,
-        // no TCP vty: only the socket directory reaches the daemons
-        '-P',
-        '0',
-        '--log',
-        'stdout',
-      ];
-      daemons.set(
-        d,
-        new LabProcess('ip', ['netns', 'exec', netns, join(FRR_LIB, d), ...args], `${d} in ${netns}`),
-      );
+      const p = new LabProcess('ip', daemonArgs(netns, dir, d), `${d} in ${netns}`);
+      daemons.set(d, p);
       // bfdd and bgpd connect to zebra's socket: zebra answers first
-      await waitFor(
-        async () => {
-          const p = daemons.get(d)!;
-          if (!p.running) throw new Error(`${d} exited: ${p.output().slice(-1000)}`);
-          await run('ip', [
-            'netns',
-            'exec',
-            netns,
-            'vtysh',
-            '--vty_socket',
-            dir,
-            '-d',
-            d,
-            '-c',
-            'show version',
-          ]);
-          return true;
-        },
-        { what: `${d} answering in ${netns}`, timeoutMs: 10_000, intervalMs: 50 },
-      );
+      await answering(netns, dir, d, () => (p.running ? null : p.output().slice(-1000)));
     }
   } catch (err) {
     await frr.stop();
     throw err;
   }
   return frr;
+}
+
+/**
+ * startFrrDetached starts the same daemons detached (they outlive this process: the CLI's lab), each
+ * logging to `dir/<daemon>.log`; resolves with their pids once each answers. The caller records the
+ * pids (the lab's state) so `down` ends them.
+ */
+export async function startFrrDetached(
+  netns: string,
+  dir: string,
+  config: FrrConfig,
+): Promise<Array<{ daemon: FrrDaemon; pid: number; log: string }>> {
+  await prepare(dir, config);
+  const started: Array<{ daemon: FrrDaemon; pid: number; log: string }> = [];
+  for (const d of DAEMONS) {
+    const log = join(dir, `${d}.log`);
+    const fd = openSync(log, 'a');
+    try {
+      const child = spawn('ip', daemonArgs(netns, dir, d), { detached: true, stdio: ['ignore', fd, fd] });
+      child.unref();
+      if (child.pid === undefined) throw new Error(`could not start ${d} in ${netns}`);
+      started.push({ daemon: d, pid: child.pid, log });
+      const pid = child.pid;
+      await answering(netns, dir, d, () => (pidAlive(pid) ? null : `see ${log}`));
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return started;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

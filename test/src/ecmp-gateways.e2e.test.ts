@@ -12,7 +12,7 @@ import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, waitNextHops } from './ga
 
 let c: Cluster | undefined;
 let e: Ecmp | undefined;
-const [G1, G2] = GATEWAYS;
+const [G1, G2] = [GATEWAYS[0]!, GATEWAYS[1]!];
 const BOTH = [G1.outside, G2.outside];
 
 beforeAll(async () => {

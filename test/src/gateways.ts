@@ -4,9 +4,11 @@ import { type ClusterCa, issueCertificate } from '@onehost/control';
 import {
   type EtcdCluster,
   type FrrInstance,
-  gatewayHostConfig,
+  frrConfigs,
+  frrDirOf,
   type Lab,
-  routerConfig,
+  makePlan,
+  routerLayout,
   startEtcdCluster,
   startFrr,
 } from '@onehost/lab';
@@ -14,26 +16,18 @@ import { LabProcess, run, runInNetns, waitFor } from '@onehost/testkit';
 import { type Cluster, command } from './cluster.js';
 
 /**
- * Two gateways behind a real router, built on the lab of startCluster (its gateway host is the first
- * gateway). Added to the lab's namespaces (same prefix: the lab's cleanup removes them):
- *
- *   c1 ─┐                 ┌─ gw  .1 (eth0) ── eth1 198.18.0.1 ─┐
- *       ├─ br-out ── r .2 ┤                                    ├─ br-ic ── n1, n2 …, db 198.18.0.250 (etcd)
- *   c2 ─┘   (203.0.113/24)└─ gw2 .3 (eth0) ── eth1 198.18.0.2 ─┘
- *
- * The router (FRR: eBGP to each gateway host with BFD 100 ms × 3, maximum-paths, L4 multipath hash) is
- * the clients' route to the cluster address; every gateway host runs its own FRR and its gateway tells
- * that bgpd to announce (`announce`). Both gateways share an etcd store, so the second knows the nodes
- * that joined the first. The router shares the outside segment with the clients and gateways (the
- * lab's single outside bridge): a shortcut of the topology, not of the routing. The lab's
- * `--gateways N` (a link per gateway) is not built yet.
+ * Two gateways behind a real router, on the lab of startCluster: the lab's `addRouter(2)` (the router
+ * at 203.0.113.1, the clients' next hop, each gateway host with a link of its own to it, gw2 on the
+ * interconnect; packages/lab router.ts has the picture), FRR in the router and both gateway hosts
+ * (frrConfigs: eBGP with BFD 100 ms × 3, maximum-paths, L4 multipath hash), and an etcd store in a
+ * namespace of its own on the interconnect (db, 198.18.0.250), which both gateways share, so the second
+ * knows the nodes that joined the first. Every gateway tells its host's bgpd to announce (`announce`).
  */
 
-export const ROUTER = { address: '203.0.113.2', asn: 64600 };
-export const GATEWAYS = [
-  { name: 'gw', outside: '203.0.113.1', inside: '198.18.0.1', asn: 64601 },
-  { name: 'gw2', outside: '203.0.113.3', inside: '198.18.0.2', asn: 64602 },
-] as const;
+/** the addresses of the lab's router layout (they do not depend on the lab id) */
+const LAYOUT = routerLayout(makePlan({ id: 'layout' }), 2);
+export const ROUTER = LAYOUT.router;
+export const GATEWAYS = LAYOUT.gateways;
 const STORE = '198.18.0.250';
 
 async function sysctls(netns: string, settings: Record<string, string | number>): Promise<void> {
@@ -42,12 +36,6 @@ async function sysctls(netns: string, settings: Record<string, string | number>)
 
 async function ipBatch(netns: string, lines: string[]): Promise<void> {
   await run('ip', ['-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
-}
-
-async function addNamespace(ns: string): Promise<void> {
-  await run('ip', ['netns', 'add', ns]);
-  await sysctls(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 });
-  await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
 }
 
 /** Ecmp is the router, the second gateway host, the FRR instances and the etcd store. */
@@ -126,7 +114,7 @@ export function gatewayYaml(yaml: string, i: number, frrDir: string): string {
         '      prefix: /onehost/ecmp/',
       ].join('\n'),
     );
-  y += `\nannounce: { asn: ${g.asn}, vtySocket: ${frrDir}, withdrawGraceMs: 300, peers: [${ROUTER.address}] }\n`;
+  y += `\nannounce: { asn: ${g.asn}, vtySocket: ${frrDir}, withdrawGraceMs: 300, peers: [${g.router}] }\n`;
   return y;
 }
 
@@ -136,44 +124,17 @@ export function gatewayYaml(yaml: string, i: number, frrDir: string): string {
  * writes both gateways' configurations (gateway.yaml, gateway2.yaml in `dir`) from `yaml` (the lab's).
  */
 export async function buildEcmp(lab: Lab, ca: ClusterCa, dir: string, yaml: string): Promise<Ecmp> {
-  const p = lab.prefix;
-  const e = new Ecmp(lab, `${p}r`, `${p}gw2`, `${p}db`);
-  await Promise.all([e.router, e.gw2Netns, e.dbNetns].map(addNamespace));
-  const out = lab.plan.outside;
+  const layout = await lab.addRouter(2);
+  const e = new Ecmp(lab, layout.router.netns, layout.gateways[1]!.netns, `${lab.prefix}db`);
+  await run('ip', ['netns', 'add', e.dbNetns]);
+  await sysctls(e.dbNetns, { 'net.ipv6.conf.all.disable_ipv6': 1 });
   const ic = lab.plan.interconnect;
-  const veth = (port: string, bridge: string, mtu: number, netns: string, iface: string) => [
-    `link add ${port} mtu ${mtu} type veth peer name ${iface} mtu ${mtu} netns ${netns}`,
-    `link set ${port} master ${bridge} up`,
-  ];
   await ipBatch(lab.names.switch, [
-    ...veth('r-o', out.bridge, out.mtu, e.router, 'eth0'),
-    ...veth('gw2-o', out.bridge, out.mtu, e.gw2Netns, 'eth0'),
-    ...veth('gw2-i', ic.bridge, ic.mtu, e.gw2Netns, 'eth1'),
-    ...veth('db-i', ic.bridge, ic.mtu, e.dbNetns, 'eth0'),
+    `link add db-i mtu ${ic.mtu} type veth peer name eth0 mtu ${ic.mtu} netns ${e.dbNetns}`,
+    `link set db-i master ${ic.bridge} up`,
   ]);
-  await ipBatch(e.router, [`addr add ${ROUTER.address}/24 dev eth0`, 'link set eth0 up']);
-  await ipBatch(e.gw2Netns, [
-    `addr add ${GATEWAYS[1].outside}/24 dev eth0`,
-    `addr add ${GATEWAYS[1].inside}/24 dev eth1`,
-    'link set eth0 up',
-    'link set eth1 up',
-  ]);
-  await ipBatch(e.dbNetns, [`addr add ${STORE}/24 dev eth0`, 'link set eth0 up']);
-  await sysctls(e.gw2Netns, { 'net.ipv4.ip_forward': 1 });
-  // ECMP by the 5-tuple (policy 1), not by addresses alone: one client's connections spread
-  await sysctls(e.router, {
-    'net.ipv4.ip_forward': 1,
-    'net.ipv4.fib_multipath_hash_policy': 1,
-    'net.ipv6.fib_multipath_hash_policy': 1,
-    // next hops on the clients' own segment: no redirects, the router stays in the path
-    'net.ipv4.conf.all.send_redirects': 0,
-    'net.ipv4.conf.eth0.send_redirects': 0,
-  });
-  for (const c of lab.plan.clients) {
-    await sysctls(c.netns, { 'net.ipv4.conf.all.accept_redirects': 0 });
-    await run('ip', ['-n', c.netns, 'route', 'replace', `${lab.addresses.vip}/32`, 'via', ROUTER.address]);
-  }
-  const gw2 = await issueCertificate(ca, { role: 'gateway', name: 'gw2', hosts: [GATEWAYS[1].inside] });
+  await ipBatch(e.dbNetns, ['link set lo up', `addr add ${STORE}/24 dev eth0`, 'link set eth0 up']);
+  const gw2 = await issueCertificate(ca, { role: 'gateway', name: 'gw2', hosts: [GATEWAYS[1]!.inside] });
   await writeFile(join(dir, 'pki/gw2.pem'), gw2.certPem);
   await writeFile(join(dir, 'pki/gw2-key.pem'), gw2.keyPem, { mode: 0o600 });
   try {
@@ -184,35 +145,16 @@ export async function buildEcmp(lab: Lab, ca: ClusterCa, dir: string, yaml: stri
       addresses: [STORE],
       dir: join(lab.runDir, 'etcd'),
     });
-    const frrDirs = [join(lab.runDir, 'frr-gw'), join(lab.runDir, 'frr-gw2')];
-    const starts = [
-      startFrr(
-        e.router,
-        join(lab.runDir, 'frr-r'),
-        routerConfig({
-          asn: ROUTER.asn,
-          routerId: ROUTER.address,
-          peers: GATEWAYS.map((g) => ({ address: g.outside, asn: g.asn })),
-          accept: [out.prefix],
-        }),
-      ).then((f) => e.frr.set('r', f)),
-      ...GATEWAYS.map((g, i) =>
-        startFrr(
-          e.netnsOf(i),
-          frrDirs[i]!,
-          gatewayHostConfig({
-            asn: g.asn,
-            routerId: g.outside,
-            router: { address: ROUTER.address, asn: ROUTER.asn },
-            announce: [`${lab.addresses.vip}/32`],
-          }),
-        ).then((f) => e.frr.set(g.name, f)),
-      ),
-    ];
-    await Promise.all(starts);
+    await Promise.all(
+      [...frrConfigs(lab.plan, layout)].map(async ([host, config]) => {
+        const netns =
+          host === 'r' ? layout.router.netns : layout.gateways.find((g) => g.name === host)!.netns;
+        e.frr.set(host, await startFrr(netns, frrDirOf(lab.runDir, host), config));
+      }),
+    );
     await e.frr.get('r')!.established();
-    await writeFile(join(dir, 'gateway.yaml'), gatewayYaml(yaml, 0, frrDirs[0]!));
-    await writeFile(join(dir, 'gateway2.yaml'), gatewayYaml(yaml, 1, frrDirs[1]!));
+    await writeFile(join(dir, 'gateway.yaml'), gatewayYaml(yaml, 0, frrDirOf(lab.runDir, 'gw')));
+    await writeFile(join(dir, 'gateway2.yaml'), gatewayYaml(yaml, 1, frrDirOf(lab.runDir, 'gw2')));
   } catch (err) {
     await e.stop();
     throw err;

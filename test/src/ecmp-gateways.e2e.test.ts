@@ -86,6 +86,11 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     );
     expect(exitedAt).toBeGreaterThan(0);
     expect(withdrawnAt).toBeLessThan(exitedAt);
+    // the gateway's own account: announced once ready, withdrawn before it undid its data path
+    const out = await gw2.finalOutput();
+    expect(out.indexOf('"msg":"announced"')).toBeGreaterThan(out.indexOf('"msg":"ready"'));
+    expect(out.indexOf('"msg":"withdrawn"')).toBeGreaterThan(0);
+    expect(out.indexOf('"msg":"withdrawn"')).toBeLessThan(out.lastIndexOf('"msg":"stopped"'));
     const r = await curls(cl, 'c1', 20);
     expect(r).toEqual({ ok: 20, failed: 0 });
     // started again: announced again once ready

@@ -15,6 +15,7 @@ packages=(
   systemd                   # systemd-analyze verify of the packages' units (npm run package)
   clang libbpf-dev bpftool  # the spliced flows' tc eBPF programs (packages/ksplice builds them from C)
   etcd-server               # the shared control store's tests: a 3-member etcd (packages/lab startEtcdCluster)
+  frr                       # the several-gateways tests: a router (ECMP) and the gateway hosts' bgpd + bfdd (packages/lab frr.ts)
 )
 
 missing=()

@@ -42,11 +42,50 @@ describe('gateway config', () => {
       address: '198.18.0.1',
       prefix: '198.18.0.0/15',
       mtu: 1600,
+      gateways: ['198.18.0.1'],
     });
     expect(cfg.control.listen).toEqual({ host: '198.18.0.1', port: 7443 });
     expect(cfg.control.heartbeatTimeoutMs).toBe(350);
     expect(cfg.metrics).toEqual({ host: '198.18.0.1', port: 9400 });
     expect(cfg.switch.entries.length).toBeGreaterThan(0);
+  });
+
+  it('announce: off by default; asn and vtySocket required; precise errors', () => {
+    expect(parseGatewayConfig(minimal).announce).toBeNull();
+    const on = readGatewayConfigText(
+      `${minimal}announce: { asn: 64601, vtySocket: frr, peers: [203.0.113.2] }\n`,
+      '/etc/onehost/g.yaml',
+    );
+    expect(on.announce).toEqual({
+      asn: 64601,
+      vtySocket: '/etc/onehost/frr',
+      vtysh: 'vtysh',
+      withdrawGraceMs: 300,
+      peers: ['203.0.113.2'],
+    });
+    const p = problems(`${minimal}announce: { asn: 0, withdrawGraceMs: -1, table: 5, peers: [] }\n`).join(
+      '\n',
+    );
+    expect(p).toMatch(/g\.yaml:\d+:\d+: announce\.asn: must be an integer from 1 to 4294967295, got 0/);
+    expect(p).toMatch(/announce\.vtySocket: must be the directory of bgpd’s vty socket, got nothing/);
+    expect(p).toMatch(/announce\.withdrawGraceMs: must be an integer from 0 to 60000/);
+    expect(p).toMatch(/announce\.table: unknown field/);
+    expect(p).toMatch(/announce\.peers: must list the routers’ IPv4 addresses/);
+  });
+
+  it('interconnect.gateways: default this gateway alone; must include it', () => {
+    const two = minimal.replace(
+      'address: 198.18.0.1 }',
+      'address: 198.18.0.1, gateways: [198.18.0.1, 198.18.0.2] }',
+    );
+    expect(parseGatewayConfig(two).interconnect.gateways).toEqual(['198.18.0.1', '198.18.0.2']);
+    const other = minimal.replace(
+      'address: 198.18.0.1 }',
+      'address: 198.18.0.1, gateways: [198.18.0.2, x] }',
+    );
+    const p = problems(other).join('\n');
+    expect(p).toMatch(/interconnect\.gateways\.1: must be an IPv4 address, got "x"/);
+    expect(p).toMatch(/interconnect\.gateways: must include this gateway’s own address 198\.18\.0\.1/);
   });
 
   it('probe: defaults 200 ms × 3 (rise 2) on port 7473; precise errors', () => {

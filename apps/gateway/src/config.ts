@@ -14,7 +14,11 @@ export interface GatewayConfig {
   name: string;
   tun: { name: string; mtu: number; maxBatch: number };
   outside: { interfaces: string[] };
-  interconnect: { interface: string; address: string; prefix: string; mtu: number };
+  /**
+   * `gateways`: every gateway's interconnect address (this one's included), told to the agents: their
+   * VXLAN filter takes encapsulated packets from each and their default route goes over all of them
+   */
+  interconnect: { interface: string; address: string; prefix: string; mtu: number; gateways: string[] };
   vxlan: { vni: number; port: number };
   control: {
     listen: { host: string; port: number };
@@ -52,6 +56,18 @@ export interface GatewayConfig {
     /** packets per second the kernel lets into user space, per class (0: no limit) */
     guard: { first: number; unknown: number; other: number; payloadSyn: number; payload: number };
   };
+  /**
+   * the cluster addresses' BGP announcement through the host's FRR (docs/gateway.md, "Announcement"):
+   * bgpd's AS and vty socket directory, how long a withdrawing gateway keeps forwarding; null: off
+   */
+  announce: {
+    asn: number;
+    vtySocket: string;
+    vtysh: string;
+    withdrawGraceMs: number;
+    /** the routers' addresses: their BGP and BFD pass the host filter */
+    peers: string[];
+  } | null;
   /** the switch keys, as written (validated by the switch when the first snapshot is built) */
   switch: {
     clusterAddresses: unknown[];
@@ -99,6 +115,7 @@ const TOP_KEYS = [
   'splice',
   'probe',
   'datapath',
+  'announce',
   ...SWITCH_KEYS,
 ];
 
@@ -254,7 +271,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
   else
     for (let i = 0; i < outsideList.length; i++)
       outside.push(r.str(['outside', 'interfaces', String(i)], undefined, IFNAME, 'an interface name') ?? '');
-  r.obj(['interconnect'], ['interface', 'address', 'prefix', 'mtu']);
+  r.obj(['interconnect'], ['interface', 'address', 'prefix', 'mtu', 'gateways']);
   const prefix = r.str(['interconnect', 'prefix'], '198.18.0.0/15');
   if (prefix !== undefined) {
     try {
@@ -268,7 +285,21 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     address: r.addr(['interconnect', 'address']),
     prefix,
     mtu: r.int(['interconnect', 'mtu'], 576, 65535, 1500),
+    gateways: [] as string[],
   };
+  const gws = r.get(['interconnect', 'gateways']);
+  if (gws === undefined) {
+    if (interconnect.address !== undefined) interconnect.gateways.push(interconnect.address);
+  } else if (!Array.isArray(gws) || gws.length === 0) {
+    r.fail(['interconnect', 'gateways'], 'must list every gateway’s interconnect address');
+  } else {
+    gws.forEach((_, i) => {
+      const a = r.addr(['interconnect', 'gateways', String(i)]);
+      if (a !== undefined) interconnect.gateways.push(a);
+    });
+    if (interconnect.address !== undefined && !interconnect.gateways.includes(interconnect.address))
+      r.fail(['interconnect', 'gateways'], `must include this gateway’s own address ${interconnect.address}`);
+  }
   r.obj(['vxlan'], ['vni', 'port'], false);
   const vxlan = {
     vni: r.int(['vxlan', 'vni'], 0, 0xffffff, 4242),
@@ -365,6 +396,30 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
       ['datapath', 'rulePref'],
       'must be below host.rulePref (marked packets go to their node before the TUN)',
     );
+  let announce: GatewayConfig['announce'] = null;
+  if (r.obj(['announce'], ['asn', 'vtySocket', 'vtysh', 'withdrawGraceMs', 'peers'], false) !== undefined) {
+    const list = r.get(['announce', 'peers']);
+    const peers: string[] = [];
+    if (!Array.isArray(list) || list.length === 0)
+      r.fail(
+        ['announce', 'peers'],
+        'must list the routers’ IPv4 addresses (their BGP and BFD pass the host filter)',
+      );
+    else
+      list.forEach((_, i) => {
+        const a = r.addr(['announce', 'peers', String(i)]);
+        if (a !== undefined) peers.push(a);
+      });
+    const a = {
+      asn: r.int(['announce', 'asn'], 1, 4294967295),
+      vtySocket: r.str(['announce', 'vtySocket'], undefined, undefined, 'the directory of bgpd’s vty socket'),
+      vtysh: r.str(['announce', 'vtysh'], 'vtysh'),
+      withdrawGraceMs: r.int(['announce', 'withdrawGraceMs'], 0, 60_000, 300),
+      peers,
+    };
+    if (a.asn !== undefined && a.vtySocket !== undefined && a.vtysh !== undefined)
+      announce = a as NonNullable<GatewayConfig['announce']>;
+  }
   const cas = r.get(['clusterAddresses']);
   if (!Array.isArray(cas) || cas.length === 0)
     r.fail(['clusterAddresses'], 'must list at least one cluster address');
@@ -395,6 +450,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     splice: splice as GatewayConfig['splice'],
     probe: probe as GatewayConfig['probe'],
     datapath: datapath as GatewayConfig['datapath'],
+    announce,
     switch: sw,
   };
 }
@@ -426,5 +482,6 @@ export function readGatewayConfigText(text: string, path: string): GatewayConfig
       ? { kind: 'embedded', path: at(store.path) }
       : { ...store, tls: { ca: at(store.tls.ca), cert: at(store.tls.cert), key: at(store.tls.key) } };
   cfg.host.state = at(cfg.host.state);
+  if (cfg.announce !== null) cfg.announce.vtySocket = at(cfg.announce.vtySocket);
   return cfg;
 }

@@ -15,6 +15,7 @@ import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
 import { ipv6ToString, parseIpv4, parseIpv6, VXLAN_OVERHEAD } from '@onehost/wire';
 import type { Logger } from 'pino';
+import { type Announcer, makeAnnouncer } from './announce.js';
 import { GatewaySwitch } from './backend.js';
 import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
 import { Datapath } from './datapath.js';
@@ -53,6 +54,11 @@ export interface Gateway {
   readonly metricsPort: number | null;
   /** the kernel data path (null in tun mode) */
   readonly fastpath: FastPath | null;
+  /**
+   * the cluster addresses' BGP announcement (state `off` without `announce`): announced once ready,
+   * withdrawn first thing in close; withdraw() also drains this gateway while it keeps running
+   */
+  readonly announcer: Announcer;
   /** stopped resolves when an operator asked the gateway to stop (Gateway/Stop), with their choice */
   readonly stopped: Promise<{ keepDatapath: boolean }>;
   /**
@@ -151,6 +157,7 @@ export async function startGateway(
         interconnect: cfg.interconnect.interface,
         interconnectPrefix: cfg.interconnect.prefix,
         management: managementList(cfg),
+        routingPeers: cfg.announce?.peers ?? [],
         vxlanPort: cfg.vxlan.port,
         hostPorts: [cfg.control.listen.port, ...(cfg.metrics !== null ? [cfg.metrics.port] : [])],
         txQueueLen: 10_000,
@@ -267,7 +274,7 @@ export async function startGateway(
         vxlan: {
           vni: cfg.vxlan.vni,
           udpPort: cfg.vxlan.port,
-          gatewayAddresses: [cfg.interconnect.address],
+          gatewayAddresses: [...cfg.interconnect.gateways],
           probeUdpPort: cfg.probe.port,
         },
         interconnectPrefixes: [cfg.interconnect.prefix],
@@ -601,6 +608,9 @@ export async function startGateway(
       },
       'ready',
     );
+    // data path and control plane are up: only now may the router send clients here
+    const announcer = makeAnnouncer(cfg, log);
+    void announcer.announce();
     let closed = false;
     return {
       control,
@@ -610,12 +620,15 @@ export async function startGateway(
       rpc,
       fastpath,
       stopped: process.stopped,
+      announcer,
       reload,
       metricsPort: addr && typeof addr === 'object' ? addr.port : null,
       async close(opts = {}) {
         if (closed) return;
         closed = true;
         keep = opts.keepDatapath === true;
+        // withdrawn while everything still forwards: the router has moved new flows before we go
+        await announcer.withdraw().catch((e: Error) => log.warn({ problem: e.message }, 'withdraw failed'));
         await unwind();
       },
     };

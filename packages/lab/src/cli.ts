@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 // onehost-lab: bring the namespace lab up, tear it down, or show what exists. As root.
 import { parseArgs } from 'node:util';
+import { startFrrDetached } from './frr.js';
 import { createLab, destroyLab, type Lab, type LabStatus, openLab } from './lab.js';
 import { checkId, hostsOf, type LabPlan } from './plan.js';
+import { frrConfigs, frrDirOf } from './router.js';
 
-const USAGE = `usage: onehost-lab up|down|status [--id ID] [--nodes N] [--clients N] [--no-services] [--nfs] [--json]
+const USAGE = `usage: onehost-lab up|down|status [--id ID] [--nodes N] [--clients N] [--no-services] [--nfs] [--gateways N] [--json]
   up      build the lab (idempotent: a healthy lab is left as it is, a broken one is rebuilt);
           --nfs adds rpcbind + nfs-ganesha on n1 (/srv/projects, export id 11, random MOUNT port)
-          and n2 (/srv/home, export id 12, MOUNT port 20050)
+          and n2 (/srv/home, export id 12, MOUNT port 20050);
+          --gateways N puts a router (FRR: ECMP, eBGP + BFD to each gateway host) at 203.0.113.1 in front
+          of N gateway hosts (gw, gw2 …), each with its own link to it and FRR of its own; a gateway's
+          announce: { asn, vtySocket, peers } are printed
   down    stop everything in the lab's namespaces and delete them (also after a crash)
   status  show namespaces and services; exit 1 when the lab is not up and healthy
 The default lab id is "demo" (namespaces ohl-demo-*).`;
@@ -21,6 +26,14 @@ function describe(plan: LabPlan, status: LabStatus, lab?: Lab): string {
   }
   for (const d of status.daemons) {
     lines.push(`  ${d.alive ? 'running' : 'DEAD   '} ${d.name.padEnd(12)} pid ${d.pid}`);
+  }
+  const router = lab?.router;
+  if (router) {
+    lines.push(`  router  AS ${router.router.asn} ${router.router.address}  netns ${router.router.netns}`);
+    for (const g of router.gateways)
+      lines.push(
+        `  ${g.name.padEnd(3)} gateway  ${g.inside.padEnd(14)} (outside ${g.outside})  netns ${g.netns}  announce: { asn: ${g.asn}, vtySocket: ${frrDirOf(lab.runDir, g.name)}, peers: [${g.router}] }`,
+      );
   }
   for (const n of lab?.nfs ?? [])
     lines.push(`  nfs     ${n.node} exports ${n.path} (id ${n.exportId}) from ${n.tree}; config ${n.config}`);
@@ -38,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       clients: { type: 'string' },
       'no-services': { type: 'boolean', default: false },
       nfs: { type: 'boolean', default: false },
+      gateways: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -74,6 +88,16 @@ async function main(argv: string[]): Promise<number> {
         services: !values['no-services'],
         nfs: values.nfs,
       });
+      if (values.gateways !== undefined) {
+        const layout = await lab.addRouter(Number(values.gateways));
+        // one after the other: each records its daemons in the state file, so `down` ends them
+        for (const [host, config] of frrConfigs(lab.plan, layout)) {
+          const netns =
+            host === 'r' ? layout.router.netns : layout.gateways.find((g) => g.name === host)!.netns;
+          for (const d of await startFrrDetached(netns, frrDirOf(lab.runDir, host), config))
+            await lab.record({ name: `${d.daemon} ${host}`, host, pid: d.pid, log: d.log });
+        }
+      }
       await print(lab.plan, await lab.status(), lab);
       return 0;
     }

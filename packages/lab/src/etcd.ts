@@ -24,6 +24,11 @@ export interface EtcdClusterOptions {
    * before the start can name them. Default a random one (x ≥ 1), so no other test's etcd is there.
    */
   net?: string;
+  /**
+   * the members' addresses instead of `net` (one member each), e.g. on a lab namespace's interface, so
+   * gateways in other namespaces reach them
+   */
+  addresses?: string[];
 }
 
 /** EtcdMember is one member: where it listens and, while it runs, its process. */
@@ -180,7 +185,7 @@ export class EtcdCluster {
  * member serves clients. Throws (after stopping what it started) when one does not.
  */
 export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCluster> {
-  const n = opts.members ?? 3;
+  const n = opts.addresses?.length ?? opts.members ?? 3;
   if (!Number.isInteger(n) || n < 1 || n > 7) throw new RangeError(`etcd members ${n}: 1-7`);
   // a /24 of the loopback range no other lab etcd picked (127.0.0.0/16 left to everything else)
   const net = opts.net ?? `127.${randomInt(1, 255)}.${randomInt(0, 256)}`;
@@ -189,7 +194,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdCl
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'onehost-etcd-')));
   const members: EtcdMember[] = Array.from({ length: n }, (_, i) => {
-    const address = `${net}.${i + 1}`;
+    const address = opts.addresses?.[i] ?? `${net}.${i + 1}`;
     return {
       name: `etcd-${i + 1}`,
       address,

@@ -1,5 +1,19 @@
 export { EtcdCluster, type EtcdClusterOptions, type EtcdMember, startEtcdCluster } from './etcd.js';
 export {
+  type BfdTimers,
+  type BgpPeer,
+  FRR_FAST_BFD,
+  type FrrConfig,
+  type FrrDaemon,
+  FrrInstance,
+  type GatewayBgpOptions,
+  gatewayHostConfig,
+  type RouterBgpOptions,
+  routerConfig,
+  startFrr,
+  startFrrDetached,
+} from './frr.js';
+export {
   createLab,
   destroyLab,
   type HostRef,
@@ -20,6 +34,14 @@ export {
   type NfsSpec,
 } from './nfs.js';
 export { type HostRole, type LabHost, type LabPlan, labPrefix, makePlan, NAME_PREFIX } from './plan.js';
+export {
+  buildRouter,
+  frrConfigs,
+  frrDirOf,
+  type RouterGateway,
+  type RouterLayout,
+  routerLayout,
+} from './router.js';
 export { type Daemon, listening, nginxConfig } from './services.js';
 export { type LabState, RUN_ROOT, readState, runDirOf } from './state.js';
 export { alive, destroyByPrefix, listNamespaces, pidsIn, stopPids } from './teardown.js';

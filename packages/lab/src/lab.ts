@@ -15,6 +15,7 @@ import {
   stopGanesha,
 } from './nfs.js';
 import { hostsOf, type LabHost, type LabPlan, makePlan, namespacesOf } from './plan.js';
+import { buildRouter, type RouterLayout, routerLayout } from './router.js';
 import { type Daemon, startIperf3, startNginx } from './services.js';
 import { type LabState, listStates, readState, runDirOf, writeState } from './state.js';
 import { alive, destroyByPrefix, listNamespaces, pidsIn, stopPids } from './teardown.js';
@@ -172,6 +173,25 @@ export class Lab {
   /** status checks which namespaces exist and which recorded daemons still run. */
   async status(): Promise<LabStatus> {
     return statusOf(this.state);
+  }
+
+  /** router is the router and its gateway hosts (addRouter), or undefined for the single-gateway lab. */
+  get router(): RouterLayout | undefined {
+    return this.state.router;
+  }
+
+  /**
+   * addRouter puts a router (203.0.113.1 on the clients' bridge) in front of `gateways` gateway hosts
+   * (the lab's own and gw2 …, each with its own link to the router, all on the interconnect): see
+   * router.ts. FRR is the caller's to start (frrConfigs). Recorded before it is built.
+   */
+  async addRouter(gateways: number): Promise<RouterLayout> {
+    this.assertOpen();
+    const layout = routerLayout(this.plan, gateways);
+    this.state = { ...this.state, router: layout };
+    await writeState(this.state);
+    await buildRouter(this.plan, layout);
+    return layout;
   }
 
   /** nfs lists the NFS servers the lab runs (see LabOptions.nfs). */

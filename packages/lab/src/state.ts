@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NfsServer } from './nfs.js';
 import type { LabPlan } from './plan.js';
+import type { RouterLayout } from './router.js';
 import type { Daemon } from './services.js';
 
 /**
@@ -21,6 +22,8 @@ export interface LabState {
   daemons: Daemon[];
   /** NFS servers (rpcbind + nfs-ganesha) on nodes, when the lab was built with them. */
   nfs?: NfsServer[];
+  /** the router and the gateway hosts behind it, when the lab was built with several gateways */
+  router?: RouterLayout;
   /** Pid of the process that owns the lab and will clean it up; null for a CLI lab (owned by `down`). */
   ownerPid: number | null;
   createdAt: string;

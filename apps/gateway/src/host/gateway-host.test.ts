@@ -62,6 +62,20 @@ describe('the host filter (docs/gateway.md, exposure)', () => {
     expect(r.some((l) => l.includes('saddr'))).toBe(false);
     expect(r.at(-1)).toMatch(/^counter name "outside_to_host" drop/);
   });
+
+  it('takes BGP and BFD from the routers of announce.peers, and only theirs', () => {
+    const r = rulesOf(
+      nftRuleset({ ...config, management: [], routingPeers: ['203.0.113.2'] }),
+      'from_outside',
+    );
+    expect(r).toContain(
+      'ip saddr { 203.0.113.2 } tcp dport 179 accept comment "BGP from the routers (announce.peers)"',
+    );
+    expect(r).toContain(
+      'ip saddr { 203.0.113.2 } udp dport { 3784, 3785, 4784 } accept comment "BFD from the routers"',
+    );
+    expect(rulesOf(nftRuleset(config), 'from_outside').some((l) => l.includes('179'))).toBe(false);
+  });
 });
 
 describe('the host filter for IPv6 (its ip6 twin)', () => {

@@ -52,6 +52,11 @@ export interface GatewayHostConfig {
   /** the cluster interconnect prefix, e.g. 198.18.0.0/15: nodes' internal addresses */
   interconnectPrefix: string;
   management: string[];
+  /**
+   * the routers this host's bgpd peers with (`announce.peers`): their BGP (TCP 179) and BFD (UDP 3784,
+   * echo 3785, multihop 4784) reach the host; without them BFD is dropped as a new flow and flaps
+   */
+  routingPeers?: string[];
   /** the VXLAN UDP port: the gateway's own encapsulated packets are not tracked */
   vxlanPort: number;
   /** the gateway's own TCP ports (control plane, metrics): never reachable from outside on a cluster address */
@@ -136,6 +141,12 @@ export function nftRuleset(c: GatewayHostConfig): string {
   const mgmt = v4.length > 0 ? `ip saddr != { ${v4.join(', ')} } ` : '';
   const mgmtAccept = v4.length > 0 ? `    ip saddr { ${v4.join(', ')} } accept comment "management"\n` : '';
   const outs = c.outside.map((o) => JSON.stringify(o)).join(', ');
+  const peers = (c.routingPeers ?? []).join(', ');
+  const peerAccept =
+    peers === ''
+      ? ''
+      : `    ip saddr { ${peers} } tcp dport 179 accept comment "BGP from the routers (announce.peers)"\n` +
+        `    ip saddr { ${peers} } udp dport { 3784, 3785, 4784 } accept comment "BFD from the routers"\n`;
   const hostPorts =
     c.hostPorts.length > 0
       ? `    ip daddr { ${vips} } tcp dport { ${[...new Set(c.hostPorts)].join(', ')} } counter name "outside_to_host" drop comment "control, metrics: not on a cluster address"\n`
@@ -171,7 +182,7 @@ ${counters}  chain forward {
   }
   chain from_outside {
     udp dport ${c.vxlanPort} counter name "outside_vxlan" drop comment "VXLAN only on the interconnect: it would inject inner packets"
-${mgmtAccept}${hostPorts}    ip daddr { ${vips} } accept comment "the cluster data path (local decisions, ICMP errors to a cluster address)"
+${mgmtAccept}${peerAccept}${hostPorts}    ip daddr { ${vips} } accept comment "the cluster data path (local decisions, ICMP errors to a cluster address)"
     ct state established,related accept comment "the host's own connections: replies, their ICMP errors (PMTU)"
     counter name "outside_to_host" drop comment "the host itself: management sources only"
   }

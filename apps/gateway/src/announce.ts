@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import type { GatewayConfig } from './config.js';
+
+/**
+ * The cluster addresses' BGP announcement (docs/gateway.md, "Announcement"): the gateway tells the
+ * host's bgpd (FRR) to announce them once its data path and control plane are ready, and to withdraw
+ * them before it stops or when it is drained, so the router in front sends new flows elsewhere first.
+ * A dead gateway host is withdrawn by the router itself (BFD), not here.
+ */
+
+/** AnnounceState: `off` when the gateway has no `announce` configured. */
+export type AnnounceState = 'announced' | 'withdrawn' | 'off';
+
+/** Announcer is what the gateway (and its registry, drain) calls. */
+export interface Announcer {
+  /** announce makes bgpd announce the cluster addresses; retried every second until it works. */
+  announce(): Promise<void>;
+  /**
+   * withdraw makes bgpd withdraw them, then waits `withdrawGraceMs` (the router moves new flows away
+   * while this gateway still forwards). Throws when bgpd refused.
+   */
+  withdraw(): Promise<void>;
+  state(): AnnounceState;
+}
+
+/** Exec runs vtysh; resolves with its stdout, throws with its stderr. */
+export type Exec = (file: string, args: string[]) => Promise<string>;
+
+const execVtysh: Exec = (file, args) =>
+  new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err)
+        reject(new Error(`${file} ${args.join(' ')}: ${stderr.trim() || stdout.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+
+type Log = { info(o: object, m: string): void; warn(o: object, m: string): void };
+
+const RETRY_MS = 1000;
+
+/** OFF is the announcer of a gateway without `announce`: nothing to do, state `off`. */
+export const OFF: Announcer = {
+  announce: async () => undefined,
+  withdraw: async () => undefined,
+  state: () => 'off',
+};
+
+/**
+ * BgpAnnouncer adds and removes `network <address>/32` in bgpd's `router bgp <asn>` through vtysh.
+ * Calls are applied one after the other in the order made.
+ */
+export class BgpAnnouncer implements Announcer {
+  private current: 'announced' | 'withdrawn' = 'withdrawn';
+  /** what the last call asked for: a failed announce is retried only while it still is */
+  private wanted: 'announced' | 'withdrawn' = 'withdrawn';
+  private chain: Promise<unknown> = Promise.resolve();
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly cfg: NonNullable<GatewayConfig['announce']>,
+    /** the IPv4 cluster addresses (IPv6 ones are not announced yet: the sessions are IPv4) */
+    private readonly addresses: string[],
+    private readonly log: Log,
+    private readonly exec: Exec = execVtysh,
+  ) {}
+
+  state(): AnnounceState {
+    return this.current;
+  }
+
+  announce(): Promise<void> {
+    this.wanted = 'announced';
+    return this.queue(async () => {
+      if (this.wanted !== 'announced') return;
+      try {
+        await this.networks(false);
+        this.current = 'announced';
+        this.log.info({ addresses: this.addresses, asn: this.cfg.asn }, 'announced');
+      } catch (e) {
+        // bgpd not (yet) running: the addresses go out once it is
+        this.log.warn({ problem: (e as Error).message }, 'announce: bgpd refused; trying again');
+        this.retry ??= setTimeout(() => {
+          this.retry = undefined;
+          if (this.wanted === 'announced') void this.announce();
+        }, RETRY_MS);
+        this.retry.unref();
+      }
+    });
+  }
+
+  withdraw(): Promise<void> {
+    this.wanted = 'withdrawn';
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.retry = undefined;
+    return this.queue(async () => {
+      if (this.current === 'withdrawn') return;
+      await this.networks(true);
+      this.current = 'withdrawn';
+      this.log.info({ addresses: this.addresses, graceMs: this.cfg.withdrawGraceMs }, 'withdrawn');
+      // still forwarding while the router applies the withdrawal
+      await new Promise((r) => setTimeout(r, this.cfg.withdrawGraceMs));
+    });
+  }
+
+  private queue(step: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(step);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async networks(remove: boolean): Promise<void> {
+    const cmds = [
+      'configure terminal',
+      `router bgp ${this.cfg.asn}`,
+      'address-family ipv4 unicast',
+      ...this.addresses.map((a) => `${remove ? 'no ' : ''}network ${a}/32`),
+    ];
+    const out = await this.exec(this.cfg.vtysh, [
+      '--vty_socket',
+      this.cfg.vtySocket,
+      ...cmds.flatMap((c) => ['-c', c]),
+    ]);
+    // vtysh prints bgpd's refusals ("% …") and may still exit 0
+    const refused = out.split('\n').find((l) => l.startsWith('%'));
+    if (refused !== undefined) throw new Error(`bgpd: ${refused}`);
+  }
+}
+
+/** makeAnnouncer: OFF without `announce`, else a BgpAnnouncer of the IPv4 cluster addresses. */
+export function makeAnnouncer(cfg: GatewayConfig, log: Log, exec?: Exec): Announcer {
+  if (cfg.announce === null) return OFF;
+  const addresses = cfg.switch.clusterAddresses
+    .map((c) => String((c as { address?: unknown }).address ?? ''))
+    .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
+  return new BgpAnnouncer(cfg.announce, addresses, log, exec);
+}

@@ -1,0 +1,148 @@
+import { join } from 'node:path';
+import { run, runInNetns } from '@onehost/testkit';
+import { type FrrConfig, gatewayHostConfig, routerConfig } from './frr.js';
+import type { LabPlan } from './plan.js';
+
+/**
+ * Several gateways behind a router (`onehost-lab up --gateways N`), added to a lab that createLab built:
+ *
+ *   c1, c2 ── br-out ── r 203.0.113.1 ─┬─ .129/30 ── gw  eth0 .130 ─┐
+ *                       (FRR, ECMP)    ├─ .133/30 ── gw2 eth0 .134 ─┼─ br-ic ── n1, n2 …
+ *                                      └─ …                        ┘  (198.18.0.1, .2 …)
+ *
+ * The router takes over the clients' next hop (203.0.113.1, so their routes stay as they are); each
+ * gateway host gets a link of its own to it (the lab's gateway host's outside veth is moved from the
+ * bridge into the router) and a route back to the outside through it; every gateway host is on the
+ * shared interconnect. FRR configs: eBGP router ↔ each gateway host, BFD 100 ms × 3, maximum-paths;
+ * the router hashes ECMP on the 5-tuple. IPv4 only.
+ */
+
+export interface RouterGateway {
+  name: string;
+  netns: string;
+  /** the gateway host's end of its link to the router, and the router's end */
+  outside: string;
+  router: string;
+  inside: string;
+  asn: number;
+}
+
+export interface RouterLayout {
+  router: { netns: string; address: string; asn: number };
+  gateways: RouterGateway[];
+}
+
+/** routerLayout lays out `n` gateways (1-8) behind the router of lab `plan`. */
+export function routerLayout(plan: LabPlan, n: number): RouterLayout {
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`gateways: ${n} is not between 1 and 8`);
+  return {
+    router: { netns: `${plan.prefix}r`, address: plan.gateway.outside, asn: 64600 },
+    gateways: Array.from({ length: n }, (_, i) => ({
+      name: i === 0 ? plan.gateway.name : `gw${i + 1}`,
+      netns: i === 0 ? plan.gateway.netns : `${plan.prefix}gw${i + 1}`,
+      outside: `203.0.113.${130 + 4 * i}`,
+      router: `203.0.113.${129 + 4 * i}`,
+      inside: `198.18.0.${1 + i}`,
+      asn: 64601 + i,
+    })),
+  };
+}
+
+/** frrConfigs: the router's and each gateway host's FRR configuration for `layout`. */
+export function frrConfigs(plan: LabPlan, layout: RouterLayout): Map<string, FrrConfig> {
+  const configs = new Map<string, FrrConfig>();
+  configs.set(
+    'r',
+    routerConfig({
+      asn: layout.router.asn,
+      routerId: layout.router.address,
+      peers: layout.gateways.map((g) => ({ address: g.outside, asn: g.asn })),
+      accept: [plan.outside.prefix],
+    }),
+  );
+  for (const g of layout.gateways)
+    configs.set(
+      g.name,
+      gatewayHostConfig({
+        asn: g.asn,
+        routerId: g.outside,
+        router: { address: g.router, asn: layout.router.asn },
+        announce: [`${plan.vip}/32`],
+      }),
+    );
+  return configs;
+}
+
+async function ipBatch(netns: string, lines: string[]): Promise<void> {
+  await run('ip', ['-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+async function sysctls(netns: string, settings: Record<string, string | number>): Promise<void> {
+  await runInNetns(netns, 'sysctl', ['-qw', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
+}
+
+/**
+ * buildRouter makes the router and the extra gateway hosts of `layout` in lab `plan` (namespaces with
+ * the lab's prefix: the lab's cleanup and `down` remove them). Throws when a step fails.
+ */
+export async function buildRouter(plan: LabPlan, layout: RouterLayout): Promise<void> {
+  const r = layout.router.netns;
+  const out = plan.outside;
+  const ic = plan.interconnect;
+  const extra = layout.gateways.slice(1);
+  for (const ns of [r, ...extra.map((g) => g.netns)]) {
+    await run('ip', ['netns', 'add', ns]);
+    await sysctls(ns, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 });
+    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+  const gw = plan.gateway;
+  // the gateway host's outside leaves the clients' bridge: its far end goes into the router
+  await ipBatch(plan.switchNetns, [
+    `link add r-o mtu ${out.mtu} type veth peer name eth0 mtu ${out.mtu} netns ${r}`,
+    `link set r-o master ${out.bridge} up`,
+    'link set gw-o nomaster',
+    `link set gw-o netns ${r}`,
+    ...extra.map(
+      (g) => `link add ${g.name}-i mtu ${ic.mtu} type veth peer name eth1 mtu ${ic.mtu} netns ${g.netns}`,
+    ),
+    ...extra.map((g) => `link set ${g.name}-i master ${ic.bridge} up`),
+  ]);
+  await ipBatch(r, [
+    ...extra.map(
+      (g) => `link add ${g.name}-o mtu ${out.mtu} type veth peer name eth0 mtu ${out.mtu} netns ${g.netns}`,
+    ),
+    `addr add ${layout.router.address}/${out.prefixLength} dev eth0`,
+    'link set eth0 up',
+    ...layout.gateways.flatMap((g) => [`addr add ${g.router}/30 dev ${g.name}-o`, `link set ${g.name}-o up`]),
+    // c2 (management) reaches the interconnect through the first gateway, as before
+    `route add ${plan.clientRoutes[1]} via ${layout.gateways[0]!.outside}`,
+  ]);
+  await ipBatch(gw.netns, [
+    `addr del ${gw.outside}/${out.prefixLength} dev ${gw.outsideIface}`,
+    `addr add ${layout.gateways[0]!.outside}/30 dev ${gw.outsideIface}`,
+    `route add ${out.prefix} via ${layout.gateways[0]!.router}`,
+  ]);
+  for (const g of extra) {
+    await ipBatch(g.netns, [
+      `addr add ${g.outside}/30 dev eth0`,
+      `addr add ${g.inside}/${ic.prefixLength} dev eth1`,
+      'link set eth0 up',
+      'link set eth1 up',
+      `route add ${out.prefix} via ${g.router}`,
+    ]);
+    await sysctls(g.netns, { 'net.ipv4.ip_forward': 1 });
+  }
+  await sysctls(r, {
+    'net.ipv4.ip_forward': 1,
+    // ECMP by the 5-tuple: one client's connections spread over the gateways
+    'net.ipv4.fib_multipath_hash_policy': 1,
+    'net.ipv6.fib_multipath_hash_policy': 1,
+    // clients hold the whole /24 on their link: the router answers ARP for the gateways' link ends
+    'net.ipv4.conf.eth0.proxy_arp': 1,
+  });
+}
+
+/** frrDirOf: where host `name`'s FRR keeps its configs and sockets. */
+export function frrDirOf(runDir: string, name: string): string {
+  return join(runDir, `frr-${name}`);
+}

@@ -1,0 +1,147 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitFor } from '@onehost/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, waitNextHops } from './gateways.js';
+
+// Two gateways behind a real router (FRR): ECMP over both, BGP announcements made by the gateways
+// themselves (`announce`), BFD so a dead gateway host is withdrawn in under a second (gateways.ts has
+// the picture). The gateways share an etcd store. Kernel data path only: the router and the
+// announcement have nothing to do with the mode, and tun mode would only double the run time.
+
+let c: Cluster | undefined;
+let e: Ecmp | undefined;
+const [G1, G2] = [GATEWAYS[0]!, GATEWAYS[1]!];
+const BOTH = [G1.outside, G2.outside];
+
+beforeAll(async () => {
+  if (DATAPATH !== 'kernel') return;
+  c = await startCluster({
+    nodes: 2,
+    beforeGateway: async (lab, ca) => {
+      const dir = join(lab.runDir, 'onehost');
+      e = await buildEcmp(lab, ca, dir, await readFile(join(dir, 'gateway.yaml'), 'utf8'));
+    },
+  });
+  await e!.startGateway2(c.dir);
+  // the second gateway knows the nodes from etcd and runs their table
+  await waitFor(
+    async () => {
+      const m = JSON.parse(await ctlAt(c!, G2.inside, ['members', '--json'])) as { state: string }[];
+      const s = JSON.parse(await ctlAt(c!, G2.inside, ['gateway', 'status', '--json'])) as {
+        appliedVersion: number;
+        switchVersion: number;
+      };
+      return m.length === 2 && m.every((x) => x.state === 'active') && s.appliedVersion === s.switchVersion;
+    },
+    { what: 'gw2 with both nodes active', timeoutMs: 15_000, intervalMs: 100 },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await e?.stop();
+  await c?.stop();
+});
+
+describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP + BFD)', () => {
+  it('the router has both gateways as next hops; connections spread over both', {
+    timeout: 30_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    expect(await ecmp.nextHops()).toEqual(BOTH);
+    // with both gateways' host filters in place, BGP and BFD with the router are still up
+    await ecmp.frr.get('r')!.established(5000);
+    expect(JSON.parse(await ctlAt(cl, G2.inside, ['gateway', 'status', '--json']))).toBeTruthy();
+    expect(await cl.curl('c1', `http://${cl.vip}/`)).toMatch(/^n[12]\n$/);
+    const before = [await ecmp.rxPackets(0), await ecmp.rxPackets(1)];
+    const r = await curls(cl, 'c1', 60);
+    const got = [(await ecmp.rxPackets(0)) - before[0]!, (await ecmp.rxPackets(1)) - before[1]!];
+    console.log(`60 connections: ${r.ok} ok, ${r.failed} failed; packets in at gw ${got[0]}, gw2 ${got[1]}`);
+    expect(r.failed).toBe(0);
+    // ≥ 5 packets a connection; each gateway must carry a real share (L4 hashing, not one path)
+    const total = got[0]! + got[1]!;
+    expect(Math.min(...got)).toBeGreaterThan(total * 0.15);
+  });
+
+  it('a clean stop of gw2 withdraws before its process exits; no connection fails', {
+    timeout: 40_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    const gw2 = ecmp.gw2!;
+    let exitedAt = 0;
+    void gw2.whenExited().then(() => {
+      exitedAt = Date.now();
+    });
+    const t0 = Date.now();
+    const withdrawn = waitNextHops(ecmp, [G1.outside], 10_000, 5).then(() => Date.now());
+    const stopping = gw2.stop(10_000);
+    const withdrawnAt = await withdrawn;
+    await stopping;
+    console.log(
+      `clean stop: withdrawn at the router after ${withdrawnAt - t0} ms, gw2 exited after ${exitedAt - t0} ms`,
+    );
+    expect(exitedAt).toBeGreaterThan(0);
+    expect(withdrawnAt).toBeLessThan(exitedAt);
+    // the gateway's own account: announced once ready, withdrawn before it undid its data path
+    const out = await gw2.finalOutput();
+    expect(out.indexOf('"msg":"announced"')).toBeGreaterThan(out.indexOf('"msg":"ready"'));
+    expect(out.indexOf('"msg":"withdrawn"')).toBeGreaterThan(0);
+    expect(out.indexOf('"msg":"withdrawn"')).toBeLessThan(out.lastIndexOf('"msg":"stopped"'));
+    const r = await curls(cl, 'c1', 20);
+    expect(r).toEqual({ ok: 20, failed: 0 });
+    // started again: announced again once ready
+    await ecmp.startGateway2(cl.dir);
+    await waitNextHops(ecmp, BOTH);
+  });
+
+  it('gw2 host’s FRR frozen (SIGSTOP: TCP stays up, only BFD can tell): withdrawn in < 1 s', {
+    timeout: 40_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    const frr = ecmp.frr.get('gw2')!;
+    const t0 = Date.now();
+    frr.freeze();
+    try {
+      await waitNextHops(ecmp, [G1.outside], 5000, 5).catch(async (err) => {
+        const r = ecmp.frr.get('r')!;
+        console.log(await r.vtysh('show bfd peers brief'), await r.vtysh('show bgp summary'));
+        console.log(await r.vtysh('show ip bgp 203.0.113.80/32'));
+        throw err;
+      });
+      const ms = Date.now() - t0;
+      console.log(`gw2's FRR frozen: withdrawn at the router after ${ms} ms (BFD 100 ms × 3)`);
+      expect(ms).toBeLessThan(1000);
+      const r = await curls(cl, 'c1', 20);
+      expect(r).toEqual({ ok: 20, failed: 0 });
+    } finally {
+      frr.thaw();
+    }
+    // the session comes back by itself (connect retry 1 s), and with it the announcement
+    await waitNextHops(ecmp, BOTH, 20_000, 50);
+  });
+
+  it('kill -9 of gw2 host’s FRR: the router withdraws it in < 1 s; new connections all succeed', {
+    timeout: 30_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    const frr = ecmp.frr.get('gw2')!;
+    const t0 = Date.now();
+    await frr.kill();
+    const ms = await waitNextHops(ecmp, [G1.outside], 5000, 5);
+    const total = Date.now() - t0;
+    console.log(
+      `kill -9 of gw2's FRR: withdrawn at the router after ${total} ms (${ms} ms after the kill returned)`,
+    );
+    expect(total).toBeLessThan(1000);
+    const r = await curls(cl, 'c1', 30);
+    expect(r).toEqual({ ok: 30, failed: 0 });
+  });
+});

@@ -1,0 +1,210 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ClusterCa, issueCertificate } from '@onehost/control';
+import {
+  type EtcdCluster,
+  type FrrInstance,
+  frrConfigs,
+  frrDirOf,
+  type Lab,
+  makePlan,
+  routerLayout,
+  startEtcdCluster,
+  startFrr,
+} from '@onehost/lab';
+import { LabProcess, run, runInNetns, waitFor } from '@onehost/testkit';
+import { type Cluster, command } from './cluster.js';
+
+/**
+ * Two gateways behind a real router, on the lab of startCluster: the lab's `addRouter(2)` (the router
+ * at 203.0.113.1, the clients' next hop, each gateway host with a link of its own to it, gw2 on the
+ * interconnect; packages/lab router.ts has the picture), FRR in the router and both gateway hosts
+ * (frrConfigs: eBGP with BFD 100 ms × 3, maximum-paths, L4 multipath hash), and an etcd store in a
+ * namespace of its own on the interconnect (db, 198.18.0.250), which both gateways share, so the second
+ * knows the nodes that joined the first. Every gateway tells its host's bgpd to announce (`announce`).
+ */
+
+/** the addresses of the lab's router layout (they do not depend on the lab id) */
+const LAYOUT = routerLayout(makePlan({ id: 'layout' }), 2);
+export const ROUTER = LAYOUT.router;
+export const GATEWAYS = LAYOUT.gateways;
+const STORE = '198.18.0.250';
+
+async function sysctls(netns: string, settings: Record<string, string | number>): Promise<void> {
+  await runInNetns(netns, 'sysctl', ['-qw', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
+}
+
+async function ipBatch(netns: string, lines: string[]): Promise<void> {
+  await run('ip', ['-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+/** Ecmp is the router, the second gateway host, the FRR instances and the etcd store. */
+export class Ecmp {
+  /** FRR by host: r, gw, gw2 */
+  readonly frr = new Map<string, FrrInstance>();
+  etcd: EtcdCluster | undefined;
+  gw2: LabProcess | undefined;
+
+  constructor(
+    readonly lab: Lab,
+    readonly router: string,
+    readonly gw2Netns: string,
+    readonly dbNetns: string,
+  ) {}
+
+  /** netns of gateway `i` (0: the lab's gateway host). */
+  netnsOf(i: number): string {
+    return i === 0 ? this.lab.names.gateway : this.gw2Netns;
+  }
+
+  /** nextHops lists the router's next hops for the cluster address (empty: not routed). */
+  async nextHops(): Promise<string[]> {
+    const { stdout } = await run('ip', ['-n', this.router, 'route', 'show', `${this.lab.addresses.vip}/32`]);
+    return [...stdout.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
+  }
+
+  /** rxPackets: what gateway `i`'s outside interface received so far. */
+  async rxPackets(i: number): Promise<number> {
+    const { stdout } = await run('ip', ['-n', this.netnsOf(i), '-s', '-j', 'link', 'show', 'dev', 'eth0']);
+    return (JSON.parse(stdout) as Array<{ stats64: { rx: { packets: number } } }>)[0]!.stats64.rx.packets;
+  }
+
+  /** startGateway2 starts the second onehost-gateway and waits for its ready line. */
+  async startGateway2(dir: string): Promise<LabProcess> {
+    const [file, ...pre] = command('onehost-gateway');
+    const p = new LabProcess(
+      'ip',
+      ['netns', 'exec', this.gw2Netns, file, ...pre, '--config', join(dir, 'gateway2.yaml')],
+      'onehost-gateway gw2',
+    );
+    this.gw2 = p;
+    await p.waitForOutput('"msg":"ready"', 20_000);
+    return p;
+  }
+
+  /** stop ends the second gateway, the FRR instances and etcd (the lab's cleanup removes the rest). */
+  async stop(): Promise<void> {
+    await this.gw2?.stop(5000);
+    await Promise.all([...this.frr.values()].map((f) => f.stop()));
+    await this.etcd?.stop();
+  }
+}
+
+/** gatewayYaml turns the lab's gateway.yaml into gateway `i`'s: etcd store, both gateways, announce. */
+export function gatewayYaml(yaml: string, i: number, frrDir: string): string {
+  const g = GATEWAYS[i]!;
+  const pki = i === 0 ? 'gw' : 'gw2';
+  let y = yaml
+    .replace(/^name: .*$/m, `name: ${g.name}`)
+    .replace(
+      /^interconnect: .*$/m,
+      `interconnect: { interface: eth1, address: ${g.inside}, prefix: 198.18.0.0/15, mtu: 1600, gateways: [${GATEWAYS.map((x) => x.inside).join(', ')}] }`,
+    )
+    .replace(/^ {2}listen: .*$/m, `  listen: ${g.inside}:7443`)
+    .replace(/^ {2}tls: .*$/m, `  tls: { ca: pki/ca.pem, cert: pki/${pki}.pem, key: pki/${pki}-key.pem }`)
+    .replace(/^metrics: .*$/m, `metrics: ${g.inside}:9400`)
+    .replace(/^host: .*$/m, `host: { state: gateway-${g.name}-host.json }`)
+    .replace(
+      /^ {2}store: .*$/m,
+      [
+        '  store:',
+        '    etcd:',
+        `      endpoints: [https://${STORE}:2379]`,
+        `      tls: { ca: pki/ca.pem, cert: pki/${pki}.pem, key: pki/${pki}-key.pem }`,
+        '      prefix: /onehost/ecmp/',
+      ].join('\n'),
+    );
+  y += `\nannounce: { asn: ${g.asn}, vtySocket: ${frrDir}, withdrawGraceMs: 300, peers: [${g.router}] }\n`;
+  return y;
+}
+
+/**
+ * buildEcmp adds the router, the second gateway host and the store to `lab` (see the picture), starts
+ * etcd and the three FRR instances (sessions up before it resolves), issues gw2's certificate and
+ * writes both gateways' configurations (gateway.yaml, gateway2.yaml in `dir`) from `yaml` (the lab's).
+ */
+export async function buildEcmp(lab: Lab, ca: ClusterCa, dir: string, yaml: string): Promise<Ecmp> {
+  const layout = await lab.addRouter(2);
+  const e = new Ecmp(lab, layout.router.netns, layout.gateways[1]!.netns, `${lab.prefix}db`);
+  await run('ip', ['netns', 'add', e.dbNetns]);
+  await sysctls(e.dbNetns, { 'net.ipv6.conf.all.disable_ipv6': 1 });
+  const ic = lab.plan.interconnect;
+  await ipBatch(lab.names.switch, [
+    `link add db-i mtu ${ic.mtu} type veth peer name eth0 mtu ${ic.mtu} netns ${e.dbNetns}`,
+    `link set db-i master ${ic.bridge} up`,
+  ]);
+  await ipBatch(e.dbNetns, ['link set lo up', `addr add ${STORE}/24 dev eth0`, 'link set eth0 up']);
+  const gw2 = await issueCertificate(ca, { role: 'gateway', name: 'gw2', hosts: [GATEWAYS[1]!.inside] });
+  await writeFile(join(dir, 'pki/gw2.pem'), gw2.certPem);
+  await writeFile(join(dir, 'pki/gw2-key.pem'), gw2.keyPem, { mode: 0o600 });
+  try {
+    e.etcd = await startEtcdCluster({
+      caPem: ca.certPem,
+      issue: (name, hosts) => issueCertificate(ca, { role: 'gateway', name, hosts }),
+      netns: e.dbNetns,
+      addresses: [STORE],
+      dir: join(lab.runDir, 'etcd'),
+    });
+    await Promise.all(
+      [...frrConfigs(lab.plan, layout)].map(async ([host, config]) => {
+        const netns =
+          host === 'r' ? layout.router.netns : layout.gateways.find((g) => g.name === host)!.netns;
+        e.frr.set(host, await startFrr(netns, frrDirOf(lab.runDir, host), config));
+      }),
+    );
+    await e.frr.get('r')!.established();
+    await writeFile(join(dir, 'gateway.yaml'), gatewayYaml(yaml, 0, frrDirOf(lab.runDir, 'gw')));
+    await writeFile(join(dir, 'gateway2.yaml'), gatewayYaml(yaml, 1, frrDirOf(lab.runDir, 'gw2')));
+  } catch (err) {
+    await e.stop();
+    throw err;
+  }
+  return e;
+}
+
+/**
+ * curls runs `n` HTTP requests to the cluster address from client `host`, each its own connection (a
+ * new source port: the router hashes each anew); resolves with how many failed.
+ */
+export async function curls(cl: Cluster, host: string, n: number): Promise<{ ok: number; failed: number }> {
+  const script = `ok=0; bad=0; for i in $(seq ${n}); do if curl -sS -o /dev/null --max-time 2 http://${cl.vip}/; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo "$ok $bad"`;
+  const { stdout } = await cl.lab.exec(host, 'sh', ['-c', script], { timeoutMs: n * 3000 + 5000 });
+  const [ok, failed] = stdout.trim().split(' ').map(Number);
+  return { ok: ok!, failed: failed! };
+}
+
+/** ctlAt runs onehostctl against gateway `address` from the lab's gateway host; resolves with stdout. */
+export async function ctlAt(cl: Cluster, address: string, args: string[]): Promise<string> {
+  const p = cl.pki('op');
+  const [file, ...pre] = command('onehostctl');
+  const r = await cl.lab.exec('gw', file, [
+    ...pre,
+    ...args,
+    '--gateway',
+    `${address}:7443`,
+    '--ca',
+    p.ca,
+    '--cert',
+    p.cert,
+    '--key',
+    p.key,
+  ]);
+  return r.stdout;
+}
+
+/** waitNextHops waits until the router has exactly `hops` (sorted) as next hops for the cluster address. */
+export async function waitNextHops(
+  e: Ecmp,
+  hops: string[],
+  timeoutMs = 10_000,
+  intervalMs = 10,
+): Promise<number> {
+  const t0 = Date.now();
+  const want = [...hops].sort().join(',');
+  await waitFor(async () => (await e.nextHops()).join(',') === want, {
+    what: `the router's next hops for the cluster address to be [${want}]`,
+    timeoutMs,
+    intervalMs,
+  });
+  return Date.now() - t0;
+}

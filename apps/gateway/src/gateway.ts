@@ -297,14 +297,24 @@ export async function startGateway(
     const hostLog = log.child({ component: 'host' });
     let lastRefusal = '';
     // Node-address filter updates run one at a time, in order, off the packet path.
+    // A burst of changes (agents joining by the hundred) costs one update per update's run time, not
+    // one per change: only the latest set waits behind the running one.
     let nodesFilter: Promise<void> = Promise.resolve();
     let nodesKey = '';
+    let nodesNext: string[] | null = null;
     const updateNodesFilter = (addresses: string[]): void => {
       const key = addresses.join(',');
       if (!cfg.host.manage || key === nodesKey) return;
       nodesKey = key;
+      const queued = nodesNext !== null;
+      nodesNext = addresses;
+      if (queued) return;
       nodesFilter = nodesFilter
-        .then(() => setRegisteredNodes(addresses))
+        .then(() => {
+          const next = nodesNext ?? [];
+          nodesNext = null;
+          return setRegisteredNodes(next);
+        })
         .catch((e: Error) =>
           hostLog.error({ problem: e.message }, 'could not update the registered-node filter'),
         );

@@ -12,22 +12,9 @@ export {
   identityOfCertificate,
   issueCertificate,
 } from './auth/certificates.js';
-export { CERT_ORGANIZATION, type Identity, ROLES, type Role } from './auth/roles.js';
-export { readTlsFiles, type TlsFiles, type TlsPems } from './auth/tls-files.js';
-export {
-  type ClientTls,
-  type ConnectOptions,
-  checkHealth,
-  connectExports,
-  connectGateway,
-  connectMembership,
-  connectSwitch,
-  ExportsConnection,
-  GatewayConnection,
-  type HealthStatus,
-  MembershipConnection,
-  SwitchConnection,
-} from './client.js';
+export { CERT_ORGANIZATION, type Identity } from './auth/roles.js';
+// the clients, the roles and the TLS files: also alone as @onehost/control/client
+export * from './client-entry.js';
 export { type Clock, systemClock, type Timer } from './clock.js';
 export { type ClusterConfig, checkClusterConfig } from './cluster-config.js';
 export { ControlError, invalidArgument, type StatusName } from './control-error.js';
@@ -40,13 +27,6 @@ export {
 } from './exports-registry.js';
 export { buildFlowPacket, type FlowSpec, tcpFlagBits } from './flow-packet.js';
 export { followStore } from './follow-store.js';
-export {
-  describeError,
-  describeServiceError,
-  isFinalRefusal,
-  isServiceError,
-  statusName,
-} from './grpc-status.js';
 export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,

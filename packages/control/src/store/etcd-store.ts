@@ -443,7 +443,8 @@ export class EtcdStore implements ControlStore {
       const unreachable =
         e instanceof GRPCUnavailableError ||
         e instanceof GRPCDeadlineExceededError ||
-        e.name === 'BrokenCircuitError';
+        // cockatiel's BrokenCircuitError keeps the name 'Error': it marks itself instead
+        (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true;
       // grpc-js ends its messages with an often empty "Resolution note:"
       const cause = e.message.replace(/\s*Resolution note:\s*$/, '');
       throw new EtcdStoreError(

@@ -304,6 +304,9 @@ export interface EtcdGatewayRegistryOptions extends GatewayRegistryOptions {
   ttlSeconds?: number;
 }
 
+/** how long after a lost lease a new one is asked for (each fails at once while etcd is away) */
+const RENEW_AFTER_MS = 500;
+
 /**
  * EtcdGatewayRegistry keeps this gateway's record in etcd under a lease kept alive every TTL/3. The
  * etcd3 client reports a lease `lost` only 2 × TTL after the last keep-alive; by then etcd has dropped
@@ -355,7 +358,7 @@ export class EtcdGatewayRegistry extends RecordKeeper {
         if (this.closed) return;
         this.lease = this.newLease();
         this.rewrite();
-      }, 200);
+      }, RENEW_AFTER_MS);
       this.renewTimer.unref();
     };
     lease.on('lost', (err: Error) => lost(err.message));

@@ -74,8 +74,8 @@ export function usageExitCode(err: unknown): number {
 export function buildProgram(io: Output, exit: (code: number) => void): Command {
   const program = new Command('onehostctl')
     .description(
-      "onehost operator CLI: the cluster's members, switch table, connections and exports over gRPC; " +
-        'drains; how the message switch routes a packet (live or offline); the cluster CA',
+      "onehost operator CLI: the cluster's members, switch table, connections, exports and gateways " +
+        'over gRPC; drains; how the message switch routes a packet (live or offline); the cluster CA',
     )
     .version(packageVersion());
 

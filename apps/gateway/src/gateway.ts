@@ -329,9 +329,10 @@ export async function startGateway(
       logger: log,
     });
     undo.push(() => control.close());
-    // registered as starting; undone before the control plane closes the etcd client it shares
-    await registry.start();
+    // registered as starting; undone before the control plane closes the etcd client it shares (and
+    // after a failed start too: its lease may be out)
     undo.push(() => registry.close());
+    await registry.start();
 
     const swLog = log.child({ component: 'switch' });
     const hostLog = log.child({ component: 'host' });

@@ -3,6 +3,7 @@ import { waitFor } from '@onehost/testkit';
 import type { Lease } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCertificate } from './auth/certificates.js';
+import { connectGateway, connectMembership, type GatewayConnection } from './client.js';
 import { ControlError } from './control-error.js';
 import {
   type Announcer,
@@ -15,6 +16,7 @@ import {
   staleness,
 } from './gateway-registry.js';
 import { EtcdStore } from './store/etcd-store.js';
+import { joinRequest, startTestServer, tlsOf } from './testing/harness.js';
 import { makeTestPki, type TestPki } from './testing/pki.js';
 
 const record = (o: Partial<GatewayRecord> = {}): GatewayRecord => ({
@@ -179,6 +181,56 @@ describe('EtcdGatewayRegistry on a 3-member etcd', () => {
 
     await r2.close();
     expect((await r1.list()).gateways.map((g) => g.name)).toEqual(['gw1']);
+  });
+
+  it('every gateway answers ListGateways the same; records follow the other gateway’s changes', async () => {
+    const prefix = newPrefix();
+    const gws: GatewayConnection[] = [];
+    for (const name of ['gw1', 'gw2']) {
+      const s = new EtcdStore({
+        endpoints: etcd.endpoints,
+        tls: { caPem: pki.ca.certPem, certPem: pki.gateway.certPem, keyPem: pki.gateway.keyPem },
+        prefix,
+      });
+      const reg = new EtcdGatewayRegistry({
+        name,
+        address: name,
+        datapath: 'tun',
+        self: () => ({ ready: true, appliedRevision: s.appliedRevision, switchVersion: 1 }),
+        client: s.etcd,
+        keys: s.keys,
+        minWriteIntervalMs: 100,
+      });
+      // the server closes the store (and the client the registry shares): the registry first
+      const server = await startTestServer(pki, {
+        store: s,
+        gatewayRegistry: reg,
+        heartbeatTimeoutMs: 600_000,
+      });
+      open.push(server, reg);
+      await reg.start();
+      gws.push(connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.operator)));
+      if (name === 'gw1') {
+        const m = connectMembership(`127.0.0.1:${server.port}`, tlsOf(pki.nodes.n1!));
+        await m.join(joinRequest('n1', 11));
+        m.close();
+      }
+    }
+    const inStep = async () => {
+      const lists = await Promise.all(gws.map((g) => g.listGateways()));
+      const names = lists.map((l) => l.gateways.map((g) => g.name).join(','));
+      const behind = lists[0]!.gateways.filter((g) => g.appliedRevision < lists[0]!.storeRevision);
+      return names.every((n) => n === 'gw1,gw2') && lists[0]!.storeRevision > 0 && behind.length === 0
+        ? lists
+        : null;
+    };
+    const [a, b] = await waitFor(inStep, { timeoutMs: 5000, what: 'both gateways listed, in step' });
+    expect(a!.gateways.map((g) => [g.name, g.health, g.stale])).toEqual([
+      ['gw1', 'ready', ''],
+      ['gw2', 'ready', ''],
+    ]);
+    expect(b!.storeRevision).toBe(a!.storeRevision);
+    for (const g of gws) g.close();
   });
 
   it('reports the applied revision and marks a gateway that lags as stale', async () => {

@@ -97,6 +97,11 @@ describe('LocalGatewayRegistry (embedded store)', () => {
     await reg.setDrained('gw1', false);
     expect(a.drains).toEqual([true, false]);
     expect((await reg.list()).gateways[0]?.health).toBe('ready');
+    // an announcer that throws is logged, not a crash
+    a.announcementState = () => {
+      throw new Error('bgp daemon gone');
+    };
+    reg.changed();
     await reg.close();
   });
 });

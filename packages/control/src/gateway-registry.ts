@@ -209,7 +209,14 @@ abstract class RecordKeeper implements GatewayRegistry {
   protected async check(): Promise<void> {
     while (this.inflight !== null) await this.inflight;
     if (this.closed) return;
-    const r = this.record();
+    let r: GatewayRecord;
+    try {
+      r = this.record();
+    } catch (err) {
+      // an injected announcer that throws must not end the gateway: the next check tries again
+      this.log.error({ problem: (err as Error).message }, 'could not describe this gateway');
+      return;
+    }
     const key = JSON.stringify({ ...r, updatedUnixMs: 0 });
     if (key === this.written) return;
     const wait = this.lastWriteAt + this.intervalMs - this.now();

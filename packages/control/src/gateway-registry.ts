@@ -311,6 +311,9 @@ export interface EtcdGatewayRegistryOptions extends GatewayRegistryOptions {
   ttlSeconds?: number;
 }
 
+/** how long close waits for etcd to end the drain watch */
+const CLOSE_WAIT_MS = 1000;
+
 /** how long after a lost lease a new one is asked for (each fails at once while etcd is away) */
 const RENEW_AFTER_MS = 500;
 
@@ -430,7 +433,15 @@ export class EtcdGatewayRegistry extends RecordKeeper {
     this.closing ??= (async () => {
       this.stopChecks();
       if (this.renewTimer !== null) clearTimeout(this.renewTimer);
-      await this.drainWatch?.cancel().catch(() => undefined);
+      // a cancel waits for etcd's answer: a stuck etcd must not hold the gateway's stop
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.drainWatch?.cancel().catch(() => undefined),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       // revoking drops the record at once; a failure leaves it to the TTL
       await this.lease
         ?.revoke()

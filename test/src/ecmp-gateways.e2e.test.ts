@@ -98,7 +98,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     await waitNextHops(ecmp, BOTH);
   });
 
-  it('the gateway registry: both gateways listed alike by either; a drain withdraws gw2; a killed gw2 leaves it within the lease TTL', {
+  it('the gateway registry: both gateways listed alike by either; a drain withdraws gw2; a killed gw2 leaves it within 4 s (lease 2 s)', {
     timeout: 60_000,
   }, async () => {
     const ecmp = e!;

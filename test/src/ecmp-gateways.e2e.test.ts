@@ -98,6 +98,63 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     await waitNextHops(ecmp, BOTH);
   });
 
+  it('the gateway registry: both gateways listed alike by either; a drain withdraws gw2; a killed gw2 leaves it within 4 s (lease 2 s)', {
+    timeout: 60_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    type Listed = { gateways: Array<{ name: string; health: string; announcement: string; stale: string }> };
+    const listAt = async (address: string): Promise<Listed> =>
+      JSON.parse(await ctlAt(cl, address, ['gateways', '--json']));
+    const brief = (l: Listed) => l.gateways.map((g) => `${g.name} ${g.health} ${g.announcement}`);
+    // the records follow announcements within a second
+    await waitFor(
+      async () => {
+        const [a, b] = [await listAt(G1.inside), await listAt(G2.inside)];
+        const want = [`${G1.name} ready announced`, `${G2.name} ready announced`];
+        return (
+          JSON.stringify(brief(a)) === JSON.stringify(want) &&
+          JSON.stringify(brief(b)) === JSON.stringify(want)
+        );
+      },
+      { what: 'both gateways ready and announced, as either lists them', timeoutMs: 5000, intervalMs: 100 },
+    );
+    expect((await ctlAt(cl, G1.inside, ['gateways'])).split('\n')[0]).toMatch(/^NAME\s+ADDRESS\s+MODE/);
+
+    // drained through gw1: gw2 follows its flag in etcd, withdraws, reports draining; no connection fails
+    await ctlAt(cl, G1.inside, ['gateway', 'drain', G2.name]);
+    await waitNextHops(ecmp, [G1.outside], 5000, 10);
+    await waitFor(async () => brief(await listAt(G1.inside)).includes(`${G2.name} draining withdrawn`), {
+      what: 'gw2 draining and withdrawn in the registry',
+      timeoutMs: 5000,
+      intervalMs: 100,
+    });
+    expect(await curls(cl, 'c1', 10)).toEqual({ ok: 10, failed: 0 });
+    await ctlAt(cl, G2.inside, ['gateway', 'undrain', G2.name]);
+    await waitNextHops(ecmp, BOTH, 10_000, 10);
+
+    // killed: no revoke; etcd drops gw2's record when its 2 s lease runs out, and gw1 lists gw1 alone
+    const gw2 = ecmp.gw2!;
+    process.kill(gw2.pid, 'SIGKILL');
+    await gw2.whenExited();
+    const killedAt = Date.now();
+    await waitFor(async () => (await listAt(G1.inside)).gateways.every((g) => g.name !== G2.name), {
+      what: "the killed gw2's record gone",
+      timeoutMs: 4000,
+      intervalMs: 100,
+    });
+    console.log(`gw2 killed: gone from the registry after ${Date.now() - killedAt} ms (lease TTL 2 s)`);
+    // the next gw2 adopts its kernel state, registers and announces again
+    await ecmp.startGateway2(cl.dir);
+    await waitNextHops(ecmp, BOTH, 20_000, 50);
+    await waitFor(async () => (await listAt(G1.inside)).gateways.length === 2, {
+      what: 'gw2 registered again',
+      timeoutMs: 5000,
+      intervalMs: 100,
+    });
+  });
+
   it('gw2 host’s FRR frozen (SIGSTOP: TCP stays up, only BFD can tell): withdrawn in < 1 s', {
     timeout: 40_000,
   }, async () => {

@@ -6,6 +6,7 @@ import { type Cluster, DATAPATH, startCluster } from './cluster.js';
 // with IPv6 on (the lab turns it off everywhere; here the gateway's namespace gets it back before the
 // gateway starts), a TUN with a link-local address carries the kernel's own router solicitations and MLD
 // reports into the switch, which counted them as malformed drops on an idle gateway.
+// With the embedded store, the gateway registry (onehostctl gateways) is this gateway alone.
 
 let c: Cluster;
 
@@ -52,5 +53,23 @@ describe(`an idle gateway (${DATAPATH})`, () => {
     expect(await c.metric('onehost_wire_errors_total')).toBe(0);
     // and the kernel sent nothing of its own into the TUN
     expect((await icmp6Out('onehost0')).msgs).toBe(0);
+  });
+
+  it('lists itself alone in the gateway registry (embedded store)', async () => {
+    const l = JSON.parse(await c.ctl(['gateways', '--json'])) as {
+      gateways: Array<Record<string, unknown>>;
+      storeRevision: number;
+    };
+    expect(l.storeRevision).toBe(0);
+    expect(l.gateways).toHaveLength(1);
+    expect(l.gateways[0]).toMatchObject({
+      name: 'gw',
+      controlAddress: c.control,
+      datapath: DATAPATH,
+      announcement: 'off',
+      health: 'ready',
+      stale: '',
+      drained: false,
+    });
   });
 });

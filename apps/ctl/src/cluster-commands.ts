@@ -281,6 +281,52 @@ export function runGatewayStatus(flags: GatewayFlags, io: Output): Promise<numbe
   });
 }
 
+/**
+ * gateways: the registered gateways (every gateway answers the same on etcd; the embedded store's
+ * gateway lists itself), by name.
+ */
+export function runGateways(flags: GatewayFlags, io: Output, now: () => number = Date.now): Promise<number> {
+  return withGateway('gateways', flags, io, async (gw) => {
+    const r = await gw.gateway().listGateways();
+    if (flags.json) return printJson(io, r);
+    if (r.gateways.length === 0) return io.out('no gateways');
+    const t = now();
+    const rows = r.gateways.map((g) => [
+      g.name,
+      g.controlAddress,
+      g.datapath,
+      g.announcement,
+      g.drained && g.health !== 'draining' ? `${g.health} (drain set)` : g.health,
+      g.stale === '' ? String(g.appliedRevision) : `${g.appliedRevision} (stale: ${g.stale})`,
+      String(g.switchVersion),
+      duration(Math.max(0, t - g.startedUnixMs)),
+    ]);
+    for (const l of renderTable(
+      ['NAME', 'ADDRESS', 'MODE', 'ANNOUNCEMENT', 'HEALTH', 'APPLIED REVISION', 'TABLE', 'AGE'],
+      rows,
+    ))
+      io.out(l);
+  });
+}
+
+/** gateway drain/undrain: set or lift a gateway's drain flag in the store. */
+export function runGatewayDrain(
+  flags: GatewayFlags,
+  name: string,
+  undrain: boolean,
+  io: Output,
+): Promise<number> {
+  return withGateway(`gateway ${undrain ? 'undrain' : 'drain'}`, flags, io, async (gw) => {
+    await gw.gateway().drainGateway(name, !undrain);
+    if (flags.json) return printJson(io, { name, drained: !undrain });
+    io.out(
+      undrain
+        ? `gateway ${name}: drain lifted; it announces the cluster addresses again`
+        : `gateway ${name}: drained; it withdraws its announcement (health "draining")`,
+    );
+  });
+}
+
 /** gateway stop: a clean stop (kernel state removed), or one that leaves the kernel forwarding. */
 export function runGatewayStop(flags: GatewayFlags, keepDatapath: boolean, io: Output): Promise<number> {
   return withGateway('gateway stop', flags, io, async (gw) => {

@@ -15,6 +15,7 @@ import {
   type IssuedCertificate,
   identityOfCertificate,
   issueCertificate,
+  LocalGatewayRegistry,
   startControlServer,
 } from '@onehost/control';
 import { SwitchDocBackend } from '@onehost/control/testing';
@@ -116,6 +117,12 @@ beforeAll(async () => {
     tls: { caPem: ca.certPem, certPem: gw.certPem, keyPem: gw.keyPem },
     cluster: CLUSTER,
     switchBackend: backend,
+    gatewayRegistry: new LocalGatewayRegistry({
+      name: 'gw',
+      address: '127.0.0.1:7443',
+      datapath: 'tun',
+      self: () => ({ ready: true, appliedRevision: 0, switchVersion: 2 }),
+    }),
     // Nodes join without heartbeating here; a long timeout keeps them active for the whole file.
     heartbeatTimeoutMs: 600_000,
     shutdownGraceMs: 200,
@@ -178,6 +185,36 @@ describe('onehostctl members', () => {
     });
     expect(members[0].lastSeenUnixMs).toBeGreaterThan(Date.now() - 60_000);
     expect(members[1]).toMatchObject({ name: 'n2', state: 'down', downReason: 'left' });
+  });
+});
+
+describe('onehostctl gateways', () => {
+  it('lists the gateways: name, address, mode, announcement, health, applied revision, table, age', async () => {
+    const r = await ctl('gateways', ...as('alice'));
+    expect(r.code).toBe(0);
+    expect(r.out[0]).toMatch(
+      /^NAME\s+ADDRESS\s+MODE\s+ANNOUNCEMENT\s+HEALTH\s+APPLIED REVISION\s+TABLE\s+AGE$/,
+    );
+    expect(r.out[1]).toMatch(/^gw\s+127\.0\.0\.1:7443\s+tun\s+off\s+ready\s+0\s+2\s+\d+(\.\d)? m?s$/);
+    expect(r.out).toHaveLength(2);
+    const j = await ctl('gateways', '--json', ...as('alice'));
+    expect(JSON.parse(j.out.join(''))).toMatchObject({
+      gateways: [{ name: 'gw', health: 'ready', drained: false }],
+      storeRevision: 0,
+    });
+  });
+
+  it('gateway drain / undrain set and lift the flag; an unknown gateway: exit 1', async () => {
+    expect((await ctl('gateway', 'drain', 'gw', ...as('alice'))).out).toEqual([
+      'gateway gw: drained; it withdraws its announcement (health "draining")',
+    ]);
+    expect((await ctl('gateways', ...as('alice'))).out[1]).toMatch(/\sdraining\s/);
+    const undrain = await ctl('gateway', 'undrain', 'gw', ...as('alice'));
+    expect(undrain.code).toBe(0);
+    expect((await ctl('gateways', ...as('alice'))).out[1]).toMatch(/\sready\s/);
+    const r = await ctl('gateway', 'drain', 'gw9', ...as('alice'));
+    expect(r.code).toBe(1);
+    expect(r.err.join('')).toMatch(/NOT_FOUND: gateway gw9: not registered/);
   });
 });
 

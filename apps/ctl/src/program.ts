@@ -7,8 +7,10 @@ import {
   runConns,
   runDrain,
   runExports,
+  runGatewayDrain,
   runGatewayStatus,
   runGatewayStop,
+  runGateways,
   runMembers,
   runRoutes,
 } from './cluster-commands.js';
@@ -72,8 +74,8 @@ export function usageExitCode(err: unknown): number {
 export function buildProgram(io: Output, exit: (code: number) => void): Command {
   const program = new Command('onehostctl')
     .description(
-      "onehost operator CLI: the cluster's members, switch table, connections and exports over gRPC; " +
-        'drains; how the message switch routes a packet (live or offline); the cluster CA',
+      "onehost operator CLI: the cluster's members, switch table, connections, exports and gateways " +
+        'over gRPC; drains; how the message switch routes a packet (live or offline); the cluster CA',
     )
     .version(packageVersion());
 
@@ -113,9 +115,20 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
       .action(async (node: string, flags: GatewayFlags) => exit(await runDrain(flags, node, undrain, io)));
   }
 
+  addGatewayOptions(program.command('gateways'))
+    .description(
+      'list the gateways of the cluster (all registered in etcd; with the embedded store the one asked): ' +
+        'name, control address, data path mode, announcement, health, applied store revision (and ' +
+        'whether it is stale), switch table version, age',
+    )
+    .addHelpText('after', GATEWAY_HELP)
+    .action(async (flags: GatewayFlags) => exit(await runGateways(flags, io)));
+
   const gateway = program
     .command('gateway')
-    .description('the gateway process: its data path (status) and its life (stop)');
+    .description(
+      'the gateway process: its data path (status), its life (stop), its drain flag (drain, undrain)',
+    );
   addGatewayOptions(gateway.command('status'))
     .description(
       'show the data path: kernel or tun, the table version the kernel runs against the switch’s, the ' +
@@ -133,6 +146,19 @@ export function buildProgram(io: Output, exit: (code: number) => void): Command 
     .action(async (flags: GatewayFlags & { keepDatapath: boolean }) =>
       exit(await runGatewayStop(flags, flags.keepDatapath, io)),
     );
+  for (const undrain of [false, true]) {
+    addGatewayOptions(gateway.command(`${undrain ? 'undrain' : 'drain'} <name>`))
+      .description(
+        undrain
+          ? 'lift a gateway’s drain: it announces the cluster addresses again'
+          : 'drain a gateway (any gateway may be asked): it withdraws its announcement of the cluster ' +
+              'addresses and reports health "draining"; kept in the store until undrain',
+      )
+      .addHelpText('after', GATEWAY_HELP)
+      .action(async (name: string, flags: GatewayFlags) =>
+        exit(await runGatewayDrain(flags, name, undrain, io)),
+      );
+  }
 
   for (const dryRun of [true, false]) {
     addGatewayOptions(program.command(dryRun ? 'diff' : 'apply'))

@@ -3,7 +3,11 @@ import { basename, dirname, join } from 'node:path';
 import {
   ControlError,
   type ControlServer,
+  EtcdGatewayRegistry,
   EtcdStore,
+  type GatewayRegistry,
+  type GatewayRegistryOptions,
+  LocalGatewayRegistry,
   type MemberRecord,
   readTlsFiles,
   startControlServer,
@@ -51,6 +55,8 @@ export interface Gateway {
   readonly datapath: Datapath;
   /** the portmapper, MOUNT and NFS services the gateway answers itself */
   readonly rpc: RpcResponders;
+  /** the gateways of the cluster (etcd), or this one (embedded store) */
+  readonly registry: GatewayRegistry;
   readonly metricsPort: number | null;
   /** the kernel data path (null in tun mode) */
   readonly fastpath: FastPath | null;
@@ -262,6 +268,36 @@ export async function startGateway(
             }),
           }
         : { storePath: storeCfg.path };
+    // the registry's record: ready once the packet path runs (below)
+    let ready = false;
+    let drained = false;
+    const announcer = makeAnnouncer(cfg, log);
+    const etcdStore = 'store' in store ? (store.store ?? null) : null;
+    const registryOpts: GatewayRegistryOptions = {
+      name: cfg.name,
+      address: `${cfg.control.listen.host}:${cfg.control.listen.port}`,
+      datapath: cfg.datapath.mode,
+      self: () => ({
+        ready,
+        appliedRevision: etcdStore?.appliedRevision ?? 0,
+        switchVersion: sw.snapshot?.version ?? 0,
+      }),
+      // the registry reports the announcement; a drain (onehostctl gateway drain) withdraws it, and
+      // lifted, announces again once ready
+      announcer: {
+        announcementState: () => announcer.state(),
+        drain: (d: boolean) => {
+          drained = d;
+          if (d) return announcer.withdraw();
+          return ready ? announcer.announce() : undefined;
+        },
+      },
+      logger: log,
+    };
+    const registry: GatewayRegistry =
+      etcdStore !== null
+        ? new EtcdGatewayRegistry({ ...registryOpts, client: etcdStore.etcd, keys: etcdStore.keys })
+        : new LocalGatewayRegistry(registryOpts);
     const control = await startControlServer({
       host: cfg.control.listen.host,
       port: cfg.control.listen.port,
@@ -286,12 +322,17 @@ export async function startGateway(
       heartbeatTimeoutMs: cfg.control.heartbeatTimeoutMs,
       switchBackend: backend,
       gatewayBackend: process,
+      gatewayRegistry: registry,
       // Nodes restore their mountd replies to these ports (the gateway rewrote them inbound, claim 3).
       clusterMountPorts: () => clusterRpcPorts(backend.listEntries().entries).mount,
       // the control plane names its own parts (membership, exports, grpc) in `component`
       logger: log,
     });
     undo.push(() => control.close());
+    // registered as starting; undone before the control plane closes the etcd client it shares (and
+    // after a failed start too: its lease may be out)
+    undo.push(() => registry.close());
+    await registry.start();
 
     const swLog = log.child({ component: 'switch' });
     const hostLog = log.child({ component: 'host' });
@@ -618,9 +659,11 @@ export async function startGateway(
       },
       'ready',
     );
-    // data path and control plane are up: only now may the router send clients here
-    const announcer = makeAnnouncer(cfg, log);
-    void announcer.announce();
+    // data path and control plane are up: only now may the router send clients here (not while an
+    // operator has this gateway drained)
+    ready = true;
+    if (!drained) void announcer.announce();
+    registry.changed();
     let closed = false;
     return {
       control,
@@ -628,6 +671,7 @@ export async function startGateway(
       backend,
       datapath,
       rpc,
+      registry,
       fastpath,
       stopped: process.stopped,
       announcer,

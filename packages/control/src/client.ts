@@ -22,6 +22,7 @@ import {
   type ListConnectionsRequest,
   type ListConnectionsResponse,
   type ListEntriesResponse,
+  type ListGatewaysResponse,
   type Member,
   MembershipClient,
   type NodeExports,
@@ -183,6 +184,12 @@ export class GatewayConnection extends ConnectionBase<GatewayClient> {
   }
   reload(configYaml: string, dryRun: boolean): Promise<ReloadResponse> {
     return this.call(this.client.reload, { configYaml, dryRun });
+  }
+  listGateways(): Promise<ListGatewaysResponse> {
+    return this.call(this.client.listGateways, {});
+  }
+  async drainGateway(name: string, drained: boolean): Promise<void> {
+    await this.call(this.client.drainGateway, { name, drained });
   }
 }
 

@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectGateway } from './client.js';
 import { ControlError } from './control-error.js';
+import { LocalGatewayRegistry } from './gateway-registry.js';
 import type { ControlServer } from './server.js';
 import type { GatewayBackend, GatewayReload, GatewayStatus } from './switch-backend.js';
 import { codeOf, startTestServer, tlsOf } from './testing/harness.js';
@@ -41,10 +42,17 @@ let pki: TestPki;
 let server: ControlServer;
 let bare: ControlServer;
 const backend = new Backend();
+const registry = new LocalGatewayRegistry({
+  name: 'gw',
+  address: '127.0.0.1:7443',
+  datapath: 'kernel',
+  self: () => ({ ready: true, appliedRevision: 0, switchVersion: 8 }),
+  now: () => 5000,
+});
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  server = await startTestServer(pki, { gatewayBackend: backend });
+  server = await startTestServer(pki, { gatewayBackend: backend, gatewayRegistry: registry });
   bare = await startTestServer(pki);
 });
 afterAll(async () => {
@@ -95,11 +103,57 @@ describe('Gateway service', () => {
     expect(backend.reloads).toEqual([{ yaml: 'name: gw', dryRun: true }]);
   });
 
+  it('lists the gateways to operators and gateways; drains on an operator’s word only', async () => {
+    const node = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.nodes.n1!));
+    expect((await codeOf(node.listGateways())).code).toBe(status.PERMISSION_DENIED);
+    expect((await codeOf(node.drainGateway('gw', true))).code).toBe(status.PERMISSION_DENIED);
+    node.close();
+    const gw = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.gateway));
+    expect(await gw.listGateways()).toEqual({
+      gateways: [
+        {
+          name: 'gw',
+          controlAddress: '127.0.0.1:7443',
+          datapath: 'kernel',
+          announcement: 'off',
+          health: 'ready',
+          appliedRevision: 0,
+          switchVersion: 8,
+          startedUnixMs: 5000,
+          updatedUnixMs: 5000,
+          stale: '',
+          drained: false,
+        },
+      ],
+      storeRevision: 0,
+    });
+    expect((await codeOf(gw.drainGateway('gw', true))).code).toBe(status.PERMISSION_DENIED);
+    gw.close();
+    const op = connectGateway(`127.0.0.1:${server.port}`, tlsOf(pki.operator));
+    expect(await codeOf(op.drainGateway('', true))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'name: "" is not a gateway name (letters, digits, . _ -; up to 63)',
+    });
+    expect(await codeOf(op.drainGateway('gw2', true))).toEqual({
+      code: status.NOT_FOUND,
+      details: 'gateway gw2: not registered',
+    });
+    await op.drainGateway('gw', true);
+    expect((await op.listGateways()).gateways[0]).toMatchObject({ health: 'draining', drained: true });
+    await op.drainGateway('gw', false);
+    expect((await op.listGateways()).gateways[0]).toMatchObject({ health: 'ready', drained: false });
+    op.close();
+  });
+
   it('without a gateway attached, says so', async () => {
     const op = connectGateway(`127.0.0.1:${bare.port}`, tlsOf(pki.operator));
     expect(await codeOf(op.status())).toEqual({
       code: status.UNIMPLEMENTED,
       details: 'this server has no gateway attached',
+    });
+    expect(await codeOf(op.listGateways())).toEqual({
+      code: status.UNIMPLEMENTED,
+      details: 'this server has no gateway registry',
     });
     op.close();
   });

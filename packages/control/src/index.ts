@@ -28,6 +28,23 @@ export {
 export { buildFlowPacket, type FlowSpec, tcpFlagBits } from './flow-packet.js';
 export { followStore } from './follow-store.js';
 export {
+  type Announcer,
+  EtcdGatewayRegistry,
+  type EtcdGatewayRegistryOptions,
+  type GatewayEntry,
+  type GatewayHealth,
+  type GatewayList,
+  type GatewayRecord,
+  type GatewayRegistry,
+  type GatewayRegistryOptions,
+  type GatewaySelf,
+  LocalGatewayRegistry,
+  NO_ANNOUNCER,
+  readGatewayRecord,
+  STALE_AFTER_MS,
+  staleness,
+} from './gateway-registry.js';
+export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   type JoinInput,

@@ -11,6 +11,7 @@ import type { Clock } from './clock.js';
 import { type ClusterConfig, checkClusterConfig } from './cluster-config.js';
 import { ExportsRegistry } from './exports-registry.js';
 import { followStore } from './follow-store.js';
+import type { GatewayRegistry } from './gateway-registry.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Membership } from './membership.js';
 import type { PortRange } from './port-blocks.js';
@@ -58,6 +59,8 @@ export interface ControlServerOptions {
   switchBackend?: SwitchBackend;
   /** the gateway process, for the Gateway service (UNIMPLEMENTED without it). */
   gatewayBackend?: GatewayBackend;
+  /** the gateway registry, for ListGateways and DrainGateway (UNIMPLEMENTED without it). */
+  gatewayRegistry?: GatewayRegistry;
   logger?: Logger;
   clock?: Clock;
   /** how long close() lets calls finish before cutting them (default 1000 ms). */
@@ -131,7 +134,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     exportsService(ctx, exports, membership, opts.clusterMountPorts ?? (() => ({}))),
   );
   server.addService(SwitchService, switchService(ctx, opts.switchBackend, membership));
-  server.addService(GatewayService, gatewayService(ctx, opts.gatewayBackend));
+  server.addService(GatewayService, gatewayService(ctx, opts.gatewayBackend, opts.gatewayRegistry));
   const names = ['', ...SERVICE_NAMES];
   const health = new HealthImplementation(Object.fromEntries(names.map((n) => [n, 'SERVING' as const])));
   health.addToServer(server);

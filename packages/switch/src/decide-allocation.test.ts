@@ -1,6 +1,6 @@
-import { PacketSummary, TCP_FLAGS } from '@onehost/wire';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { PacketSummary, TCP_FLAGS } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
 import { DecisionOut, KIND } from './decision.js';
 import { MessageSwitch } from './message-switch.js';

@@ -9,6 +9,8 @@ import type { ExportsRecord, MemberRecord, StoreContents } from './records.js';
  *   P exports/<name>   an ExportsRecord, JSON
  *   P next-node-id     the id counter, decimal: every new member's transaction moves it, so a
  *                      transaction that compares its revision sees any allocation made since it read
+ *   P gateways/<name>  a GatewayRecord, JSON, under that gateway's lease (gateway-registry.ts)
+ *   P gateways-drain/<name>  present while an operator drains that gateway (no lease: it outlives it)
  */
 
 /** PREFIX is what an etcd key prefix must look like: absolute, ending in '/', no spaces. */
@@ -20,8 +22,12 @@ export interface EtcdKeys {
   members: string;
   exports: string;
   counter: string;
+  gateways: string;
+  gatewayDrains: string;
   member(name: string): string;
   exportsOf(nodeName: string): string;
+  gateway(name: string): string;
+  gatewayDrain(name: string): string;
 }
 
 /** etcdKeys names the keys under `prefix`. Throws RangeError for a prefix ETCD_PREFIX refuses. */
@@ -35,8 +41,12 @@ export function etcdKeys(prefix: string): EtcdKeys {
     members: `${prefix}members/`,
     exports: `${prefix}exports/`,
     counter: `${prefix}next-node-id`,
+    gateways: `${prefix}gateways/`,
+    gatewayDrains: `${prefix}gateways-drain/`,
     member: (name) => `${prefix}members/${name}`,
     exportsOf: (nodeName) => `${prefix}exports/${nodeName}`,
+    gateway: (name) => `${prefix}gateways/${name}`,
+    gatewayDrain: (name) => `${prefix}gateways-drain/${name}`,
   };
 }
 

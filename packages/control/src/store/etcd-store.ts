@@ -96,6 +96,11 @@ export class EtcdStore implements ControlStore {
   private loadedRevision: number | null = null;
   /** the newest revision the watch has seen all changes up to */
   private seenRevision = 0;
+  /**
+   * the newest revision of a member or exports change this store has read (load, watch, reload): the
+   * gateway registry reports it; other keys (the registry's own) do not move it
+   */
+  appliedRevision = 0;
   private watcher: Watcher | null = null;
   private listener: ((e: StoreEvent) => void) | null = null;
   private readonly own = new Map<string, OwnKey>();
@@ -154,6 +159,7 @@ export class EtcdStore implements ControlStore {
   async load(): Promise<StoreContents> {
     const { snap, revision } = await this.readAt('reading the state');
     this.loadedRevision = revision;
+    this.appliedRevision = revision;
     return { members: snap.members, exports: snap.exports, nextNodeId: snap.nextNodeId };
   }
 
@@ -247,6 +253,11 @@ export class EtcdStore implements ControlStore {
         this.client.delete().key(key).exec(),
       );
     });
+  }
+
+  /** etcd is the client this store reads and writes with: the gateway registry shares it. */
+  get etcd(): Etcd3 {
+    return this.client;
   }
 
   /** unsyncedKeys lists the keys whose newest value etcd has not taken yet. */
@@ -354,6 +365,7 @@ export class EtcdStore implements ControlStore {
       try {
         const { snap, revision } = await this.readAt('reloading after a lost watch');
         this.reloads++;
+        this.appliedRevision = Math.max(this.appliedRevision, revision);
         this.listener({
           kind: 'reload',
           contents: { members: snap.members, exports: snap.exports, nextNodeId: snap.nextNodeId },
@@ -376,6 +388,7 @@ export class EtcdStore implements ControlStore {
       const o = this.own.get(key);
       if (o !== undefined && o.running > 0) o.held.push({ revision, event });
       else this.report(key, { revision, event });
+      this.appliedRevision = Math.max(this.appliedRevision, revision);
     }
     this.seenRevision = Math.max(this.seenRevision, Number(res.header.revision));
   }
@@ -433,7 +446,8 @@ export class EtcdStore implements ControlStore {
       const unreachable =
         e instanceof GRPCUnavailableError ||
         e instanceof GRPCDeadlineExceededError ||
-        e.name === 'BrokenCircuitError';
+        // cockatiel's BrokenCircuitError keeps the name 'Error': it marks itself instead
+        (e as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true;
       // grpc-js ends its messages with an often empty "Resolution note:"
       const cause = e.message.replace(/\s*Resolution note:\s*$/, '');
       throw new EtcdStoreError(

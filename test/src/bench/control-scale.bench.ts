@@ -5,7 +5,8 @@
 // has none per heartbeat), and how long the gateway took to report silent agents down (no FIN: their
 // heartbeats just stop). It asserts nothing about time. The lab, etcd and every process started here
 // stop when it ends, fails or is interrupted.
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -97,17 +98,28 @@ try {
         .concat('\nprobe: { port: 0 }\n'),
     beforeGateway: async (lab, ca) => {
       etcd = await startLabEtcd(lab, ca, NET);
-      // the swarm's certificates, from the same CA (RSA keys in the thread pool, a few at a time)
+      // the swarm's certificates, from the same CA (RSA keys in the thread pool, a few at a time);
+      // kept for the next run with ONEHOST_TEST_PKI_CACHE, where the cluster's CA is kept too
       const dir = join(lab.runDir, 'swarm-pki');
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      const kept = process.env.ONEHOST_TEST_PKI_CACHE;
+      if (kept !== undefined) {
+        await mkdir(join(kept, 'swarm'), { recursive: true, mode: 0o700 });
+        await cp(join(kept, 'swarm'), dir, { recursive: true });
+      }
       const t = performance.now();
       let next = 0;
       const worker = async () => {
         while (next < N) {
           const n = `s${String(++next).padStart(4, '0')}`;
+          if (existsSync(join(dir, `${n}-key.pem`))) continue;
           const pem = await issueCertificate(ca, { role: 'node', name: n });
           await writeFile(join(dir, `${n}.pem`), pem.certPem);
           await writeFile(join(dir, `${n}-key.pem`), pem.keyPem, { mode: 0o600 });
+          if (kept !== undefined) {
+            await copyFile(join(dir, `${n}.pem`), join(kept, 'swarm', `${n}.pem`));
+            await copyFile(join(dir, `${n}-key.pem`), join(kept, 'swarm', `${n}-key.pem`));
+          }
         }
       };
       await Promise.all(Array.from({ length: 8 }, worker));
@@ -153,7 +165,7 @@ try {
     `\ncontrol-plane scale: ${N} agents, heartbeat every ${a['interval-ms']} ms, timeout ${a['timeout-ms']} ms, store etcd (3 members, mutual TLS)`,
   );
   console.log(
-    `  joined               ${joined.agents} in ${f(joined.seconds)} s (join p50 ${f(joined.joinP50Ms, 0)} ms, p99 ${f(joined.joinP99Ms, 0)} ms)`,
+    `  joined               ${joined.agents} in ${f(joined.seconds)} s (join p50 ${f(joined.joinP50Ms, 0)} ms, p99 ${f(joined.joinP99Ms, 0)} ms, ${joined.joinRetries} tried again)`,
   );
   console.log(
     `  steady window        ${f(use.wallSeconds)} s, ${steadyEnd.acks} acknowledgements, ${steadyEnd.streamsEnded} streams ended`,
@@ -174,8 +186,15 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   if (swarm) console.error(swarm.output().slice(-2000));
   // the gateway's first warnings and errors say why
-  const said = c?.gateway?.output().split('\n').filter((l) => /"level":(40|50)/.test(l)) ?? [];
-  if (said.length > 0) console.error(`--- gateway warnings and errors (first 15 of ${said.length}) ---\n${said.slice(0, 15).join('\n')}`);
+  const said =
+    c?.gateway
+      ?.output()
+      .split('\n')
+      .filter((l) => /"level":(40|50)/.test(l)) ?? [];
+  if (said.length > 0)
+    console.error(
+      `--- gateway warnings and errors (first 15 of ${said.length}) ---\n${said.slice(0, 15).join('\n')}`,
+    );
   await cleanup();
   process.exitCode = 1;
 }

@@ -89,11 +89,16 @@ def parse_reply(b: bytes) -> dict:
     return out
 
 
+def family(host: str) -> int:
+    """The socket family of an address literal: IPv6 when it has a colon."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class Client:
     def __init__(self, host: str):
         self.host = host
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("0.0.0.0", 0))
+        self.sock = socket.socket(family(host), socket.SOCK_DGRAM)
+        self.sock.bind(("::" if ":" in host else "0.0.0.0", 0))
         self.xid = random.randrange(1, 1 << 31)
 
     def exchange(self, port: int, msg: bytes, xid: int, tries: int = 3, timeout: float = 1.0):
@@ -251,7 +256,7 @@ def read_all(c: Client, port: int, fh: bytes, chunk: int) -> dict:
 
 
 def raw(host: str, port: int, datagram: bytes, timeout: float) -> dict:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     s.settimeout(timeout)
     s.sendto(datagram, (host, port))
     try:
@@ -291,7 +296,7 @@ def tcp_raw(host: str, port: int, stream: bytes, timeout: float) -> dict:
 def fuzz(host: str, ports: list, seeds: list, count: int, seed: int) -> dict:
     """Sends `count` mutated copies of the seed calls to each port (bounded); replies are not read."""
     rnd = random.Random(seed)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     sent = 0
     for port in ports:
         for _ in range(count):

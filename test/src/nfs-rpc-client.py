@@ -125,7 +125,7 @@ class Client:
     def mnt(self, port: int, path: str) -> dict:
         r, src = self.call(port, MOUNT, 3, 1, opaque(path.encode()))
         status = r.u32()
-        out = {"status": status, "from": list(src)}
+        out = {"status": status, "from": list(src)[:2]}
         if status == 0:
             out["handle"] = r.opaque().hex()
         return out
@@ -133,7 +133,7 @@ class Client:
     def getattr(self, port: int, fh: bytes) -> dict:
         r, src = self.call(port, NFS, 3, 1, opaque(fh))
         status = r.u32()
-        out = {"status": status, "from": list(src)}
+        out = {"status": status, "from": list(src)[:2]}
         if status == NFS3_OK:
             out.update(fattr(r))
         return out
@@ -141,7 +141,7 @@ class Client:
     def lookup(self, port: int, dirfh: bytes, name: str) -> dict:
         r, src = self.call(port, NFS, 3, 3, opaque(dirfh) + opaque(name.encode()))
         status = r.u32()
-        out = {"status": status, "from": list(src)}
+        out = {"status": status, "from": list(src)[:2]}
         if status == NFS3_OK:
             out["handle"] = r.opaque().hex()
             if r.u32():
@@ -261,7 +261,7 @@ def raw(host: str, port: int, datagram: bytes, timeout: float) -> dict:
     s.sendto(datagram, (host, port))
     try:
         data, src = s.recvfrom(65536)
-        return {"reply": parse_reply(data) if len(data) >= 12 else {"short": data.hex()}, "from": list(src)}
+        return {"reply": parse_reply(data) if len(data) >= 12 else {"short": data.hex()}, "from": list(src)[:2]}
     except socket.timeout:
         return {"reply": None}
     finally:
@@ -332,7 +332,7 @@ def main() -> None:
         c.xid += 1
         msg = call_msg(c.xid, req["prog"], req["vers"], req["proc"], bytes.fromhex(req.get("args", "")))
         data, src = c.exchange(req["port"], msg, c.xid)
-        out = {"reply": parse_reply(data), "from": list(src), "hex": data.hex()}
+        out = {"reply": parse_reply(data), "from": list(src)[:2], "hex": data.hex()}
     else:
         c = Client(host)
         mount, nfs = req.get("mountPort", 20048), req.get("nfsPort", 2049)

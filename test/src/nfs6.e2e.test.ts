@@ -32,6 +32,7 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
   let cluster: Cluster;
   let lab: Lab;
   let bigSha: string;
+  let client6: string;
   const notes = 'alice: one host, two families\n';
 
   async function client<T>(req: Record<string, unknown>): Promise<T> {
@@ -57,11 +58,29 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
         ),
     });
     lab = cluster.lab;
+    client6 = lab.addresses.ipv6.clients[0]!;
     const big = randomBytes(BIG);
     bigSha = createHash('sha256').update(big).digest('hex');
     await writeFile(join(lab.nfsOf('n1').tree, 'big.bin'), big);
     await writeFile(join(lab.nfsOf('n2').tree, 'notes.txt'), notes);
     await cluster.waitForMount(['n1', 'n2'], 'udp');
+    // Workaround, not NFS's: the gateway's own neighbour discovery for an outside IPv6 client can fail
+    // (seen here: c1's entry FAILED, the node's replies discarded as Ip6OutDiscards, c1 never received a
+    // solicitation), which loses a node's replies once the entry learned from c1's own solicitation
+    // expires. A permanent entry keeps this test about MOUNT/NFS; docs/gateway.md lists the bug.
+    const mac = (await lab.exec('c1', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    await lab.exec('gw', 'ip', [
+      '-6',
+      'neigh',
+      'replace',
+      client6,
+      'lladdr',
+      mac,
+      'dev',
+      'eth0',
+      'nud',
+      'permanent',
+    ]);
     // n1's random mountd port is restored on its replies once the agent has registered it
     await waitFor(async () => (await mnt('/srv/projects').catch(() => null))?.from[1] === MOUNT_PORT, {
       what: 'n1 answers MOUNT over IPv6 from the cluster port',
@@ -111,7 +130,10 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
     const read = await client<{ status: number; bytes: number; sha256: string }>({
       op: 'readall',
       handle: big.handle,
-      chunk: 16384,
+      // replies that fit the outside link: a larger one leaves n1 in fragments of the interconnect's
+      // MTU (1600), which the gateway's conntrack reassembles and cannot forward to a 1500 link; its
+      // Packet Too Big goes to the cluster address, the gateway's own (docs/gateway.md)
+      chunk: 1024,
     });
     expect(read).toMatchObject({ status: 0, bytes: BIG, sha256: bigSha });
     const file = await client<{ status: number; handle: string }>({

@@ -89,11 +89,16 @@ def parse_reply(b: bytes) -> dict:
     return out
 
 
+def family(host: str) -> int:
+    """The socket family of an address literal: IPv6 when it has a colon."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class Client:
     def __init__(self, host: str):
         self.host = host
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("0.0.0.0", 0))
+        self.sock = socket.socket(family(host), socket.SOCK_DGRAM)
+        self.sock.bind(("::" if ":" in host else "0.0.0.0", 0))
         self.xid = random.randrange(1, 1 << 31)
 
     def exchange(self, port: int, msg: bytes, xid: int, tries: int = 3, timeout: float = 1.0):
@@ -120,7 +125,7 @@ class Client:
     def mnt(self, port: int, path: str) -> dict:
         r, src = self.call(port, MOUNT, 3, 1, opaque(path.encode()))
         status = r.u32()
-        out = {"status": status, "from": list(src)}
+        out = {"status": status, "from": list(src)[:2]}
         if status == 0:
             out["handle"] = r.opaque().hex()
         return out
@@ -128,7 +133,7 @@ class Client:
     def getattr(self, port: int, fh: bytes) -> dict:
         r, src = self.call(port, NFS, 3, 1, opaque(fh))
         status = r.u32()
-        out = {"status": status, "from": list(src)}
+        out = {"status": status, "from": list(src)[:2]}
         if status == NFS3_OK:
             out.update(fattr(r))
         return out
@@ -136,7 +141,7 @@ class Client:
     def lookup(self, port: int, dirfh: bytes, name: str) -> dict:
         r, src = self.call(port, NFS, 3, 3, opaque(dirfh) + opaque(name.encode()))
         status = r.u32()
-        out = {"status": status, "from": list(src)}
+        out = {"status": status, "from": list(src)[:2]}
         if status == NFS3_OK:
             out["handle"] = r.opaque().hex()
             if r.u32():
@@ -251,12 +256,12 @@ def read_all(c: Client, port: int, fh: bytes, chunk: int) -> dict:
 
 
 def raw(host: str, port: int, datagram: bytes, timeout: float) -> dict:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     s.settimeout(timeout)
     s.sendto(datagram, (host, port))
     try:
         data, src = s.recvfrom(65536)
-        return {"reply": parse_reply(data) if len(data) >= 12 else {"short": data.hex()}, "from": list(src)}
+        return {"reply": parse_reply(data) if len(data) >= 12 else {"short": data.hex()}, "from": list(src)[:2]}
     except socket.timeout:
         return {"reply": None}
     finally:
@@ -291,7 +296,7 @@ def tcp_raw(host: str, port: int, stream: bytes, timeout: float) -> dict:
 def fuzz(host: str, ports: list, seeds: list, count: int, seed: int) -> dict:
     """Sends `count` mutated copies of the seed calls to each port (bounded); replies are not read."""
     rnd = random.Random(seed)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     sent = 0
     for port in ports:
         for _ in range(count):
@@ -327,7 +332,7 @@ def main() -> None:
         c.xid += 1
         msg = call_msg(c.xid, req["prog"], req["vers"], req["proc"], bytes.fromhex(req.get("args", "")))
         data, src = c.exchange(req["port"], msg, c.xid)
-        out = {"reply": parse_reply(data), "from": list(src), "hex": data.hex()}
+        out = {"reply": parse_reply(data), "from": list(src)[:2], "hex": data.hex()}
     else:
         c = Client(host)
         mount, nfs = req.get("mountPort", 20048), req.get("nfsPort", 2049)

@@ -602,7 +602,7 @@ export async function startGateway(
       log: log.child({ component: 'splice' }),
     });
     const rpc = new RpcResponders({
-      addresses: ipv4ClusterAddresses(cfg),
+      addresses: [...ipv4ClusterAddresses(cfg), ...ipv6ClusterAddresses(cfg)],
       exports: () => clusterExports(control.membership.members(), control.exports.list()),
       log: log.child({ component: 'rpc' }),
       splice,

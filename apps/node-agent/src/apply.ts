@@ -370,6 +370,10 @@ export async function updateNftables(config: NodeConfig): Promise<void> {
   if (!journal?.changes.some((ch) => ch.kind === 'nft-table'))
     throw new Error(`${c.stateFile}: the nftables table is not applied`);
   await nft(nftRuleset(c));
+  // the IPv6 twin holds the MOUNT restore too; recorded with the IPv4 table when there is one
+  const six = nftRuleset6(c);
+  if (six !== '' && journal.changes.some((ch) => ch.kind === 'nft-table' && ch.family === NFT_FAMILY6))
+    await nft(six);
 }
 
 /** updateMountPorts is {@link updateNftables} (its older name, from when mount ports were all it changed). */

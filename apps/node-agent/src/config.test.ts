@@ -156,6 +156,24 @@ describe('nftRuleset6', () => {
   });
 });
 
+describe('nftRuleset6 with MOUNT ports', () => {
+  it('restores the mountd source port on IPv6 replies from the IPv6 cluster address', () => {
+    const text = nftRuleset6(
+      resolveConfig({
+        ...base,
+        networks: [
+          { name: 'outside', address: '203.0.113.80', default: true },
+          { name: 'outside', address: '2001:db8:113::80' },
+        ],
+        mountPorts: [{ proto: 'udp', nodePort: 8081, clusterPort: 20048 }],
+      }),
+    );
+    expect(text).toContain(
+      '  chain restore_out {\n    type filter hook output priority filter; policy accept;\n    ip6 saddr 2001:db8:113::80 udp sport 8081 udp sport set 20048 counter comment "restore udp 8081->20048"\n  }',
+    );
+  });
+});
+
 describe('nftRuleset with splice', () => {
   const vips = [
     { name: 'outside', address: '203.0.113.80', default: true },

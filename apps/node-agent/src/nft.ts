@@ -161,15 +161,30 @@ export function nftRuleset(c: ResolvedConfig): string {
  * families) and leave as the IPv6 cluster address (the route's `src`); and an IPv6 reply a server pins
  * to the VXLAN device (IPV6_PKTINFO, RFC 3542 §6) is routed by the default route anyway: IPv6 honours
  * the interface only for link-local and multicast destinations, so IPv4's `reroute_out` has no twin.
+ * `restore_out` is IPv4's: the node's mountd answers a MOUNT call over IPv6 (routed with its port
+ * rewritten, claim 3) from its own port, which the client would not take for the cluster's.
  */
 export function nftRuleset6(c: ResolvedConfig): string {
   if (c.networks6.length === 0) return '';
   const t = `table ${NFT_FAMILY6} ${NFT_TABLE}`;
   const snatRange = `${c.ports.snat.lo}-${c.ports.snat.hi}`;
+  const vips6 = c.networks6.map((n) => n.address);
+  const restore = c.mountPorts.map(
+    (m) =>
+      `    ip6 saddr ${set(vips6)} ${m.proto} sport ${m.nodePort} ${m.proto} sport set ${m.clusterPort} counter comment "restore ${m.proto} ${m.nodePort}->${m.clusterPort}"`,
+  );
   return [
     `${t}`,
     `delete ${t}`,
     `${t} {`,
+    ...(restore.length === 0
+      ? []
+      : [
+          '  chain restore_out {',
+          '    type filter hook output priority filter; policy accept;',
+          ...restore,
+          '  }',
+        ]),
     '  chain stamp_out {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     ...c.networks6.map(

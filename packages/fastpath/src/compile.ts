@@ -260,8 +260,8 @@ export function compileState(
         rules.push(`${count} goto blocks`);
         break;
       case 'local':
-        // the gateway's own answers (the portmapper) listen on IPv4 only: an IPv6 packet goes to user
-        // space, where the switch drops it, counted (`ipv6_unsupported`), as in tun mode
+        // an IPv6 packet goes to user space, whose switch hands it to the host's stack through the TUN as
+        // in tun mode (to_local's rules are IPv4's)
         rules.push(family === 6 ? 'goto tun_payload' : `${count} goto to_local`);
         break;
       case 'connection':

@@ -82,7 +82,7 @@ describe('the IPv6 fast path', () => {
     expect(s.flowMaps.has('f_tcp_8080')).toBe(false);
     expect(s.chains.get('e_tcp_5201')!.rules[0]).toMatch(/meta mark set 0x6f480001 goto to_node$/);
     expect(s.flowMaps.has('f_udp_53')).toBe(true);
-    // the portmapper answers IPv4 only: IPv6 goes up, where the switch drops it as in tun mode
+    // IPv6 to the portmapper goes up; the switch hands it to the host's stack through the TUN, as in tun mode
     expect(s.chains.get('e_udp_111')!.rules).toEqual(['goto tun_payload']);
     expect(compiled(4).chains.get('e_udp_111')!.rules[0]).toMatch(/goto to_local$/);
     // the IPv4 table keeps least-connections' flow map

@@ -153,8 +153,12 @@ function explain6(
         : `${lag}kernel: local (the gateway host's own stack)`;
   const e = [...s.entries.values()].find((x) => x.protocol === p.protocol && x.port === p.dstPort);
   if (e === undefined) return `${lag}${blockPath(s, snap, p.dstPort, name)}`;
-  if (e.plan.path === 'user' || (e.plan.path === 'kernel' && e.plan.kind === 'local'))
-    return `${lag}user space: ${e.kind} routes IPv4 only (dropped there)`;
+  // MOUNT/NFS over TCP need delayed binding, which splices IPv4 only: the switch drops their IPv6
+  if (e.plan.path === 'user' && p.protocol === IPPROTO.TCP && (e.kind === 'mount' || e.kind === 'nfs'))
+    return `${lag}user space: ${e.kind} over TCP routes IPv4 only (delayed binding; dropped there)`;
+  if (e.plan.path === 'user') return `${lag}user space: ${e.plan.why}`;
+  if (e.plan.path === 'kernel' && e.plan.kind === 'local')
+    return `${lag}user space: local (the gateway's ${e.kind} answers on the IPv6 cluster address)`;
   if (e.plan.path === 'kernel' && e.plan.kind === 'connection' && e.plan.policy === 'least-conn')
     return `${lag}user space: least-connections over IPv6 (the switch keeps IPv6 flows; the kernel passes every packet up)`;
   const k = key6(packet, p.srcPort);

@@ -8,6 +8,7 @@ import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
 import {
   fragments6,
   ganeshaHandle,
+  mountCall,
   nfsCall,
   tcp6Packet,
   tcpPacket,
@@ -21,7 +22,7 @@ const VIP6 = '2001:db8::10';
 const C6 = '2001:db8:1::5';
 
 describe('the decide path does not allocate per packet', () => {
-  it('established TCP, UDP flows, port blocks, fixed entries, NFS calls and IPv6 fragments, IPv4 and IPv6: heap does not grow', () => {
+  it('established TCP, UDP flows, port blocks, fixed entries, NFS and MOUNT calls and IPv6 fragments, IPv4 and IPv6: heap does not grow', () => {
     const sw = new MessageSwitch();
     sw.load(
       configFrom(
@@ -45,6 +46,8 @@ describe('the decide path does not allocate per packet', () => {
       udpPacket({ src: C, dst: VIP, srcPort: 801, dstPort: 2049, payload: nfsCall(ganeshaHandle(1)) }),
       tcp6Packet({ src: C6, dst: VIP6, srcPort: 7000, dstPort: 80, flags: TCP_FLAGS.ACK }),
       udp6Packet({ src: C6, dst: VIP6, srcPort: 7001, dstPort: 53 }),
+      udp6Packet({ src: C6, dst: VIP6, srcPort: 801, dstPort: 2049, payload: nfsCall(ganeshaHandle(1)) }),
+      udp6Packet({ src: C6, dst: VIP6, srcPort: 802, dstPort: 20048, payload: mountCall('/srv/home/a') }),
       tcp6Packet({ src: C6, dst: VIP6, srcPort: 443, dstPort: 40001, flags: TCP_FLAGS.ACK }),
       // a fragmented datagram: the first fragment (remembered again each time), then the later ones
       ...fragments6(

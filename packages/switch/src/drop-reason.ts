@@ -23,7 +23,7 @@ export const DROP = {
   ICMP_UNKNOWN_FLOW: 9,
   /** the port block's owner is down: the node that opened the connection cannot answer. */
   PORT_BLOCK_OWNER_DOWN: 10,
-  /** an IPv6 packet for an entry whose function routes IPv4 only (MOUNT, NFS, portmapper). */
+  /** an IPv6 packet for an entry whose function routes IPv4 only (MOUNT and NFS over TCP: delayed binding). */
   IPV6_UNSUPPORTED: 11,
 } as const;
 

@@ -262,7 +262,7 @@ export function decideNonPortProtocol(
   if (entry !== null) {
     if (ctx.trace !== null) ctx.trace.add(`535 ${protoName(inner)}/${port} hit → ${entry.kind}`);
     if (p.family === 6 && entry.fn.ipv6 !== true) {
-      if (ctx.trace !== null) ctx.trace.add(`${entry.kind} routes IPv4 only → drop`);
+      if (ctx.trace !== null) ctx.trace.add(`${entry.kind} over ${protoName(inner)} routes IPv4 only → drop`);
       out.drop(DROP.IPV6_UNSUPPORTED);
       return;
     }
@@ -294,7 +294,8 @@ export function decideByDestinationPort(
       ctx.trace.add(`535 ${protoName(p.protocol)}/${p.dstPort} hit → ${box}`);
     }
     if (p.family === 6 && entry.fn.ipv6 !== true) {
-      if (ctx.trace !== null) ctx.trace.add(`${entry.kind} routes IPv4 only → drop`);
+      if (ctx.trace !== null)
+        ctx.trace.add(`${entry.kind} over ${protoName(p.protocol)} routes IPv4 only → drop`);
       out.drop(DROP.IPV6_UNSUPPORTED);
       return;
     }

@@ -11,8 +11,11 @@ import {
   echo6Reply,
   fragments,
   fragments6,
+  ganeshaHandle,
   icmp6Error,
   ipv6Packet,
+  mountCall,
+  nfsCall,
   tcp6Packet,
   tcpPacket,
   udp6Packet,
@@ -165,14 +168,6 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     ]);
   });
 
-  it('MOUNT, NFS and the portmapper route IPv4 only: their IPv6 packets are dropped with their own reason', () => {
-    const sw = switchWith();
-    for (const pkt of [udp6(20048), udp6(2049), udp6(111), tcp6(2049, SYN)]) {
-      expect(decide(sw, pkt).reason).toBe(DROP.IPV6_UNSUPPORTED);
-    }
-    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(4);
-  });
-
   it("other ICMPv6 (echo requests) is the gateway host's", () => {
     const req = ipv6Packet(CLIENT6, VIP6, 58, new Uint8Array([128, 0, 0, 0, 0, 1, 0, 1]));
     expect(decide(switchWith(), req).kind).toBe(KIND.LOCAL);
@@ -260,9 +255,22 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     });
     // a dry run changed nothing
     expect(decide(sw, tcp6(80, SYN, 6601)).node).toBe(N1);
-    const mount = sw.explain(udp6(20048));
+    const mount = sw.explain(tcp6(20048, SYN));
     expect(mount.decision).toEqual({ kind: 'drop', reason: 'ipv6_unsupported' });
-    expect(mount.trace.at(-1)).toBe('mount routes IPv4 only → drop');
+    expect(mount.trace.at(-1)).toBe('mount over tcp routes IPv4 only → drop');
+    const mnt = sw.explain(
+      udp6Packet({
+        src: CLIENT6,
+        dst: VIP6,
+        srcPort: 700,
+        dstPort: 20048,
+        payload: mountCall('/srv/home/a'),
+      }),
+    );
+    expect(mnt.decision).toMatchObject({ kind: 'forward', nodeName: 'n2', port: 8081 });
+    expect(mnt.trace).toContain(
+      'mount: MNT "/srv/home/a" → export /srv/home (825) → n2, mountd port 8081 (claim 3)',
+    );
   });
 
   it('a table swap keeps IPv6 flows, as it keeps IPv4 ones', () => {
@@ -270,6 +278,75 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     const n = decide(sw, tcp6(80, SYN, 6700)).node;
     sw.load(configFrom(DUAL));
     expect(decide(sw, tcp6(80, ACK, 6700)).node).toBe(n);
+  });
+});
+
+describe('MOUNT, NFS and the portmapper over IPv6', () => {
+  const call6 = (dstPort: number, payload: Uint8Array, srcPort = 700) =>
+    udp6Packet({ src: CLIENT6, dst: VIP6, srcPort, dstPort, payload });
+
+  it('UDP MOUNT: MNT and UMNT follow the longest export to its node, the port rewritten to its mountd (claim 3)', () => {
+    const sw = switchWith();
+    const cases: [string, number, number, number][] = [
+      ['/srv/home/alice', 1, N2, 8081],
+      ['/srv/home/shared/x', 1, N3, NO_PORT],
+      ['/srv/projects', 1, N1, NO_PORT],
+      ['/srv/projects/x', 3, N1, NO_PORT],
+    ];
+    for (const [path, proc, node, port] of cases) {
+      const out = decide(sw, call6(20048, mountCall(path, proc)));
+      expect([out.kind, out.node, out.port], path).toEqual([KIND.FORWARD, node, port]);
+    }
+  });
+
+  it("UDP MOUNT: NULL, EXPORT, unmatched paths and what it cannot read are the gateway's, as over IPv4", () => {
+    const sw = switchWith();
+    for (const payload of [
+      mountCall('', 0),
+      mountCall('', 5),
+      mountCall('/srv/projectsX'),
+      new Uint8Array(7),
+    ])
+      expect(decide(sw, call6(20048, payload)).kind).toBe(KIND.LOCAL);
+  });
+
+  it('UDP NFS: the handle’s export id names the node; NULL and unknown ids go to the gateway', () => {
+    const sw = switchWith();
+    expect(decide(sw, call6(2049, nfsCall(ganeshaHandle(2)))).node).toBe(N2);
+    expect(decide(sw, call6(2049, nfsCall(ganeshaHandle(1), 6))).node).toBe(N1);
+    expect(decide(sw, call6(2049, nfsCall(ganeshaHandle(3)))).port).toBe(NO_PORT);
+    expect(decide(sw, call6(2049, nfsCall(ganeshaHandle(77)))).kind).toBe(KIND.LOCAL);
+    expect(decide(sw, call6(2049, nfsCall(new Uint8Array(0), 0))).kind).toBe(KIND.LOCAL);
+  });
+
+  it('a fragmented NFS call follows its first fragment (which holds the handle) to the node', () => {
+    const sw = switchWith();
+    const call = nfsCall(ganeshaHandle(2), 7);
+    const big = new Uint8Array(call.length + 600);
+    big.set(call);
+    const parts = fragments6(call6(2049, big), 256, 0x1234);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.map((f) => decide(sw, f).node)).toEqual(parts.map(() => N2));
+  });
+
+  it('the portmapper is the gateway’s over IPv6 too', () => {
+    const out = decide(switchWith(), udp6(111));
+    expect(out.kind).toBe(KIND.LOCAL);
+  });
+
+  it('MOUNT and NFS over TCP stay IPv4 only (delayed binding splices IPv4 flows): dropped, counted', () => {
+    const sw = switchWith();
+    for (const port of [20048, 2049]) {
+      expect(decide(sw, tcp6(port, SYN)).reason).toBe(DROP.IPV6_UNSUPPORTED);
+      expect(decide(sw, tcp6(port, ACK)).reason).toBe(DROP.IPV6_UNSUPPORTED);
+    }
+    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(4);
+  });
+
+  it('an ICMPv6 error quoting a MOUNT datagram goes to the gateway (the quote holds no call)', () => {
+    const sw = switchWith();
+    const quoted = udp6Packet({ src: VIP6, dst: CLIENT6, srcPort: 20048, dstPort: 700 });
+    expect(decide(sw, icmp6Error(CLIENT6, VIP6, 1, 4, quoted)).kind).toBe(KIND.LOCAL);
   });
 });
 
@@ -373,9 +450,10 @@ describe('IPv6 fragments follow their first fragment (RFC 8200 §4.5)', () => {
     expect(seen.size).toBeGreaterThan(1);
   });
 
-  it('a drop decided for the first fragment is the decision for the rest (MOUNT routes IPv4 only)', () => {
+  it('a drop decided for the first fragment is the decision for the rest (MOUNT over TCP routes IPv4 only)', () => {
     const sw = switchWith();
-    const parts = datagram(20048, 800, 9);
+    const first = tcp6(20048, ACK);
+    const parts = fragments6(first, 32, 9);
     expect(parts.map((f) => decide(sw, f).reason)).toEqual(parts.map(() => DROP.IPV6_UNSUPPORTED));
     expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(parts.length);
   });

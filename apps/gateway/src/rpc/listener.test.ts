@@ -197,6 +197,38 @@ describe('RpcResponders', () => {
     expect(errors.length).toBe(1); // logged once until it works
   });
 
+  it('listens on an IPv6 cluster address over UDP, and over TCP for the portmapper only', async () => {
+    const r = new RpcResponders({ addresses: ['::1'], exports: () => [], log });
+    open.push(r);
+    await r.reconcile([
+      { protocol: 'udp', port: 0, function: 'portmap' },
+      { protocol: 'tcp', port: 0, function: 'portmap' },
+      { protocol: 'udp', port: 0, function: 'mount' },
+      // delayed binding splices IPv4 only: the switch drops MOUNT/NFS over TCP to an IPv6 address
+      { protocol: 'tcp', port: 0, function: 'mount' },
+      { protocol: 'tcp', port: 0, function: 'nfs' },
+    ]);
+    expect(r.listening()).toEqual(['mount udp ::1:0', 'portmap tcp ::1:0', 'portmap udp ::1:0']);
+  });
+
+  it('answers over UDP on an IPv6 address', async () => {
+    const counters = new RpcCounters();
+    const l = await RpcListener.open({
+      transport: 'udp',
+      address: '::1',
+      port: 0,
+      dispatcher: new RpcDispatcher(new PortmapProgram(() => ports), counters),
+      counters,
+      log,
+    });
+    open.push(l);
+    const sock = createSocket('udp6');
+    open.push({ close: () => sock.close() });
+    const reply = new Promise<Buffer>((resolve) => sock.once('message', (msg) => resolve(msg)));
+    sock.send(getport(8), l.boundPort, '::1');
+    expect(decodeGetportReply(await reply)).toEqual({ ok: true, value: 20048 });
+  });
+
   it('answers EXPORT with the exports it is given', async () => {
     const counters = new RpcCounters();
     const l = await RpcListener.open({

@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { setReceiveBuffer } from '@onehost/tun';
 import { encodeRecord, OK, RECORD_TRUNCATED, RecordAssembler, RecordView } from '@onehost/wire';
 import type { Logger } from 'pino';
@@ -105,7 +105,7 @@ export class RpcListener {
   }
 
   private openUdp(): Promise<void> {
-    const sock = createSocket({ type: 'udp4' });
+    const sock = createSocket({ type: isIPv6(this.address) ? 'udp6' : 'udp4' });
     const ctx = this.ctx('udp');
     sock.on('message', (msg, rinfo) => this.onDatagram(sock, msg, rinfo, ctx));
     return new Promise((resolve, reject) => {

@@ -6,6 +6,8 @@ import type { RoutingFunction, RoutingFunctionSpec } from './types.js';
 class Portmap implements RoutingFunction {
   readonly kind = 'portmap';
   readonly nullFunction = false;
+  /** the gateway's portmapper also listens on the IPv6 cluster addresses; its answers hold ports only. */
+  readonly ipv6 = true;
 
   route(ctx: PacketContext, out: DecisionOut): void {
     if (ctx.trace !== null) ctx.trace.add("portmap: the gateway answers GETPORT with the cluster's ports");

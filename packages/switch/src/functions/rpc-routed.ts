@@ -29,6 +29,12 @@ export interface RpcRoutedConfig {
 export abstract class RpcRouted implements RoutingFunction {
   abstract readonly kind: string;
   readonly nullFunction = false;
+  /**
+   * ipv6: a UDP datagram carries its whole call, whatever the family, so UDP routes IPv6 too. TCP does
+   * not: its first call is read after delayed binding, which splices IPv4 flows only; an IPv6 TCP
+   * segment is dropped (`ipv6_unsupported`) rather than answered by a gateway that cannot hand it over.
+   */
+  readonly ipv6: boolean;
   /** the call being routed (bound by `route` before `routeCall`). */
   protected readonly call = new RpcCallView();
   private readonly flows: FlowTable | null;
@@ -50,6 +56,7 @@ export abstract class RpcRouted implements RoutingFunction {
           )
         : null;
     this.ttl = config.idleTimeout * 1000;
+    this.ipv6 = deps.protocol === 'udp';
   }
 
   /** flowTable holds the TCP connections bound by their first call (null over UDP). */

@@ -15,14 +15,15 @@ import { join } from 'node:path';
 const args = process.argv.slice(2);
 const modes = process.env.ONEHOST_DATAPATH ? [process.env.ONEHOST_DATAPATH] : ['kernel', 'tun'];
 // Suites whose subject does not depend on the data path run in the kernel pass only when both run (the
-// suite's time): UDP MOUNT/NFS/portmap are decided in user space and reach it through the TUN in both
-// modes; the status page reads the same state either way; the host filter (exposure) is one nft table in
-// both, and kernel mode adds its VXLAN device, the larger surface; datapath-diff compares the compiled
-// kernel table with the switch's explanation, and in tun mode the switch is both (its promises have unit
-// tests). ONEHOST_DATAPATH=tun still runs them.
+// suite's time): UDP MOUNT/NFS/portmap (IPv4 and IPv6) are decided in user space and reach it through
+// the TUN in both modes; the status page reads the same state either way; the host filter (exposure) is
+// one nft table in both, and kernel mode adds its VXLAN device, the larger surface; datapath-diff
+// compares the compiled kernel table with the switch's explanation, and in tun mode the switch is both
+// (its promises have unit tests). ONEHOST_DATAPATH=tun still runs them.
 const KERNEL_PASS_ONLY = [
   'src/datapath-diff.e2e.test.ts',
   'src/nfs.e2e.test.ts',
+  'src/nfs6.e2e.test.ts',
   'src/status-page.e2e.test.ts',
   'src/exposure.e2e.test.ts',
   'src/exposure6.e2e.test.ts',

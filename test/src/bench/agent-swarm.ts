@@ -45,63 +45,99 @@ const address = (i: number) => `198.19.${(i + 1) >> 8}.${(i + 1) & 255}`;
 const mac = (i: number) =>
   `02:00:5e:13:${((i + 1) >> 8).toString(16).padStart(2, '0')}:${((i + 1) & 255).toString(16).padStart(2, '0')}`;
 
-interface Sim {
-  name: string;
-  conn: MembershipConnection;
-  id: number;
-  stream: ReturnType<MembershipConnection['heartbeat']>;
-  timer: NodeJS.Timeout | undefined;
-  acks: number;
-  ended: boolean;
-}
-const sims: Sim[] = [];
 let joinRetries = 0;
+/** heartbeat streams the gateway ended (or that broke) while their agent was beating */
+let streamsEnded = 0;
+let rejoins = 0;
 const JOIN_DEADLINE_MS = 480_000;
 const joinMs: number[] = [];
+
+/** Sim is one simulated agent: join, then a heartbeat stream; an ended stream means join again. */
+class Sim {
+  readonly name: string;
+  readonly conn: MembershipConnection;
+  acks = 0;
+  silenced = false;
+  lastEndAt = 0;
+  private stream: ReturnType<MembershipConnection['heartbeat']> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly i: number) {
+    this.name = name(i);
+    this.conn = connectMembership(gateways[i % gateways.length]!, tls(this.name), { deadlineMs: 20_000 });
+  }
+
+  /** join as the agent does: a refused or timed-out join is tried again a second later */
+  async join(): Promise<void> {
+    for (;;) {
+      try {
+        const r = await this.conn.join({
+          nodeName: this.name,
+          internalAddress: address(this.i),
+          capabilities: [],
+          vxlanMac: mac(this.i),
+        });
+        this.beat(r.nodeId);
+        return;
+      } catch (e) {
+        joinRetries++;
+        if (performance.now() - t0 > JOIN_DEADLINE_MS) throw e;
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+    }
+  }
+
+  private beat(nodeId: number): void {
+    const stream = this.conn.heartbeat();
+    this.stream = stream;
+    let over = false;
+    const ended = () => {
+      if (over) return;
+      over = true;
+      clearInterval(this.timer);
+      if (this.silenced || closing) return;
+      streamsEnded++;
+      this.lastEndAt = performance.now();
+      rejoins++;
+      setTimeout(() => void this.join().catch(() => {}), 1000);
+    };
+    stream.on('data', () => {
+      this.acks++;
+    });
+    stream.on('error', ended);
+    stream.on('status', ended);
+    let sequence = 0;
+    const send = () => {
+      sequence++;
+      stream.write({ nodeName: this.name, nodeId, sequence, healthUpdate: sequence === 1, health: [] });
+    };
+    send();
+    this.timer = setInterval(send, INTERVAL);
+  }
+
+  /** silence stops beating and keeps the connection: a host that died without a FIN */
+  silence(): void {
+    this.silenced = true;
+    clearInterval(this.timer);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.stream?.end();
+    this.conn.close();
+  }
+}
+let closing = false;
+const sims: Sim[] = [];
 
 async function joinAll(): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < N) {
-      const i = next++;
-      const n = name(i);
-      const conn = connectMembership(gateways[i % gateways.length]!, tls(n), { deadlineMs: 20_000 });
+      const sim = new Sim(next++);
       const t = performance.now();
-      // as the agent does: a refused or timed-out join is tried again a second later
-      let r: Awaited<ReturnType<MembershipConnection['join']>> | undefined;
-      while (r === undefined) {
-        try {
-          r = await conn.join({
-            nodeName: n,
-            internalAddress: address(i),
-            capabilities: [],
-            vxlanMac: mac(i),
-          });
-        } catch (e) {
-          joinRetries++;
-          if (performance.now() - t0 > JOIN_DEADLINE_MS) throw e;
-          await new Promise((res) => setTimeout(res, 1000));
-        }
-      }
+      await sim.join();
       joinMs.push(performance.now() - t);
-      const stream = conn.heartbeat();
-      const sim: Sim = { name: n, conn, id: r.nodeId, stream, timer: undefined, acks: 0, ended: false };
-      stream.on('data', () => {
-        sim.acks++;
-      });
-      stream.on('error', () => {
-        sim.ended = true;
-      });
-      stream.on('status', () => {
-        sim.ended = true;
-      });
-      let sequence = 0;
-      const beat = () => {
-        sequence++;
-        stream.write({ nodeName: n, nodeId: r.nodeId, sequence, healthUpdate: sequence === 1, health: [] });
-      };
-      beat();
-      sim.timer = setInterval(beat, INTERVAL);
       sims.push(sim);
     }
   };
@@ -143,19 +179,31 @@ const watches = gateways.map((g, k) => {
   return w;
 });
 
+// settled: no stream ended for 3 s (at most a minute), every agent beating again
+const endedWhileJoining = streamsEnded;
+const tSettle = performance.now();
+while (performance.now() - tSettle < 60_000) {
+  const quietSince = Math.max(tSettle, ...sims.map((s) => s.lastEndAt));
+  if (performance.now() - quietSince >= 3000) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+say({ phase: 'settled', seconds: (performance.now() - tSettle) / 1000, endedWhileJoining });
+
 for (const s of sims) s.acks = 0;
+const endedBefore = streamsEnded;
 say({ phase: 'steady', seconds: Number(a['steady-s']) });
 await new Promise((r) => setTimeout(r, Number(a['steady-s']) * 1000));
 say({
   phase: 'steady-end',
-  streamsEnded: sims.filter((s) => s.ended).length,
+  streamsEnded: streamsEnded - endedBefore,
   acks: sims.reduce((n, s) => n + s.acks, 0),
 });
 
 // silent agents: stop beating, keep the connection open (what a host that died without a FIN looks like)
 const silent = sims.slice(0, SILENT);
+for (const m of downAt) m.clear();
 const tSilent = performance.now();
-for (const s of silent) clearInterval(s.timer);
+for (const s of silent) s.silence();
 const until = Date.now() + 15_000;
 while (Date.now() < until && !downAt.every((m) => silent.every((s) => m.has(s.name))))
   await new Promise((r) => setTimeout(r, 20));
@@ -165,12 +213,10 @@ say({
     const ms = silent.filter((s) => downAt[k]!.has(s.name)).map((s) => downAt[k]!.get(s.name)! - tSilent);
     return { gateway: g, seen: ms.length, of: silent.length, p50Ms: pctl(ms, 50), maxMs: Math.max(...ms) };
   }),
+  rejoins,
 });
+closing = true;
 for (const w of watches) w.cancel();
-for (const s of sims) {
-  clearInterval(s.timer);
-  s.stream.end();
-  s.conn.close();
-}
+for (const s of sims) s.close();
 clearTimeout(deadline);
 process.exit(0);

@@ -148,7 +148,8 @@ try {
     '--silent',
     String(a.silent),
   ]);
-  const joined = await phase(swarm, 'joined', 300_000);
+  const joined = await phase(swarm, 'joined', 600_000);
+  const settled = await phase(swarm, 'settled', 90_000);
   await phase(swarm, 'steady', 10_000);
   const meter = new CpuMeter({ gateway: cl.gateway!.pid, swarm: swarm.pid });
   const w0 = await writesNow(cl);
@@ -158,6 +159,7 @@ try {
   const w1 = await writesNow(cl);
   const detected = (await phase(swarm, 'detected', 60_000)) as {
     perGateway: Array<{ gateway: string; seen: number; of: number; p50Ms: number; maxMs: number }>;
+    rejoins: number;
   };
   const cores = (p: string) => (use.procs[p] ? use.procs[p]!.user + use.procs[p]!.sys : Number.NaN);
   const f = (x: unknown, d = 1) => Number(x).toFixed(d);
@@ -166,6 +168,9 @@ try {
   );
   console.log(
     `  joined               ${joined.agents} in ${f(joined.seconds)} s (join p50 ${f(joined.joinP50Ms, 0)} ms, p99 ${f(joined.joinP99Ms, 0)} ms, ${joined.joinRetries} tried again)`,
+  );
+  console.log(
+    `  settled              after ${f(settled.seconds)} s more (${settled.endedWhileJoining} heartbeat streams ended by the gateway while agents joined; their agents joined again)`,
   );
   console.log(
     `  steady window        ${f(use.wallSeconds)} s, ${steadyEnd.acks} acknowledgements, ${steadyEnd.streamsEnded} streams ended`,
@@ -181,6 +186,10 @@ try {
   console.log(
     `bench control_scale agents=${N} gateway_cpu=${f(cores('gateway'), 3)} etcd_writes_per_s=${f((w1 - w0) / use.wallSeconds, 2)} detect_max_ms=${f(Math.max(...detected.perGateway.map((g) => g.maxMs)), 0)}`,
   );
+  // the gateway's errors during the run (a refused write, a clash), first lines
+  const errors = cl.gateway?.output().split('\n').filter((l) => /"level":50/.test(l)) ?? [];
+  console.log(`  gateway errors       ${errors.length}`);
+  for (const l of errors.slice(0, 5)) console.log(`    ${l.slice(0, 400)}`);
   await cleanup();
 } catch (e) {
   console.error(`bench: ${(e as Error).message}`);

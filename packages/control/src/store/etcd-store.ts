@@ -91,8 +91,6 @@ export class EtcdStore implements ControlStore {
   private seq = 0;
   /** transactions that found another gateway's change since their read, and read again */
   racesLost = 0;
-  /** see allocationView */
-  private view: Snapshot | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
   /** the revision `load` read at; the watch starts after it */
   private loadedRevision: number | null = null;
@@ -141,13 +139,10 @@ export class EtcdStore implements ControlStore {
         // cluster (a thousand agents joining) would have every member's breaker open at once and every
         // write refused while etcd works (measured with bench:control).
         host: () =>
-          circuitBreaker(
-            handleWhen((e) => e instanceof GRPCUnavailableError),
-            {
-              halfOpenAfter: 1000,
-              breaker: new ConsecutiveBreaker(2),
-            },
-          ),
+          circuitBreaker(handleWhen((e) => e instanceof GRPCUnavailableError), {
+            halfOpenAfter: 1000,
+            breaker: new ConsecutiveBreaker(2),
+          }),
         // each retry goes to another member: one down of three costs nothing
         global: retry(handleWhen(isRecoverableError), {
           maxAttempts: opts.endpoints.length,
@@ -185,38 +180,25 @@ export class EtcdStore implements ControlStore {
     const key = this.keys.member(m.name);
     // One admission at a time per gateway: concurrent ones would only lose races to each other.
     return this.serial(ADMISSIONS, async () => {
-      let fresh = false;
-      for (let lost = 0; ; ) {
-        const { snap, cached } = await this.allocationView(`admitting ${m.name}`, fresh);
+      for (let attempt = 1; ; attempt++) {
+        const snap = await this.read(`admitting ${m.name}`);
         const plan = planAllocation(snap, m, rules);
-        if (plan.kind !== 'created') {
-          // "known" or "exhausted" from the view may be out of date (forgotten elsewhere): read first
-          if (!cached) return plan;
-          fresh = true;
-          continue;
-        }
-        // Nobody took the name, and no member was added since the view (each moves the counter).
-        const counterRevision = snap.counterRevision;
+        if (plan.kind !== 'created') return plan;
+        // Nobody took the name, and no member was added since the read (each moves the counter).
         const r = await this.owned(key, `admitting ${m.name}`, () =>
           this.client
             .if(key, 'Create', '==', 0)
-            .and(this.keys.counter, 'Mod', '==', counterRevision)
+            .and(this.keys.counter, 'Mod', '==', snap.counterRevision)
             .then(
               this.client.put(key).value(JSON.stringify(plan.member)),
               this.client.put(this.keys.counter).value(String(plan.member.id + 1)),
             )
             .commit(),
         );
-        if (r.succeeded) {
-          this.noteWritten(plan.member, r.header.revision, true);
-          return plan;
-        }
-        this.view = null;
-        fresh = true;
-        if (cached) continue; // an old view is no lost race
+        if (r.succeeded) return plan;
         this.racesLost++;
-        if (++lost >= MAX_ATTEMPTS)
-          throw new EtcdStoreError(`${this.source}: admitting ${m.name}: lost ${lost} races in a row`);
+        if (attempt >= MAX_ATTEMPTS)
+          throw new EtcdStoreError(`${this.source}: admitting ${m.name}: lost ${attempt} races in a row`);
       }
     });
   }
@@ -224,74 +206,33 @@ export class EtcdStore implements ControlStore {
   putMember(m: MemberRecord): Promise<void> {
     const rec = structuredClone(m);
     return this.write(this.keys.member(m.name), `writing member ${m.name}`, async () => {
-      let fresh = false;
-      for (let lost = 0; ; ) {
-        const { snap, cached } = await this.allocationView(`writing member ${rec.name}`, fresh);
+      for (let attempt = 1; ; attempt++) {
+        const snap = await this.read(`writing member ${rec.name}`);
         const clash = clashOf(snap.members, rec);
-        if (clash !== null) {
-          if (cached) {
-            fresh = true;
-            continue;
-          }
-          throw new EtcdStoreError(`${this.source}: member ${rec.name}: ${clash}`, true);
-        }
+        if (clash !== null) throw new EtcdStoreError(`${this.source}: member ${rec.name}: ${clash}`, true);
         // The counter's revision guards against a member added meanwhile with this id or block.
-        const counterMoves = rec.id >= snap.nextNodeId;
         const ops = [this.client.put(this.keys.member(rec.name)).value(JSON.stringify(rec))];
-        if (counterMoves) ops.push(this.client.put(this.keys.counter).value(String(rec.id + 1)));
-        const counterRevision = snap.counterRevision;
+        if (rec.id >= snap.nextNodeId) ops.push(this.client.put(this.keys.counter).value(String(rec.id + 1)));
         const r = await this.owned(this.keys.member(rec.name), `writing member ${rec.name}`, () =>
           this.client
-            .if(this.keys.counter, 'Mod', '==', counterRevision)
+            .if(this.keys.counter, 'Mod', '==', snap.counterRevision)
             .then(...ops)
             .commit(),
         );
-        if (r.succeeded) {
-          this.noteWritten(rec, r.header.revision, counterMoves);
-          return;
-        }
-        this.view = null;
-        fresh = true;
-        if (cached) continue;
+        if (r.succeeded) return;
         this.racesLost++;
-        if (++lost >= MAX_ATTEMPTS)
-          throw new EtcdStoreError(`${this.source}: writing member ${rec.name}: lost ${lost} races in a row`);
+        if (attempt >= MAX_ATTEMPTS)
+          throw new EtcdStoreError(
+            `${this.source}: writing member ${rec.name}: lost ${attempt} races in a row`,
+          );
       }
     });
-  }
-
-  /**
-   * allocationView is what admissions and member writes check against: the members, the counter and
-   * its revision as this store last read or wrote them, or read now when `fresh` or there is none. Not
-   * reading the whole prefix for each write is what lets a thousand agents join and change state
-   * (bench:control); a view gone out of date costs one failed transaction, since every such write
-   * compares the counter's revision, and a refusal found in an old view is checked with a fresh read.
-   */
-  private async allocationView(what: string, fresh: boolean): Promise<{ snap: Snapshot; cached: boolean }> {
-    if (!fresh && this.view !== null) return { snap: this.view, cached: true };
-    const snap = await this.read(what);
-    this.view = snap;
-    return { snap, cached: false };
-  }
-
-  /** noteWritten puts a member this store wrote into the view (and the counter it moved). */
-  private noteWritten(rec: MemberRecord, revision: string, counterMoved: boolean): void {
-    const v = this.view;
-    if (v === null) return;
-    const i = v.members.findIndex((x) => x.name === rec.name);
-    if (i >= 0) v.members[i] = rec;
-    else v.members.push(rec);
-    if (counterMoved) {
-      v.nextNodeId = rec.id + 1;
-      v.counterRevision = revision;
-    }
   }
 
   deleteMember(name: string): Promise<void> {
     const key = this.keys.member(name);
     return this.write(key, `deleting member ${name}`, async () => {
       await this.owned(key, `deleting member ${name}`, () => this.client.delete().key(key).exec());
-      if (this.view !== null) this.view.members = this.view.members.filter((x) => x.name !== name);
     });
   }
 

@@ -108,7 +108,7 @@ beforeAll(async () => {
         )
         .replace(
           /^entries:\n/m,
-          'entries:\n  - { protocol: tcp, port: 8086, function: fixed, node: n2 }\n  - { protocol: udp, port: 8087, function: fixed, node: n2 }\n',
+          'entries:\n  - { protocol: tcp, port: 8086, function: fixed, node: n2 }\n  - { protocol: udp, port: 8087, function: fixed, node: n2 }\n  - { protocol: tcp, port: 8088, function: connection, policy: least-conn, nodes: [n1, n2, n3] }\n',
         ),
   });
   client6 = c.lab.addresses.ipv6.clients[0]!;
@@ -116,12 +116,22 @@ beforeAll(async () => {
   const dir = `${c.lab.runDir}/n2/www6`;
   await c.lab.exec('n2', 'sh', ['-c', `mkdir -p ${dir} && echo n2 > ${dir}/index.html`]);
   c.lab.spawn('n2', 'python3', ['-m', 'http.server', '8086', '--bind', '::', '--directory', dir]);
-  await waitFor(
-    async () => (await c.lab.exec('n2', 'ss', ['-ltn', 'sport = :8086'])).stdout.includes('LISTEN'),
-    {
-      what: 'the file server on n2:8086',
-    },
-  );
+  // the least-connections entry's servers: one on each node, IPv6 only, naming it
+  for (const n of ['n1', 'n2', 'n3']) {
+    const d = `${c.lab.runDir}/${n}/lc6`;
+    await c.lab.exec(n, 'sh', ['-c', `mkdir -p ${d} && echo ${n} > ${d}/index.html`]);
+    c.lab.spawn(n, 'python3', ['-m', 'http.server', '8088', '--bind', '::', '--directory', d]);
+  }
+  for (const [n, port] of [
+    ['n2', 8086],
+    ['n1', 8088],
+    ['n2', 8088],
+    ['n3', 8088],
+  ] as const)
+    await waitFor(
+      async () => (await c.lab.exec(n, 'ss', ['-ltn', `sport = :${port}`])).stdout.includes('LISTEN'),
+      { what: `the file server on ${n}:${port}` },
+    );
 }, 180_000);
 afterAll(async () => {
   await c?.stop();
@@ -271,6 +281,45 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
       expect((await tunRx()) - rx0).toBeLessThan(3);
       // seven connections of at least five segments each from the client, all decided in the kernel
       expect((await kernel()) - k0).toBeGreaterThanOrEqual(35);
+    },
+  );
+
+  it.skipIf(DATAPATH !== 'kernel')(
+    'kernel mode: IPv6 least-connections: user space places the SYN, its flow log hands the flow to the kernel',
+    async () => {
+      const path = (p: 'kernel' | 'user') =>
+        c.metric('onehost_function_packets_total', { function: 'connection', path: p });
+      const [k0, u0] = [await path('kernel'), await path('user')];
+      const seen: string[] = [];
+      const base = 49000 + (process.pid % 1000);
+      for (let i = 0; i < 6; i++)
+        seen.push(
+          (await c.curl('c1', `http://[${VIP6}]:8088/`, ['-6', '--local-port', String(base + i)])).trim(),
+        );
+      // least-connections spreads the six (none stays open) over the three nodes
+      expect(new Set(seen)).toEqual(new Set(['n1', 'n2', 'n3']));
+      // each connection's flow is in the kernel's IPv6 flow map, on the node that answered
+      for (let i = 0; i < 6; i++) {
+        const e = JSON.parse(
+          await c.ctl(['explain', '--json', '--packet', syn6Hex(client6, VIP6, base + i, 8088, ACK)]),
+        );
+        // (a table being applied meanwhile, say a node's heartbeat late on a loaded host, only prefixes it)
+        expect(e.path).toMatch(
+          new RegExp(
+            `^(kernel runs table version \\d+, the switch \\d+ \\(being applied\\); )?kernel: flow entry ${seen[i]}, \\d+ packets, expires in `,
+          ),
+        );
+      }
+      // per connection: the SYN (and a segment racing the flow log's drain) in user space; the rest,
+      // at least three more segments from the client, in the kernel
+      const [k, u] = [(await path('kernel')) - k0, (await path('user')) - u0];
+      expect(k, `kernel ${k}, user ${u}`).toBeGreaterThanOrEqual(18);
+      expect(u, `kernel ${k}, user ${u}`).toBeGreaterThanOrEqual(6);
+      expect(u, `kernel ${k}, user ${u}`).toBeLessThan(k);
+      // conns lists them as the kernel's flows, the client as [address]:port
+      const conns = await c.ctl(['conns', '--port', '8088']);
+      for (let i = 0; i < 6; i++)
+        expect(conns).toMatch(new RegExp(`\\[${client6}\\]:${base + i} +tcp/8088 +${seen[i]} .* kernel `));
     },
   );
 

@@ -161,6 +161,11 @@ function spliceText(c: Connection): string {
   return `ack ${sign(s.seqOffset)} ts ${sign(-s.tsOffset)} →:${s.nodePort}`;
 }
 
+/** clientText is a client as `addr:port`, an IPv6 one as `[addr]:port` (RFC 5952 §6), as explain --flow takes it. */
+export function clientText(address: string, port: number): string {
+  return address.includes(':') || address === '?' ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** conns lists the gateway's connection table (TCP connections and UDP flows), filtered. */
 export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): Promise<number> {
   return withGateway('conns', flags, io, async (gw) => {
@@ -178,7 +183,7 @@ export function runConns(flags: GatewayFlags, filter: ConnsFilter, io: Output): 
     if (flags.json)
       return printJson(io, { total: r.total, more: r.more, connections: r.connections.map(connJson) });
     const rows = r.connections.map((c) => [
-      `${c.srcAddress}:${c.srcPort}`,
+      clientText(c.srcAddress, c.srcPort),
       `${transportOf(c.protocol)}/${c.port}`,
       c.nodeName || String(c.nodeId),
       c.state,

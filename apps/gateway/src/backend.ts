@@ -309,8 +309,45 @@ export class GatewaySwitch implements SwitchBackend {
         });
       }
     }
+    // IPv6: the kernel's keys are hashes (fastpath compile.ts), so a flow's client address is known only
+    // when the switch has the flow too (least-connections, re-derived flows); otherwise it shows as `?`
+    const known6 = new Map<string, string>();
+    for (const u of user)
+      if (u.srcAddress.includes(':'))
+        for (const k of fp.flowKeys6(u.srcAddress, u.srcPort))
+          known6.set(`${u.protocol}/${u.port}/${k}`, u.srcAddress);
+    for (const e of fp.applied6?.entries.values() ?? []) {
+      const protocol: Protocol = e.protocol === 6 ? 'tcp' : 'udp';
+      if (e.flowMap === undefined || (f.protocol !== undefined && f.protocol !== protocol)) continue;
+      if (f.port !== undefined && f.port !== e.port) continue;
+      const want = Math.max(0, f.limit - out.length);
+      const read = await fp.flowsOf6(e.protocol, e.port, want + 1);
+      if (read.length > want) more = true;
+      for (const x of read.slice(0, want)) {
+        const node = fp.nodeOfMark(x.mark);
+        const nodeName = snap?.nodes.nameOf(node) ?? `#${node}`;
+        if (f.nodeName !== undefined && f.nodeName !== nodeName) continue;
+        const address = known6.get(`${protocol}/${e.port}/${x.vip}/${x.client}/${x.port}`) ?? '?';
+        seen.add(`${protocol}/${e.port}/${address}/${x.port}`);
+        total++;
+        if (out.length >= f.limit) continue;
+        out.push({
+          protocol,
+          port: e.port,
+          srcAddress: address,
+          srcPort: x.port,
+          nodeId: node,
+          nodeName,
+          state: stateOfTimeout(e, x.timeoutMs),
+          expiresInMs: x.expiresMs,
+          path: 'kernel',
+          packets: packetsOf(x.packets),
+        });
+      }
+    }
     for (const u of user) {
-      if (seen.has(`${u.protocol}/${u.port}/${parseIpv4(u.srcAddress)}/${u.srcPort}`)) continue;
+      const a = u.srcAddress.includes(':') ? u.srcAddress : parseIpv4(u.srcAddress);
+      if (seen.has(`${u.protocol}/${u.port}/${a}/${u.srcPort}`)) continue;
       total++;
       if (out.length < f.limit) out.push(u);
     }

@@ -236,14 +236,7 @@ export function compileState(
     vmap.set(`${protoName(e.protocol)} . ${e.port}`, `goto ${chain}`);
     const count = `counter name "${counter}"`;
     const rules: string[] = [];
-    // IPv6 least-connections: user space keeps those flows, and its flow log (what it writes into the
-    // kernel's maps) is IPv4 only, so every packet goes up, unguarded as before the IPv6 fast path
-    const userV6 =
-      family === 6 && plan.path === 'kernel' && plan.kind === 'connection' && plan.policy === 'least-conn';
-    switch (plan.path === 'user' ? 'user' : userV6 ? 'user6' : plan.kind) {
-      case 'user6':
-        rules.push('meta mark set 0 accept');
-        break;
+    switch (plan.path === 'user' ? 'user' : plan.kind) {
       case 'user':
         if (e.protocol === 6) rules.push('tcp flags & (syn | ack) == syn goto tun_payload_syn');
         rules.push('goto tun_payload');

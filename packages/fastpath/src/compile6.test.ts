@@ -1,7 +1,7 @@
 import { MessageSwitch, parseConfigText } from '@onehost/switch';
 import { describe, expect, it } from 'vitest';
 import { compileState, type FastPathLayout } from './compile.js';
-import { key6 } from './explain.js';
+import { flowKeyWords6, key6 } from './explain.js';
 import { ipChanges, renderTransaction } from './render.js';
 
 // What the IPv6 fast path compiles, as text: no kernel needed (fastpath.test.ts loads the IPv4 one).
@@ -76,10 +76,15 @@ describe('the IPv6 fast path', () => {
     expect(compiled(4).chains.get('clamp')!.rules[0]).toContain('maxseg size set 1510');
   });
 
-  it('leaves least-connections to user space (its flow log is IPv4), the other functions to the kernel', () => {
+  it('keeps least-connections’ flows (the flow log writes them), and the other functions, in the kernel', () => {
     const s = compiled(6);
-    expect(s.chains.get('e_tcp_8080')!.rules).toEqual(['meta mark set 0 accept']);
-    expect(s.flowMaps.has('f_tcp_8080')).toBe(false);
+    // as IPv4's: a flow found goes on; a SYN without one goes to user space, which picks and logs it
+    expect(s.chains.get('e_tcp_8080')!.rules[0]).toMatch(/ map @f_tcp_8080 goto h_tcp_8080$/);
+    expect(s.chains.get('n_tcp_8080')!.rules).toEqual([
+      'tcp flags & (syn | ack | rst) == syn goto tun_first',
+      'goto tun_unknown',
+    ]);
+    expect(s.flowMaps.has('f_tcp_8080')).toBe(true);
     expect(s.chains.get('e_tcp_5201')!.rules[0]).toMatch(/meta mark set 0x6f480001 goto to_node$/);
     expect(s.flowMaps.has('f_udp_53')).toBe(true);
     // IPv6 to the portmapper goes up; the switch hands it to the host's stack through the TUN, as in tun mode
@@ -112,5 +117,23 @@ describe('the IPv6 fast path', () => {
     // the same flow, the same key; another port, another key
     expect(key6(p, 0x1234)).toEqual(k);
     expect(key6(p, 0x1235).subarray(0, 8)).not.toEqual(k.subarray(0, 8));
+  });
+
+  it('the flow log’s IPv6 words give the kernel’s key bytes (FlowBatch writes them in network order)', () => {
+    const p = new Uint8Array(40);
+    p[0] = 0x60;
+    for (let i = 8; i < 40; i++) p[i] = (i * 37) & 0xff;
+    const k = key6(p, 40123);
+    const t = new Uint8Array(36);
+    t.set(p.subarray(24, 40), 0);
+    t.set(p.subarray(8, 24), 16);
+    t[32] = 40123 >>> 8;
+    t[33] = 40123 & 0xff;
+    const w = new Uint32Array(2);
+    flowKeyWords6(t, w);
+    const be = new DataView(new ArrayBuffer(8));
+    be.setUint32(0, w[0]!);
+    be.setUint32(4, w[1]!);
+    expect([...new Uint8Array(be.buffer)]).toEqual([...k.subarray(0, 8)]);
   });
 });

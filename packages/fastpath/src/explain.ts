@@ -68,6 +68,21 @@ export function key6(packet: Uint8Array, srcPort: number): Uint8Array {
   return k;
 }
 
+/**
+ * flowKeyWords6 fills `out` with the two hash words of an IPv6 flow's key as a FlowBatch takes them
+ * (the batch writes words in network order, the kernel's registers hold the hashes in host order,
+ * little-endian here: so byte-swapped). `t` is the 36-byte tuple, cluster address, client address,
+ * client port padded (key6). Allocates nothing: the flow log's drain calls it per record.
+ */
+export function flowKeyWords6(t: Uint8Array, out: Uint32Array): void {
+  for (let i = 0; i < FLOW_KEY_SEEDS.length; i++)
+    out[i] = bswap32(reciprocalScale(jhashBytes(t, 36, FLOW_KEY_SEEDS[i]!), FLOW_KEY_MOD));
+}
+
+function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
 const ICMP_ERRORS = new Set([3, 4, 5, 11, 12]);
 
 /**
@@ -159,8 +174,6 @@ function explain6(
   if (e.plan.path === 'user') return `${lag}user space: ${e.plan.why}`;
   if (e.plan.path === 'kernel' && e.plan.kind === 'local')
     return `${lag}user space: local (the gateway's ${e.kind} answers on the IPv6 cluster address)`;
-  if (e.plan.path === 'kernel' && e.plan.kind === 'connection' && e.plan.policy === 'least-conn')
-    return `${lag}user space: least-connections over IPv6 (the switch keeps IPv6 flows; the kernel passes every packet up)`;
   const k = key6(packet, p.srcPort);
   const look: FlowLookup = {
     flow: (x) => view.flowEntry6(x.protocol, x.port, k),

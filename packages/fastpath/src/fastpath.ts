@@ -7,6 +7,7 @@ import {
   NftFlows,
 } from '@onehost/kernel';
 import { FLOW_OP, type FlowLog, type KernelPlan, type TableSnapshot } from '@onehost/switch';
+import { parseIpv6 } from '@onehost/wire';
 import type { Logger } from 'pino';
 import {
   compileState,
@@ -19,7 +20,7 @@ import {
   markOf,
   type NodeEndpoint,
 } from './compile.js';
-import { explainPath, kernelFlow } from './explain.js';
+import { explainPath, flowKeyWords6, kernelFlow } from './explain.js';
 import { type ExistingObjects, ipChanges, localRuleArgs, renderTransaction } from './render.js';
 
 /** A named counter of the fast path's table. */
@@ -103,10 +104,17 @@ export class FastPath {
   private readonly batch = new FlowBatch(8192);
   private mapNames: string[] = [];
   private mapIndex = new Map<number, number>();
+  /** the IPv6 table's flow maps, written through `flows6` */
+  private readonly batch6 = new FlowBatch(8192);
+  private mapNames6: string[] = [];
+  private mapIndex6 = new Map<number, number>();
+  /** an IPv6 flow's hashed tuple: cluster address, client address, client port padded to 4 (compile.ts) */
+  private readonly tuple6 = new Uint8Array(36);
+  private readonly words6 = new Uint32Array(2);
   private loggedError = '';
   private loggedFlowError = '';
   private flows: NftFlows | null = null;
-  /** the IPv6 table's maps and counters (read only: user space writes no IPv6 flows) */
+  /** the IPv6 table's maps and counters (user space writes IPv6 flows from the flow log) */
   private flows6: NftFlows | null = null;
   /** nftables in this process: transactions, and listings as JSON */
   private nft: NftContext | null = null;
@@ -270,6 +278,7 @@ export class FastPath {
       for (const id of [...this.rules]) if (!next.nodes.has(id)) this.rules.delete(id);
       for (const id of [...this.rules6]) if (!next.nodes.has(id)) this.rules6.delete(id);
       this.indexMaps(next);
+      this.indexMaps6(next6);
       this.stats.applied++;
       this.stats.appliedVersion = next.version;
       this.lastError = '';
@@ -300,6 +309,17 @@ export class FastPath {
     }
   }
 
+  private indexMaps6(s: KernelState | null): void {
+    this.mapNames6 = [];
+    this.mapIndex6 = new Map();
+    if (s === null) return;
+    for (const e of s.entries.values()) {
+      if (e.flowMap === undefined) continue;
+      this.mapIndex6.set((e.protocol << 16) | e.port, this.mapNames6.length);
+      this.mapNames6.push(e.flowMap);
+    }
+  }
+
   /**
    * drainFlowLog writes what user space decided about flows the kernel keeps into their flow maps (one
    * netlink transaction), emptying the log. Called after each packet batch; cheap when the log is empty.
@@ -313,7 +333,24 @@ export class FastPath {
     const b = this.batch;
     const layout = this.o.layout;
     const gw = this.state.gatewayId;
-    log.drain((op, protocol, port, vip, client, clientPort, node, timeoutMs) => {
+    const b6 = this.batch6;
+    const t = this.tuple6;
+    const w = this.words6;
+    log.drain((op, protocol, port, vip, client, clientPort, node, timeoutMs, family) => {
+      if (family === 6) {
+        const set = this.mapIndex6.get((protocol << 16) | port);
+        if (set === undefined || this.flows6 === null) return;
+        if (b6.full) this.flushBatch6();
+        // the key the kernel's rules build (compile.ts): two jhashes of the tuple, then the port
+        t.set(log.addr6, 0);
+        t[32] = clientPort >>> 8;
+        t[33] = clientPort & 0xff;
+        flowKeyWords6(t, w);
+        if (op === FLOW_OP.UPSERT)
+          b6.upsert(set, w[0]!, w[1]!, clientPort, markOf(layout, node, gw), timeoutMs);
+        else b6.remove(set, w[0]!, w[1]!, clientPort);
+        return;
+      }
       const set = this.mapIndex.get((protocol << 16) | port);
       if (set === undefined) return;
       if (b.full) this.flushBatch();
@@ -322,6 +359,26 @@ export class FastPath {
     });
     this.stats.flowLogDropped = log.dropped;
     this.flushBatch();
+    this.flushBatch6();
+  }
+
+  private flushBatch6(): void {
+    const b = this.batch6;
+    if (b.count === 0 || this.flows6 === null) {
+      b.clear();
+      return;
+    }
+    const r = this.flows6.apply(this.mapNames6, b);
+    b.clear();
+    this.stats.flowWrites += r.applied;
+    this.stats.flowWriteFailures += r.failed;
+    if (r.failed > 0 && r.error !== this.loggedFlowError) {
+      this.o.log.warn(
+        { failed: r.failed, problem: r.error, family: 6 },
+        'flow map writes refused (logged once per reason)',
+      );
+      this.loggedFlowError = r.error ?? '';
+    }
   }
 
   private flushBatch(): void {
@@ -404,6 +461,33 @@ export class FastPath {
     const e = this.state?.entries.get(entryName(protocol, port));
     if (e?.flowMap === undefined || this.flows === null) return [];
     return this.flows.dump(e.flowMap, limit).catch(() => []);
+  }
+
+  /**
+   * flowsOf6 reads an entry's flows from the kernel's IPv6 table: their keys are hashes (compile.ts), so
+   * an element's `vip` and `client` hold its two key words (flowKeyWords6), not addresses.
+   */
+  async flowsOf6(protocol: number, port: number, limit?: number): Promise<FlowElement[]> {
+    const e = this.state6?.entries.get(entryName(protocol, port));
+    if (e?.flowMap === undefined || this.flows6 === null) return [];
+    return this.flows6.dump(e.flowMap, limit).catch(() => []);
+  }
+
+  /**
+   * flowKeys6 names the kernel's IPv6 flow of client:port to each IPv6 cluster address as flowsOf6
+   * returns it, `vip/client/port` of its key words: the only way back from a hashed key to an address.
+   */
+  flowKeys6(client: string, port: number): string[] {
+    const t = new Uint8Array(36);
+    const w = new Uint32Array(2);
+    t.set(parseIpv6(client), 16);
+    t[32] = port >>> 8;
+    t[33] = port & 0xff;
+    return (this.o.layout.vips6 ?? []).map((v) => {
+      t.set(parseIpv6(v), 0);
+      flowKeyWords6(t, w);
+      return `${w[0]}/${w[1]}/${port}`;
+    });
   }
 
   /** nodeOfMark turns a mark back into a node id (the gateway's own mark into its id); -1 if none. */

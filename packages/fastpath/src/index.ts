@@ -21,7 +21,15 @@ export {
   TUN_CLASSES,
   type TunClass,
 } from './compile.js';
-export { explainPath, type KernelView, kernelFlow, key6, packetsOf, stateOfTimeout } from './explain.js';
+export {
+  explainPath,
+  flowKeyWords6,
+  type KernelView,
+  kernelFlow,
+  key6,
+  packetsOf,
+  stateOfTimeout,
+} from './explain.js';
 export {
   FastPath,
   type FastPathOptions,

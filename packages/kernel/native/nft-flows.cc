@@ -1,7 +1,7 @@
 // NftFlows: element operations on the fast path's nftables flow maps over one netlink socket, in
 // batches (one transaction per batch), with libnftnl building and parsing the messages. The maps are
 // `type ipv4_addr . ipv4_addr . inet_service : mark` (cluster address, client address, client port); a
-// table of family ip6 has `ipv6_addr . ipv6_addr . inet_service : mark` maps, read here (not written).
+// table of family ip6 has maps keyed on two hashes and the port (12 bytes too: fastpath compile.ts).
 //
 // An upsert is a DESTROYSETELEM then a NEWSETELEM of the key in one transaction: replacing an element
 // whose data differs is refused by NEWSETELEM alone (EBUSY), and DESTROY (Linux 6.3) does not fail when

@@ -5,7 +5,7 @@ import { DecisionOut } from './decision.js';
 import { FLOW_OP, FlowLog, type KernelPlan } from './kernel-plan.js';
 import { MessageSwitch } from './message-switch.js';
 import { configFrom } from './testing/example-config.js';
-import { tcpPacket, udpPacket } from './testing/packet-builder.js';
+import { tcp6Packet, tcpPacket, udp6Packet, udpPacket } from './testing/packet-builder.js';
 
 const { SYN, ACK, FIN } = TCP_FLAGS;
 const VIP = '203.0.113.10';
@@ -174,6 +174,53 @@ describe('the flow log', () => {
         timeoutMs: 900_000,
       }),
     ]);
+  });
+
+  it('records IPv6 flows with their addresses: cluster address, then client', () => {
+    const sw = new MessageSwitch();
+    sw.flowLog.enabled = true;
+    const VIP6 = '2001:db8::10';
+    sw.load(
+      configFrom(
+        yaml().replace(
+          'clusterAddresses: [{ network: outside, address: 203.0.113.10 }]',
+          `clusterAddresses: [{ network: outside, address: 203.0.113.10 }, { network: outside, address: "${VIP6}" }]`,
+        ),
+      ),
+    );
+    const out = new DecisionOut();
+    const got: { rec: Rec; family: number; addr6: number[] }[] = [];
+    const drain6 = () =>
+      sw.flowLog.drain((op, protocol, port, vip, client, clientPort, node, timeoutMs, family) =>
+        got.push({
+          rec: { op, protocol, port, vip, client, clientPort, node, timeoutMs },
+          family,
+          addr6: [...sw.flowLog.addr6],
+        }),
+      );
+    const syn = tcp6Packet({ src: '2001:db8:1::5', dst: VIP6, srcPort: 1000, dstPort: 81, flags: SYN });
+    sw.decide(syn, 0, syn.length, 0, out);
+    const node = out.node;
+    const ack = tcp6Packet({ src: '2001:db8:1::5', dst: VIP6, srcPort: 1000, dstPort: 81, flags: ACK });
+    sw.decide(ack, 0, ack.length, 0, out);
+    const lost = tcp6Packet({ src: '2001:db8:1::5', dst: VIP6, srcPort: 2000, dstPort: 80, flags: ACK });
+    sw.decide(lost, 0, lost.length, 0, out);
+    const u = udp6Packet({ src: '2001:db8:1::5', dst: VIP6, srcPort: 5353, dstPort: 53 });
+    sw.decide(u, 0, u.length, 0, out);
+    // and an IPv4 record between them keeps its family
+    const p4 = tcpPacket({ src: CLIENT, dst: VIP, srcPort: 1000, dstPort: 81, flags: SYN });
+    sw.decide(p4, 0, p4.length, 0, out);
+    expect(drain6()).toBe(5);
+    const addrs = [...syn.subarray(24, 40), ...syn.subarray(8, 24)];
+    const v6 = { protocol: 6, port: 81, vip: 0, client: 0, clientPort: 1000, node };
+    expect(got.map((g) => [g.family, g.rec])).toEqual([
+      [6, { op: FLOW_OP.UPSERT, ...v6, timeoutMs: 60_000 }],
+      [6, { op: FLOW_OP.UPSERT, ...v6, timeoutMs: 900_000 }],
+      [6, { op: FLOW_OP.REMOVE, ...v6, port: 80, clientPort: 2000, node: -1, timeoutMs: 0 }],
+      [6, expect.objectContaining({ op: FLOW_OP.UPSERT, protocol: 17, port: 53, clientPort: 5353 })],
+      [4, expect.objectContaining({ op: FLOW_OP.UPSERT, vip: parseIpv4(VIP), client: parseIpv4(CLIENT) })],
+    ]);
+    for (const g of got.slice(0, 4)) expect(g.addr6).toEqual(addrs);
   });
 
   it('is bounded: past its capacity records are dropped and counted', () => {

@@ -65,11 +65,21 @@ export class FlowLog {
   enabled = false;
   /** records dropped because the log was full */
   dropped = 0;
+  /**
+   * during `drain`, the IPv6 record's addresses: cluster address (16 bytes), then the client's. The
+   * kernel keys IPv6 flows on hashes of them (fastpath's compile.ts), which the log leaves to its reader.
+   */
+  readonly addr6 = new Uint8Array(32);
   private readonly rec: Int32Array;
+  /** per record: 4 or 6; IPv6 records' addresses in `addrs6` (32 bytes each) */
+  private readonly family: Uint8Array;
+  private readonly addrs6: Uint8Array;
   private n = 0;
 
   constructor(readonly capacity = 65_536) {
     this.rec = new Int32Array(capacity * WORDS);
+    this.family = new Uint8Array(capacity);
+    this.addrs6 = new Uint8Array(capacity * 32);
   }
 
   get size(): number {
@@ -97,6 +107,39 @@ export class FlowLog {
     this.add(FLOW_OP.REMOVE, protocol, port, vip, client, clientPort, -1, 0);
   }
 
+  /**
+   * upsert6 is `upsert` for an IPv6 flow: `buf` holds its packet, the IPv6 header at `ipOff` (source at
+   * +8, destination at +24: RFC 8200 §3).
+   */
+  upsert6(
+    protocol: number,
+    port: number,
+    buf: Uint8Array,
+    ipOff: number,
+    clientPort: number,
+    node: number,
+    timeoutMs: number,
+  ): void {
+    if (this.add(FLOW_OP.UPSERT, protocol, port, 0, 0, clientPort, node, timeoutMs)) this.copy6(buf, ipOff);
+  }
+
+  /** remove6 is `remove` for an IPv6 flow (see upsert6). */
+  remove6(protocol: number, port: number, buf: Uint8Array, ipOff: number, clientPort: number): void {
+    if (this.add(FLOW_OP.REMOVE, protocol, port, 0, 0, clientPort, -1, 0)) this.copy6(buf, ipOff);
+  }
+
+  /** copy6 marks the last record IPv6 and keeps its addresses, byte by byte (a subarray would allocate). */
+  private copy6(buf: Uint8Array, ipOff: number): void {
+    const i = this.n - 1;
+    this.family[i] = 6;
+    const a = this.addrs6;
+    const o = i * 32;
+    for (let j = 0; j < 16; j++) {
+      a[o + j] = buf[ipOff + 24 + j]!;
+      a[o + 16 + j] = buf[ipOff + 8 + j]!;
+    }
+  }
+
   private add(
     op: number,
     protocol: number,
@@ -106,11 +149,11 @@ export class FlowLog {
     clientPort: number,
     node: number,
     timeoutMs: number,
-  ): void {
-    if (!this.enabled) return;
+  ): boolean {
+    if (!this.enabled) return false;
     if (this.n >= this.capacity) {
       this.dropped++;
-      return;
+      return false;
     }
     const o = this.n * WORDS;
     const r = this.rec;
@@ -122,12 +165,15 @@ export class FlowLog {
     r[o + 5] = clientPort;
     r[o + 6] = node;
     r[o + 7] = Math.min(timeoutMs, 0x7fffffff);
+    this.family[this.n] = 4;
     this.n++;
+    return true;
   }
 
   /**
    * drain hands every record to `fn` (addresses as uint32) in order and empties the log; returns how many.
-   * `fn` must not append to this log.
+   * For an IPv6 record (`family` 6) `vip` and `client` are 0 and `addr6` holds its addresses while `fn`
+   * runs. `fn` must not append to this log.
    */
   drain(
     fn: (
@@ -139,13 +185,16 @@ export class FlowLog {
       clientPort: number,
       node: number,
       timeoutMs: number,
+      family: number,
     ) => void,
   ): number {
     const r = this.rec;
     const n = this.n;
     for (let i = 0; i < n; i++) {
       const o = i * WORDS;
-      fn(r[o]!, r[o + 1]!, r[o + 2]!, r[o + 3]! >>> 0, r[o + 4]! >>> 0, r[o + 5]!, r[o + 6]!, r[o + 7]!);
+      const f = this.family[i]!;
+      if (f === 6) for (let j = 0; j < 32; j++) this.addr6[j] = this.addrs6[i * 32 + j]!;
+      fn(r[o]!, r[o + 1]!, r[o + 2]!, r[o + 3]! >>> 0, r[o + 4]! >>> 0, r[o + 5]!, r[o + 6]!, r[o + 7]!, f);
     }
     this.n = 0;
     return n;

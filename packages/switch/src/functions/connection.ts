@@ -7,7 +7,7 @@ import type { PacketContext } from '../packet-context.js';
 import { FLOW, type FlowTable, flowStateName } from '../tables/flow-table.js';
 import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
 import { candidateIds, readNodeNames } from './candidates.js';
-import { type FlowTables, keptFlowTables, routeQuotedFlow } from './flow-tables.js';
+import { type FlowTables, keptFlowTables, logUpsert, routeQuotedFlow } from './flow-tables.js';
 import { MaglevPicker, pickLeastConn, RoundRobinCursor } from './maglev-picker.js';
 import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
 
@@ -123,8 +123,7 @@ class ConnectionManager implements RoutingFunction {
       return;
     }
     if (v6) ctx.fillKey6(ADDR6.SRC, b, c);
-    // the kernel fast path keeps IPv4 flows only
-    const logged = !v6 && this.deps.flowLog.enabled;
+    const logged = this.deps.flowLog.enabled;
     if ((flags & (SYN | ACK | RST)) === SYN) {
       this.routeSyn(ctx, out, flows, a, b, c, now);
       return;
@@ -144,7 +143,10 @@ class ConnectionManager implements RoutingFunction {
         if (ctx.trace !== null)
           ctx.trace.add(`connection: no entry for ${flowText(ctx)} and not a SYN → discard (Fig. 10)`);
         // the kernel may still hold the flow on a node that is gone: it must forget it too
-        if (!ctx.dryRun && logged) this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
+        if (!ctx.dryRun && logged) {
+          if (v6) this.deps.flowLog.remove6(6, p.dstPort, ctx.buf, p.ipHeaderOffset, p.srcPort);
+          else this.deps.flowLog.remove(6, p.dstPort, p.dst, a, p.srcPort);
+        }
         out.drop(DROP.NO_CONNECTION);
         return;
       }
@@ -165,7 +167,7 @@ class ConnectionManager implements RoutingFunction {
       if (!ctx.dryRun) {
         save(ctx, flows, a, b, c, node, state, 0, now + this.ttl[state]!, now);
         this.deps.counters.event(EVENT.CONN_REDERIVED);
-        if (logged) this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+        if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl[state]!);
       }
       out.forward(node, NO_PORT);
       return;
@@ -176,7 +178,7 @@ class ConnectionManager implements RoutingFunction {
     if (!ctx.dryRun) {
       flows.refresh(s, state, now + this.ttl[state]!);
       // A segment of a flow the kernel keeps reached user space: the kernel lacks it (or its state changed).
-      if (logged) this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[state]!);
+      if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl[state]!);
     }
     if (ctx.trace !== null) {
       const moved =
@@ -217,8 +219,7 @@ class ConnectionManager implements RoutingFunction {
     if (!ctx.dryRun) {
       save(ctx, flows, a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
       this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
-      if (p.family === 4 && this.deps.flowLog.enabled)
-        this.deps.flowLog.upsert(6, p.dstPort, p.dst, a, p.srcPort, node, this.ttl[FLOW.SYN]!);
+      if (this.deps.flowLog.enabled) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl[FLOW.SYN]!);
     }
     out.forward(node, NO_PORT);
   }

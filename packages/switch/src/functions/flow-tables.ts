@@ -2,6 +2,7 @@ import { ADDR6 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
 import { DROP } from '../drop-reason.js';
+import type { FlowLog } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import { FlowTable } from '../tables/flow-table.js';
 import type { RoutingDeps } from './types.js';
@@ -54,4 +55,11 @@ export function routeQuotedFlow(
   }
   if (ctx.trace !== null) ctx.trace.add(`${who}: quoted flow → ${ctx.nodes.nameOf(flows.node(s))}`);
   out.forward(flows.node(s), NO_PORT);
+}
+
+/** logUpsert records the packet's flow (either family) in the flow log, for the kernel's flow map. */
+export function logUpsert(log: FlowLog, ctx: PacketContext, a: number, node: number, ttl: number): void {
+  const p = ctx.p;
+  if (p.family === 6) log.upsert6(p.protocol, p.dstPort, ctx.buf, p.ipHeaderOffset, p.srcPort, node, ttl);
+  else log.upsert(p.protocol, p.dstPort, p.dst, a, p.srcPort, node, ttl);
 }

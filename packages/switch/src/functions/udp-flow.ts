@@ -7,7 +7,7 @@ import type { PacketContext } from '../packet-context.js';
 import { FLOW, type FlowTable } from '../tables/flow-table.js';
 import { DEFAULT_MAGLEV_SIZE, isPrime, MAX_MAGLEV_SIZE } from '../tables/maglev.js';
 import { candidateIds, readNodeNames } from './candidates.js';
-import { type FlowTables, keptFlowTables, routeQuotedFlow } from './flow-tables.js';
+import { type FlowTables, keptFlowTables, logUpsert, routeQuotedFlow } from './flow-tables.js';
 import { MaglevPicker } from './maglev-picker.js';
 import type { RoutingDeps, RoutingFunction, RoutingFunctionSpec } from './types.js';
 
@@ -74,8 +74,7 @@ class UdpFlow implements RoutingFunction {
       out.drop(DROP.IPV6_UNSUPPORTED);
       return;
     }
-    // the kernel fast path keeps IPv4 flows only
-    const logged = !v6 && this.deps.flowLog.enabled;
+    const logged = this.deps.flowLog.enabled;
     const k = v6 ? ctx.fillKey6(ADDR6.SRC, b, c) : ctx.key6;
     const s = v6
       ? ctx.dryRun
@@ -90,7 +89,7 @@ class UdpFlow implements RoutingFunction {
         if (!ctx.dryRun) {
           flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
           // a datagram of a flow the kernel keeps reached user space: the kernel lacks it
-          if (logged) this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+          if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl);
         }
         if (ctx.trace !== null) {
           const who = v6 ? `[${ipv6ToString(ctx.buf, p.ipHeaderOffset + 8)}]` : ipv4ToString(a);
@@ -120,7 +119,7 @@ class UdpFlow implements RoutingFunction {
       if (v6) flows.setWide(k, 0, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
       else flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
       this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
-      if (logged) this.deps.flowLog.upsert(17, p.dstPort, p.dst, a, p.srcPort, node, this.ttl);
+      if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl);
     }
     out.forward(node, NO_PORT);
   }

@@ -187,7 +187,11 @@ try {
     `bench control_scale agents=${N} gateway_cpu=${f(cores('gateway'), 3)} etcd_writes_per_s=${f((w1 - w0) / use.wallSeconds, 2)} detect_max_ms=${f(Math.max(...detected.perGateway.map((g) => g.maxMs)), 0)}`,
   );
   // the gateway's errors during the run (a refused write, a clash), first lines
-  const errors = cl.gateway?.output().split('\n').filter((l) => /"level":50/.test(l)) ?? [];
+  const errors =
+    cl.gateway
+      ?.output()
+      .split('\n')
+      .filter((l) => /"level":50/.test(l)) ?? [];
   console.log(`  gateway errors       ${errors.length}`);
   for (const l of errors.slice(0, 5)) console.log(`    ${l.slice(0, 400)}`);
   await cleanup();

@@ -139,10 +139,13 @@ export class EtcdStore implements ControlStore {
         // cluster (a thousand agents joining) would have every member's breaker open at once and every
         // write refused while etcd works (measured with bench:control).
         host: () =>
-          circuitBreaker(handleWhen((e) => e instanceof GRPCUnavailableError), {
-            halfOpenAfter: 1000,
-            breaker: new ConsecutiveBreaker(2),
-          }),
+          circuitBreaker(
+            handleWhen((e) => e instanceof GRPCUnavailableError),
+            {
+              halfOpenAfter: 1000,
+              breaker: new ConsecutiveBreaker(2),
+            },
+          ),
         // each retry goes to another member: one down of three costs nothing
         global: retry(handleWhen(isRecoverableError), {
           maxAttempts: opts.endpoints.length,

@@ -151,7 +151,6 @@ export class Cluster {
     return agent;
   }
 
-  /** ctl runs onehostctl with the operator certificate; resolves with stdout, rejects on failure. */
   /** mountRegistrations reads the gateway's MOUNT registrations (onehostctl exports --json). */
   async mountRegistrations(): Promise<MountRegistration[]> {
     return JSON.parse(await this.ctl(['exports', '--json'])) as MountRegistration[];
@@ -168,14 +167,18 @@ export class Cluster {
     );
   }
 
-  async ctl(args: string[]): Promise<string> {
+  /**
+   * ctl runs onehostctl from the gateway host with the operator certificate against `gateway` (default
+   * this cluster's); resolves with stdout, rejects on failure.
+   */
+  async ctl(args: string[], gateway = this.control): Promise<string> {
     const p = this.pki('op');
     const [file, ...pre] = command('onehostctl');
     const r = await this.lab.exec('gw', file, [
       ...pre,
       ...args,
       '--gateway',
-      this.control,
+      gateway,
       '--ca',
       p.ca,
       '--cert',

@@ -174,22 +174,8 @@ export async function curls(cl: Cluster, host: string, n: number): Promise<{ ok:
 }
 
 /** ctlAt runs onehostctl against gateway `address` from the lab's gateway host; resolves with stdout. */
-export async function ctlAt(cl: Cluster, address: string, args: string[]): Promise<string> {
-  const p = cl.pki('op');
-  const [file, ...pre] = command('onehostctl');
-  const r = await cl.lab.exec('gw', file, [
-    ...pre,
-    ...args,
-    '--gateway',
-    `${address}:7443`,
-    '--ca',
-    p.ca,
-    '--cert',
-    p.cert,
-    '--key',
-    p.key,
-  ]);
-  return r.stdout;
+export function ctlAt(cl: Cluster, address: string, args: string[]): Promise<string> {
+  return cl.ctl(args, `${address}:7443`);
 }
 
 /** waitNextHops waits until the router has exactly `hops` (sorted) as next hops for the cluster address. */

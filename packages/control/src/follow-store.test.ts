@@ -1,15 +1,15 @@
 import { performance } from 'node:perf_hooks';
-import { type EtcdCluster, startEtcdCluster } from '@onehost/lab';
+import type { EtcdCluster } from '@onehost/lab';
 import { MemberState } from '@onehost/proto';
 import { waitFor } from '@onehost/testkit';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueCertificate } from './auth/certificates.js';
 import { connectMembership } from './client.js';
 import { type ExportsChange, ExportsRegistry } from './exports-registry.js';
 import { followStore } from './follow-store.js';
 import { type MemberChange, Membership } from './membership.js';
 import { EtcdStore } from './store/etcd-store.js';
+import { startTestEtcd } from './testing/etcd.js';
 import { joinRequest, startTestServer, tlsOf } from './testing/harness.js';
 import { makeTestPki, type TestPki } from './testing/pki.js';
 
@@ -23,10 +23,7 @@ const closers: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  etcd = await startEtcdCluster({
-    caPem: pki.ca.certPem,
-    issue: (name, hosts) => issueCertificate(pki.ca, { role: 'gateway', name, hosts }),
-  });
+  etcd = await startTestEtcd(pki);
 }, 60_000);
 
 afterAll(async () => {

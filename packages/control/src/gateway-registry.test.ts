@@ -1,8 +1,7 @@
-import { type EtcdCluster, startEtcdCluster } from '@onehost/lab';
+import type { EtcdCluster } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import type { Lease } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueCertificate } from './auth/certificates.js';
 import { connectGateway, connectMembership, type GatewayConnection } from './client.js';
 import { ControlError } from './control-error.js';
 import {
@@ -16,6 +15,7 @@ import {
   staleness,
 } from './gateway-registry.js';
 import { EtcdStore } from './store/etcd-store.js';
+import { startTestEtcd } from './testing/etcd.js';
 import { joinRequest, startTestServer, tlsOf } from './testing/harness.js';
 import { makeTestPki, type TestPki } from './testing/pki.js';
 
@@ -115,10 +115,7 @@ describe('EtcdGatewayRegistry on a 3-member etcd', () => {
 
   beforeAll(async () => {
     pki = await makeTestPki();
-    etcd = await startEtcdCluster({
-      caPem: pki.ca.certPem,
-      issue: (name, hosts) => issueCertificate(pki.ca, { role: 'gateway', name, hosts }),
-    });
+    etcd = await startTestEtcd(pki);
   }, 60_000);
 
   afterAll(async () => {

@@ -1,10 +1,10 @@
 import { get, request } from 'node:https';
-import { type EtcdCluster, startEtcdCluster } from '@onehost/lab';
+import type { EtcdCluster } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueCertificate } from '../auth/certificates.js';
 import { ControlError } from '../control-error.js';
 import { Membership } from '../membership.js';
+import { startTestEtcd } from '../testing/etcd.js';
 import { makeTestPki, type TestPki } from '../testing/pki.js';
 import type { Allocation } from './control-store.js';
 import type { Snapshot } from './etcd-layout.js';
@@ -20,10 +20,7 @@ const open: EtcdStore[] = [];
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  etcd = await startEtcdCluster({
-    caPem: pki.ca.certPem,
-    issue: (name, hosts) => issueCertificate(pki.ca, { role: 'gateway', name, hosts }),
-  });
+  etcd = await startTestEtcd(pki);
 }, 60_000);
 
 afterAll(async () => {

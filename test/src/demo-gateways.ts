@@ -28,7 +28,7 @@ async function spread(ecmp: Ecmp, cl: Cluster, n: number): Promise<string> {
   const before = [await ecmp.rxPackets(0), await ecmp.rxPackets(1)];
   const r = await curls(cl, 'c1', n);
   const after = [await ecmp.rxPackets(0), await ecmp.rxPackets(1)];
-  return `${r.ok} ok, ${r.failed} failed; packets in: gw ${after[0]! - before[0]!}, gw2 ${after[1]! - before[1]!}`;
+  return `${r.ok} ok, ${r.failed} failed; packets in (BFD included): gw ${after[0]! - before[0]!}, gw2 ${after[1]! - before[1]!}`;
 }
 
 try {

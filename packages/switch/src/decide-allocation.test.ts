@@ -8,6 +8,7 @@ import { configFrom, EXAMPLE_YAML } from './testing/example-config.js';
 import {
   fragments6,
   ganeshaHandle,
+  mountCall,
   nfsCall,
   tcp6Packet,
   tcpPacket,
@@ -21,7 +22,7 @@ const VIP6 = '2001:db8::10';
 const C6 = '2001:db8:1::5';
 
 describe('the decide path does not allocate per packet', () => {
-  it('established TCP, UDP flows, port blocks, fixed entries, NFS calls and IPv6 fragments, IPv4 and IPv6: heap does not grow', () => {
+  it('established TCP, UDP flows, port blocks, fixed entries, NFS and MOUNT calls and IPv6 fragments, IPv4 and IPv6: heap does not grow', () => {
     const sw = new MessageSwitch();
     sw.load(
       configFrom(
@@ -49,8 +50,7 @@ describe('the decide path does not allocate per packet', () => {
       tcp6Packet({ src: C6, dst: VIP6, srcPort: 7000, dstPort: 80, flags: TCP_FLAGS.ACK }),
       udp6Packet({ src: C6, dst: VIP6, srcPort: 7001, dstPort: 53 }),
       udp6Packet({ src: C6, dst: VIP6, srcPort: 801, dstPort: 2049, payload: nfsCall(ganeshaHandle(1)) }),
-      // no MOUNT call (one per mount, not per packet; IPv4's is not here either): under the suite's
-      // coverage instrumentation its path measured 4 bytes per packet of the mix, without it none
+      udp6Packet({ src: C6, dst: VIP6, srcPort: 802, dstPort: 20048, payload: mountCall('/srv/home/a') }),
       tcp6Packet({ src: C6, dst: VIP6, srcPort: 443, dstPort: 40001, flags: TCP_FLAGS.ACK }),
       // a fragmented datagram: the first fragment (remembered again each time), then the later ones
       ...fragments6(

@@ -91,11 +91,11 @@ function rememberFirstFragment(
   fragments: FragmentTable,
 ): void {
   const p = ctx.p;
-  const expires = ctx.now + snap.fragmentTimeoutMs;
+  const ttl = snap.fragmentTimeoutMs;
   const evicted =
     p.family === 4
-      ? fragments.remember(p.src, p.dst, p.protocol, p.fragmentId, out, ctx.now, expires)
-      : fragments.remember6(ctx.fillKey6(ADDR6.SRC, p.fragmentId, ctx.vip), out, ctx.now, expires);
+      ? fragments.remember(p.src, p.dst, p.protocol, p.fragmentId, out, ctx.now, ttl)
+      : fragments.remember6(ctx.fillKey6(ADDR6.SRC, p.fragmentId, ctx.vip), out, ctx.now, ttl);
   if (evicted) counters.event(EVENT.FRAGMENT_EVICTED);
   counters.event(EVENT.FRAGMENT_REMEMBERED);
   if (ctx.trace !== null)

@@ -99,12 +99,30 @@ export class FlowLog {
     node: number,
     timeoutMs: number,
   ): void {
-    this.add(FLOW_OP.UPSERT, protocol, port, vip, client, clientPort, node, timeoutMs);
+    const o = this.add(FLOW_OP.UPSERT, protocol, port, clientPort, node, timeoutMs, 4);
+    if (o >= 0) this.put4(o, vip, client);
+  }
+
+  /**
+   * upsertPacket is `upsert` for the IPv4 packet `p` (its protocol, ports and addresses): the addresses
+   * are read here, not passed, so none is boxed on the way (see the class comment).
+   */
+  upsertPacket(
+    p: { protocol: number; dstPort: number; dst: number; src: number; srcPort: number },
+    node: number,
+    timeoutMs: number,
+  ): void {
+    const o = this.add(FLOW_OP.UPSERT, p.protocol, p.dstPort, p.srcPort, node, timeoutMs, 4);
+    if (o >= 0) {
+      this.rec[o + 3] = p.dst | 0;
+      this.rec[o + 4] = p.src | 0;
+    }
   }
 
   /** remove records that the kernel must forget the flow. */
   remove(protocol: number, port: number, vip: number, client: number, clientPort: number): void {
-    this.add(FLOW_OP.REMOVE, protocol, port, vip, client, clientPort, -1, 0);
+    const o = this.add(FLOW_OP.REMOVE, protocol, port, clientPort, -1, 0, 4);
+    if (o >= 0) this.put4(o, vip, client);
   }
 
   /**
@@ -120,12 +138,12 @@ export class FlowLog {
     node: number,
     timeoutMs: number,
   ): void {
-    if (this.add(FLOW_OP.UPSERT, protocol, port, 0, 0, clientPort, node, timeoutMs)) this.copy6(buf, ipOff);
+    if (this.add(FLOW_OP.UPSERT, protocol, port, clientPort, node, timeoutMs, 6) >= 0) this.copy6(buf, ipOff);
   }
 
   /** remove6 is `remove` for an IPv6 flow (see upsert6). */
   remove6(protocol: number, port: number, buf: Uint8Array, ipOff: number, clientPort: number): void {
-    if (this.add(FLOW_OP.REMOVE, protocol, port, 0, 0, clientPort, -1, 0)) this.copy6(buf, ipOff);
+    if (this.add(FLOW_OP.REMOVE, protocol, port, clientPort, -1, 0, 6) >= 0) this.copy6(buf, ipOff);
   }
 
   /** copy6 marks the last record IPv6 and keeps its addresses, byte by byte (a subarray would allocate). */
@@ -140,34 +158,39 @@ export class FlowLog {
     }
   }
 
+  private put4(o: number, vip: number, client: number): void {
+    this.rec[o + 3] = vip | 0;
+    this.rec[o + 4] = client | 0;
+  }
+
+  /** add appends a record without its addresses (callers write them) and returns its offset, or -1. */
   private add(
     op: number,
     protocol: number,
     port: number,
-    vip: number,
-    client: number,
     clientPort: number,
     node: number,
     timeoutMs: number,
-  ): boolean {
-    if (!this.enabled) return false;
+    family: number,
+  ): number {
+    if (!this.enabled) return -1;
     if (this.n >= this.capacity) {
       this.dropped++;
-      return false;
+      return -1;
     }
     const o = this.n * WORDS;
     const r = this.rec;
     r[o] = op;
     r[o + 1] = protocol;
     r[o + 2] = port;
-    r[o + 3] = vip | 0;
-    r[o + 4] = client | 0;
+    r[o + 3] = 0;
+    r[o + 4] = 0;
     r[o + 5] = clientPort;
     r[o + 6] = node;
     r[o + 7] = Math.min(timeoutMs, 0x7fffffff);
-    this.family[this.n] = 4;
+    this.family[this.n] = family;
     this.n++;
-    return true;
+    return o;
   }
 
   /**

@@ -106,7 +106,7 @@ export class TableSnapshot {
       config.exports.map((e) => ({ path: e.path, node: idOf(e.node), exportId: e.exportId })),
       (id) => nodes.get(id)?.nfsHandle,
     );
-    this.fragmentTimeoutMs = config.fragments.timeout * 1000;
+    this.fragmentTimeoutMs = Math.round(config.fragments.timeout * 1000);
     this.fragmentCapacity = config.fragments.maxEntries;
 
     const used = new Set<string>();

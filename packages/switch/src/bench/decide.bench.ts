@@ -153,7 +153,7 @@ function bytesPerEntry(): number {
   const t = new FlowTable(LIVE, new SwitchCounters(), { evicted: 0, expired: 1 });
   for (let i = 0; i < LIVE; i++) {
     const [src, port] = clientOf(i);
-    t.set(src, (port << 16) | 443, 0, 2 + (i & 3), FLOW.ESTABLISHED, 0, 1e12, 0);
+    t.set(src, (port << 16) | 443, 0, 2 + (i & 3), FLOW.ESTABLISHED, 0, 1e9, 0);
   }
   const after = memory();
   if (t.size !== LIVE) throw new Error(`table holds ${t.size}`);

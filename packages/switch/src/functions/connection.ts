@@ -65,7 +65,8 @@ class ConnectionManager implements RoutingFunction {
   /** IPv6 flows (a wide table), only when the switch has an IPv6 cluster address */
   private readonly flows6: FlowTable | null;
   private readonly tables: FlowTables;
-  private readonly ttl: Float64Array;
+  /** ms per flow state; whole numbers in a plain array stay small integers (a Float64Array's would be boxed when passed) */
+  private readonly ttl: number[];
   /** live flows per node as the kernel counts them (least-conn with the fast path), kept across swaps */
   private readonly live: { perNode: Int32Array | null };
 
@@ -85,11 +86,11 @@ class ConnectionManager implements RoutingFunction {
     this.flows = tables.v4;
     this.flows6 = tables.v6;
     const t = config.timeouts;
-    this.ttl = new Float64Array(5);
-    this.ttl[FLOW.SYN] = t.syn * 1000;
-    this.ttl[FLOW.ESTABLISHED] = t.established * 1000;
-    this.ttl[FLOW.FIN] = t.fin * 1000;
-    this.ttl[FLOW.RST] = t.rst * 1000;
+    this.ttl = [0, 0, 0, 0, 0];
+    this.ttl[FLOW.SYN] = Math.round(t.syn * 1000);
+    this.ttl[FLOW.ESTABLISHED] = Math.round(t.established * 1000);
+    this.ttl[FLOW.FIN] = Math.round(t.fin * 1000);
+    this.ttl[FLOW.RST] = Math.round(t.rst * 1000);
   }
 
   /** table exposes the Cluster Connection Table (listings, tests, the benchmark). */
@@ -165,9 +166,9 @@ class ConnectionManager implements RoutingFunction {
       }
       const state = nextState(FLOW.ESTABLISHED, flags);
       if (!ctx.dryRun) {
-        save(ctx, flows, a, b, c, node, state, 0, now + this.ttl[state]!, now);
+        save(ctx, flows, a, b, c, node, state, 0, this.ttl[state]!, now);
         this.deps.counters.event(EVENT.CONN_REDERIVED);
-        if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl[state]!);
+        if (logged) logUpsert(this.deps.flowLog, ctx, node, this.ttl[state]!);
       }
       out.forward(node, NO_PORT);
       return;
@@ -176,9 +177,9 @@ class ConnectionManager implements RoutingFunction {
     const before = flows.state(s);
     const state = nextState(before, flags);
     if (!ctx.dryRun) {
-      flows.refresh(s, state, now + this.ttl[state]!);
+      flows.refresh(s, state, now, this.ttl[state]!);
       // A segment of a flow the kernel keeps reached user space: the kernel lacks it (or its state changed).
-      if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl[state]!);
+      if (logged) logUpsert(this.deps.flowLog, ctx, node, this.ttl[state]!);
     }
     if (ctx.trace !== null) {
       const moved =
@@ -205,7 +206,7 @@ class ConnectionManager implements RoutingFunction {
       if (ctx.trace !== null)
         ctx.trace.add(`connection: SYN retransmit (same ISN) → ${ctx.nodes.nameOf(node)}`);
       if (!ctx.dryRun) {
-        flows.refresh(s, FLOW.SYN, now + this.ttl[FLOW.SYN]!);
+        flows.refresh(s, FLOW.SYN, now, this.ttl[FLOW.SYN]!);
         this.deps.counters.event(EVENT.CONN_SYN_RETRANSMIT);
       }
       out.forward(node, NO_PORT);
@@ -217,9 +218,9 @@ class ConnectionManager implements RoutingFunction {
       return;
     }
     if (!ctx.dryRun) {
-      save(ctx, flows, a, b, c, node, FLOW.SYN, isn, now + this.ttl[FLOW.SYN]!, now);
+      save(ctx, flows, a, b, c, node, FLOW.SYN, isn, this.ttl[FLOW.SYN]!, now);
       this.deps.counters.event(s >= 0 ? EVENT.CONN_REPLACED : EVENT.CONN_CREATED);
-      if (this.deps.flowLog.enabled) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl[FLOW.SYN]!);
+      if (this.deps.flowLog.enabled) logUpsert(this.deps.flowLog, ctx, node, this.ttl[FLOW.SYN]!);
     }
     out.forward(node, NO_PORT);
   }
@@ -325,11 +326,11 @@ function save(
   node: number,
   state: number,
   aux: number,
-  expires: number,
+  ttl: number,
   now: number,
 ): void {
-  if (flows.wide) flows.setWide(ctx.key6, 0, node, state, aux, expires, now);
-  else flows.set(a, b, c, node, state, aux, expires, now);
+  if (flows.wide) flows.setWide(ctx.key6, 0, node, state, aux, ttl, now);
+  else flows.set(a, b, c, node, state, aux, ttl, now);
 }
 
 function flowText(ctx: PacketContext): string {

@@ -58,8 +58,8 @@ export function routeQuotedFlow(
 }
 
 /** logUpsert records the packet's flow (either family) in the flow log, for the kernel's flow map. */
-export function logUpsert(log: FlowLog, ctx: PacketContext, a: number, node: number, ttl: number): void {
+export function logUpsert(log: FlowLog, ctx: PacketContext, node: number, ttl: number): void {
   const p = ctx.p;
   if (p.family === 6) log.upsert6(p.protocol, p.dstPort, ctx.buf, p.ipHeaderOffset, p.srcPort, node, ttl);
-  else log.upsert(p.protocol, p.dstPort, p.dst, a, p.srcPort, node, ttl);
+  else log.upsertPacket(p, node, ttl);
 }

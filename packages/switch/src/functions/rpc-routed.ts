@@ -55,7 +55,7 @@ export abstract class RpcRouted implements RoutingFunction {
               }),
           )
         : null;
-    this.ttl = config.idleTimeout * 1000;
+    this.ttl = Math.round(config.idleTimeout * 1000);
     this.ipv6 = deps.protocol === 'udp';
   }
 
@@ -91,7 +91,8 @@ export abstract class RpcRouted implements RoutingFunction {
           flows.refresh(
             s,
             fin ? FLOW.FIN : FLOW.ESTABLISHED,
-            ctx.now + (rst ? RST_GRACE_MS : fin ? FIN_GRACE_MS : this.ttl),
+            ctx.now,
+            rst ? RST_GRACE_MS : fin ? FIN_GRACE_MS : this.ttl,
           );
         }
         if (ctx.trace !== null) {
@@ -128,7 +129,7 @@ export abstract class RpcRouted implements RoutingFunction {
   bind(client: number, clientPort: number, dstPort: number, vip: number, node: number, now: number): boolean {
     const flows = this.flows;
     if (flows === null) return false;
-    flows.set(client | 0, (clientPort << 16) | dstPort, vip, node, FLOW.ESTABLISHED, 0, now + this.ttl, now);
+    flows.set(client | 0, (clientPort << 16) | dstPort, vip, node, FLOW.ESTABLISHED, 0, this.ttl, now);
     return true;
   }
 

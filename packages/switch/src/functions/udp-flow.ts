@@ -48,7 +48,7 @@ class UdpFlow implements RoutingFunction {
     this.tables = tables;
     this.flows = tables.v4;
     this.flows6 = tables.v6;
-    this.ttl = config.idleTimeout * 1000;
+    this.ttl = Math.round(config.idleTimeout * 1000);
   }
 
   get flowTable6(): FlowTable | null {
@@ -87,9 +87,9 @@ class UdpFlow implements RoutingFunction {
       const node = flows.node(s);
       if (ctx.nodes.isUp(node)) {
         if (!ctx.dryRun) {
-          flows.refresh(s, FLOW.ESTABLISHED, ctx.now + this.ttl);
+          flows.refresh(s, FLOW.ESTABLISHED, ctx.now, this.ttl);
           // a datagram of a flow the kernel keeps reached user space: the kernel lacks it
-          if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl);
+          if (logged) logUpsert(this.deps.flowLog, ctx, node, this.ttl);
         }
         if (ctx.trace !== null) {
           const who = v6 ? `[${ipv6ToString(ctx.buf, p.ipHeaderOffset + 8)}]` : ipv4ToString(a);
@@ -116,10 +116,10 @@ class UdpFlow implements RoutingFunction {
       return;
     }
     if (!ctx.dryRun) {
-      if (v6) flows.setWide(k, 0, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
-      else flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, ctx.now + this.ttl, ctx.now);
+      if (v6) flows.setWide(k, 0, node, FLOW.ESTABLISHED, 0, this.ttl, ctx.now);
+      else flows.set(a, b, c, node, FLOW.ESTABLISHED, 0, this.ttl, ctx.now);
       this.deps.counters.event(EVENT.UDP_FLOW_CREATED);
-      if (logged) logUpsert(this.deps.flowLog, ctx, a, node, this.ttl);
+      if (logged) logUpsert(this.deps.flowLog, ctx, node, this.ttl);
     }
     out.forward(node, NO_PORT);
   }

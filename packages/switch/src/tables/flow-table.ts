@@ -93,7 +93,7 @@ export class FlowTable {
   find(a: number, b: number, c: number, now: number): number {
     const s = this.slots.find(a, b, c);
     if (s < 0) return -1;
-    if (this.slots.expires(s) <= now) {
+    if (this.slots.expired(s, now)) {
       this.removeSlot(s);
       this.counters.event(this.events.expired);
       return -1;
@@ -104,7 +104,7 @@ export class FlowTable {
   /** peek is find without side effects: an expired entry reads as absent but stays. */
   peek(a: number, b: number, c: number, now: number): number {
     const s = this.slots.find(a, b, c);
-    if (s < 0 || this.slots.expires(s) <= now) return -1;
+    if (s < 0 || this.slots.expired(s, now)) return -1;
     return s;
   }
 
@@ -112,7 +112,7 @@ export class FlowTable {
   findWide(k: Int32Array, at: number, now: number): number {
     const s = this.slots.findWide(k, at);
     if (s < 0) return -1;
-    if (this.slots.expires(s) <= now) {
+    if (this.slots.expired(s, now)) {
       this.removeSlot(s);
       this.counters.event(this.events.expired);
       return -1;
@@ -123,7 +123,7 @@ export class FlowTable {
   /** peekWide is `peek` for a wide table's key k[at..at+6). */
   peekWide(k: Int32Array, at: number, now: number): number {
     const s = this.slots.findWide(k, at);
-    if (s < 0 || this.slots.expires(s) <= now) return -1;
+    if (s < 0 || this.slots.expired(s, now)) return -1;
     return s;
   }
 
@@ -139,7 +139,7 @@ export class FlowTable {
     node: number,
     state: number,
     aux: number,
-    expires: number,
+    ttl: number,
     now: number,
   ): number {
     const t = this.slots;
@@ -149,7 +149,7 @@ export class FlowTable {
       this.makeRoom(now);
       s = t.insert(a, b, c);
     }
-    this.store(s, node, state, aux, expires);
+    this.store(s, node, state, aux, now, ttl);
     return s;
   }
 
@@ -160,7 +160,7 @@ export class FlowTable {
     node: number,
     state: number,
     aux: number,
-    expires: number,
+    ttl: number,
     now: number,
   ): number {
     const t = this.slots;
@@ -170,7 +170,7 @@ export class FlowTable {
       this.makeRoom(now);
       s = t.insertWide(k, at);
     }
-    this.store(s, node, state, aux, expires);
+    this.store(s, node, state, aux, now, ttl);
     return s;
   }
 
@@ -183,24 +183,24 @@ export class FlowTable {
     const t = this.slots;
     if (!t.full) return;
     const v = t.victim(now);
-    const expired = t.expires(v) <= now;
+    const expired = t.expired(v, now);
     this.removeSlot(v);
     this.counters.event(expired ? this.events.expired : this.events.evicted);
   }
 
-  private store(s: number, node: number, state: number, aux: number, expires: number): void {
+  private store(s: number, node: number, state: number, aux: number, now: number, ttl: number): void {
     const t = this.slots;
     t.setValue(s, ((node & 0xffff) << 8) | (state & 0xff));
     t.setAux(s, aux);
-    t.setExpires(s, expires);
+    t.setExpiresAfter(s, now, ttl);
     this.perNode[node & 0xffff]!++;
   }
 
-  /** refresh marks a slot used with a new state and deadline. */
-  refresh(s: number, state: number, expires: number): void {
+  /** refresh marks a slot used with a new state and a deadline ttl ms after now. */
+  refresh(s: number, state: number, now: number, ttl: number): void {
     const t = this.slots;
     t.setValue(s, (t.value(s) & ~0xff) | (state & 0xff));
-    t.setExpires(s, expires);
+    t.setExpiresAfter(s, now, ttl);
     t.touch(s);
   }
 

@@ -24,7 +24,7 @@ export class FragmentTable {
     return this.slots.size + (this.slots6?.size ?? 0);
   }
 
-  /** remember stores `d` for the datagram until `expires`; returns true when it evicted another live datagram. */
+  /** remember stores `d` for the datagram for ttl ms after now; returns true when it evicted another live datagram. */
   remember(
     src: number,
     dst: number,
@@ -32,7 +32,7 @@ export class FragmentTable {
     id: number,
     d: DecisionOut,
     now: number,
-    expires: number,
+    ttl: number,
   ): boolean {
     const t = this.slots;
     const c = ((protocol & 0xff) << 16) | (id & 0xffff);
@@ -43,7 +43,7 @@ export class FragmentTable {
       if (t.full) evicted = evict(t, now);
       s = t.insert(src | 0, dst | 0, c);
     }
-    store(t, s, d, expires);
+    store(t, s, d, now, ttl);
     return evicted;
   }
 
@@ -57,7 +57,7 @@ export class FragmentTable {
    * remember6 is `remember` for an IPv6 datagram whose key is k[0..6) (`PacketContext.fillKey6` of the
    * source, the 32-bit identification and the cluster address index); false without an IPv6 table.
    */
-  remember6(k: Int32Array, d: DecisionOut, now: number, expires: number): boolean {
+  remember6(k: Int32Array, d: DecisionOut, now: number, ttl: number): boolean {
     const t = this.slots6;
     if (t === null) return false;
     let s = t.findWide(k, 0);
@@ -67,7 +67,7 @@ export class FragmentTable {
       if (t.full) evicted = evict(t, now);
       s = t.insertWide(k, 0);
     }
-    store(t, s, d, expires);
+    store(t, s, d, now, ttl);
     return evicted;
   }
 
@@ -81,21 +81,21 @@ export class FragmentTable {
 /** evict removes CLOCK's victim from a full table; true when it was still live. */
 function evict(t: SlotTable, now: number): boolean {
   const v = t.victim(now);
-  const live = t.expires(v) > now;
+  const live = !t.expired(v, now);
   t.remove(v);
   return live;
 }
 
-function store(t: SlotTable, s: number, d: DecisionOut, expires: number): void {
+function store(t: SlotTable, s: number, d: DecisionOut, now: number, ttl: number): void {
   t.setValue(s, ((d.kind & 0xff) << 16) | ((d.node + 1) & 0xffff));
   t.setAux(s, ((d.reason & 0xff) << 17) | ((d.port + 1) & 0x1ffff));
-  t.setExpires(s, expires);
+  t.setExpiresAfter(s, now, ttl);
 }
 
 /** load unpacks slot `s` into `out` when it is live; an expired slot is removed. */
 function load(t: SlotTable, s: number, now: number, out: DecisionOut): boolean {
   if (s < 0) return false;
-  if (t.expires(s) <= now) {
+  if (t.expired(s, now)) {
     t.remove(s);
     return false;
   }

@@ -228,6 +228,21 @@ export class SlotTable {
     this.f64[s * this.f64Stride + this.expiresAt] = t;
   }
 
+  /*
+   * The hot path reads and computes deadlines only here: a double returned from or passed into a call
+   * the JIT chose not to inline is boxed (a heap allocation per packet); booleans and small integers are not.
+   */
+
+  /** expired is `expires(s) <= now`. */
+  expired(s: number, now: number): boolean {
+    return this.f64[s * this.f64Stride + this.expiresAt]! <= now;
+  }
+
+  /** setExpiresAfter sets the deadline to now + ttl (ms). */
+  setExpiresAfter(s: number, now: number, ttl: number): void {
+    this.f64[s * this.f64Stride + this.expiresAt] = now + ttl;
+  }
+
   /** value is the owner's 24-bit word. */
   value(s: number): number {
     return this.i32[s * this.stride + this.valueAt]! & VALUE_MASK;
@@ -263,7 +278,7 @@ export class SlotTable {
       const o = s * this.stride + this.valueAt;
       const v = u[o]!;
       if ((v & USED) === 0) continue;
-      if ((v & REF) === 0 || this.expires(s) <= now) return s;
+      if ((v & REF) === 0 || this.expired(s, now)) return s;
       u[o] = v & ~REF;
     }
     return -1;
@@ -278,7 +293,7 @@ export class SlotTable {
     for (let k = 0; k < budget; k++) {
       const s = this.sweepAt;
       this.sweepAt = (s + 1) & this.mask;
-      if ((u[s * this.stride + this.valueAt]! & USED) !== 0 && this.expires(s) <= now) return s;
+      if ((u[s * this.stride + this.valueAt]! & USED) !== 0 && this.expired(s, now)) return s;
     }
     return -1;
   }

@@ -149,14 +149,15 @@ describe.skipIf(DATAPATH !== 'kernel')('the gateway on an etcd store', () => {
     timeout: 90_000,
   }, async () => {
     const cl = c!;
-    // the record follows the gateway within a second: ready, and the store's last change applied
+    // the record follows the gateway (rewritten at most once a second): ready, and the store's last
+    // change applied; 10 s for a loaded machine (seen: 5 s not enough while other builds ran)
     const listed = await waitFor(
       async () => {
         const l = await gateways(cl);
         const g = l.gateways[0];
         return g?.health === 'ready' && g.appliedRevision >= l.storeRevision ? l : null;
       },
-      { what: 'gw ready in the registry, in step with the store', timeoutMs: 5000, intervalMs: 100 },
+      { what: 'gw ready in the registry, in step with the store', timeoutMs: 10_000, intervalMs: 100 },
     );
     expect(listed.gateways).toHaveLength(1);
     expect(listed.gateways[0]).toMatchObject({

@@ -3,21 +3,24 @@
 // gateway announcing the cluster address itself. It shows the router's next hops, `onehostctl gateways`,
 // connections spread over both gateways, a drain of one (withdrawn at the router, nothing fails) and its
 // end; then it stops everything it started. Kernel data path; run as root after a build.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { waitFor } from '@onehost/testkit';
-import { type Cluster, startCluster } from './cluster.js';
-import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, waitNextHops } from './gateways.js';
+import type { Cluster } from './cluster.js';
+import {
+  ctlAt,
+  curls,
+  type Ecmp,
+  type EcmpCluster,
+  GATEWAYS,
+  startEcmpCluster,
+  stopEcmpCluster,
+  waitNextHops,
+} from './gateways.js';
 
 const [G1, G2] = [GATEWAYS[0]!, GATEWAYS[1]!];
 const BOTH = [G1.outside, G2.outside];
-let c: Cluster | undefined;
-let e: Ecmp | undefined;
+const started: EcmpCluster = {};
 const say = (s: string) => console.log(s);
-const stop = async () => {
-  await e?.stop();
-  await c?.stop();
-};
+const stop = () => stopEcmpCluster(started);
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.once(sig, () => {
     void stop().finally(() => process.exit(130));
@@ -33,16 +36,7 @@ async function spread(ecmp: Ecmp, cl: Cluster, n: number): Promise<string> {
 
 try {
   say('starting: lab, router (FRR), etcd (3 members), two gateways with BGP announce, two node agents …');
-  c = await startCluster({
-    nodes: 2,
-    beforeGateway: async (lab, ca) => {
-      const dir = join(lab.runDir, 'onehost');
-      e = await buildEcmp(lab, ca, dir, await readFile(join(dir, 'gateway.yaml'), 'utf8'));
-    },
-  });
-  const cl = c;
-  const ecmp = e!;
-  await ecmp.startGateway2(cl.dir);
+  const { cluster: cl, ecmp } = await startEcmpCluster(started, { nodes: 2 });
   await waitNextHops(ecmp, BOTH, 30_000);
   say(`\n$ ip route show ${cl.vip} (in the router)\n  next hops: ${(await ecmp.nextHops()).join(', ')}`);
   say(`\n$ onehostctl gateways\n${await ctlAt(cl, G1.inside, ['gateways'])}`);

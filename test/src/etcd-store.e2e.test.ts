@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { issueCertificate } from '@onehost/control';
-import { type EtcdCluster, startEtcdCluster } from '@onehost/lab';
+import type { EtcdCluster } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { startLabEtcd, withEtcdStore } from './lab-etcd.js';
 
 // The gateway with `control.store: { etcd }`: a 3-member etcd with mutual TLS (certificates from the
 // cluster CA) on the gateway host's loopback. The nodes join, the gateway restarts, and the new gateway
@@ -16,30 +16,12 @@ const NET = '127.0.79';
 let c: Cluster | undefined;
 let etcd: EtcdCluster | undefined;
 
-const withEtcdStore = (yaml: string): string =>
-  yaml.replace(
-    /^ {2}store: .*$/m,
-    [
-      '  store:',
-      '    etcd:',
-      `      endpoints: [https://${NET}.1:2379, https://${NET}.2:2379, https://${NET}.3:2379]`,
-      '      tls: { ca: pki/ca.pem, cert: pki/gw.pem, key: pki/gw-key.pem }',
-      '      prefix: /onehost/lab/',
-    ].join('\n'),
-  );
-
 beforeAll(async () => {
   if (DATAPATH !== 'kernel') return;
   c = await startCluster({
-    gatewayYaml: withEtcdStore,
+    gatewayYaml: (y) => withEtcdStore(y, NET, '/onehost/lab/'),
     beforeGateway: async (lab, ca) => {
-      etcd = await startEtcdCluster({
-        caPem: ca.certPem,
-        issue: (name, hosts) => issueCertificate(ca, { role: 'gateway', name, hosts }),
-        netns: lab.names.gateway,
-        net: NET,
-        dir: join(lab.runDir, 'etcd'),
-      });
+      etcd = await startLabEtcd(lab, ca, NET);
     },
   });
 }, 120_000);

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ClusterCa, issueCertificate } from '@onehost/control';
 import {
@@ -13,7 +13,7 @@ import {
   startFrr,
 } from '@onehost/lab';
 import { LabProcess, run, runInNetns, waitFor } from '@onehost/testkit';
-import { type Cluster, command } from './cluster.js';
+import { type Cluster, type ClusterOptions, command, startCluster } from './cluster.js';
 
 /**
  * Two gateways behind a real router, on the lab of startCluster: the lab's `addRouter(2)` (the router
@@ -193,4 +193,54 @@ export async function waitNextHops(
     intervalMs,
   });
   return Date.now() - t0;
+}
+
+/** EcmpCluster is what startEcmpCluster started, filled in as it goes (a signal handler's cleanup reads it). */
+export interface EcmpCluster {
+  cluster?: Cluster;
+  ecmp?: Ecmp;
+}
+
+/**
+ * startEcmpCluster starts a cluster (startCluster with `opts`) with the router, etcd and the second
+ * gateway host built around it (buildEcmp), starts gw2 and waits until it runs the nodes' table. On a
+ * failure it stops what it started and throws.
+ */
+export async function startEcmpCluster(
+  into: EcmpCluster,
+  opts: ClusterOptions = {},
+): Promise<{ cluster: Cluster; ecmp: Ecmp }> {
+  try {
+    into.cluster = await startCluster({
+      ...opts,
+      beforeGateway: async (lab, ca) => {
+        await opts.beforeGateway?.(lab, ca);
+        const dir = join(lab.runDir, 'onehost');
+        into.ecmp = await buildEcmp(lab, ca, dir, await readFile(join(dir, 'gateway.yaml'), 'utf8'));
+      },
+    });
+    const cl = into.cluster;
+    const ecmp = into.ecmp!;
+    await ecmp.startGateway2(cl.dir);
+    await waitFor(
+      async () => {
+        const s = JSON.parse(await ctlAt(cl, GATEWAYS[1]!.inside, ['gateway', 'status', '--json'])) as {
+          appliedVersion: number;
+          switchVersion: number;
+        };
+        return s.appliedVersion > 0 && s.appliedVersion === s.switchVersion;
+      },
+      { what: 'gw2 running the table', timeoutMs: 20_000, intervalMs: 100 },
+    );
+    return { cluster: cl, ecmp };
+  } catch (err) {
+    await stopEcmpCluster(into);
+    throw err;
+  }
+}
+
+/** stopEcmpCluster stops what startEcmpCluster started (gw2, FRR and etcd first, then the cluster). */
+export async function stopEcmpCluster(e: EcmpCluster): Promise<void> {
+  await e.ecmp?.stop();
+  await e.cluster?.stop();
 }

@@ -5,12 +5,17 @@
 // and iperf3 download with parallel streams (-R -P). It prints the medians, the ratio two ÷ one, and
 // how the router split the packets between the gateways. It asserts nothing. The lab, FRR, etcd and
 // every process started here stop when it ends, fails or is interrupted.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { waitFor } from '@onehost/testkit';
-import { type Cluster, startCluster } from '../cluster.js';
-import { buildEcmp, ctlAt, type Ecmp, GATEWAYS, waitNextHops } from '../gateways.js';
+import type { Cluster } from '../cluster.js';
+import {
+  ctlAt,
+  type Ecmp,
+  type EcmpCluster,
+  GATEWAYS,
+  startEcmpCluster,
+  stopEcmpCluster,
+  waitNextHops,
+} from '../gateways.js';
 import { median, spread, table } from './report.js';
 
 const USAGE = `usage: npm run bench:gateways -- [--reps N] [--seconds S] [--streams P]
@@ -47,12 +52,8 @@ for (const [k, v] of [
 process.env.ONEHOST_DATAPATH = 'kernel';
 
 const [G1, G2] = [GATEWAYS[0]!, GATEWAYS[1]!];
-let c: Cluster | undefined;
-let e: Ecmp | undefined;
-const cleanup = async () => {
-  await e?.stop();
-  await c?.stop();
-};
+const started: EcmpCluster = {};
+const cleanup = () => stopEcmpCluster(started);
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.once(sig, () => {
     void cleanup().finally(() => process.exit(130));
@@ -109,7 +110,7 @@ async function once(cl: Cluster, ecmp: Ecmp): Promise<Run> {
 
 async function main(): Promise<void> {
   console.error('bench: starting the lab, the router, etcd and two gateways');
-  c = await startCluster({
+  const { cluster: cl, ecmp } = await startEcmpCluster(started, {
     // iperf3's control and data connections must meet one server: the benchmark's entry pins it to n1
     gatewayYaml: (y) =>
       y
@@ -120,24 +121,7 @@ async function main(): Promise<void> {
           /^entries:\n/m,
           'entries:\n  - { protocol: tcp, port: 5201, function: connection, policy: maglev, rederive: true, nodes: [n1] }\n',
         ),
-    beforeGateway: async (lab, ca) => {
-      const dir = join(lab.runDir, 'onehost');
-      e = await buildEcmp(lab, ca, dir, await readFile(join(dir, 'gateway.yaml'), 'utf8'));
-    },
   });
-  const cl = c;
-  const ecmp = e!;
-  await ecmp.startGateway2(cl.dir);
-  await waitFor(
-    async () => {
-      const s = JSON.parse(await ctlAt(cl, G2.inside, ['gateway', 'status', '--json'])) as {
-        appliedVersion: number;
-        switchVersion: number;
-      };
-      return s.appliedVersion > 0 && s.appliedVersion === s.switchVersion;
-    },
-    { what: 'gw2 running the table', timeoutMs: 20_000, intervalMs: 100 },
-  );
   await waitNextHops(ecmp, [G1.outside, G2.outside], 15_000);
   console.error('bench: warm-up (not counted)');
   await once(cl, ecmp);

@@ -29,7 +29,16 @@ export const NFS_READ_MIB = 256;
 const COPY_TIMEOUT_MS = 15_000;
 /** The node and export read: the lab's n1; written: n2, whose export is writable (DEFAULT_NFS). */
 const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2', 'read-20': 'n1' };
-const FILE = 'bench-nfs-read.bin';
+/**
+ * The file each read scenario copies, a name of its own: written behind nfs-ganesha's back (straight into
+ * the export's tree), a file of the same name would keep the size ganesha's attribute cache holds from
+ * the scenario before (seen: the 20 readers of a 32 MiB file read as the 256 MiB one and timed out).
+ */
+const FILES: Record<NfsWay, string> = {
+  read: 'bench-nfs-read.bin',
+  write: 'bench-nfs-write-source.bin',
+  'read-20': 'bench-nfs-read-20.bin',
+};
 const PAUSE_MS = 300;
 
 type Side = 'direct' | 'cluster';
@@ -115,6 +124,7 @@ export async function runNfsRead(
   // the copies land in tmpfs when there is one, so the local disk does not time the network
   const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onehost-nfs-read-'));
   // reads copy the file in the export; writes copy a local one into the export, a new name each time
+  const FILE = FILES[way];
   const source = join(reading ? nfs.tree : dir, FILE);
   await writeFile(source, data);
   const checked = new Set<Side>();

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { EtcdCluster } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
 import { startLabEtcd, withEtcdStore } from './lab-etcd.js';
+import { httpClose, type WrkResult } from './wrk.js';
 
 // The gateway with `control.store: { etcd }`: a 3-member etcd with mutual TLS (certificates from the
 // cluster CA) on the gateway host's loopback. The nodes join, the gateway restarts, and the new gateway
@@ -94,6 +96,38 @@ describe.skipIf(DATAPATH !== 'kernel')('the gateway on an etcd store', () => {
     await cl.inStep();
     // the cluster still serves through the restarted gateway
     expect(await cl.curl('c1', `http://${cl.vip}/`)).toMatch(/^n[123]\n$/);
+  });
+
+  it('under load, etcd losing one member and then all three costs no request; back, the store works', {
+    timeout: 60_000,
+  }, async () => {
+    const cl = c!;
+    const e = etcd!;
+    const load = httpClose(cl, 8);
+    // the faults land inside the 8 s of load (a schedule for the faults, not a wait for a state)
+    await delay(2000);
+    await e.stopMember(0, 1000);
+    await delay(2000);
+    await Promise.all([1, 2].map((i) => e.stopMember(i, 1000)));
+    let r: WrkResult;
+    try {
+      r = await load;
+    } finally {
+      await e.startMembers([0, 1, 2]);
+    }
+    console.log(
+      `etcd store: one member lost at 2 s, all at 4 s, of 8 s of wrk (new connection per request): ${r.requests} requests, ${r.failed} failed`,
+    );
+    expect(r.failed).toBe(0);
+    expect(r.requests).toBeGreaterThan(100);
+    expect(cl.gateway.running).toBe(true);
+    // the store works again for the same gateway
+    await waitFor(async () => cl.ctl(['drain', 'n3']).then(() => true), {
+      what: 'a drain through the etcd store',
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
+    await cl.ctl(['undrain', 'n3']);
   });
 
   it('with etcd down a drain fails UNAVAILABLE naming the store; once etcd is back it works', {

@@ -98,7 +98,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     await waitNextHops(ecmp, BOTH);
   });
 
-  it('the gateway registry: both gateways listed alike by either; a drain withdraws gw2; a killed gw2 leaves it within 4 s (lease 2 s)', {
+  it('the gateway registry: both gateways listed alike by either; a drain withdraws gw2; a killed gw2 is withdrawn at the router in < 1 s (its guard) and leaves the registry within 4 s (lease 2 s)', {
     timeout: 60_000,
   }, async () => {
     const ecmp = e!;
@@ -139,6 +139,10 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     process.kill(gw2.pid, 'SIGKILL');
     await gw2.whenExited();
     const killedAt = Date.now();
+    // its host and FRR live on: the withdraw guard gw2 left behind withdraws its announcement
+    const withdrawnMs = await waitNextHops(ecmp, [G1.outside], 5000, 5);
+    console.log(`gw2 killed: its withdraw guard withdrew it at the router after ${withdrawnMs} ms`);
+    expect(withdrawnMs).toBeLessThan(1000);
     await waitFor(async () => (await listAt(G1.inside)).gateways.every((g) => g.name !== G2.name), {
       what: "the killed gw2's record gone",
       timeoutMs: 4000,

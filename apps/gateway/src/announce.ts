@@ -1,11 +1,13 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import type { GatewayConfig } from './config.js';
 
 /**
  * The cluster addresses' BGP announcement (docs/gateway.md, "Announcement"): the gateway tells the
  * host's bgpd (FRR) to announce them once its data path and control plane are ready, and to withdraw
  * them before it stops or when it is drained, so the router in front sends new flows elsewhere first.
- * A dead gateway host is withdrawn by the router itself (BFD), not here.
+ * A dead gateway host is withdrawn by the router itself (BFD), not here. A dead gateway process on a
+ * live host (kill -9, a crash) is withdrawn by its withdraw guard: a small child that waits for the
+ * gateway's end of a pipe to close and then runs the withdrawal (see {@link spawnGuard}).
  */
 
 /** AnnounceState: `off` when the gateway has no `announce` configured. */
@@ -37,6 +39,45 @@ const execVtysh: Exec = (file, args) =>
 
 type Log = { info(o: object, m: string): void; warn(o: object, m: string): void };
 
+/** Guard is an armed withdraw guard; disarm ends it without its withdrawal. */
+export interface Guard {
+  disarm(): void;
+}
+
+/** GuardStarter arms a guard that runs `file args` once this process is gone. */
+export type GuardStarter = (file: string, args: string[]) => Guard;
+
+/**
+ * spawnGuard starts `sh` in a process group of its own, reading a pipe from this process: when the
+ * pipe closes (this process ended, however), `cat` returns and the shell runs the withdrawal. It ignores
+ * SIGTERM, SIGINT and SIGHUP, so a service manager ending the gateway's group does not end it before
+ * it has withdrawn (it exits as soon as vtysh has). disarm kills the group with SIGKILL.
+ */
+export const spawnGuard: GuardStarter = (file, args) => {
+  const child: ChildProcess = spawn(
+    'sh',
+    ['-c', 'trap "" TERM INT HUP; cat >/dev/null; exec "$@"', 'onehost-withdraw-guard', file, ...args],
+    { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
+  );
+  child.on('error', () => undefined);
+  child.stdin?.on('error', () => undefined);
+  // neither the child nor its pipe keeps this process alive
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return {
+    disarm: () => {
+      if (child.pid !== undefined && child.exitCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      child.stdin?.destroy();
+    },
+  };
+};
+
 const RETRY_MS = 1000;
 
 /** OFF is the announcer of a gateway without `announce`: nothing to do, state `off`. */
@@ -56,6 +97,8 @@ export class BgpAnnouncer implements Announcer {
   private wanted: 'announced' | 'withdrawn' = 'withdrawn';
   private chain: Promise<unknown> = Promise.resolve();
   private retry: NodeJS.Timeout | undefined;
+  /** armed while announced: withdraws if this process ends without withdrawing */
+  private guard: Guard | null = null;
 
   constructor(
     private readonly cfg: NonNullable<GatewayConfig['announce']>,
@@ -63,6 +106,7 @@ export class BgpAnnouncer implements Announcer {
     private readonly addresses: string[],
     private readonly log: Log,
     private readonly exec: Exec = execVtysh,
+    private readonly startGuard: GuardStarter = spawnGuard,
   ) {}
 
   state(): AnnounceState {
@@ -76,6 +120,7 @@ export class BgpAnnouncer implements Announcer {
       try {
         await this.networks(false);
         this.current = 'announced';
+        this.guard ??= this.startGuard(this.cfg.vtysh, this.vtyshArgs(true));
         this.log.info({ addresses: this.addresses, asn: this.cfg.asn }, 'announced');
       } catch (e) {
         // bgpd not (yet) running: the addresses go out once it is
@@ -97,6 +142,9 @@ export class BgpAnnouncer implements Announcer {
       if (this.current === 'withdrawn') return;
       await this.networks(true);
       this.current = 'withdrawn';
+      // withdrawn by this process: nothing left for the guard (a failed withdrawal keeps it armed)
+      this.guard?.disarm();
+      this.guard = null;
       this.log.info({ addresses: this.addresses, graceMs: this.cfg.withdrawGraceMs }, 'withdrawn');
       // still forwarding while the router applies the withdrawal
       await new Promise((r) => setTimeout(r, this.cfg.withdrawGraceMs));
@@ -109,18 +157,18 @@ export class BgpAnnouncer implements Announcer {
     return next;
   }
 
-  private async networks(remove: boolean): Promise<void> {
+  private vtyshArgs(remove: boolean): string[] {
     const cmds = [
       'configure terminal',
       `router bgp ${this.cfg.asn}`,
       'address-family ipv4 unicast',
       ...this.addresses.map((a) => `${remove ? 'no ' : ''}network ${a}/32`),
     ];
-    const out = await this.exec(this.cfg.vtysh, [
-      '--vty_socket',
-      this.cfg.vtySocket,
-      ...cmds.flatMap((c) => ['-c', c]),
-    ]);
+    return ['--vty_socket', this.cfg.vtySocket, ...cmds.flatMap((c) => ['-c', c])];
+  }
+
+  private async networks(remove: boolean): Promise<void> {
+    const out = await this.exec(this.cfg.vtysh, this.vtyshArgs(remove));
     // vtysh prints bgpd's refusals ("% …") and may still exit 0
     const refused = out.split('\n').find((l) => l.startsWith('%'));
     if (refused !== undefined) throw new Error(`bgpd: ${refused}`);
@@ -128,10 +176,15 @@ export class BgpAnnouncer implements Announcer {
 }
 
 /** makeAnnouncer: OFF without `announce`, else a BgpAnnouncer of the IPv4 cluster addresses. */
-export function makeAnnouncer(cfg: GatewayConfig, log: Log, exec?: Exec): Announcer {
+export function makeAnnouncer(
+  cfg: GatewayConfig,
+  log: Log,
+  exec?: Exec,
+  startGuard?: GuardStarter,
+): Announcer {
   if (cfg.announce === null) return OFF;
   const addresses = cfg.switch.clusterAddresses
     .map((c) => String((c as { address?: unknown }).address ?? ''))
     .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
-  return new BgpAnnouncer(cfg.announce, addresses, log, exec);
+  return new BgpAnnouncer(cfg.announce, addresses, log, exec, startGuard);
 }

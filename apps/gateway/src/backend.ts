@@ -10,7 +10,8 @@ import {
   type SwitchBackend,
   type SwitchEntryInfo,
 } from '@onehost/control';
-import { type FastPath, packetsOf, stateOfTimeout } from '@onehost/fastpath';
+import { type EntryPath, type FastPath, packetsOf, stateOfTimeout } from '@onehost/fastpath';
+import type { FlowElement } from '@onehost/kernel';
 import {
   formatIssue,
   type MessageSwitch,
@@ -18,7 +19,7 @@ import {
   type SwitchConfig,
   validateConfig,
 } from '@onehost/switch';
-import { ipv4ToString, parseIpv4 } from '@onehost/wire';
+import { ipv4ToString } from '@onehost/wire';
 import { buildSwitchDoc, type SwitchDoc } from './cluster-doc.js';
 import type { GatewayConfig } from './config.js';
 import { exportsWithoutUnhealthy, type Skipped, type Unhealthy, withoutUnhealthy } from './health.js';
@@ -279,36 +280,48 @@ export class GatewaySwitch implements SwitchBackend {
     const seen = new Set<string>();
     let total = 0;
     let more = false;
-    for (const e of fp.applied?.entries.values() ?? []) {
-      const protocol: Protocol = e.protocol === 6 ? 'tcp' : 'udp';
-      if (e.flowMap === undefined || (f.protocol !== undefined && f.protocol !== protocol)) continue;
-      if (f.port !== undefined && f.port !== e.port) continue;
-      // read as far as the rows still wanted (and one more, to know whether there are more)
-      const want = Math.max(0, f.limit - out.length);
-      const read = await fp.flowsOf(e.protocol, e.port, want + 1);
-      if (read.length > want) more = true;
-      for (const x of read.slice(0, want)) {
-        const node = fp.nodeOfMark(x.mark);
-        const nodeName = snap?.nodes.nameOf(node) ?? `#${node}`;
-        if (f.nodeName !== undefined && f.nodeName !== nodeName) continue;
-        const key = `${protocol}/${e.port}/${x.client}/${x.port}`;
-        seen.add(key);
-        total++;
-        if (out.length >= f.limit) continue;
-        out.push({
-          protocol,
-          port: e.port,
-          srcAddress: ipv4ToString(x.client),
-          srcPort: x.port,
-          nodeId: node,
-          nodeName,
-          state: stateOfTimeout(e, x.timeoutMs),
-          expiresInMs: x.expiresMs,
-          path: 'kernel',
-          packets: packetsOf(x.packets),
-        });
+    /** lists one family's kernel flows; `addressOf` names a flow's client */
+    const collect = async (
+      entries: Iterable<EntryPath>,
+      read: (protocol: number, port: number, limit: number) => Promise<FlowElement[]>,
+      addressOf: (x: FlowElement, protocol: Protocol, port: number) => string,
+    ): Promise<void> => {
+      for (const e of entries) {
+        const protocol: Protocol = e.protocol === 6 ? 'tcp' : 'udp';
+        if (e.flowMap === undefined || (f.protocol !== undefined && f.protocol !== protocol)) continue;
+        if (f.port !== undefined && f.port !== e.port) continue;
+        // read as far as the rows still wanted (and one more, to know whether there are more)
+        const want = Math.max(0, f.limit - out.length);
+        const rows = await read(e.protocol, e.port, want + 1);
+        if (rows.length > want) more = true;
+        for (const x of rows.slice(0, want)) {
+          const node = fp.nodeOfMark(x.mark);
+          const nodeName = snap?.nodes.nameOf(node) ?? `#${node}`;
+          if (f.nodeName !== undefined && f.nodeName !== nodeName) continue;
+          const srcAddress = addressOf(x, protocol, e.port);
+          seen.add(`${protocol}/${e.port}/${srcAddress}/${x.port}`);
+          total++;
+          if (out.length >= f.limit) continue;
+          out.push({
+            protocol,
+            port: e.port,
+            srcAddress,
+            srcPort: x.port,
+            nodeId: node,
+            nodeName,
+            state: stateOfTimeout(e, x.timeoutMs),
+            expiresInMs: x.expiresMs,
+            path: 'kernel',
+            packets: packetsOf(x.packets),
+          });
+        }
       }
-    }
+    };
+    await collect(
+      fp.applied?.entries.values() ?? [],
+      (p, port, n) => fp.flowsOf(p, port, n),
+      (x) => ipv4ToString(x.client),
+    );
     // IPv6: the kernel's keys are hashes (fastpath compile.ts), so a flow's client address is known only
     // when the switch has the flow too (least-connections, re-derived flows); otherwise it shows as `?`
     const known6 = new Map<string, string>();
@@ -316,38 +329,13 @@ export class GatewaySwitch implements SwitchBackend {
       if (u.srcAddress.includes(':'))
         for (const k of fp.flowKeys6(u.srcAddress, u.srcPort))
           known6.set(`${u.protocol}/${u.port}/${k}`, u.srcAddress);
-    for (const e of fp.applied6?.entries.values() ?? []) {
-      const protocol: Protocol = e.protocol === 6 ? 'tcp' : 'udp';
-      if (e.flowMap === undefined || (f.protocol !== undefined && f.protocol !== protocol)) continue;
-      if (f.port !== undefined && f.port !== e.port) continue;
-      const want = Math.max(0, f.limit - out.length);
-      const read = await fp.flowsOf6(e.protocol, e.port, want + 1);
-      if (read.length > want) more = true;
-      for (const x of read.slice(0, want)) {
-        const node = fp.nodeOfMark(x.mark);
-        const nodeName = snap?.nodes.nameOf(node) ?? `#${node}`;
-        if (f.nodeName !== undefined && f.nodeName !== nodeName) continue;
-        const address = known6.get(`${protocol}/${e.port}/${x.vip}/${x.client}/${x.port}`) ?? '?';
-        seen.add(`${protocol}/${e.port}/${address}/${x.port}`);
-        total++;
-        if (out.length >= f.limit) continue;
-        out.push({
-          protocol,
-          port: e.port,
-          srcAddress: address,
-          srcPort: x.port,
-          nodeId: node,
-          nodeName,
-          state: stateOfTimeout(e, x.timeoutMs),
-          expiresInMs: x.expiresMs,
-          path: 'kernel',
-          packets: packetsOf(x.packets),
-        });
-      }
-    }
+    await collect(
+      fp.applied6?.entries.values() ?? [],
+      (p, port, n) => fp.flowsOf6(p, port, n),
+      (x, protocol, port) => known6.get(`${protocol}/${port}/${x.vip}/${x.client}/${x.port}`) ?? '?',
+    );
     for (const u of user) {
-      const a = u.srcAddress.includes(':') ? u.srcAddress : parseIpv4(u.srcAddress);
-      if (seen.has(`${u.protocol}/${u.port}/${a}/${u.srcPort}`)) continue;
+      if (seen.has(`${u.protocol}/${u.port}/${u.srcAddress}/${u.srcPort}`)) continue;
       total++;
       if (out.length < f.limit) out.push(u);
     }

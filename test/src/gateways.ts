@@ -28,7 +28,9 @@ import { type Cluster, type ClusterOptions, command, startCluster } from './clus
 const LAYOUT = routerLayout(makePlan({ id: 'layout' }), 2);
 export const ROUTER = LAYOUT.router;
 export const GATEWAYS = LAYOUT.gateways;
-const STORE = '198.18.0.250';
+/** the ECMP lab's etcd (one member, in a namespace of its own on the interconnect) */
+export const ECMP_STORE = '198.18.0.250';
+const STORE = ECMP_STORE;
 
 async function sysctls(netns: string, settings: Record<string, string | number>): Promise<void> {
   await runInNetns(netns, 'sysctl', ['-qw', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);

@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { issueCertificate } from '@onehost/control';
 import type { EtcdCluster } from '@onehost/lab';
 import type { LabProcess } from '@onehost/testkit';
-import { type Cluster, startCluster } from '../cluster.js';
+import { type Cluster, type ClusterOptions, startCluster } from '../cluster.js';
+import { ECMP_STORE, type EcmpCluster, GATEWAYS, startEcmpCluster, stopEcmpCluster } from '../gateways.js';
 import { startLabEtcd, withEtcdStore } from '../lab-etcd.js';
 import { CpuMeter, initClock } from './cpu.js';
 
@@ -24,24 +25,34 @@ const { values: a } = parseArgs({
     'timeout-ms': { type: 'string', default: '350' },
     'steady-s': { type: 'string', default: '10' },
     silent: { type: 'string', default: '20' },
+    gateways: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
 if (a.help) {
   console.log(
-    'npm run bench:control -- [--agents 1000] [--interval-ms 100] [--timeout-ms 350] [--steady-s 10] [--silent 20]',
+    'npm run bench:control -- [--agents 1000] [--interval-ms 100] [--timeout-ms 350] [--steady-s 10] [--silent 20] [--gateways 1|2]\n  --gateways 2: two gateways on one etcd (the ECMP lab of gateways.ts), the agents spread over both',
   );
   process.exit(0);
 }
 const N = Number(a.agents);
+const G = Number(a.gateways);
+if (G !== 1 && G !== 2) {
+  console.error('--gateways must be 1 or 2');
+  process.exit(2);
+}
 const NET = '127.0.81';
+/** the etcd whose /metrics count the writes: the lab's own (one gateway) or the ECMP lab's */
+const ETCD_METRICS = G === 1 ? `https://${NET}.1:2379/metrics` : `https://${ECMP_STORE}:2379/metrics`;
 const here = dirname(fileURLToPath(import.meta.url));
 
 let c: Cluster | undefined;
 let etcd: EtcdCluster | undefined;
 let swarm: LabProcess | undefined;
+const ecmp: EcmpCluster = {};
 const cleanup = async () => {
   await swarm?.stop(2000);
+  await stopEcmpCluster(ecmp);
   await c?.stop();
   await etcd?.stop();
 };
@@ -63,7 +74,7 @@ async function writesNow(cl: Cluster): Promise<number> {
     p.cert,
     '--key',
     p.key,
-    `https://${NET}.1:2379/metrics`,
+    ETCD_METRICS,
   ]);
   let n = 0;
   for (const m of r.stdout.matchAll(/^etcd_mvcc_(put|delete|txn)_total (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm))
@@ -83,11 +94,11 @@ async function phase(p: LabProcess, name: string, timeoutMs: number): Promise<Re
 
 try {
   await initClock();
-  c = await startCluster({
+  const opts: ClusterOptions = {
     nodes: 1,
     agents: [],
     gatewayYaml: (y) =>
-      withEtcdStore(y, NET, '/onehost/bench/')
+      (G === 1 ? withEtcdStore(y, NET, '/onehost/bench/') : y)
         // room for the swarm's blocks; its nodes have no data path to probe
         .replace(/^ {2}portRange: .*$/m, '  portRange: { lo: 10000, hi: 65535 }')
         .replace(/^ {2}blockSize: .*$/m, '  blockSize: 32')
@@ -97,7 +108,7 @@ try {
         )
         .concat('\nprobe: { port: 0 }\n'),
     beforeGateway: async (lab, ca) => {
-      etcd = await startLabEtcd(lab, ca, NET);
+      if (G === 1) etcd = await startLabEtcd(lab, ca, NET);
       // the swarm's certificates, from the same CA (RSA keys in the thread pool, a few at a time);
       // kept for the next run with ONEHOST_TEST_PKI_CACHE, where the cluster's CA is kept too
       const dir = join(lab.runDir, 'swarm-pki');
@@ -125,7 +136,8 @@ try {
       await Promise.all(Array.from({ length: 8 }, worker));
       console.error(`bench: ${N} agent certificates in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     },
-  });
+  };
+  c = G === 1 ? await startCluster(opts) : (await startEcmpCluster(ecmp, opts)).cluster;
   const cl = c;
   const dir = join(cl.lab.runDir, 'swarm-pki');
   const op = cl.pki('op');
@@ -137,6 +149,7 @@ try {
     join(here, 'agent-swarm.js'),
     '--gateway',
     cl.control,
+    ...(G === 2 ? ['--gateway', `${GATEWAYS[1]!.inside}:7443`] : []),
     '--pki',
     dir,
     '--agents',
@@ -151,7 +164,11 @@ try {
   const joined = await phase(swarm, 'joined', 600_000);
   const settled = await phase(swarm, 'settled', 90_000);
   await phase(swarm, 'steady', 10_000);
-  const meter = new CpuMeter({ gateway: cl.gateway!.pid, swarm: swarm.pid });
+  const meter = new CpuMeter({
+    gateway: cl.gateway!.pid,
+    ...(ecmp.ecmp?.gw2 ? { gateway2: ecmp.ecmp.gw2.pid } : {}),
+    swarm: swarm.pid,
+  });
   const w0 = await writesNow(cl);
   meter.start();
   const steadyEnd = await phase(swarm, 'steady-end', Number(a['steady-s']) * 1000 + 30_000);
@@ -164,7 +181,7 @@ try {
   const cores = (p: string) => (use.procs[p] ? use.procs[p]!.user + use.procs[p]!.sys : Number.NaN);
   const f = (x: unknown, d = 1) => Number(x).toFixed(d);
   console.log(
-    `\ncontrol-plane scale: ${N} agents, heartbeat every ${a['interval-ms']} ms, timeout ${a['timeout-ms']} ms, store etcd (3 members, mutual TLS)`,
+    `\ncontrol-plane scale: ${N} agents, ${G} gateway${G === 1 ? '' : 's'}, heartbeat every ${a['interval-ms']} ms, timeout ${a['timeout-ms']} ms, store etcd (${G === 1 ? '3 members' : '1 member'}, mutual TLS)`,
   );
   console.log(
     `  joined               ${joined.agents} in ${f(joined.seconds)} s (join p50 ${f(joined.joinP50Ms, 0)} ms, p99 ${f(joined.joinP99Ms, 0)} ms, ${joined.joinRetries} tried again)`,
@@ -176,7 +193,7 @@ try {
     `  steady window        ${f(use.wallSeconds)} s, ${steadyEnd.acks} acknowledgements, ${steadyEnd.streamsEnded} streams ended`,
   );
   console.log(
-    `  gateway CPU          ${f(cores('gateway') * 100)} % of a core (swarm ${f(cores('swarm') * 100)} %, machine ${f(use.machineBusy * 100)} % of 2 cores)`,
+    `  gateway CPU          ${f(cores('gateway') * 100)} % of a core${G === 2 ? `, gw2 ${f(cores('gateway2') * 100)} %` : ''} (swarm ${f(cores('swarm') * 100)} %, machine ${f(use.machineBusy * 100)} % of 2 cores)`,
   );
   console.log(`  etcd writes          ${w1 - w0} in the window (${f((w1 - w0) / use.wallSeconds, 2)}/s)`);
   for (const g of detected.perGateway)

@@ -1,4 +1,5 @@
 import { waitFor } from '@onehost/testkit';
+import { macLinkLocal, parseMac } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
 
@@ -38,6 +39,19 @@ while True:
     ifindex = struct.unpack('I', info[16:20])[0]
     s.sendmsg([b'n2 via ifindex %d ' % ifindex + data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)], 0, peer)
 `;
+
+/** An IPv6 UDP echo server on port 8087 (the fixed entry's, n2). */
+const UDP_ECHO6 = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(('::', 8087)); print('listening', flush=True)
+while True:
+    data, peer = s.recvfrom(65535); s.sendto(data, peer)
+`;
+
+/** udpAsk is a client that sends `text` to [address]:port over UDP and prints the answer (2 s). */
+const udpAsk = (address: string, port: number, text: string) =>
+  `import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(2); s.sendto(b'${text}', ('${address}', ${port})); print(s.recvfrom(65535)[0].decode())`;
 
 /**
  * Sends `count` IPv6 TCP SYNs to VIP:80 whose extension-header chain holds `exts` Destination Options
@@ -147,6 +161,84 @@ describe(`IPv6 cluster address (${DATAPATH})`, () => {
     const neigh = (await c.lab.exec('c1', 'ip', ['-6', 'neigh', 'show', VIP6])).stdout;
     const gwMac = (await c.lab.exec('gw', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
     expect(neigh).toContain(gwMac);
+  });
+
+  it("the gateway resolves an outside client for the nodes' replies: from its outside link-local", async () => {
+    // The lab's outside interfaces have no generated link-local (addr_gen_mode 1). The nodes' replies
+    // leave the gateway from the cluster address, which is not on that interface, so Linux sources the
+    // neighbour solicitation from the interface's link-local (none: no solicitation at all, the entry
+    // FAILED, the replies dropped); the gateway gives it one, its MAC's. UDP, as NFS: forwarded TCP
+    // confirms the entry by other means.
+    const gwMac = (await c.lab.exec('gw', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    const c1Mac = (await c.lab.exec('c1', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    const ll = macLinkLocal(parseMac(gwMac));
+    expect(
+      (await c.lab.exec('gw', 'ip', ['-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link'])).stdout,
+    ).toContain(`${ll}/64`);
+    const entry = async () =>
+      JSON.parse(
+        (await c.lab.exec('gw', 'ip', ['-j', '-6', 'neigh', 'show', client6, 'dev', 'eth0'])).stdout,
+      )[0] as { lladdr?: string; state?: string[] } | undefined;
+    const echo = c.lab.spawn('n2', 'python3', ['-c', UDP_ECHO6]);
+    await echo.waitForOutput('listening');
+    const ask = () =>
+      c.lab.exec('c1', 'python3', ['-c', udpAsk(VIP6, 8087, 'hello')]).then(
+        (r) => r.stdout.trim(),
+        () => 'no answer',
+      );
+    const dump = c.lab.spawn('c1', 'tcpdump', [
+      '-l',
+      '-n',
+      '-c',
+      '1',
+      '-i',
+      'eth0',
+      `icmp6 and ip6[40] == 135 and src ${ll}`,
+    ]);
+    await dump.waitForOutput('listening on', 5000);
+    try {
+      // no entry: the first reply starts the resolution (INCOMPLETE, multicast solicitation)
+      await c.lab.exec('gw', 'ip', ['-6', 'neigh', 'flush', 'dev', 'eth0']);
+      expect(await entry()).toBeUndefined();
+      expect(await ask()).toBe('hello');
+      await waitFor(() => !dump.running, {
+        what: 'a solicitation from the gateway’s link-local',
+        timeoutMs: 10_000,
+      });
+      expect((await entry())?.lladdr).toBe(c1Mac);
+      // a stale entry (as one learned from the client's own solicitation): forwarded replies make the
+      // kernel probe it by unicast after its delay (RFC 4861 §7.3.3); answered, it is REACHABLE
+      await c.lab.exec('gw', 'ip', [
+        '-6',
+        'neigh',
+        'replace',
+        client6,
+        'lladdr',
+        c1Mac,
+        'dev',
+        'eth0',
+        'nud',
+        'stale',
+      ]);
+      let answered = 0;
+      let asked = 0;
+      await waitFor(
+        async () => {
+          asked++;
+          if ((await ask()) === 'hello') answered++;
+          return (await entry())?.state?.includes('REACHABLE') === true;
+        },
+        {
+          what: "the gateway's probe of c1 answered (REACHABLE, not FAILED)",
+          timeoutMs: 20_000,
+          intervalMs: 500,
+        },
+      );
+      expect(answered).toBe(asked);
+    } finally {
+      await dump.stop();
+      await echo.stop();
+    }
   });
 
   it('a fixed entry: every connection reaches its node', async () => {

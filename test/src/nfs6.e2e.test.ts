@@ -32,7 +32,6 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
   let cluster: Cluster;
   let lab: Lab;
   let bigSha: string;
-  let client6: string;
   const notes = 'alice: one host, two families\n';
 
   async function client<T>(req: Record<string, unknown>): Promise<T> {
@@ -58,29 +57,11 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
         ),
     });
     lab = cluster.lab;
-    client6 = lab.addresses.ipv6.clients[0]!;
     const big = randomBytes(BIG);
     bigSha = createHash('sha256').update(big).digest('hex');
     await writeFile(join(lab.nfsOf('n1').tree, 'big.bin'), big);
     await writeFile(join(lab.nfsOf('n2').tree, 'notes.txt'), notes);
     await cluster.waitForMount(['n1', 'n2'], 'udp');
-    // Workaround, not NFS's: the gateway's own neighbour discovery for an outside IPv6 client can fail
-    // (seen here: c1's entry FAILED, the node's replies discarded as Ip6OutDiscards, c1 never received a
-    // solicitation), which loses a node's replies once the entry learned from c1's own solicitation
-    // expires. A permanent entry keeps this test about MOUNT/NFS; docs/gateway.md lists the bug.
-    const mac = (await lab.exec('c1', 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
-    await lab.exec('gw', 'ip', [
-      '-6',
-      'neigh',
-      'replace',
-      client6,
-      'lladdr',
-      mac,
-      'dev',
-      'eth0',
-      'nud',
-      'permanent',
-    ]);
     // n1's random mountd port is restored on its replies once the agent has registered it
     await waitFor(async () => (await mnt('/srv/projects').catch(() => null))?.from[1] === MOUNT_PORT, {
       what: 'n1 answers MOUNT over IPv6 from the cluster port',

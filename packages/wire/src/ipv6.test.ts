@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseMac } from './address.js';
 import { checksum, fold } from './checksum.js';
 import { errorInfo, OK } from './errors.js';
 import {
@@ -22,6 +23,7 @@ import {
   IPV6_TRUNCATED,
   Ipv6View,
   ipv6ToString,
+  macLinkLocal,
   parseIpv6,
   pseudoHeaderSum6,
 } from './ipv6.js';
@@ -389,5 +391,19 @@ describe('IPv6 addresses as text (RFC 4291 §2.2, RFC 5952 §4)', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe('macLinkLocal (RFC 4291 §2.5.1, Appendix A)', () => {
+  // the right-hand sides are what Linux 6.18 generated for veths with these MACs (addr_gen_mode 0)
+  it.each([
+    ['56:75:1b:7c:47:57', 'fe80::5475:1bff:fe7c:4757'],
+    ['02:00:00:00:00:01', 'fe80::ff:fe00:1'],
+    ['8e:41:85:68:e4:ac', 'fe80::8c41:85ff:fe68:e4ac'],
+  ])('%s → %s', (mac, ll) => {
+    expect(macLinkLocal(parseMac(mac))).toBe(ll);
+  });
+  it('refuses anything but 6 bytes', () => {
+    expect(() => macLinkLocal(new Uint8Array(8))).toThrow(/6 bytes/);
   });
 });

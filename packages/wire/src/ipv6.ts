@@ -280,6 +280,28 @@ export function ipv6ToString(buf: Uint8Array, off = 0): string {
 }
 
 /**
+ * macLinkLocal is the IPv6 link-local address (RFC 4291 §2.5.6) of an Ethernet interface: fe80::/64 with
+ * the modified EUI-64 interface identifier made from its 48-bit MAC (RFC 4291 §2.5.1 and Appendix A, RFC
+ * 2464 §4: ff:fe in the middle, the universal/local bit inverted), as RFC 5952 text. The address the
+ * kernel itself generates with `addr_gen_mode` 0. Throws when `mac` is not 6 bytes.
+ */
+export function macLinkLocal(mac: Uint8Array): string {
+  if (mac.length !== 6) throw new Error(`a MAC address is 6 bytes, not ${mac.length}`);
+  const b = new Uint8Array(16);
+  b[0] = 0xfe;
+  b[1] = 0x80;
+  b[8] = mac[0]! ^ 0x02;
+  b[9] = mac[1]!;
+  b[10] = mac[2]!;
+  b[11] = 0xff;
+  b[12] = 0xfe;
+  b[13] = mac[3]!;
+  b[14] = mac[4]!;
+  b[15] = mac[5]!;
+  return ipv6ToString(b);
+}
+
+/**
  * parseIpv6 reads IPv6 text (RFC 4291 §2.2 forms, with one "::" and an optional dotted IPv4 tail) into
  * 16 bytes. Throws naming the text when it is not an address.
  */

@@ -9,7 +9,7 @@ import {
   restoreJournal,
   undoChange,
 } from '@onehost/kernel';
-import { ipv4LinkLocal, ipv4ToString, parseIpv4 } from '@onehost/wire';
+import { ipv4LinkLocal, ipv4ToString, macLinkLocal, parseIpv4, parseMac } from '@onehost/wire';
 
 /**
  * The gateway host's kernel plumbing (docs/gateway.md has the why of each step):
@@ -23,7 +23,8 @@ import { ipv4LinkLocal, ipv4ToString, parseIpv4 } from '@onehost/wire';
  * - IPv6 cluster addresses (`vips6`) the same way: /128 on lo (nodad), `ip -6` rules and routes into the
  *   TUN, the IPv6 `local` rule moved too, neighbour discovery answered by proxy NDP entries (RFC 4861
  *   §7.2.8) with IPv6 forwarding on; and the link-local address derived from the interconnect address
- *   (`ipv4LinkLocal`) on the interconnect, the next hop of the nodes' IPv6 replies;
+ *   (`ipv4LinkLocal`) on the interconnect, the next hop of the nodes' IPv6 replies; an outside interface
+ *   without a link-local gets its MAC's (`outsideLinkLocals`), the source of its neighbour solicitations;
  * - early demux is off, or the local socket of a `local` flow would capture the client's later packets
  *   and forwarding would drop them;
  * - replies from nodes carry source = VIP (a local address): accept_local on the interconnect, rp_filter 0;
@@ -405,7 +406,7 @@ async function applyIpv6Addresses(
   if (six.length > 0 && c.interconnectAddress !== undefined)
     wanted.push({ dev: c.interconnect, cidr: `${ipv4LinkLocal(parseIpv4(c.interconnectAddress))}/64` });
   // IPv6 on where the addresses go, without generated link-locals (no DAD, RS or MLD from them)
-  for (const dev of six.length > 0 ? ['lo', c.interconnect] : []) {
+  for (const dev of six.length > 0 ? ['lo', c.interconnect, ...c.outside] : []) {
     const key = `net/ipv6/conf/${dev}/disable_ipv6`;
     if (!(await host.sysctlExists(key)) || (await host.readSysctl(key)) === '0') continue;
     for (const [k, v] of [
@@ -417,6 +418,7 @@ async function applyIpv6Addresses(
       await host.writeSysctl(k, v);
     }
   }
+  if (six.length > 0) wanted.push(...(await outsideLinkLocals(c, host, journal)));
   for (const old of journal.current.changes) {
     if (old.kind !== 'addr' || !old.cidr.includes(':')) continue;
     if (wanted.some((w) => w.dev === old.dev && w.cidr === old.cidr)) continue;
@@ -431,6 +433,33 @@ async function applyIpv6Addresses(
       if (!have.has(w.cidr)) await host.ip('addr', 'add', w.cidr, 'dev', w.dev, 'nodad');
     });
   }
+}
+
+/**
+ * outsideLinkLocals are the link-local addresses the gateway puts on outside interfaces that have none
+ * (the one the kernel would generate, from the MAC: `macLinkLocal`), and keeps on those it gave one
+ * before. Without one the kernel cannot resolve an outside client for the nodes' forwarded replies:
+ * their source, the cluster address, is not on that interface, so Linux sources the neighbour
+ * solicitation from the interface's link-local (RFC 4861 §7.2.2 allows any of its addresses; ndisc_solicit
+ * takes the packet's source only when it is the interface's own) and, having none, sends nothing; the
+ * entry ends FAILED and the replies are dropped. RFC 4291 §2.1 requires one on every interface anyway.
+ */
+async function outsideLinkLocals(
+  c: GatewayHostConfig,
+  host: Host,
+  journal: JournalFile,
+): Promise<{ dev: string; cidr: string }[]> {
+  const wanted: { dev: string; cidr: string }[] = [];
+  for (const dev of c.outside) {
+    const [link] = await host.ipJson<{ address?: string; link_type?: string }>('link', 'show', 'dev', dev);
+    // neighbour discovery needs a link-layer address; a device without one resolves nothing (RFC 4861 §7.2)
+    if (link?.link_type !== 'ether' || link.address === undefined) continue;
+    const cidr = `${macLinkLocal(parseMac(link.address))}/64`;
+    const have = [...(await host.addresses6(dev))];
+    const ours = journal.has({ kind: 'addr', dev, cidr });
+    if (ours || !have.some((a) => /^fe[89ab][0-9a-f]:/i.test(a))) wanted.push({ dev, cidr });
+  }
+  return wanted;
 }
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Host } from '@onehost/kernel';
 import { Lab, type Netns, requireRoot } from '@onehost/testkit';
-import { parseIpv4 } from '@onehost/wire';
+import { macLinkLocal, parseIpv4, parseMac } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyGatewayHost, type GatewayHostConfig, restoreGatewayHost, sysctlPlan } from './gateway-host.js';
 
@@ -75,6 +75,10 @@ describe('the gateway host with an IPv6 cluster address (a scratch namespace)', 
     await applyGatewayHost(config, host);
     expect([...(await host.addresses6('lo'))]).toContain(`${VIP6}/128`);
     expect([...(await host.addresses6('eth1'))]).toEqual(['fe80::c612:1/64']);
+    // the outside had no link-local: it gets the one its MAC makes, the source of its solicitations
+    const [eth0] = await host.ipJson<{ address: string }>('link', 'show', 'dev', 'eth0');
+    const ll = `${macLinkLocal(parseMac(eth0!.address))}/64`;
+    expect([...(await host.addresses6('eth0'))]).toEqual([ll]);
     expect(await rules6()).toEqual(expect.arrayContaining([`100 eth0 ${VIP6} 4789`, '200 local']));
     expect((await rules6()).some((r) => r.startsWith('0 '))).toBe(false);
     const t = await host.routes6(4789);
@@ -91,12 +95,25 @@ describe('the gateway host with an IPv6 cluster address (a scratch namespace)', 
     await restoreGatewayHost(config.statePath, host);
     expect([...(await host.addresses6('lo'))]).not.toContain(`${VIP6}/128`);
     expect([...(await host.addresses6('eth1'))]).toEqual([]);
+    expect([...(await host.addresses6('eth0'))]).toEqual([]);
     expect(await rules6()).toEqual(before);
     expect(await host.routes6(4789)).toEqual([]);
     expect(await host.ip('-6', 'neigh', 'show', 'proxy', 'dev', 'eth0')).not.toContain(VIP6);
     expect(await host.readSysctl('net/ipv6/conf/all/forwarding')).toBe('0');
     expect(await host.readSysctl('net/ipv6/conf/lo/disable_ipv6')).toBe('1');
     expect(await host.readSysctl('net/ipv6/conf/eth1/disable_ipv6')).toBe('1');
+  }, 60_000);
+
+  it('leaves an outside interface that has a link-local address as it is', async () => {
+    await ns.ip('addr', 'add', 'fe80::1/64', 'dev', 'eth0', 'nodad');
+    try {
+      await applyGatewayHost(config, host);
+      expect([...(await host.addresses6('eth0'))]).toEqual(['fe80::1/64']);
+      await restoreGatewayHost(config.statePath, host);
+      expect([...(await host.addresses6('eth0'))]).toEqual(['fe80::1/64']);
+    } finally {
+      await ns.ip('addr', 'del', 'fe80::1/64', 'dev', 'eth0');
+    }
   }, 60_000);
 
   const tables = async () =>

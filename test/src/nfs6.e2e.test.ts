@@ -111,10 +111,9 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
     const read = await client<{ status: number; bytes: number; sha256: string }>({
       op: 'readall',
       handle: big.handle,
-      // replies that fit the outside link: a larger one leaves n1 in fragments of the interconnect's
-      // MTU (1600), which the gateway's conntrack reassembles and cannot forward to a 1500 link; its
-      // Packet Too Big goes to the cluster address, the gateway's own (docs/gateway.md)
-      chunk: 1024,
+      // 16 KiB replies leave n1 in fragments: they fit the 1500-byte outside link because n1's route
+      // to the outside carries its MTU (the gateway says it at join; test/src/reply-mtu.e2e.test.ts)
+      chunk: 16384,
     });
     expect(read).toMatchObject({ status: 0, bytes: BIG, sha256: bigSha });
     const file = await client<{ status: number; handle: string }>({

@@ -27,6 +27,7 @@ import { GatewayProcess } from './gateway-process.js';
 import {
   announceClusterAddresses,
   applyGatewayHost,
+  outsideMtu,
   readHostDrops,
   restoreGatewayHost,
   setRegisteredNodes,
@@ -314,6 +315,7 @@ export async function startGateway(
           probeUdpPort: cfg.probe.port,
         },
         interconnectPrefixes: [cfg.interconnect.prefix],
+        outsideMtu: await outsideMtu(cfg.outside.interfaces),
       },
       ...store,
       portRange: cfg.control.portRange,

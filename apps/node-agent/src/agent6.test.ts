@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLab, type Lab } from '@onehost/lab';
 import { requireRoot } from '@onehost/testkit';
@@ -76,6 +76,8 @@ describe('node agent with an IPv6 cluster address (lab node, IPv6 off as the lab
     expect(route).toEqual([
       expect.objectContaining({ dst: 'default', gateway: 'fe80::c612:1', dev: 'eth0', prefsrc: VIP6 }),
     ]);
+    // no outside MTU from the gateway: the routes carry none
+    expect(route[0]).not.toHaveProperty('metrics');
     // the VXLAN device takes IPv6 but has no address of its own, so it never talks (no DAD, RS, MLD)
     expect((await lab.exec('n1', 'sysctl', ['-n', 'net.ipv6.conf.vx0.disable_ipv6'])).stdout.trim()).toBe(
       '0',
@@ -91,5 +93,32 @@ describe('node agent with an IPv6 cluster address (lab node, IPv6 off as the lab
     await agent(lab, 'n1', 'restore', '--config', configFile);
     expect(await v6(lab)).toEqual(baseline);
     expect(await snapshotWith((file, args) => lab.exec('n1', file, args))).toEqual(baseline4);
+  });
+
+  it('puts the outside MTU on the routes to the outside when it is below the internal interface’s', async () => {
+    // the lab's interconnect carries 1600
+    const routes = async () => ({
+      v4: JSON.parse((await lab.exec('n1', 'ip', ['-j', 'route', 'show', 'default'])).stdout)[0]?.metrics,
+      v6: JSON.parse((await lab.exec('n1', 'ip', ['-j', '-6', 'route', 'show', 'default'])).stdout)[0]
+        ?.metrics,
+      internal: JSON.parse((await lab.exec('n1', 'ip', ['-j', 'route', 'show', '198.18.0.0/24'])).stdout)[0]
+        ?.metrics,
+    });
+    const withMtu = async (mtu: number) => {
+      const c = JSON.parse(await readFile(configFile, 'utf8')) as NodeConfig;
+      const file = join(lab.runDir, `n1-config-${mtu}.json`);
+      await writeFile(file, JSON.stringify({ ...c, outsideMtu: mtu }));
+      await applyIn(lab, 'n1', file);
+      try {
+        return await routes();
+      } finally {
+        await agent(lab, 'n1', 'restore', '--config', file);
+      }
+    };
+    expect(await withMtu(1500)).toEqual({ v4: [{ mtu: 1500 }], v6: [{ mtu: 1500 }], internal: undefined });
+    // not below the interface's: nothing; below IPv6's minimum (RFC 8200 §5): IPv4 only
+    expect(await withMtu(1600)).toEqual({ v4: undefined, v6: undefined, internal: undefined });
+    expect(await withMtu(1200)).toEqual({ v4: [{ mtu: 1200 }], v6: undefined, internal: undefined });
+    expect(await v6(lab)).toEqual(baseline);
   });
 });

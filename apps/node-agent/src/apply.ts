@@ -192,16 +192,21 @@ class Applier {
     await this.setSysctl('net/ipv4/ip_local_port_range', `${lo} ${hi}`);
   }
 
-  /** replaceRoute records the routes with the same key and installs ours in their place. */
-  private async replaceRoute(prefix: string, src: string): Promise<void> {
+  /** replaceRoute records the routes with the same key and installs ours, to the outside, in their place. */
+  private async replaceRoute(prefix: string, src: string, mtu: string[]): Promise<void> {
     const dst = dstKey(prefix);
     const previous = (await mainRoutes(dst)).filter((r) => (r.metric ?? 0) === 0).map(routeArgs);
     await this.record({ kind: 'route', dst, protocol: ROUTE_PROTO, previous });
-    await this.routeVia('replace', prefix, src);
+    await this.routeVia('replace', prefix, src, mtu);
   }
 
   /** routeVia adds or replaces a route to `prefix` through the gateways with source hint `src`. */
-  private async routeVia(verb: 'add' | 'replace', prefix: string, src: string): Promise<void> {
+  private async routeVia(
+    verb: 'add' | 'replace',
+    prefix: string,
+    src: string,
+    mtu: string[] = [],
+  ): Promise<void> {
     const { gateways, internal } = this.c;
     // Nexthops (several gateways) must come last on the command line.
     await ip(
@@ -212,8 +217,25 @@ class Applier {
       src,
       'proto',
       ROUTE_PROTO,
+      ...mtu,
       ...viaGateways(gateways, internal.interface),
     );
+  }
+
+  /**
+   * outsideMtu is the `mtu N` of the routes to the outside: the outside's MTU when it is below the
+   * internal interface's. The gateway forwards the node's replies; one larger than the outside link
+   * would get the gateway's Packet Too Big (RFC 4443 §3.2) or "fragmentation needed" (RFC 1191),
+   * addressed to its source, the cluster address, which is the gateway's own: the node would never learn
+   * the smaller MTU and such replies would all be lost. With it the node's kernel fragments them (or
+   * sends TCP segments) to fit. Empty when unknown or no smaller; `six`: IPv6 takes no MTU below 1280
+   * (RFC 8200 §5).
+   */
+  private async outsideMtu(six: boolean): Promise<string[]> {
+    const want = this.c.outsideMtu;
+    if (want === 0 || (six && want < 1280)) return [];
+    const [link] = await ipJson<{ mtu?: number }>('link', 'show', 'dev', this.c.internal.interface);
+    return link?.mtu !== undefined && want < link.mtu ? ['mtu', String(want)] : [];
   }
 
   async routes(): Promise<void> {
@@ -225,11 +247,12 @@ class Applier {
       await this.record({ kind: 'route', dst, protocol: ROUTE_PROTO, previous: [] });
       await this.routeVia('add', prefix, this.c.internal.address);
     }
+    const mtu = await this.outsideMtu(false);
     for (const n of this.c.networks) {
       if (n.default) continue;
-      for (const prefix of n.prefixes ?? []) await this.replaceRoute(prefix, n.address);
+      for (const prefix of n.prefixes ?? []) await this.replaceRoute(prefix, n.address, mtu);
     }
-    await this.replaceRoute('0.0.0.0/0', this.c.defaultNetwork.address);
+    await this.replaceRoute('0.0.0.0/0', this.c.defaultNetwork.address, mtu);
     const d6 = this.c.networks6.find((n) => n.default);
     if (d6 !== undefined) {
       // unbound IPv6 sockets talk to the outside as the IPv6 cluster address; ports come from the same
@@ -252,6 +275,7 @@ class Applier {
         d6.address,
         'proto',
         ROUTE_PROTO,
+        ...(await this.outsideMtu(true)),
       );
     }
   }

@@ -53,6 +53,7 @@ describe('resolveConfig', () => {
     expect(c.clusterPrefixes).toEqual(['198.18.0.0/15']);
     expect(c.stateFile).toBe('/run/onehost/agent-n1.json');
     expect(c.defaultNetwork.address).toBe('203.0.113.80');
+    expect(c.outsideMtu).toBe(0);
   });
 
   it.each([
@@ -72,6 +73,8 @@ describe('resolveConfig', () => {
     ['mountPorts[0].clusterPort', { mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 0 }] }],
     ['splice.capturePorts[1]', { splice: { capturePorts: [2049, 70000] } }],
     ['splice.capturePorts', { splice: { capturePorts: 2049 } }],
+    ['outsideMtu', { outsideMtu: 67 }],
+    ['outsideMtu', { outsideMtu: 1500.5 }],
   ] as const)('names the bad field %s', (field, patch) => {
     const bad = { ...base, ...patch } as NodeConfig;
     expect(() => resolveConfig(bad)).toThrow(ConfigError);

@@ -78,6 +78,11 @@ export interface NodeConfig {
   snatShare?: number;
   /** Where the record of changes lives (default `/run/onehost/agent-<nodeName>.json`). */
   stateFile?: string;
+  /**
+   * The outside's MTU, from the gateway (absent or 0: unknown): the routes to the outside carry it when
+   * it is below the internal interface's, so replies fit the outside link (docs/gateway.md).
+   */
+  outsideMtu?: number;
 }
 
 /** PortSplit divides a port block: the kernel's ephemeral range and a disjoint SNAT range. */
@@ -104,6 +109,8 @@ export interface ResolvedConfig {
   splice: { capturePorts: number[]; kernel: boolean } | null;
   clusterPrefixes: string[];
   stateFile: string;
+  /** 0: unknown */
+  outsideMtu: number;
 }
 
 /** ConfigError names the field that is wrong. */
@@ -267,5 +274,13 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
       cidr(`clusterPrefixes[${i}]`, p),
     ),
     stateFile: config.stateFile ?? `/run/onehost/agent-${config.nodeName}.json`,
+    outsideMtu: mtu('outsideMtu', config.outsideMtu ?? 0),
   };
+}
+
+/** mtu checks an MTU: 0 (unknown) or 68 (the least an IPv4 link carries, RFC 791) to 65535. */
+function mtu(field: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value !== 0 && ((value as number) < 68 || (value as number) > 65535)))
+    throw new ConfigError(field, `68 to 65535, or 0: ${String(value)}`);
+  return value as number;
 }

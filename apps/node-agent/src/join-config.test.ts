@@ -15,6 +15,7 @@ const join: JoinResponse = {
   heartbeatIntervalMs: 100,
   heartbeatTimeoutMs: 350,
   interconnectPrefixes: ['198.18.0.0/15'],
+  outsideMtu: 1500,
 };
 const local = { nodeName: 'n3', internalAddress: '198.18.0.13', interface: 'eth0', stateFile: 'n3.json' };
 
@@ -33,8 +34,11 @@ describe('nodeConfigFromJoin', () => {
       vxlan: { vni: 4242, port: 4789, device: 'vx0', mac: vxlanMacOf('n3') },
       clusterPrefixes: ['198.18.0.0/15'],
       stateFile: 'n3.json',
+      outsideMtu: 1500,
     });
     expect(resolveConfig(c).vxlan.mac).toBe(vxlanMacOf('n3'));
+    // a gateway from before outside_mtu says 0: nothing on the routes
+    expect(nodeConfigFromJoin({ ...join, outsideMtu: 0 }, local)).not.toHaveProperty('outsideMtu');
   });
 
   it('the MAC depends on the node name only, and is a locally administered unicast one', () => {
@@ -61,6 +65,7 @@ describe('nodeConfigFromJoin', () => {
       clusterAddresses: [{ network: 'outside', address: '203.0.113.90', isDefault: true }],
     };
     expect(sameConfig(a, nodeConfigFromJoin(moved, local))).toBe(false);
+    expect(sameConfig(a, nodeConfigFromJoin({ ...join, outsideMtu: 1400 }, local))).toBe(false);
   });
 });
 

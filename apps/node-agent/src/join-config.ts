@@ -52,6 +52,8 @@ export function nodeConfigFromJoin(join: JoinResponse, local: LocalFacts): NodeC
     },
     ...(join.interconnectPrefixes.length > 0 ? { clusterPrefixes: [...join.interconnectPrefixes] } : {}),
     stateFile: local.stateFile,
+    // a gateway from before the field says 0: no MTU on the routes, as then
+    ...(join.outsideMtu > 0 ? { outsideMtu: join.outsideMtu } : {}),
   };
 }
 

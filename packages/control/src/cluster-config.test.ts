@@ -11,6 +11,7 @@ const with_ = (change: (c: ClusterConfig) => void): ClusterConfig => {
 describe('cluster configuration', () => {
   it('accepts the test cluster and names the field of a bad one', () => {
     expect(() => checkClusterConfig(TEST_CLUSTER)).not.toThrow();
+    expect(() => checkClusterConfig(with_((c) => delete c.outsideMtu))).not.toThrow();
     // dual stack: an IPv6 address beside the IPv4 ones, its default optional
     expect(() =>
       checkClusterConfig(
@@ -39,6 +40,8 @@ describe('cluster configuration', () => {
         (c) => (c.interconnectPrefixes = ['198.18.0.0/33']),
         'cluster.interconnectPrefixes[0]: not a prefix a.b.c.d/n',
       ],
+      [(c) => (c.outsideMtu = 67), 'cluster.outsideMtu: 68 to 65535, or 0'],
+      [(c) => (c.outsideMtu = 1500.5), 'cluster.outsideMtu: 68 to 65535, or 0'],
     ];
     for (const [change, message] of cases) expect(() => checkClusterConfig(with_(change))).toThrow(message);
   });

@@ -17,6 +17,11 @@ export interface ClusterConfig {
   };
   /** prefixes of the cluster interconnect (e.g. "198.18.0.0/15"); nodes' internal addresses lie in them. */
   interconnectPrefixes: string[];
+  /**
+   * the smallest MTU of the gateway's outside interfaces, which nodes put on their routes to the outside
+   * (absent or 0: not said)
+   */
+  outsideMtu?: number;
 }
 
 /**
@@ -45,6 +50,10 @@ export function checkClusterConfig(c: ClusterConfig): void {
     if (tryParseIpv4(a) < 0)
       throw new RangeError(`cluster.vxlan.gatewayAddresses[${i}]: not an IPv4 address`);
   });
+  const mtu = c.outsideMtu ?? 0;
+  // 68: the least every IPv4 link carries (RFC 791)
+  if (!Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535)))
+    throw new RangeError('cluster.outsideMtu: 68 to 65535, or 0');
   c.interconnectPrefixes.forEach((p, i) => {
     try {
       parseCidr(p);

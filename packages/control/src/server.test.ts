@@ -49,6 +49,7 @@ describe('join and the store', () => {
       heartbeatIntervalMs: 100,
       heartbeatTimeoutMs: 350,
       interconnectPrefixes: ['198.18.0.0/15'],
+      outsideMtu: 1500,
     });
     const r2 = await node(s, 'n2').join(joinRequest('n2', 12));
     expect([r2.nodeId, r2.portBlock]).toEqual([2, { lo: 33792, hi: 34815 }]);

@@ -463,6 +463,22 @@ async function outsideLinkLocals(
 }
 
 /**
+ * outsideMtu is the smallest MTU of the outside interfaces (0 when none can be read), which Join hands
+ * the nodes for their routes to the outside: a node's reply larger than the outside link would get
+ * this host's Packet Too Big (RFC 4443 §3.2) or "fragmentation needed" (RFC 1191), addressed to the
+ * reply's source, the cluster address, which is this host's own, so the node would never learn it.
+ */
+export async function outsideMtu(outside: readonly string[], host: Host = localHost): Promise<number> {
+  let least = 0;
+  for (const dev of outside) {
+    const [link] = await host.ipJson<{ mtu?: number }>('link', 'show', 'dev', dev).catch(() => []);
+    const mtu = link?.mtu ?? 0;
+    if (mtu > 0 && (least === 0 || mtu < least)) least = mtu;
+  }
+  return least;
+}
+
+/**
  * announceClusterAddresses sends a gratuitous ARP (`arping -U`, RFC 5227 §3 "ARP Announcement") for
  * each cluster address on each outside interface, so that neighbours and upstream routers that knew
  * another owner (a previous gateway) update their caches at once. Resolves with the failures, in words.

@@ -5,7 +5,13 @@ import { Host } from '@onehost/kernel';
 import { Lab, type Netns, requireRoot } from '@onehost/testkit';
 import { macLinkLocal, parseIpv4, parseMac } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyGatewayHost, type GatewayHostConfig, restoreGatewayHost, sysctlPlan } from './gateway-host.js';
+import {
+  applyGatewayHost,
+  type GatewayHostConfig,
+  outsideMtu,
+  restoreGatewayHost,
+  sysctlPlan,
+} from './gateway-host.js';
 
 requireRoot();
 
@@ -115,6 +121,18 @@ describe('the gateway host with an IPv6 cluster address (a scratch namespace)', 
       await ns.ip('addr', 'del', 'fe80::1/64', 'dev', 'eth0');
     }
   }, 60_000);
+
+  it('reads the least MTU of the outside interfaces, for the nodes’ routes to the outside', async () => {
+    expect(await outsideMtu(['eth0'], host)).toBe(1500);
+    await ns.ip('link', 'set', 'tun6', 'mtu', '1400');
+    try {
+      expect(await outsideMtu(['eth0', 'tun6'], host)).toBe(1400);
+      expect(await outsideMtu(['eth0', 'no-such-device'], host)).toBe(1500);
+      expect(await outsideMtu([], host)).toBe(0);
+    } finally {
+      await ns.ip('link', 'set', 'tun6', 'mtu', '1500');
+    }
+  });
 
   const tables = async () =>
     (await host.run('nft', ['list', 'tables']))

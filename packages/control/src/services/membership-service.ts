@@ -72,6 +72,7 @@ export function membershipService(
         heartbeatIntervalMs: membership.heartbeatIntervalMs,
         heartbeatTimeoutMs: membership.heartbeatTimeoutMs,
         interconnectPrefixes: [...cluster.interconnectPrefixes],
+        outsideMtu: cluster.outsideMtu ?? 0,
       };
     }),
 

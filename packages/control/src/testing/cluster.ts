@@ -8,4 +8,5 @@ export const TEST_CLUSTER: ClusterConfig = {
   ],
   vxlan: { vni: 4242, udpPort: 4789, gatewayAddresses: ['198.18.0.1'] },
   interconnectPrefixes: ['198.18.0.0/15'],
+  outsideMtu: 1500,
 };

@@ -19,7 +19,8 @@ const modes = process.env.ONEHOST_DATAPATH ? [process.env.ONEHOST_DATAPATH] : ['
 // the TUN in both modes; the status page reads the same state either way; the host filter (exposure) is
 // one nft table in both, and kernel mode adds its VXLAN device, the larger surface; datapath-diff
 // compares the compiled kernel table with the switch's explanation, and in tun mode the switch is both
-// (its promises have unit tests). ONEHOST_DATAPATH=tun still runs them.
+// (its promises have unit tests); the gateway's neighbour advertisements go out the same way in both.
+// ONEHOST_DATAPATH=tun still runs them.
 const KERNEL_PASS_ONLY = [
   'src/datapath-diff.e2e.test.ts',
   'src/nfs.e2e.test.ts',
@@ -27,6 +28,7 @@ const KERNEL_PASS_ONLY = [
   'src/status-page.e2e.test.ts',
   'src/exposure.e2e.test.ts',
   'src/exposure6.e2e.test.ts',
+  'src/neighbour-advert.e2e.test.ts',
 ];
 // one cluster PKI per shape for the whole run (cluster.ts): removed at the end
 const pkiCache = mkdtempSync(join(tmpdir(), 'onehost-test-pki-'));

@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/bench.cc",
+        "native/icmp6.cc",
         "native/netns.cc",
         "native/send-core.cc",
         "native/sender.cc",

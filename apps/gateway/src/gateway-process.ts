@@ -38,6 +38,13 @@ export class GatewayProcess implements GatewayBackend {
   /** reloads counts reloads applied and refused (dry runs not counted) */
   readonly reloads = { applied: 0, refused: 0 };
 
+  /**
+   * announcements counts the cluster addresses' announcements on the outside: gratuitous ARPs sent
+   * (ARPING_COUNT per address and interface whose `arping` succeeded) and `arping` runs that failed;
+   * unsolicited neighbour advertisements sent and failed (one each per send)
+   */
+  readonly announcements = { arpSent: 0, arpFailed: 0, naSent: 0, naFailed: 0 };
+
   reload(configYaml: string, dryRun: boolean): Promise<GatewayReload> {
     return this.o.reload(configYaml, dryRun);
   }

@@ -25,6 +25,7 @@ import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config
 import { Datapath } from './datapath.js';
 import { GatewayProcess } from './gateway-process.js';
 import {
+  ARPING_COUNT,
   announceClusterAddresses,
   applyGatewayHost,
   outsideMtu,
@@ -32,6 +33,7 @@ import {
   restoreGatewayHost,
   setRegisteredNodes,
 } from './host/gateway-host.js';
+import { advertiseClusterAddresses6 } from './host/neighbour-advert.js';
 import { buildRegistry, serveMetrics } from './metrics.js';
 import { TunSource } from './packet-io.js';
 import { DatapathProbe } from './probe/datapath-probe.js';
@@ -529,10 +531,38 @@ export async function startGateway(
     if (cfg.host.manage) {
       // tell the outside networks who has the cluster addresses now (a previous gateway may have)
       void announceClusterAddresses(vips, cfg.outside.interfaces).then((failed) => {
+        const runs = vips.length * cfg.outside.interfaces.length;
+        process.announcements.arpSent += ARPING_COUNT * (runs - failed.length);
+        process.announcements.arpFailed += failed.length;
         if (failed.length > 0)
           log.warn({ failed }, 'cluster addresses not announced; neighbours learn them at their next ARP');
         else log.info({ interfaces: cfg.outside.interfaces }, 'cluster addresses announced (gratuitous ARP)');
       });
+      // IPv6: unsolicited neighbour advertisements of our own (the kernel sends none for proxy NDP)
+      if (vips6.length > 0) {
+        const stopAdvertising = new AbortController();
+        undo.push(() => stopAdvertising.abort());
+        void advertiseClusterAddresses6({
+          vips6,
+          outside: cfg.outside.interfaces,
+          signal: stopAdvertising.signal,
+          onResult: (sent) => {
+            if (sent) process.announcements.naSent++;
+            else process.announcements.naFailed++;
+          },
+        }).then(({ sent, failed }) => {
+          if (failed.length > 0)
+            log.warn(
+              { failed, sent },
+              'IPv6 cluster addresses not all advertised; neighbours learn them at their next solicitation',
+            );
+          else
+            log.info(
+              { interfaces: cfg.outside.interfaces, sent },
+              'IPv6 cluster addresses advertised (unsolicited neighbour advertisements)',
+            );
+        });
+      }
     }
     undo.push(() => datapath.stop());
     const sweep = setInterval(() => sw.sweep(Date.now()), SWEEP_EVERY_MS);

@@ -80,6 +80,20 @@ export function buildRegistry(s: MetricsSources): Registry {
       this.inc({ outcome: 'refused' }, s.kernel.reloads.refused);
     },
   });
+  new Counter({
+    name: 'onehost_announcements_total',
+    help: 'The cluster addresses announced on the outside, by family (ipv4: gratuitous ARP, RFC 5227 §3; ipv6: unsolicited neighbour advertisements, RFC 4861 §7.2.6) and result (sent: packets; failed: arping runs or sends that failed).',
+    labelNames: ['family', 'result'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const a = s.kernel.announcements;
+      this.inc({ family: 'ipv4', result: 'sent' }, a.arpSent);
+      this.inc({ family: 'ipv4', result: 'failed' }, a.arpFailed);
+      this.inc({ family: 'ipv6', result: 'sent' }, a.naSent);
+      this.inc({ family: 'ipv6', result: 'failed' }, a.naFailed);
+    },
+  });
   // per node and path: user space's per-node counts and the kernel's per-node counters
   const forwarded = (name: string, help: string, what: 'packets' | 'bytes') =>
     new Counter({

@@ -10,6 +10,7 @@ namespace onehost {
 
 Napi::Value TcpRepairDetach(const Napi::CallbackInfo& info);
 Napi::Value SetReceiveBuffer(const Napi::CallbackInfo& info);
+Napi::Value SendIcmp6(const Napi::CallbackInfo& info);
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
@@ -23,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flood", Napi::Function::New(env, Flood, "flood"));
   exports.Set("tcpRepairDetach", Napi::Function::New(env, TcpRepairDetach, "tcpRepairDetach"));
   exports.Set("setReceiveBuffer", Napi::Function::New(env, SetReceiveBuffer, "setReceiveBuffer"));
+  exports.Set("sendIcmp6", Napi::Function::New(env, SendIcmp6, "sendIcmp6"));
   exports.Set("forwardC", Napi::Function::New(env, ForwardC, "forwardC"));
   exports.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
   return exports;

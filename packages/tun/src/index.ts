@@ -1,4 +1,5 @@
 export { isTunError, type TunError, type TunErrorCode } from './errors.js';
+export { sendIcmp6 } from './icmp6.js';
 export { binding, type FloodOptions, type SenderStats, type TunQueueStats } from './native.js';
 export { type Destination, PacketSender, type SenderOptions } from './sender.js';
 export { setReceiveBuffer, TCPI_OPT, type TcpRepairInfo, tcpRepairDetach } from './tcp-repair.js';

@@ -118,6 +118,7 @@ export interface Binding {
   ): Promise<{ packets: number; batches: number }>;
   tcpRepairDetach(fd: number): import('./tcp-repair.js').TcpRepairInfo;
   setReceiveBuffer(fd: number, bytes: number): number;
+  sendIcmp6(iface: string, destination: string, hopLimit: number, message: Uint8Array, netns?: string): void;
   META_STRIDE: number;
 }
 

@@ -158,3 +158,52 @@ export function writePacketTooBig(
   );
   return IPV6_HEADER + icmpLen;
 }
+
+/*
+ * RFC 4861 §4.4 Neighbor Advertisement, with the Target Link-Layer Address option (§4.6.1; for Ethernet
+ * its length is 1 unit of 8 bytes, RFC 2464 §6):
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |     Type      |     Code      |          Checksum             |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |R|S|O|                     Reserved                            |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                       Target Address (128 bits)               |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |  Type (2)     |  Length (1)   |    Link-Layer Address (6 bytes) ...
+ */
+export const NEIGHBOR_ADVERT_LENGTH = 8 + 16 + 8;
+const NA_ROUTER = 0x80;
+const NA_SOLICITED = 0x40;
+const NA_OVERRIDE = 0x20;
+const ND_OPT_TARGET_LINK_LAYER = 2;
+
+/**
+ * writeNeighborAdvert writes an ICMPv6 Neighbor Advertisement for `target` (16 bytes) with `mac` (6
+ * bytes) as its Target Link-Layer Address into buf[off..off+32) and returns its length. The checksum is
+ * left 0: a raw ICMPv6 socket has the kernel compute it over the pseudo-header (RFC 3542 §3.1), which
+ * only the kernel knows the source address of. An unsolicited advertisement (RFC 4861 §7.2.6) has
+ * `solicited` clear; `override` set makes receivers replace a cached link-layer address (§7.2.5). Throws
+ * RangeError when `buf` has no room or an address has the wrong length.
+ */
+export function writeNeighborAdvert(
+  buf: Uint8Array,
+  off: number,
+  target: Uint8Array,
+  mac: Uint8Array,
+  flags: { router?: boolean; solicited?: boolean; override?: boolean },
+): number {
+  if (target.length !== 16 || mac.length !== 6) throw new RangeError('target is 16 bytes, mac 6');
+  if (off < 0 || off + NEIGHBOR_ADVERT_LENGTH > buf.length)
+    throw new RangeError('no room for the advertisement');
+  buf.fill(0, off, off + NEIGHBOR_ADVERT_LENGTH);
+  buf[off + TYPE] = ICMP6_TYPE.NEIGHBOR_ADVERTISEMENT;
+  buf[off + WORD] =
+    (flags.router === true ? NA_ROUTER : 0) |
+    (flags.solicited === true ? NA_SOLICITED : 0) |
+    (flags.override === true ? NA_OVERRIDE : 0);
+  buf.set(target, off + 8);
+  buf[off + 24] = ND_OPT_TARGET_LINK_LAYER;
+  buf[off + 25] = 1;
+  buf.set(mac, off + 26);
+  return NEIGHBOR_ADVERT_LENGTH;
+}

@@ -8,7 +8,9 @@ import {
   ICMP6_TYPE,
   Icmp6View,
   IPV6_MIN_MTU,
+  NEIGHBOR_ADVERT_LENGTH,
   PTB_MAX_QUOTE,
+  writeNeighborAdvert,
   writePacketTooBig,
 } from './icmp6.js';
 import {
@@ -405,5 +407,44 @@ describe('macLinkLocal (RFC 4291 §2.5.1, Appendix A)', () => {
   });
   it('refuses anything but 6 bytes', () => {
     expect(() => macLinkLocal(new Uint8Array(8))).toThrow(/6 bytes/);
+  });
+});
+
+describe('writeNeighborAdvert (RFC 4861 §4.4, §7.2.6)', () => {
+  // Linux 6.18's own unsolicited advertisement (ndisc_notify) for fe80::5eff:fe10:1 of 02:00:5e:10:00:01,
+  // sent to ff02::1, as tcpdump printed it (ICMPv6 part; checksum 0x3f6a)
+  const LINUX = '8800 3f6a 2000 0000 fe80 0000 0000 0000 0000 5eff fe10 0001 0201 0200 5e10 0001'.replaceAll(
+    ' ',
+    '',
+  );
+
+  it('writes what Linux sends, but for the checksum the kernel fills in', () => {
+    const buf = new Uint8Array(40).fill(0xee);
+    const n = writeNeighborAdvert(buf, 4, parseIpv6('fe80::5eff:fe10:1'), parseMac('02:00:5e:10:00:01'), {
+      override: true,
+    });
+    expect(n).toBe(NEIGHBOR_ADVERT_LENGTH);
+    const msg = buf.subarray(4, 4 + n);
+    expect(Buffer.from(msg).toString('hex')).toBe(`8800${'0000'}${LINUX.slice(8)}`);
+    expect([...buf.subarray(0, 4), ...buf.subarray(4 + n)]).toEqual(new Array(8).fill(0xee));
+    // with the pseudo-header of fe80::5eff:fe10:1 → ff02::1 its checksum is the one Linux computed
+    const addrs = new Uint8Array(32);
+    addrs.set(parseIpv6('fe80::5eff:fe10:1'), 0);
+    addrs.set(parseIpv6('ff02::1'), 16);
+    const sum = checksum(msg, 0, n, pseudoHeaderSum6(addrs, 0, 16, 58, n));
+    expect(sum.toString(16)).toBe(LINUX.slice(4, 8));
+  });
+
+  it('sets the router, solicited and override flags as asked, and refuses bad arguments', () => {
+    const buf = new Uint8Array(NEIGHBOR_ADVERT_LENGTH);
+    const flags = (f: Parameters<typeof writeNeighborAdvert>[4]) => {
+      writeNeighborAdvert(buf, 0, parseIpv6('2001:db8::80'), parseMac('02:00:00:00:00:01'), f);
+      return buf[4];
+    };
+    expect(flags({})).toBe(0);
+    expect(flags({ router: true, solicited: true, override: true })).toBe(0xe0);
+    expect(flags({ solicited: true })).toBe(0x40);
+    expect(() => writeNeighborAdvert(buf, 1, parseIpv6('::1'), new Uint8Array(6), {})).toThrow(/no room/);
+    expect(() => writeNeighborAdvert(buf, 0, new Uint8Array(4), new Uint8Array(6), {})).toThrow(/16 bytes/);
   });
 });

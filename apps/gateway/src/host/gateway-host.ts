@@ -478,10 +478,14 @@ export async function outsideMtu(outside: readonly string[], host: Host = localH
   return least;
 }
 
+/** ARPING_COUNT is how many gratuitous ARPs `announceClusterAddresses` sends per address and interface. */
+export const ARPING_COUNT = 2;
+
 /**
  * announceClusterAddresses sends a gratuitous ARP (`arping -U`, RFC 5227 §3 "ARP Announcement") for
  * each cluster address on each outside interface, so that neighbours and upstream routers that knew
- * another owner (a previous gateway) update their caches at once. Resolves with the failures, in words.
+ * another owner (a previous gateway) update their caches at once (IPv6: `advertiseClusterAddresses6`).
+ * Resolves with the failures, in words.
  */
 export async function announceClusterAddresses(
   vips: readonly number[],
@@ -493,7 +497,9 @@ export async function announceClusterAddresses(
     for (const v of vips) {
       const a = ipv4ToString(v);
       await host
-        .run('arping', ['-q', '-U', '-c', '2', '-w', '3', '-I', dev, '-s', a, a], { timeoutMs: 5000 })
+        .run('arping', ['-q', '-U', '-c', String(ARPING_COUNT), '-w', '3', '-I', dev, '-s', a, a], {
+          timeoutMs: 5000,
+        })
         .catch((e: Error) => failed.push(`${a} on ${dev}: ${e.message}`));
     }
   return failed;

@@ -46,8 +46,8 @@ function store(prefix: string, cert = pki.gateway): EtcdStore {
 class RacingStore extends EtcdStore {
   afterRead: (() => Promise<void>) | undefined;
 
-  protected override async read(what: string): Promise<Snapshot> {
-    const s = await super.read(what);
+  protected override async read(what: string, lost?: string): Promise<Snapshot> {
+    const s = await super.read(what, lost);
     const f = this.afterRead;
     this.afterRead = undefined;
     await f?.();
@@ -162,6 +162,34 @@ describe('EtcdStore on a 3-member etcd', () => {
     expect(aGot).toMatchObject({ kind: 'created', member: { id: 2, block: { lo: 33792 } } });
     expect(a.racesLost).toBe(1);
     expect((await store(prefix).load()).nextNodeId).toBe(3);
+  });
+
+  it('with their watches running, two gateways admit from their mirrors: 2 × 100 nodes, no id or block twice', async () => {
+    const prefix = newPrefix();
+    const [sa, sb] = [store(prefix), store(prefix)];
+    // blocks of 64 ports: 200 nodes fit the default range
+    const small = async (s: EtcdStore) =>
+      new Membership({ store: s, contents: await s.load(), heartbeatTimeoutMs: 600_000, blockSize: 64 });
+    const [ga, gb] = [await small(sa), await small(sb)];
+    await sa.watch(() => undefined);
+    await sb.watch(() => undefined);
+    await waitFor(() => (sa as unknown as { watching: boolean }).watching, { what: 'a watching' });
+    await waitFor(() => (sb as unknown as { watching: boolean }).watching, { what: 'b watching' });
+    const joins: Promise<MemberRecord>[] = [];
+    for (let i = 1; i <= 100; i++) joins.push(join(ga, `a${i}`, i), join(gb, `b${i}`, 100 + i));
+    const got = await Promise.all(joins);
+    const stored = (await store(prefix).load()).members;
+    expect(stored).toHaveLength(200);
+    expect(new Set(stored.map((m) => m.id)).size).toBe(200);
+    const blocks = stored.map((m) => m.block).sort((x, y) => x.lo - y.lo);
+    for (let i = 1; i < blocks.length; i++) expect(blocks[i]!.lo).toBeGreaterThan(blocks[i - 1]!.hi);
+    for (const m of got)
+      expect(stored.find((s) => s.name === m.name)).toMatchObject({ id: m.id, block: m.block });
+    // every admission read the mirror; etcd was read only when the watch was slower than a lost race
+    expect(sa.reads.mirror + sb.reads.mirror).toBeGreaterThanOrEqual(200);
+    expect(sa.reads.etcd + sb.reads.etcd).toBeLessThan(20);
+    ga.close();
+    gb.close();
   });
 
   it('two gateways admitting nodes at once never hand out one id or block twice', async () => {

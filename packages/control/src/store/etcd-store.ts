@@ -15,10 +15,12 @@ import {
   decodeSnapshot,
   type EtcdKeys,
   etcdKeys,
+  type KeyValue,
   planAllocation,
   type Snapshot,
 } from './etcd-layout.js';
 import { readExportsRecord, readMemberRecord, StoreFileError } from './file-format.js';
+import { MemberMirror } from './member-mirror.js';
 import type { ExportsRecord, MemberRecord, StoreContents } from './records.js';
 
 export interface EtcdStoreOptions {
@@ -51,6 +53,8 @@ export class EtcdStoreError extends Error {
 const MAX_ATTEMPTS = 32;
 /** the queue admissions wait in (no etcd key: it has no prefix) */
 const ADMISSIONS = 'admissions';
+/** how long a transaction that lost its race waits for the watch to bring the change that beat it */
+const RACE_WAIT_MS = 1000;
 
 /** a change seen on the watch, held while this store writes the same key */
 interface Seen {
@@ -110,6 +114,13 @@ export class EtcdStore implements ControlStore {
   readonly watched = { reported: 0, echoes: 0 };
   private closing: Promise<void> | null = null;
   private closed = false;
+  /** the members and the counter as the watch keeps them; null until load */
+  private mirror: MemberMirror | null = null;
+  /** true while the watch runs connected: only then is the mirror kept current */
+  private watching = false;
+  private readonly mirrorWaiters = new Set<() => void>();
+  /** admissions and member writes that read the mirror, and those that read etcd */
+  readonly reads = { mirror: 0, etcd: 0 };
 
   /** Throws RangeError for no endpoint, an endpoint that is not https://host:port, or a bad prefix. */
   constructor(opts: EtcdStoreOptions) {
@@ -160,7 +171,9 @@ export class EtcdStore implements ControlStore {
    * read, StoreFileError (naming the key) when a value is malformed.
    */
   async load(): Promise<StoreContents> {
-    const { snap, revision } = await this.readAt('reading the state');
+    const { snap, revision, kvs } = await this.readAt('reading the state');
+    this.mirror = new MemberMirror(this.source, this.keys);
+    for (const kv of kvs) this.mirror.apply(kv.key, kv.value, Number(kv.modRevision));
     this.loadedRevision = revision;
     this.appliedRevision = revision;
     return { members: snap.members, exports: snap.exports, nextNodeId: snap.nextNodeId };
@@ -183,8 +196,9 @@ export class EtcdStore implements ControlStore {
     const key = this.keys.member(m.name);
     // One admission at a time per gateway: concurrent ones would only lose races to each other.
     return this.serial(ADMISSIONS, async () => {
+      let lost: string | undefined;
       for (let attempt = 1; ; attempt++) {
-        const snap = await this.read(`admitting ${m.name}`);
+        const snap = await this.read(`admitting ${m.name}`, lost);
         const plan = planAllocation(snap, m, rules);
         if (plan.kind !== 'created') return plan;
         // Nobody took the name, and no member was added since the read (each moves the counter).
@@ -198,7 +212,13 @@ export class EtcdStore implements ControlStore {
             )
             .commit(),
         );
-        if (r.succeeded) return plan;
+        if (r.succeeded) {
+          const at = Number(r.header.revision);
+          this.mirror?.apply(key, JSON.stringify(plan.member), at);
+          this.mirror?.apply(this.keys.counter, String(plan.member.id + 1), at);
+          return plan;
+        }
+        lost = snap.counterRevision;
         this.racesLost++;
         if (attempt >= MAX_ATTEMPTS)
           throw new EtcdStoreError(`${this.source}: admitting ${m.name}: lost ${attempt} races in a row`);
@@ -209,8 +229,9 @@ export class EtcdStore implements ControlStore {
   putMember(m: MemberRecord): Promise<void> {
     const rec = structuredClone(m);
     return this.write(this.keys.member(m.name), `writing member ${m.name}`, async () => {
+      let lost: string | undefined;
       for (let attempt = 1; ; attempt++) {
-        const snap = await this.read(`writing member ${rec.name}`);
+        const snap = await this.read(`writing member ${rec.name}`, lost);
         const clash = clashOf(snap.members, rec);
         if (clash !== null) throw new EtcdStoreError(`${this.source}: member ${rec.name}: ${clash}`, true);
         // The counter's revision guards against a member added meanwhile with this id or block.
@@ -222,7 +243,13 @@ export class EtcdStore implements ControlStore {
             .then(...ops)
             .commit(),
         );
-        if (r.succeeded) return;
+        if (r.succeeded) {
+          const at = Number(r.header.revision);
+          this.mirror?.apply(this.keys.member(rec.name), JSON.stringify(rec), at);
+          if (ops.length > 1) this.mirror?.apply(this.keys.counter, String(rec.id + 1), at);
+          return;
+        }
+        lost = snap.counterRevision;
         this.racesLost++;
         if (attempt >= MAX_ATTEMPTS)
           throw new EtcdStoreError(
@@ -278,6 +305,7 @@ export class EtcdStore implements ControlStore {
       await Promise.allSettled([...this.chains.values()]);
       this.closed = true;
       this.listener = null;
+      this.setWatching(false);
       await this.watcher?.cancel().catch(() => undefined);
       if (this.unsynced.size > 0)
         this.log.warn({ keys: this.unsyncedKeys() }, 'closing with writes etcd has not taken');
@@ -286,24 +314,56 @@ export class EtcdStore implements ControlStore {
     return this.closing;
   }
 
-  /** read reads the prefix at one revision (protected: tests step in between a read and its commit). */
-  protected async read(what: string): Promise<Snapshot> {
+  /**
+   * read is the members and the counter for an admission or a member write: the mirror while the watch
+   * keeps it, else a read of the prefix at one revision. `lost`: the counter revision of a snapshot
+   * whose transaction lost its race; the mirror is used once the watch has brought a newer counter
+   * (within RACE_WAIT_MS), else etcd is read. Protected: tests step in between a read and its commit.
+   */
+  protected async read(what: string, lost?: string): Promise<Snapshot> {
+    const m = this.mirror;
+    if (m !== null && this.watching) {
+      if (lost === undefined || (await this.mirrorMoves(m, lost))) {
+        try {
+          const snap = m.snapshot();
+          this.reads.mirror++;
+          return snap;
+        } catch {
+          // a malformed value: the read below names it
+        }
+      }
+    }
+    this.reads.etcd++;
     return (await this.readAt(what)).snap;
   }
 
+  /** mirrorMoves waits until the mirror's counter revision is no longer `from`; false after RACE_WAIT_MS. */
+  private mirrorMoves(m: MemberMirror, from: string): Promise<boolean> {
+    if (m.counterRevision !== from) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (moved: boolean) => {
+        clearTimeout(timer);
+        this.mirrorWaiters.delete(check);
+        resolve(moved);
+      };
+      const check = () => {
+        if (m.counterRevision !== from) done(true);
+        else if (!this.watching) done(false);
+      };
+      const timer = setTimeout(() => done(false), RACE_WAIT_MS);
+      this.mirrorWaiters.add(check);
+    });
+  }
+
   /** readAt reads the prefix and says at which revision. */
-  private async readAt(what: string): Promise<{ snap: Snapshot; revision: number }> {
+  private async readAt(what: string): Promise<{ snap: Snapshot; revision: number; kvs: KeyValue[] }> {
     const res = await this.attempt(what, () => this.client.getAll().prefix(this.keys.prefix).exec());
-    const snap = decodeSnapshot(
-      this.source,
-      this.keys,
-      res.kvs.map((kv) => ({
-        key: kv.key.toString(),
-        value: kv.value.toString(),
-        modRevision: String(kv.mod_revision),
-      })),
-    );
-    return { snap, revision: Number(res.header.revision) };
+    const kvs = res.kvs.map((kv) => ({
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      modRevision: String(kv.mod_revision),
+    }));
+    return { snap: decodeSnapshot(this.source, this.keys, kvs), revision: Number(res.header.revision), kvs };
   }
 
   /**
@@ -332,6 +392,7 @@ export class EtcdStore implements ControlStore {
   /** startWatch watches the prefix from after `revision`; resolves once etcd took the watch. */
   private startWatch(revision: number): Promise<void> {
     this.seenRevision = revision;
+    this.setWatching(false);
     const w = this.client
       .watch()
       .prefix(this.keys.prefix)
@@ -345,14 +406,19 @@ export class EtcdStore implements ControlStore {
       (w as unknown as { request: { start_revision: string } }).request.start_revision = String(
         this.seenRevision + 1,
       );
+      this.setWatching(false);
       this.log.warn({ problem: err.message, revision: this.seenRevision }, 'etcd watch broken; resuming');
     });
-    w.on('connected', () => this.log.info({ revision: this.seenRevision }, 'etcd watch running'));
+    w.on('connected', () => {
+      this.setWatching(true);
+      this.log.info({ revision: this.seenRevision }, 'etcd watch running');
+    });
     // etcd cancels (ends) a watch whose revision was compacted away: nothing can say what changed,
     // read it all
     w.on('error', (err: Error) => {
       if (this.watcher !== w) return;
       this.watcher = null;
+      this.setWatching(false);
       this.log.warn({ problem: err.message, revision: this.seenRevision }, 'etcd watch ended; reloading');
       void this.reload();
     });
@@ -366,7 +432,10 @@ export class EtcdStore implements ControlStore {
   private async reload(): Promise<void> {
     while (!this.closed && this.listener !== null) {
       try {
-        const { snap, revision } = await this.readAt('reloading after a lost watch');
+        const { snap, revision, kvs } = await this.readAt('reloading after a lost watch');
+        // the watch starts again after this read: a mirror made from it is kept current from there
+        this.mirror = new MemberMirror(this.source, this.keys);
+        for (const kv of kvs) this.mirror.apply(kv.key, kv.value, Number(kv.modRevision));
         this.reloads++;
         this.appliedRevision = Math.max(this.appliedRevision, revision);
         this.listener({
@@ -386,7 +455,9 @@ export class EtcdStore implements ControlStore {
     for (const ev of res.events) {
       const key = ev.kv.key.toString();
       const revision = Number(ev.kv.mod_revision);
-      const event = this.decodeEvent(key, ev.type === 'Delete' ? null : ev.kv.value.toString());
+      const value = ev.type === 'Delete' ? null : ev.kv.value.toString();
+      this.mirror?.apply(key, value, revision);
+      const event = this.decodeEvent(key, value);
       if (event === null) continue;
       const o = this.own.get(key);
       if (o !== undefined && o.running > 0) o.held.push({ revision, event });
@@ -394,6 +465,13 @@ export class EtcdStore implements ControlStore {
       this.appliedRevision = Math.max(this.appliedRevision, revision);
     }
     this.seenRevision = Math.max(this.seenRevision, Number(res.header.revision));
+    for (const check of [...this.mirrorWaiters]) check();
+  }
+
+  /** setWatching notes whether the watch runs (and so keeps the mirror); waiters give up when it stops. */
+  private setWatching(on: boolean): void {
+    this.watching = on;
+    if (!on) for (const check of [...this.mirrorWaiters]) check();
   }
 
   /** report hands a change to the listener unless it is this store's own write or older than it. */

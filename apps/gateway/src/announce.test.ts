@@ -18,7 +18,7 @@ const cfg = {
 
 /** guards records the guards armed (their vtysh arguments) and which are still armed. */
 function guards(): { start: GuardStarter; armed: string[][]; disarmed: number } {
-  const g = {
+  const g: { start: GuardStarter; armed: string[][]; disarmed: number } = {
     armed: [] as string[][],
     disarmed: 0,
     start: ((_file: string, args: string[]) => {

@@ -38,6 +38,9 @@ export class GatewayProcess implements GatewayBackend {
   /** reloads counts reloads applied and refused (dry runs not counted) */
   readonly reloads = { applied: 0, refused: 0 };
 
+  /** beforeStatus applies a membership change still waiting (the gateway sets it), so status is current */
+  beforeStatus: () => void = () => undefined;
+
   /**
    * announcements counts the cluster addresses' announcements on the outside: gratuitous ARPs sent
    * (ARPING_COUNT per address and interface whose `arping` succeeded) and `arping` runs that failed;
@@ -119,6 +122,7 @@ export class GatewayProcess implements GatewayBackend {
   }
 
   async status(): Promise<GatewayStatus> {
+    this.beforeStatus();
     await this.refreshCounters();
     const fp = this.o.fastpath;
     return {

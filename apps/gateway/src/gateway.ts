@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { type Announcer, makeAnnouncer } from './announce.js';
 import { GatewaySwitch } from './backend.js';
 import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
+import { Coalesced } from './coalesce.js';
 import { Datapath } from './datapath.js';
 import { GatewayProcess } from './gateway-process.js';
 import {
@@ -102,6 +103,8 @@ const LIVE_COUNT_EVERY_MS = 5000;
  * established flow to user space, which has not seen them.
  */
 const ADOPT_GRACE_MS = 5000;
+/** membership and exports changes closer together than this are applied together (coalesce.ts) */
+const REFRESH_SPACING_MS = 50;
 
 const isRestartDown = (m: MemberRecord): boolean => m.state === 'down' && m.downReason === 'gateway restart';
 /** asBeforeRestart is a member the store lists down for the gateway's restart, in the state it had. */
@@ -396,8 +399,15 @@ export async function startGateway(
       );
     };
     undo.push(() => nodesFilter);
+    const refreshes = new Coalesced(refresh, REFRESH_SPACING_MS);
+    const refreshNow = () => refreshes.now();
+    const refreshSoon = () => refreshes.soon();
+    undo.push(() => refreshes.cancel());
+    // what the gateway reports (status: the switch's version) includes a change waiting to be applied
+    process.beforeStatus = () => refreshes.flush();
     // first of the membership listeners: the others (the adopted table's release) see the new snapshot
-    undo.push(control.membership.onChange(refresh));
+    // when it was applied at once, and apply it themselves when not
+    undo.push(control.membership.onChange(refreshSoon));
     // the kernel table a previous gateway left stays as it is while the hold lasts
     let holding = fastpath?.adopting ?? false;
     if (holding) sw.flowLog.enabled = false;
@@ -409,7 +419,7 @@ export async function startGateway(
         restartHold = false;
         holding = false;
         sw.flowLog.enabled = true;
-        refresh();
+        refreshNow();
         for (const r of releaseHold) r();
       };
       const grace = setTimeout(() => release('grace period over'), ADOPT_GRACE_MS);
@@ -453,7 +463,7 @@ export async function startGateway(
         else for (const h of control.membership.healthOf(c.member.name)) events.health(c.member.name, h);
       }),
     );
-    undo.push(control.exports.onChange(refresh));
+    undo.push(control.exports.onChange(refreshSoon));
 
     // Heartbeats say the agent lives; these probes say the node's data path does (docs/gateway.md).
     let probe: DatapathProbe | null = null;
@@ -520,7 +530,7 @@ export async function startGateway(
       });
     }, STATUS_SAMPLE_EVERY_MS);
     undo.push(() => clearInterval(sampler));
-    refresh();
+    refreshNow();
     if (fastpath !== null) {
       await fastpath.settled();
       if (fastpath.lastError !== '' && fastpath.applied === null)

@@ -1,8 +1,10 @@
-import { decodeSnapshot, type EtcdKeys, type KeyValue, type Snapshot } from './etcd-layout.js';
+import { decodeSnapshot, type EtcdKeys, type Snapshot } from './etcd-layout.js';
+import { StoreFileError } from './file-format.js';
+import type { MemberRecord } from './records.js';
 
-/** one key as last seen: its value (null: deleted) and the revision that wrote it */
+/** one key as last seen: its record (null: deleted; an Error: malformed) and the revision that wrote it */
 interface Seen {
-  value: string | null;
+  record: MemberRecord | number | Error | null;
   revision: number;
 }
 
@@ -10,10 +12,11 @@ interface Seen {
  * MemberMirror is this gateway's copy of the keys an admission reads (the members and the id counter),
  * kept by the store's watch and by its own commits, so that admitting a node costs one transaction
  * instead of a read of the whole prefix (with a thousand members, that read made every admission slow
- * and joins time out). Each key keeps the newest revision seen: a commit applied after the watch has
- * already delivered a later change to the same key does not undo it, and a delete is remembered so a
- * late put cannot bring the key back. Correctness never rests on the mirror being current: every
- * admission's transaction compares the counter's revision, and one that lost is tried again.
+ * and joins time out). Values are decoded once, when they arrive. Each key keeps the newest revision
+ * seen: a commit applied after the watch has already delivered a later change to the same key does not
+ * undo it, and a delete is remembered so a late put cannot bring the key back. Correctness never rests
+ * on the mirror being current: every admission's transaction compares the counter's revision, and one
+ * that lost is tried again.
  */
 export class MemberMirror {
   private readonly keys = new Map<string, Seen>();
@@ -24,24 +27,20 @@ export class MemberMirror {
     private readonly layout: EtcdKeys,
   ) {}
 
-  /** holds says whether `key` is one the mirror keeps. */
-  holds(key: string): boolean {
-    return key === this.layout.counter || key.startsWith(this.layout.members);
-  }
-
   /** apply records `key` as `value` (null: deleted) at `revision`, unless it has seen a newer one. */
   apply(key: string, value: string | null, revision: number): void {
-    if (!this.holds(key)) return;
+    const counter = key === this.layout.counter;
+    if (!counter && !key.startsWith(this.layout.members)) return;
     const had = this.keys.get(key);
     if (had !== undefined && had.revision >= revision) return;
-    this.keys.set(key, { value, revision });
+    this.keys.set(key, { record: value === null ? null : this.decode(key, value, counter), revision });
     this.cached = null;
   }
 
   /** counterRevision is the id counter's revision as the mirror holds it ('0': never written). */
   get counterRevision(): string {
     const c = this.keys.get(this.layout.counter);
-    return c?.value == null ? '0' : String(c.revision);
+    return c === undefined || c.record === null ? '0' : String(c.revision);
   }
 
   /**
@@ -49,12 +48,32 @@ export class MemberMirror {
    * StoreFileError like decodeSnapshot for a malformed value: the caller then reads etcd itself.
    */
   snapshot(): Snapshot {
-    if (this.cached === null) {
-      const kvs: KeyValue[] = [];
-      for (const [key, s] of this.keys)
-        if (s.value !== null) kvs.push({ key, value: s.value, modRevision: String(s.revision) });
-      this.cached = decodeSnapshot(this.source, this.layout, kvs);
+    if (this.cached !== null) return this.cached;
+    const members: MemberRecord[] = [];
+    let counter = 1;
+    for (const s of this.keys.values()) {
+      if (s.record instanceof Error) throw s.record;
+      if (typeof s.record === 'number') counter = s.record;
+      else if (s.record !== null) members.push(s.record);
     }
+    members.sort((a, b) => a.id - b.id);
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i]!;
+      if (i > 0 && members[i - 1]!.id === m.id)
+        throw new StoreFileError(this.source, this.layout.member(m.name), `duplicate id ${m.id}`);
+      counter = Math.max(counter, m.id + 1);
+    }
+    this.cached = { members, exports: [], nextNodeId: counter, counterRevision: this.counterRevision };
     return this.cached;
+  }
+
+  /** decode reads one value as decodeSnapshot would; what it refuses is kept as the error. */
+  private decode(key: string, value: string, counter: boolean): MemberRecord | number | Error {
+    try {
+      const snap = decodeSnapshot(this.source, this.layout, [{ key, value, modRevision: '1' }]);
+      return counter ? snap.nextNodeId : snap.members[0]!;
+    } catch (err) {
+      return err as Error;
+    }
   }
 }

@@ -318,6 +318,15 @@ export function buildRegistry(s: MetricsSources): Registry {
       for (const [state, n] of Object.entries(by)) this.set({ state }, n);
     },
   });
+  new Counter({
+    name: 'onehost_liveness_late_judgements_total',
+    help: 'Node liveness judgements put off by one heartbeat interval because the gateway itself ran late.',
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc(s.control.membership.lateJudgements);
+    },
+  });
   const probeCounter = (name: string, help: string, pick: (c: { sent: number; lost: number }) => number) =>
     new Counter({
       name,

@@ -52,6 +52,58 @@ describe('Membership', () => {
     expect(again.vxlanMac).toBe('02:00:5e:10:00:99');
   });
 
+  it('does not time a node out while its join is still being written: the timeout counts from the answer', async () => {
+    const { m, clock, store, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    m.attachHeartbeat('n1', 1, () => undefined);
+    // the rejoin's store write takes 2 s (a busy etcd)
+    let release = () => {};
+    const put = store.putMember.bind(store);
+    store.putMember = async (r) => {
+      await new Promise<void>((res) => {
+        release = res;
+      });
+      return put(r);
+    };
+    const rejoin = m.join(input('n1', 11));
+    await Promise.resolve();
+    clock.advance(2000);
+    expect(m.members()[0]?.state).toBe('active');
+    release();
+    await rejoin;
+    // answered now: no beat for 349 ms is fine, 350 ms is not
+    clock.advance(349);
+    expect(m.members()[0]?.state).toBe('active');
+    clock.advance(1);
+    expect(m.members()[0]?.state).toBe('down');
+    expect(kinds()).toEqual(['joined n1', 'joined n1', 'down n1']);
+  });
+
+  it('puts a judgement off by one interval when the gateway itself ran late, once', async () => {
+    const { m, clock } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    await m.join(input('n1', 11));
+    m.attachHeartbeat('n1', 1, () => undefined);
+    // busy for 500 ms: the timer, due at 350, runs at 500
+    clock.stall(500);
+    clock.advance(0);
+    expect(m.members()[0]?.state).toBe('active');
+    expect(m.lateJudgements).toBe(1);
+    // no beat comes: down one interval later
+    clock.advance(99);
+    expect(m.members()[0]?.state).toBe('active');
+    clock.advance(1);
+    expect(m.members()[0]?.state).toBe('down');
+    // late again after the grace: judged, not put off twice
+    await m.join(input('n2', 12));
+    m.attachHeartbeat('n2', 2, () => undefined);
+    clock.stall(500);
+    clock.advance(0);
+    clock.stall(300);
+    clock.advance(0);
+    expect(m.members().find((x) => x.name === 'n2')?.state).toBe('down');
+    expect(m.lateJudgements).toBe(2);
+  });
+
   it('marks a node down exactly when the heartbeat timeout passes without a beat', async () => {
     const { m, clock, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
     await m.join(input('n1', 11));

@@ -79,6 +79,8 @@ interface Liveness {
   closed: boolean;
   /** the last-seen time the join wrote: another gateway's join of the node writes another */
   joinedAt: number;
+  /** the join's store write is still running: the node cannot beat before its answer */
+  joining: boolean;
 }
 
 /**
@@ -89,6 +91,8 @@ interface Liveness {
 export class Membership {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
+  /** liveness judgements put off by one interval because this gateway's own timer ran late */
+  lateJudgements = 0;
   readonly portRange: PortRange;
   readonly blockSize: number;
   private readonly store: ControlStore;
@@ -230,7 +234,7 @@ export class Membership {
       known === undefined ? 'node joined' : 'node rejoined',
     );
     this.emit('joined', rec);
-    await this.save(rec);
+    await this.joinWrite(name, () => this.save(rec));
     return structuredClone(rec);
   }
 
@@ -281,7 +285,7 @@ export class Membership {
     );
     this.emit('joined', rec);
     // a created record is already stored as it is; an existing one gets this join's fields
-    if (got.kind === 'existing') await this.save(rec);
+    if (got.kind === 'existing') await this.joinWrite(name, () => this.save(rec));
     return structuredClone(rec);
   }
 
@@ -511,6 +515,27 @@ export class Membership {
     };
   }
 
+  /**
+   * joinWrite runs a join's store write. The node's heartbeats can only start once it has the answer,
+   * so while the write runs its liveness waits, and the timeout counts from the answer: a busy etcd
+   * (a thousand agents joining) must not make every rejoining node time out before it could beat, and
+   * join again, and again.
+   */
+  private async joinWrite(name: string, write: () => Promise<void>): Promise<void> {
+    const live = this.live.get(name);
+    if (live !== undefined) live.joining = true;
+    try {
+      await write();
+    } finally {
+      if (live !== undefined && this.live.get(name) === live) {
+        live.joining = false;
+        const rec = this.records.get(name);
+        if (rec !== undefined) rec.lastSeenUnixMs = this.clock.now();
+        live.timer.refresh();
+      }
+    }
+  }
+
   private startSession(name: string): void {
     const old = this.live.get(name);
     if (old !== undefined) {
@@ -520,18 +545,35 @@ export class Membership {
     const session = ++this.sessions;
     const timer = this.livenessTimer(name, session, this.heartbeatTimeoutMs);
     const joinedAt = this.records.get(name)?.lastSeenUnixMs ?? 0;
-    this.live.set(name, { session, timer, stream: null, closed: false, joinedAt });
+    this.live.set(name, { session, timer, stream: null, closed: false, joinedAt, joining: false });
   }
 
-  /** livenessTimer judges the node `ms` from now (and at each refresh) by its last beat. */
-  private livenessTimer(name: string, session: number, ms: number): Timer {
-    return this.clock.setTimer(ms, () => {
+  /**
+   * livenessTimer judges the node `ms` from now (and at each refresh) by its last beat. `graced`: this
+   * judgement was already put off once because the gateway itself was late.
+   */
+  private livenessTimer(name: string, session: number, ms: number, graced = false): Timer {
+    let due = this.clock.now() + ms;
+    const timer = this.clock.setTimer(ms, () => {
+      const late = this.clock.now() - due;
       // After a busy spell (a long GC, a starved CPU) the timer runs before the heartbeats that came
       // meanwhile are read: judge once they have been, by the last one seen.
       this.clock.afterPendingIo(() => {
         const rec = this.records.get(name);
         const live = this.live.get(name);
         if (live?.session !== session || rec === undefined) return;
+        if (live.joining) {
+          live.timer = this.livenessTimer(name, session, this.heartbeatTimeoutMs);
+          return;
+        }
+        // This gateway was busy past a heartbeat interval (measured: 200–400 ms runs of the switch's
+        // rebuild and major GCs with a thousand members): the node had no fair chance to be heard.
+        // Judge once more, one interval later.
+        if (!graced && late > this.heartbeatIntervalMs) {
+          this.lateJudgements++;
+          live.timer = this.livenessTimer(name, session, this.heartbeatIntervalMs, true);
+          return;
+        }
         const left = rec.lastSeenUnixMs + this.heartbeatTimeoutMs - this.clock.now();
         if (left <= 0)
           this.markDown(name, live.closed ? 'heartbeat stream closed' : 'heartbeat timeout', 'down');
@@ -539,6 +581,13 @@ export class Membership {
         else live.timer = this.livenessTimer(name, session, left);
       });
     });
+    return {
+      refresh: () => {
+        due = this.clock.now() + ms;
+        timer.refresh();
+      },
+      cancel: () => timer.cancel(),
+    };
   }
 
   /** dropSession ends the node's heartbeat session here without judging the node. */

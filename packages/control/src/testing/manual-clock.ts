@@ -32,6 +32,11 @@ export class ManualClock implements Clock {
     fn();
   }
 
+  /** stall moves time forward without firing timers: a process busy for `ms`; `advance(0)` fires them late. */
+  stall(ms: number): void {
+    this.t += ms;
+  }
+
   /** advance moves time forward, firing due timers in order of their deadline. */
   advance(ms: number): void {
     const end = this.t + ms;
@@ -39,7 +44,7 @@ export class ManualClock implements Clock {
       let next: { due: number; ms: number; fn: () => void } | undefined;
       for (const e of this.timers) if (e.due <= end && (next === undefined || e.due < next.due)) next = e;
       if (next === undefined) break;
-      this.t = next.due;
+      this.t = Math.max(this.t, next.due);
       this.timers.delete(next);
       next.fn();
     }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { withVip6 } from './lab-yaml.js';
 import { sendVxlan, tcpProbe } from './outside-probes.js';
 
 // Exposure over IPv6 (issue 16 with issue 15, item 7): the host filter's ip6 twin, tried from the
@@ -53,12 +54,10 @@ beforeAll(async () => {
     nodes: 1,
     ipv6: true,
     gatewayYaml: (y) =>
-      y
-        .replace(
-          /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
-          `$1  - { network: outside, address: "${VIP6}" }\n`,
-        )
-        .replace(/^(\s*allow: \[)[^\]]*\]/m, (_m, head: string) => `${head}2001:db8:113::11/128]`),
+      withVip6(y, VIP6).replace(
+        /^(\s*allow: \[)[^\]]*\]/m,
+        (_m, head: string) => `${head}2001:db8:113::11/128]`,
+      ),
   });
   // n1's own IPv6 address, reachable through the gateway host's kernel (as the bench's baseline)
   await c.lab.exec('gw', 'ip', ['-6', 'addr', 'add', `${NODE6.gateway}/64`, 'dev', 'eth1', 'nodad']);

@@ -1,6 +1,7 @@
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { withEntries, withVip6 } from './lab-yaml.js';
 
 // Issue 16: IPv6 packets too big for the interconnect and IPv6 fragments, end to end. The interconnect
 // MTU equals the outside's (1500), so an IPv6 packet of more than 1450 bytes does not fit once
@@ -66,16 +67,9 @@ beforeAll(async () => {
   c = await startCluster({
     ipv6: true,
     gatewayYaml: (y) =>
-      y
-        .replace(/(interconnect: \{[^}]*mtu: )1600/, '$11500')
-        .replace(
-          /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
-          `$1  - { network: outside, address: "${VIP6}" }\n`,
-        )
-        .replace(
-          /^entries:\n/m,
-          `entries:\n  - { protocol: udp, port: ${PORT}, function: udp-flow, idleTimeout: 30, nodes: [n1, n2, n3] }\n`,
-        ),
+      withEntries(withVip6(y.replace(/(interconnect: \{[^}]*mtu: )1600/, '$11500'), VIP6), [
+        `{ protocol: udp, port: ${PORT}, function: udp-flow, idleTimeout: 30, nodes: [n1, n2, n3] }`,
+      ]),
   });
   client6 = c.lab.addresses.ipv6.clients[0]!;
   for (const n of ['n1', 'n2', 'n3']) {

@@ -2,6 +2,7 @@ import { waitFor } from '@onehost/testkit';
 import { macLinkLocal, parseMac } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { withEntries, withVip6 } from './lab-yaml.js';
 
 // Issue 16, first slice: an IPv6 cluster address next to the IPv4 one, end to end with real programs.
 // The outside has 2001:db8:113::/64 (RFC 3849: documentation addresses, inside the lab's namespaces
@@ -115,15 +116,11 @@ beforeAll(async () => {
   c = await startCluster({
     ipv6: true,
     gatewayYaml: (y) =>
-      y
-        .replace(
-          /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
-          `$1  - { network: outside, address: "${VIP6}" }\n`,
-        )
-        .replace(
-          /^entries:\n/m,
-          'entries:\n  - { protocol: tcp, port: 8086, function: fixed, node: n2 }\n  - { protocol: udp, port: 8087, function: fixed, node: n2 }\n  - { protocol: tcp, port: 8088, function: connection, policy: least-conn, nodes: [n1, n2, n3] }\n',
-        ),
+      withEntries(withVip6(y, VIP6), [
+        '{ protocol: tcp, port: 8086, function: fixed, node: n2 }',
+        '{ protocol: udp, port: 8087, function: fixed, node: n2 }',
+        '{ protocol: tcp, port: 8088, function: connection, policy: least-conn, nodes: [n1, n2, n3] }',
+      ]),
   });
   client6 = c.lab.addresses.ipv6.clients[0]!;
   // the fixed entry's server: python on n2, IPv6 only, a page naming the node

@@ -3,6 +3,7 @@ import { type LabProcess, waitFor } from '@onehost/testkit';
 import { macLinkLocal, parseMac } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { withVip6 } from './lab-yaml.js';
 
 // Issue 16 item 3: when the gateway starts it tells the outside link that it has the IPv6 cluster
 // address now, with unsolicited Neighbor Advertisements (RFC 4861 §7.2.6) of its own: the kernel sends
@@ -26,11 +27,7 @@ beforeAll(async () => {
   c = await startCluster({
     nodes: 1,
     ipv6: true,
-    gatewayYaml: (y) =>
-      y.replace(
-        /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
-        `$1  - { network: outside, address: "${VIP6}" }\n`,
-      ),
+    gatewayYaml: (y) => withVip6(y, VIP6),
     beforeGateway: async (lab) => {
       // c1 knows the cluster address at another MAC, as after a takeover from another gateway
       await lab.exec('c1', 'ip', [

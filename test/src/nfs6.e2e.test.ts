@@ -6,6 +6,7 @@ import { DEFAULT_NFS, type Lab } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from './cluster.js';
+import { withVip6 } from './lab-yaml.js';
 
 // Issue 16 item 2: MOUNT, NFS and the portmapper through the IPv6 cluster address, with the real
 // nfs-ganesha on n1 (/srv/projects, export id 11, random MOUNT ports) and n2 (/srv/home, export id 12,
@@ -50,11 +51,7 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
       nfs: DEFAULT_NFS,
       agents: ['n1', 'n2'],
       agentArgs: (name, l) => ['--ganesha-config', l.nfsOf(name).config, '--mount-check-ms', '200'],
-      gatewayYaml: (y) =>
-        y.replace(
-          /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
-          `$1  - { network: outside, address: "${VIP6}" }\n`,
-        ),
+      gatewayYaml: (y) => withVip6(y, VIP6),
     });
     lab = cluster.lab;
     const big = randomBytes(BIG);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { withEntries, withVip6 } from './lab-yaml.js';
 
 // Issue 16: a node's UDP reply larger than the outside link. In the lab the interconnect carries 1600
 // bytes and the outside 1500: a reply the node sends whole (or in fragments) of more than 1500 bytes
@@ -51,15 +52,7 @@ beforeAll(async () => {
   c = await startCluster({
     ipv6: true,
     gatewayYaml: (y) =>
-      y
-        .replace(
-          /^( {2}- \{ network: outside, address: 203\.0\.113\.80, default: true \}\n)/m,
-          `$1  - { network: outside, address: "${VIP6}" }\n`,
-        )
-        .replace(
-          /^entries:\n/m,
-          `entries:\n  - { protocol: udp, port: ${PORT}, function: fixed, node: n2 }\n`,
-        ),
+      withEntries(withVip6(y, VIP6), [`{ protocol: udp, port: ${PORT}, function: fixed, node: n2 }`]),
   });
   const server = c.lab.spawn('n2', 'python3', ['-c', SERVER]);
   await server.waitForOutput('listening');

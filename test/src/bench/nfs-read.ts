@@ -48,7 +48,8 @@ interface Copy {
   mbps: number;
   error?: string;
   /** cluster copies: the gateway's and the node agent's CPU (user + system, in cores) during the copy */
-  cpu?: { gateway: number; agent: number };
+  /** user + system, and user alone (JavaScript, the addons' own work), in cores */
+  cpu?: { gateway: number; agent: number; gatewayUser: number; agentUser: number };
 }
 
 export interface NfsReadResult {
@@ -174,7 +175,16 @@ export async function runNfsRead(
         used?.procs[name] ? used.procs[name].user + used.procs[name].sys : Number.NaN;
       return {
         mbps: (parallel * bytes) / 1e6 / seconds,
-        ...(used ? { cpu: { gateway: core('gateway'), agent: core('agent') } } : {}),
+        ...(used
+          ? {
+              cpu: {
+                gateway: core('gateway'),
+                agent: core('agent'),
+                gatewayUser: used.procs.gateway?.user ?? Number.NaN,
+                agentUser: used.procs.agent?.user ?? Number.NaN,
+              },
+            }
+          : {}),
       };
     } finally {
       for (const dst of dsts) await rm(dst, { force: true });
@@ -236,7 +246,7 @@ export function reportNfsRead(r: NfsReadResult): string {
   const cpu = r.samples.cluster.flatMap((x) => (x.cpu ? [x.cpu] : []));
   if (cpu.length > 0)
     out.push(
-      `  CPU during the cluster copies (user + system, % of a core, median): gateway ${fmt(100 * median(cpu.map((x) => x.gateway)), 1)} %, ${r.node}'s agent ${fmt(100 * median(cpu.map((x) => x.agent)), 1)} %`,
+      `  CPU during the cluster copies (user + system, % of a core, median): gateway ${fmt(100 * median(cpu.map((x) => x.gateway)), 1)} %, ${r.node}'s agent ${fmt(100 * median(cpu.map((x) => x.agent)), 1)} %; of which user (JavaScript and the addons; the rest is the kernel's, softirq included): gateway ${fmt(100 * median(cpu.map((x) => x.gatewayUser)), 1)} %, agent ${fmt(100 * median(cpu.map((x) => x.agentUser)), 1)} %`,
     );
   if (r.spliceCounters !== undefined)
     out.push(

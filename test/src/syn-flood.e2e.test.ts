@@ -90,7 +90,9 @@ describe.skipIf(DATAPATH !== 'kernel')('a SYN flood at the round-robin entry (ke
     expect(sent).toBeGreaterThan(HALF_OPEN * 2);
     expect(byHash).toBeGreaterThan(0);
     expect(during.failed).toBeLessThanOrEqual(during.requests * 0.01);
-    expect(during.p99Ms).toBeLessThanOrEqual(quiet.p99Ms * 5);
+    // 5× the quiet p99, but not below 10 ms: a quiet p99 of 1.6 ms on shared cores made 8.6 ms fail once
+    // (served, 0 failed); without the half-open map the flood cut wrk to 8 requests in 6 s
+    expect(during.p99Ms).toBeLessThanOrEqual(Math.max(quiet.p99Ms * 5, 10));
     expect(after.failed).toBe(0);
     expect(after.requests).toBeGreaterThan(quiet.requests * 0.5);
     // the flood never reaches user space, and the gateway process does not grow with it: what a busy

@@ -341,7 +341,7 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
 
   // iperf3 (its control and data connections both on the fixed entry's node): bulk TCP both ways in
   // turn; iperf3 checks nothing of the bytes, the downloads above do
-  // An iperf3 server runs one test at a time and takes a while to notice one a churn action cut: "busy"
+  // An iperf3 server runs one test at a time and takes a while to notice one a churn action cut: a refusal
   // after a window is that window's doing, so a run asks again (up to 15 s) before it counts as failed.
   const iperfRun = loop('iperf3', 4000, async (i) => {
     type Result = { error?: string; end?: { sum_received?: { bytes: number } } };
@@ -357,9 +357,16 @@ async function run(c: Cluster, ledger: Ledger, opts: SoakOptions): Promise<void>
           (r) => JSON.parse(r.stdout) as Result,
           (e: unknown) => ({ error: firstLine(e) }),
         );
+    // refused at the start: "busy", or the server's close of a test it refuses, seen by a client that
+    // was still writing its parameters (reset, broken pipe) within a second of starting
+    const refused = (r: Result, ms: number) =>
+      /busy/.test(r.error ?? '') ||
+      (ms < 1000 && /reset by peer|Broken pipe|control message/.test(r.error ?? ''));
+    let t = Date.now();
     let r = await once();
-    for (let k = 0; k < 15 && /busy/.test(r.error ?? '') && !over(); k++) {
+    for (let k = 0; k < 15 && refused(r, Date.now() - t) && !over(); k++) {
       await sleep(1000, stop.signal);
+      t = Date.now();
       r = await once();
     }
     if (r.error !== undefined) throw new Error(`iperf3: ${r.error}`);

@@ -228,6 +228,8 @@ const example = (dir, from, name) => {
   control(dir, {
     Package: 'onehost-gateway',
     Depends: `${common}, nftables, iproute2, iputils-arping, bpftool`,
+    // several gateways: the announcement (bgpd, bfdd) and shared connections (flowSync)
+    Suggests: 'frr, conntrackd',
     Section: 'net',
     Priority: 'optional',
     Description:

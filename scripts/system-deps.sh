@@ -16,6 +16,7 @@ packages=(
   clang libbpf-dev bpftool  # the spliced flows' tc eBPF programs (packages/ksplice builds them from C)
   etcd-server               # the shared control store's tests: a 3-member etcd (packages/lab startEtcdCluster)
   frr                       # the several-gateways tests: a router (ECMP) and the gateway hosts' bgpd + bfdd (packages/lab frr.ts)
+  conntrackd conntrack      # several gateways share connections (the gateway runs conntrackd; tests read entries with conntrack)
 )
 
 missing=()

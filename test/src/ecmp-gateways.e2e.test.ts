@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { waitFor } from '@onehost/testkit';
+import { run, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
-import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, waitNextHops } from './gateways.js';
+import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, KeepAlives, waitNextHops } from './gateways.js';
 
 // Two gateways behind a real router (FRR): ECMP over both, BGP announcements made by the gateways
 // themselves (`announce`), BFD so a dead gateway host is withdrawn in under a second (gateways.ts has
@@ -157,6 +157,74 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       timeoutMs: 5000,
       intervalMs: 100,
     });
+  });
+
+  it('round-robin connections keep their node when the router moves them: gw2 killed, and a new gw2 (conntrackd shares the entries)', {
+    timeout: 90_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    const entries = async (i: number) => {
+      const { stdout } = await run('ip', [
+        'netns',
+        'exec',
+        ecmp.netnsOf(i),
+        'conntrack',
+        '-L',
+        '-p',
+        'tcp',
+        '--dport',
+        '80',
+      ]);
+      return stdout.split('\n').filter((l) => l.includes(`dst=${cl.vip} `)).length;
+    };
+    const ka = new KeepAlives(cl.lab.host('c1').netns, cl.vip);
+    try {
+      // A: opened over both gateways (the router hashes each connection), each placed by one of them
+      const N = 40;
+      expect(await ka.open(N)).toEqual({ opened: N, failed: 0 });
+      // every entry reached the other gateway's kernel (conntrackd, both ways)
+      await waitFor(async () => (await entries(0)) >= N && (await entries(1)) >= N, {
+        what: `both gateways with ${N} conntrack entries`,
+        timeoutMs: 5000,
+        intervalMs: 100,
+      });
+      // gw2 killed: its connections move to gw1, which never saw their start
+      const gw2 = ecmp.gw2!;
+      const moved = await ecmp.rxPackets(1);
+      process.kill(gw2.pid, 'SIGKILL');
+      await gw2.whenExited();
+      await waitNextHops(ecmp, [G1.outside], 5000, 5);
+      const afterKill = await ka.check(N);
+      console.log(`gw2 killed: ${JSON.stringify(afterKill)} (gw2 had received ${moved} packets)`);
+      expect(afterKill).toMatchObject({ same: N, changed: 0, failed: 0 });
+      // B: opened while gw1 is alone: all placed by gw1
+      expect(await ka.open(N)).toEqual({ opened: N, failed: 0 });
+      // a new gw2 (its kernel state adopted) asks gw1 for every entry at its start; half of A and B
+      // come back to it, B's never seen there
+      await ecmp.startGateway2(cl.dir);
+      await waitNextHops(ecmp, BOTH, 20_000, 50);
+      await waitFor(async () => (await entries(1)) >= 2 * N, {
+        what: `gw2 with the ${2 * N} connections' entries (conntrackd's resync)`,
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      const afterAdd = await ka.check(2 * N);
+      console.log(`gw2 back: ${JSON.stringify(afterAdd)}`);
+      expect(afterAdd).toMatchObject({ same: 2 * N, changed: 0, failed: 0 });
+      // the returning gateway found connections by their entries
+      const { stdout: m } = await cl.lab.exec('gw', 'curl', [
+        '-sS',
+        '--max-time',
+        '5',
+        `http://${G2.inside}:9400/metrics`,
+      ]);
+      expect(m).toMatch(/onehost_connections_from_peers_total\{protocol="tcp",port="80"\} [1-9]/);
+      expect(m).toMatch(/onehost_flow_sync_up\{peer="198\.18\.0\.\d+"\} 1/);
+    } finally {
+      await ka.close();
+    }
   });
 
   it('gw2 host’s FRR frozen (SIGSTOP: TCP stays up, only BFD can tell): withdrawn in < 1 s', {

@@ -1,5 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { type ClusterCa, issueCertificate } from '@onehost/control';
 import {
   type EtcdCluster,
@@ -117,6 +120,8 @@ export function gatewayYaml(yaml: string, i: number, frrDir: string): string {
       ].join('\n'),
     );
   y += `\nannounce: { asn: ${g.asn}, vtySocket: ${frrDir}, withdrawGraceMs: 300, peers: [${g.router}] }\n`;
+  // round robin and least-connections keep their node when the router moves a connection to the other
+  y += 'flowSync: { port: 3780 }\n';
   return y;
 }
 
@@ -245,4 +250,68 @@ export async function startEcmpCluster(
 export async function stopEcmpCluster(e: EcmpCluster): Promise<void> {
   await e.ecmp?.stop();
   await e.cluster?.stop();
+}
+
+const KEEPALIVE_CLIENT = fileURLToPath(new URL('./keepalive-client.py', import.meta.url));
+
+/** What `check` of the keep-alive client answers. */
+export interface KeepAliveCheck {
+  same: number;
+  changed: number;
+  failed: number;
+  errors: string[];
+}
+
+/**
+ * KeepAlives holds long-lived HTTP/1.1 connections from an outside client to the cluster address
+ * (keepalive-client.py, Python's http.client, in the client's namespace): `open` adds connections,
+ * `check` asks on each again and says whether the same node answered. Ended by `close` (by its PID).
+ */
+export class KeepAlives {
+  private readonly child: ChildProcess;
+  private readonly lines: string[] = [];
+  private waiting: ((line: string) => void) | null = null;
+
+  constructor(netns: string, vip: string) {
+    this.child = spawn('ip', ['netns', 'exec', netns, 'python3', KEEPALIVE_CLIENT, vip, '80'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    createInterface({ input: this.child.stdout! }).on('line', (l) => {
+      const w = this.waiting;
+      this.waiting = null;
+      if (w !== null) w(l);
+      else this.lines.push(l);
+    });
+  }
+
+  private ask<T>(command: string, timeoutMs: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`keepalive-client: no answer to ${command} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiting = (l) => {
+        clearTimeout(t);
+        resolve(JSON.parse(l) as T);
+      };
+      this.child.stdin!.write(`${command}\n`);
+    });
+  }
+
+  open(n: number): Promise<{ opened: number; failed: number }> {
+    return this.ask(`open ${n}`, n * 3500 + 2000);
+  }
+
+  check(n: number): Promise<KeepAliveCheck> {
+    return this.ask('check', n * 3500 + 2000);
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.stdin!.end('quit\n');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await gone;
+    clearTimeout(t);
+  }
 }

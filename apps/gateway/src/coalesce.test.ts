@@ -7,7 +7,11 @@ describe('Coalesced', () => {
 
   it('runs a change after a quiet spell at once, and a burst once more after the spacing', () => {
     let runs = 0;
-    const c = new Coalesced(() => runs++, 50, () => Date.now());
+    const c = new Coalesced(
+      () => runs++,
+      50,
+      () => Date.now(),
+    );
     c.soon();
     expect(runs).toBe(1);
     for (let i = 0; i < 1000; i++) c.soon();
@@ -45,7 +49,11 @@ describe('Coalesced', () => {
 
   it('flush runs a waiting change now, and nothing when none waits; cancel drops it', () => {
     let runs = 0;
-    const c = new Coalesced(() => runs++, 50, () => Date.now());
+    const c = new Coalesced(
+      () => runs++,
+      50,
+      () => Date.now(),
+    );
     c.flush();
     expect(runs).toBe(0);
     c.soon();

@@ -73,6 +73,18 @@ describe('gateway config', () => {
     expect(p).toMatch(/announce\.peers: must list the routers’ IPv4 addresses/);
   });
 
+  it('flowSync: off by default; port 3780 and conntrackd from the PATH; kernel mode only', () => {
+    expect(parseGatewayConfig(minimal).flowSync).toBeNull();
+    expect(parseGatewayConfig(`${minimal}flowSync: {}\n`).flowSync).toEqual({
+      port: 3780,
+      conntrackd: 'conntrackd',
+    });
+    const p = problems(`${minimal}datapath: { mode: tun }\nflowSync: { port: 0, peers: [1] }\n`).join('\n');
+    expect(p).toMatch(/flowSync\.port: must be an integer from 1 to 65535, got 0/);
+    expect(p).toMatch(/flowSync\.peers: unknown field/);
+    expect(p).toMatch(/flowSync: needs datapath\.mode kernel/);
+  });
+
   it('interconnect.gateways: default this gateway alone; must include it', () => {
     const two = minimal.replace(
       'address: 198.18.0.1 }',

@@ -68,6 +68,12 @@ export interface GatewayConfig {
     /** the routers' addresses: their BGP and BFD pass the host filter */
     peers: string[];
   } | null;
+  /**
+   * connections of round robin and least-connections shared with the other gateways (`interconnect.
+   * gateways`) through conntrackd, so one that moves to another gateway keeps its node (docs/fastpath.md,
+   * "Flows that change gateway"); each pair of gateways takes `port` + its index; null: off
+   */
+  flowSync: { port: number; conntrackd: string } | null;
   /** the switch keys, as written (validated by the switch when the first snapshot is built) */
   switch: {
     clusterAddresses: unknown[];
@@ -116,6 +122,7 @@ const TOP_KEYS = [
   'probe',
   'datapath',
   'announce',
+  'flowSync',
   ...SWITCH_KEYS,
 ];
 
@@ -420,6 +427,18 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     if (a.asn !== undefined && a.vtySocket !== undefined && a.vtysh !== undefined)
       announce = a as NonNullable<GatewayConfig['announce']>;
   }
+  let flowSync: GatewayConfig['flowSync'] = null;
+  if (r.obj(['flowSync'], ['port', 'conntrackd'], false) !== undefined) {
+    const pairs = (interconnect.gateways.length * (interconnect.gateways.length - 1)) / 2;
+    const fs = {
+      port: r.int(['flowSync', 'port'], 1, Math.max(1, 65535 - Math.max(0, pairs - 1)), 3780),
+      conntrackd: r.str(['flowSync', 'conntrackd'], 'conntrackd'),
+    };
+    if (datapath.mode !== 'kernel')
+      r.fail(['flowSync'], 'needs datapath.mode kernel (the kernel keeps the connections it shares)');
+    if (fs.port !== undefined && fs.conntrackd !== undefined)
+      flowSync = fs as NonNullable<GatewayConfig['flowSync']>;
+  }
   const cas = r.get(['clusterAddresses']);
   if (!Array.isArray(cas) || cas.length === 0)
     r.fail(['clusterAddresses'], 'must list at least one cluster address');
@@ -451,6 +470,7 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
     probe: probe as GatewayConfig['probe'],
     datapath: datapath as GatewayConfig['datapath'],
     announce,
+    flowSync,
     switch: sw,
   };
 }

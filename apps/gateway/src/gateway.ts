@@ -12,7 +12,7 @@ import {
   readTlsFiles,
   startControlServer,
 } from '@onehost/control';
-import { FastPath, type FastPathLayout, type NodeEndpoint } from '@onehost/fastpath';
+import { FastPath, type FastPathLayout, type NodeEndpoint, trackMark } from '@onehost/fastpath';
 import { localHost } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import { MessageSwitch } from '@onehost/switch';
@@ -21,9 +21,10 @@ import { ipv6ToString, parseIpv4, parseIpv6, VXLAN_OVERHEAD } from '@onehost/wir
 import type { Logger } from 'pino';
 import { type Announcer, makeAnnouncer } from './announce.js';
 import { GatewaySwitch } from './backend.js';
-import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
 import { Coalesced } from './coalesce.js';
+import { ConfigError, type GatewayConfig, readGatewayConfigText } from './config.js';
 import { Datapath } from './datapath.js';
+import { FlowSync, type SyncPeer, syncPeers } from './flow-sync.js';
 import { GatewayProcess } from './gateway-process.js';
 import {
   ARPING_COUNT,
@@ -156,6 +157,7 @@ export async function startGateway(
     queue.isUp = true;
     const kernel = cfg.datapath.mode === 'kernel';
     let fastpath: FastPath | null = null;
+    let flowSync: FlowSync | null = null;
     const vips = ipv4ClusterAddresses(cfg).map(parseIpv4);
     const vips6 = ipv6ClusterAddresses(cfg);
     if (cfg.host.manage) {
@@ -177,6 +179,7 @@ export async function startGateway(
         rulePref: cfg.host.rulePref,
         localPref: cfg.host.localPref,
         statePath: cfg.host.state,
+        trackMark: flowSyncPeers(cfg).length > 0 ? trackMark(cfg.datapath) : undefined,
       });
       undo.push(() => (keep ? undefined : restoreGatewayHost(cfg.host.state)));
       if (host.adopted) log.info({ state: cfg.host.state }, 'adopted the host state a previous gateway left');
@@ -189,6 +192,21 @@ export async function startGateway(
         });
         const fp = fastpath;
         undo.push(() => fp.close());
+        const peers = flowSyncPeers(cfg);
+        if (peers.length > 0 && cfg.flowSync !== null) {
+          const sync = new FlowSync({
+            self: cfg.interconnect.address,
+            peers,
+            iface: cfg.interconnect.interface,
+            vips: ipv4ClusterAddresses(cfg),
+            dir: `${cfg.host.state.replace(/\.json$/, '')}-sync`,
+            conntrackd: cfg.flowSync.conntrackd,
+            log: log.child({ component: 'flow-sync' }),
+          });
+          flowSync = sync;
+          undo.push(() => sync.stop());
+          await sync.start();
+        }
         // user space's flow decisions for flows the kernel keeps reach it after each batch
         sw.flowLog.enabled = true;
       }
@@ -671,6 +689,7 @@ export async function startGateway(
         failOpen: () => backend.failOpen,
         kernel: process,
         probe,
+        flowSync,
       });
       registerRpcMetrics(reg, {
         responders: rpc,
@@ -746,9 +765,16 @@ export function kspliceDir(stateFile: string): string {
 }
 
 /** fastPathLayout lays the kernel data path out from the configuration (docs/fastpath.md). */
+/** flowSyncPeers lists the gateways this one shares connections with (none without `flowSync`). */
+export function flowSyncPeers(cfg: GatewayConfig): SyncPeer[] {
+  if (cfg.flowSync === null || cfg.datapath.mode !== 'kernel') return [];
+  return syncPeers(cfg.interconnect.address, cfg.interconnect.gateways, cfg.flowSync.port);
+}
+
 export function fastPathLayout(cfg: GatewayConfig): FastPathLayout {
   const d = cfg.datapath;
   return {
+    shareFlows: flowSyncPeers(cfg).length > 0,
     table: d.table,
     device: d.device,
     outside: cfg.outside.interfaces,

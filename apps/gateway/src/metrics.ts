@@ -6,6 +6,7 @@ import { allErrors } from '@onehost/wire';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Datapath } from './datapath.js';
 import { DATAPATH_DROPS } from './drops.js';
+import type { FlowSync } from './flow-sync.js';
 import type { GatewayProcess } from './gateway-process.js';
 import type { DatapathProbe } from './probe/datapath-probe.js';
 
@@ -22,6 +23,8 @@ export interface MetricsSources {
   kernel: GatewayProcess;
   /** the data-path probe (null when probes are off) */
   probe?: DatapathProbe | null;
+  /** the conntrackd per peer gateway (null without `flowSync`) */
+  flowSync?: FlowSync | null;
 }
 
 /** kernelNodeCounters yields (node id, counter) for the kernel's per-node counters n_<id>. */
@@ -156,6 +159,39 @@ export function buildRegistry(s: MetricsSources): Registry {
         const m = /^x_(tcp|udp)_(\d+)$/.exec(name);
         if (m) this.inc({ protocol: m[1]!, port: m[2]! }, c.packets);
       }
+    },
+  });
+  new Counter({
+    name: 'onehost_connections_from_peers_total',
+    help: 'Packets of connections another gateway placed (round robin, least-connections), found by their conntrack entry that conntrackd brought, by protocol and port; each adds a flow here.',
+    labelNames: ['protocol', 'port'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [name, c] of s.kernel.counters) {
+        const m = /^y_(tcp|udp)_(\d+)$/.exec(name);
+        if (m) this.inc({ protocol: m[1]!, port: m[2]! }, c.packets);
+      }
+    },
+  });
+  new Gauge({
+    name: 'onehost_flow_sync_up',
+    help: 'Per peer gateway: 1 while this gateway’s conntrackd for it runs (flowSync).',
+    labelNames: ['peer'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const p of s.flowSync?.status() ?? []) this.set({ peer: p.peer }, p.running ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'onehost_flow_sync_restarts_total',
+    help: 'Per peer gateway: how often its conntrackd ended and was started again.',
+    labelNames: ['peer'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const p of s.flowSync?.status() ?? []) this.inc({ peer: p.peer }, p.restarts);
     },
   });
   new Counter({

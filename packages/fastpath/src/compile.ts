@@ -47,9 +47,25 @@ export interface FastPathLayout {
   /** preference of the mark rules (before the rule that sends the cluster addresses into the TUN) */
   rulePref: number;
   guard: GuardRates;
+  /**
+   * connections of round robin and least-connections keep their node when they move to another gateway:
+   * their non-SYN segments are tracked by conntrack, the node is written into the entry's mark, and
+   * conntrackd shares the entries with the other gateways (docs/fastpath.md, "Flows that change gateway")
+   */
+  shareFlows?: boolean;
 }
 
 export const LOCAL_SLOT = 0xffff;
+/**
+ * TRACK_SLOT's mark (markBase + 0xfffe, never a node's) tells the host table's raw chain to leave a
+ * packet to conntrack: a shared connection's segment (layout.shareFlows). Reset before the marks route.
+ */
+export const TRACK_SLOT = 0xfffe;
+
+/** trackMark is the mark of packets conntrack keeps (shared connections), set in the raw hook. */
+export function trackMark(layout: Pick<FastPathLayout, 'markBase'>): number {
+  return (layout.markBase + TRACK_SLOT) >>> 0;
+}
 
 /** markOf is the packet mark that routes to node `id` (the gateway's own id routes to its local stack). */
 export function markOf(layout: FastPathLayout, id: number, gatewayId: number): number {
@@ -225,6 +241,9 @@ export function compileState(
   };
 
   const vmap = new Map<string, string>();
+  // TCP ports whose connections are shared with the other gateways through conntrack (layout.shareFlows)
+  const sharedPorts: number[] = [];
+  const nodeMarks = `${hex(layout.markBase)}-${hex(layout.markBase + TRACK_SLOT - 1)}`;
   for (const e of snap.entries.values()) {
     const plan: KernelPlan = e.fn.kernel?.() ?? { path: 'user', why: e.kind };
     const name = entryName(e.protocol, e.port);
@@ -287,6 +306,19 @@ export function compileState(
           hitRules.push(`update @${fm} { ${key} timeout ${s(p.idleMs)} : meta mark } ${count} goto to_node`);
         } else {
           const t = p.timeouts;
+          // Round robin's and least-connections' node is this gateway's choice, kept only in its flow
+          // map: a connection that moves to another gateway finds it in its conntrack entry's mark,
+          // which conntrackd brought (docs/fastpath.md, "Flows that change gateway"). Maglev needs
+          // none: every gateway computes the same table.
+          const shared = layout.shareFlows === true && family === 4 && p.policy !== 'maglev';
+          const fromPeer: string[] = [];
+          if (shared) {
+            sharedPorts.push(e.port);
+            counters.add(`y_${name}`);
+            fromPeer.push(
+              `tcp flags & (syn | rst) == 0 ct mark ${nodeMarks} meta mark set ct mark add @${fm} { ${key} timeout ${s(t.established)} : meta mark } counter name "y_${name}" ${count} goto to_node`,
+            );
+          }
           // pickNew places a new connection; pickAgain places it again from its packet alone (a hash), so a
           // connection placed with no state is found again by every later packet while the nodes stay
           let pickNew: string | null = null;
@@ -332,6 +364,7 @@ export function compileState(
               `tcp flags & (fin | rst) == 0 ${fromSyn} add @${fm} { ${key} timeout ${s(t.established)} : meta mark } delete @${sm} { ${key} : meta mark } ${count} goto to_node`,
               // a FIN or RST before the ACK, or a full connection map: forwarded, not kept
               `${fromSyn} ${count} goto to_node`,
+              ...fromPeer,
             );
             if (pickAgain !== null) {
               if (p.policy === 'maglev' && p.rederive)
@@ -344,6 +377,7 @@ export function compileState(
             }
           }
           // least-connections, no active node: user space decides the first packet
+          if (p.policy === 'least-conn') newRules.push(...fromPeer);
           newRules.push(`${isSyn} goto tun_first`, 'goto tun_unknown');
           // A SYN that finds a flow: for round robin and Maglev it is a reused port (a retransmitted SYN
           // finds the half-open map, not this one), so the flow starts over as user space's does; a
@@ -385,9 +419,11 @@ export function compileState(
     rules: pre ?? [
       `iifname != ${outs} return`,
       `ip daddr != ${vips} return`,
+      // a shared connection's segment, left to conntrack by its mark (chain `track`): routed as any other
+      ...(sharedPorts.length > 0 ? [`meta mark ${hex(trackMark(layout))} meta mark set 0`] : []),
       // spliced flows' client segments, shifted and marked for their node by the gateway's tc program
       // (docs/splice.md, "In the kernel"): counted on the node and routed by the mark
-      `meta mark ${hex(layout.markBase)}-${hex(layout.markBase + LOCAL_SLOT - 1)} goto to_node`,
+      `meta mark ${nodeMarks} goto to_node`,
       // fragments follow their first fragment: user space remembers it (only the first carries ports)
       'ip frag-off & 0x3fff != 0 goto tun_other',
       'meta l4proto . th dport vmap @entries',
@@ -401,10 +437,24 @@ export function compileState(
     ],
   });
   chains.set('blocks', { rules: ['meta mark set th dport map @blocks goto to_node', 'goto to_local'] });
+  if (sharedPorts.length > 0)
+    chains.set('track', {
+      // before conntrack (raw, -300): the host table's raw chain leaves packets with this mark to it.
+      // SYNs stay untracked, so a SYN flood never fills the conntrack table; the handshake's ACK makes
+      // the entry (nf_conntrack_tcp_loose), and the gateway sees one direction only (be_liberal).
+      base: 'type filter hook prerouting priority -310; policy accept;',
+      rules: [
+        `iifname != ${outs} return`,
+        `ip daddr != ${vips} return`,
+        'tcp flags & syn == syn return',
+        `tcp dport ${one(sharedPorts.map(String))} meta mark set ${hex(trackMark(layout))}`,
+      ],
+    });
   chains.set('to_node', {
     rules: [
-      // a node that is down has no counter: the lookup fails and the next rule takes the packet
-      'counter name meta mark map @nodecnt accept',
+      // a node that is down has no counter: the lookup fails and the next rule takes the packet. A
+      // shared connection's conntrack entry learns its node (conntrackd tells the other gateways).
+      `counter name meta mark map @nodecnt${sharedPorts.length > 0 ? ' ct mark set meta mark' : ''} accept`,
       // the node is down or unreachable: user space decides (drop, another node), as for unknown flows
       'goto tun_unknown',
     ],

@@ -1,14 +1,17 @@
 import { DecisionOut, KIND, MessageSwitch, parseConfigText } from '@onehost/switch';
-import { requireRoot, waitFor } from '@onehost/testkit';
+import { requireRoot, runInNetns, waitFor } from '@onehost/testkit';
 import {
+  checksum,
   IPPROTO,
   ipv4ToString,
+  pseudoHeaderSum,
   TCP_FLAGS,
   writeIpv4Header,
   writeTcpHeader,
   writeUdpHeader,
 } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trackMark } from './compile.js';
 import type { FastPath } from './fastpath.js';
 import { type FastPathLab, ipv4, startFastPathLab, testLayout, VIP } from './testing/topology.js';
 
@@ -49,6 +52,10 @@ function tcp(src: number, sport: number, dport: number, flags: number): Uint8Arr
   const b = new Uint8Array(40);
   writeIpv4Header(b, 0, { src, dst: ipv4(VIP), protocol: IPPROTO.TCP, payloadLength: 20 });
   writeTcpHeader(b, 20, { srcPort: sport, dstPort: dport, flags, seq: 1000 });
+  // a valid checksum: conntrack (shared connections) takes no segment with a wrong one
+  const c = checksum(b, 20, 20, pseudoHeaderSum(src, ipv4(VIP), IPPROTO.TCP, 20));
+  b[36] = c >>> 8;
+  b[37] = c & 0xff;
   return b;
 }
 
@@ -395,5 +402,111 @@ describe('the fast path in the kernel', () => {
     expect((await f.gw.rules()).filter((r) => r.priority === 90)).toEqual([]);
     expect(await f.gw.linkExists('onehostvx')).toBe(false);
     expect((await f.gw.routes('all')).filter((r) => Number(r.table) >= 0x4f480000)).toEqual([]);
+  });
+});
+
+/** conntrackMarks reads the gateway's conntrack entries to port 80: "client:port" → mark. */
+async function conntrackMarks(): Promise<Map<string, number>> {
+  const { stdout } = await runInNetns(f.lab.host('gw').netns, 'conntrack', [
+    '-L',
+    '-p',
+    'tcp',
+    '--dport',
+    '80',
+  ]);
+  const out = new Map<string, number>();
+  for (const m of stdout.matchAll(/src=(\S+) dst=\S+ sport=(\d+) dport=80 .*?mark=(\d+)/g))
+    out.set(`${m[1]}:${m[2]}`, Number(m[3]));
+  return out;
+}
+
+describe('shared connections (layout.shareFlows: several gateways, conntrackd)', () => {
+  const layout = testLayout({ shareFlows: true });
+  beforeAll(async () => {
+    // as the gateway host sets them with flowSync: segments of a connection seen from its middle, in
+    // one direction, stay valid (and keep their entry's mark)
+    await runInNetns(f.lab.host('gw').netns, 'sysctl', [
+      '-qw',
+      'net.netfilter.nf_conntrack_tcp_loose=1',
+      'net.netfilter.nf_conntrack_tcp_be_liberal=1',
+    ]);
+    // and, as its host table does, the nodes' replies (a node's reset here) pass untracked: the gateway
+    // forwards them, and a reset would end the connection's entry
+    await f.gw.nft(`table ip hostraw {
+  chain raw_pre {
+    type filter hook prerouting priority raw; policy accept;
+    ip daddr ${VIP} meta mark != ${trackMark(layout)} notrack
+    ip saddr ${VIP} notrack
+  }
+}
+`);
+    fp = await f.start(layout);
+    load(sw);
+    await fp.apply(sw.snapshot!, f.endpoints());
+    expect(fp.lastError).toBe('');
+  }, 30_000);
+  afterAll(async () => {
+    await fp.teardown();
+    await f.gw.nft('delete table ip hostraw\n');
+  });
+
+  it('a round-robin connection’s conntrack entry holds its node; SYNs leave none', async () => {
+    await f.forget();
+    const fl = flows(300, 11);
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, SYN)));
+    const first = await where(300);
+    // the SYNs are not tracked (a SYN flood never fills the conntrack table)
+    expect((await conntrackMarks()).size).toBe(0);
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK)));
+    await where(300);
+    const marks = await conntrackMarks();
+    expect(marks.size).toBe(300);
+    for (const [k, n] of first) expect(`n${fp.nodeOfMark(marks.get(k)!)}`).toBe(n);
+    // nothing of the mark that lets packets to conntrack is left on them: every ACK reached its node
+    expect(trackMark(layout)).toBe(0x6f48fffe);
+  });
+
+  it('a connection another gateway placed (its entry brought by conntrackd) reaches that node, not the hash’s', async () => {
+    await f.forget();
+    const fl = flows(200, 12);
+    // what conntrackd injects: an established entry with the peer's mark, here n3 for every connection
+    const n3 = layout.markBase + 3;
+    for (const x of fl)
+      await runInNetns(f.lab.host('gw').netns, 'conntrack', [
+        '-I',
+        '-p',
+        'tcp',
+        '-s',
+        ipv4ToString(x.src),
+        '-d',
+        VIP,
+        '--sport',
+        String(x.sport),
+        '--dport',
+        '80',
+        // (conntrack 1.4.7 reads --mark right only after -u)
+        '--state',
+        'ESTABLISHED',
+        '-t',
+        '120',
+        '-u',
+        'SEEN_REPLY',
+        '--mark',
+        String(n3),
+      ]);
+    const before = (await fp.counters()).get('y_tcp_80')?.packets ?? 0;
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK)));
+    const got = await where(200);
+    expect(new Set(got.values())).toEqual(new Set(['n3']));
+    expect((await fp.counters()).get('y_tcp_80')!.packets - before).toBe(200);
+    // the flow map keeps them now: a later segment finds its entry there
+    const x = fl[0]!;
+    expect(fp.nodeOfMark(fp.flowEntry(6, 80, ipv4(VIP), x.src, x.sport)!.mark)).toBe(3);
+    // and connections nobody knows still go by the hash over the ring (all three nodes)
+    await f.forget();
+    const unknown = flows(300, 13);
+    f.send(unknown.map((y) => tcp(y.src, y.sport, 80, ACK)));
+    expect(new Set((await where(300)).values())).toEqual(new Set(['n1', 'n2', 'n3']));
   });
 });

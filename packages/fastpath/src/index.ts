@@ -18,8 +18,10 @@ export {
   nftFamily,
   type StaticSet,
   synMapName,
+  TRACK_SLOT,
   TUN_CLASSES,
   type TunClass,
+  trackMark,
 } from './compile.js';
 export {
   explainPath,

@@ -1,6 +1,6 @@
 import { parseIpv4 } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
-import { type GatewayHostConfig, HOST_DROPS, nftRuleset, nftRuleset6 } from './gateway-host.js';
+import { type GatewayHostConfig, HOST_DROPS, nftRuleset, nftRuleset6, sysctlPlan } from './gateway-host.js';
 
 const config: GatewayHostConfig = {
   name: 'gw',
@@ -30,6 +30,20 @@ function rulesOf(ruleset: string, name: string): string[] {
 
 describe('the host filter (docs/gateway.md, exposure)', () => {
   const rules = nftRuleset(config);
+
+  it('leaves nothing to a cluster address to conntrack, unless flowSync marks it (the fast path’s track mark)', () => {
+    expect(rulesOf(rules, 'raw_pre')[0]).toBe('ip daddr { 203.0.113.80 } notrack');
+    const shared = { ...config, trackMark: 0x6f48fffe };
+    expect(rulesOf(nftRuleset(shared), 'raw_pre')[0]).toBe(
+      'ip daddr { 203.0.113.80 } meta mark != 0x6f48fffe notrack',
+    );
+    // the nodes' replies stay untracked either way: the gateway sees one direction of a connection
+    expect(rulesOf(nftRuleset(shared), 'raw_pre')[1]).toBe('ip saddr { 203.0.113.80 } notrack');
+    const keys = sysctlPlan(shared).map(([k, v]) => `${k}=${v}`);
+    expect(keys).toContain('net/netfilter/nf_conntrack_tcp_loose=1');
+    expect(keys).toContain('net/netfilter/nf_conntrack_tcp_be_liberal=1');
+    expect(sysctlPlan(config).some(([k]) => k.includes('conntrack'))).toBe(false);
+  });
 
   it('sends what arrives on the outside interfaces and the TUN through one chain', () => {
     expect(rulesOf(rules, 'input')).toEqual(['iifname { "eth0", "onehost0" } jump from_outside']);

@@ -68,6 +68,12 @@ export interface GatewayHostConfig {
   rulePref: number;
   localPref: number;
   statePath: string;
+  /**
+   * the fast path's mark for shared connections' segments (fastpath trackMark; `flowSync`): the raw
+   * chain leaves them to conntrack, whose entries conntrackd shares; absent: nothing to a cluster
+   * address is tracked
+   */
+  trackMark?: number;
 }
 
 /** GatewayHost is the applied host configuration: its journal, for the fast path to record into. */
@@ -124,6 +130,15 @@ export function sysctlPlan(c: GatewayHostConfig): Array<[string, string]> {
     // answer ARP for the cluster addresses at once, not after a random delay of up to 0.8 s
     ...c.outside.map((o): [string, string] => [`net/ipv4/neigh/${o}/proxy_delay`, '0']),
     ...six,
+    // shared connections (flowSync): conntrack takes a connection up from its handshake's ACK (the SYN
+    // is not tracked) or mid-stream after it moved here, and sees only the client's side (the nodes
+    // reply straight to the client): neither may make its segments invalid
+    ...(c.trackMark !== undefined
+      ? ([
+          ['net/netfilter/nf_conntrack_tcp_loose', '1'],
+          ['net/netfilter/nf_conntrack_tcp_be_liberal', '1'],
+        ] as Array<[string, string]>)
+      : []),
   ];
 }
 
@@ -160,7 +175,7 @@ delete ${t}
 ${t} {
   chain raw_pre {
     type filter hook prerouting priority raw; policy accept;
-    ip daddr { ${vips} } notrack
+    ip daddr { ${vips} } ${c.trackMark !== undefined ? `meta mark != 0x${c.trackMark.toString(16)} ` : ''}notrack
     ip saddr { ${vips} } notrack
   }
   chain raw_out {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type ClusterCa, createClusterCa, issueCertificate } from '@onehost/control';
 import { createLab, type Lab, type NfsSpec } from '@onehost/lab';
 import { type LabProcess, requireRoot, waitFor } from '@onehost/testkit';
+import { CtlServer } from './ctl-server.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 export const GATEWAY_MAIN = join(root, 'apps/gateway/dist/main.js');
@@ -71,6 +72,7 @@ export interface MountRegistration {
 export class Cluster {
   readonly agents = new Map<string, LabProcess>();
   gateway!: LabProcess;
+  private ctlServer: CtlServer | undefined;
 
   constructor(
     readonly lab: Lab,
@@ -169,24 +171,37 @@ export class Cluster {
 
   /**
    * ctl runs onehostctl from the gateway host with the operator certificate against `gateway` (default
-   * this cluster's); resolves with stdout, rejects on failure.
+   * this cluster's); resolves with stdout, rejects on failure (naming the exit code, with stderr). The
+   * commands run in one long-lived process there (CtlServer: the CLI's program, arguments and output,
+   * without a node start per query); with INSTALLED, and in `cli`, the binary itself runs.
    */
   async ctl(args: string[], gateway = this.control): Promise<string> {
-    const p = this.pki('op');
+    if (INSTALLED) return this.cli(args, gateway);
+    return this.ctlServerNow().run(this.ctlArgs(args, gateway));
+  }
+
+  /** cli runs the onehostctl binary (a process of its own) from the gateway host, as ctl does. */
+  async cli(args: string[], gateway = this.control): Promise<string> {
     const [file, ...pre] = command('onehostctl');
-    const r = await this.lab.exec('gw', file, [
-      ...pre,
-      ...args,
-      '--gateway',
-      gateway,
-      '--ca',
-      p.ca,
-      '--cert',
-      p.cert,
-      '--key',
-      p.key,
-    ]);
-    return r.stdout;
+    return (await this.lab.exec('gw', file, [...pre, ...this.ctlArgs(args, gateway)])).stdout;
+  }
+
+  /**
+   * warmCtl starts ctl's process in the gateway host now, to load while other things wait (startCluster:
+   * while the agents join).
+   */
+  warmCtl(): void {
+    if (!INSTALLED) this.ctlServerNow().warm();
+  }
+
+  private ctlServerNow(): CtlServer {
+    this.ctlServer ??= new CtlServer(this.lab.host('gw').netns);
+    return this.ctlServer;
+  }
+
+  private ctlArgs(args: string[], gateway: string): string[] {
+    const p = this.pki('op');
+    return [...args, '--gateway', gateway, '--ca', p.ca, '--cert', p.cert, '--key', p.key];
   }
 
   /** curl fetches a URL from a lab host; resolves with the body (throws on failure). */
@@ -229,8 +244,12 @@ export class Cluster {
     );
   }
 
-  /** stop ends the agents (they restore their node), then the gateway, then the lab. Never throws. */
+  /**
+   * stop ends ctl's process, the agents (they restore their node), then the gateway, then the lab. Never
+   * throws.
+   */
   async stop(): Promise<void> {
+    await this.ctlServer?.stop();
     // the agents together: each restores its own node
     await Promise.all([...this.agents.values()].map((a) => a.stop(5000)));
     await this.gateway?.stop(5000);
@@ -328,6 +347,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await writeFile(join(dir, 'gateway.yaml'), yaml);
     await opts.beforeGateway?.(lab, ca);
     await cluster.startGateway();
+    cluster.warmCtl();
     const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     // together: each joins on its own; ids and blocks do not depend on the order
     await Promise.all(agents.map((name) => cluster.startAgent(name)));

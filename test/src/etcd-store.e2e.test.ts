@@ -138,7 +138,8 @@ describe.skipIf(DATAPATH !== 'kernel')('the gateway on an etcd store', () => {
     // a member without quorum waits for a leader: its SIGKILL comes after a second
     await Promise.all([0, 1, 2].map((i) => e.stopMember(i, 1000)));
     try {
-      const err = await cl.ctl(['drain', 'n1']).then(
+      // the binary's exit and words
+      const err = await cl.cli(['drain', 'n1']).then(
         () => null,
         (x: Error) => x.message,
       );

@@ -34,12 +34,15 @@ afterAll(async () => {
   await c?.stop();
 });
 
-/** apply runs `onehostctl apply|diff -f` from the gateway host; resolves with exit code and output. */
+/**
+ * apply runs the onehostctl binary's `apply|diff -f` from the gateway host; resolves with whether it
+ * exited 0 and its output (stdout, or the exit code with stderr).
+ */
 async function ctl(verb: 'apply' | 'diff', text: string): Promise<{ ok: boolean; out: string }> {
   const f = join(c.dir, `next-${verb}.yaml`);
   await writeFile(f, text);
   try {
-    return { ok: true, out: await c.ctl([verb, '-f', f]) };
+    return { ok: true, out: await c.cli([verb, '-f', f]) };
   } catch (e) {
     return { ok: false, out: (e as Error).message };
   }

@@ -121,7 +121,14 @@ export class CtlServer {
       said = (said + chunk.toString('utf8')).slice(-4000);
     });
     createInterface({ input: child.stdout }).on('line', (line) => {
-      const a = JSON.parse(line) as Answer;
+      let a: Answer;
+      try {
+        a = JSON.parse(line) as Answer;
+      } catch {
+        // not an answer (something in the program wrote to stdout itself): kept with its last words
+        said = `${said}${line}\n`.slice(-4000);
+        return;
+      }
       const p = this.pending.get(a.id);
       if (p === undefined) return;
       this.pending.delete(a.id);

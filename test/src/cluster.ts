@@ -186,14 +186,6 @@ export class Cluster {
     return (await this.lab.exec('gw', file, [...pre, ...this.ctlArgs(args, gateway)])).stdout;
   }
 
-  /**
-   * warmCtl starts ctl's process in the gateway host now, to load while other things wait (startCluster:
-   * while the agents join).
-   */
-  warmCtl(): void {
-    if (!INSTALLED) this.ctlServerNow().warm();
-  }
-
   private ctlServerNow(): CtlServer {
     this.ctlServer ??= new CtlServer(this.lab.host('gw').netns);
     return this.ctlServer;
@@ -347,7 +339,6 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await writeFile(join(dir, 'gateway.yaml'), yaml);
     await opts.beforeGateway?.(lab, ca);
     await cluster.startGateway();
-    cluster.warmCtl();
     const agents = opts.agents ?? Array.from({ length: opts.nodes ?? 3 }, (_, i) => `n${i + 1}`);
     // together: each joins on its own; ids and blocks do not depend on the order
     await Promise.all(agents.map((name) => cluster.startAgent(name)));

@@ -52,11 +52,6 @@ export class CtlServer {
     });
   }
 
-  /** warm starts the process now (when none runs), for the first command not to wait for it. */
-  warm(): void {
-    this.current();
-  }
-
   /** stop ends the process (stdin closed; SIGTERM, then SIGKILL by its PID). Never throws. */
   async stop(graceMs = 2000): Promise<void> {
     const child = this.child;

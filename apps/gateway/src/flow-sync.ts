@@ -44,7 +44,7 @@ export function conntrackdConfig(o: {
   peer: SyncPeer;
   iface: string;
   dir: string;
-  /** the IPv4 cluster addresses: only their connections are shared */
+  /** the cluster addresses (either family): only their connections are shared */
   vips: readonly string[];
 }): string {
   return `# written by onehost-gateway: shares the kernel's conntrack entries of connections to the cluster
@@ -80,7 +80,7 @@ General {
       TCP
     }
     Address Accept {
-${o.vips.map((v) => `      IPv4_address ${v}`).join('\n')}
+${o.vips.map((v) => `      IPv${v.includes(':') ? 6 : 4}_address ${v}`).join('\n')}
     }
   }
 }

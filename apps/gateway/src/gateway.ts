@@ -13,7 +13,7 @@ import {
   startControlServer,
 } from '@onehost/control';
 import { FastPath, type FastPathLayout, type NodeEndpoint, trackMark } from '@onehost/fastpath';
-import { localHost } from '@onehost/kernel';
+import { localHost, NftContext } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import { MessageSwitch } from '@onehost/switch';
 import { PacketSender, TunQueue } from '@onehost/tun';
@@ -198,7 +198,7 @@ export async function startGateway(
             self: cfg.interconnect.address,
             peers,
             iface: cfg.interconnect.interface,
-            vips: ipv4ClusterAddresses(cfg),
+            vips: [...ipv4ClusterAddresses(cfg), ...ipv6ClusterAddresses(cfg)],
             dir: `${cfg.host.state.replace(/\.json$/, '')}-sync`,
             conntrackd: cfg.flowSync.conntrackd,
             log: log.child({ component: 'flow-sync' }),
@@ -366,6 +366,8 @@ export async function startGateway(
     // A burst of changes (agents joining by the hundred) costs one update per update's run time, not
     // one per change: only the latest set waits behind the running one.
     let nodesFilter: Promise<void> = Promise.resolve();
+    const hostNft = cfg.host.manage ? NftContext.open() : null;
+    if (hostNft !== null) undo.push(() => hostNft.close());
     let nodesKey = '';
     let nodesNext: string[] | null = null;
     const updateNodesFilter = (addresses: string[]): void => {
@@ -379,7 +381,7 @@ export async function startGateway(
         .then(() => {
           const next = nodesNext ?? [];
           nodesNext = null;
-          return setRegisteredNodes(next);
+          return setRegisteredNodes(next, (script) => hostNft!.run(script));
         })
         .catch((e: Error) =>
           hostLog.error({ problem: e.message }, 'could not update the registered-node filter'),

@@ -310,7 +310,7 @@ export function compileState(
           // map: a connection that moves to another gateway finds it in its conntrack entry's mark,
           // which conntrackd brought (docs/fastpath.md, "Flows that change gateway"). Maglev needs
           // none: every gateway computes the same table.
-          const shared = layout.shareFlows === true && family === 4 && p.policy !== 'maglev';
+          const shared = layout.shareFlows === true && p.policy !== 'maglev';
           const fromPeer: string[] = [];
           if (shared) {
             sharedPorts.push(e.port);
@@ -413,14 +413,15 @@ export function compileState(
   const one = (xs: string[]) => (xs.length === 1 ? xs[0]! : `{ ${xs.join(', ')} }`);
   const outs = one(layout.outside.map((o) => JSON.stringify(o)));
   const vips = one(family === 6 ? [...(layout.vips6 ?? [])] : layout.vips.map(ipv4ToString));
-  const pre = family === 6 ? pre6(outs, vips) : null;
+  // a shared connection's segment, left to conntrack by its mark (chain `track`): routed as any other
+  const untrack = sharedPorts.length > 0 ? [`meta mark ${hex(trackMark(layout))} meta mark set 0`] : [];
+  const pre = family === 6 ? pre6(outs, vips, untrack) : null;
   chains.set('pre', {
     base: 'type filter hook prerouting priority mangle; policy accept;',
     rules: pre ?? [
       `iifname != ${outs} return`,
       `ip daddr != ${vips} return`,
-      // a shared connection's segment, left to conntrack by its mark (chain `track`): routed as any other
-      ...(sharedPorts.length > 0 ? [`meta mark ${hex(trackMark(layout))} meta mark set 0`] : []),
+      ...untrack,
       // spliced flows' client segments, shifted and marked for their node by the gateway's tc program
       // (docs/splice.md, "In the kernel"): counted on the node and routed by the mark
       `meta mark ${nodeMarks} goto to_node`,
@@ -445,7 +446,7 @@ export function compileState(
       base: 'type filter hook prerouting priority -310; policy accept;',
       rules: [
         `iifname != ${outs} return`,
-        `ip daddr != ${vips} return`,
+        `${ip} daddr != ${vips} return`,
         'tcp flags & syn == syn return',
         `tcp dport ${one(sharedPorts.map(String))} meta mark set ${hex(trackMark(layout))}`,
       ],
@@ -514,10 +515,11 @@ export function compileState(
  * fragments, so the kernel decides only packets whose ports it finds where the switch finds them.
  * Spliced flows are IPv4 (no tc mark to follow here).
  */
-function pre6(outs: string, vips: string): string[] {
+function pre6(outs: string, vips: string, untrack: string[]): string[] {
   return [
     `iifname != ${outs} return`,
     `ip6 daddr != ${vips} return`,
+    ...untrack,
     'ip6 nexthdr != { tcp, udp, ipv6-icmp } goto tun_other',
     'meta l4proto . th dport vmap @entries',
     'meta l4proto { tcp, udp } counter name "e_unmatched" goto blocks',

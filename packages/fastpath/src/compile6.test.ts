@@ -38,7 +38,7 @@ const CONFIG = [
   '  - { protocol: udp, port: 111, function: portmap }',
 ].join('\n');
 
-function compiled(family: 4 | 6) {
+function compiled(family: 4 | 6, shareFlows = false) {
   const sw = new MessageSwitch();
   const r = parseConfigText(CONFIG, sw.registry);
   if (!r.ok) throw new Error(JSON.stringify(r.issues));
@@ -47,7 +47,7 @@ function compiled(family: 4 | 6) {
     { id: 1, address: '198.18.0.11', mac: '02:00:00:00:00:01' },
     { id: 2, address: '198.18.0.12', mac: '02:00:00:00:00:02' },
   ];
-  return compileState(sw.snapshot!, endpoints, layout, null, family);
+  return compileState(sw.snapshot!, endpoints, { ...layout, shareFlows }, null, family);
 }
 
 describe('the IPv6 fast path', () => {
@@ -69,6 +69,39 @@ describe('the IPv6 fast path', () => {
     expect(hit).toMatch(
       /^meta mark set jhash ip6 daddr \. ip6 saddr \. tcp sport mod 4294967295 seed 0x[0-9a-f]{8} \. jhash ip6 daddr \. ip6 saddr \. tcp sport mod 4294967295 seed 0x[0-9a-f]{8} \. tcp sport map @f_tcp_80 goto h_tcp_80$/,
     );
+  });
+
+  it('shares round robin’s and least-connections’ connections as the IPv4 table does (flowSync)', () => {
+    const s = compiled(6, true);
+    expect(s.chains.get('track')).toEqual({
+      base: 'type filter hook prerouting priority -310; policy accept;',
+      rules: [
+        'iifname != "eth0" return',
+        `ip6 daddr != ${VIP6} return`,
+        'tcp flags & syn == syn return',
+        'tcp dport { 80, 8080 } meta mark set 0x6f48fffe',
+      ],
+    });
+    expect(s.chains.get('pre')!.rules[2]).toBe('meta mark 0x6f48fffe meta mark set 0');
+    expect(s.chains.get('to_node')!.rules[0]).toBe(
+      'counter name meta mark map @nodecnt ct mark set meta mark accept',
+    );
+    // a peer's choice, found by the connection's conntrack mark, is kept under the hashed key
+    for (const [entry, counter] of [
+      ['n_tcp_80', 'y_tcp_80'],
+      ['n_tcp_8080', 'y_tcp_8080'],
+    ] as const) {
+      const rule = s.chains.get(entry)!.rules.find((r) => r.includes(`"${counter}"`));
+      expect(rule).toMatch(
+        /^tcp flags & \(syn \| rst\) == 0 ct mark 0x6f480000-0x6f48fffd meta mark set ct mark add @f_tcp_\d+ \{ jhash ip6 daddr/,
+      );
+      expect(s.counters.has(counter)).toBe(true);
+    }
+    // without flowSync nothing of it
+    const off = compiled(6);
+    expect(off.chains.has('track')).toBe(false);
+    expect(off.chains.get('to_node')!.rules[0]).not.toContain('ct mark');
+    expect(off.counters.has('y_tcp_80')).toBe(false);
   });
 
   it('clamps the MSS to the inner MTU − 60 (the IPv4 table: − 40)', () => {

@@ -224,7 +224,9 @@ export function nftRuleset6(c: GatewayHostConfig): string {
   const outs = c.outside.map((o) => JSON.stringify(o)).join(', ');
   const ic = JSON.stringify(c.interconnect);
   const lines = (rules: string[]) => rules.map((r) => `    ${r}\n`).join('');
-  const notrack = six.length > 0 ? [`ip6 daddr { ${vips} } notrack`, `ip6 saddr { ${vips} } notrack`] : [];
+  const keep = c.trackMark !== undefined ? `meta mark != 0x${c.trackMark.toString(16)} ` : '';
+  const notrack =
+    six.length > 0 ? [`ip6 daddr { ${vips} } ${keep}notrack`, `ip6 saddr { ${vips} } notrack`] : [];
   const ports = [...new Set(c.hostPorts)].join(', ');
   const counters = HOST_DROPS.map((n) => `  counter ${n} {\n  }\n`).join('');
   const t = `table ip6 ${NFT_TABLE}`;
@@ -522,15 +524,17 @@ export async function announceClusterAddresses(
 
 /**
  * setRegisteredNodes replaces the set of node addresses allowed to send through the gateway (one nft
- * transaction). Throws a CommandError when nft refuses (e.g. the table is gone).
+ * transaction), through `nft` (the gateway's in-process nftables context: a spawned `nft` forks the
+ * whole gateway, hundreds of MB, once per membership change). Throws a CommandError when nft refuses
+ * (e.g. the table is gone).
  */
 export async function setRegisteredNodes(
   addresses: readonly string[],
-  host: Host = localHost,
+  nft: (script: string) => Promise<unknown> = (script) => localHost.nft(script),
 ): Promise<void> {
   const elements =
     addresses.length > 0 ? `add element ip ${NFT_TABLE} nodes { ${addresses.join(', ')} }\n` : '';
-  await host.nft(`flush set ip ${NFT_TABLE} nodes\n${elements}`);
+  await nft(`flush set ip ${NFT_TABLE} nodes\n${elements}`);
 }
 
 /**

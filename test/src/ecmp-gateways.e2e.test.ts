@@ -14,11 +14,26 @@ let c: Cluster | undefined;
 let e: Ecmp | undefined;
 const [G1, G2] = [GATEWAYS[0]!, GATEWAYS[1]!];
 const BOTH = [G1.outside, G2.outside];
+/** the connection entries the lab's nodes answer HTTP on (nginx on 80 and SERVICE_PORTS.nodeHttpMore) */
+const FUNCTIONS: Record<string, string> = {
+  '80': 'round robin',
+  '8091': 'maglev',
+  '8092': 'least-conn',
+  '8093': 'fixed',
+};
+/** the ports whose connections conntrackd shares (the others are placed alike by every gateway) */
+const SHARED = [80, 8092];
 
 beforeAll(async () => {
   if (DATAPATH !== 'kernel') return;
   c = await startCluster({
     nodes: 2,
+    gatewayYaml: (y) =>
+      withEntries(y, [
+        '{ protocol: tcp, port: 8091, function: connection, policy: maglev, nodes: [n1, n2] }',
+        '{ protocol: tcp, port: 8092, function: connection, policy: least-conn, nodes: [n1, n2] }',
+        '{ protocol: tcp, port: 8093, function: fixed, node: n1, backup: n2 }',
+      ]),
     beforeGateway: async (lab, ca) => {
       const dir = join(lab.runDir, 'onehost');
       e = await buildEcmp(lab, ca, dir, await readFile(join(dir, 'gateway.yaml'), 'utf8'));
@@ -159,60 +174,66 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     });
   });
 
-  it('round-robin connections keep their node when the router moves them: gw2 killed, and a new gw2 (conntrackd shares the entries)', {
-    timeout: 90_000,
+  it('established connections keep their node when the router moves them (gw2 killed, a new gw2, gw2 stopped): every function, round robin and least-connections through conntrackd', {
+    timeout: 120_000,
   }, async () => {
     const ecmp = e!;
     const cl = c!;
     await waitNextHops(ecmp, BOTH);
+    // tracked connections to the cluster address in gateway i's kernel (shared ones only: SHARED ports)
     const entries = async (i: number) => {
-      const { stdout } = await run('ip', [
-        'netns',
-        'exec',
-        ecmp.netnsOf(i),
-        'conntrack',
-        '-L',
-        '-p',
-        'tcp',
-        '--dport',
-        '80',
-      ]);
+      const { stdout } = await run('ip', ['netns', 'exec', ecmp.netnsOf(i), 'conntrack', '-L', '-p', 'tcp']);
       return stdout.split('\n').filter((l) => l.includes(`dst=${cl.vip} `)).length;
     };
     const ka = new KeepAlives(cl.lab.host('c1').netns, cl.vip);
+    const N = 20;
+    const open = async () => {
+      for (const port of Object.keys(FUNCTIONS))
+        expect(await ka.open(N, Number(port))).toEqual({ opened: N, failed: 0 });
+    };
+    const figures: string[] = [];
+    const check = async (event: string, total: number) => {
+      const r = await ka.check(total);
+      for (const [port, fn] of Object.entries(FUNCTIONS)) {
+        const x = r[port]!;
+        figures.push(
+          `${event.padEnd(12)} ${fn.padEnd(12)} ${x.same}/${x.same + x.changed + x.failed} kept${x.errors.length > 0 ? ` (${x.errors[0]})` : ''}`,
+        );
+      }
+      return r;
+    };
+    const allKept = (r: Record<string, { same: number; changed: number; failed: number }>, per: number) => {
+      for (const port of Object.keys(FUNCTIONS))
+        expect(r[port], `port ${port}`).toMatchObject({ same: per, changed: 0, failed: 0 });
+    };
     try {
       // A: opened over both gateways (the router hashes each connection), each placed by one of them
-      const N = 40;
-      expect(await ka.open(N)).toEqual({ opened: N, failed: 0 });
-      // every entry reached the other gateway's kernel (conntrackd, both ways)
-      await waitFor(async () => (await entries(0)) >= N && (await entries(1)) >= N, {
-        what: `both gateways with ${N} conntrack entries`,
+      await open();
+      // every shared entry reached the other gateway's kernel (conntrackd, both ways)
+      const shared = SHARED.length * N;
+      await waitFor(async () => (await entries(0)) >= shared && (await entries(1)) >= shared, {
+        what: `both gateways with ${shared} conntrack entries`,
         timeoutMs: 5000,
         intervalMs: 100,
       });
       // gw2 killed: its connections move to gw1, which never saw their start
       const gw2 = ecmp.gw2!;
-      const moved = await ecmp.rxPackets(1);
       process.kill(gw2.pid, 'SIGKILL');
       await gw2.whenExited();
       await waitNextHops(ecmp, [G1.outside], 5000, 5);
-      const afterKill = await ka.check(N);
-      console.log(`gw2 killed: ${JSON.stringify(afterKill)} (gw2 had received ${moved} packets)`);
-      expect(afterKill).toMatchObject({ same: N, changed: 0, failed: 0 });
+      allKept(await check('gw2 killed', 4 * N), N);
       // B: opened while gw1 is alone: all placed by gw1
-      expect(await ka.open(N)).toEqual({ opened: N, failed: 0 });
+      await open();
       // a new gw2 (its kernel state adopted) asks gw1 for every entry at its start; half of A and B
       // come back to it, B's never seen there
       await ecmp.startGateway2(cl.dir);
       await waitNextHops(ecmp, BOTH, 20_000, 50);
-      await waitFor(async () => (await entries(1)) >= 2 * N, {
-        what: `gw2 with the ${2 * N} connections' entries (conntrackd's resync)`,
+      await waitFor(async () => (await entries(1)) >= 2 * shared, {
+        what: `gw2 with the ${2 * shared} shared connections' entries (conntrackd's resync)`,
         timeoutMs: 10_000,
         intervalMs: 100,
       });
-      const afterAdd = await ka.check(2 * N);
-      console.log(`gw2 back: ${JSON.stringify(afterAdd)}`);
-      expect(afterAdd).toMatchObject({ same: 2 * N, changed: 0, failed: 0 });
+      allKept(await check('gw2 added', 8 * N), 2 * N);
       // the returning gateway found connections by their entries
       const { stdout: m } = await cl.lab.exec('gw', 'curl', [
         '-sS',
@@ -222,8 +243,17 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       ]);
       expect(m).toMatch(/onehost_connections_from_peers_total\{protocol="tcp",port="80"\} [1-9]/);
       expect(m).toMatch(/onehost_flow_sync_up\{peer="198\.18\.0\.\d+"\} 1/);
+      // gw2 stopped cleanly: it withdraws, its connections move to gw1
+      await ecmp.gw2!.stop(5000);
+      await waitNextHops(ecmp, [G1.outside], 5000, 5);
+      allKept(await check('gw2 stopped', 8 * N), 2 * N);
     } finally {
+      console.log(
+        `connections kept per event and function (ECMP over 2 gateways, ${N} per function and phase):\n${figures.join('\n')}`,
+      );
       await ka.close();
+      if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(cl.dir);
+      await waitNextHops(ecmp, BOTH, 20_000, 50);
     }
   });
 

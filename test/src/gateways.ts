@@ -264,8 +264,8 @@ export interface KeepAliveCheck {
 
 /**
  * KeepAlives holds long-lived HTTP/1.1 connections from an outside client to the cluster address
- * (keepalive-client.py, Python's http.client, in the client's namespace): `open` adds connections,
- * `check` asks on each again and says whether the same node answered. Ended by `close` (by its PID).
+ * (keepalive-client.py, Python's http.client, in the client's namespace): `open` adds connections to a
+ * port, `check` asks on each again and says per port whether the same node answered. Ended by `close`.
  */
 export class KeepAlives {
   private readonly child: ChildProcess;
@@ -273,7 +273,7 @@ export class KeepAlives {
   private waiting: ((line: string) => void) | null = null;
 
   constructor(netns: string, vip: string) {
-    this.child = spawn('ip', ['netns', 'exec', netns, 'python3', KEEPALIVE_CLIENT, vip, '80'], {
+    this.child = spawn('ip', ['netns', 'exec', netns, 'python3', KEEPALIVE_CLIENT, vip], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
@@ -298,11 +298,12 @@ export class KeepAlives {
     });
   }
 
-  open(n: number): Promise<{ opened: number; failed: number }> {
-    return this.ask(`open ${n}`, n * 3500 + 2000);
+  open(n: number, port: number): Promise<{ opened: number; failed: number }> {
+    return this.ask(`open ${n} ${port}`, n * 3500 + 2000);
   }
 
-  check(n: number): Promise<KeepAliveCheck> {
+  /** check asks on every open connection (`n` of them in all, for the time allowed); by port. */
+  check(n: number): Promise<Record<string, KeepAliveCheck>> {
     return this.ask('check', n * 3500 + 2000);
   }
 

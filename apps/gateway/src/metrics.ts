@@ -148,32 +148,32 @@ export function buildRegistry(s: MetricsSources): Registry {
       }
     },
   });
-  new Counter({
-    name: 'onehost_connections_by_hash_total',
-    help: 'Packets of connections the kernel placed by hash, without state (the half-open map full under a SYN flood, or a connection it no longer knows), by protocol and port.',
-    labelNames: ['protocol', 'port'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      for (const [name, c] of s.kernel.counters) {
-        const m = /^x_(tcp|udp)_(\d+)$/.exec(name);
-        if (m) this.inc({ protocol: m[1]!, port: m[2]! }, c.packets);
-      }
-    },
-  });
-  new Counter({
-    name: 'onehost_connections_from_peers_total',
-    help: 'Packets of connections another gateway placed (round robin, least-connections), found by their conntrack entry that conntrackd brought, by protocol and port; each adds a flow here.',
-    labelNames: ['protocol', 'port'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      for (const [name, c] of s.kernel.counters) {
-        const m = /^y_(tcp|udp)_(\d+)$/.exec(name);
-        if (m) this.inc({ protocol: m[1]!, port: m[2]! }, c.packets);
-      }
-    },
-  });
+  // the kernel's per-entry counters named <prefix>_<protocol>_<port>, by protocol and port
+  const perEntry = (name: string, help: string, prefix: string) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['protocol', 'port'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const re = new RegExp(`^${prefix}_(tcp|udp)_(\\d+)$`);
+        for (const [n, c] of s.kernel.counters) {
+          const m = re.exec(n);
+          if (m) this.inc({ protocol: m[1]!, port: m[2]! }, c.packets);
+        }
+      },
+    });
+  perEntry(
+    'onehost_connections_by_hash_total',
+    'Packets of connections the kernel placed by hash, without state (the half-open map full under a SYN flood, or a connection it no longer knows), by protocol and port.',
+    'x',
+  );
+  perEntry(
+    'onehost_connections_from_peers_total',
+    'Packets of connections another gateway placed (round robin, least-connections), found by their conntrack entry that conntrackd brought, by protocol and port; each adds a flow here.',
+    'y',
+  );
   new Gauge({
     name: 'onehost_flow_sync_up',
     help: 'Per peer gateway: 1 while this gateway’s conntrackd for it runs (flowSync).',

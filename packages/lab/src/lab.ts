@@ -51,7 +51,15 @@ export interface LabOptions {
 }
 
 /** Ports of the services the lab starts. */
-export const SERVICE_PORTS = { nodeHttp: 80, nodeIperf3: 5201, gatewayHttp: 8080 } as const;
+export const SERVICE_PORTS = {
+  nodeHttp: 80,
+  /** the nodes' nginx answers here too: tests give other functions entries of their own on them */
+  nodeHttpMore: [8091, 8092, 8093],
+  nodeIperf3: 5201,
+  gatewayHttp: 8080,
+} as const;
+/** every port the nodes' nginx listens on */
+const NODE_HTTP_PORTS = [SERVICE_PORTS.nodeHttp, ...SERVICE_PORTS.nodeHttpMore];
 
 /** LabStatus says what of a lab exists right now. */
 export interface LabStatus {
@@ -260,7 +268,7 @@ export class Lab {
     this.assertOpen();
     const h = this.host(node);
     await this.record(
-      await startNginx(h.netns, node, join(this.runDir, node, 'nginx'), SERVICE_PORTS.nodeHttp),
+      await startNginx(h.netns, node, join(this.runDir, node, 'nginx'), NODE_HTTP_PORTS),
     );
   }
 
@@ -466,7 +474,7 @@ async function startServices(lab: Lab, ipv6: boolean): Promise<void> {
   const { plan } = lab;
   const started = await Promise.all([
     ...plan.nodes.flatMap((n) => [
-      startNginx(n.netns, n.name, join(lab.runDir, n.name, 'nginx'), SERVICE_PORTS.nodeHttp, ipv6),
+      startNginx(n.netns, n.name, join(lab.runDir, n.name, 'nginx'), NODE_HTTP_PORTS, ipv6),
       startIperf3(n.netns, n.name, join(lab.runDir, n.name), SERVICE_PORTS.nodeIperf3),
     ]),
     startNginx(

@@ -15,7 +15,13 @@ export interface Daemon {
 }
 
 /** nginxConfig is the configuration of one per-host nginx: own pid, logs and temp dirs under `dir`. */
-export function nginxConfig(dir: string, port: number, hostName: string, ipv6 = false): string {
+export function nginxConfig(
+  dir: string,
+  port: number | readonly number[],
+  hostName: string,
+  ipv6 = false,
+): string {
+  const ports = typeof port === 'number' ? [port] : port;
   return `# onehost lab: nginx for ${hostName}
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -30,12 +36,7 @@ http {
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
   server {
-    listen ${port};${
-      ipv6
-        ? `
-    listen [::]:${port};`
-        : ''
-    }
+${ports.map((p) => `    listen ${p};${ipv6 ? `\n    listen [::]:${p};` : ''}`).join('\n')}
     root ${dir}/html;
     add_header X-Node ${hostName} always;
     location / { index index.txt; }
@@ -57,7 +58,7 @@ async function readPid(file: string): Promise<number | undefined> {
 }
 
 /**
- * startNginx starts an nginx in `netns` that listens on 0.0.0.0:`port` (so it answers on any local address,
+ * startNginx starts an nginx in `netns` that listens on 0.0.0.0:`port` (or each of several ports; so it answers on any local address,
  * a cluster address too; with `ipv6` on [::]:`port` as well) and serves `/` as a page naming `hostName` (`<hostName>\n`; every answer carries
  * the header X-Node). Other files can be put in `<dir>/html`. Files live under `dir`. Resolves once the port
  * listens. Throws when nginx fails to start (with its error log).
@@ -66,7 +67,7 @@ export async function startNginx(
   netns: string,
   hostName: string,
   dir: string,
-  port: number,
+  port: number | readonly number[],
   ipv6 = false,
 ): Promise<Daemon> {
   for (const sub of ['tmp', 'html']) await mkdir(join(dir, sub), { recursive: true, mode: 0o755 });
@@ -80,7 +81,8 @@ export async function startNginx(
     throw new Error(`nginx for ${hostName} did not start: ${(err as Error).message}\n${text}`);
   });
   const pid = await waitFor(() => readPid(join(dir, 'nginx.pid')), { what: `nginx pid of ${hostName}` });
-  await waitFor(() => listening(netns, port), { what: `nginx of ${hostName} on :${port}` });
+  const first = typeof port === 'number' ? port : port[0]!;
+  await waitFor(() => listening(netns, first), { what: `nginx of ${hostName} on :${first}` });
   return { name: `nginx ${hostName}`, host: hostName, pid, log };
 }
 

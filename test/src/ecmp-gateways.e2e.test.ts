@@ -4,6 +4,7 @@ import { run, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
 import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, KeepAlives, waitNextHops } from './gateways.js';
+import { withEntries } from './lab-yaml.js';
 
 // Two gateways behind a real router (FRR): ECMP over both, BGP announcements made by the gateways
 // themselves (`announce`), BFD so a dead gateway host is withdrawn in under a second (gateways.ts has

@@ -677,17 +677,17 @@ describe('Datapath spliced flows', () => {
 });
 
 describe('Datapath batch end', () => {
-  it('calls onBatchEnd once per batch, after the batch went to the source and the sink', () => {
+  it('calls onBatchEnd once per batch, after its local packets and before its forwarded ones (flows reach the kernel before a node can answer)', () => {
     let events: string[] = [];
     const s = setup({ onBatchEnd: () => events.push('end') });
     events = s.events;
     s.source.batch(ack(22), ack(25));
-    expect(events).toEqual(['local 1', 'udp', 'end']);
+    expect(events).toEqual(['local 1', 'end', 'udp']);
     s.sink.room = 0; // the batch waits for the sink: the hook still runs, once
     s.source.batch(ack(22));
-    expect(events).toEqual(['local 1', 'udp', 'end', 'udp', 'end']);
+    expect(events).toEqual(['local 1', 'end', 'udp', 'end', 'udp']);
     s.sink.drain(1);
-    expect(events).toEqual(['local 1', 'udp', 'end', 'udp', 'end', 'udp']);
+    expect(events).toEqual(['local 1', 'end', 'udp', 'end', 'udp', 'udp']);
     expect(s.sink.udp.length).toBe(2);
   });
 });

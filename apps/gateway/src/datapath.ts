@@ -70,8 +70,9 @@ export interface DatapathOptions {
   /** delayed binding; without it a spliced decision has no destination */
   splice?: SplicePath;
   /**
-   * onBatchEnd runs after each batch, once its packets went to the source and the sink (or wait for
-   * the sink), e.g. to hand per-batch work to the kernel in one call. Absent, it costs nothing.
+   * onBatchEnd runs after each batch is decided, after its local packets went to the source and before
+   * its forwarded ones go to the sink, e.g. to hand per-batch work to the kernel in one call. Absent, it
+   * costs nothing.
    */
   onBatchEnd?: () => void;
 }
@@ -268,9 +269,12 @@ export class Datapath {
     }
     icmp.flush(this.o.sink);
     ptb.flush(this.o.source);
-    if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
+    // before the forwarded packets leave: the kernel holds the flows user space placed (least-
+    // connections' first packets) before their node can answer, so the client's next segment finds its
+    // entry there, and a shared connection's conntrack entry gets its node from it (flowSync)
     const end = this.batchEnd;
     if (end !== null) end();
+    if (!this.backpressure.send(arena, meta, count, dst)) drops[SEND_BACKPRESSURE]!++;
   }
 
   /** rewrite applies box 570 (a new destination port) and clamps the MSS of TCP SYNs to the interconnect. */

@@ -181,6 +181,18 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     const ecmp = e!;
     const cl = c!;
     await waitNextHops(ecmp, BOTH);
+    // gw2, restarted by the tests before, holds the table it adopted for its first 5 s, then rewrites it:
+    // the connections are opened once its table is its own
+    await waitFor(
+      async () => {
+        const st = JSON.parse(await ctlAt(cl, G2.inside, ['gateway', 'status', '--json'])) as {
+          appliedVersion: number;
+          switchVersion: number;
+        };
+        return st.appliedVersion > 0 && st.appliedVersion === st.switchVersion;
+      },
+      { what: 'gw2 running its own table', timeoutMs: 15_000, intervalMs: 100 },
+    );
     // tracked connections to the cluster address in gateway i's kernel (shared ones only: SHARED ports)
     const entries = async (i: number) => {
       const { stdout } = await run('ip', ['netns', 'exec', ecmp.netnsOf(i), 'conntrack', '-L', '-p', 'tcp']);

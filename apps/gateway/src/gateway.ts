@@ -442,6 +442,10 @@ export async function startGateway(
         refreshNow();
         for (const r of releaseHold) r();
       };
+      log.info(
+        { adopted: holding, graceMs: ADOPT_GRACE_MS },
+        'restart hold: the switch takes the nodes as they were',
+      );
       const grace = setTimeout(() => release('grace period over'), ADOPT_GRACE_MS);
       undo.push(() => clearTimeout(grace));
       undo.push(

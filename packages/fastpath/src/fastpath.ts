@@ -323,11 +323,14 @@ export class FastPath {
   /**
    * drainFlowLog writes what user space decided about flows the kernel keeps into their flow maps (one
    * netlink transaction), emptying the log. Called after each packet batch; cheap when the log is empty.
+   * Before the first apply it leaves the log as it is.
    */
   drainFlowLog(log: FlowLog): void {
+    // before the first apply (a restarted gateway's adopted table is being rewritten) the decisions wait
+    // in the log, bounded, for the maps to be known: dropped, an idle connection placed meanwhile would
+    // never reach the kernel's map (nor, with flowSync, its conntrack entry its node)
     if (log.size === 0 || this.state === null || this.flows === null) {
       this.stats.flowLogDropped = log.dropped;
-      if (this.state === null) log.drain(() => undefined);
       return;
     }
     const b = this.batch;

@@ -267,9 +267,7 @@ export class Lab {
   async startNginx(node: string): Promise<void> {
     this.assertOpen();
     const h = this.host(node);
-    await this.record(
-      await startNginx(h.netns, node, join(this.runDir, node, 'nginx'), NODE_HTTP_PORTS),
-    );
+    await this.record(await startNginx(h.netns, node, join(this.runDir, node, 'nginx'), NODE_HTTP_PORTS));
   }
 
   /**

@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import { run, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
-import { buildEcmp, ctlAt, curls, type Ecmp, GATEWAYS, KeepAlives, waitNextHops } from './gateways.js';
+import {
+  buildEcmp,
+  ctlAt,
+  curls,
+  type Ecmp,
+  GATEWAYS,
+  KeepAlives,
+  runsOwnTable,
+  waitNextHops,
+} from './gateways.js';
 import { withEntries } from './lab-yaml.js';
 
 // Two gateways behind a real router (FRR): ECMP over both, BGP announcements made by the gateways
@@ -45,11 +54,7 @@ beforeAll(async () => {
   await waitFor(
     async () => {
       const m = JSON.parse(await ctlAt(c!, G2.inside, ['members', '--json'])) as { state: string }[];
-      const s = JSON.parse(await ctlAt(c!, G2.inside, ['gateway', 'status', '--json'])) as {
-        appliedVersion: number;
-        switchVersion: number;
-      };
-      return m.length === 2 && m.every((x) => x.state === 'active') && s.appliedVersion === s.switchVersion;
+      return m.length === 2 && m.every((x) => x.state === 'active') && (await runsOwnTable(c!, G2.inside));
     },
     { what: 'gw2 with both nodes active', timeoutMs: 15_000, intervalMs: 100 },
   );
@@ -183,16 +188,11 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     await waitNextHops(ecmp, BOTH);
     // gw2, restarted by the tests before, holds the table it adopted for its first 5 s, then rewrites it:
     // the connections are opened once its table is its own
-    await waitFor(
-      async () => {
-        const st = JSON.parse(await ctlAt(cl, G2.inside, ['gateway', 'status', '--json'])) as {
-          appliedVersion: number;
-          switchVersion: number;
-        };
-        return st.appliedVersion > 0 && st.appliedVersion === st.switchVersion;
-      },
-      { what: 'gw2 running its own table', timeoutMs: 15_000, intervalMs: 100 },
-    );
+    await waitFor(() => runsOwnTable(cl, G2.inside), {
+      what: 'gw2 running its own table',
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
     // tracked connections to the cluster address in gateway i's kernel (shared ones only: SHARED ports)
     const entries = async (i: number) => {
       const { stdout } = await run('ip', ['netns', 'exec', ecmp.netnsOf(i), 'conntrack', '-L', '-p', 'tcp']);

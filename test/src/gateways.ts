@@ -185,6 +185,18 @@ export function ctlAt(cl: Cluster, address: string, args: string[]): Promise<str
   return cl.ctl(args, `${address}:7443`);
 }
 
+/**
+ * runsOwnTable tells whether gateway `address` applied its switch's current table (not before its first
+ * apply, nor while it holds a table it adopted at a restart).
+ */
+export async function runsOwnTable(cl: Cluster, address: string): Promise<boolean> {
+  const s = JSON.parse(await ctlAt(cl, address, ['gateway', 'status', '--json'])) as {
+    appliedVersion: number;
+    switchVersion: number;
+  };
+  return s.appliedVersion > 0 && s.appliedVersion === s.switchVersion;
+}
+
 /** waitNextHops waits until the router has exactly `hops` (sorted) as next hops for the cluster address. */
 export async function waitNextHops(
   e: Ecmp,
@@ -229,16 +241,11 @@ export async function startEcmpCluster(
     const cl = into.cluster;
     const ecmp = into.ecmp!;
     await ecmp.startGateway2(cl.dir);
-    await waitFor(
-      async () => {
-        const s = JSON.parse(await ctlAt(cl, GATEWAYS[1]!.inside, ['gateway', 'status', '--json'])) as {
-          appliedVersion: number;
-          switchVersion: number;
-        };
-        return s.appliedVersion > 0 && s.appliedVersion === s.switchVersion;
-      },
-      { what: 'gw2 running the table', timeoutMs: 20_000, intervalMs: 100 },
-    );
+    await waitFor(() => runsOwnTable(cl, GATEWAYS[1]!.inside), {
+      what: 'gw2 running the table',
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
     return { cluster: cl, ecmp };
   } catch (err) {
     await stopEcmpCluster(into);

@@ -212,11 +212,16 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       timeoutMs: 15_000,
       intervalMs: 100,
     });
-    // tracked connections to the cluster address in gateway i's kernel (shared ones only: SHARED ports)
-    const entries = async (i: number) => {
+    // the seconds left of the tracked connections to the cluster address in gateway i's kernel (shared
+    // ones only: SHARED ports)
+    const timeouts = async (i: number, state = '') => {
       const { stdout } = await run('ip', ['netns', 'exec', ecmp.netnsOf(i), 'conntrack', '-L', '-p', 'tcp']);
-      return stdout.split('\n').filter((l) => l.includes(`dst=${cl.vip} `)).length;
+      return stdout
+        .split('\n')
+        .filter((l) => l.includes(`dst=${cl.vip} `) && l.includes(` ${state}`))
+        .map((l) => Number(/^tcp\s+6\s+(\d+)\s/.exec(l)?.[1] ?? 0));
     };
+    const entries = async (i: number) => (await timeouts(i)).length;
     const ka = new KeepAlives(cl.lab.host('c1').netns, cl.vip);
     // the nodes' own connections to the outside: their replies come back over either gateway, which
     // sends them to the node by its port block (from etcd, the same on both)
@@ -264,6 +269,13 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
         timeoutMs: 5000,
         intervalMs: 100,
       });
+      // no open connection's entry ends before it has idled as long as the flow map keeps it (900 s),
+      // and the copies of the other gateway's entries (conntrackd's) last until the original ends
+      for (const i of [0, 1]) {
+        const t = await timeouts(i, 'ESTABLISHED');
+        expect(Math.min(...t), `gw${i + 1}`).toBeGreaterThan(800);
+        expect(t.filter((x) => x > 400_000).length, `gw${i + 1}`).toBeGreaterThan(0);
+      }
       // the router sent some of the outbound connections' replies to gw2, whose kernel sent them on by
       // port block (counted as `unmatched`: no entry of the switch decides them)
       const { stdout: m2 } = await cl.lab.exec('gw', 'curl', [

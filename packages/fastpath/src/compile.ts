@@ -62,6 +62,9 @@ export const LOCAL_SLOT = 0xffff;
  */
 export const TRACK_SLOT = 0xfffe;
 
+/** The lifetime of a shared connection's conntrack entry on the other gateways: the kernel's 5 days. */
+export const SHARED_COPY_SECONDS = 432_000;
+
 /** trackMark is the mark of packets conntrack keeps (shared connections), set in the raw hook. */
 export function trackMark(layout: Pick<FastPathLayout, 'markBase'>): number {
   return (layout.markBase + TRACK_SLOT) >>> 0;
@@ -122,6 +125,8 @@ export interface KernelState {
   sets: Map<string, StaticSet>;
   /** flow maps: name → declaration */
   flowMaps: Map<string, string>;
+  /** conntrack timeout policies (`ct timeout` objects) of the shared connections: name → declaration */
+  ctTimeouts: Map<string, string>;
   chains: Map<string, Chain>;
   nodes: Map<number, NodeEndpoint>;
   entries: Map<string, EntryPath>;
@@ -243,6 +248,9 @@ export function compileState(
   const vmap = new Map<string, string>();
   // TCP ports whose connections are shared with the other gateways through conntrack (layout.shareFlows)
   const sharedPorts: number[] = [];
+  // each shared port's conntrack timeout policy (named by port and seconds: a new timeout is a new object)
+  const ctTimeouts = new Map<string, string>();
+  const timeoutRules: string[] = [];
   const nodeMarks = `${hex(layout.markBase)}-${hex(layout.markBase + TRACK_SLOT - 1)}`;
   for (const e of snap.entries.values()) {
     const plan: KernelPlan = e.fn.kernel?.() ?? { path: 'user', why: e.kind };
@@ -314,6 +322,23 @@ export function compileState(
           const fromPeer: string[] = [];
           if (shared) {
             sharedPorts.push(e.port);
+            // The entry's timeouts (docs/fastpath.md, "Flows that change gateway"). Here: the gateway
+            // sees the client's side only, its data never acknowledged, and the kernel would end the
+            // entry after 300 s idle (unacknowledged data, retransmissions); it idles as long as the
+            // flow map's. On the other gateways: their copies keep the timeout the entry had when
+            // conntrackd sent it, at its creation (no packet refreshes it there, nor is a refresh
+            // sent), which is `syn_sent`'s, the one a new entry gets from its policy: as long as the
+            // kernel gives an established connection, so that this entry's end (an event) ends them.
+            const secs = Math.max(1, Math.round(t.established / 1000));
+            const policy = `ct_${name}_${secs}`;
+            ctTimeouts.set(
+              policy,
+              `protocol tcp; l3proto ${nftFamily(family)}; policy = { syn_sent: ${SHARED_COPY_SECONDS}, unack: ${secs}, retrans: ${secs} };`,
+            );
+            // set on the packet that makes the entry, after conntrack made it (chain `pre`)
+            timeoutRules.push(
+              `meta mark ${hex(trackMark(layout))} tcp dport ${e.port} ct state new ct timeout set "${policy}"`,
+            );
             counters.add(`y_${name}`);
             fromPeer.push(
               `tcp flags & (syn | rst) == 0 ct mark ${nodeMarks} meta mark set ct mark add @${fm} { ${key} timeout ${s(t.established)} : meta mark } counter name "y_${name}" ${count} goto to_node`,
@@ -414,7 +439,8 @@ export function compileState(
   const outs = one(layout.outside.map((o) => JSON.stringify(o)));
   const vips = one(family === 6 ? [...(layout.vips6 ?? [])] : layout.vips.map(ipv4ToString));
   // a shared connection's segment, left to conntrack by its mark (chain `track`): routed as any other
-  const untrack = sharedPorts.length > 0 ? [`meta mark ${hex(trackMark(layout))} meta mark set 0`] : [];
+  const untrack =
+    sharedPorts.length > 0 ? [...timeoutRules, `meta mark ${hex(trackMark(layout))} meta mark set 0`] : [];
   const pre = family === 6 ? pre6(outs, vips, untrack) : null;
   chains.set('pre', {
     base: 'type filter hook prerouting priority mangle; policy accept;',
@@ -500,6 +526,7 @@ export function compileState(
     counters,
     sets,
     flowMaps,
+    ctTimeouts,
     chains,
     nodes,
     entries,

@@ -82,7 +82,16 @@ describe('the IPv6 fast path', () => {
         'tcp dport { 80, 8080 } meta mark set 0x6f48fffe',
       ],
     });
-    expect(s.chains.get('pre')!.rules[2]).toBe('meta mark 0x6f48fffe meta mark set 0');
+    // their conntrack entries idle as long as their flow map's (900 s), not the 300 s of data the
+    // gateway never sees acknowledged
+    expect(s.ctTimeouts.get('ct_tcp_80_900')).toBe(
+      'protocol tcp; l3proto ip6; policy = { syn_sent: 432000, unack: 900, retrans: 900 };',
+    );
+    expect(s.chains.get('pre')!.rules.slice(2, 5)).toEqual([
+      'meta mark 0x6f48fffe tcp dport 80 ct state new ct timeout set "ct_tcp_80_900"',
+      'meta mark 0x6f48fffe tcp dport 8080 ct state new ct timeout set "ct_tcp_8080_900"',
+      'meta mark 0x6f48fffe meta mark set 0',
+    ]);
     expect(s.chains.get('to_node')!.rules[0]).toBe(
       'counter name meta mark map @nodecnt ct mark set meta mark accept',
     );
@@ -102,6 +111,7 @@ describe('the IPv6 fast path', () => {
     expect(off.chains.has('track')).toBe(false);
     expect(off.chains.get('to_node')!.rules[0]).not.toContain('ct mark');
     expect(off.counters.has('y_tcp_80')).toBe(false);
+    expect(off.ctTimeouts.size).toBe(0);
   });
 
   it('clamps the MSS to the inner MTU − 60 (the IPv4 table: − 40)', () => {

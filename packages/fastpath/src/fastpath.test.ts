@@ -17,7 +17,7 @@ import { type FastPathLab, ipv4, startFastPathLab, testLayout, VIP } from './tes
 
 requireRoot();
 
-const { SYN, ACK, FIN } = TCP_FLAGS;
+const { SYN, ACK, FIN, PSH } = TCP_FLAGS;
 
 function config(states: Record<string, string> = {}): string {
   const node = (id: number, name: string) =>
@@ -48,12 +48,12 @@ function load(sw: MessageSwitch, states: Record<string, string> = {}): void {
   sw.load(r.config);
 }
 
-function tcp(src: number, sport: number, dport: number, flags: number): Uint8Array {
-  const b = new Uint8Array(40);
-  writeIpv4Header(b, 0, { src, dst: ipv4(VIP), protocol: IPPROTO.TCP, payloadLength: 20 });
+function tcp(src: number, sport: number, dport: number, flags: number, payload = 0): Uint8Array {
+  const b = new Uint8Array(40 + payload).fill(0x61, 40);
+  writeIpv4Header(b, 0, { src, dst: ipv4(VIP), protocol: IPPROTO.TCP, payloadLength: 20 + payload });
   writeTcpHeader(b, 20, { srcPort: sport, dstPort: dport, flags, seq: 1000 });
   // a valid checksum: conntrack (shared connections) takes no segment with a wrong one
-  const c = checksum(b, 20, 20, pseudoHeaderSum(src, ipv4(VIP), IPPROTO.TCP, 20));
+  const c = checksum(b, 20, 20 + payload, pseudoHeaderSum(src, ipv4(VIP), IPPROTO.TCP, 20 + payload));
   b[36] = c >>> 8;
   b[37] = c & 0xff;
   return b;
@@ -420,6 +420,18 @@ async function conntrackMarks(): Promise<Map<string, number>> {
   return out;
 }
 
+/** conntrackTimeouts reads the seconds left of the gateway's conntrack entries to port 80. */
+async function conntrackTimeouts(): Promise<number[]> {
+  const { stdout } = await runInNetns(f.lab.host('gw').netns, 'conntrack', [
+    '-L',
+    '-p',
+    'tcp',
+    '--dport',
+    '80',
+  ]);
+  return [...stdout.matchAll(/^tcp\s+6\s+(\d+)\s/gm)].map((m) => Number(m[1]));
+}
+
 describe('shared connections (layout.shareFlows: several gateways, conntrackd)', () => {
   const layout = testLayout({ shareFlows: true });
   beforeAll(async () => {
@@ -463,6 +475,18 @@ describe('shared connections (layout.shareFlows: several gateways, conntrackd)',
     const marks = await conntrackMarks();
     expect(marks.size).toBe(300);
     for (const [k, n] of first) expect(`n${fp.nodeOfMark(marks.get(k)!)}`).toBe(n);
+    // the handshake's ACK made them, with their policy's timeout for a new entry: the kernel's 5 days
+    // (conntrackd gives the other gateways' copies this timeout; only this entry's end ends them)
+    expect(Math.min(...(await conntrackTimeouts()))).toBeGreaterThan(400_000);
+    // data the gateway never sees acknowledged (the node answers the client directly): the entries
+    // keep the flow map's 900 s (their timeout policy), not the kernel's 300 s for unacknowledged data
+    await f.forget();
+    f.send(fl.map((x) => tcp(x.src, x.sport, 80, ACK | PSH, 100)));
+    await where(300);
+    const timeouts = await conntrackTimeouts();
+    expect(timeouts.length).toBe(300);
+    expect(Math.min(...timeouts)).toBeGreaterThan(800);
+    expect(Math.max(...timeouts)).toBeLessThanOrEqual(900);
     // nothing of the mark that lets packets to conntrack is left on them: every ACK reached its node
     expect(trackMark(layout)).toBe(0x6f48fffe);
   });

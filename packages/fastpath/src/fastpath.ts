@@ -619,7 +619,12 @@ export class FastPath {
 }
 
 async function readExisting(host: Host, family: string, table: string): Promise<ExistingObjects> {
-  const out: ExistingObjects = { chains: new Set(), sets: new Map(), counters: new Set() };
+  const out: ExistingObjects = {
+    chains: new Set(),
+    sets: new Map(),
+    counters: new Set(),
+    ctTimeouts: new Set(),
+  };
   for (const o of await host.nftJson('-t', 'list', 'table', family, table)) {
     const chain = (o as { chain?: { name: string } }).chain;
     if (chain) out.chains.add(chain.name);
@@ -629,6 +634,8 @@ async function readExisting(host: Host, family: string, table: string): Promise<
     if (map) out.sets.set(map.name, { map: true, size: map.size ?? 0 });
     const counter = (o as { counter?: { name: string } }).counter;
     if (counter) out.counters.add(counter.name);
+    const timeout = (o as { 'ct timeout'?: { name: string } })['ct timeout'];
+    if (timeout) out.ctTimeouts!.add(timeout.name);
   }
   return out;
 }

@@ -14,6 +14,8 @@ export interface ExistingObjects {
   /** sets and maps, static and flow maps alike: name → whether it is a map, its declared size (0: none) */
   sets: Map<string, { map: boolean; size: number }>;
   counters: Set<string>;
+  /** `ct timeout` objects */
+  ctTimeouts?: Set<string>;
 }
 
 const isMap = (decl: string): boolean => decl.includes(':');
@@ -80,6 +82,7 @@ export function renderTransaction(
       ? new Set(existing?.sets.keys() ?? [])
       : new Set([...prev.sets.keys(), ...prev.flowMaps.keys()]),
     counters: full ? (existing?.counters ?? new Set<string>()) : prev.counters,
+    ctTimeouts: full ? (existing?.ctTimeouts ?? new Set<string>()) : new Set(prev.ctTimeouts.keys()),
   };
   // flow maps whose declaration changed (their size) are made again: their flows are lost
   const remade = new Set<string>();
@@ -99,6 +102,9 @@ export function renderTransaction(
 
   // 1. new objects
   for (const c of next.counters) if (!have.counters.has(c)) lines.push(`add counter ${t} ${c}`);
+  // (an object's policy never changes under its name: `add` of one that exists is a no-op)
+  for (const [name, decl] of next.ctTimeouts)
+    if (!have.ctTimeouts.has(name)) lines.push(`add ct timeout ${t} ${name} { ${decl} }`);
   for (const [name, chain] of next.chains)
     if (!have.chains.has(name))
       lines.push(chain.base ? `add chain ${t} ${name} { ${chain.base} }` : `add chain ${t} ${name}`);
@@ -152,6 +158,7 @@ export function renderTransaction(
   for (const [name, decl] of next.flowMaps)
     if (!have.sets.has(name) || remade.has(name)) lines.push(`add map ${t} ${name} { ${decl} }`);
   for (const c of have.counters) if (!next.counters.has(c)) lines.push(`delete counter ${t} ${c}`);
+  for (const c of have.ctTimeouts) if (!next.ctTimeouts.has(c)) lines.push(`delete ct timeout ${t} ${c}`);
   // 5. elements, then 6. rules
   lines.push(...fills);
   for (const name of rewrite)

@@ -34,6 +34,10 @@ const FUNCTIONS: Record<string, string> = {
 };
 /** the ports whose connections conntrackd shares (the others are placed alike by every gateway) */
 const SHARED = [80, 8092];
+/** the long downloads' file (each lasts about 4 s at 4 MB/s), how many per function, c1's file port */
+const BIG = 16 * 1024 * 1024;
+const DOWNLOADS = 6;
+const FILE_PORT = 9001;
 /** the outside peer of the nodes' own connections (port-block function for its replies) */
 const OUTSIDE_PORT = 9000;
 // HTTP/1.1 keep-alive in c1 answering each request with the peer it sees (the cluster address and a
@@ -331,6 +335,106 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       await ka.close();
       await Promise.all(outbound.map((o) => o.close()));
       await server.stop();
+      if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(cl.dir);
+      await waitNextHops(ecmp, BOTH, 20_000, 50);
+    }
+  });
+
+  it('long downloads while gw2 is killed (data flowing, the clients’ ACKs moved to gw1): every function’s complete in full', {
+    timeout: 90_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await waitNextHops(ecmp, BOTH);
+    await waitFor(() => runsOwnTable(cl, G2.inside), {
+      what: 'gw2 running its own table',
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
+    // the nodes' nginx serves its html directory on every port; c1 serves one for the nodes' own
+    // downloads, whose replies come back by their port blocks
+    const client = cl.lab.addresses.clients[0]!;
+    for (const host of ['n1', 'n2', 'c1']) {
+      const dir = join(cl.lab.runDir, host, host === 'c1' ? 'www' : 'nginx/html');
+      await cl.lab.exec(host, 'sh', ['-c', `mkdir -p ${dir} && head -c ${BIG} /dev/urandom > ${dir}/big`]);
+    }
+    const files = cl.lab.spawn('c1', 'python3', [
+      '-m',
+      'http.server',
+      String(FILE_PORT),
+      '--bind',
+      '0.0.0.0',
+      '--directory',
+      join(cl.lab.runDir, 'c1', 'www'),
+    ]);
+    try {
+      await waitFor(
+        async () => (await cl.lab.exec('c1', 'ss', ['-Hltn', `sport = :${FILE_PORT}`])).stdout.trim() !== '',
+        { what: `c1's file server on :${FILE_PORT}` },
+      );
+      const download = (what: string, host: string, url: string) => ({
+        what,
+        done: cl.lab
+          .exec(
+            host,
+            'curl',
+            [
+              '-sS',
+              '--fail',
+              '--limit-rate',
+              '4M',
+              '--max-time',
+              '40',
+              '-o',
+              '/dev/null',
+              '-w',
+              '%{size_download}',
+              url,
+            ],
+            { timeoutMs: 50_000 },
+          )
+          .then(
+            (r) => ({ ok: true, bytes: Number(r.stdout), detail: '' }),
+            (err: Error) => ({ ok: false, bytes: 0, detail: err.message.split('\n')[0] ?? '' }),
+          ),
+      });
+      const rx0 = await ecmp.rxPackets(1);
+      const downloads: ReturnType<typeof download>[] = [];
+      for (let i = 0; i < DOWNLOADS; i++) {
+        for (const [port, fn] of Object.entries(FUNCTIONS))
+          downloads.push(download(`${fn} #${i}`, 'c1', `http://${cl.vip}:${port}/big`));
+        downloads.push(download(`port-block #${i}`, `n${(i % 2) + 1}`, `http://${client}:${FILE_PORT}/big`));
+      }
+      const established = async (host: string, filter: string) =>
+        (await cl.lab.exec(host, 'ss', ['-Htn', 'state', 'established', filter])).stdout
+          .split('\n')
+          .filter((l) => l.trim() !== '').length;
+      // every download past its handshake, and the shared ones' entries on gw1 too
+      await waitFor(
+        async () =>
+          (await established('c1', `dst ${cl.vip}`)) >= 4 * DOWNLOADS &&
+          (await established('n1', `dst ${client}`)) + (await established('n2', `dst ${client}`)) >=
+            DOWNLOADS,
+        { what: 'every download under way', timeoutMs: 15_000, intervalMs: 100 },
+      );
+      await new Promise((r) => setTimeout(r, 500)); // (data flowing: half a second of it, through both)
+      // gw2 carried its share of the clients' ACKs (and of the nodes' downloads' data)
+      const viaGw2 = (await ecmp.rxPackets(1)) - rx0;
+      expect(viaGw2).toBeGreaterThan(100);
+      const gw2 = ecmp.gw2!;
+      process.kill(gw2.pid, 'SIGKILL');
+      await gw2.whenExited();
+      await waitNextHops(ecmp, [G1.outside], 5000, 5);
+      const results = await Promise.all(downloads.map(async (d) => ({ what: d.what, ...(await d.done) })));
+      const failed = results
+        .filter((r) => !r.ok || r.bytes !== BIG)
+        .map((r) => `${r.what}: ${r.ok ? `${r.bytes} bytes` : r.detail}`);
+      console.log(
+        `long downloads across gw2 killed: ${results.length - failed.length}/${results.length} complete in full (${DOWNLOADS} per function, ${BIG >> 20} MiB at 4 MB/s each; ${viaGw2} packets through gw2 before its kill)`,
+      );
+      expect(failed).toEqual([]);
+    } finally {
+      await files.stop();
       if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(cl.dir);
       await waitNextHops(ecmp, BOTH, 20_000, 50);
     }

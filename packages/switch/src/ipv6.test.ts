@@ -239,6 +239,33 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     });
   });
 
+  it('decideDry decides what explain’s dry run does, and touches no table either', () => {
+    const sw = switchWith();
+    const out = new DecisionOut();
+    for (let i = 0; i < 3; i++) {
+      expect(sw.decideDry(tcp6(80, SYN, 6600 + i), 0, tcp6(80, SYN, 6600 + i).length, out)).toBe(
+        KIND.FORWARD,
+      );
+      expect(out.node).toBe(N1);
+      expect(sw.explain(tcp6(80, SYN, 6600 + i), { dryRun: true }).decision).toMatchObject({
+        kind: 'forward',
+        nodeName: 'n1',
+      });
+    }
+    // the round robin's counter did not move, and no connection was made
+    expect(decide(sw, tcp6(80, SYN, 6700)).node).toBe(N1);
+    expect(decide(sw, tcp6(80, SYN, 6701)).node).toBe(N2);
+    // a segment of no connection: the same answer either way
+    const ack = tcp6(80, ACK, 6600);
+    const kinds = { [KIND.FORWARD]: 'forward', [KIND.LOCAL]: 'local', [KIND.DROP]: 'drop' } as Record<
+      number,
+      string
+    >;
+    expect(kinds[sw.decideDry(ack, 0, ack.length, out)]).toBe(
+      sw.explain(ack, { dryRun: true }).decision.kind,
+    );
+  });
+
   it('explain traces an IPv6 packet through the same boxes and describes it', () => {
     const sw = switchWith();
     const e = sw.explain(tcp6(80, SYN, 6600), { dryRun: true });

@@ -208,6 +208,22 @@ export class MessageSwitch {
   }
 
   /**
+   * decideDry decides the IPv4 or IPv6 packet at buf[off, off+len) into `out` without touching any table
+   * and without a trace: what `explain` with `dryRun` decides, at a packet's cost, for the control
+   * plane's own questions (which node a held connection's record routes to). Returns out's KIND.
+   */
+  decideDry(buf: Uint8Array, off: number, len: number, out: DecisionOut, now = this.clock()): number {
+    const ctx = this.ctx;
+    ctx.dryRun = true;
+    try {
+      this.run(buf, off, len, now, out);
+    } finally {
+      ctx.dryRun = false;
+    }
+    return out.kind;
+  }
+
+  /**
    * explainFlow answers "which node would this flow reach, and why" from a description instead of
    * bytes; a dry run unless `dryRun: false` is given. Throws RangeError for ports outside 0-65535.
    */

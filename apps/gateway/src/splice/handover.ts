@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeHandover, HANDOVER_FLAG, HANDOVER_HEADER } from '@onehost/splice';
-import type { MessageSwitch } from '@onehost/switch';
+import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
 import { TCPI_OPT, tcpRepairDetach } from '@onehost/tun';
 import { IPPROTO, parseIpv4, TCP_FLAGS, writeIpv4Header, writeTcpHeader } from '@onehost/wire';
 import type { Logger } from 'pino';
@@ -68,6 +68,7 @@ const fdOf = (s: Socket): number => (s as unknown as { _handle?: { fd?: number }
 export class Splice {
   readonly outcomes = new Map<SpliceOutcome, number>(SPLICE_OUTCOMES.map((o) => [o, 0]));
   private readonly probe = new Uint8Array(40 + 65_536);
+  private readonly decision = new DecisionOut();
   private readonly msg = new Uint8Array(HANDOVER_HEADER + 65_536);
   private loggedFailure = false;
 
@@ -79,7 +80,7 @@ export class Splice {
 
   /**
    * route asks the switch where the record (with its record mark) of a held connection goes: a dry run of
-   * the packet that carried it. Null: the gateway answers it.
+   * the packet that carried it (no table touched, no trace built). Null: the gateway answers it.
    */
   route(s: Socket, record: Uint8Array): SpliceRoute {
     const src = parseIpv4(s.remoteAddress ?? '0.0.0.0');
@@ -95,9 +96,9 @@ export class Splice {
       flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH,
     });
     p.set(record.subarray(0, n), 40);
-    const d = this.o.sw.explain(p.subarray(0, 40 + n), { dryRun: true }).decision;
-    if (d.kind !== 'forward') return null;
-    return { node: d.node, nodePort: d.port ?? s.localPort ?? 0 };
+    const d = this.decision;
+    if (this.o.sw.decideDry(p, 0, 40 + n, d) !== KIND.FORWARD) return null;
+    return { node: d.node, nodePort: d.port !== NO_PORT ? d.port : (s.localPort ?? 0) };
   }
 
   /**

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { run, waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { type Download, download } from './downloads.js';
 import {
   buildEcmp,
   ctlAt,
@@ -87,6 +88,32 @@ afterAll(async () => {
   await e?.stop();
   await c?.stop();
 });
+
+/** bothReady waits for both gateways as next hops, and gw2 (restarted by the tests before) running its
+ * own table: it holds the table it adopted for its first 5 s, then rewrites it. */
+async function bothReady(): Promise<void> {
+  await waitNextHops(e!, BOTH);
+  await waitFor(() => runsOwnTable(c!, G2.inside), {
+    what: 'gw2 running its own table',
+    timeoutMs: 15_000,
+    intervalMs: 100,
+  });
+}
+
+/** killGw2 kills gw2 (SIGKILL) and waits for the router to have gw1 alone. */
+async function killGw2(): Promise<void> {
+  const gw2 = e!.gw2!;
+  process.kill(gw2.pid, 'SIGKILL');
+  await gw2.whenExited();
+  await waitNextHops(e!, [G1.outside], 5000, 5);
+}
+
+/** gw2Back starts gw2 again when a test left it stopped, and waits for both next hops. */
+async function gw2Back(): Promise<void> {
+  const ecmp = e!;
+  if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(c!.dir);
+  await waitNextHops(ecmp, BOTH, 20_000, 50);
+}
 
 describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP + BFD)', () => {
   it('the router has both gateways as next hops; connections spread over both', {
@@ -208,14 +235,8 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
   }, async () => {
     const ecmp = e!;
     const cl = c!;
-    await waitNextHops(ecmp, BOTH);
-    // gw2, restarted by the tests before, holds the table it adopted for its first 5 s, then rewrites it:
-    // the connections are opened once its table is its own
-    await waitFor(() => runsOwnTable(cl, G2.inside), {
-      what: 'gw2 running its own table',
-      timeoutMs: 15_000,
-      intervalMs: 100,
-    });
+    // the connections are opened once gw2's table is its own
+    await bothReady();
     // the seconds left of the tracked connections to the cluster address in gateway i's kernel (shared
     // ones only: SHARED ports)
     const timeouts = async (i: number, state = '') => {
@@ -298,10 +319,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
           .join('; '),
       ).toBeGreaterThan(0);
       // gw2 killed: its connections move to gw1, which never saw their start
-      const gw2 = ecmp.gw2!;
-      process.kill(gw2.pid, 'SIGKILL');
-      await gw2.whenExited();
-      await waitNextHops(ecmp, [G1.outside], 5000, 5);
+      await killGw2();
       allKept(await check('gw2 killed', 4 * N), N);
       // B: opened while gw1 is alone: all placed by gw1
       await open();
@@ -335,8 +353,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       await ka.close();
       await Promise.all(outbound.map((o) => o.close()));
       await server.stop();
-      if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(cl.dir);
-      await waitNextHops(ecmp, BOTH, 20_000, 50);
+      await gw2Back();
     }
   });
 
@@ -345,12 +362,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
   }, async () => {
     const ecmp = e!;
     const cl = c!;
-    await waitNextHops(ecmp, BOTH);
-    await waitFor(() => runsOwnTable(cl, G2.inside), {
-      what: 'gw2 running its own table',
-      timeoutMs: 15_000,
-      intervalMs: 100,
-    });
+    await bothReady();
     // the nodes' nginx serves its html directory on every port; c1 serves one for the nodes' own
     // downloads, whose replies come back by their port blocks
     const client = cl.lab.addresses.clients[0]!;
@@ -372,38 +384,13 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
         async () => (await cl.lab.exec('c1', 'ss', ['-Hltn', `sport = :${FILE_PORT}`])).stdout.trim() !== '',
         { what: `c1's file server on :${FILE_PORT}` },
       );
-      const download = (what: string, host: string, url: string) => ({
-        what,
-        done: cl.lab
-          .exec(
-            host,
-            'curl',
-            [
-              '-sS',
-              '--fail',
-              '--limit-rate',
-              '4M',
-              '--max-time',
-              '40',
-              '-o',
-              '/dev/null',
-              '-w',
-              '%{size_download}',
-              url,
-            ],
-            { timeoutMs: 50_000 },
-          )
-          .then(
-            (r) => ({ ok: true, bytes: Number(r.stdout), detail: '' }),
-            (err: Error) => ({ ok: false, bytes: 0, detail: err.message.split('\n')[0] ?? '' }),
-          ),
-      });
+      const get = (what: string, host: string, url: string) => download(cl.lab, what, host, url, '4M');
       const rx0 = await ecmp.rxPackets(1);
-      const downloads: ReturnType<typeof download>[] = [];
+      const downloads: Download[] = [];
       for (let i = 0; i < DOWNLOADS; i++) {
         for (const [port, fn] of Object.entries(FUNCTIONS))
-          downloads.push(download(`${fn} #${i}`, 'c1', `http://${cl.vip}:${port}/big`));
-        downloads.push(download(`port-block #${i}`, `n${(i % 2) + 1}`, `http://${client}:${FILE_PORT}/big`));
+          downloads.push(get(`${fn} #${i}`, 'c1', `http://${cl.vip}:${port}/big`));
+        downloads.push(get(`port-block #${i}`, `n${(i % 2) + 1}`, `http://${client}:${FILE_PORT}/big`));
       }
       const established = async (host: string, filter: string) =>
         (await cl.lab.exec(host, 'ss', ['-Htn', 'state', 'established', filter])).stdout
@@ -421,10 +408,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       // gw2 carried its share of the clients' ACKs (and of the nodes' downloads' data)
       const viaGw2 = (await ecmp.rxPackets(1)) - rx0;
       expect(viaGw2).toBeGreaterThan(100);
-      const gw2 = ecmp.gw2!;
-      process.kill(gw2.pid, 'SIGKILL');
-      await gw2.whenExited();
-      await waitNextHops(ecmp, [G1.outside], 5000, 5);
+      await killGw2();
       const results = await Promise.all(downloads.map(async (d) => ({ what: d.what, ...(await d.done) })));
       const failed = results
         .filter((r) => !r.ok || r.bytes !== BIG)
@@ -435,8 +419,7 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       expect(failed).toEqual([]);
     } finally {
       await files.stop();
-      if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(cl.dir);
-      await waitNextHops(ecmp, BOTH, 20_000, 50);
+      await gw2Back();
     }
   });
 

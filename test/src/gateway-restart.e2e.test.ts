@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, DATAPATH, startCluster } from './cluster.js';
+import { type Download, download as fetchAt } from './downloads.js';
 
 // A gateway killed with SIGKILL in the middle of long downloads, and started again: the kernel keeps
 // forwarding while no gateway runs, and the new gateway adopts what it finds, so every download of every
@@ -61,38 +62,8 @@ afterAll(async () => {
   await c?.stop();
 });
 
-interface Download {
-  what: string;
-  done: Promise<{ ok: boolean; bytes: number; detail: string }>;
-}
-
-/** download runs curl in `host` (bounded in time), resolving with what it fetched. */
-function download(what: string, host: string, url: string): Download {
-  const done = c.lab
-    .exec(
-      host,
-      'curl',
-      [
-        '-sS',
-        '--fail',
-        '--limit-rate',
-        RATE,
-        '--max-time',
-        '40',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{size_download}',
-        url,
-      ],
-      { timeoutMs: 50_000 },
-    )
-    .then(
-      (r) => ({ ok: true, bytes: Number(r.stdout), detail: '' }),
-      (e: Error) => ({ ok: false, bytes: 0, detail: e.message.split('\n')[0] ?? '' }),
-    );
-  return { what, done };
-}
+/** download runs a rate-limited curl in `host` (downloads.ts). */
+const download = (what: string, host: string, url: string): Download => fetchAt(c.lab, what, host, url, RATE);
 
 describe(`a gateway killed during long downloads, and started again (${DATAPATH})`, () => {
   it('every download of the functions that can survive completes in full', { timeout: 120_000 }, async () => {

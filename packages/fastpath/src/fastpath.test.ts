@@ -405,31 +405,22 @@ describe('the fast path in the kernel', () => {
   });
 });
 
+/** conntrackPort80 lists the gateway's conntrack entries to port 80, one line each. */
+async function conntrackPort80(): Promise<string> {
+  return (await runInNetns(f.lab.host('gw').netns, 'conntrack', ['-L', '-p', 'tcp', '--dport', '80'])).stdout;
+}
+
 /** conntrackMarks reads the gateway's conntrack entries to port 80: "client:port" → mark. */
 async function conntrackMarks(): Promise<Map<string, number>> {
-  const { stdout } = await runInNetns(f.lab.host('gw').netns, 'conntrack', [
-    '-L',
-    '-p',
-    'tcp',
-    '--dport',
-    '80',
-  ]);
   const out = new Map<string, number>();
-  for (const m of stdout.matchAll(/src=(\S+) dst=\S+ sport=(\d+) dport=80 .*?mark=(\d+)/g))
+  for (const m of (await conntrackPort80()).matchAll(/src=(\S+) dst=\S+ sport=(\d+) dport=80 .*?mark=(\d+)/g))
     out.set(`${m[1]}:${m[2]}`, Number(m[3]));
   return out;
 }
 
 /** conntrackTimeouts reads the seconds left of the gateway's conntrack entries to port 80. */
 async function conntrackTimeouts(): Promise<number[]> {
-  const { stdout } = await runInNetns(f.lab.host('gw').netns, 'conntrack', [
-    '-L',
-    '-p',
-    'tcp',
-    '--dport',
-    '80',
-  ]);
-  return [...stdout.matchAll(/^tcp\s+6\s+(\d+)\s/gm)].map((m) => Number(m[1]));
+  return [...(await conntrackPort80()).matchAll(/^tcp\s+6\s+(\d+)\s/gm)].map((m) => Number(m[1]));
 }
 
 describe('shared connections (layout.shareFlows: several gateways, conntrackd)', () => {

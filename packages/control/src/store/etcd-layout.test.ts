@@ -54,11 +54,19 @@ describe('etcd layout', () => {
     expect(s.exports).toHaveLength(1);
     expect(s.nextNodeId).toBe(6);
     expect(s.counterRevision).toBe('42');
+    // each member's key's revision (a write that keeps its id and block is guarded by it)
+    expect(s.memberRevisions).toEqual(
+      new Map([
+        ['n2', '7'],
+        ['n1', '7'],
+      ]),
+    );
     expect(decodeSnapshot('etcd', keys, [])).toEqual({
       members: [],
       exports: [],
       nextNodeId: 1,
       counterRevision: '0',
+      memberRevisions: new Map(),
     });
   });
 

@@ -61,6 +61,8 @@ export interface KeyValue {
 export interface Snapshot extends StoreContents {
   /** the counter's mod revision, '0' when it was never written */
   counterRevision: string;
+  /** each member's key's mod revision, by name */
+  memberRevisions: Map<string, string>;
 }
 
 /**
@@ -73,6 +75,7 @@ export function decodeSnapshot(source: string, keys: EtcdKeys, kvs: readonly Key
   const exports: ExportsRecord[] = [];
   let counter = 1;
   let counterRevision = '0';
+  const memberRevisions = new Map<string, string>();
   const json = (kv: KeyValue): unknown => {
     try {
       return JSON.parse(kv.value);
@@ -91,6 +94,7 @@ export function decodeSnapshot(source: string, keys: EtcdKeys, kvs: readonly Key
       if (kv.key !== keys.member(m.name))
         throw new StoreFileError(source, kv.key, `holds the record of ${JSON.stringify(m.name)}`);
       members.push(m);
+      memberRevisions.set(m.name, kv.modRevision);
     } else if (kv.key.startsWith(keys.exports)) {
       const e = readExportsRecord(source, kv.key, json(kv));
       if (kv.key !== keys.exportsOf(e.nodeName))
@@ -105,7 +109,7 @@ export function decodeSnapshot(source: string, keys: EtcdKeys, kvs: readonly Key
     ids.add(m.id);
     counter = Math.max(counter, m.id + 1);
   }
-  return { members, exports, nextNodeId: counter, counterRevision };
+  return { members, exports, nextNodeId: counter, counterRevision, memberRevisions };
 }
 
 /**

@@ -164,6 +164,42 @@ describe('EtcdStore on a 3-member etcd', () => {
     expect((await store(prefix).load()).nextNodeId).toBe(3);
   });
 
+  it('a member that keeps its id and block is written past another gateway’s admissions; a delete in between is seen', async () => {
+    const prefix = newPrefix();
+    const a = new RacingStore(options(prefix));
+    const b = store(prefix);
+    open.push(a);
+    const rules = { portRange: { lo: 32768, hi: 60999 }, blockSize: 1024, maxNodeId: 0xffff };
+    await a.putMember(member('n1', 1, 32768));
+    // between a's read and its transaction, b admits a node (the id counter moves): a's write of n1's
+    // new state is not refused for it
+    a.afterRead = async () => {
+      const { id: _i, block: _b, ...rest } = member('b1', 9, 40000);
+      expect(await b.allocateMember(rest, rules)).toMatchObject({ kind: 'created', member: { id: 2 } });
+    };
+    await a.putMember({ ...member('n1', 1, 32768), state: 'down', downReason: 'timeout' });
+    expect(a.racesLost).toBe(0);
+    expect((await store(prefix).load()).members.find((m) => m.name === 'n1')).toMatchObject({
+      state: 'down',
+    });
+    // b deletes n1 between a's read and its transaction: a's write is refused, a reads etcd again
+    a.afterRead = async () => {
+      await b.deleteMember('n1');
+    };
+    await a.putMember({ ...member('n1', 1, 32768), state: 'active' });
+    expect(a.racesLost).toBe(1);
+    expect((await store(prefix).load()).members.find((m) => m.name === 'n1')).toMatchObject({
+      state: 'active',
+    });
+    // a member whose block changes is still guarded by the counter: b's admission in between costs a race
+    a.afterRead = async () => {
+      const { id: _i, block: _b, ...rest } = member('b2', 9, 40000);
+      await b.allocateMember(rest, rules);
+    };
+    await a.putMember(member('n1', 1, 50000));
+    expect(a.racesLost).toBe(2);
+  });
+
   it('with their watches running, two gateways admit from their mirrors: 2 × 100 nodes, no id or block twice', async () => {
     const prefix = newPrefix();
     const [sa, sb] = [store(prefix), store(prefix)];

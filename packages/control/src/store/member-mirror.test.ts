@@ -31,6 +31,8 @@ describe('MemberMirror', () => {
     put(m, rec('n1', 1), 6);
     expect(m.snapshot()).toMatchObject({ nextNodeId: 2, counterRevision: '5' });
     expect(m.snapshot().members[0]?.drained).toBe(true);
+    // and the member's revision is the one that wrote what it holds
+    expect(m.snapshot().memberRevisions).toEqual(new Map([['n1', '7']]));
   });
 
   it('remembers deletes: an older put does not bring a member back', () => {

@@ -50,11 +50,15 @@ export class MemberMirror {
   snapshot(): Snapshot {
     if (this.cached !== null) return this.cached;
     const members: MemberRecord[] = [];
+    const memberRevisions = new Map<string, string>();
     let counter = 1;
     for (const s of this.keys.values()) {
       if (s.record instanceof Error) throw s.record;
       if (typeof s.record === 'number') counter = s.record;
-      else if (s.record !== null) members.push(s.record);
+      else if (s.record !== null) {
+        members.push(s.record);
+        memberRevisions.set(s.record.name, String(s.revision));
+      }
     }
     members.sort((a, b) => a.id - b.id);
     for (let i = 0; i < members.length; i++) {
@@ -63,7 +67,13 @@ export class MemberMirror {
         throw new StoreFileError(this.source, this.layout.member(m.name), `duplicate id ${m.id}`);
       counter = Math.max(counter, m.id + 1);
     }
-    this.cached = { members, exports: [], nextNodeId: counter, counterRevision: this.counterRevision };
+    this.cached = {
+      members,
+      exports: [],
+      nextNodeId: counter,
+      counterRevision: this.counterRevision,
+      memberRevisions,
+    };
     return this.cached;
   }
 

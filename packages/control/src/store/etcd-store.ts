@@ -1,4 +1,11 @@
-import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import {
+  ConsecutiveBreaker,
+  ConstantBackoff,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+} from 'cockatiel';
 import {
   Etcd3,
   GRPCDeadlineExceededError,
@@ -162,6 +169,11 @@ export class EtcdStore implements ControlStore {
           maxAttempts: opts.endpoints.length,
           backoff: new ConstantBackoff(20),
         }),
+        // the watch dials again within a second of etcd's return, not after cockatiel's default
+        // backoff, which grows to 30 s: until it does, the gateway applies no other gateway's change
+        // (seen: a gateway 10 s behind the store after all three members came back)
+        // (etcd3 takes a first backoff, whose `next` gives the later ones)
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
       },
     });
   }

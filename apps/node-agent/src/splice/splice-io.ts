@@ -330,10 +330,14 @@ export class SpliceIo {
     return n;
   }
 
-  /** tellGateway sends one datagram from the agent's UDP port to a gateway's (the same port). */
+  /**
+   * tellGateway sends one datagram from the agent's UDP port to a gateway's (the same port). A copy:
+   * the send completes after this call returns (the address goes through a lookup first), and callers
+   * reuse their buffer; once per connection, not per packet.
+   */
   tellGateway(address: string, datagram: Uint8Array): void {
     if (this.closing !== null) return;
-    this.udp.send(datagram, this.port, address);
+    this.udp.send(Buffer.from(datagram), this.port, address);
   }
 
   /** stats returns the counters, with the TUN's and the raw socket's. */

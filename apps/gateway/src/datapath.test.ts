@@ -643,6 +643,7 @@ describe('Datapath spliced flows', () => {
     source.batch(first);
     wing.setShift({
       clientAddr: c,
+      clusterAddr: 0,
       clientPort: 7000,
       clusterPort: 2049,
       nodePort: 2050,
@@ -704,7 +705,15 @@ describe('Datapath per-packet allocation', () => {
     wing.setSplicePorts([20048]);
     sw.bindSplicedFlow(c, 7001, parseIpv4(VIP), 2049, 3);
     sw.bindSplicedFlow(c, 7002, parseIpv4(VIP), 2049, 3);
-    wing.setShift({ clientAddr: c, clientPort: 7001, clusterPort: 2049, nodePort: 2049, sOff: 5, tsOff: 0 });
+    wing.setShift({
+      clientAddr: c,
+      clusterAddr: 0,
+      clientPort: 7001,
+      clusterPort: 2049,
+      nodePort: 2049,
+      sOff: 5,
+      tsOff: 0,
+    });
     const tcp = (dstPort: number, srcPort = 7000, flags: number = TCP_FLAGS.ACK) =>
       segment({ src: client, dst: VIP, srcPort, dstPort, flags, ts: [1, 2] });
     const packets = [

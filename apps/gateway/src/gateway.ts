@@ -46,6 +46,7 @@ import { clusterExports } from './rpc/mount.js';
 import { RpcResponders } from './rpc/responders.js';
 import { Splice } from './splice/handover.js';
 import { KernelShifts } from './splice/kernel-shifts.js';
+import { Resync } from './splice/resync.js';
 import { openShiftSocket } from './splice/shift-socket.js';
 import { SpliceWing } from './splice/wing.js';
 import { EventLog } from './status/events.js';
@@ -606,11 +607,30 @@ export async function startGateway(
     // listening on the cluster addresses, which are local now; they follow the table's entries.
     // The agents tell us each spliced flow's offsets; from then on the data path shifts the client's
     // segments itself and sends them to the node's kernel (docs/splice.md). Only from members.
+    // Every agent tells every gateway (docs/splice.md, "Several gateways"): this one also binds the flows
+    // it did not hand over itself, so a router that moves one here sends its FIN and RST to the agent.
+    const memberAt = (address: string) =>
+      control.membership.members().find((m) => m.internalAddress === address);
+    let resync: Resync | null = null;
     const shiftSocket = await openShiftSocket({
       address: cfg.interconnect.address,
       port: cfg.splice.port,
-      isMember: (address) => control.membership.members().some((m) => m.internalAddress === address),
-      shifts: wing,
+      isMember: (address) => memberAt(address) !== undefined,
+      shifts: {
+        setShift: (shift, from) => {
+          wing.setShift(shift, from);
+          const m = memberAt(from);
+          if (m !== undefined && shift.clusterAddr !== 0)
+            sw.bindSplicedFlow(
+              shift.clientAddr,
+              shift.clientPort,
+              shift.clusterAddr,
+              shift.clusterPort,
+              m.id,
+            );
+        },
+      },
+      onResyncDone: (from, flows) => resync?.done(from, flows),
       log: log.child({ component: 'splice' }),
     });
     undo.push(shiftSocket.close);
@@ -652,6 +672,21 @@ export async function startGateway(
         );
       }
     }
+    // The agents' spliced flows, before a router may send any of them here (a gateway that starts, or
+    // comes back, was not told their offsets).
+    resync = new Resync({
+      agents: control.membership
+        .members()
+        .filter((m) => m.state !== 'down' && m.state !== 'unreachable')
+        .map((m) => m.internalAddress),
+      send: (message, address) => shiftSocket.send(message, address, cfg.splice.port),
+    });
+    const resynced = await resync.run();
+    resync = null;
+    if (resynced.asked > 0)
+      log
+        .child({ component: 'splice' })
+        [resynced.answered < resynced.asked ? 'warn' : 'info'](resynced, 'spliced flows asked of the agents');
     // explain and onehostctl conns show a spliced flow's offsets (both data paths)
     backend.setSpliceShifts((addr, port, clusterPort) => {
       if (addr.includes(':')) return undefined; // spliced flows are IPv4

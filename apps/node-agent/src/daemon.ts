@@ -9,7 +9,7 @@ import {
 import { ipJson, pidAlive, readJournal } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import type { JoinResponse, MemberState } from '@onehost/proto';
-import { encodeShift, SHIFT_LENGTH, Splicer } from '@onehost/splice';
+import { encodeResyncDone, encodeShift, isResync, SHIFT_LENGTH, type Shift, Splicer } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
 import type { Logger } from 'pino';
 import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
@@ -56,6 +56,12 @@ export interface DaemonOptions {
 }
 
 /**
+ * How often the agent tells every gateway the offsets of its established spliced flows again: well
+ * inside the gateways' idle time of a spliced flow's entry (15 minutes) and of its switch binding.
+ */
+export const SHIFT_REFRESH_MS = 60_000;
+
+/**
  * kspliceDir is where the agent mounts the bpffs for its tc program: beside the state file, without
  * dots (libbpf turns them into underscores in the maps' pin paths).
  */
@@ -97,6 +103,7 @@ export class AgentDaemon {
   private probeResponder: ProbeResponder | null = null;
   readonly splicer: Splicer | null;
   private spliceTick: NodeJS.Timeout | null = null;
+  private shiftRefresh: NodeJS.Timeout | null = null;
   private readonly spliceMeta = new Int32Array(4096 * META_STRIDE);
   private readonly shiftMsg = new Uint8Array(SHIFT_LENGTH);
   /** the tc program that shifts the node's established spliced segments (null: the TUN does) */
@@ -168,14 +175,31 @@ export class AgentDaemon {
             activity: (f) => this.ksplice?.nodePackets(f) ?? -1,
             sendOut: (p) => void this.spliceIo?.sendOut(p),
             // The gateway shifts the client's later segments itself and sends them to this node's kernel.
-            established: (shift) => {
-              const io = this.spliceIo;
-              const gateways = this.applied?.config.gateways ?? [];
-              if (io === null) return;
-              const n = encodeShift(shift, this.shiftMsg);
-              for (const g of gateways) io.tellGateway(g, this.shiftMsg.subarray(0, n));
-            },
+            // Every gateway: a router may move the flow to any of them (docs/splice.md, "Several gateways").
+            established: (shift) => this.tellShifts([shift], this.applied?.config.gateways ?? []),
           });
+  }
+
+  /** tellShifts sends flows' offsets (type 3) to gateways, from the agent's splice port. */
+  private tellShifts(shifts: readonly Shift[], gateways: readonly string[]): void {
+    const io = this.spliceIo;
+    if (io === null) return;
+    for (const shift of shifts) {
+      const n = encodeShift(shift, this.shiftMsg);
+      for (const g of gateways) io.tellGateway(g, this.shiftMsg.subarray(0, n));
+    }
+  }
+
+  /**
+   * resync answers a gateway that asks for every established flow's offsets (type 4, sent when it
+   * starts): the shifts, then a type 5 with their count, so it knows it has them all.
+   */
+  private resync(splicer: Splicer, gateway: string): void {
+    const shifts = splicer.shifts();
+    this.tellShifts(shifts, [gateway]);
+    const n = encodeResyncDone(shifts.length, this.shiftMsg);
+    this.spliceIo?.tellGateway(gateway, this.shiftMsg.subarray(0, n));
+    this.log.debug({ gateway, flows: shifts.length }, 'spliced flows told to a starting gateway');
   }
 
   /** withNodeExtras adds what the node restores and captures to a configuration from Join. */
@@ -245,7 +269,10 @@ export class AgentDaemon {
           logger: log,
         },
         {
-          onMessage: (payload) => splicer.onMessage(payload, 0, payload.length, Date.now()),
+          onMessage: (payload, from) => {
+            if (isResync(payload, 0, payload.length)) this.resync(splicer, from);
+            else splicer.onMessage(payload, 0, payload.length, Date.now());
+          },
           onOutbound: (count, arena, meta) => {
             // Rewritten in place, then sent in one sendmmsg per batch.
             const now = Date.now();
@@ -271,6 +298,11 @@ export class AgentDaemon {
         },
       );
       this.spliceTick ??= setInterval(() => splicer.tick(Date.now()), 100);
+      // Gateways the flows do not pass would idle their entries out (and lose them for a later move).
+      this.shiftRefresh ??= setInterval(
+        () => this.tellShifts(splicer.shifts(), this.applied?.config.gateways ?? []),
+        SHIFT_REFRESH_MS,
+      );
       log.info({ port: splice.port }, 'taking over TCP MOUNT/NFS connections');
     } catch (err) {
       log.error({ err: describeError(err) }, 'cannot take over TCP MOUNT/NFS connections');
@@ -577,6 +609,7 @@ export class AgentDaemon {
     }
     this.closeConnection();
     if (this.spliceTick !== null) clearInterval(this.spliceTick);
+    if (this.shiftRefresh !== null) clearInterval(this.shiftRefresh);
     this.probeResponder?.close();
     this.probeResponder = null;
     try {

@@ -4,7 +4,7 @@ import { put16, put32, u16, u32 } from '@onehost/wire';
 export const DEFAULT_SPLICE_PORT = 7472;
 
 /** First byte of every splice datagram. */
-export const MSG = { HANDOVER: 1, SEGMENT: 2, SHIFT: 3 } as const;
+export const MSG = { HANDOVER: 1, SEGMENT: 2, SHIFT: 3, RESYNC: 4, RESYNC_DONE: 5 } as const;
 
 export const HANDOVER_VERSION = 1;
 /** Bytes before the buffered data: type, version, flags … data length. */
@@ -112,16 +112,22 @@ export function decodeHandover(buf: Uint8Array, off: number, len: number): Hando
   };
 }
 
-/** Bytes of a type-3 datagram (the agent tells the gateway how to shift a spliced flow's segments). */
-export const SHIFT_LENGTH = 20;
+/** Bytes of a type-3 datagram (the agent tells the gateways how to shift a spliced flow's segments). */
+export const SHIFT_LENGTH = 24;
+/** The first version's type-3 datagram: no cluster address (still accepted from an older agent). */
+const SHIFT_V1_LENGTH = 20;
+const SHIFT_VERSION = 2;
 
 /**
- * Shift is what a node's agent tells the gateway once the replayed handshake completed: the gateway then
+ * Shift is what a node's agent tells the gateways once the replayed handshake completed: a gateway then
  * rewrites the client's segments itself (ack += sOff, SACK edges += sOff, TSecr -= tsOff, destination
- * port → nodePort) and sends them to the node's kernel, skipping the agent (docs/splice.md).
+ * port → nodePort) and sends them to the node's kernel, skipping the agent (docs/splice.md). Every
+ * gateway gets it, also those the flow has not passed yet: a router may move the flow to any of them.
  */
 export interface Shift {
   clientAddr: number;
+  /** the cluster address the client connected to; 0 from an agent of the first version */
+  clusterAddr: number;
   clientPort: number;
   clusterPort: number;
   nodePort: number;
@@ -132,30 +138,73 @@ export interface Shift {
 /** encodeShift writes a type-3 datagram into `out` (≥ SHIFT_LENGTH bytes); returns its length. */
 export function encodeShift(s: Shift, out: Uint8Array, off = 0): number {
   out[off] = MSG.SHIFT;
-  out[off + 1] = HANDOVER_VERSION;
+  out[off + 1] = SHIFT_VERSION;
   put32(out, off + 2, s.clientAddr);
-  put16(out, off + 6, s.clientPort);
-  put16(out, off + 8, s.clusterPort);
-  put16(out, off + 10, s.nodePort);
-  put32(out, off + 12, s.sOff >>> 0);
-  put32(out, off + 16, s.tsOff >>> 0);
+  put32(out, off + 6, s.clusterAddr);
+  put16(out, off + 10, s.clientPort);
+  put16(out, off + 12, s.clusterPort);
+  put16(out, off + 14, s.nodePort);
+  put32(out, off + 16, s.sOff >>> 0);
+  put32(out, off + 20, s.tsOff >>> 0);
   return SHIFT_LENGTH;
 }
 
-/** decodeShift reads a type-3 datagram; null when it is not one. Never throws. */
+/** decodeShift reads a type-3 datagram (either version); null when it is not one. Never throws. */
 export function decodeShift(buf: Uint8Array, off: number, len: number): Shift | null {
-  if (len !== SHIFT_LENGTH || off + len > buf.length || buf[off] !== MSG.SHIFT) return null;
-  if (buf[off + 1] !== HANDOVER_VERSION) return null;
-  const clientPort = u16(buf, off + 6);
-  const clusterPort = u16(buf, off + 8);
-  const nodePort = u16(buf, off + 10);
+  if (off < 0 || off + len > buf.length || len < 2 || buf[off] !== MSG.SHIFT) return null;
+  const v1 = buf[off + 1] === 1;
+  if (len !== (v1 ? SHIFT_V1_LENGTH : SHIFT_LENGTH) || (!v1 && buf[off + 1] !== SHIFT_VERSION)) return null;
+  const at = v1 ? off + 2 : off + 6; // the first version has no cluster address
+  const clientPort = u16(buf, at + 4);
+  const clusterPort = u16(buf, at + 6);
+  const nodePort = u16(buf, at + 8);
   if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return null;
   return {
     clientAddr: u32(buf, off + 2),
+    clusterAddr: v1 ? 0 : u32(buf, off + 6),
     clientPort,
     clusterPort,
     nodePort,
-    sOff: u32(buf, off + 12) | 0,
-    tsOff: u32(buf, off + 16) | 0,
+    sOff: u32(buf, at + 10) | 0,
+    tsOff: u32(buf, at + 14) | 0,
   };
+}
+
+/** Bytes of a type-4 datagram (a gateway asks an agent for the offsets of all its spliced flows). */
+export const RESYNC_LENGTH = 2;
+
+/** encodeResync writes a type-4 datagram into `out`; returns its length. */
+export function encodeResync(out: Uint8Array, off = 0): number {
+  out[off] = MSG.RESYNC;
+  out[off + 1] = 1;
+  return RESYNC_LENGTH;
+}
+
+/** isResync tells whether a datagram is a type-4 request. */
+export function isResync(buf: Uint8Array, off: number, len: number): boolean {
+  return (
+    len === RESYNC_LENGTH &&
+    off >= 0 &&
+    off + len <= buf.length &&
+    buf[off] === MSG.RESYNC &&
+    buf[off + 1] === 1
+  );
+}
+
+/** Bytes of a type-5 datagram (an agent's answer to a type 4 ends: how many shifts it sent before it). */
+export const RESYNC_DONE_LENGTH = 6;
+
+/** encodeResyncDone writes a type-5 datagram into `out`; returns its length. */
+export function encodeResyncDone(flows: number, out: Uint8Array, off = 0): number {
+  out[off] = MSG.RESYNC_DONE;
+  out[off + 1] = 1;
+  put32(out, off + 2, flows >>> 0);
+  return RESYNC_DONE_LENGTH;
+}
+
+/** decodeResyncDone reads a type-5 datagram: the number of shifts sent before it; -1 when it is not one. */
+export function decodeResyncDone(buf: Uint8Array, off: number, len: number): number {
+  if (len !== RESYNC_DONE_LENGTH || off < 0 || off + len > buf.length) return -1;
+  if (buf[off] !== MSG.RESYNC_DONE || buf[off + 1] !== 1) return -1;
+  return u32(buf, off + 2);
 }

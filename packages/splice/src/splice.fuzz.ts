@@ -1,6 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeHandover, encodeHandover, HANDOVER_HEADER, MSG } from './message.js';
+import {
+  decodeHandover,
+  decodeResyncDone,
+  decodeShift,
+  encodeHandover,
+  encodeShift,
+  HANDOVER_HEADER,
+  isResync,
+  MSG,
+  SHIFT_LENGTH,
+} from './message.js';
 import { Splicer } from './splicer.js';
 
 // `npm run fuzz -w @onehost/splice`: the handover parser on random and mutated datagrams, and the splicer
@@ -53,6 +63,49 @@ describe('splice fuzz', () => {
     );
     console.log(
       `fuzz splice/decodeHandover: ${perProperty} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  });
+
+  it('the small messages (shift, resync, resync done) never throw on random or mutated datagrams', () => {
+    const t0 = Date.now();
+    const shift = new Uint8Array(SHIFT_LENGTH);
+    encodeShift(
+      {
+        clientAddr: 0xcb00710a,
+        clusterAddr: 0xcb007150,
+        clientPort: 613,
+        clusterPort: 2049,
+        nodePort: 2049,
+        sOff: -9,
+        tsOff: 4,
+      },
+      shift,
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 40 }),
+          fc
+            .array(fc.tuple(fc.nat(SHIFT_LENGTH - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 })
+            .map((edits) => {
+              const m = shift.slice();
+              for (const [at, v] of edits) m[at] = v;
+              return m;
+            }),
+        ),
+        fc.nat(8),
+        (m, off) => {
+          const len = Math.max(0, m.length - off);
+          const s = decodeShift(m, off, len);
+          if (s !== null) expect(s.clientPort * s.clusterPort * s.nodePort).toBeGreaterThan(0);
+          expect(decodeResyncDone(m, off, len)).toBeGreaterThanOrEqual(-1);
+          expect(typeof isResync(m, off, len)).toBe('boolean');
+        },
+      ),
+      { numRuns: perProperty },
+    );
+    console.log(
+      `fuzz splice/small messages: ${perProperty} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
   });
 

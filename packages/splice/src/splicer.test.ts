@@ -458,6 +458,7 @@ describe('shift messages', () => {
     expect(shifts).toEqual([
       {
         clientAddr: CLIENT,
+        clusterAddr: VIP,
         clientPort: 40000,
         clusterPort: 20048,
         nodePort: 45365,
@@ -465,14 +466,23 @@ describe('shift messages', () => {
         tsOff: (h.gatewayTsval - NODE_TS) | 0,
       },
     ]);
+    // what a gateway that asks is told: the same, while the flow is established
+    expect(s.shifts()).toEqual(shifts);
     const b = new Uint8Array(SHIFT_LENGTH);
     expect(encodeShift(shifts[0]!, b)).toBe(SHIFT_LENGTH);
     expect(decodeShift(b, 0, b.length)).toEqual(shifts[0]);
     expect(decodeShift(b, 0, b.length - 1)).toBeNull();
     const bad = b.slice();
-    bad[6] = 0;
-    bad[7] = 0;
+    bad[10] = 0;
+    bad[11] = 0; // client port 0
     expect(decodeShift(bad, 0, bad.length)).toBeNull();
+    // an agent of the first version: no cluster address (20 bytes)
+    const v1 = Uint8Array.of(3, 1, ...b.subarray(2, 6), ...b.subarray(10, 24));
+    expect(decodeShift(v1, 0, v1.length)).toEqual({ ...shifts[0], clusterAddr: 0 });
+    expect(decodeShift(v1, 0, v1.length - 1)).toBeNull();
+    const v3 = b.slice();
+    v3[1] = 3;
+    expect(decodeShift(v3, 0, v3.length)).toBeNull();
   });
 });
 

@@ -331,6 +331,7 @@ export class Splicer {
     }
     this.io.established?.({
       clientAddr: h.clientAddr,
+      clusterAddr: h.clusterAddr,
       clientPort: h.clientPort,
       clusterPort: h.clusterPort,
       nodePort: h.nodePort,
@@ -533,6 +534,29 @@ export class Splicer {
       this.counters.in_unknown += e.packets.length;
       return false;
     });
+  }
+
+  /**
+   * shifts lists the offsets of the established flows, as `established` told them: for a gateway that
+   * asks (it started, and a router may move any flow to it) and for the periodic refresh that keeps
+   * the gateways' entries of long flows from idling out where the flow does not pass.
+   */
+  shifts(): Shift[] {
+    const out: Shift[] = [];
+    for (const [, , f] of this.flows.entries()) {
+      if (f.state !== STATE.ESTABLISHED) continue;
+      const h = f.h;
+      out.push({
+        clientAddr: h.clientAddr,
+        clusterAddr: h.clusterAddr,
+        clientPort: h.clientPort,
+        clusterPort: h.clusterPort,
+        nodePort: h.nodePort,
+        sOff: f.sOff,
+        tsOff: f.tsOff,
+      });
+    }
+    return out;
   }
 
   /** list lists the spliced flows (for the agent's status and tests). */

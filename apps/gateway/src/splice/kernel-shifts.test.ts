@@ -32,6 +32,7 @@ const CLIENT = 0xcb00710a | 0; // 203.0.113.10 as the packet path passes it (int
 const N2 = '198.18.0.12';
 const shift = {
   clientAddr: CLIENT,
+  clusterAddr: 0,
   clientPort: 40000,
   clusterPort: 2049,
   nodePort: 2049,
@@ -55,9 +56,8 @@ describe('KernelShifts: the gateway tc program’s flow map', () => {
   it('writes a flow with its node’s mark when the agent’s shift arrives', () => {
     const { map, k } = setup();
     expect(k.set(shift, N2, 0)).toBe(true);
-    expect(map.gatewayFlows()).toEqual([
-      { ...shift, clientAddr: CLIENT >>> 0, mark: 0x6f480002, packets: 0 },
-    ]);
+    const { clusterAddr: _, ...flow } = shift;
+    expect(map.gatewayFlows()).toEqual([{ ...flow, clientAddr: CLIENT >>> 0, mark: 0x6f480002, packets: 0 }]);
     expect(k.has(CLIENT, 40000, 2049)).toBe(true);
     expect(k.has(CLIENT, 40000, 20048)).toBe(false);
   });
@@ -109,6 +109,23 @@ describe('KernelShifts: the gateway tc program’s flow map', () => {
     k.sweep(2000); // no packet since 1000
     expect(map.entries.size).toBe(0);
     expect(k.counters.removed).toBe(1);
+  });
+
+  it('the same shift again (the agent’s refresh, a resync) keeps an entry whose flow passes elsewhere, without a write', () => {
+    const { map, k } = setup();
+    let writes = 0;
+    const set = map.setGatewayFlow.bind(map);
+    map.setGatewayFlow = (f) => {
+      writes++;
+      set(f);
+    };
+    k.set(shift, N2, 0);
+    expect(k.set(shift, N2, 900)).toBe(true); // no packet here: the flow runs through another gateway
+    k.sweep(1899);
+    expect(map.entries.size).toBe(1);
+    expect([writes, k.counters.refreshed]).toEqual([1, 1]);
+    k.sweep(1900);
+    expect(map.entries.size).toBe(0);
   });
 
   it('adopts what a killed gateway left in the kernel, and expires it as its own', () => {

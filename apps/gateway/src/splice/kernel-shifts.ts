@@ -38,7 +38,7 @@ interface Entry {
  * packet; `sweep` reads each entry's count only when it may have expired.
  */
 export class KernelShifts {
-  readonly counters = { added: 0, refused: 0, removed: 0, adopted: 0 };
+  readonly counters = { added: 0, refused: 0, removed: 0, adopted: 0, refreshed: 0 };
   private readonly flows = new FlowMap<Entry>();
   private readonly idleMs: number;
   private readonly finMs: number;
@@ -66,6 +66,12 @@ export class KernelShifts {
       return false;
     }
     if (old !== undefined && old.flow.clusterPort !== shift.clusterPort) this.remove(old);
+    else if (old !== undefined && sameShift(old.flow, shift, mark)) {
+      // told again (the agent's refresh, or a resync): the flow lives, wherever it passes
+      old.movedAt = now;
+      this.counters.refreshed++;
+      return true;
+    }
     const flow: GatewayFlow = {
       clientAddr: shift.clientAddr >>> 0,
       clientPort: shift.clientPort,
@@ -145,4 +151,8 @@ export class KernelShifts {
     this.drop(e);
     this.flows.delete(e.flow.clientAddr | 0, e.flow.clientPort);
   }
+}
+
+function sameShift(f: GatewayFlow, s: Shift, mark: number): boolean {
+  return f.nodePort === s.nodePort && f.sOff === s.sOff && f.tsOff === s.tsOff && f.mark === mark;
 }

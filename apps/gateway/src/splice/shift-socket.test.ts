@@ -1,11 +1,12 @@
 import { createSocket } from 'node:dgram';
-import { encodeShift, SHIFT_LENGTH, type Shift } from '@onehost/splice';
+import { encodeResyncDone, encodeShift, RESYNC_DONE_LENGTH, SHIFT_LENGTH, type Shift } from '@onehost/splice';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { openShiftSocket } from './shift-socket.js';
 
 const SHIFT: Shift = {
   clientAddr: 0xc0000207,
+  clusterAddr: 0xcb007164,
   clientPort: 7000,
   clusterPort: 2049,
   nodePort: 2049,
@@ -14,10 +15,11 @@ const SHIFT: Shift = {
 };
 
 describe('openShiftSocket', () => {
-  it('takes shifts from members only, refuses strangers and other messages (logged once)', async () => {
+  it('takes shifts and resync ends from members only, refuses strangers and other messages (logged once)', async () => {
     const warnings: string[] = [];
     const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
     const got: Shift[] = [];
+    const dones: string[] = [];
     let arrived: () => void = () => {};
     const shiftSocket = await openShiftSocket({
       address: '127.0.0.1',
@@ -29,6 +31,7 @@ describe('openShiftSocket', () => {
           arrived();
         },
       },
+      onResyncDone: (from, flows) => dones.push(`${from} ${flows}`),
       log,
     });
     const member = createSocket('udp4');
@@ -47,9 +50,14 @@ describe('openShiftSocket', () => {
       await send(stranger, good);
       await send(member, Uint8Array.of(2, 1, 0, 0)); // not a type-3 message
       await send(member, good.subarray(0, SHIFT_LENGTH - 1));
+      const done = new Uint8Array(RESYNC_DONE_LENGTH);
+      encodeResyncDone(3, done);
+      await send(stranger, done);
+      await send(member, done);
       await send(member, good);
       await taken;
       expect(got).toEqual([SHIFT]);
+      expect(dones).toEqual(['127.0.0.1 3']);
       expect(warnings).toEqual(['splice message refused (logged once)']);
     } finally {
       member.close();

@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { decodeShift, type Shift } from '@onehost/splice';
+import { decodeResyncDone, decodeShift, type Shift } from '@onehost/splice';
 import type { Logger } from 'pino';
 
 export interface ShiftSocketOptions {
@@ -10,12 +10,15 @@ export interface ShiftSocketOptions {
   isMember(address: string): boolean;
   /** takes each flow's offsets */
   shifts: { setShift(shift: Shift, from: string): void };
+  /** told when an agent's answer to this gateway's resync request ends (type 5): how many flows it had */
+  onResyncDone?(from: string, flows: number): void;
   log: Logger;
 }
 
 /**
  * openShiftSocket binds the UDP socket on which the agents tell the gateway each spliced flow's offsets
- * (type-3 messages, docs/splice.md); from then on the data path shifts the client's segments itself.
+ * (type-3 messages, docs/splice.md; type 5 ends an answer to a resync request); from then on the data
+ * path shifts the client's segments itself.
  * Anything else, or anything from a stranger, is refused (logged once). Resolves once bound, with the
  * port and the function that closes it; rejects when the bind fails (e.g. the port is taken).
  */
@@ -28,9 +31,19 @@ export async function openShiftSocket(o: ShiftSocketOptions): Promise<{
   const socket = createSocket({ type: 'udp4' });
   let strangerLogged = false;
   socket.on('message', (msg, from) => {
-    const shift = o.isMember(from.address) ? decodeShift(msg, 0, msg.length) : null;
+    const member = o.isMember(from.address);
+    const shift = member ? decodeShift(msg, 0, msg.length) : null;
+    const done = member && shift === null ? decodeResyncDone(msg, 0, msg.length) : -1;
+    if (done >= 0) {
+      o.onResyncDone?.(from.address, done);
+      return;
+    }
     if (shift === null) {
-      if (!strangerLogged) o.log.warn({ from: from.address }, 'splice message refused (logged once)');
+      if (!strangerLogged)
+        o.log.warn(
+          { from: from.address, member, type: msg[0], length: msg.length },
+          'splice message refused (logged once)',
+        );
       strangerLogged = true;
       return;
     }

@@ -65,6 +65,7 @@ describe('ClientTcp', () => {
 
 const shift = (o: Partial<Shift> = {}): Shift => ({
   clientAddr: c,
+  clusterAddr: parseIpv4(VIP),
   clientPort: 7000,
   clusterPort: 2049,
   nodePort: 12049,
@@ -255,6 +256,7 @@ describe('SpliceWing with the kernel shifting client segments (useKernel)', () =
     wing.useKernel(kernel, () => 42);
     const shift: Shift = {
       clientAddr: c,
+      clusterAddr: parseIpv4(VIP),
       clientPort: 7000,
       clusterPort: 2049,
       nodePort: 2049,
@@ -291,6 +293,7 @@ describe('SpliceWing with the kernel shifting client segments (useKernel)', () =
     wing.setSplicePorts([2049, 20048]);
     const shift: Shift = {
       clientAddr: c,
+      clusterAddr: parseIpv4(VIP),
       clientPort: 613,
       clusterPort: 2049,
       nodePort: 2049,

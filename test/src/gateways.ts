@@ -260,6 +260,14 @@ export async function stopEcmpCluster(e: EcmpCluster): Promise<void> {
 }
 
 const KEEPALIVE_CLIENT = fileURLToPath(new URL('./keepalive-client.py', import.meta.url));
+const NFS_KEEPALIVE_CLIENT = fileURLToPath(new URL('./nfs-keepalive-client.py', import.meta.url));
+
+/** A file in an NFS export, for the NFS keep-alive client: its export, its name, its path here. */
+export interface NfsKeepAliveFile {
+  export: string;
+  name: string;
+  file: string;
+}
 
 /** What `check` of the keep-alive client answers. */
 export interface KeepAliveCheck {
@@ -279,8 +287,15 @@ export class KeepAlives {
   private readonly lines: string[] = [];
   private waiting: ((line: string) => void) | null = null;
 
-  constructor(netns: string, vip: string) {
-    this.child = spawn('ip', ['netns', 'exec', netns, 'python3', KEEPALIVE_CLIENT, vip], {
+  /**
+   * With `nfs`, NFSv3 connections over TCP (nfs-keepalive-client.py) instead of HTTP: `open`'s port is
+   * a key of `nfs`, `check` READs a piece of that file and compares it, and `close` ends each
+   * connection and tells how the server ended it.
+   */
+  constructor(netns: string, vip: string, nfs?: Record<string, NfsKeepAliveFile>) {
+    const args =
+      nfs === undefined ? [KEEPALIVE_CLIENT, vip] : [NFS_KEEPALIVE_CLIENT, vip, JSON.stringify(nfs)];
+    this.child = spawn('ip', ['netns', 'exec', netns, 'python3', ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
@@ -305,13 +320,18 @@ export class KeepAlives {
     });
   }
 
-  open(n: number, port: number): Promise<{ opened: number; failed: number }> {
+  open(n: number, port: number | string): Promise<{ opened: number; failed: number }> {
     return this.ask(`open ${n} ${port}`, n * 3500 + 2000);
   }
 
   /** check asks on every open connection (`n` of them in all, for the time allowed); by port. */
   check(n: number): Promise<Record<string, KeepAliveCheck>> {
     return this.ask('check', n * 3500 + 2000);
+  }
+
+  /** closeAll (NFS only) ends every connection; per key how the server ended each: FIN, RST, not at all. */
+  closeAll(n: number): Promise<Record<string, { fin: number; rst: number; open: number }>> {
+    return this.ask('close', n * 3500 + 2000);
   }
 
   async close(): Promise<void> {

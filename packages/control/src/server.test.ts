@@ -97,7 +97,7 @@ describe('liveness', () => {
     for (let i = 0; i < 4; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 50)); // the agent's beat interval
       lastSent = Date.now();
-      beats.beat();
+      beats.beat(true); // with a health update: acknowledged at once, so the test knows when it was taken
       await waitFor(() => beats.acks.length === i + 1, { what: `ack ${i + 1}`, timeoutMs: 2000 });
       lastAck = Date.now();
     }
@@ -122,6 +122,28 @@ describe('liveness', () => {
     const m = (await operator(s).listMembers())[0]!;
     expect([m.state, m.downReason]).toEqual([MemberState.MEMBER_STATE_ACTIVE, '']);
     expect(watch.events.slice(0, 4)).toEqual(['synced', 'joined n1', 'down n1', 'joined n1']);
+  });
+
+  it('acknowledges the first beat, any with a health update, and otherwise one whenever more than timeout − 2 × interval passed', async () => {
+    const s = track(await startTestServer(pki, { heartbeatIntervalMs: 50, heartbeatTimeoutMs: 200 }));
+    const n1 = node(s, 'n1');
+    const joined = await n1.join(joinRequest('n1', 11));
+    const beats = new Beats(n1.heartbeat(), 'n1', joined.nodeId);
+    for (let i = 0; i < 12; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50)); // the agent's beat interval
+      beats.beat();
+    }
+    beats.beat(true);
+    await waitFor(() => beats.acks.at(-1)?.sequence === 13, {
+      what: 'the health update’s ack',
+      timeoutMs: 2000,
+    });
+    const acked = beats.acks.map((a) => Number(a.sequence));
+    expect(acked[0]).toBe(1);
+    // a beat (50 ms) apart, an ack needs more than 100 ms since the last one: about every other beat
+    // (the exact choice, by the server's clock, is AckPolicy's unit test)
+    expect(acked.length).toBeLessThan(13);
+    expect(beats.status).toBeNull();
   });
 
   it('marks a node down a heartbeat timeout after its stream closes or is cancelled', async () => {

@@ -12,6 +12,7 @@ import {
   curls,
   type Ecmp,
   GATEWAYS,
+  ipBatch,
   type KeepAliveCheck,
   KeepAlives,
   type NfsKeepAliveFile,
@@ -103,6 +104,49 @@ afterAll(async () => {
   await e?.stop();
   await c?.stop();
 });
+
+/**
+ * viaGateway counts the nodes' established TCP connections with `peer` whose packets the node's routes
+ * send through `gateway` (`ip route get` with the connection's ports: the kernel's multipath hash).
+ */
+async function viaGateway(cl: Cluster, nodes: string[], peer: string, gateway: string): Promise<number> {
+  let n = 0;
+  for (const node of nodes) {
+    const netns = cl.lab.host(node).netns;
+    const { stdout } = await run('ip', [
+      'netns',
+      'exec',
+      netns,
+      'ss',
+      '-Htn',
+      'state',
+      'established',
+      `dst ${peer}`,
+    ]);
+    for (const line of stdout.split('\n')) {
+      const m = /(\S+):(\d+)\s+(\S+):(\d+)\s*$/.exec(line.trim());
+      if (m === null) continue;
+      const [, local, lport, remote, rport] = m;
+      const route = await run('ip', [
+        '-n',
+        netns,
+        'route',
+        'get',
+        remote!,
+        'from',
+        local!,
+        'ipproto',
+        'tcp',
+        'sport',
+        lport!,
+        'dport',
+        rport!,
+      ]);
+      if (route.stdout.includes(`via ${gateway} `)) n++;
+    }
+  }
+  return n;
+}
 
 /** bothReady waits for both gateways as next hops, and gw2 (restarted by the tests before) running its
  * own table: it holds the table it adopted for its first 5 s, then rewrites it. */
@@ -477,6 +521,116 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
       await files.stop();
       await gw2Back();
     }
+  });
+
+  it('gw2’s host dies (kill -9, its links down): the nodes route their replies through gw1 alone in about a second, every connection kept; gw2’s outside link down alone does the same (it stops probing); back when gw2 probes again', {
+    timeout: 90_000,
+  }, async () => {
+    const ecmp = e!;
+    const cl = c!;
+    await bothReady();
+    const nodes = ['n1', 'n2'];
+    // the next hops of a node's default route
+    const hops = async (n: string) => {
+      const { stdout } = await run('ip', ['-n', cl.lab.host(n).netns, '-j', 'route', 'show', 'default']);
+      const [r] = JSON.parse(stdout) as { gateway?: string; nexthops?: { gateway: string }[] }[];
+      return (r?.nexthops?.map((h) => h.gateway) ?? (r?.gateway ? [r.gateway] : [])).sort();
+    };
+    const hopsAre = async (want: string[]) => {
+      for (const n of nodes) if ((await hops(n)).join() !== want.join()) return false;
+      return true;
+    };
+    expect(await hopsAre([G1.inside, G2.inside])).toBe(true);
+    const ka = new KeepAlives(cl.lab.host('c1').netns, cl.vip);
+    const server = cl.lab.spawn('c1', 'python3', ['-c', OUTSIDE_SERVER]);
+    await server.waitForOutput('listening');
+    const client = cl.lab.addresses.clients[0]!;
+    const outbound = nodes.map((n) => new KeepAlives(cl.lab.host(n).netns, client));
+    const N = 10;
+    // down takes the host's route to the outside with it; up puts it back
+    const links = (state: 'up' | 'down') =>
+      ipBatch(ecmp.gw2Netns, [
+        `link set eth0 ${state}`,
+        `link set eth1 ${state}`,
+        ...(state === 'up' ? [`route replace ${cl.lab.plan.outside.prefix} via ${G2.router}`] : []),
+      ]);
+    try {
+      for (const port of Object.keys(FUNCTIONS))
+        expect(await ka.open(N, Number(port))).toEqual({ opened: N, failed: 0 });
+      for (const o of outbound) expect(await o.open(N, OUTSIDE_PORT)).toEqual({ opened: N, failed: 0 });
+      // the nodes hash each connection over both gateways: some of these leave through gw2
+      const viaGw2 = await viaGateway(cl, nodes, client, G2.inside);
+      expect(viaGw2).toBeGreaterThan(0);
+      const gw2 = ecmp.gw2!;
+      const t0 = Date.now();
+      process.kill(gw2.pid, 'SIGKILL');
+      await links('down');
+      await gw2.whenExited();
+      await waitNextHops(ecmp, [G1.outside], 5000, 5);
+      await waitFor(() => hopsAre([G1.inside]), {
+        what: 'both nodes routing through gw1 alone',
+        timeoutMs: 5000,
+        intervalMs: 20,
+      });
+      const rerouted = Date.now() - t0;
+      const r = await ka.check(4 * N);
+      const o = await Promise.all(outbound.map((k) => k.check(N)));
+      console.log(
+        `gw2's host died (${viaGw2} of the nodes' connections to c1 had left through gw2): both nodes routed through gw1 alone ${rerouted} ms after the kill; kept: ${Object.entries(
+          FUNCTIONS,
+        )
+          .map(([port, fn]) => `${fn} ${r[port]!.same}/${N}`)
+          .join(', ')}, port-block ${o.map((x) => x[String(OUTSIDE_PORT)]!.same).join('+')}/${2 * N}`,
+      );
+      for (const port of Object.keys(FUNCTIONS))
+        expect(r[port], `port ${port}`).toMatchObject({ same: N, changed: 0, failed: 0 });
+      for (const x of o) expect(x[String(OUTSIDE_PORT)]).toMatchObject({ same: N, changed: 0, failed: 0 });
+      // the agents leave gw2 out after 4 probe intervals of silence (200 ms each)
+      expect(rerouted).toBeLessThan(1500);
+    } finally {
+      await ka.close();
+      await Promise.all(outbound.map((k) => k.close()));
+      await server.stop();
+      await links('up');
+      await gw2Back();
+    }
+    // gw2 probes again: the nodes take it back
+    await waitFor(() => hopsAre([G1.inside, G2.inside]), {
+      what: 'both nodes routing through both gateways again',
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    // gw2 alive, its outside link down: it cannot forward replies, so it stops probing and the nodes
+    // leave it out the same way; back when the link is
+    const rr = new KeepAlives(cl.lab.host('c1').netns, cl.vip);
+    try {
+      expect(await rr.open(2 * N, 80)).toEqual({ opened: 2 * N, failed: 0 });
+      const t1 = Date.now();
+      await ipBatch(ecmp.gw2Netns, ['link set eth0 down']);
+      await waitFor(() => hopsAre([G1.inside]), {
+        what: 'both nodes routing through gw1 alone (gw2’s outside link down)',
+        timeoutMs: 5000,
+        intervalMs: 20,
+      });
+      const left = Date.now() - t1;
+      const kept = (await rr.check(2 * N))['80']!;
+      console.log(
+        `gw2's outside link down: the nodes left it out after ${left} ms; round robin kept ${kept.same}/${2 * N}`,
+      );
+      expect(kept).toMatchObject({ same: 2 * N, changed: 0, failed: 0 });
+    } finally {
+      await rr.close();
+      await ipBatch(ecmp.gw2Netns, [
+        'link set eth0 up',
+        `route replace ${cl.lab.plan.outside.prefix} via ${G2.router}`,
+      ]);
+    }
+    await waitFor(() => hopsAre([G1.inside, G2.inside]), {
+      what: 'both nodes routing through both gateways (gw2’s outside link up)',
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    await waitNextHops(ecmp, BOTH, 20_000, 50);
   });
 
   it('gw2 host’s FRR frozen (SIGSTOP: TCP stays up, only BFD can tell): withdrawn in < 1 s', {

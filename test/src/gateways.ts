@@ -39,7 +39,7 @@ async function sysctls(netns: string, settings: Record<string, string | number>)
   await runInNetns(netns, 'sysctl', ['-qw', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
 }
 
-async function ipBatch(netns: string, lines: string[]): Promise<void> {
+export async function ipBatch(netns: string, lines: string[]): Promise<void> {
   await run('ip', ['-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import {
@@ -337,6 +338,7 @@ export async function startGateway(
           udpPort: cfg.vxlan.port,
           gatewayAddresses: [...cfg.interconnect.gateways],
           probeUdpPort: cfg.probe.port,
+          probeIntervalMs: cfg.probe.intervalMs,
         },
         interconnectPrefixes: [cfg.interconnect.prefix],
         outsideMtu: await outsideMtu(cfg.outside.interfaces),
@@ -504,6 +506,7 @@ export async function startGateway(
         innerLength: cfg.interconnect.mtu - VXLAN_OVERHEAD,
         members: () => control.membership.members(),
         onTransition: (name, t) => control.membership.setReachable(name, t.reachable, t.reason),
+        canForward: () => cfg.outside.interfaces.some(linkUp),
         log: log.child({ component: 'probe' }),
       });
       undo.push(
@@ -791,6 +794,19 @@ export async function startGateway(
   } catch (e) {
     await unwind();
     throw e;
+  }
+}
+
+/**
+ * linkUp: whether interface `name` may carry packets (its operstate is not down; `unknown`, as of a
+ * TUN or dummy device, counts as up). One small read of sysfs per probe round.
+ */
+function linkUp(name: string): boolean {
+  try {
+    const state = readFileSync(`/sys/class/net/${name}/operstate`, 'utf8').trim();
+    return state !== 'down' && state !== 'lowerlayerdown' && state !== 'notpresent';
+  } catch {
+    return false;
   }
 }
 

@@ -49,6 +49,16 @@ export interface AppliedNode {
   stateFile: string;
   /** True when a state file from an earlier run (a crash, or an apply without restore) was undone first. */
   restoredPrevious: boolean;
+  /** The IPv4 routes through the gateways (to the outside, cluster prefixes): {@link rerouteVia} redoes them. */
+  routesVia: ViaRoute[];
+}
+
+/** A route the agent made through the gateways: `ip route … <prefix> src <src> [mtu N] <next hops>`. */
+export interface ViaRoute {
+  prefix: string;
+  src: string;
+  mtu: string[];
+  device: string;
 }
 
 export type { RestoreReport };
@@ -78,6 +88,9 @@ async function preflight(c: ResolvedConfig): Promise<void> {
 }
 
 class Applier {
+  /** the routes made through the gateways, for rerouteVia */
+  readonly via: ViaRoute[] = [];
+
   constructor(
     private readonly c: ResolvedConfig,
     private readonly journal: JournalFile,
@@ -208,18 +221,9 @@ class Applier {
     mtu: string[] = [],
   ): Promise<void> {
     const { gateways, internal } = this.c;
-    // Nexthops (several gateways) must come last on the command line.
-    await ip(
-      'route',
-      verb,
-      prefix,
-      'src',
-      src,
-      'proto',
-      ROUTE_PROTO,
-      ...mtu,
-      ...viaGateways(gateways, internal.interface),
-    );
+    const route = { prefix, src, mtu, device: internal.interface };
+    await ip('route', verb, ...viaRouteArgs(route, gateways));
+    this.via.push(route);
   }
 
   /**
@@ -253,6 +257,9 @@ class Applier {
       for (const prefix of n.prefixes ?? []) await this.replaceRoute(prefix, n.address, mtu);
     }
     await this.replaceRoute('0.0.0.0/0', this.c.defaultNetwork.address, mtu);
+    // Several gateways: each connection's packets to the outside pick one by the 5-tuple (the default
+    // hashes addresses only, so all replies to one client would leave through the same gateway).
+    if (this.c.gateways.length > 1) await this.setSysctl('net/ipv4/fib_multipath_hash_policy', '1');
     const d6 = this.c.networks6.find((n) => n.default);
     if (d6 !== undefined) {
       // unbound IPv6 sockets talk to the outside as the IPv6 cluster address; ports come from the same
@@ -328,7 +335,23 @@ export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions 
     ports: c.ports,
     stateFile: c.stateFile,
     restoredPrevious: previous.found,
+    routesVia: [...applier.via],
   };
+}
+
+/** viaRouteArgs: `ip route` arguments after the verb; next hops (several gateways) come last. */
+function viaRouteArgs(r: ViaRoute, gateways: readonly string[]): string[] {
+  return [r.prefix, 'src', r.src, 'proto', ROUTE_PROTO, ...r.mtu, ...viaGateways(gateways, r.device)];
+}
+
+/**
+ * rerouteVia replaces the applied routes through the gateways with routes through `gateways` (some of
+ * the configuration's: those still alive, GatewayLiveness). Same destinations, sources and MTU, so the
+ * state file's record of them still holds and a restore removes them as before.
+ */
+export async function rerouteVia(applied: AppliedNode, gateways: readonly string[]): Promise<void> {
+  if (gateways.length === 0) throw new Error('rerouteVia: no gateway');
+  for (const r of applied.routesVia) await ip('route', 'replace', ...viaRouteArgs(r, gateways));
 }
 
 /**

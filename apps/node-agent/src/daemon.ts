@@ -12,9 +12,17 @@ import type { JoinResponse, MemberState } from '@onehost/proto';
 import { encodeResyncDone, encodeShift, isResync, SHIFT_LENGTH, type Shift, Splicer } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
 import type { Logger } from 'pino';
-import { type AppliedNode, applyNodeConfig, missingPieces, restore, updateMountPorts } from './apply.js';
+import {
+  type AppliedNode,
+  applyNodeConfig,
+  missingPieces,
+  rerouteVia,
+  restore,
+  updateMountPorts,
+} from './apply.js';
 import { Backoff } from './backoff.js';
 import type { MountPortRestore, NodeConfig } from './config.js';
+import { GatewayLiveness } from './gateway-liveness.js';
 import type { HealthCheckConfig } from './health/config.js';
 import { probe } from './health/probe.js';
 import { HealthRunner } from './health/runner.js';
@@ -61,6 +69,9 @@ export interface DaemonOptions {
  */
 export const SHIFT_REFRESH_MS = 60_000;
 
+/** Probe intervals without a probe after which a gateway is silent (watchGateways). */
+const SILENT_PROBES = 4;
+
 /**
  * kspliceDir is where the agent mounts the bpffs for its tc program: beside the state file, without
  * dots (libbpf turns them into underscores in the maps' pin paths).
@@ -101,6 +112,11 @@ export class AgentDaemon {
   private spliceIo: SpliceIo | null = null;
   /** answers the gateway's data-path probes (docs/gateway.md, "Data-path probe") */
   private probeResponder: ProbeResponder | null = null;
+  /** which gateways probe this node, and the timer that routes through those (watchGateways) */
+  private liveness: GatewayLiveness | null = null;
+  private gatewayWatch: NodeJS.Timeout | null = null;
+  /** the gateways the routes to the outside go through now; null: all of the applied configuration's */
+  private routedVia: string[] | null = null;
   readonly splicer: Splicer | null;
   private spliceTick: NodeJS.Timeout | null = null;
   private shiftRefresh: NodeJS.Timeout | null = null;
@@ -313,16 +329,57 @@ export class AgentDaemon {
   private async openProbeResponder(join: JoinResponse): Promise<void> {
     const port = join.vxlan?.probeUdpPort ?? 0;
     const gateways = join.vxlan?.gatewayAddresses ?? [];
+    this.watchGateways(join);
     if (this.probeResponder?.sameAs(port, gateways)) return;
     this.probeResponder?.close();
     this.probeResponder = null;
     if (port === 0) return;
     try {
       this.probeResponder = await ProbeResponder.open(port, gateways, this.log);
+      this.probeResponder.onProbe = (g) => this.liveness?.heard(g, performance.now());
     } catch (err) {
       // the gateway will find the node unreachable: say why here
       this.log.error({ port, err: describeError(err) }, 'cannot answer data-path probes');
     }
+  }
+
+  /**
+   * watchGateways follows which gateways still probe this node (GatewayLiveness) and routes the node's
+   * replies through those only: a gateway host that died, or lost its interconnect link, would
+   * otherwise take its share of the multipath routes' flows with it. Needs the gateways' probes (a
+   * probe port and interval in Join) and more than one gateway.
+   */
+  private watchGateways(join: JoinResponse): void {
+    const gateways = join.vxlan?.gatewayAddresses ?? [];
+    const interval = join.vxlan?.probeIntervalMs ?? 0;
+    if (this.gatewayWatch !== null) clearInterval(this.gatewayWatch);
+    this.gatewayWatch = null;
+    this.liveness = null;
+    if (gateways.length < 2 || interval === 0 || (join.vxlan?.probeUdpPort ?? 0) === 0) return;
+    // the gateway takes a node for unreachable after `probe.fall` (3) unanswered probes; one more here
+    const liveness = new GatewayLiveness(gateways, SILENT_PROBES * interval);
+    this.liveness = liveness;
+    this.gatewayWatch = setInterval(() => {
+      const applied = this.applied;
+      if (applied === null || this.liveness !== liveness) return;
+      const live = liveness.live(performance.now());
+      const now = this.routedVia ?? applied.config.gateways;
+      if (live.length === now.length && live.every((g, i) => g === now[i])) return;
+      void this.exclusive(async () => {
+        if (this.applied !== applied) return; // applied again meanwhile: the next tick decides
+        await rerouteVia(applied.node, live);
+        this.routedVia = live;
+        const left = applied.config.gateways.filter((g) => !live.includes(g));
+        this.log.warn(
+          { through: live, left },
+          left.length > 0
+            ? 'gateway silent: replies leave through the others'
+            : 'every gateway probes again: replies leave through all',
+        );
+      }).catch((err) =>
+        this.log.error({ err: describeError(err) }, 'cannot change the routes through the gateways'),
+      );
+    }, interval);
   }
 
   /** closeSplice stops delayed binding's packet I/O (before the state file is undone). */
@@ -553,6 +610,7 @@ export class AgentDaemon {
       throw new AgentFailure(`applying the node configuration failed: ${describeError(err)}`);
     }
     this.applied = { config, node };
+    this.routedVia = null;
     this.log.info(
       {
         addresses: node.addresses,
@@ -612,6 +670,7 @@ export class AgentDaemon {
     if (this.shiftRefresh !== null) clearInterval(this.shiftRefresh);
     this.probeResponder?.close();
     this.probeResponder = null;
+    if (this.gatewayWatch !== null) clearInterval(this.gatewayWatch);
     try {
       const r = await this.exclusive(async () => {
         await this.closeSplice();

@@ -12,6 +12,8 @@ const PROBE_MAGIC = 0x4f485052;
  */
 export class ProbeResponder {
   answered = 0;
+  /** told of each probe answered: the gateway that sent it is alive and reaches this node */
+  onProbe: ((gateway: string) => void) | null = null;
 
   private constructor(
     private readonly socket: Socket,
@@ -22,6 +24,7 @@ export class ProbeResponder {
       if (!this.gateways.has(rinfo.address) || msg.length < 12 || msg.readUInt32BE(0) !== PROBE_MAGIC) return;
       this.answered++;
       socket.send(msg, rinfo.port, rinfo.address);
+      this.onProbe?.(rinfo.address);
     });
   }
 

@@ -14,6 +14,8 @@ export interface ClusterConfig {
     gatewayAddresses: string[];
     /** the UDP port agents answer data-path probes on; 0 or absent: no probes */
     probeUdpPort?: number;
+    /** how often each gateway probes each node; 0 or absent: not said */
+    probeIntervalMs?: number;
   };
   /** prefixes of the cluster interconnect (e.g. "198.18.0.0/15"); nodes' internal addresses lie in them. */
   interconnectPrefixes: string[];

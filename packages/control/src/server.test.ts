@@ -45,7 +45,7 @@ describe('join and the store', () => {
         { network: 'second', address: '203.0.113.11', isDefault: false },
       ],
       portBlock: { lo: 32768, hi: 33791 },
-      vxlan: { vni: 4242, udpPort: 4789, gatewayAddresses: ['198.18.0.1'], probeUdpPort: 0 },
+      vxlan: { vni: 4242, udpPort: 4789, gatewayAddresses: ['198.18.0.1'], probeUdpPort: 0, probeIntervalMs: 0 },
       heartbeatIntervalMs: 100,
       heartbeatTimeoutMs: 350,
       interconnectPrefixes: ['198.18.0.0/15'],

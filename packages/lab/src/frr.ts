@@ -107,7 +107,10 @@ export function routerConfig(o: RouterBgpOptions): FrrConfig {
     'exit',
     '',
   ].join('\n');
-  return { zebra: 'hostname router\n', bfdd: bfdConf('fast', o.bfd ?? FRR_FAST_BFD), bgpd };
+  // Plain multipath routes, not kernel nexthop objects: FRR 8.4 (Debian 12) left the kernel's route with
+  // one next hop after a gateway's link went down and up again, while its own RIB listed both.
+  const zebra = 'hostname router\nno zebra nexthop kernel enable\n';
+  return { zebra, bfdd: bfdConf('fast', o.bfd ?? FRR_FAST_BFD), bgpd };
 }
 
 /**

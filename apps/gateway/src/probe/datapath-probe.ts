@@ -19,6 +19,11 @@ export interface DatapathProbeOptions {
   members: () => readonly MemberRecord[];
   /** called once per transition, with the node's name */
   onTransition: (name: string, t: ProbeTransition) => void;
+  /**
+   * whether this gateway can forward the nodes' replies to the outside (an outside link is up): while
+   * it cannot, no probes go out, and the agents route their replies through the other gateways
+   */
+  canForward?: () => boolean;
   log: Logger;
 }
 
@@ -41,6 +46,7 @@ export class DatapathProbe {
   private socket: Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
   private port = 0;
+  private paused = false;
   sendErrors = 0;
 
   constructor(private readonly o: DatapathProbeOptions) {
@@ -82,6 +88,14 @@ export class DatapathProbe {
   private round(): void {
     const s = this.socket;
     if (s === null) return;
+    const paused = this.o.canForward?.() === false;
+    if (paused !== this.paused) {
+      this.paused = paused;
+      if (paused)
+        this.o.log.warn('no outside link up: probes paused (the nodes route their replies elsewhere)');
+      else this.o.log.info('an outside link is up: probes resumed');
+    }
+    if (paused) return;
     const ids: number[] = [];
     for (const m of this.o.members()) {
       if (m.state === 'down' || m.vxlanMac === '') continue;

@@ -69,6 +69,7 @@ export function membershipService(
           ...cluster.vxlan,
           gatewayAddresses: [...cluster.vxlan.gatewayAddresses],
           probeUdpPort: cluster.vxlan.probeUdpPort ?? 0,
+          probeIntervalMs: cluster.vxlan.probeIntervalMs ?? 0,
         },
         heartbeatIntervalMs: membership.heartbeatIntervalMs,
         heartbeatTimeoutMs: membership.heartbeatTimeoutMs,

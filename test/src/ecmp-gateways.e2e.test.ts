@@ -105,6 +105,18 @@ afterAll(async () => {
   await c?.stop();
 });
 
+/** sum adds up keep-alive checks (errors: all of them, in order). */
+function sum(checks: KeepAliveCheck[]): KeepAliveCheck {
+  const t: KeepAliveCheck = { same: 0, changed: 0, failed: 0, errors: [] };
+  for (const x of checks) {
+    t.same += x.same;
+    t.changed += x.changed;
+    t.failed += x.failed;
+    t.errors.push(...x.errors);
+  }
+  return t;
+}
+
 /**
  * viaGateway counts the nodes' established TCP connections with `peer` whose packets the node's routes
  * send through `gateway` (`ip route get` with the connection's ports: the kernel's multipath hash).
@@ -331,25 +343,13 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     const check = async (event: string, total: number) => {
       const r = await ka.check(total);
       for (const [port, fn] of Object.entries(FUNCTIONS)) figures.push(line(event, fn, r[port]!));
-      // both nodes' outbound connections as one figure
-      const o = { same: 0, changed: 0, failed: 0, errors: [] as string[] };
-      for (const x of await Promise.all(outbound.map((k) => k.check(total)))) {
-        const p = x[String(OUTSIDE_PORT)]!;
-        o.same += p.same;
-        o.changed += p.changed;
-        o.failed += p.failed;
-        o.errors.push(...p.errors);
-      }
+      // both nodes' outbound connections as one figure, and both exports' NFS connections
+      const o = sum(
+        (await Promise.all(outbound.map((k) => k.check(total)))).map((x) => x[String(OUTSIDE_PORT)]!),
+      );
       figures.push(line(event, 'port-block', o));
       r.outbound = o;
-      // both exports' NFS connections as one figure
-      const n = { same: 0, changed: 0, failed: 0, errors: [] as string[] };
-      for (const x of Object.values(await nfs.check(total))) {
-        n.same += x.same;
-        n.changed += x.changed;
-        n.failed += x.failed;
-        n.errors.push(...x.errors);
-      }
+      const n = sum(Object.values(await nfs.check(total)));
       figures.push(line(event, 'NFS (TCP)', n));
       r.nfs = n;
       return r;

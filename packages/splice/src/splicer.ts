@@ -111,6 +111,20 @@ interface Flow {
   activity: number;
 }
 
+/** shiftOf: a flow's offsets as the gateways take them (type 3). */
+function shiftOf(f: Flow): Shift {
+  const h = f.h;
+  return {
+    clientAddr: h.clientAddr,
+    clusterAddr: h.clusterAddr,
+    clientPort: h.clientPort,
+    clusterPort: h.clusterPort,
+    nodePort: h.nodePort,
+    sOff: f.sOff,
+    tsOff: f.tsOff,
+  };
+}
+
 /**
  * Splicer is the agent's half of delayed binding (docs/splice.md): it replays the client's handshake into
  * the node's kernel, delivers the bytes the gateway buffered, and from then on shifts sequence numbers,
@@ -314,30 +328,12 @@ export class Splicer {
     f.state = STATE.ESTABLISHED;
     f.expires = now + this.idleMs;
     this.counters.established++;
-    const bound: BoundFlow = {
-      clientAddr: h.clientAddr,
-      clusterAddr: h.clusterAddr,
-      clientPort: h.clientPort,
-      clusterPort: h.clusterPort,
-      nodePort: h.nodePort,
-      sOff: f.sOff,
-      tsOff: f.tsOff,
-      nodeWscale: f.nodeWscale,
-      gatewayWscale: h.gatewayWscale,
-    };
+    const bound: BoundFlow = { ...shiftOf(f), nodeWscale: f.nodeWscale, gatewayWscale: h.gatewayWscale };
     if (this.io.bind?.(bound) === true) {
       f.bound = bound;
       this.counters.bound++;
     }
-    this.io.established?.({
-      clientAddr: h.clientAddr,
-      clusterAddr: h.clusterAddr,
-      clientPort: h.clientPort,
-      clusterPort: h.clusterPort,
-      nodePort: h.nodePort,
-      sOff: f.sOff,
-      tsOff: f.tsOff,
-    });
+    this.io.established?.(shiftOf(f));
     const base = {
       src: h.clientAddr,
       dst: h.clusterAddr,
@@ -543,19 +539,7 @@ export class Splicer {
    */
   shifts(): Shift[] {
     const out: Shift[] = [];
-    for (const [, , f] of this.flows.entries()) {
-      if (f.state !== STATE.ESTABLISHED) continue;
-      const h = f.h;
-      out.push({
-        clientAddr: h.clientAddr,
-        clusterAddr: h.clusterAddr,
-        clientPort: h.clientPort,
-        clusterPort: h.clusterPort,
-        nodePort: h.nodePort,
-        sOff: f.sOff,
-        tsOff: f.tsOff,
-      });
-    }
+    for (const [, , f] of this.flows.entries()) if (f.state === STATE.ESTABLISHED) out.push(shiftOf(f));
     return out;
   }
 

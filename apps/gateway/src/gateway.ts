@@ -612,8 +612,7 @@ export async function startGateway(
     // segments itself and sends them to the node's kernel (docs/splice.md). Only from members.
     // Every agent tells every gateway (docs/splice.md, "Several gateways"): this one also binds the flows
     // it did not hand over itself, so a router that moves one here sends its FIN and RST to the agent.
-    const memberAt = (address: string) =>
-      control.membership.members().find((m) => m.internalAddress === address);
+    const memberAt = (address: string) => control.membership.memberAt(address);
     let resync: Resync | null = null;
     const shiftSocket = await openShiftSocket({
       address: cfg.interconnect.address,
@@ -653,7 +652,7 @@ export async function startGateway(
         const shifts = new KernelShifts({
           map: k,
           markOf: (address) => {
-            const m = control.membership.members().find((x) => x.internalAddress === address);
+            const m = memberAt(address);
             return m === undefined ? undefined : (markBase + m.id) >>> 0;
           },
         });

@@ -50,6 +50,13 @@ describe('Membership', () => {
     expect([again.id, again.block]).toEqual([1, { lo: 32768, hi: 33791 }]);
     expect(again.internalAddress).toBe('198.18.0.21');
     expect(again.vxlanMac).toBe('02:00:5e:10:00:99');
+    // by internal address (the splice messages' question): the rejoin's, a copy, nothing for the old one
+    const at = m.memberAt('198.18.0.21');
+    expect([at?.name, at?.id]).toEqual(['n1', 1]);
+    at!.id = 99;
+    expect(m.memberAt('198.18.0.21')?.id).toBe(1);
+    expect(m.memberAt('198.18.0.11')).toBeUndefined();
+    expect(m.memberAt('198.18.0.12')?.name).toBe('n2');
   });
 
   it('does not time a node out while its join is still being written: the timeout counts from the answer', async () => {

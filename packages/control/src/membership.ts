@@ -147,7 +147,17 @@ export class Membership {
     return [...this.records.values()].sort((a, b) => a.id - b.id).map((m) => structuredClone(m));
   }
 
-  /** member returns a copy of the named member, or undefined. */
+  /**
+   * memberAt returns a copy of the member with this internal address, or undefined: for the packet
+   * side's per-connection questions (splice messages), which `members()` (a sorted copy of all) would
+   * make cost O(n log n) each.
+   */
+  memberAt(internalAddress: string): MemberRecord | undefined {
+    for (const m of this.records.values())
+      if (m.internalAddress === internalAddress) return structuredClone(m);
+    return undefined;
+  }
+
   /** healthOf is the node's health checks as its agent last reported them (empty while down). */
   healthOf(name: string): HealthRecord[] {
     return structuredClone(this.health.get(name) ?? []);

@@ -620,6 +620,7 @@ export async function startGateway(
       isMember: (address) => memberAt(address) !== undefined,
       shifts: {
         setShift: (shift, from) => {
+          resync?.heard(from);
           wing.setShift(shift, from);
           const m = memberAt(from);
           if (m !== undefined && shift.clusterAddr !== 0)
@@ -688,7 +689,10 @@ export async function startGateway(
     if (resynced.asked > 0)
       log
         .child({ component: 'splice' })
-        [resynced.answered < resynced.asked ? 'warn' : 'info'](resynced, 'spliced flows asked of the agents');
+        [resynced.answered < resynced.asked || resynced.missing > 0 ? 'warn' : 'info'](
+          resynced,
+          'spliced flows asked of the agents',
+        );
     // explain and onehostctl conns show a spliced flow's offsets (both data paths)
     backend.setSpliceShifts((addr, port, clusterPort) => {
       if (addr.includes(':')) return undefined; // spliced flows are IPv4

@@ -9,7 +9,15 @@ import {
 import { ipJson, pidAlive, readJournal } from '@onehost/kernel';
 import { KernelSplice } from '@onehost/ksplice';
 import type { JoinResponse, MemberState } from '@onehost/proto';
-import { encodeResyncDone, encodeShift, isResync, SHIFT_LENGTH, type Shift, Splicer } from '@onehost/splice';
+import {
+  encodeResyncDone,
+  isResync,
+  RESYNC_DONE_LENGTH,
+  SHIFT_LENGTH,
+  SHIFTS_PER_DATAGRAM,
+  type Shift,
+  Splicer,
+} from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
 import type { Logger } from 'pino';
 import {
@@ -38,6 +46,7 @@ import {
 import { type MountOptions, MountRegistrar } from './mount-registrar.js';
 import { lockNode, type NodeLock } from './node-lock.js';
 import { ProbeResponder } from './probe-responder.js';
+import { sendShifts } from './splice/send-shifts.js';
 import { SpliceIo } from './splice/splice-io.js';
 
 export interface DaemonOptions {
@@ -121,7 +130,7 @@ export class AgentDaemon {
   private spliceTick: NodeJS.Timeout | null = null;
   private shiftRefresh: NodeJS.Timeout | null = null;
   private readonly spliceMeta = new Int32Array(4096 * META_STRIDE);
-  private readonly shiftMsg = new Uint8Array(SHIFT_LENGTH);
+  private readonly shiftMsg = new Uint8Array(SHIFT_LENGTH * SHIFTS_PER_DATAGRAM);
   /** the tc program that shifts the node's established spliced segments (null: the TUN does) */
   private ksplice: KernelSplice | null = null;
   private kspliceTried = false;
@@ -192,29 +201,30 @@ export class AgentDaemon {
             sendOut: (p) => void this.spliceIo?.sendOut(p),
             // The gateway shifts the client's later segments itself and sends them to this node's kernel.
             // Every gateway: a router may move the flow to any of them (docs/splice.md, "Several gateways").
-            established: (shift) => this.tellShifts([shift], this.applied?.config.gateways ?? []),
+            established: (shift) => void this.tellShifts([shift], this.applied?.config.gateways ?? []),
           });
   }
 
-  /** tellShifts sends flows' offsets (type 3) to gateways, from the agent's splice port. */
-  private tellShifts(shifts: readonly Shift[], gateways: readonly string[]): void {
-    const io = this.spliceIo;
-    if (io === null) return;
-    for (const shift of shifts) {
-      const n = encodeShift(shift, this.shiftMsg);
-      for (const g of gateways) io.tellGateway(g, this.shiftMsg.subarray(0, n));
-    }
+  /** tellShifts sends flows' offsets to gateways, from the agent's splice port (`sendShifts`). */
+  private tellShifts(shifts: readonly Shift[], gateways: readonly string[]): Promise<void> {
+    const send = (gateway: string, datagram: Uint8Array) => {
+      const io = this.spliceIo;
+      io?.tellGateway(gateway, datagram);
+      return io !== null;
+    };
+    return sendShifts(shifts, gateways, send, this.shiftMsg);
   }
 
   /**
    * resync answers a gateway that asks for every established flow's offsets (type 4, sent when it
    * starts): the shifts, then a type 5 with their count, so it knows it has them all.
    */
-  private resync(splicer: Splicer, gateway: string): void {
+  private async resync(splicer: Splicer, gateway: string): Promise<void> {
     const shifts = splicer.shifts();
-    this.tellShifts(shifts, [gateway]);
-    const n = encodeResyncDone(shifts.length, this.shiftMsg);
-    this.spliceIo?.tellGateway(gateway, this.shiftMsg.subarray(0, n));
+    await this.tellShifts(shifts, [gateway]);
+    const done = new Uint8Array(RESYNC_DONE_LENGTH);
+    encodeResyncDone(shifts.length, done);
+    this.spliceIo?.tellGateway(gateway, done);
     this.log.debug({ gateway, flows: shifts.length }, 'spliced flows told to a starting gateway');
   }
 
@@ -286,7 +296,7 @@ export class AgentDaemon {
         },
         {
           onMessage: (payload, from) => {
-            if (isResync(payload, 0, payload.length)) this.resync(splicer, from);
+            if (isResync(payload, 0, payload.length)) void this.resync(splicer, from);
             else splicer.onMessage(payload, 0, payload.length, Date.now());
           },
           onOutbound: (count, arena, meta) => {
@@ -316,7 +326,7 @@ export class AgentDaemon {
       this.spliceTick ??= setInterval(() => splicer.tick(Date.now()), 100);
       // Gateways the flows do not pass would idle their entries out (and lose them for a later move).
       this.shiftRefresh ??= setInterval(
-        () => this.tellShifts(splicer.shifts(), this.applied?.config.gateways ?? []),
+        () => void this.tellShifts(splicer.shifts(), this.applied?.config.gateways ?? []),
         SHIFT_REFRESH_MS,
       );
       log.info({ port: splice.port }, 'taking over TCP MOUNT/NFS connections');

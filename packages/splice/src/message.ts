@@ -112,8 +112,13 @@ export function decodeHandover(buf: Uint8Array, off: number, len: number): Hando
   };
 }
 
-/** Bytes of a type-3 datagram (the agent tells the gateways how to shift a spliced flow's segments). */
+/**
+ * Bytes of a type-3 record (the agent tells the gateways how to shift a spliced flow's segments). A
+ * datagram holds one record, or several back to back (a resync's answer, the periodic refresh).
+ */
 export const SHIFT_LENGTH = 24;
+/** Records per datagram at most: 1,440 bytes, one unfragmented packet on any interconnect. */
+export const SHIFTS_PER_DATAGRAM = 60;
 /** The first version's type-3 datagram: no cluster address (still accepted from an older agent). */
 const SHIFT_V1_LENGTH = 20;
 const SHIFT_VERSION = 2;
@@ -168,6 +173,31 @@ export function decodeShift(buf: Uint8Array, off: number, len: number): Shift | 
     sOff: u32(buf, at + 10) | 0,
     tsOff: u32(buf, at + 14) | 0,
   };
+}
+
+/**
+ * decodeShifts reads a datagram of type-3 records (one of the first version, or 1 to
+ * SHIFTS_PER_DATAGRAM of the second) into `out` (cleared first); false, with `out` empty, when any
+ * record is malformed. Never throws.
+ */
+export function decodeShifts(buf: Uint8Array, off: number, len: number, out: Shift[]): boolean {
+  out.length = 0;
+  const one = len === SHIFT_V1_LENGTH ? decodeShift(buf, off, len) : null;
+  if (one !== null) {
+    out.push(one);
+    return true;
+  }
+  if (len < SHIFT_LENGTH || len % SHIFT_LENGTH !== 0 || len / SHIFT_LENGTH > SHIFTS_PER_DATAGRAM)
+    return false;
+  for (let at = off; at < off + len; at += SHIFT_LENGTH) {
+    const s = decodeShift(buf, at, SHIFT_LENGTH);
+    if (s === null) {
+      out.length = 0;
+      return false;
+    }
+    out.push(s);
+  }
+  return true;
 }
 
 /** Bytes of a type-4 datagram (a gateway asks an agent for the offsets of all its spliced flows). */

@@ -4,12 +4,14 @@ import {
   decodeHandover,
   decodeResyncDone,
   decodeShift,
+  decodeShifts,
   encodeHandover,
   encodeShift,
   HANDOVER_HEADER,
   isResync,
   MSG,
   SHIFT_LENGTH,
+  type Shift,
 } from './message.js';
 import { Splicer } from './splicer.js';
 
@@ -68,37 +70,43 @@ describe('splice fuzz', () => {
 
   it('the small messages (shift, resync, resync done) never throw on random or mutated datagrams', () => {
     const t0 = Date.now();
-    const shift = new Uint8Array(SHIFT_LENGTH);
-    encodeShift(
-      {
-        clientAddr: 0xcb00710a,
-        clusterAddr: 0xcb007150,
-        clientPort: 613,
-        clusterPort: 2049,
-        nodePort: 2049,
-        sOff: -9,
-        tsOff: 4,
-      },
-      shift,
-    );
+    // two records (a datagram of several); `off` below also cuts it to one
+    const shift = new Uint8Array(2 * SHIFT_LENGTH);
+    for (const at of [0, SHIFT_LENGTH])
+      encodeShift(
+        {
+          clientAddr: 0xcb00710a,
+          clusterAddr: 0xcb007150,
+          clientPort: 613 + at,
+          clusterPort: 2049,
+          nodePort: 2049,
+          sOff: -9,
+          tsOff: 4,
+        },
+        shift,
+        at,
+      );
     fc.assert(
       fc.property(
         fc.oneof(
           fc.uint8Array({ maxLength: 40 }),
           fc
-            .array(fc.tuple(fc.nat(SHIFT_LENGTH - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 })
+            .array(fc.tuple(fc.nat(2 * SHIFT_LENGTH - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 })
             .map((edits) => {
               const m = shift.slice();
               for (const [at, v] of edits) m[at] = v;
               return m;
             }),
         ),
-        fc.nat(8),
+        fc.constantFrom(0, 1, SHIFT_LENGTH),
         (m, off) => {
           const len = Math.max(0, m.length - off);
           const s = decodeShift(m, off, len);
           if (s !== null) expect(s.clientPort * s.clusterPort * s.nodePort).toBeGreaterThan(0);
           expect(decodeResyncDone(m, off, len)).toBeGreaterThanOrEqual(-1);
+          const all: Shift[] = [];
+          if (decodeShifts(m, off, len, all)) expect(all.length).toBeGreaterThan(0);
+          else expect(all).toEqual([]);
           expect(typeof isResync(m, off, len)).toBe('boolean');
         },
       ),

@@ -4,12 +4,14 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeHandover,
   decodeShift,
+  decodeShifts,
   encodeHandover,
   encodeShift,
   HANDOVER_FLAG,
   type Handover,
   MSG,
   SHIFT_LENGTH,
+  SHIFTS_PER_DATAGRAM,
   type Shift,
 } from './message.js';
 import { tsOption, writeSegment } from './segment.js';
@@ -483,6 +485,28 @@ describe('shift messages', () => {
     const v3 = b.slice();
     v3[1] = 3;
     expect(decodeShift(v3, 0, v3.length)).toBeNull();
+    // several records in one datagram (a resync's answer, the refresh); one bad record refuses it all
+    const out: Shift[] = [];
+    const two = new Uint8Array(2 * SHIFT_LENGTH);
+    encodeShift(shifts[0]!, two, 0);
+    encodeShift({ ...shifts[0]!, clientPort: 40001 }, two, SHIFT_LENGTH);
+    expect(decodeShifts(two, 0, two.length, out)).toBe(true);
+    expect(out.map((s) => s.clientPort)).toEqual([40000, 40001]);
+    expect(decodeShifts(v1, 0, v1.length, out)).toBe(true);
+    expect(out).toEqual([{ ...shifts[0], clusterAddr: 0 }]);
+    for (const m of [
+      Uint8Array.of(...b, ...bad),
+      two.subarray(0, 30),
+      new Uint8Array(0),
+      new Uint8Array(61 * SHIFT_LENGTH),
+    ]) {
+      expect(decodeShifts(m, 0, m.length, out)).toBe(false);
+      expect(out).toEqual([]);
+    }
+    const full = new Uint8Array(SHIFTS_PER_DATAGRAM * SHIFT_LENGTH);
+    for (let i = 0; i < SHIFTS_PER_DATAGRAM; i++) encodeShift(shifts[0]!, full, i * SHIFT_LENGTH);
+    expect(decodeShifts(full, 0, full.length, out)).toBe(true);
+    expect(out).toHaveLength(SHIFTS_PER_DATAGRAM);
   });
 });
 

@@ -57,6 +57,20 @@ describe('Resync: a starting gateway asks every agent for its spliced flows', ()
     expect(sent.filter((a) => a === '198.18.0.12').length).toBeGreaterThan(2);
   });
 
+  it('counts the shifts that did not arrive before an agent’s type 5', async () => {
+    const r = new Resync({
+      agents: ['198.18.0.11'],
+      send: (_m, a) =>
+        queueMicrotask(() => {
+          r.heard(a);
+          r.heard(a);
+          r.heard('198.18.0.99');
+          r.done(a, 5);
+        }),
+    });
+    expect(await r.run()).toMatchObject({ asked: 1, answered: 1, flows: 5, missing: 3 });
+  });
+
   it('with no agent, does not wait', async () => {
     const r = new Resync({ agents: [], send: () => expect.unreachable() });
     expect(await r.run()).toMatchObject({ asked: 0, answered: 0, flows: 0 });

@@ -16,6 +16,8 @@ export interface ResyncResult {
   answered: number;
   /** spliced flows the agents told */
   flows: number;
+  /** of those, the shifts that did not arrive (lost datagrams: the agents tell them again within a minute) */
+  missing: number;
   ms: number;
 }
 
@@ -28,15 +30,24 @@ export interface ResyncResult {
  */
 export class Resync {
   private readonly waiting = new Set<string>();
+  /** shifts heard from each agent since the request */
+  private readonly heardFrom = new Map<string, number>();
   private flows = 0;
+  private missing = 0;
   private finish: (() => void) | null = null;
 
   constructor(private readonly o: ResyncOptions) {}
 
-  /** done takes an agent's type 5 (the shifts before it were taken as they came). */
+  /** heard counts a shift from an agent (taken as it came, before its type 5). */
+  heard(from: string): void {
+    if (this.waiting.has(from)) this.heardFrom.set(from, (this.heardFrom.get(from) ?? 0) + 1);
+  }
+
+  /** done takes an agent's type 5: how many shifts it sent before it. */
   done(from: string, flows: number): void {
     if (!this.waiting.delete(from)) return;
     this.flows += flows;
+    this.missing += Math.max(0, flows - (this.heardFrom.get(from) ?? 0));
     if (this.waiting.size === 0) this.finish?.();
   }
 
@@ -64,6 +75,6 @@ export class Resync {
     }
     const answered = asked - this.waiting.size;
     this.waiting.clear();
-    return { asked, answered, flows: this.flows, ms: Date.now() - start };
+    return { asked, answered, flows: this.flows, missing: this.missing, ms: Date.now() - start };
   }
 }

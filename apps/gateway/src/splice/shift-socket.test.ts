@@ -28,7 +28,7 @@ describe('openShiftSocket', () => {
       shifts: {
         setShift: (s) => {
           got.push(s);
-          arrived();
+          if (got.length === 3) arrived();
         },
       },
       onResyncDone: (from, flows) => dones.push(`${from} ${flows}`),
@@ -54,9 +54,15 @@ describe('openShiftSocket', () => {
       encodeResyncDone(3, done);
       await send(stranger, done);
       await send(member, done);
+      // two records in one datagram, then the last one alone
+      const two = new Uint8Array(2 * SHIFT_LENGTH);
+      encodeShift({ ...SHIFT, clientPort: 7001 }, two, 0);
+      encodeShift({ ...SHIFT, clientPort: 7002 }, two, SHIFT_LENGTH);
+      await send(member, two);
       await send(member, good);
       await taken;
-      expect(got).toEqual([SHIFT]);
+      expect(got.map((s) => s.clientPort)).toEqual([7001, 7002, 7000]);
+      expect(got[2]).toEqual(SHIFT);
       expect(dones).toEqual(['127.0.0.1 3']);
       expect(warnings).toEqual(['splice message refused (logged once)']);
     } finally {

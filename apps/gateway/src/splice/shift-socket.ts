@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { decodeResyncDone, decodeShift, type Shift } from '@onehost/splice';
+import { decodeResyncDone, decodeShifts, type Shift } from '@onehost/splice';
 import type { Logger } from 'pino';
 
 export interface ShiftSocketOptions {
@@ -30,15 +30,16 @@ export async function openShiftSocket(o: ShiftSocketOptions): Promise<{
 }> {
   const socket = createSocket({ type: 'udp4' });
   let strangerLogged = false;
+  const shifts: Shift[] = [];
   socket.on('message', (msg, from) => {
     const member = o.isMember(from.address);
-    const shift = member ? decodeShift(msg, 0, msg.length) : null;
-    const done = member && shift === null ? decodeResyncDone(msg, 0, msg.length) : -1;
+    const ok = member && decodeShifts(msg, 0, msg.length, shifts);
+    const done = member && !ok ? decodeResyncDone(msg, 0, msg.length) : -1;
     if (done >= 0) {
       o.onResyncDone?.(from.address, done);
       return;
     }
-    if (shift === null) {
+    if (!ok) {
       if (!strangerLogged)
         o.log.warn(
           { from: from.address, member, type: msg[0], length: msg.length },
@@ -47,7 +48,7 @@ export async function openShiftSocket(o: ShiftSocketOptions): Promise<{
       strangerLogged = true;
       return;
     }
-    o.shifts.setShift(shift, from.address);
+    for (const shift of shifts) o.shifts.setShift(shift, from.address);
   });
   socket.on('error', (err) => o.log.warn({ err: err.message }, 'splice socket error'));
   try {

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createLab, type Lab } from '@onehost/lab';
 import { requireRoot } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +92,41 @@ describe('node agent with an IPv6 cluster address (lab node, IPv6 off as the lab
     expect(six).toContain('icmpv6 type echo-request snat to [2001:db8:113::80]:');
 
     await agent(lab, 'n1', 'restore', '--config', configFile);
+    expect(await v6(lab)).toEqual(baseline);
+    expect(await snapshotWith((file, args) => lab.exec('n1', file, args))).toEqual(baseline4);
+  });
+
+  it('with two gateways: both families’ default routes over both, and rerouteVia leaves one out of both, restored exactly', async () => {
+    const twoFile = join(lab.runDir, 'n1-two6.json');
+    const config = JSON.parse(await readFile(configFile, 'utf8')) as NodeConfig;
+    await writeFile(twoFile, JSON.stringify({ ...config, gateways: ['198.18.0.1', '198.18.0.2'] }));
+    const hops = async () => {
+      const four = JSON.parse((await lab.exec('n1', 'ip', ['-j', 'route', 'show', 'default'])).stdout);
+      const six = JSON.parse((await lab.exec('n1', 'ip', ['-j', '-6', 'route', 'show', 'default'])).stdout);
+      const of = (r: { gateway?: string; nexthops?: { gateway: string }[] }) =>
+        r.nexthops?.map((h) => h.gateway) ?? [r.gateway];
+      return { four: of(four[0]), six: of(six[0]), src6: six[0].prefsrc };
+    };
+    // applied and rerouted in one process in the node's namespace, as the daemon does
+    const lib = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `import { applyNodeConfig, rerouteVia } from ${JSON.stringify(lib)};
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+const applied = await applyNodeConfig(JSON.parse(readFileSync(${JSON.stringify(twoFile)}, 'utf8')));
+const show = () => execFileSync('ip', ['-j', '-6', 'route', 'show', 'default'], { encoding: 'utf8' });
+const before = show();
+await rerouteVia(applied, ['198.18.0.1']);
+console.log(JSON.stringify({ before: JSON.parse(before), families: applied.routesVia.map((r) => r.family) }));`;
+    const out = JSON.parse((await lab.exec('n1', 'node', ['--input-type=module', '-e', script])).stdout);
+    expect(out.before[0].nexthops.map((h: { gateway: string }) => h.gateway)).toEqual([
+      'fe80::c612:1',
+      'fe80::c612:2',
+    ]);
+    // IPv4's routes (the default, the cluster prefixes), then IPv6's default
+    expect(out.families.at(-1)).toBe(6);
+    expect(out.families.filter((f: number) => f === 6)).toHaveLength(1);
+    expect(await hops()).toEqual({ four: ['198.18.0.1'], six: ['fe80::c612:1'], src6: VIP6 });
+    await agent(lab, 'n1', 'restore', '--config', twoFile);
     expect(await v6(lab)).toEqual(baseline);
     expect(await snapshotWith((file, args) => lab.exec('n1', file, args))).toEqual(baseline4);
   });

@@ -49,16 +49,20 @@ export interface AppliedNode {
   stateFile: string;
   /** True when a state file from an earlier run (a crash, or an apply without restore) was undone first. */
   restoredPrevious: boolean;
-  /** The IPv4 routes through the gateways (to the outside, cluster prefixes): {@link rerouteVia} redoes them. */
+  /** The routes through the gateways (to the outside, cluster prefixes): {@link rerouteVia} redoes them. */
   routesVia: ViaRoute[];
 }
 
-/** A route the agent made through the gateways: `ip route … <prefix> src <src> [mtu N] <next hops>`. */
+/**
+ * A route the agent made through the gateways: `ip [-6] route … <prefix> src <src> [mtu N] <next hops>`;
+ * IPv6 goes to each gateway's link-local derived from its IPv4 address (`ipv4LinkLocal`).
+ */
 export interface ViaRoute {
   prefix: string;
   src: string;
   mtu: string[];
   device: string;
+  family: 4 | 6;
 }
 
 export type { RestoreReport };
@@ -221,7 +225,7 @@ class Applier {
     mtu: string[] = [],
   ): Promise<void> {
     const { gateways, internal } = this.c;
-    const route = { prefix, src, mtu, device: internal.interface };
+    const route: ViaRoute = { prefix, src, mtu, device: internal.interface, family: 4 };
     await ip('route', verb, ...viaRouteArgs(route, gateways));
     this.via.push(route);
   }
@@ -268,22 +272,16 @@ class Applier {
         .filter((r) => r.dst === 'default' && r.protocol !== ROUTE_PROTO)
         .map(routeArgs);
       await this.record({ kind: 'route', dst: 'default', protocol: ROUTE_PROTO, previous, family: 6 });
-      const via = ipv4LinkLocal(parseIpv4(this.c.gateways[0]!));
-      await ip(
-        '-6',
-        'route',
-        'replace',
-        'default',
-        'via',
-        via,
-        'dev',
-        this.c.internal.interface,
-        'src',
-        d6.address,
-        'proto',
-        ROUTE_PROTO,
-        ...(await this.outsideMtu(true)),
-      );
+      // over every gateway, as IPv4 (each gateway host carries its derived link-local)
+      const route: ViaRoute = {
+        prefix: 'default',
+        src: d6.address,
+        mtu: await this.outsideMtu(true),
+        device: this.c.internal.interface,
+        family: 6,
+      };
+      await ip('-6', 'route', 'replace', ...viaRouteArgs(route, this.c.gateways));
+      this.via.push(route);
     }
   }
 }
@@ -341,7 +339,8 @@ export async function applyNodeConfig(config: NodeConfig, options: ApplyOptions 
 
 /** viaRouteArgs: `ip route` arguments after the verb; next hops (several gateways) come last. */
 function viaRouteArgs(r: ViaRoute, gateways: readonly string[]): string[] {
-  return [r.prefix, 'src', r.src, 'proto', ROUTE_PROTO, ...r.mtu, ...viaGateways(gateways, r.device)];
+  const hops = r.family === 6 ? gateways.map((g) => ipv4LinkLocal(parseIpv4(g))) : gateways;
+  return [r.prefix, 'src', r.src, 'proto', ROUTE_PROTO, ...r.mtu, ...viaGateways(hops, r.device)];
 }
 
 /**
@@ -351,7 +350,8 @@ function viaRouteArgs(r: ViaRoute, gateways: readonly string[]): string[] {
  */
 export async function rerouteVia(applied: AppliedNode, gateways: readonly string[]): Promise<void> {
   if (gateways.length === 0) throw new Error('rerouteVia: no gateway');
-  for (const r of applied.routesVia) await ip('route', 'replace', ...viaRouteArgs(r, gateways));
+  for (const r of applied.routesVia)
+    await ip(...(r.family === 6 ? ['-6'] : []), 'route', 'replace', ...viaRouteArgs(r, gateways));
 }
 
 /**

@@ -7,6 +7,7 @@ export {
   applyNodeConfig,
   missingPieces,
   type RestoreReport,
+  rerouteVia,
   restore,
   updateMountPorts,
   updateNftables,

@@ -612,12 +612,23 @@ export async function startGateway(
     // segments itself and sends them to the node's kernel (docs/splice.md). Only from members.
     // Every agent tells every gateway (docs/splice.md, "Several gateways"): this one also binds the flows
     // it did not hand over itself, so a router that moves one here sends its FIN and RST to the agent.
-    const memberAt = (address: string) => control.membership.memberAt(address);
+    // The sender of the datagram being read, looked up once per datagram (isMember comes first, then
+    // its records, up to 60, synchronously): a refresh brings a datagram per 60 flows and agent.
+    let shiftSender: { address: string; member: MemberRecord | undefined } = {
+      address: '',
+      member: undefined,
+    };
+    undo.push(control.membership.onChange(() => (shiftSender = { address: '', member: undefined })));
+    const memberAt = (address: string) =>
+      shiftSender.address === address ? shiftSender.member : control.membership.memberAt(address);
     let resync: Resync | null = null;
     const shiftSocket = await openShiftSocket({
       address: cfg.interconnect.address,
       port: cfg.splice.port,
-      isMember: (address) => memberAt(address) !== undefined,
+      isMember: (address) => {
+        shiftSender = { address, member: control.membership.memberAt(address) };
+        return shiftSender.member !== undefined;
+      },
       shifts: {
         setShift: (shift, from) => {
           resync?.heard(from);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LabProcess, type RunOptions, type RunResult, run, runInNetns } from '@onehost/testkit';
+import { LabProcess, type RunOptions, type RunResult, run, runInNetns, waitFor } from '@onehost/testkit';
 import {
   DEFAULT_NFS,
   type MountdPorts,
@@ -288,6 +288,15 @@ export class Lab {
     const macOf = (iface: string) => macs.find((l) => l.ifname === iface)?.address;
     await stopPids(await pidsIn(gw.netns));
     await run('ip', ['netns', 'del', gw.netns]);
+    // the kernel takes the old namespace down in the background: its veths' switch ends go with it, and
+    // until they have, making them again fails (EEXIST, seen once in CI)
+    await waitFor(
+      async () => {
+        const { stdout } = await run('ip', ['-n', this.plan.switchNetns, '-o', 'link', 'show']);
+        return !/ gw-[oi]@/.test(stdout);
+      },
+      { what: "the old gateway host's links gone from the switch", timeoutMs: 10_000, intervalMs: 20 },
+    );
     await addNamespace(gw.netns);
     await ipBatch(this.plan.switchNetns, gatewayLinks(this.plan));
     await ipBatch(

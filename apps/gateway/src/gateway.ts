@@ -505,6 +505,7 @@ export async function startGateway(
         probePort: cfg.probe.port,
         innerLength: cfg.interconnect.mtu - VXLAN_OVERHEAD,
         members: () => control.membership.members(),
+        generation: () => control.membership.generation,
         onTransition: (name, t) => control.membership.setReachable(name, t.reachable, t.reason),
         canForward: () => cfg.outside.interfaces.some(linkUp),
         log: log.child({ component: 'probe' }),

@@ -59,6 +59,20 @@ describe('Membership', () => {
     expect(m.memberAt('198.18.0.12')?.name).toBe('n2');
   });
 
+  it('moves its generation with every reported change, and not with a beat', async () => {
+    const { m, changes } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
+    const g0 = m.generation;
+    await m.join(input('n1', 11));
+    const session = m.attachHeartbeat('n1', 1, () => undefined);
+    const g1 = m.generation;
+    m.beat(session);
+    expect(m.generation).toBe(g1);
+    m.setReachable('n1', false, 'probe');
+    await m.drain('n1');
+    expect([g1 - g0, m.generation - g1]).toEqual([1, 2]);
+    expect(m.generation - g0).toBe(changes.length);
+  });
+
   it('does not time a node out while its join is still being written: the timeout counts from the answer', async () => {
     const { m, clock, store, kinds } = await setup({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350 });
     await m.join(input('n1', 11));

@@ -101,6 +101,7 @@ export class Membership {
   private readonly records = new Map<string, MemberRecord>();
   private readonly live = new Map<string, Liveness>();
   private readonly listeners = new Set<MemberListener>();
+  private changes = 0;
   private readonly health = new Map<string, HealthRecord[]>();
   private nextNodeId: number;
   /** joins waiting for a shared store to admit them, by name */
@@ -629,7 +630,16 @@ export class Membership {
     if (kind === 'down') this.persist(rec);
   }
 
+  /**
+   * generation counts the changes `onChange` reports: a reader that polls (the data-path probe, five
+   * times a second) copies `members()` again only when it moved.
+   */
+  get generation(): number {
+    return this.changes;
+  }
+
   private emit(kind: MemberChangeKind, rec: MemberRecord, remote = false): void {
+    this.changes++;
     const change: MemberChange = { kind, member: structuredClone(rec), ...(remote ? { remote } : {}) };
     for (const l of this.listeners) {
       try {

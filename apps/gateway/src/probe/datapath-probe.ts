@@ -17,6 +17,8 @@ export interface DatapathProbeOptions {
   /** the inner IPv4 length of each probe (the inner MTU) */
   innerLength: number;
   members: () => readonly MemberRecord[];
+  /** moves whenever `members()` would answer differently (Membership.generation); absent: every round asks */
+  generation?: () => number;
   /** called once per transition, with the node's name */
   onTransition: (name: string, t: ProbeTransition) => void;
   /**
@@ -47,6 +49,9 @@ export class DatapathProbe {
   private timer: NodeJS.Timeout | null = null;
   private port = 0;
   private paused = false;
+  /** the up nodes with a VXLAN address, as of `seen` (the generation they were read at; -1: never) */
+  private ids: number[] = [];
+  private seen = -1;
   sendErrors = 0;
 
   constructor(private readonly o: DatapathProbeOptions) {
@@ -96,6 +101,26 @@ export class DatapathProbe {
       else this.o.log.info('an outside link is up: probes resumed');
     }
     if (paused) return;
+    const g = this.o.generation?.();
+    if (g === undefined || g !== this.seen) {
+      this.ids = this.readTargets();
+      this.seen = g ?? -1;
+    }
+    const transitions = this.states.tick(this.ids, (id, seq) => {
+      const t = this.targets.get(id)!;
+      setProbeSequence(t.frame, seq);
+      s.send(t.frame, this.o.vxlanPort, t.address, (err) => {
+        if (err) this.sendErrors++;
+      });
+    });
+    for (const tr of transitions) {
+      const t = this.targets.get(tr.id);
+      if (t !== undefined) this.o.onTransition(t.name, tr);
+    }
+  }
+
+  /** readTargets lists the nodes to probe and (re)builds the frames of new or changed ones. */
+  private readTargets(): number[] {
     const ids: number[] = [];
     for (const m of this.o.members()) {
       if (m.state === 'down' || m.vxlanMac === '') continue;
@@ -121,18 +146,9 @@ export class DatapathProbe {
       }
       ids.push(m.id);
     }
-    for (const id of this.targets.keys()) if (!ids.includes(id)) this.targets.delete(id);
-    const transitions = this.states.tick(ids, (id, seq) => {
-      const t = this.targets.get(id)!;
-      setProbeSequence(t.frame, seq);
-      s.send(t.frame, this.o.vxlanPort, t.address, (err) => {
-        if (err) this.sendErrors++;
-      });
-    });
-    for (const tr of transitions) {
-      const t = this.targets.get(tr.id);
-      if (t !== undefined) this.o.onTransition(t.name, tr);
-    }
+    const keep = new Set(ids);
+    for (const id of this.targets.keys()) if (!keep.has(id)) this.targets.delete(id);
+    return ids;
   }
 
   /** close stops the rounds and the socket. */

@@ -26,6 +26,7 @@
 // process's CPU per workload gets a line of its own (and `bench <workload> gateway_cpu=<cores>`).
 // It prints figures and asserts nothing about time. Every load stops by itself (-t / -d); the lab,
 // HAProxy and every process started here are stopped when the run ends, fails or is interrupted.
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { LabProcess } from '@onehost/testkit';
@@ -47,6 +48,7 @@ import {
   type NfsWay,
   nfsAgentArgs,
   nfsReadFailed,
+  PARALLEL_MIB,
   reportNfsRead,
   runNfsRead,
 } from './nfs-read.js';
@@ -73,9 +75,11 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
                 n1's own IPv6 address on the kernel route, HAProxy on the outside IPv6 address)
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
-                ${NFS_PARALLEL_ID}: 20 copies of a 32 MiB file from n1 at once, the aggregate; each
-                prints the gateway's and the agent's CPU during the cluster copies; any of them
+                ${NFS_PARALLEL_ID}: 20 copies of a file from n1 at once, the aggregate; each prints the
+                gateway's and the agent's CPU during the cluster copies, and per copy; any of them
                 starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
+  --readers-mib M  the size of the file ${NFS_PARALLEL_ID} copies (default ${PARALLEL_MIB}; a few MiB: the
+                connections' cost dominates)
 As root; builds its own lab of network namespaces and removes it at the end. Prints medians per path and
 their ratios (onehost ÷ peer; for latency lower is better), CPU, the gateway's kernel vs user-space split
 per routing function, and machine lines: bench <row> onehost=… kernel=… haproxy=… ratio_kernel=…
@@ -93,10 +97,20 @@ const PAUSE_MS = 500;
  * each connection by its client port (Maglev) can split them over nodes ("unable to connect stream").
  * So: the connection manager (the heavier function, as a balanced service gets) and udp-flow, both
  * restricted to n1, the node the other two paths reach too. With `ipv6` the outside also gets the IPv6
- * cluster address (the same entries serve it). Throws when the config has no `entries:`.
+ * cluster address (the same entries serve it). The heartbeat timers are the shipped ones (the example
+ * config's): the lab's 100/350 ms, set for quick failover tests, took n1 down ten times in one run of 20
+ * parallel 256 MiB copies, whose lost segments cost its heartbeat stream retransmission timeouts.
+ * Throws when the config has no `entries:` or no heartbeat line.
  */
 function benchGatewayYaml(yaml: string, ipv6: boolean): string {
-  const lines = yaml.split('\n').filter((l) => !/^\s*-\s*\{.*\bport:\s*5201\b/.test(l));
+  const shipped = /^\s*heartbeat:.*$/m.exec(readFileSync(SHIPPED_GATEWAY_YAML, 'utf8'))?.[0];
+  const heartbeat = /^\s*heartbeat:.*$/m;
+  if (shipped === undefined || !heartbeat.test(yaml))
+    throw new Error('the lab or the example gateway.yaml has no "heartbeat:" line');
+  const lines = yaml
+    .replace(heartbeat, shipped)
+    .split('\n')
+    .filter((l) => !/^\s*-\s*\{.*\bport:\s*5201\b/.test(l));
   const at = lines.findIndex((l) => /^entries:\s*$/.test(l));
   if (at < 0) throw new Error('the lab gateway.yaml has no "entries:" list');
   lines.splice(
@@ -117,6 +131,9 @@ function benchGatewayYaml(yaml: string, ipv6: boolean): string {
   return lines.join('\n').replace(/^(\s*allow: \[)/m, (_m, head: string) => `${head}203.0.113.10/32, ${six}`);
 }
 
+/** The example configuration operators start from (its heartbeat timers are the bench's). */
+const SHIPPED_GATEWAY_YAML = new URL('../../../infra/etc/gateway.yaml', import.meta.url);
+
 /** The lab's IPv6 cluster address (packages/lab plan.ts), served when an IPv6 workload is chosen. */
 const VIP6 = '2001:db8:113::80';
 
@@ -125,11 +142,12 @@ interface Options {
   seconds: number;
   /** the iperf3 / wrk workloads over the three paths (may be empty) */
   workloads: Workload[];
-  /** run the nfs-read scenario */
   /** the NFS copy scenarios chosen, in order */
   nfs: NfsWay[];
   /** an IPv6 workload is chosen: the lab gets IPv6 and the gateway its IPv6 cluster address */
   ipv6: boolean;
+  /** the size of the file each of the 20 readers copies */
+  readersMib: number;
 }
 
 function options(argv: string[]): Options | undefined {
@@ -139,6 +157,7 @@ function options(argv: string[]): Options | undefined {
       reps: { type: 'string', default: '5' },
       seconds: { type: 'string', default: '3' },
       only: { type: 'string' },
+      'readers-mib': { type: 'string', default: String(PARALLEL_MIB) },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -149,6 +168,9 @@ function options(argv: string[]): Options | undefined {
     throw new Error(`--reps: want 1…50, got ${values.reps}`);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 30)
     throw new Error(`--seconds: want 1…30, got ${values.seconds}`);
+  const readersMib = Number(values['readers-mib']);
+  if (!Number.isInteger(readersMib) || readersMib < 1 || readersMib > 1024)
+    throw new Error(`--readers-mib: want 1…1024, got ${values['readers-mib']}`);
   const ids = values.only?.split(',') ?? [
     ...WORKLOADS.map((w) => w.id),
     NFS_READ_ID,
@@ -166,7 +188,7 @@ function options(argv: string[]): Options | undefined {
   if (ids.includes(NFS_READ_ID)) nfs.push('read');
   if (ids.includes(NFS_WRITE_ID)) nfs.push('write');
   if (ids.includes(NFS_PARALLEL_ID)) nfs.push('read-20');
-  return { reps, seconds, workloads, nfs, ipv6: workloads.some((w) => w.ipv6 === true) };
+  return { reps, seconds, workloads, nfs, readersMib, ipv6: workloads.some((w) => w.ipv6 === true) };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -577,7 +599,9 @@ async function main(argv: string[]): Promise<number> {
       console.error(`bench: ${id} (${o.reps} alternating repetitions)`);
       let text: string;
       try {
-        text = reportNfsRead(await runNfsRead(cluster, o.reps, (line) => console.error(line), way));
+        text = reportNfsRead(
+          await runNfsRead(cluster, o.reps, (line) => console.error(line), way, o.readersMib),
+        );
       } catch (err) {
         text = nfsReadFailed(err, id);
       }

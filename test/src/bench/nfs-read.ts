@@ -17,16 +17,21 @@ import { fmt, median } from './report.js';
 
 export const NFS_READ_ID = 'nfs-read';
 export const NFS_WRITE_ID = 'nfs-write';
-/** 20 readers at once, each copying a smaller file: the aggregate against the same directly. */
+/** 20 readers at once, each copying the same file: the aggregate against the same directly. */
 export const NFS_PARALLEL_ID = 'nfs-read-20';
 export type NfsWay = 'read' | 'write' | 'read-20';
-/** Readers at once in the parallel scenario, and the size of the file each copies. */
+/**
+ * Readers at once in the parallel scenario, and the size of the file each copies by default: the single
+ * copy's, so that the CPU figure is the transfer's. With a few MiB each (`--readers-mib`) it is mostly
+ * the connections' (four per nfs-cp: two portmapper, MOUNT and NFS; the last two held, then handed over).
+ */
 const PARALLEL = 20;
-const PARALLEL_MIB = 32;
+export const PARALLEL_MIB = 256;
 /** The file's size: a direct copy takes well under a second, so every copy fits the 10 s budget. */
 export const NFS_READ_MIB = 256;
-/** Bound of one copy (the 10 s budget of a run, plus room for a slow machine). */
+/** Bound of one copy (the 10 s budget of a run, plus room for a slow machine); of 20 at once, per 32 MiB each. */
 const COPY_TIMEOUT_MS = 15_000;
+const PARALLEL_TIMEOUT_MS_PER_32_MIB = 4_000;
 /** The node and export read: the lab's n1; written: n2, whose export is writable (DEFAULT_NFS). */
 const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2', 'read-20': 'n1' };
 /**
@@ -47,8 +52,7 @@ const SIDES: readonly Side[] = ['direct', 'cluster'];
 interface Copy {
   mbps: number;
   error?: string;
-  /** cluster copies: the gateway's and the node agent's CPU (user + system, in cores) during the copy */
-  /** user + system, and user alone (JavaScript, the addons' own work), in cores */
+  /** cluster copies: the gateway's and the node agent's CPU during the copy, in cores: user + system, and user alone (JavaScript, the addons' own work) */
   cpu?: { gateway: number; agent: number; gatewayUser: number; agentUser: number };
 }
 
@@ -95,6 +99,7 @@ export async function runNfsRead(
   reps: number,
   log: (line: string) => void,
   way: NfsWay = 'read',
+  readersMib = PARALLEL_MIB,
 ): Promise<NfsReadResult> {
   const lab = c.lab;
   const node = NODE[way];
@@ -102,7 +107,11 @@ export async function runNfsRead(
   const reading = way !== 'write';
   const parallel = way === 'read-20' ? PARALLEL : 1;
   const nfs = lab.nfsOf(node);
-  const bytes = (parallel > 1 ? PARALLEL_MIB : NFS_READ_MIB) * 1024 * 1024;
+  const bytes = (parallel > 1 ? readersMib : NFS_READ_MIB) * 1024 * 1024;
+  const timeoutMs =
+    parallel > 1
+      ? Math.max(COPY_TIMEOUT_MS, Math.ceil(readersMib / 32) * PARALLEL_TIMEOUT_MS_PER_32_MIB)
+      : COPY_TIMEOUT_MS;
   const data = randomBytes(bytes);
   const sha = createHash('sha256').update(data).digest('hex');
   await c.waitForMount([node], 'tcp');
@@ -147,13 +156,13 @@ export async function runNfsRead(
           const url = `nfs://${t.server}${result.path}/${reading ? FILE : name}`;
           return lab
             .exec(t.client, 'nfs-cp', reading ? [url, dsts[i]!] : [source, url], {
-              timeoutMs: COPY_TIMEOUT_MS,
+              timeoutMs,
             })
             .then(
               () => null,
               (e: Error) =>
                 /killed/.test(e.message)
-                  ? `nfs-cp ${url} from ${t.client} did not finish within ${COPY_TIMEOUT_MS / 1000} s (killed)`
+                  ? `nfs-cp ${url} from ${t.client} did not finish within ${timeoutMs / 1000} s (killed)`
                   : e.message.split('\n')[0]!,
             );
         }),
@@ -244,9 +253,23 @@ export function reportNfsRead(r: NfsReadResult): string {
     for (const e of errors) out.push(`    failed: ${e}`);
   }
   const cpu = r.samples.cluster.flatMap((x) => (x.cpu ? [x.cpu] : []));
+  // user CPU per copy (ms): what a copy costs the processes whatever its length (its connections' share)
+  const perCopy = (user: (c: NonNullable<Copy['cpu']>) => number) =>
+    median(
+      r.samples.cluster.flatMap((x) =>
+        x.cpu && Number.isFinite(x.mbps) ? [(1000 * user(x.cpu) * (r.bytes / 1e6)) / x.mbps] : [],
+      ),
+    );
   if (cpu.length > 0)
     out.push(
       `  CPU during the cluster copies (user + system, % of a core, median): gateway ${fmt(100 * median(cpu.map((x) => x.gateway)), 1)} %, ${r.node}'s agent ${fmt(100 * median(cpu.map((x) => x.agent)), 1)} %; of which user (JavaScript and the addons; the rest is the kernel's, softirq included): gateway ${fmt(100 * median(cpu.map((x) => x.gatewayUser)), 1)} %, agent ${fmt(100 * median(cpu.map((x) => x.agentUser)), 1)} %`,
+      `  user CPU per copy (ms, median): gateway ${fmt(
+        perCopy((c) => c.gatewayUser),
+        1,
+      )}, agent ${fmt(
+        perCopy((c) => c.agentUser),
+        1,
+      )}`,
     );
   if (r.spliceCounters !== undefined)
     out.push(

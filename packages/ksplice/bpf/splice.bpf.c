@@ -7,12 +7,15 @@
 //                                      destination port → the node port, mark → the node's route.
 // Every field is patched with an incremental checksum update (RFC 1624) through bpf_l4_csum_replace,
 // which leaves a partial checksum (CHECKSUM_PARTIAL: none of these fields is in the pseudo header) alone,
-// so TSO/GRO super-packets are rewritten once and stay whole.
+// so TSO/GRO super-packets are rewritten once and stay whole. IPv4 flows are in ks_node and ks_gw, IPv6
+// flows (a fixed 40-byte header followed by TCP; a segment with extension headers stays on the user-space
+// path) in ks_node6 and ks_gw6: the same values, 16-byte addresses in the keys.
 // The map layouts are mirrored in src/maps.ts: change both together.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_endian.h>
@@ -64,12 +67,39 @@ struct gw_val {
   __u64 packets;
 };
 
+struct node6_key {
+  __u8 client[16];
+  __u8 cluster[16];
+  __be16 client_port;
+  __be16 node_port;
+};
+
+struct gw6_key {
+  __u8 client[16];
+  __be16 client_port;
+  __be16 cluster_port;
+};
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
   __type(key, struct node_key);
   __type(value, struct node_val);
 } ks_node SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct node6_key);
+  __type(value, struct node_val);
+} ks_node6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct gw6_key);
+  __type(value, struct gw_val);
+} ks_gw6 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -127,11 +157,21 @@ static __always_inline int patch16(struct __sk_buff *skb, __u32 tcp, __u32 at, _
 
 // tcp_at parses IPv4 + TCP (no fragments) and returns the TCP header's offset, or 0.
 static __always_inline __u32 tcp_at(struct __sk_buff *skb, struct iphdr *ip, struct tcphdr *th) {
-  if (skb->protocol != bpf_htons(ETH_P_IP)) return 0;
   if (bpf_skb_load_bytes(skb, L3, ip, sizeof(*ip))) return 0;
   if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_TCP) return 0;
   if (ip->frag_off & bpf_htons(0x3fff)) return 0; // MF or an offset: not a whole segment
   __u32 tcp = L3 + ip->ihl * 4;
+  if (bpf_skb_load_bytes(skb, tcp, th, sizeof(*th))) return 0;
+  if (th->doff < 5) return 0;
+  return tcp;
+}
+
+// tcp6_at parses IPv6 + TCP, TCP right after the fixed header (RFC 8200 §3: Next Header 6), and returns
+// the TCP header's offset, or 0.
+static __always_inline __u32 tcp6_at(struct __sk_buff *skb, struct ipv6hdr *ip, struct tcphdr *th) {
+  if (bpf_skb_load_bytes(skb, L3, ip, sizeof(*ip))) return 0;
+  if (ip->version != 6 || ip->nexthdr != IPPROTO_TCP) return 0;
+  __u32 tcp = L3 + sizeof(*ip);
   if (bpf_skb_load_bytes(skb, tcp, th, sizeof(*th))) return 0;
   if (th->doff < 5) return 0;
   return tcp;
@@ -183,35 +223,23 @@ static __always_inline int scan_options(struct __sk_buff *skb, __u32 tcp, __u32 
   return 1;
 }
 
-SEC("tc")
-int ks_node_out(struct __sk_buff *skb) {
-  if (skb->mark != KSPLICE_MARK) return TC_ACT_OK;
-  struct iphdr ip;
-  struct tcphdr th;
-  __u32 tcp = tcp_at(skb, &ip, &th);
-  if (tcp == 0) return TC_ACT_OK;
-  struct node_key k = {
-      .client = ip.daddr, .cluster = ip.saddr, .client_port = th.dest, .node_port = th.source};
-  struct node_val *v = bpf_map_lookup_elem(&ks_node, &k);
-  if (!v) {
-    count(ST_NODE_NO_FLOW);
-    return TC_ACT_OK;
-  }
+// shift_node rewrites one node → client segment of the flow `v` (the node's program).
+static __always_inline int shift_node(struct __sk_buff *skb, __u32 tcp, struct tcphdr *th, struct node_val *v) {
   __u32 s_off = v->s_off, ts_off = v->ts_off;
   __be16 cport = v->cluster_port;
   __u8 nws = v->node_wscale, gws = v->gw_wscale;
   __sync_fetch_and_add(&v->packets, 1);
   if (patch32(skb, tcp, 4, -s_off)) return TC_ACT_SHOT;
-  if (patch16(skb, tcp, 0, th.source, cport)) return TC_ACT_SHOT;
+  if (patch16(skb, tcp, 0, th->source, cport)) return TC_ACT_SHOT;
   if (nws != gws) {
     // RFC 7323 §2.3: the window field is scaled by the sender's shift; the client expects the gateway's.
-    __u32 w = ((__u32)bpf_ntohs(th.window) << (nws & 15)) >> (gws & 15);
+    __u32 w = ((__u32)bpf_ntohs(th->window) << (nws & 15)) >> (gws & 15);
     if (w > 0xffff) w = 0xffff;
-    if (patch16(skb, tcp, 14, th.window, bpf_htons((__u16)w))) return TC_ACT_SHOT;
+    if (patch16(skb, tcp, 14, th->window, bpf_htons((__u16)w))) return TC_ACT_SHOT;
   }
-  if (ts_off != 0 && th.doff > 5) {
+  if (ts_off != 0 && th->doff > 5) {
     struct opt_scan s = {};
-    if (scan_options(skb, tcp, th.doff, &s) && s.ts != 0 && patch32(skb, tcp, s.ts + 2, ts_off))
+    if (scan_options(skb, tcp, th->doff, &s) && s.ts != 0 && patch32(skb, tcp, s.ts + 2, ts_off))
       return TC_ACT_SHOT; // TSval
   }
   // Shifted once: a stacked device below this one (a VLAN's parent, a bond's slave) must not shift it again.
@@ -221,26 +249,45 @@ int ks_node_out(struct __sk_buff *skb) {
 }
 
 SEC("tc")
-int ks_gw_in(struct __sk_buff *skb) {
-  // Marked already: shifted on the device below this one (stacked devices see a packet twice).
-  if (skb->mark != 0) return TC_ACT_OK;
-  struct iphdr ip;
+int ks_node_out(struct __sk_buff *skb) {
+  if (skb->mark != KSPLICE_MARK) return TC_ACT_OK;
   struct tcphdr th;
-  __u32 tcp = tcp_at(skb, &ip, &th);
-  if (tcp == 0) return TC_ACT_OK;
-  struct gw_key k = {.client = ip.saddr, .client_port = th.source, .cluster_port = th.dest};
-  struct gw_val *v = bpf_map_lookup_elem(&ks_gw, &k);
-  if (!v) return TC_ACT_OK;
-  // FIN, SYN and RST stay on the user-space path, which tracks the end of the flow.
-  if (((__u8 *)&th)[13] & CTL_FLAGS) return TC_ACT_OK;
+  struct node_val *v = 0;
+  __u32 tcp = 0;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) {
+    struct iphdr ip;
+    tcp = tcp_at(skb, &ip, &th);
+    if (tcp == 0) return TC_ACT_OK;
+    struct node_key k = {
+        .client = ip.daddr, .cluster = ip.saddr, .client_port = th.dest, .node_port = th.source};
+    v = bpf_map_lookup_elem(&ks_node, &k);
+  } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr ip;
+    tcp = tcp6_at(skb, &ip, &th);
+    if (tcp == 0) return TC_ACT_OK;
+    struct node6_key k = {.client_port = th.dest, .node_port = th.source};
+    __builtin_memcpy(k.client, &ip.daddr, 16);
+    __builtin_memcpy(k.cluster, &ip.saddr, 16);
+    v = bpf_map_lookup_elem(&ks_node6, &k);
+  } else
+    return TC_ACT_OK;
+  if (!v) {
+    count(ST_NODE_NO_FLOW);
+    return TC_ACT_OK;
+  }
+  return shift_node(skb, tcp, &th, v);
+}
+
+// shift_gw rewrites one client → node segment of the flow `v` and marks it to its node (the gateway's).
+static __always_inline int shift_gw(struct __sk_buff *skb, __u32 tcp, struct tcphdr *th, struct gw_val *v) {
   __u32 s_off = v->s_off, ts_off = v->ts_off, mark = v->mark;
   __be16 nport = v->node_port;
   __sync_fetch_and_add(&v->packets, 1);
-  if (th.ack && patch32(skb, tcp, 8, s_off)) return TC_ACT_SHOT;
-  if (patch16(skb, tcp, 2, th.dest, nport)) return TC_ACT_SHOT;
-  if (th.doff > 5) {
+  if (th->ack && patch32(skb, tcp, 8, s_off)) return TC_ACT_SHOT;
+  if (patch16(skb, tcp, 2, th->dest, nport)) return TC_ACT_SHOT;
+  if (th->doff > 5) {
     struct opt_scan s = {};
-    if (scan_options(skb, tcp, th.doff, &s)) {
+    if (scan_options(skb, tcp, th->doff, &s)) {
       if (s.ts != 0 && ts_off != 0 && patch32(skb, tcp, s.ts + 6, -ts_off)) return TC_ACT_SHOT; // TSecr
       // RFC 2018 §3: blocks of left and right edges, in the node's numbering after the shift.
       __u32 edges = (s.sack_len - 2) / 4;
@@ -251,6 +298,34 @@ int ks_gw_in(struct __sk_buff *skb) {
   skb->mark = mark;
   count(ST_GW_SHIFTED);
   return TC_ACT_OK;
+}
+
+SEC("tc")
+int ks_gw_in(struct __sk_buff *skb) {
+  // Marked already: shifted on the device below this one (stacked devices see a packet twice).
+  if (skb->mark != 0) return TC_ACT_OK;
+  struct tcphdr th;
+  struct gw_val *v = 0;
+  __u32 tcp = 0;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) {
+    struct iphdr ip;
+    tcp = tcp_at(skb, &ip, &th);
+    if (tcp == 0) return TC_ACT_OK;
+    struct gw_key k = {.client = ip.saddr, .client_port = th.source, .cluster_port = th.dest};
+    v = bpf_map_lookup_elem(&ks_gw, &k);
+  } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr ip;
+    tcp = tcp6_at(skb, &ip, &th);
+    if (tcp == 0) return TC_ACT_OK;
+    struct gw6_key k = {.client_port = th.source, .cluster_port = th.dest};
+    __builtin_memcpy(k.client, &ip.saddr, 16);
+    v = bpf_map_lookup_elem(&ks_gw6, &k);
+  } else
+    return TC_ACT_OK;
+  if (!v) return TC_ACT_OK;
+  // FIN, SYN and RST stay on the user-space path, which tracks the end of the flow.
+  if (((__u8 *)&th)[13] & CTL_FLAGS) return TC_ACT_OK;
+  return shift_gw(skb, tcp, &th, v);
 }
 
 char LICENSE[] SEC("license") = "GPL";

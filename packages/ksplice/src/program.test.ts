@@ -4,17 +4,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap } from '@onehost/kernel';
-import { checksum, Ipv4View, parseIpv4, pseudoHeaderSum, TcpView } from '@onehost/wire';
+import {
+  checksum,
+  fold,
+  Ipv4View,
+  parseIpv4,
+  parseIpv6,
+  pseudoHeaderSum,
+  pseudoHeaderSum6,
+  sum16,
+  TcpView,
+} from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  encodeGateway6Key,
   encodeGatewayKey,
   encodeGatewayValue,
+  encodeNode6Key,
   encodeNodeKey,
   encodeNodeValue,
   GW_KEY_SIZE,
   GW_VALUE_SIZE,
+  GW6_KEY_SIZE,
   NODE_KEY_SIZE,
   NODE_VALUE_SIZE,
+  NODE6_KEY_SIZE,
 } from './maps.js';
 
 // The programs themselves, run by the kernel on crafted frames (BPF_PROG_TEST_RUN through `bpftool prog
@@ -25,6 +39,8 @@ const OBJECT = fileURLToPath(new URL('../dist/splice.bpf.o', import.meta.url));
 const KSPLICE_MARK = 0x6f6b;
 const CLIENT = parseIpv4('203.0.113.7');
 const VIP = parseIpv4('203.0.113.80');
+const CLIENT6 = parseIpv6('2001:db8:113::7');
+const VIP6 = parseIpv6('2001:db8:113::80');
 
 interface Opt {
   /** bytes before the timestamps option (NOPs), to put it at an odd offset */
@@ -33,10 +49,13 @@ interface Opt {
   sack?: Array<[number, number]>;
 }
 
-/** frame builds Ethernet + IPv4 + TCP with the options asked for and right checksums. */
+/**
+ * frame builds Ethernet + IPv4 + TCP (numeric addresses) or Ethernet + IPv6 + TCP (16-byte ones) with the
+ * options asked for and right checksums.
+ */
 function frame(o: {
-  src: number;
-  dst: number;
+  src: number | Uint8Array;
+  dst: number | Uint8Array;
   sport: number;
   dport: number;
   seq: number;
@@ -54,19 +73,31 @@ function frame(o: {
     for (const [l, r] of o.opt.sack) opts.push(...be32(l), ...be32(r));
   }
   while (opts.length % 4 !== 0) opts.push(0);
+  const v6 = typeof o.src !== 'number';
+  const ipLen = v6 ? 40 : 20;
   const tcpLen = 20 + opts.length + 100;
-  const f = new Uint8Array(14 + 20 + tcpLen);
+  const f = new Uint8Array(14 + ipLen + tcpLen);
   const v = new DataView(f.buffer);
-  v.setUint16(12, 0x0800);
   const ip = 14;
-  f[ip] = 0x45;
-  v.setUint16(ip + 2, 20 + tcpLen);
-  f[ip + 8] = 64;
-  f[ip + 9] = 6;
-  v.setUint32(ip + 12, o.src);
-  v.setUint32(ip + 16, o.dst);
-  v.setUint16(ip + 10, checksum(f, ip, 20));
-  const t = ip + 20;
+  if (typeof o.src === 'number' && typeof o.dst === 'number') {
+    v.setUint16(12, 0x0800);
+    f[ip] = 0x45;
+    v.setUint16(ip + 2, 20 + tcpLen);
+    f[ip + 8] = 64;
+    f[ip + 9] = 6;
+    v.setUint32(ip + 12, o.src);
+    v.setUint32(ip + 16, o.dst);
+    v.setUint16(ip + 10, checksum(f, ip, 20));
+  } else if (typeof o.src !== 'number' && typeof o.dst !== 'number') {
+    v.setUint16(12, 0x86dd);
+    f[ip] = 0x60;
+    v.setUint16(ip + 4, tcpLen);
+    f[ip + 6] = 6; // RFC 8200 §3: Next Header TCP, no extension headers
+    f[ip + 7] = 64;
+    f.set(o.src, ip + 8);
+    f.set(o.dst, ip + 24);
+  } else throw new Error('both addresses of one family');
+  const t = ip + ipLen;
   v.setUint16(t, o.sport);
   v.setUint16(t + 2, o.dport);
   v.setUint32(t + 4, o.seq >>> 0);
@@ -76,8 +107,22 @@ function frame(o: {
   v.setUint16(t + 14, o.window);
   f.set(opts, t + 20);
   for (let i = t + 20 + opts.length; i < f.length; i++) f[i] = i & 255;
-  v.setUint16(t + 16, checksum(f, t, tcpLen, pseudoHeaderSum(o.src, o.dst, 6, tcpLen)));
+  const pseudo =
+    typeof o.src === 'number' && typeof o.dst === 'number'
+      ? pseudoHeaderSum(o.src, o.dst, 6, tcpLen)
+      : pseudoHeaderSum6(f, ip + 8, ip + 24, 6, tcpLen);
+  v.setUint16(t + 16, checksum(f, t, tcpLen, pseudo));
   return f;
+}
+
+/** parse6 reads back a frame6 segment: its TCP header and whether its checksum holds (RFC 8200 §8.1). */
+function parse6(f: Uint8Array) {
+  const at = 14 + 40;
+  const len = f.length - at;
+  const t = new TcpView();
+  expect(t.bind(f, at, len)).toBe(0);
+  const ok = fold(sum16(f, at, len, pseudoHeaderSum6(f, 14 + 8, 14 + 24, 6, len))) === 0xffff;
+  return { t, ok, v: new DataView(f.buffer, f.byteOffset) };
 }
 
 function parse(f: Uint8Array) {
@@ -94,6 +139,8 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
   let fs: string;
   let node: BpfMap;
   let gw: BpfMap;
+  let node6: BpfMap;
+  let gw6: BpfMap;
 
   function run(prog: string, data: Uint8Array, mark = 0): { ret: number; out: Uint8Array } {
     const inFile = join(dir, 'in');
@@ -144,10 +191,14 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
     ]);
     node = BpfMap.open(join(fs, 'maps', 'ks_node'), NODE_KEY_SIZE, NODE_VALUE_SIZE);
     gw = BpfMap.open(join(fs, 'maps', 'ks_gw'), GW_KEY_SIZE, GW_VALUE_SIZE);
+    node6 = BpfMap.open(join(fs, 'maps', 'ks_node6'), NODE6_KEY_SIZE, NODE_VALUE_SIZE);
+    gw6 = BpfMap.open(join(fs, 'maps', 'ks_gw6'), GW6_KEY_SIZE, GW_VALUE_SIZE);
   });
   afterAll(() => {
     node?.close();
     gw?.close();
+    node6?.close();
+    gw6?.close();
     if (dir !== undefined) {
       execFileSync('umount', [fs]);
       rmSync(dir, { recursive: true, force: true });
@@ -280,5 +331,89 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
       });
       expect(run('ks_gw_in', f).out).toEqual(f);
     }
+  });
+  it('IPv6, node → client: the same shift from ks_node6; checksum still right', () => {
+    const flow = { ...nodeFlow, clientAddr: CLIENT6, clusterAddr: VIP6 };
+    node6.update(
+      encodeNode6Key(flow, new Uint8Array(NODE6_KEY_SIZE)),
+      encodeNodeValue(flow, new Uint8Array(NODE_VALUE_SIZE)),
+    );
+    const f = frame({
+      src: VIP6,
+      dst: CLIENT6,
+      sport: 20050,
+      dport: 40000,
+      seq: 5,
+      ack: 77,
+      flags: 0x18,
+      window: 1000,
+      opt: { pad: 1, ts: [500, 600] },
+    });
+    const { ret, out } = run('ks_node_out', f, KSPLICE_MARK);
+    expect(ret).toBe(0);
+    const { t, ok, v } = parse6(out);
+    expect([t.srcPort, t.dstPort, t.seq, t.ack, t.window]).toEqual([
+      20048,
+      40000,
+      (5 - 0x10000005) >>> 0,
+      77,
+      250,
+    ]);
+    const at = 14 + 40 + 20 + 1;
+    expect([v.getUint32(at + 2), v.getUint32(at + 6)]).toEqual([(500 - 1000) >>> 0, 600]);
+    expect(ok).toBe(true);
+    expect(out.subarray(0, 54)).toEqual(f.subarray(0, 54)); // Ethernet and IPv6 headers untouched
+    // the IPv4 flow of the same ports is another flow: an IPv6 segment of a client not in ks_node6 passes
+    const stranger = frame({
+      src: VIP6,
+      dst: parseIpv6('2001:db8:113::8'),
+      sport: 20050,
+      dport: 40000,
+      seq: 5,
+      ack: 77,
+      flags: 0x10,
+      window: 1000,
+      opt: { pad: 2 },
+    });
+    expect(run('ks_node_out', stranger, KSPLICE_MARK).out).toEqual(stranger);
+  });
+
+  it('IPv6, client → node: ack and SACK edges += sOff, TSecr −= tsOff, node port; extension headers left alone', () => {
+    const flow = { ...gwFlow, clientAddr: CLIENT6 };
+    gw6.update(
+      encodeGateway6Key(flow, new Uint8Array(GW6_KEY_SIZE)),
+      encodeGatewayValue(flow, new Uint8Array(GW_VALUE_SIZE)),
+    );
+    const sack: Array<[number, number]> = [[100, 200]];
+    const seg = {
+      src: CLIENT6,
+      dst: VIP6,
+      sport: 40000,
+      dport: 2049,
+      seq: 9,
+      ack: 1000,
+      flags: 0x10,
+      window: 500,
+      opt: { pad: 2, ts: [700, 800] as [number, number], sack },
+    };
+    const f = frame(seg);
+    const { ret, out } = run('ks_gw_in', f);
+    expect(ret).toBe(0);
+    const { t, ok, v } = parse6(out);
+    expect([t.srcPort, t.dstPort, t.seq, t.ack]).toEqual([40000, 2050, 9, (1000 + 0x7ffffff0) >>> 0]);
+    const ts = 14 + 40 + 20 + 2;
+    expect([v.getUint32(ts + 2), v.getUint32(ts + 6)]).toEqual([700, 800 - 33]);
+    expect([v.getUint32(ts + 12), v.getUint32(ts + 16)]).toEqual([
+      (100 + 0x7ffffff0) >>> 0,
+      (200 + 0x7ffffff0) >>> 0,
+    ]);
+    expect(ok).toBe(true);
+    // a Destination Options header before TCP (RFC 8200 §4.6): not parsed here, left to user space
+    const ext = frame(seg);
+    ext[14 + 6] = 60;
+    expect(run('ks_gw_in', ext).out).toEqual(ext);
+    // SYN, FIN and RST of an IPv6 flow stay with user space too
+    const fin = frame({ ...seg, flags: 0x11 });
+    expect(run('ks_gw_in', fin).out).toEqual(fin);
   });
 });

@@ -44,7 +44,7 @@ describe('announcer', () => {
     // armed with the withdrawal, once
     await a.announce();
     expect(g.armed).toHaveLength(1);
-    expect(g.armed[0]?.at(-1)).toBe('no network 203.0.113.80/32');
+    expect(g.armed[0]?.at(-3)).toBe('no network 203.0.113.80/32');
     expect(calls[0]).toEqual([
       '--vty_socket',
       '/run/frr-gw',
@@ -56,10 +56,12 @@ describe('announcer', () => {
       'address-family ipv4 unicast',
       '-c',
       'network 203.0.113.80/32',
+      '-c',
+      'exit-address-family',
     ]);
     await a.withdraw();
     expect(a.state()).toBe('withdrawn');
-    expect(calls.at(-1)?.at(-1)).toBe('no network 203.0.113.80/32');
+    expect(calls.at(-1)?.at(-3)).toBe('no network 203.0.113.80/32');
     expect(g.disarmed).toBe(1);
   });
 
@@ -88,7 +90,7 @@ describe('announcer', () => {
     expect(n).toBe(1);
   });
 
-  it('off without announce; IPv4 cluster addresses only', () => {
+  it('off without announce; both families, each in its own address family', () => {
     const text = `
 name: gw
 outside: { interfaces: [eth0] }
@@ -114,7 +116,14 @@ clusterAddresses: [{ network: outside, address: 203.0.113.80 }, { network: outsi
     return a
       .announce()
       .then(() =>
-        expect(calls[0]?.filter((x) => x.startsWith('network'))).toEqual(['network 203.0.113.80/32']),
+        expect(calls[0]?.filter((x) => x !== '-c').slice(4)).toEqual([
+          'address-family ipv4 unicast',
+          'network 203.0.113.80/32',
+          'exit-address-family',
+          'address-family ipv6 unicast',
+          'network 2001:db8::80/128',
+          'exit-address-family',
+        ]),
       );
   });
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { GatewayConfig } from './config.js';
 
 /**
@@ -88,8 +89,8 @@ export const OFF: Announcer = {
 };
 
 /**
- * BgpAnnouncer adds and removes `network <address>/32` in bgpd's `router bgp <asn>` through vtysh.
- * Calls are applied one after the other in the order made.
+ * BgpAnnouncer adds and removes `network <address>/32` (IPv6: `/128`, in the IPv6 unicast address family)
+ * in bgpd's `router bgp <asn>` through vtysh. Calls are applied one after the other in the order made.
  */
 export class BgpAnnouncer implements Announcer {
   private current: 'announced' | 'withdrawn' = 'withdrawn';
@@ -102,7 +103,7 @@ export class BgpAnnouncer implements Announcer {
 
   constructor(
     private readonly cfg: NonNullable<GatewayConfig['announce']>,
-    /** the IPv4 cluster addresses (IPv6 ones are not announced yet: the sessions are IPv4) */
+    /** the cluster addresses, either family */
     private readonly addresses: string[],
     private readonly log: Log,
     private readonly exec: Exec = execVtysh,
@@ -158,11 +159,20 @@ export class BgpAnnouncer implements Announcer {
   }
 
   private vtyshArgs(remove: boolean): string[] {
+    const family = (af: 'ipv4' | 'ipv6', bits: number, list: string[]) =>
+      list.length === 0
+        ? []
+        : [
+            `address-family ${af} unicast`,
+            ...list.map((a) => `${remove ? 'no ' : ''}network ${a}/${bits}`),
+            'exit-address-family',
+          ];
     const cmds = [
       'configure terminal',
       `router bgp ${this.cfg.asn}`,
-      'address-family ipv4 unicast',
-      ...this.addresses.map((a) => `${remove ? 'no ' : ''}network ${a}/32`),
+      ...family('ipv4', 32, this.addresses.filter((a) => isIPv4(a))),
+      // RFC 4760 multiprotocol NLRI: over an IPv4 session too, with the link's IPv6 address as next hop
+      ...family('ipv6', 128, this.addresses.filter((a) => isIPv6(a))),
     ];
     return ['--vty_socket', this.cfg.vtySocket, ...cmds.flatMap((c) => ['-c', c])];
   }
@@ -175,7 +185,7 @@ export class BgpAnnouncer implements Announcer {
   }
 }
 
-/** makeAnnouncer: OFF without `announce`, else a BgpAnnouncer of the IPv4 cluster addresses. */
+/** makeAnnouncer: OFF without `announce`, else a BgpAnnouncer of the cluster addresses (both families). */
 export function makeAnnouncer(
   cfg: GatewayConfig,
   log: Log,
@@ -185,6 +195,6 @@ export function makeAnnouncer(
   if (cfg.announce === null) return OFF;
   const addresses = cfg.switch.clusterAddresses
     .map((c) => String((c as { address?: unknown }).address ?? ''))
-    .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
+    .filter((a) => isIPv4(a) || isIPv6(a));
   return new BgpAnnouncer(cfg.announce, addresses, log, exec, startGuard);
 }

@@ -1,3 +1,4 @@
+export { type Announcer, BgpAnnouncer } from './announce.js';
 export { GatewaySwitch } from './backend.js';
 export { buildSwitchDoc, GATEWAY_NODE_ID, namesInEntries, type SwitchDoc } from './cluster-doc.js';
 export { ConfigError, type GatewayConfig, loadGatewayConfig, parseGatewayConfig } from './config.js';

@@ -36,7 +36,10 @@ export interface RouterBgpOptions {
   routerId: string;
   /** the gateway hosts */
   peers: BgpPeer[];
-  /** prefixes (CIDR) the router accepts from the gateways, with `le 32`: the cluster addresses' range */
+  /**
+   * prefixes (CIDR) the router accepts from the gateways, with `le 32` (IPv6: `le 128`, in the IPv6
+   * unicast family of the same sessions): the cluster addresses' range
+   */
   accept: string[];
   /** ECMP paths per prefix (default 16) */
   maximumPaths?: number;
@@ -48,7 +51,7 @@ export interface GatewayBgpOptions {
   asn: number;
   routerId: string;
   router: BgpPeer;
-  /** prefixes (CIDR) it may announce, `le 32`: the cluster addresses (the gateway adds `network`s) */
+  /** prefixes (CIDR, either family) it may announce: the cluster addresses (the gateway adds `network`s) */
   announce: string[];
   bfd?: BfdTimers;
 }
@@ -79,17 +82,40 @@ function neighbour(p: BgpPeer): string[] {
   ];
 }
 
-function prefixList(name: string, cidrs: string[]): string[] {
-  return cidrs.map((c, i) => `ip prefix-list ${name} seq ${(i + 1) * 5} permit ${c} le 32`);
+const isV6 = (cidr: string) => cidr.includes(':');
+
+/**
+ * matching: prefix lists `name` (IPv4, `le 32`) and `name6` (IPv6, `le 128`) of `cidrs`, and route map
+ * `map` permitting what they list (one clause per family).
+ */
+function matching(name: string, map: string, cidrs: string[]): string[] {
+  const v6 = cidrs.filter(isV6);
+  return [
+    ...cidrs.filter((c) => !isV6(c)).map((c, i) => `ip prefix-list ${name} seq ${(i + 1) * 5} permit ${c} le 32`),
+    ...v6.map((c, i) => `ipv6 prefix-list ${name}6 seq ${(i + 1) * 5} permit ${c} le 128`),
+    `route-map ${map} permit 10`,
+    ` match ip address prefix-list ${name}`,
+    'exit',
+    ...(v6.length > 0 ? [`route-map ${map} permit 20`, ` match ipv6 address prefix-list ${name}6`, 'exit'] : []),
+  ];
+}
+
+/**
+ * families: the sessions' address families, each with `lines` (IPv6 too when `ipv6`: RFC 4760 NLRI over
+ * the IPv4 sessions; FRR takes the link's global IPv6 address as the next hop).
+ */
+function families(ipv6: boolean, lines: (af: 'ipv4' | 'ipv6') => string[]): string[] {
+  return (['ipv4', ...(ipv6 ? ['ipv6' as const] : [])] as const).flatMap((af) => [
+    ` address-family ${af} unicast`,
+    ...lines(af),
+    ' exit-address-family',
+  ]);
 }
 
 /** routerConfig: eBGP to every gateway host with BFD, ECMP over them, only cluster prefixes taken. */
 export function routerConfig(o: RouterBgpOptions): FrrConfig {
   const bgpd = [
-    ...prefixList('CLUSTER', o.accept),
-    'route-map FROM-GATEWAY permit 10',
-    ' match ip address prefix-list CLUSTER',
-    'exit',
+    ...matching('CLUSTER', 'FROM-GATEWAY', o.accept),
     'route-map TO-GATEWAY deny 10',
     'exit',
     `router bgp ${o.asn}`,
@@ -97,13 +123,14 @@ export function routerConfig(o: RouterBgpOptions): FrrConfig {
     // each gateway host has its own AS: paths differ only in that AS, and are still equal
     ' bgp bestpath as-path multipath-relax',
     ...o.peers.flatMap(neighbour),
-    ' address-family ipv4 unicast',
-    `  maximum-paths ${o.maximumPaths ?? 16}`,
-    ...o.peers.flatMap((p) => [
-      `  neighbor ${p.address} route-map FROM-GATEWAY in`,
-      `  neighbor ${p.address} route-map TO-GATEWAY out`,
+    ...families(o.accept.some(isV6), (af) => [
+      `  maximum-paths ${o.maximumPaths ?? 16}`,
+      ...o.peers.flatMap((p) => [
+        ...(af === 'ipv6' ? [`  neighbor ${p.address} activate`] : []),
+        `  neighbor ${p.address} route-map FROM-GATEWAY in`,
+        `  neighbor ${p.address} route-map TO-GATEWAY out`,
+      ]),
     ]),
-    ' exit-address-family',
     'exit',
     '',
   ].join('\n');
@@ -118,11 +145,9 @@ export function routerConfig(o: RouterBgpOptions): FrrConfig {
  * (apps/gateway announce.ts), and only cluster prefixes; takes no routes from the router.
  */
 export function gatewayHostConfig(o: GatewayBgpOptions): FrrConfig {
+  const r = o.router.address;
   const bgpd = [
-    ...prefixList('CLUSTER', o.announce),
-    'route-map TO-ROUTER permit 10',
-    ' match ip address prefix-list CLUSTER',
-    'exit',
+    ...matching('CLUSTER', 'TO-ROUTER', o.announce),
     'route-map FROM-ROUTER deny 10',
     'exit',
     `router bgp ${o.asn}`,
@@ -130,10 +155,11 @@ export function gatewayHostConfig(o: GatewayBgpOptions): FrrConfig {
     // the gateway decides: a `network` it adds is announced whether or not the RIB holds the prefix
     ' no bgp network import-check',
     ...neighbour(o.router),
-    ' address-family ipv4 unicast',
-    `  neighbor ${o.router.address} route-map TO-ROUTER out`,
-    `  neighbor ${o.router.address} route-map FROM-ROUTER in`,
-    ' exit-address-family',
+    ...families(o.announce.some(isV6), (af) => [
+      ...(af === 'ipv6' ? [`  neighbor ${r} activate`] : []),
+      `  neighbor ${r} route-map TO-ROUTER out`,
+      `  neighbor ${r} route-map FROM-ROUTER in`,
+    ]),
     'exit',
     '',
   ].join('\n');

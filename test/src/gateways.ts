@@ -62,10 +62,22 @@ export class Ecmp {
     return i === 0 ? this.lab.names.gateway : this.gw2Netns;
   }
 
-  /** nextHops lists the router's next hops for the cluster address (empty: not routed). */
-  async nextHops(): Promise<string[]> {
-    const { stdout } = await run('ip', ['-n', this.router, 'route', 'show', `${this.lab.addresses.vip}/32`]);
-    return [...stdout.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
+  /** nextHops lists the router's next hops for the (IPv6: `six`) cluster address (empty: not routed). */
+  async nextHops(six = false): Promise<string[]> {
+    const { stdout } = await run('ip', [
+      '-n',
+      this.router,
+      six ? '-6' : '-4',
+      'route',
+      'show',
+      six ? `${this.lab.addresses.ipv6.vip}/128` : `${this.lab.addresses.vip}/32`,
+    ]);
+    if (!six) return [...stdout.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
+    // IPv6 next hops are the gateway hosts' link-locals (FRR takes them over the global address of a
+    // directly connected peer): named here by the link's gateway end
+    return [...stdout.matchAll(/via \S+ dev (\S+)/g)]
+      .map((m) => GATEWAYS.find((g) => `${g.name}-o` === m[1])?.outside6 ?? `? ${m[1]}`)
+      .sort();
   }
 
   /** rxPackets: what gateway `i`'s outside interface received so far. */
@@ -129,9 +141,16 @@ export function gatewayYaml(yaml: string, i: number, frrDir: string): string {
  * buildEcmp adds the router, the second gateway host and the store to `lab` (see the picture), starts
  * etcd and the three FRR instances (sessions up before it resolves), issues gw2's certificate and
  * writes both gateways' configurations (gateway.yaml, gateway2.yaml in `dir`) from `yaml` (the lab's).
+ * `ipv6` (a lab made with `ipv6`, a `yaml` with the IPv6 cluster address): the router's IPv6 plan too.
  */
-export async function buildEcmp(lab: Lab, ca: ClusterCa, dir: string, yaml: string): Promise<Ecmp> {
-  const layout = await lab.addRouter(2);
+export async function buildEcmp(
+  lab: Lab,
+  ca: ClusterCa,
+  dir: string,
+  yaml: string,
+  ipv6 = false,
+): Promise<Ecmp> {
+  const layout = await lab.addRouter(2, ipv6);
   const e = new Ecmp(lab, layout.router.netns, layout.gateways[1]!.netns, `${lab.prefix}db`);
   await run('ip', ['netns', 'add', e.dbNetns]);
   await sysctls(e.dbNetns, { 'net.ipv6.conf.all.disable_ipv6': 1 });
@@ -153,7 +172,7 @@ export async function buildEcmp(lab: Lab, ca: ClusterCa, dir: string, yaml: stri
       dir: join(lab.runDir, 'etcd'),
     });
     await Promise.all(
-      [...frrConfigs(lab.plan, layout)].map(async ([host, config]) => {
+      [...frrConfigs(lab.plan, layout, ipv6)].map(async ([host, config]) => {
         const netns =
           host === 'r' ? layout.router.netns : layout.gateways.find((g) => g.name === host)!.netns;
         e.frr.set(host, await startFrr(netns, frrDirOf(lab.runDir, host), config));
@@ -170,11 +189,16 @@ export async function buildEcmp(lab: Lab, ca: ClusterCa, dir: string, yaml: stri
 }
 
 /**
- * curls runs `n` HTTP requests to the cluster address from client `host`, each its own connection (a
- * new source port: the router hashes each anew); resolves with how many failed.
+ * curls runs `n` HTTP requests to the cluster address (or `url`) from client `host`, each its own
+ * connection (a new source port: the router hashes each anew); resolves with how many failed.
  */
-export async function curls(cl: Cluster, host: string, n: number): Promise<{ ok: number; failed: number }> {
-  const script = `ok=0; bad=0; for i in $(seq ${n}); do if curl -sS -o /dev/null --max-time 2 http://${cl.vip}/; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo "$ok $bad"`;
+export async function curls(
+  cl: Cluster,
+  host: string,
+  n: number,
+  url = `http://${cl.vip}/`,
+): Promise<{ ok: number; failed: number }> {
+  const script = `ok=0; bad=0; for i in $(seq ${n}); do if curl -gsS -o /dev/null --max-time 2 '${url}'; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo "$ok $bad"`;
   const { stdout } = await cl.lab.exec(host, 'sh', ['-c', script], { timeoutMs: n * 3000 + 5000 });
   const [ok, failed] = stdout.trim().split(' ').map(Number);
   return { ok: ok!, failed: failed! };
@@ -197,7 +221,10 @@ export async function runsOwnTable(cl: Cluster, address: string): Promise<boolea
   return s.appliedVersion > 0 && s.appliedVersion === s.switchVersion;
 }
 
-/** waitNextHops waits until the router has exactly `hops` (sorted) as next hops for the cluster address. */
+/**
+ * waitNextHops waits until the router has exactly `hops` (sorted) as next hops for the cluster address
+ * (IPv6 addresses in `hops`: the IPv6 one).
+ */
 export async function waitNextHops(
   e: Ecmp,
   hops: string[],
@@ -206,7 +233,8 @@ export async function waitNextHops(
 ): Promise<number> {
   const t0 = Date.now();
   const want = [...hops].sort().join(',');
-  await waitFor(async () => (await e.nextHops()).join(',') === want, {
+  const six = hops.some((h) => h.includes(':'));
+  await waitFor(async () => (await e.nextHops(six)).join(',') === want, {
     what: `the router's next hops for the cluster address to be [${want}]`,
     timeoutMs,
     intervalMs,
@@ -235,7 +263,8 @@ export async function startEcmpCluster(
       beforeGateway: async (lab, ca) => {
         await opts.beforeGateway?.(lab, ca);
         const dir = join(lab.runDir, 'onehost');
-        into.ecmp = await buildEcmp(lab, ca, dir, await readFile(join(dir, 'gateway.yaml'), 'utf8'));
+        const yaml = await readFile(join(dir, 'gateway.yaml'), 'utf8');
+        into.ecmp = await buildEcmp(lab, ca, dir, yaml, opts.ipv6 === true);
       },
     });
     const cl = into.cluster;

@@ -170,9 +170,17 @@ export class BgpAnnouncer implements Announcer {
     const cmds = [
       'configure terminal',
       `router bgp ${this.cfg.asn}`,
-      ...family('ipv4', 32, this.addresses.filter((a) => isIPv4(a))),
+      ...family(
+        'ipv4',
+        32,
+        this.addresses.filter((a) => isIPv4(a)),
+      ),
       // RFC 4760 multiprotocol NLRI: over an IPv4 session too, with the link's IPv6 address as next hop
-      ...family('ipv6', 128, this.addresses.filter((a) => isIPv6(a))),
+      ...family(
+        'ipv6',
+        128,
+        this.addresses.filter((a) => isIPv6(a)),
+      ),
     ];
     return ['--vty_socket', this.cfg.vtySocket, ...cmds.flatMap((c) => ['-c', c])];
   }

@@ -91,12 +91,16 @@ const isV6 = (cidr: string) => cidr.includes(':');
 function matching(name: string, map: string, cidrs: string[]): string[] {
   const v6 = cidrs.filter(isV6);
   return [
-    ...cidrs.filter((c) => !isV6(c)).map((c, i) => `ip prefix-list ${name} seq ${(i + 1) * 5} permit ${c} le 32`),
+    ...cidrs
+      .filter((c) => !isV6(c))
+      .map((c, i) => `ip prefix-list ${name} seq ${(i + 1) * 5} permit ${c} le 32`),
     ...v6.map((c, i) => `ipv6 prefix-list ${name}6 seq ${(i + 1) * 5} permit ${c} le 128`),
     `route-map ${map} permit 10`,
     ` match ip address prefix-list ${name}`,
     'exit',
-    ...(v6.length > 0 ? [`route-map ${map} permit 20`, ` match ipv6 address prefix-list ${name}6`, 'exit'] : []),
+    ...(v6.length > 0
+      ? [`route-map ${map} permit 20`, ` match ipv6 address prefix-list ${name}6`, 'exit']
+      : []),
   ];
 }
 

@@ -191,14 +191,15 @@ export class Lab {
   /**
    * addRouter puts a router (203.0.113.1 on the clients' bridge) in front of `gateways` gateway hosts
    * (the lab's own and gw2 …, each with its own link to the router, all on the interconnect): see
-   * router.ts. FRR is the caller's to start (frrConfigs). Recorded before it is built.
+   * router.ts. `ipv6` (a lab made with `ipv6` only): the IPv6 plan too. FRR is the caller's to start
+   * (frrConfigs). Recorded before it is built.
    */
-  async addRouter(gateways: number): Promise<RouterLayout> {
+  async addRouter(gateways: number, ipv6 = false): Promise<RouterLayout> {
     this.assertOpen();
     const layout = routerLayout(this.plan, gateways);
     this.state = { ...this.state, router: layout };
     await writeState(this.state);
-    await buildRouter(this.plan, layout);
+    await buildRouter(this.plan, layout, ipv6);
     return layout;
   }
 

@@ -31,4 +31,24 @@ describe('the router layout', () => {
     expect(g.bgpd).toContain('neighbor 203.0.113.133 route-map FROM-ROUTER in');
     expect(g.bgpd).not.toMatch(/^ *network /m);
   });
+
+  it('FRR with IPv6: the IPv6 cluster address in the IPv6 unicast family of the same sessions, links with /64s', () => {
+    const l = routerLayout(plan, 2);
+    expect(l.gateways.map((g) => [g.router6, g.outside6])).toEqual([
+      ['2001:db8:113:f0::1', '2001:db8:113:f0::2'],
+      ['2001:db8:113:f1::1', '2001:db8:113:f1::2'],
+    ]);
+    const c = frrConfigs(plan, l, true);
+    const r = c.get('r')!.bgpd;
+    expect(r).toContain('ipv6 prefix-list CLUSTER6 seq 5 permit 2001:db8:113::/64 le 128');
+    expect(r).toMatch(/route-map FROM-GATEWAY permit 20\n match ipv6 address prefix-list CLUSTER6/);
+    expect(r).toMatch(
+      / address-family ipv6 unicast\n {2}maximum-paths 16\n {2}neighbor 203\.0\.113\.130 activate/,
+    );
+    const g = c.get('gw2')!.bgpd;
+    expect(g).toContain('ipv6 prefix-list CLUSTER6 seq 5 permit 2001:db8:113::80/128 le 128');
+    expect(g).toContain('  neighbor 203.0.113.133 activate');
+    // without it, IPv4 alone, as before
+    expect(frrConfigs(plan, l).get('r')!.bgpd).not.toContain('ipv6');
+  });
 });

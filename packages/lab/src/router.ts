@@ -14,7 +14,12 @@ import type { LabPlan } from './plan.js';
  * gateway host gets a link of its own to it (the lab's gateway host's outside veth is moved from the
  * bridge into the router) and a route back to the outside through it; every gateway host is on the
  * shared interconnect. FRR configs: eBGP router ↔ each gateway host, BFD 100 ms × 3, maximum-paths;
- * the router hashes ECMP on the 5-tuple. IPv4 only.
+ * the router hashes ECMP on the 5-tuple. With `ipv6` (a lab made with `ipv6`): the router takes the
+ * gateway host's outside IPv6 address (2001:db8:113::1) and answers neighbour discovery for the IPv6
+ * cluster address on the clients' link (proxy NDP: the clients have it on-link), each link to a gateway
+ * host gets a /64 of its own (2001:db8:113:f0::/64 …, router ::1, gateway host ::2; link-locals too,
+ * which FRR takes as the next hops), and the same BGP sessions carry the IPv6 cluster address
+ * (frrConfigs).
  */
 
 export interface RouterGateway {
@@ -23,6 +28,9 @@ export interface RouterGateway {
   /** the gateway host's end of its link to the router, and the router's end */
   outside: string;
   router: string;
+  /** the same link's IPv6 ends (used with `ipv6`) */
+  outside6: string;
+  router6: string;
   inside: string;
   asn: number;
 }
@@ -42,14 +50,16 @@ export function routerLayout(plan: LabPlan, n: number): RouterLayout {
       netns: i === 0 ? plan.gateway.netns : `${plan.prefix}gw${i + 1}`,
       outside: `203.0.113.${130 + 4 * i}`,
       router: `203.0.113.${129 + 4 * i}`,
+      outside6: `2001:db8:113:${(0xf0 + i).toString(16)}::2`,
+      router6: `2001:db8:113:${(0xf0 + i).toString(16)}::1`,
       inside: `198.18.0.${1 + i}`,
       asn: 64601 + i,
     })),
   };
 }
 
-/** frrConfigs: the router's and each gateway host's FRR configuration for `layout`. */
-export function frrConfigs(plan: LabPlan, layout: RouterLayout): Map<string, FrrConfig> {
+/** frrConfigs: the router's and each gateway host's FRR configuration for `layout` (`ipv6`: both families). */
+export function frrConfigs(plan: LabPlan, layout: RouterLayout, ipv6 = false): Map<string, FrrConfig> {
   const configs = new Map<string, FrrConfig>();
   configs.set(
     'r',
@@ -57,7 +67,7 @@ export function frrConfigs(plan: LabPlan, layout: RouterLayout): Map<string, Frr
       asn: layout.router.asn,
       routerId: layout.router.address,
       peers: layout.gateways.map((g) => ({ address: g.outside, asn: g.asn })),
-      accept: [plan.outside.prefix],
+      accept: [plan.outside.prefix, ...(ipv6 ? [`${plan.ipv6.vip.replace(/::[0-9a-f]+$/, '::')}/64`] : [])],
     }),
   );
   for (const g of layout.gateways)
@@ -67,7 +77,7 @@ export function frrConfigs(plan: LabPlan, layout: RouterLayout): Map<string, Frr
         asn: g.asn,
         routerId: g.outside,
         router: { address: g.router, asn: layout.router.asn },
-        announce: [`${plan.vip}/32`],
+        announce: [`${plan.vip}/32`, ...(ipv6 ? [`${plan.ipv6.vip}/128`] : [])],
       }),
     );
   return configs;
@@ -82,10 +92,29 @@ async function sysctls(netns: string, settings: Record<string, string | number>)
 }
 
 /**
- * buildRouter makes the router and the extra gateway hosts of `layout` in lab `plan` (namespaces with
- * the lab's prefix: the lab's cleanup and `down` remove them). Throws when a step fails.
+ * ipv6On turns IPv6 on for `ifaces` of `netns`, without DAD. With a link-local address (EUI-64): Linux
+ * solicits the next hop of a forwarded packet from the interface's link-local (ndisc_send_ns), and
+ * without one sends no solicitation at all (seen: the router's neighbours on the gateway links FAILED).
  */
-export async function buildRouter(plan: LabPlan, layout: RouterLayout): Promise<void> {
+async function ipv6On(netns: string, ifaces: string[]): Promise<void> {
+  await sysctls(
+    netns,
+    Object.fromEntries(
+      ifaces.flatMap((i) => [
+        [`net.ipv6.conf.${i}.addr_gen_mode`, 0],
+        [`net.ipv6.conf.${i}.accept_dad`, 0],
+        [`net.ipv6.conf.${i}.disable_ipv6`, 0],
+      ]),
+    ),
+  );
+}
+
+/**
+ * buildRouter makes the router and the extra gateway hosts of `layout` in lab `plan` (namespaces with
+ * the lab's prefix: the lab's cleanup and `down` remove them); `ipv6` adds the IPv6 plan (see the top).
+ * Throws when a step fails.
+ */
+export async function buildRouter(plan: LabPlan, layout: RouterLayout, ipv6 = false): Promise<void> {
   const r = layout.router.netns;
   const out = plan.outside;
   const ic = plan.interconnect;
@@ -131,6 +160,26 @@ export async function buildRouter(plan: LabPlan, layout: RouterLayout): Promise<
       `route add ${out.prefix} via ${g.router}`,
     ]);
     await sysctls(g.netns, { 'net.ipv4.ip_forward': 1 });
+  }
+  if (ipv6) {
+    const six = plan.ipv6;
+    const links = layout.gateways.map((g) => `${g.name}-o`);
+    await ipv6On(r, ['eth0', ...links]);
+    await ipBatch(r, [
+      `addr add ${six.gateway}/${six.prefixLength} dev eth0 nodad`,
+      ...layout.gateways.map((g) => `addr add ${g.router6}/64 dev ${g.name}-o nodad`),
+      `neigh add proxy ${six.vip} dev eth0`,
+    ]);
+    await sysctls(r, { 'net.ipv6.conf.all.forwarding': 1, 'net.ipv6.conf.eth0.proxy_ndp': 1 });
+    await ipBatch(gw.netns, [`addr del ${six.gateway}/${six.prefixLength} dev ${gw.outsideIface}`]);
+    for (const g of layout.gateways) {
+      const iface = g.netns === gw.netns ? gw.outsideIface : 'eth0';
+      await ipv6On(g.netns, [iface]);
+      await ipBatch(g.netns, [
+        `addr add ${g.outside6}/64 dev ${iface} nodad`,
+        `route add ${six.gateway.replace(/::[0-9a-f]+$/, '::')}/${six.prefixLength} via ${g.router6}`,
+      ]);
+    }
   }
   await sysctls(r, {
     'net.ipv4.ip_forward': 1,

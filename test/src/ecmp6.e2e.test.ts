@@ -25,6 +25,19 @@ const BOTH6 = [G1.outside6, G2.outside6];
 const URL6 = `http://[${VIP6}]/`;
 const started: EcmpCluster = {};
 
+/** linkLocal: the link-local the nodes reach gateway `inside` by (fe80:: and its IPv4 address's 32 bits). */
+const linkLocal = (inside: string) => {
+  const b = inside.split('.').map(Number);
+  return `fe80::${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+};
+
+/** hops6: the next hops of node `n`'s IPv6 default route, sorted. */
+async function hops6(cl: Required<EcmpCluster>['cluster'], n: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-n', cl.lab.host(n).netns, '-6', '-j', 'route', 'show', 'default']);
+  const [r] = JSON.parse(stdout) as { gateway?: string; nexthops?: { gateway: string }[] }[];
+  return (r?.nexthops?.map((h) => h.gateway) ?? (r?.gateway ? [r.gateway] : [])).sort();
+}
+
 describe.skipIf(DATAPATH !== 'kernel')(
   'the IPv6 cluster address through two gateways behind a router',
   () => {
@@ -67,7 +80,7 @@ describe.skipIf(DATAPATH !== 'kernel')(
       await waitNextHops(ecmp, BOTH6, 10_000, 50);
     });
 
-    it('gw2 killed (SIGKILL): IPv6 keep-alive connections the router moves to gw1 keep their node (round robin, shared through conntrackd)', {
+    it('gw2 killed (SIGKILL): IPv6 keep-alive connections the router moves to gw1 keep their node (round robin, shared through conntrackd); the nodes’ IPv6 default routes leave gw2', {
       timeout: 60_000,
     }, async () => {
       const { cluster: cl, ecmp } = started as Required<EcmpCluster>;
@@ -100,6 +113,8 @@ describe.skipIf(DATAPATH !== 'kernel')(
         }
         console.log(`IPv6 keep-alives through gw2 before its kill: ${viaGw2} of ${N}`);
         expect(viaGw2).toBeGreaterThanOrEqual(2);
+        for (const n of ['n1', 'n2'])
+          expect(await hops6(cl, n)).toEqual([linkLocal(G1.inside), linkLocal(G2.inside)].sort());
         const gw2 = ecmp.gw2!;
         process.kill(gw2.pid, 'SIGKILL');
         await gw2.whenExited();
@@ -107,6 +122,21 @@ describe.skipIf(DATAPATH !== 'kernel')(
         const after = await ka.check(N);
         console.log(`IPv6 keep-alives after gw2's kill: ${JSON.stringify(after['80'])}`);
         expect(after['80']).toMatchObject({ same: N, changed: 0, failed: 0 });
+        // gw2 no longer probes: the agents take it out of the nodes' IPv6 default routes too (its host
+        // still forwards here, so the connections above did not need it)
+        const t0 = Date.now();
+        await waitFor(
+          async () => {
+            for (const n of ['n1', 'n2'])
+              if ((await hops6(cl, n)).join() !== linkLocal(G1.inside)) return false;
+            return true;
+          },
+          { what: "the nodes' IPv6 default routes through gw1 alone", timeoutMs: 5000, intervalMs: 20 },
+        );
+        console.log(
+          `the nodes' IPv6 default routes left gw2 ${Date.now() - t0} ms after the keep-alives' check`,
+        );
+        expect((await ka.check(N))['80']).toMatchObject({ same: N, changed: 0, failed: 0 });
       } finally {
         await ka.close();
       }

@@ -217,23 +217,17 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
     gatewayWscale: 9,
   };
 
+  /** nodeSegment: a node → client segment of nodeFlow's ports (from `src`, the cluster address). */
+  const nodeSegment = (src: number | Uint8Array, dst: number | Uint8Array, opt: Opt, flags = 0x18) =>
+    frame({ src, dst, sport: 20050, dport: 40000, seq: 5, ack: 77, flags, window: 1000, opt });
+
   for (const pad of [2, 1]) {
     it(`node → client: seq −= sOff, TSval += tsOff, window rescaled, cluster port; checksum still right (TS option at ${pad === 1 ? 'an odd' : 'an even'} offset)`, () => {
       node.update(
         encodeNodeKey(nodeFlow, new Uint8Array(NODE_KEY_SIZE)),
         encodeNodeValue(nodeFlow, new Uint8Array(NODE_VALUE_SIZE)),
       );
-      const f = frame({
-        src: VIP,
-        dst: CLIENT,
-        sport: 20050,
-        dport: 40000,
-        seq: 5,
-        ack: 77,
-        flags: 0x18,
-        window: 1000,
-        opt: { pad, ts: [500, 600] },
-      });
+      const f = nodeSegment(VIP, CLIENT, { pad, ts: [500, 600] });
       const { ret, out } = run('ks_node_out', f, KSPLICE_MARK);
       expect(ret).toBe(0); // TC_ACT_OK
       const { ip, t } = parse(out);
@@ -249,17 +243,7 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
   }
 
   it('node: a segment without the mark, or of no flow, passes untouched', () => {
-    const f = frame({
-      src: VIP,
-      dst: CLIENT,
-      sport: 20050,
-      dport: 40000,
-      seq: 5,
-      ack: 77,
-      flags: 0x10,
-      window: 1000,
-      opt: { pad: 2, ts: [1, 2] },
-    });
+    const f = nodeSegment(VIP, CLIENT, { pad: 2, ts: [1, 2] }, 0x10);
     expect(run('ks_node_out', f, 0).out).toEqual(f);
     const other = frame({
       src: VIP,
@@ -285,6 +269,10 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
     mark: 0x6f480002,
   };
 
+  /** clientSegment: a client → cluster segment of gwFlow's ports. */
+  const clientSegment = (src: number | Uint8Array, dst: number | Uint8Array, opt: Opt, flags = 0x10) =>
+    frame({ src, dst, sport: 40000, dport: 2049, seq: 9, ack: 1000, flags, window: 500, opt });
+
   it('client → node: ack and SACK edges += sOff, TSecr −= tsOff, node port; checksum still right', () => {
     gw.update(
       encodeGatewayKey(gwFlow, new Uint8Array(GW_KEY_SIZE)),
@@ -294,17 +282,7 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
       [100, 200],
       [0xfffffff0, 0x10],
     ];
-    const f = frame({
-      src: CLIENT,
-      dst: VIP,
-      sport: 40000,
-      dport: 2049,
-      seq: 9,
-      ack: 1000,
-      flags: 0x10,
-      window: 500,
-      opt: { pad: 1, ts: [700, 800], sack },
-    });
+    const f = clientSegment(CLIENT, VIP, { pad: 1, ts: [700, 800], sack });
     const { ret, out } = run('ks_gw_in', f);
     expect(ret).toBe(0);
     const { ip, t, v } = parse(out);
@@ -318,17 +296,7 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
 
   it('client → node: SYN, FIN and RST are left to user space, untouched', () => {
     for (const flags of [0x02, 0x11, 0x04]) {
-      const f = frame({
-        src: CLIENT,
-        dst: VIP,
-        sport: 40000,
-        dport: 2049,
-        seq: 9,
-        ack: 1000,
-        flags,
-        window: 500,
-        opt: { pad: 2 },
-      });
+      const f = clientSegment(CLIENT, VIP, { pad: 2 }, flags);
       expect(run('ks_gw_in', f).out).toEqual(f);
     }
   });
@@ -338,17 +306,7 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
       encodeNode6Key(flow, new Uint8Array(NODE6_KEY_SIZE)),
       encodeNodeValue(flow, new Uint8Array(NODE_VALUE_SIZE)),
     );
-    const f = frame({
-      src: VIP6,
-      dst: CLIENT6,
-      sport: 20050,
-      dport: 40000,
-      seq: 5,
-      ack: 77,
-      flags: 0x18,
-      window: 1000,
-      opt: { pad: 1, ts: [500, 600] },
-    });
+    const f = nodeSegment(VIP6, CLIENT6, { pad: 1, ts: [500, 600] });
     const { ret, out } = run('ks_node_out', f, KSPLICE_MARK);
     expect(ret).toBe(0);
     const { t, ok, v } = parse6(out);
@@ -364,17 +322,7 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
     expect(ok).toBe(true);
     expect(out.subarray(0, 54)).toEqual(f.subarray(0, 54)); // Ethernet and IPv6 headers untouched
     // the IPv4 flow of the same ports is another flow: an IPv6 segment of a client not in ks_node6 passes
-    const stranger = frame({
-      src: VIP6,
-      dst: parseIpv6('2001:db8:113::8'),
-      sport: 20050,
-      dport: 40000,
-      seq: 5,
-      ack: 77,
-      flags: 0x10,
-      window: 1000,
-      opt: { pad: 2 },
-    });
+    const stranger = nodeSegment(VIP6, parseIpv6('2001:db8:113::8'), { pad: 2 }, 0x10);
     expect(run('ks_node_out', stranger, KSPLICE_MARK).out).toEqual(stranger);
   });
 
@@ -385,18 +333,8 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
       encodeGatewayValue(flow, new Uint8Array(GW_VALUE_SIZE)),
     );
     const sack: Array<[number, number]> = [[100, 200]];
-    const seg = {
-      src: CLIENT6,
-      dst: VIP6,
-      sport: 40000,
-      dport: 2049,
-      seq: 9,
-      ack: 1000,
-      flags: 0x10,
-      window: 500,
-      opt: { pad: 2, ts: [700, 800] as [number, number], sack },
-    };
-    const f = frame(seg);
+    const opt: Opt = { pad: 2, ts: [700, 800], sack };
+    const f = clientSegment(CLIENT6, VIP6, opt);
     const { ret, out } = run('ks_gw_in', f);
     expect(ret).toBe(0);
     const { t, ok, v } = parse6(out);
@@ -409,11 +347,11 @@ describe.skipIf(!root)('the tc programs, run by the kernel on crafted segments',
     ]);
     expect(ok).toBe(true);
     // a Destination Options header before TCP (RFC 8200 §4.6): not parsed here, left to user space
-    const ext = frame(seg);
+    const ext = clientSegment(CLIENT6, VIP6, opt);
     ext[14 + 6] = 60;
     expect(run('ks_gw_in', ext).out).toEqual(ext);
     // SYN, FIN and RST of an IPv6 flow stay with user space too
-    const fin = frame({ ...seg, flags: 0x11 });
+    const fin = clientSegment(CLIENT6, VIP6, opt, 0x11);
     expect(run('ks_gw_in', fin).out).toEqual(fin);
   });
 });

@@ -74,7 +74,7 @@ const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] 
                 upload6, download6, http_close6, latency6, udp64_6: the same over IPv6 (the IPv6 cluster address,
                 n1's own IPv6 address on the kernel route, HAProxy on the outside IPv6 address)
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
-                alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
+                (at least 15) alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
                 ${NFS_PARALLEL_ID}: 20 copies of a file from n1 at once, the aggregate; each prints the
                 gateway's and the agent's CPU during the cluster copies, and per copy; any of them
                 starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen

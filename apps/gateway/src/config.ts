@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ETCD_PREFIX } from '@onehost/control';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS, ETCD_PREFIX } from '@onehost/control';
 import { parseCidr, tryParseIpv4 } from '@onehost/wire';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 
@@ -329,8 +329,18 @@ export function parseGatewayConfig(text: string, file = 'gateway.yaml'): Gateway
       hi: r.int(['control', 'portRange', 'hi'], 1024, 65535, 60999),
     },
     blockSize: r.int(['control', 'blockSize'], 16, 32768, 1024),
-    heartbeatIntervalMs: r.int(['control', 'heartbeat', 'intervalMs'], 10, 60_000, 100),
-    heartbeatTimeoutMs: r.int(['control', 'heartbeat', 'timeoutMs'], 20, 600_000, 350),
+    heartbeatIntervalMs: r.int(
+      ['control', 'heartbeat', 'intervalMs'],
+      10,
+      60_000,
+      DEFAULT_HEARTBEAT_INTERVAL_MS,
+    ),
+    heartbeatTimeoutMs: r.int(
+      ['control', 'heartbeat', 'timeoutMs'],
+      20,
+      600_000,
+      DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    ),
   };
   if ((control.portRange.lo ?? 0) > (control.portRange.hi ?? 0))
     r.fail(['control', 'portRange'], 'lo must not be above hi');

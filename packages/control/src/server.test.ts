@@ -52,8 +52,9 @@ describe('join and the store', () => {
         probeUdpPort: 0,
         probeIntervalMs: 0,
       },
-      heartbeatIntervalMs: 100,
-      heartbeatTimeoutMs: 350,
+      // the defaults
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 1000,
       interconnectPrefixes: ['198.18.0.0/15'],
       outsideMtu: 1500,
     });

@@ -46,7 +46,7 @@ export interface ControlServerOptions {
   /** ephemeral range for port blocks (default 32768-60999) and ports per block (default 1024). */
   portRange?: PortRange;
   blockSize?: number;
-  /** defaults 100 ms and 350 ms. */
+  /** defaults 200 ms and 1000 ms (DEFAULT_HEARTBEAT_*). */
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   /**

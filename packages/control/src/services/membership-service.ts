@@ -203,9 +203,9 @@ function heartbeatStream(
 /**
  * AckPolicy decides which beats of a stream are acknowledged: the first, any that finds the member's
  * state changed or carries a health update, and otherwise one whenever more than timeout − 2 × interval
- * passed since the last, so the agent hears one well within its timeout (a beat to spare). At the
- * default 100/350 ms that is every other beat: half the messages, whose TLS and HTTP/2 framing is most
- * of the control plane's CPU with many nodes.
+ * passed since the last, so the agent hears one well within its timeout (a beat to spare). At 100/350 ms
+ * that is every other beat, at the default 200/1000 ms every third or fourth: fewer messages, whose TLS
+ * and HTTP/2 framing is most of the control plane's CPU with many nodes.
  */
 export class AckPolicy {
   private readonly gapMs: number;

@@ -10,7 +10,8 @@ requireRoot();
 // The gateway's BGP announcement of both families against real FRR (bgpd, zebra, bfdd in two scratch
 // namespaces): a gateway host and the router in front of it, one eBGP session over IPv4 carrying IPv4 and
 // IPv6 unicast (RFC 4760), the lab's configs (packages/lab frr.ts). What the router's kernel routes is
-// the check: the IPv6 cluster address by the gateway host's global IPv6 address on the link.
+// the check: the IPv6 cluster address by the gateway host's address on the link (FRR installs its
+// link-local when the link has one by then, else its global address).
 
 const VIP = '203.0.113.80';
 const VIP6 = '2001:db8:113::80';
@@ -24,6 +25,8 @@ describe('the announcement of IPv4 and IPv6 cluster addresses to a router (real 
   let r: Netns;
   let gwFrr: FrrInstance;
   let announcer: BgpAnnouncer;
+  /** the router's end of its link to the gateway host */
+  let routerEnd: string;
 
   /** route: the router's kernel route to `address` (`ip route show` text, '' when none). */
   const route = async (address: string) =>
@@ -33,6 +36,7 @@ describe('the announcement of IPv4 and IPv6 cluster addresses to a router (real 
     gw = await lab.netns();
     r = await lab.netns();
     const link = await lab.veth(gw, r, { aAddress: `${LINK.gateway}/30`, bAddress: `${LINK.router}/30` });
+    routerEnd = link.b;
     for (const [ns, dev, a] of [
       [gw, link.a, LINK6.gateway],
       [r, link.b, LINK6.router],
@@ -80,7 +84,7 @@ describe('the announcement of IPv4 and IPv6 cluster addresses to a router (real 
     await lab.cleanup();
   });
 
-  it('announced: the router routes both cluster addresses to the gateway host, the IPv6 one by its IPv6 address', async () => {
+  it('announced: the router routes both cluster addresses to the gateway host, the IPv6 one by its IPv6 addresses', async () => {
     expect(await route(VIP6)).toBe('');
     await announcer.announce();
     expect(announcer.state()).toBe('announced');
@@ -89,7 +93,7 @@ describe('the announcement of IPv4 and IPv6 cluster addresses to a router (real 
       timeoutMs: 10_000,
       intervalMs: 100,
     });
-    expect(v6).toContain(`via ${LINK6.gateway}`);
+    expect(v6).toMatch(new RegExp(`via (${LINK6.gateway}|fe80::[0-9a-f:]+) dev ${routerEnd} `));
     expect(await route(VIP)).toContain(`via ${LINK.gateway}`);
     // and nothing beyond the cluster addresses' /128: the router's filter took the announcement as sent
     const bgp = await frrs[0]!.json<{ routes?: Record<string, unknown> }>('show bgp ipv6 unicast json');

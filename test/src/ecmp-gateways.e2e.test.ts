@@ -10,6 +10,7 @@ import {
   buildEcmp,
   ctlAt,
   curls,
+  defaultRouteHops,
   type Ecmp,
   GATEWAYS,
   ipBatch,
@@ -531,13 +532,8 @@ describe.skipIf(DATAPATH !== 'kernel')('two gateways behind a router (ECMP, BGP 
     await bothReady();
     const nodes = ['n1', 'n2'];
     // the next hops of a node's default route
-    const hops = async (n: string) => {
-      const { stdout } = await run('ip', ['-n', cl.lab.host(n).netns, '-j', 'route', 'show', 'default']);
-      const [r] = JSON.parse(stdout) as { gateway?: string; nexthops?: { gateway: string }[] }[];
-      return (r?.nexthops?.map((h) => h.gateway) ?? (r?.gateway ? [r.gateway] : [])).sort();
-    };
     const hopsAre = async (want: string[]) => {
-      for (const n of nodes) if ((await hops(n)).join() !== want.join()) return false;
+      for (const n of nodes) if ((await defaultRouteHops(cl, n)).join() !== want.join()) return false;
       return true;
     };
     expect(await hopsAre([G1.inside, G2.inside])).toBe(true);

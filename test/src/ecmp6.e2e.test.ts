@@ -1,9 +1,11 @@
 import { run, waitFor } from '@onehost/testkit';
+import { ipv4LinkLocal, parseIpv4 } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATAPATH } from './cluster.js';
 import {
   ctlAt,
   curls,
+  defaultRouteHops,
   type EcmpCluster,
   GATEWAYS,
   KeepAlives,
@@ -25,18 +27,8 @@ const BOTH6 = [G1.outside6, G2.outside6];
 const URL6 = `http://[${VIP6}]/`;
 const started: EcmpCluster = {};
 
-/** linkLocal: the link-local the nodes reach gateway `inside` by (fe80:: and its IPv4 address's 32 bits). */
-const linkLocal = (inside: string) => {
-  const b = inside.split('.').map(Number);
-  return `fe80::${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-};
-
-/** hops6: the next hops of node `n`'s IPv6 default route, sorted. */
-async function hops6(cl: Required<EcmpCluster>['cluster'], n: string): Promise<string[]> {
-  const { stdout } = await run('ip', ['-n', cl.lab.host(n).netns, '-6', '-j', 'route', 'show', 'default']);
-  const [r] = JSON.parse(stdout) as { gateway?: string; nexthops?: { gateway: string }[] }[];
-  return (r?.nexthops?.map((h) => h.gateway) ?? (r?.gateway ? [r.gateway] : [])).sort();
-}
+/** the link-local the nodes reach gateway `inside` by */
+const linkLocal = (inside: string) => ipv4LinkLocal(parseIpv4(inside));
 
 describe.skipIf(DATAPATH !== 'kernel')(
   'the IPv6 cluster address through two gateways behind a router',
@@ -114,7 +106,9 @@ describe.skipIf(DATAPATH !== 'kernel')(
         console.log(`IPv6 keep-alives through gw2 before its kill: ${viaGw2} of ${N}`);
         expect(viaGw2).toBeGreaterThanOrEqual(2);
         for (const n of ['n1', 'n2'])
-          expect(await hops6(cl, n)).toEqual([linkLocal(G1.inside), linkLocal(G2.inside)].sort());
+          expect(await defaultRouteHops(cl, n, true)).toEqual(
+            [linkLocal(G1.inside), linkLocal(G2.inside)].sort(),
+          );
         const gw2 = ecmp.gw2!;
         process.kill(gw2.pid, 'SIGKILL');
         await gw2.whenExited();
@@ -128,7 +122,7 @@ describe.skipIf(DATAPATH !== 'kernel')(
         await waitFor(
           async () => {
             for (const n of ['n1', 'n2'])
-              if ((await hops6(cl, n)).join() !== linkLocal(G1.inside)) return false;
+              if ((await defaultRouteHops(cl, n, true)).join() !== linkLocal(G1.inside)) return false;
             return true;
           },
           { what: "the nodes' IPv6 default routes through gw1 alone", timeoutMs: 5000, intervalMs: 20 },

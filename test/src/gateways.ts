@@ -204,6 +204,14 @@ export async function curls(
   return { ok: ok!, failed: failed! };
 }
 
+/** defaultRouteHops: the next hops of node `node`'s default route (IPv6 with `six`), sorted. */
+export async function defaultRouteHops(cl: Cluster, node: string, six = false): Promise<string[]> {
+  const netns = cl.lab.host(node).netns;
+  const { stdout } = await run('ip', ['-n', netns, six ? '-6' : '-4', '-j', 'route', 'show', 'default']);
+  const [r] = JSON.parse(stdout) as { gateway?: string; nexthops?: { gateway: string }[] }[];
+  return (r?.nexthops?.map((h) => h.gateway) ?? (r?.gateway ? [r.gateway] : [])).sort();
+}
+
 /** ctlAt runs onehostctl against gateway `address` from the lab's gateway host; resolves with stdout. */
 export function ctlAt(cl: Cluster, address: string, args: string[]): Promise<string> {
   return cl.ctl(args, `${address}:7443`);

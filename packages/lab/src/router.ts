@@ -58,6 +58,10 @@ export function routerLayout(plan: LabPlan, n: number): RouterLayout {
   };
 }
 
+/** outside6: the outside's IPv6 prefix (the /64 of the plan's IPv6 addresses). */
+const outside6 = (plan: LabPlan) =>
+  `${plan.ipv6.gateway.replace(/::[0-9a-f]+$/, '::')}/${plan.ipv6.prefixLength}`;
+
 /** frrConfigs: the router's and each gateway host's FRR configuration for `layout` (`ipv6`: both families). */
 export function frrConfigs(plan: LabPlan, layout: RouterLayout, ipv6 = false): Map<string, FrrConfig> {
   const configs = new Map<string, FrrConfig>();
@@ -67,7 +71,7 @@ export function frrConfigs(plan: LabPlan, layout: RouterLayout, ipv6 = false): M
       asn: layout.router.asn,
       routerId: layout.router.address,
       peers: layout.gateways.map((g) => ({ address: g.outside, asn: g.asn })),
-      accept: [plan.outside.prefix, ...(ipv6 ? [`${plan.ipv6.vip.replace(/::[0-9a-f]+$/, '::')}/64`] : [])],
+      accept: [plan.outside.prefix, ...(ipv6 ? [outside6(plan)] : [])],
     }),
   );
   for (const g of layout.gateways)
@@ -177,7 +181,7 @@ export async function buildRouter(plan: LabPlan, layout: RouterLayout, ipv6 = fa
       await ipv6On(g.netns, [iface]);
       await ipBatch(g.netns, [
         `addr add ${g.outside6}/64 dev ${iface} nodad`,
-        `route add ${six.gateway.replace(/::[0-9a-f]+$/, '::')}/${six.prefixLength} via ${g.router6}`,
+        `route add ${outside6(plan)} via ${g.router6}`,
       ]);
     }
   }

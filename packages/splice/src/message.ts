@@ -7,8 +7,11 @@ export const DEFAULT_SPLICE_PORT = 7472;
 export const MSG = { HANDOVER: 1, SEGMENT: 2, SHIFT: 3, RESYNC: 4, RESYNC_DONE: 5 } as const;
 
 export const HANDOVER_VERSION = 1;
-/** Bytes before the buffered data: type, version, flags … data length. */
+/** The handover of an IPv6 connection: the same fields, with 16-byte addresses. */
+export const HANDOVER_VERSION6 = 2;
+/** Bytes before the buffered data: type, version, flags … data length (IPv4, and IPv6). */
 export const HANDOVER_HEADER = 42;
+export const HANDOVER_HEADER6 = 66;
 /** Largest buffered data a handover carries (one datagram; the record cap is smaller). */
 export const HANDOVER_MAX_DATA = 65_000;
 
@@ -20,8 +23,12 @@ export const HANDOVER_FLAG = { SACK: 1, TIMESTAMPS: 2, WINDOW_SCALE: 4 } as cons
  */
 export interface Handover {
   flags: number;
+  /** IPv4 addresses; 0 for an IPv6 connection */
   clientAddr: number;
   clusterAddr: number;
+  /** an IPv6 connection's addresses (16 bytes each); absent for IPv4 */
+  clientAddr6?: Uint8Array;
+  clusterAddr6?: Uint8Array;
   clientPort: number;
   clusterPort: number;
   /** destination port on the node (its mountd port for MOUNT; the cluster port otherwise). */
@@ -46,28 +53,39 @@ export interface Handover {
   data: Uint8Array;
 }
 
-/** encodeHandover writes a type-1 datagram into `out` at `off`; returns its length, or -1 when it does not fit. */
+/**
+ * encodeHandover writes a type-1 datagram into `out` at `off` (version 2 when the handover has IPv6
+ * addresses); returns its length, or -1 when it does not fit.
+ */
 export function encodeHandover(h: Handover, out: Uint8Array, off = 0): number {
-  const n = HANDOVER_HEADER + h.data.length;
+  const six = h.clientAddr6 !== undefined && h.clusterAddr6 !== undefined;
+  const header = six ? HANDOVER_HEADER6 : HANDOVER_HEADER;
+  const n = header + h.data.length;
   if (h.data.length > HANDOVER_MAX_DATA || off + n > out.length) return -1;
   out[off] = MSG.HANDOVER;
-  out[off + 1] = HANDOVER_VERSION;
+  out[off + 1] = six ? HANDOVER_VERSION6 : HANDOVER_VERSION;
   put16(out, off + 2, h.flags);
-  put32(out, off + 4, h.clientAddr);
-  put32(out, off + 8, h.clusterAddr);
-  put16(out, off + 12, h.clientPort);
-  put16(out, off + 14, h.clusterPort);
-  put16(out, off + 16, h.nodePort);
-  put32(out, off + 18, h.clientSeq);
-  put32(out, off + 22, h.serverSeq);
-  put16(out, off + 26, h.mss);
-  out[off + 28] = h.clientWscale;
-  out[off + 29] = h.gatewayWscale;
-  put32(out, off + 30, h.clientTsval);
-  put32(out, off + 34, h.gatewayTsval);
-  put16(out, off + 38, h.clientWindow);
-  put16(out, off + 40, h.data.length);
-  out.set(h.data, off + HANDOVER_HEADER);
+  if (six) {
+    out.set(h.clientAddr6!.subarray(0, 16), off + 4);
+    out.set(h.clusterAddr6!.subarray(0, 16), off + 20);
+  } else {
+    put32(out, off + 4, h.clientAddr);
+    put32(out, off + 8, h.clusterAddr);
+  }
+  const at = off + header - HANDOVER_HEADER; // the fields after the addresses, as in version 1
+  put16(out, at + 12, h.clientPort);
+  put16(out, at + 14, h.clusterPort);
+  put16(out, at + 16, h.nodePort);
+  put32(out, at + 18, h.clientSeq);
+  put32(out, at + 22, h.serverSeq);
+  put16(out, at + 26, h.mss);
+  out[at + 28] = h.clientWscale;
+  out[at + 29] = h.gatewayWscale;
+  put32(out, at + 30, h.clientTsval);
+  put32(out, at + 34, h.gatewayTsval);
+  put16(out, at + 38, h.clientWindow);
+  put16(out, at + 40, h.data.length);
+  out.set(h.data, off + header);
   return n;
 }
 
@@ -75,40 +93,50 @@ export function encodeHandover(h: Handover, out: Uint8Array, off = 0): number {
 export type HandoverError = 'truncated' | 'version' | 'length' | 'window_scale' | 'mss' | 'port';
 
 /**
- * decodeHandover reads a type-1 datagram at buf[off, off+len); the data is copied (the datagram's buffer
- * is reused). Returns the reason when it is malformed. Never throws.
+ * decodeHandover reads a type-1 datagram (version 1, IPv4; version 2, IPv6) at buf[off, off+len); the
+ * data and addresses are copied (the datagram's buffer is reused). Returns the reason when it is
+ * malformed. Never throws.
  */
 export function decodeHandover(buf: Uint8Array, off: number, len: number): Handover | HandoverError {
-  if (len < HANDOVER_HEADER || off + len > buf.length || buf[off] !== MSG.HANDOVER) return 'truncated';
-  if (buf[off + 1] !== HANDOVER_VERSION) return 'version';
-  const dataLen = u16(buf, off + 40);
-  if (HANDOVER_HEADER + dataLen !== len) return 'length';
-  const clientWscale = buf[off + 28]!;
-  const gatewayWscale = buf[off + 29]!;
+  if (len < HANDOVER_HEADER || off < 0 || off + len > buf.length || buf[off] !== MSG.HANDOVER)
+    return 'truncated';
+  const version = buf[off + 1];
+  if (version !== HANDOVER_VERSION && version !== HANDOVER_VERSION6) return 'version';
+  const six = version === HANDOVER_VERSION6;
+  const header = six ? HANDOVER_HEADER6 : HANDOVER_HEADER;
+  if (len < header) return 'truncated';
+  const at = off + header - HANDOVER_HEADER;
+  const dataLen = u16(buf, at + 40);
+  if (header + dataLen !== len) return 'length';
+  const clientWscale = buf[at + 28]!;
+  const gatewayWscale = buf[at + 29]!;
   // RFC 7323 §2.3: a shift count above 14 is used as 14; we refuse it, a gateway never sends one.
   if (clientWscale > 14 || gatewayWscale > 14) return 'window_scale';
-  const mss = u16(buf, off + 26);
+  const mss = u16(buf, at + 26);
   if (mss < 88) return 'mss';
-  const clientPort = u16(buf, off + 12);
-  const clusterPort = u16(buf, off + 14);
-  const nodePort = u16(buf, off + 16);
+  const clientPort = u16(buf, at + 12);
+  const clusterPort = u16(buf, at + 14);
+  const nodePort = u16(buf, at + 16);
   if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return 'port';
   return {
     flags: u16(buf, off + 2),
-    clientAddr: u32(buf, off + 4),
-    clusterAddr: u32(buf, off + 8),
+    clientAddr: six ? 0 : u32(buf, off + 4),
+    clusterAddr: six ? 0 : u32(buf, off + 8),
+    ...(six
+      ? { clientAddr6: buf.slice(off + 4, off + 20), clusterAddr6: buf.slice(off + 20, off + 36) }
+      : {}),
     clientPort,
     clusterPort,
     nodePort,
-    clientSeq: u32(buf, off + 18),
-    serverSeq: u32(buf, off + 22),
+    clientSeq: u32(buf, at + 18),
+    serverSeq: u32(buf, at + 22),
     mss,
     clientWscale,
     gatewayWscale,
-    clientTsval: u32(buf, off + 30),
-    gatewayTsval: u32(buf, off + 34),
-    clientWindow: u16(buf, off + 38),
-    data: buf.slice(off + HANDOVER_HEADER, off + len),
+    clientTsval: u32(buf, at + 30),
+    gatewayTsval: u32(buf, at + 34),
+    clientWindow: u16(buf, at + 38),
+    data: buf.slice(off + header, off + len),
   };
 }
 

@@ -3,7 +3,9 @@ import {
   csumReplace16,
   fold,
   IPPROTO,
+  IPV6_HEADER,
   pseudoHeaderSum,
+  pseudoHeaderSum6,
   put16,
   put32,
   sum16,
@@ -17,8 +19,12 @@ import {
 
 /** Fields of a segment the splicer writes from scratch (the replayed handshake and buffered data). */
 export interface SegmentSpec {
+  /** IPv4 addresses (ignored when src6 and dst6 are given) */
   src: number;
   dst: number;
+  /** IPv6 addresses (16 bytes each): the segment is an IPv6 packet */
+  src6?: Uint8Array;
+  dst6?: Uint8Array;
   srcPort: number;
   dstPort: number;
   seq: number;
@@ -34,9 +40,7 @@ export interface SegmentSpec {
   payloadLen?: number;
 }
 
-const IP = 20;
-
-/** writeSegment writes an IPv4/TCP packet with both checksums into `out`; returns its length. */
+/** writeSegment writes an IPv4/TCP or IPv6/TCP packet with its checksums into `out`; returns its length. */
 export function writeSegment(out: Uint8Array, s: SegmentSpec): number {
   // Options in the order Linux sends them, so the node's kernel sees a familiar SYN.
   const opt = new Uint8Array(40);
@@ -79,14 +83,30 @@ export function writeSegment(out: Uint8Array, s: SegmentSpec): number {
   }
   const payLen = s.payloadLen ?? s.payload?.length ?? 0;
   const tcpLen = 20 + o + payLen;
-  writeIpv4Header(out, 0, {
-    src: s.src,
-    dst: s.dst,
-    protocol: IPPROTO.TCP,
-    payloadLength: tcpLen,
-    dontFragment: true,
-  });
-  writeTcpHeader(out, IP, {
+  const six = s.src6 !== undefined && s.dst6 !== undefined;
+  const ip = six ? IPV6_HEADER : 20;
+  let pseudo: number;
+  if (six) {
+    // RFC 8200 §3: version 6, traffic class and flow label 0, no extension headers, hop limit 64
+    out.fill(0, 0, 4);
+    out[0] = 0x60;
+    put16(out, 4, tcpLen);
+    out[6] = IPPROTO.TCP;
+    out[7] = 64;
+    out.set(s.src6!.subarray(0, 16), 8);
+    out.set(s.dst6!.subarray(0, 16), 24);
+    pseudo = pseudoHeaderSum6(out, 8, 24, IPPROTO.TCP, tcpLen);
+  } else {
+    writeIpv4Header(out, 0, {
+      src: s.src,
+      dst: s.dst,
+      protocol: IPPROTO.TCP,
+      payloadLength: tcpLen,
+      dontFragment: true,
+    });
+    pseudo = pseudoHeaderSum(s.src, s.dst, IPPROTO.TCP, tcpLen);
+  }
+  writeTcpHeader(out, ip, {
     srcPort: s.srcPort,
     dstPort: s.dstPort,
     seq: s.seq >>> 0,
@@ -97,10 +117,10 @@ export function writeSegment(out: Uint8Array, s: SegmentSpec): number {
   });
   if (s.payload && payLen > 0) {
     const from = s.payloadOff ?? 0;
-    out.set(s.payload.subarray(from, from + payLen), IP + 20 + o);
+    out.set(s.payload.subarray(from, from + payLen), ip + 20 + o);
   }
-  put16(out, IP + 16, checksum(out, IP, tcpLen, pseudoHeaderSum(s.src, s.dst, IPPROTO.TCP, tcpLen)));
-  return IP + tcpLen;
+  put16(out, ip + 16, checksum(out, ip, tcpLen, pseudo));
+  return ip + tcpLen;
 }
 
 /**

@@ -1,8 +1,20 @@
-import { IPPROTO, Ipv4View, ipv4ToString, OK, put16, TCP_FLAGS, TcpView } from '@onehost/wire';
+import {
+  IPPROTO,
+  Ipv4View,
+  Ipv6View,
+  ipv4ToString,
+  ipv6ToString,
+  OK,
+  put16,
+  TCP_FLAGS,
+  TcpView,
+} from '@onehost/wire';
 import { FlowMap } from './flow-map.js';
+import { FlowMap6, same16 } from './flow-map6.js';
 import { decodeHandover, HANDOVER_FLAG, type Handover, MSG, type Shift } from './message.js';
 import {
   rewrite32,
+  type SegmentSpec,
   setWindow,
   shiftClientSegment,
   tsOption,
@@ -111,6 +123,18 @@ interface Flow {
   activity: number;
 }
 
+interface Early {
+  until: number;
+  packets: Uint8Array[];
+}
+
+/** fromClient: the addresses of a segment from the handover's client to its cluster address. */
+function fromClient(h: Handover): Pick<SegmentSpec, 'src' | 'dst' | 'src6' | 'dst6'> {
+  return h.clientAddr6 !== undefined
+    ? { src: 0, dst: 0, src6: h.clientAddr6, dst6: h.clusterAddr6 }
+    : { src: h.clientAddr, dst: h.clusterAddr };
+}
+
 /** shiftOf: a flow's offsets as the gateways take them (type 3). */
 function shiftOf(f: Flow): Shift {
   const h = f.h;
@@ -136,10 +160,18 @@ export class Splicer {
     SPLICE_EVENTS.map((e) => [e, 0]),
   ) as Record<SpliceEvent, number>;
   private readonly flows = new FlowMap<Flow>();
+  private readonly flows6 = new FlowMap6<Flow>();
   /** client segments for flows without a handover yet: key → [deadline, copies]. */
-  private readonly early = new FlowMap<{ until: number; packets: Uint8Array[] }>();
+  private readonly early = new FlowMap<Early>();
+  private readonly early6 = new FlowMap6<Early>();
   private readonly ip = new Ipv4View();
+  private readonly ip6 = new Ipv6View();
   private readonly tcp = new TcpView();
+  /** what `parse` found: the family, where the IPv6 addresses are, the packet's length */
+  private six = false;
+  private srcAt = 0;
+  private dstAt = 0;
+  private pktLen = 0;
   private readonly out = new Uint8Array(65_600);
   private readonly maxFlows: number;
   private readonly idleMs: number;
@@ -164,7 +196,46 @@ export class Splicer {
 
   /** size is the number of spliced flows. */
   get size(): number {
-    return this.flows.size;
+    return this.flows.size + this.flows6.size;
+  }
+
+  /** flowOf finds a handover's flow (either family). */
+  private flowOf(h: Handover): Flow | undefined {
+    return h.clientAddr6 !== undefined
+      ? this.flows6.get(h.clientAddr6, 0, h.clientPort)
+      : this.flows.get(h.clientAddr, h.clientPort);
+  }
+
+  private setFlow(h: Handover, f: Flow): void {
+    if (h.clientAddr6 !== undefined) this.flows6.set(h.clientAddr6, h.clientPort, f);
+    else this.flows.set(h.clientAddr, h.clientPort, f);
+  }
+
+  private deleteFlow(h: Handover): void {
+    if (h.clientAddr6 !== undefined) this.flows6.delete(h.clientAddr6, 0, h.clientPort);
+    else this.flows.delete(h.clientAddr, h.clientPort);
+  }
+
+  /**
+   * parse binds the TCP view to an IPv4 or IPv6 packet (an IPv6 one may carry extension headers; no
+   * fragments) and notes its family, addresses and length; false when it is not such a segment.
+   */
+  private parse(buf: Uint8Array, off: number, len: number): boolean {
+    if (len < 1) return false;
+    if (buf[off]! >>> 4 === 6) {
+      const ip = this.ip6;
+      if (ip.bind(buf, off, len) !== OK || ip.upperProtocol !== IPPROTO.TCP || ip.isFragment) return false;
+      this.six = true;
+      this.srcAt = ip.srcOffset;
+      this.dstAt = ip.dstOffset;
+      this.pktLen = ip.len;
+      return this.tcp.bind(buf, ip.upperOffset, ip.upperLength) === OK;
+    }
+    const ip = this.ip;
+    if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
+    this.six = false;
+    this.pktLen = ip.totalLength;
+    return this.tcp.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) === OK;
   }
 
   /** onMessage takes one datagram from a gateway (type byte first). Never throws. */
@@ -185,7 +256,7 @@ export class Splicer {
       this.counters.handover_malformed++;
       return;
     }
-    const old = this.flows.get(h.clientAddr, h.clientPort);
+    const old = this.flowOf(h);
     if (old !== undefined) {
       // The gateway sends a handover again when the client repeats its record; a new connection on the
       // same client port (after the old one closed) replaces the flow.
@@ -194,9 +265,9 @@ export class Splicer {
         return;
       }
       this.forget(old);
-      this.flows.delete(h.clientAddr, h.clientPort);
+      this.deleteFlow(h);
     }
-    if (this.flows.size >= this.maxFlows) {
+    if (this.size >= this.maxFlows) {
       this.counters.handover_refused_full++;
       this.resetClient(h);
       return;
@@ -217,12 +288,16 @@ export class Splicer {
       bound: null,
       activity: 0,
     };
-    const e = this.early.get(h.clientAddr, h.clientPort);
+    const e =
+      h.clientAddr6 !== undefined
+        ? this.early6.get(h.clientAddr6, 0, h.clientPort)
+        : this.early.get(h.clientAddr, h.clientPort);
     if (e !== undefined) {
-      this.early.delete(h.clientAddr, h.clientPort);
+      if (h.clientAddr6 !== undefined) this.early6.delete(h.clientAddr6, 0, h.clientPort);
+      else this.early.delete(h.clientAddr, h.clientPort);
       f.held = e.packets;
     }
-    this.flows.set(h.clientAddr, h.clientPort, f);
+    this.setFlow(h, f);
     this.sendSyn(f, now);
   }
 
@@ -234,8 +309,7 @@ export class Splicer {
     f.synTries++;
     f.nextSyn = now + this.synRetryMs * f.synTries;
     const n = writeSegment(this.out, {
-      src: h.clientAddr,
-      dst: h.clusterAddr,
+      ...fromClient(h),
       srcPort: h.clientPort,
       dstPort: h.nodePort,
       seq: h.clientSeq - 1,
@@ -267,18 +341,19 @@ export class Splicer {
    * the kernel completes it later), which none of the rewritten fields enter: it is left as it is.
    */
   rewriteOutbound(buf: Uint8Array, off: number, len: number, now: number, partialChecksum = false): number {
-    const ip = this.ip;
     const t = this.tcp;
-    if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) {
+    if (!this.parse(buf, off, len)) {
       this.counters.out_malformed++;
       return 0;
     }
-    if (t.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) !== OK) {
-      this.counters.out_malformed++;
-      return 0;
-    }
-    const f = this.flows.get(ip.dstI32, t.dstPort); // int32: `ip.dst` of 2^31 or more may come back boxed
-    if (f === undefined || (f.h.clusterAddr | 0) !== ip.srcI32) {
+    const six = this.six;
+    const f = six ? this.flows6.get(buf, this.dstAt, t.dstPort) : this.flows.get(this.ip.dstI32, t.dstPort); // int32: `ip.dst` of 2^31 or more may come back boxed
+    if (
+      f === undefined ||
+      (six
+        ? f.h.clusterAddr6 === undefined || !same16(f.h.clusterAddr6, buf, this.srcAt)
+        : f.h.clusterAddr6 !== undefined || (f.h.clusterAddr | 0) !== this.ip.srcI32)
+    ) {
       this.counters.out_unknown++;
       return 0;
     }
@@ -310,7 +385,7 @@ export class Splicer {
     if (partial >= 0) put16(t.buf, t.off + 16, partial);
     this.track(f, flags, FIN_OUT, now);
     this.counters.out_forwarded++;
-    return ip.totalLength;
+    return this.pktLen;
   }
 
   /** establish completes the replayed handshake and delivers the buffered bytes and held segments. */
@@ -328,15 +403,21 @@ export class Splicer {
     f.state = STATE.ESTABLISHED;
     f.expires = now + this.idleMs;
     this.counters.established++;
-    const bound: BoundFlow = { ...shiftOf(f), nodeWscale: f.nodeWscale, gatewayWscale: h.gatewayWscale };
-    if (this.io.bind?.(bound) === true) {
-      f.bound = bound;
-      this.counters.bound++;
+    // IPv6 flows stay with the agent: the kernel's maps and the gateways' shifts are IPv4 (docs/splice.md)
+    if (h.clientAddr6 === undefined) {
+      const bound: BoundFlow = {
+        ...shiftOf(f),
+        nodeWscale: f.nodeWscale,
+        gatewayWscale: h.gatewayWscale,
+      };
+      if (this.io.bind?.(bound) === true) {
+        f.bound = bound;
+        this.counters.bound++;
+      }
+      this.io.established?.(shiftOf(f));
     }
-    this.io.established?.(shiftOf(f));
     const base = {
-      src: h.clientAddr,
-      dst: h.clusterAddr,
+      ...fromClient(h),
       srcPort: h.clientPort,
       dstPort: h.nodePort,
       ack: nodeIsn + 1,
@@ -363,35 +444,33 @@ export class Splicer {
     for (const p of held) this.inbound(p, 0, p.length, now);
   }
 
-  /** inbound takes a client segment the gateway forwarded (an IPv4 packet). */
+  /** inbound takes a client segment the gateway forwarded (an IPv4 or IPv6 packet). */
   private inbound(buf: Uint8Array, off: number, len: number, now: number): void {
-    const ip = this.ip;
     const t = this.tcp;
-    if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) {
+    if (!this.parse(buf, off, len)) {
       this.counters.in_malformed++;
       return;
     }
-    if (t.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) !== OK) {
-      this.counters.in_malformed++;
-      return;
-    }
-    const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
-    const f = this.flows.get(src, t.srcPort);
+    const six = this.six;
+    const total = this.pktLen;
+    const src = six ? 0 : this.ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
+    const f = six ? this.flows6.get(buf, this.srcAt, t.srcPort) : this.flows.get(src, t.srcPort);
     if (f === undefined || f.h.clusterPort !== t.dstPort) {
-      this.holdEarly(src, t.srcPort, buf, off, ip.totalLength, now);
+      this.holdEarly(src, t.srcPort, buf, off, total, now);
       return;
     }
     if (f.state === STATE.SYN_SENT) {
-      if (f.held.length < this.earlySegments) f.held.push(buf.slice(off, off + ip.totalLength));
+      if (f.held.length < this.earlySegments) f.held.push(buf.slice(off, off + total));
       this.counters.in_early_held++;
       return;
     }
     shiftClientSegment(t, f.h.nodePort, f.sOff, f.tsOff);
     this.track(f, t.flags, FIN_IN, now);
     this.counters.in_forwarded++;
-    this.io.inject(buf.subarray(off, off + ip.totalLength));
+    this.io.inject(buf.subarray(off, off + total));
   }
 
+  /** holdEarly keeps a copy of the segment just parsed (IPv4 source `addr`, or IPv6 at srcAt). */
   private holdEarly(
     addr: number,
     port: number,
@@ -400,14 +479,16 @@ export class Splicer {
     len: number,
     now: number,
   ): void {
-    let e = this.early.get(addr, port);
+    const six = this.six;
+    let e = six ? this.early6.get(buf, this.srcAt, port) : this.early.get(addr, port);
     if (e === undefined) {
-      if (this.early.size >= 1024) {
+      if (this.early.size + this.early6.size >= 1024) {
         this.counters.in_unknown++;
         return;
       }
       e = { until: now + this.earlyMs, packets: [] };
-      this.early.set(addr, port, e);
+      if (six) this.early6.set(buf.subarray(this.srcAt, this.srcAt + 16), port, e);
+      else this.early.set(addr, port, e);
     }
     if (e.packets.length >= this.earlySegments) {
       this.counters.in_unknown++;
@@ -439,6 +520,7 @@ export class Splicer {
     const n = writeSegment(this.out, {
       src: h.clusterAddr,
       dst: h.clientAddr,
+      ...(h.clientAddr6 !== undefined ? { src6: h.clusterAddr6, dst6: h.clientAddr6 } : {}),
       srcPort: h.clusterPort,
       dstPort: h.clientPort,
       seq: h.serverSeq,
@@ -462,8 +544,7 @@ export class Splicer {
    * False when the flow is known already or the table is full.
    */
   adopt(b: BoundFlow, now: number): boolean {
-    if (this.flows.get(b.clientAddr, b.clientPort) !== undefined || this.flows.size >= this.maxFlows)
-      return false;
+    if (this.flows.get(b.clientAddr, b.clientPort) !== undefined || this.size >= this.maxFlows) return false;
     const h: Handover = {
       flags: HANDOVER_FLAG.SACK | HANDOVER_FLAG.TIMESTAMPS | HANDOVER_FLAG.WINDOW_SCALE,
       clientAddr: b.clientAddr,
@@ -502,7 +583,7 @@ export class Splicer {
 
   /** tick retries replayed SYNs and forgets expired flows and held segments. Call it every ~100 ms. */
   tick(now: number): void {
-    this.flows.sweep((f) => {
+    const keep = (f: Flow): boolean => {
       if (f.state === STATE.SYN_SENT && now >= f.nextSyn) {
         if (f.synTries >= this.synTries) {
           this.counters.syn_given_up++;
@@ -524,12 +605,16 @@ export class Splicer {
       if (f.state !== STATE.CLOSING) this.counters.expired++;
       this.forget(f);
       return false;
-    });
-    this.early.sweep((e) => {
+    };
+    this.flows.sweep(keep);
+    this.flows6.sweep(keep);
+    const keepEarly = (e: Early): boolean => {
       if (now < e.until) return true;
       this.counters.in_unknown += e.packets.length;
       return false;
-    });
+    };
+    this.early.sweep(keepEarly);
+    this.early6.sweep(keepEarly);
   }
 
   /**
@@ -546,8 +631,11 @@ export class Splicer {
   /** list lists the spliced flows (for the agent's status and tests). */
   list(): { client: string; clusterPort: number; nodePort: number; state: string; kernel: boolean }[] {
     const names = ['syn-sent', 'established', 'closing'];
-    return [...this.flows.entries()].map(([, , f]) => ({
-      client: `${ipv4ToString(f.h.clientAddr)}:${f.h.clientPort}`,
+    return [...this.flows.entries(), ...this.flows6.entries()].map(([, , f]) => ({
+      client:
+        f.h.clientAddr6 !== undefined
+          ? `[${ipv6ToString(f.h.clientAddr6)}]:${f.h.clientPort}`
+          : `${ipv4ToString(f.h.clientAddr)}:${f.h.clientPort}`,
       clusterPort: f.h.clusterPort,
       nodePort: f.h.nodePort,
       state: names[f.state]!,

@@ -1,6 +1,6 @@
 import { put32 } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
-import { FlowMap6, fold6 } from './flow-map6.js';
+import { FlowMap6, fold16 } from './flow-map6.js';
 
 const addr = (w0: number, w1 = 0, w2 = 0, w3 = 0): Uint8Array => {
   const a = new Uint8Array(16);
@@ -39,7 +39,7 @@ describe('FlowMap6', () => {
   it('tells apart addresses whose folds collide, deletes and sweeps', () => {
     const a = addr(0x20010db8);
     const b = addr(0x20010db8 ^ Math.imul(1, 0x9e3779b1), 1);
-    expect(fold6(a, 0)).toBe(fold6(b, 0));
+    expect(fold16(a, 0)).toBe(fold16(b, 0));
     const m = new FlowMap6<string>();
     m.set(a, 2049, 'a');
     m.set(b, 2049, 'b');

@@ -1,8 +1,8 @@
 import { u32 } from '@onehost/wire';
 import { FlowMap } from './flow-map.js';
 
-/** fold6 folds the 16 bytes at buf[off] into an int32 (a hash key, never an address). */
-export function fold6(buf: Uint8Array, off: number): number {
+/** fold16 folds the 16 bytes at buf[off] into an int32 (a hash key, never an address). */
+export function fold16(buf: Uint8Array, off: number): number {
   return (
     u32(buf, off) ^
     Math.imul(u32(buf, off + 4), 0x9e3779b1) ^
@@ -36,14 +36,14 @@ export class FlowMap6<V> {
   }
 
   get(buf: Uint8Array, off: number, port: number): V | undefined {
-    const chain = this.inner.get(fold6(buf, off), port);
+    const chain = this.inner.get(fold16(buf, off), port);
     if (chain === undefined) return undefined;
     for (let i = 0; i < chain.length; i++) if (same16(chain[i]!.addr, buf, off)) return chain[i]!.value;
     return undefined;
   }
 
   set(addr: Uint8Array, port: number, value: V): void {
-    const f = fold6(addr, 0);
+    const f = fold16(addr, 0);
     let chain = this.inner.get(f, port);
     if (chain === undefined) {
       chain = [];
@@ -59,7 +59,7 @@ export class FlowMap6<V> {
   }
 
   delete(buf: Uint8Array, off: number, port: number): boolean {
-    const f = fold6(buf, off);
+    const f = fold16(buf, off);
     const chain = this.inner.get(f, port);
     if (chain === undefined) return false;
     for (let i = 0; i < chain.length; i++) {

@@ -1,5 +1,5 @@
 export { FlowMap } from './flow-map.js';
-export { FlowMap6, fold6, same16 } from './flow-map6.js';
+export { FlowMap6, fold16, same16 } from './flow-map6.js';
 export * from './message.js';
 export {
   rewrite32,

@@ -1,4 +1,4 @@
-import { TCP_FLAGS } from '@onehost/wire';
+import { parseIpv6, TCP_FLAGS } from '@onehost/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DecisionOut, KIND, NO_PORT } from './decision.js';
@@ -283,8 +283,8 @@ describe('IPv6 cluster addresses: Fig. 5 for IPv6 packets', () => {
     // a dry run changed nothing
     expect(decide(sw, tcp6(80, SYN, 6601)).node).toBe(N1);
     const mount = sw.explain(tcp6(20048, SYN));
-    expect(mount.decision).toEqual({ kind: 'drop', reason: 'ipv6_unsupported' });
-    expect(mount.trace.at(-1)).toBe('mount over tcp routes IPv4 only → drop');
+    expect(mount.decision).toMatchObject({ kind: 'local' });
+    expect(mount.trace.at(-1)).toBe('mount: TCP flow not handed over yet → the gateway (delayed binding)');
     const mnt = sw.explain(
       udp6Packet({
         src: CLIENT6,
@@ -361,13 +361,46 @@ describe('MOUNT, NFS and the portmapper over IPv6', () => {
     expect(out.kind).toBe(KIND.LOCAL);
   });
 
-  it('MOUNT and NFS over TCP stay IPv4 only (delayed binding splices IPv4 flows): dropped, counted', () => {
+  it('MOUNT and NFS over TCP: the gateway holds the flow, a dry run routes its record, a handed-over flow goes spliced', () => {
     const sw = switchWith();
+    const bytes6 = (a: string) => parseIpv6(a);
     for (const port of [20048, 2049]) {
-      expect(decide(sw, tcp6(port, SYN)).reason).toBe(DROP.IPV6_UNSUPPORTED);
-      expect(decide(sw, tcp6(port, ACK)).reason).toBe(DROP.IPV6_UNSUPPORTED);
+      expect(decide(sw, tcp6(port, SYN, 7000)).kind).toBe(KIND.LOCAL);
+      expect(decide(sw, tcp6(port, ACK, 7000)).kind).toBe(KIND.LOCAL);
     }
-    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(4);
+    const rec = mountCall('/srv/home/a');
+    const marked = new Uint8Array(4 + rec.length);
+    new DataView(marked.buffer).setUint32(0, (0x80000000 | rec.length) >>> 0);
+    marked.set(rec, 4);
+    const withRecord = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 7000,
+      dstPort: 20048,
+      flags: ACK | TCP_FLAGS.PSH,
+      payload: marked,
+    });
+    expect(decide(sw, withRecord).kind).toBe(KIND.LOCAL);
+    expect(sw.explain(withRecord, { dryRun: true }).decision).toMatchObject({
+      kind: 'forward',
+      node: N2,
+      port: 8082,
+    });
+    expect(sw.bindSplicedFlow6(bytes6(CLIENT6), 7000, bytes6(VIP6), 2049, N1)).toBe(true);
+    const later = decide(sw, tcp6(2049, ACK, 7000));
+    expect([later.kind, later.node, later.spliced]).toEqual([KIND.FORWARD, N1, true]);
+    expect(sw.explain(tcp6(2049, ACK, 7000), { dryRun: true }).trace.at(-2)).toBe(
+      `nfs: TCP flow [${CLIENT6}]:7000 handed over to n1 → its agent`,
+    );
+    // another client port, another cluster address, the IPv4 twin: not bound
+    expect(decide(sw, tcp6(2049, ACK, 7001)).kind).toBe(KIND.LOCAL);
+    expect(decide(sw, tcp6(2049, ACK, 7000, CLIENT6, VIP6B)).kind).toBe(KIND.LOCAL);
+    // a new SYN on the same client port is a new connection: the gateway's again
+    expect(decide(sw, tcp6(2049, SYN, 7000)).kind).toBe(KIND.LOCAL);
+    expect(decide(sw, tcp6(2049, ACK, 7000)).kind).toBe(KIND.LOCAL);
+    expect(sw.bindSplicedFlow6(bytes6(CLIENT6), 7000, bytes6(CLIENT6), 2049, N1)).toBe(false);
+    expect(sw.bindSplicedFlow6(bytes6(CLIENT6), 7000, bytes6(VIP6), 80, N1)).toBe(false);
+    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(0);
   });
 
   it('an ICMPv6 error quoting a MOUNT datagram goes to the gateway (the quote holds no call)', () => {
@@ -477,12 +510,19 @@ describe('IPv6 fragments follow their first fragment (RFC 8200 §4.5)', () => {
     expect(seen.size).toBeGreaterThan(1);
   });
 
-  it('a drop decided for the first fragment is the decision for the rest (MOUNT over TCP routes IPv4 only)', () => {
+  it('a drop decided for the first fragment is the decision for the rest (an ACK of no connection)', () => {
     const sw = switchWith();
-    const first = tcp6(20048, ACK);
+    const first = tcp6Packet({
+      src: CLIENT6,
+      dst: VIP6,
+      srcPort: 5555,
+      dstPort: 80,
+      flags: ACK,
+      payload: new Uint8Array(64),
+    });
     const parts = fragments6(first, 32, 9);
-    expect(parts.map((f) => decide(sw, f).reason)).toEqual(parts.map(() => DROP.IPV6_UNSUPPORTED));
-    expect(sw.counters.drops[DROP.IPV6_UNSUPPORTED]).toBe(parts.length);
+    expect(parts.map((f) => decide(sw, f).reason)).toEqual(parts.map(() => DROP.NO_CONNECTION));
+    expect(sw.counters.drops[DROP.NO_CONNECTION]).toBe(parts.length);
   });
 
   it('a later fragment before its first, or after the timeout, is dropped as fragment_unknown', () => {

@@ -288,11 +288,46 @@ export class MessageSwitch {
     const vip = snap.vipIndex(clusterAddress | 0);
     const e = snap.lookup(6, port);
     if (vip < 0 || e === null || e.fn.bind === undefined) return false;
+    return e.fn.bind(client, clientPort, port, vip, node, this.bindTime(now));
+  }
+
+  /**
+   * bindSplicedFlow6 is bindSplicedFlow for an IPv6 connection: the client's and the cluster address's
+   * 16 bytes. False as there, or when the table has no IPv6 binding for the port.
+   */
+  bindSplicedFlow6(
+    client: Uint8Array,
+    clientPort: number,
+    clusterAddress: Uint8Array,
+    port: number,
+    node: number,
+    now = this.clock(),
+  ): boolean {
+    const snap = this.current;
+    if (snap === null || client.length !== 16 || clusterAddress.length !== 16) return false;
+    // big-endian int32 words, as PacketSummary reads addresses into addr6: client, then cluster address
+    const w = new Int32Array(8);
+    for (let i = 0; i < 16; i += 4) {
+      w[i >> 2] = (client[i]! << 24) | (client[i + 1]! << 16) | (client[i + 2]! << 8) | client[i + 3]!;
+      w[4 + (i >> 2)] =
+        (clusterAddress[i]! << 24) |
+        (clusterAddress[i + 1]! << 16) |
+        (clusterAddress[i + 2]! << 8) |
+        clusterAddress[i + 3]!;
+    }
+    const vip = snap.vipIndex6(w, 4);
+    const e = snap.lookup(6, port);
+    if (vip < 0 || e === null || e.fn.bind6 === undefined) return false;
+    return e.fn.bind6(w, clientPort, port, vip, node, this.bindTime(now));
+  }
+
+  /** bindTime is the tables' time for a binding made from outside the packet path (starts the epoch). */
+  private bindTime(now: number): number {
     if (!this.hasEpoch) {
       this.epoch = Math.floor(now);
       this.hasEpoch = true;
     }
-    return e.fn.bind(client, clientPort, port, vip, node, this.tableTime(now));
+    return this.tableTime(now);
   }
 
   /** sweep lets every routing function examine up to `budget` flow slots each and release the expired ones. */

@@ -1,6 +1,7 @@
-import { IPPROTO, ipv4ToString, OK, RpcCallView, TCP_FLAGS, u32 } from '@onehost/wire';
+import { ADDR6, IPPROTO, ipv4ToString, ipv6WordsText, OK, RpcCallView, TCP_FLAGS, u32 } from '@onehost/wire';
 import { EVENT } from '../counters.js';
 import { type DecisionOut, NO_PORT } from '../decision.js';
+import { DROP } from '../drop-reason.js';
 import type { KernelPlan } from '../kernel-plan.js';
 import type { PacketContext } from '../packet-context.js';
 import { FLOW, FlowTable } from '../tables/flow-table.js';
@@ -30,14 +31,14 @@ export abstract class RpcRouted implements RoutingFunction {
   abstract readonly kind: string;
   readonly nullFunction = false;
   /**
-   * ipv6: a UDP datagram carries its whole call, whatever the family, so UDP routes IPv6 too. TCP does
-   * not: its first call is read after delayed binding, which splices IPv4 flows only; an IPv6 TCP
-   * segment is dropped (`ipv6_unsupported`) rather than answered by a gateway that cannot hand it over.
+   * ipv6: a UDP datagram carries its whole call, whatever the family; a TCP connection is handed over
+   * after delayed binding in either family (its IPv6 flows are bound in a wide table).
    */
-  readonly ipv6: boolean;
+  readonly ipv6 = true;
   /** the call being routed (bound by `route` before `routeCall`). */
   protected readonly call = new RpcCallView();
   private readonly flows: FlowTable | null;
+  private readonly flows6: FlowTable | null;
   private readonly ttl: number;
 
   constructor(
@@ -55,8 +56,20 @@ export abstract class RpcRouted implements RoutingFunction {
               }),
           )
         : null;
+    this.flows6 =
+      deps.protocol === 'tcp' && deps.ipv6
+        ? deps.state(
+            `rpc-flows6:${config.maxEntries}`,
+            () =>
+              new FlowTable(
+                config.maxEntries,
+                deps.counters,
+                { evicted: EVENT.CONN_EVICTED, expired: EVENT.CONN_EXPIRED },
+                true,
+              ),
+          )
+        : null;
     this.ttl = Math.round(config.idleTimeout * 1000);
-    this.ipv6 = deps.protocol === 'udp';
   }
 
   /** flowTable holds the TCP connections bound by their first call (null over UDP). */
@@ -64,20 +77,35 @@ export abstract class RpcRouted implements RoutingFunction {
     return this.flows;
   }
 
+  /** flowTable6 holds the IPv6 ones (null over UDP, or without an IPv6 cluster address). */
+  get flowTable6(): FlowTable | null {
+    return this.flows6;
+  }
+
   /** routeCall decides for a parsed call (this.call is bound to it). */
   protected abstract routeCall(ctx: PacketContext, out: DecisionOut): void;
 
   route(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
-    const flows = this.flows;
-    if (flows === null || p.protocol !== IPPROTO.TCP) {
+    const v6 = p.family === 6;
+    const flows = v6 ? this.flows6 : this.flows;
+    if (this.flows === null || p.protocol !== IPPROTO.TCP) {
       this.routeDatagram(ctx, out, false);
+      return;
+    }
+    if (flows === null) {
+      // an IPv6 segment, and the table has no IPv6 cluster address: nothing of ours sent it here
+      out.drop(DROP.IPV6_UNSUPPORTED);
       return;
     }
     const a = p.src | 0;
     const b = (p.srcPort << 16) | p.dstPort;
     const flags = p.tcpFlags;
-    let s = ctx.dryRun ? flows.peek(a, b, ctx.vip, ctx.now) : flows.find(a, b, ctx.vip, ctx.now);
+    let s: number;
+    if (v6) {
+      const k = ctx.fillKey6(ADDR6.SRC, b, ctx.vip);
+      s = ctx.dryRun ? flows.peekWide(k, 0, ctx.now) : flows.findWide(k, 0, ctx.now);
+    } else s = ctx.dryRun ? flows.peek(a, b, ctx.vip, ctx.now) : flows.find(a, b, ctx.vip, ctx.now);
     if (s >= 0 && (flags & TCP_FLAGS.SYN) !== 0) {
       if (!ctx.dryRun) flows.removeSlot(s);
       s = -1;
@@ -97,7 +125,7 @@ export abstract class RpcRouted implements RoutingFunction {
         }
         if (ctx.trace !== null) {
           ctx.trace.add(
-            `${this.kind}: TCP flow ${ipv4ToString(a)}:${p.srcPort} handed over to ${ctx.nodes.nameOf(node)} → its agent`,
+            `${this.kind}: TCP flow ${v6 ? `[${ipv6WordsText(p.addr6, ADDR6.SRC)}]` : ipv4ToString(a)}:${p.srcPort} handed over to ${ctx.nodes.nameOf(node)} → its agent`,
           );
         }
         out.forwardSpliced(node);
@@ -133,6 +161,30 @@ export abstract class RpcRouted implements RoutingFunction {
     return true;
   }
 
+  /**
+   * bind6 is `bind` for an IPv6 client, its address as four int32 words (big-endian, as PacketSummary
+   * reads them). False without an IPv6 table.
+   */
+  bind6(
+    client: Int32Array,
+    clientPort: number,
+    dstPort: number,
+    vip: number,
+    node: number,
+    now: number,
+  ): boolean {
+    const flows = this.flows6;
+    if (flows === null) return false;
+    const k = this.key6;
+    k.set(client.subarray(0, 4), 0);
+    k[4] = (clientPort << 16) | dstPort;
+    k[5] = vip;
+    flows.setWide(k, 0, node, FLOW.ESTABLISHED, 0, this.ttl, now);
+    return true;
+  }
+
+  private readonly key6 = new Int32Array(6);
+
   private routeDatagram(ctx: PacketContext, out: DecisionOut, tcp: boolean): void {
     const p = ctx.p;
     const buf = ctx.buf;
@@ -163,11 +215,15 @@ export abstract class RpcRouted implements RoutingFunction {
   /** routeQuoted: the quoted 8 bytes never hold the call, so ICMP errors go to the bound node or the gateway. */
   routeQuoted(ctx: PacketContext, out: DecisionOut): void {
     const p = ctx.p;
-    const flows = this.flows;
+    const v6 = p.family === 6;
+    const flows = v6 ? this.flows6 : this.flows;
+    const b = (p.innerDstPort << 16) | p.innerSrcPort;
     const s =
       flows === null
         ? -1
-        : flows.peek(p.innerDst | 0, (p.innerDstPort << 16) | p.innerSrcPort, ctx.vip, ctx.now);
+        : v6
+          ? flows.peekWide(ctx.fillKey6(ADDR6.INNER_DST, b, ctx.vip), 0, ctx.now)
+          : flows.peek(p.innerDst | 0, b, ctx.vip, ctx.now);
     if (s >= 0 && flows !== null && ctx.nodes.isUp(flows.node(s))) {
       if (ctx.trace !== null)
         ctx.trace.add(`${this.kind}: quoted TCP flow bound to ${ctx.nodes.nameOf(flows.node(s))}`);
@@ -180,10 +236,16 @@ export abstract class RpcRouted implements RoutingFunction {
 
   sweep(now: number, budget: number): void {
     this.flows?.sweep(now, budget);
+    this.flows6?.sweep(now, budget);
   }
 
   describe(): Record<string, unknown> {
-    return this.flows === null ? {} : { boundFlows: this.flows.size, maxEntries: this.flows.capacity };
+    return this.flows === null
+      ? {}
+      : {
+          boundFlows: this.flows.size + (this.flows6?.size ?? 0),
+          maxEntries: this.flows.capacity,
+        };
   }
 
   /** What routes a call (explain's "user space: …"): only user space reads the RPC payload. */

@@ -34,6 +34,15 @@ export interface RoutingFunction {
   sweep?(now: number, budget: number): void;
   /** bind remembers a TCP flow handed over to `node` (delayed binding; mount and nfs over TCP). */
   bind?(client: number, clientPort: number, dstPort: number, vip: number, node: number, now: number): boolean;
+  /** bind6 is `bind` for an IPv6 client (its address as four big-endian int32 words). */
+  bind6?(
+    client: Int32Array,
+    clientPort: number,
+    dstPort: number,
+    vip: number,
+    node: number,
+    now: number,
+  ): boolean;
   /** describe summarises the instance for explain and listings. */
   describe(): Record<string, unknown>;
   /**

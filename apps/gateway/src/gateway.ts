@@ -671,7 +671,7 @@ export async function startGateway(
         });
         const adopted = k.adopted ? shifts.adopt(Date.now()) : 0;
         wing.useKernel(shifts, () => k.counters().gatewayShifted);
-        // spliced flows are IPv4 (MOUNT/NFS over IPv6 is not routed yet): an IPv6 client has none
+        // the kernel shifts IPv4 spliced flows only (an IPv6 one's agent shifts its segments): none here
         backend.setSplicedInKernel((addr, port, clusterPort) =>
           !addr.includes(':') && shifts.has(parseIpv4(addr), port, clusterPort)
             ? k.gatewayPackets({ clientAddr: parseIpv4(addr), clientPort: port, clusterPort })
@@ -707,7 +707,7 @@ export async function startGateway(
         );
     // explain and onehostctl conns show a spliced flow's offsets (both data paths)
     backend.setSpliceShifts((addr, port, clusterPort) => {
-      if (addr.includes(':')) return undefined; // spliced flows are IPv4
+      if (addr.includes(':')) return undefined; // an IPv6 spliced flow is shifted by its agent only
       const sh = wing.shiftOf(parseIpv4(addr), port, clusterPort);
       return sh === undefined
         ? undefined

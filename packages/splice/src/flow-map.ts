@@ -70,14 +70,18 @@ export class FlowMap<V> {
     return false;
   }
 
-  /** deleteOldest removes the entry inserted first (a bound: callers keep the map from growing). */
-  deleteOldest(): void {
+  /**
+   * deleteOldest removes the entry inserted first (a bound: callers keep the map from growing) and
+   * returns its value.
+   */
+  deleteOldest(): V | undefined {
     for (const [h, chain] of this.buckets) {
-      chain.shift();
+      const e = chain.shift();
       if (chain.length === 0) this.buckets.delete(h);
       this.count--;
-      return;
+      return e?.value;
     }
+    return undefined;
   }
 
   /**

@@ -56,6 +56,9 @@ describe('FlowMap6', () => {
     expect(m.size).toBe(1);
     expect(m.get(b, 0, 2049)).toBeUndefined();
     expect(m.get(a, 0, 1)).toBe('x');
+    m.set(b, 3, 'y');
+    m.deleteOldest();
+    expect([m.size, m.get(a, 0, 1), m.get(b, 0, 3)]).toEqual([1, undefined, 'y']);
     m.clear();
     expect(m.size).toBe(0);
   });

@@ -72,6 +72,11 @@ export class FlowMap6<V> {
     return false;
   }
 
+  /** deleteOldest removes the entries of the key inserted first (a bound, as FlowMap's). */
+  deleteOldest(): void {
+    this.count -= this.inner.deleteOldest()?.length ?? 0;
+  }
+
   /** sweep calls `keep` for every entry and removes those it returns false for. */
   sweep(keep: (value: V, addr: Uint8Array, port: number) => boolean): void {
     this.inner.sweep((chain, _f, port) => {

@@ -197,18 +197,23 @@ describe('RpcResponders', () => {
     expect(errors.length).toBe(1); // logged once until it works
   });
 
-  it('listens on an IPv6 cluster address over UDP, and over TCP for the portmapper only', async () => {
+  it('listens on an IPv6 cluster address over UDP and TCP (MOUNT and NFS over TCP are handed over, as over IPv4)', async () => {
     const r = new RpcResponders({ addresses: ['::1'], exports: () => [], log });
     open.push(r);
     await r.reconcile([
       { protocol: 'udp', port: 0, function: 'portmap' },
       { protocol: 'tcp', port: 0, function: 'portmap' },
       { protocol: 'udp', port: 0, function: 'mount' },
-      // delayed binding splices IPv4 only: the switch drops MOUNT/NFS over TCP to an IPv6 address
       { protocol: 'tcp', port: 0, function: 'mount' },
       { protocol: 'tcp', port: 0, function: 'nfs' },
     ]);
-    expect(r.listening()).toEqual(['mount udp ::1:0', 'portmap tcp ::1:0', 'portmap udp ::1:0']);
+    expect(r.listening()).toEqual([
+      'mount tcp ::1:0',
+      'mount udp ::1:0',
+      'nfs tcp ::1:0',
+      'portmap tcp ::1:0',
+      'portmap udp ::1:0',
+    ]);
   });
 
   it('answers over UDP on an IPv6 address', async () => {

@@ -84,9 +84,6 @@ export class RpcResponders {
         if (e.protocol !== 'udp' && e.protocol !== 'tcp') continue;
         const transport: Transport = e.protocol;
         for (const address of this.opts.addresses) {
-          // MOUNT and NFS over TCP on an IPv6 cluster address: the switch drops them (delayed binding
-          // splices IPv4 only), so no listener would ever see a connection
-          if (transport === 'tcp' && e.function !== 'portmap' && address.includes(':')) continue;
           const spec = { service: e.function as RpcService, transport, address, port: e.port };
           want.set(keyOf(spec), spec);
         }

@@ -1,5 +1,5 @@
-import { FlowMap, tsOption } from '@onehost/splice';
-import { IPPROTO, Ipv4View, OK, TCP_FLAGS, TcpView, u32 } from '@onehost/wire';
+import { FlowMap, FlowMap6, tsOption } from '@onehost/splice';
+import { IPPROTO, Ipv4View, Ipv6View, OK, TCP_FLAGS, TcpView, u32 } from '@onehost/wire';
 
 /** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
 export interface ClientTcpState {
@@ -18,7 +18,9 @@ const MAX_FLOWS = 65_536;
 export class ClientTcp {
   private readonly ports = new Uint8Array(65_536);
   private readonly flows = new FlowMap<ClientTcpState>();
+  private readonly flows6 = new FlowMap6<ClientTcpState>();
   private readonly ip = new Ipv4View();
+  private readonly ip6 = new Ipv6View();
   private readonly tcp = new TcpView();
   /** told of each client SYN to a splice port: a new connection, which may reuse a spliced flow's ports */
   onSyn: ((client: number, clientPort: number, port: number) => void) | null = null;
@@ -31,6 +33,10 @@ export class ClientTcp {
 
   /** note reads a packet for the host's stack: a client segment to a splice port updates its flow. */
   note(arena: Uint8Array, off: number, len: number): void {
+    if (len > 0 && arena[off]! >>> 4 === 6) {
+      this.note6(arena, off, len);
+      return;
+    }
     const ip = this.ip;
     if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.fragmentOffset !== 0) return;
     const t = this.tcp;
@@ -50,19 +56,44 @@ export class ClientTcp {
     this.flows.set(src, t.srcPort, { tsval, window: t.window });
   }
 
-  /** get returns a copy of what was last seen of a flow's client (TSval 0 without timestamps). */
-  get(client: number, clientPort: number): ClientTcpState | undefined {
-    const v = this.flows.get(client, clientPort);
+  /** note6 is `note` for an IPv6 packet (the spliced flows of an IPv6 client are not shifted here). */
+  private note6(arena: Uint8Array, off: number, len: number): void {
+    const ip = this.ip6;
+    if (ip.bind(arena, off, len) !== OK || ip.upperProtocol !== IPPROTO.TCP || !ip.isFirstFragment) return;
+    const t = this.tcp;
+    if (t.bind(arena, ip.upperOffset, ip.upperLength) !== OK || this.ports[t.dstPort] === 0) return;
+    const i = tsOption(t);
+    const tsval = i >= 0 ? u32(arena, i + 2) : 0;
+    const seen = this.flows6.get(arena, ip.srcOffset, t.srcPort);
+    if (seen !== undefined) {
+      seen.tsval = tsval;
+      seen.window = t.window;
+      return;
+    }
+    if (this.flows6.size >= MAX_FLOWS) this.flows6.deleteOldest();
+    this.flows6.set(arena.subarray(ip.srcOffset, ip.srcOffset + 16), t.srcPort, { tsval, window: t.window });
+  }
+
+  /**
+   * get returns a copy of what was last seen of a flow's client (TSval 0 without timestamps): an IPv4
+   * address as a number, an IPv6 one as its 16 bytes.
+   */
+  get(client: number | Uint8Array, clientPort: number): ClientTcpState | undefined {
+    const v =
+      typeof client === 'number'
+        ? this.flows.get(client, clientPort)
+        : this.flows6.get(client, 0, clientPort);
     return v === undefined ? undefined : { ...v };
   }
 
   /** forget drops a flow (handed over or closed). */
-  forget(client: number, clientPort: number): void {
-    this.flows.delete(client, clientPort);
+  forget(client: number | Uint8Array, clientPort: number): void {
+    if (typeof client === 'number') this.flows.delete(client, clientPort);
+    else this.flows6.delete(client, 0, clientPort);
   }
 
   /** size is the number of flows tracked. */
   get size(): number {
-    return this.flows.size;
+    return this.flows.size + this.flows6.size;
   }
 }

@@ -1,9 +1,20 @@
 import type { Socket } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeHandover, HANDOVER_FLAG, HANDOVER_HEADER } from '@onehost/splice';
 import { DecisionOut, KIND, type MessageSwitch, NO_PORT } from '@onehost/switch';
 import { TCPI_OPT, tcpRepairDetach } from '@onehost/tun';
-import { IPPROTO, parseIpv4, TCP_FLAGS, writeIpv4Header, writeTcpHeader } from '@onehost/wire';
+import {
+  checksum,
+  IPPROTO,
+  parseIpv4,
+  parseIpv6,
+  pseudoHeaderSum6,
+  put16,
+  TCP_FLAGS,
+  writeIpv4Header,
+  writeTcpHeader,
+} from '@onehost/wire';
 import type { Logger } from 'pino';
 import type { ClientTcpState } from './client-tcp.js';
 
@@ -23,8 +34,9 @@ export type SpliceRoute = { node: number; nodePort: number } | null;
 
 /** The packet side of delayed binding the handover needs (SpliceWing). */
 export interface SpliceFlows {
-  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined;
-  forgetClient(client: number, clientPort: number): void;
+  /** the client's TCP state as last seen: an IPv4 address as a number, an IPv6 one as its 16 bytes */
+  clientTcpState(client: number | Uint8Array, clientPort: number): ClientTcpState | undefined;
+  forgetClient(client: number | Uint8Array, clientPort: number): void;
   sendHandover(node: number, message: Uint8Array): boolean;
   /** spliced client segments the gateway shifted itself, and those it sent to the agent */
   readonly splicedShifted: Float64Array;
@@ -83,21 +95,36 @@ export class Splice {
    * the packet that carried it (no table touched, no trace built). Null: the gateway answers it.
    */
   route(s: Socket, record: Uint8Array): SpliceRoute {
-    const src = parseIpv4(s.remoteAddress ?? '0.0.0.0');
-    const dst = parseIpv4(s.localAddress ?? '0.0.0.0');
+    const six = isIPv6(s.localAddress ?? '');
+    const ipLen = six ? 40 : 20;
     const p = this.probe;
-    const n = Math.min(record.length, p.length - 40);
-    writeIpv4Header(p, 0, { src, dst, protocol: IPPROTO.TCP, payloadLength: 20 + n });
-    writeTcpHeader(p, 20, {
+    const n = Math.min(record.length, p.length - ipLen - 20);
+    if (six) {
+      // RFC 8200 §3: version 6, payload length, next header TCP, hop limit 64
+      p.fill(0, 0, 4);
+      p[0] = 0x60;
+      put16(p, 4, 20 + n);
+      p[6] = IPPROTO.TCP;
+      p[7] = 64;
+      p.set(parseIpv6(s.remoteAddress ?? '::'), 8);
+      p.set(parseIpv6(s.localAddress ?? '::'), 24);
+    } else {
+      const src = parseIpv4(s.remoteAddress ?? '0.0.0.0');
+      const dst = parseIpv4(s.localAddress ?? '0.0.0.0');
+      writeIpv4Header(p, 0, { src, dst, protocol: IPPROTO.TCP, payloadLength: 20 + n });
+    }
+    writeTcpHeader(p, ipLen, {
       srcPort: s.remotePort ?? 0,
       dstPort: s.localPort ?? 0,
       seq: 1,
       ack: 1,
       flags: TCP_FLAGS.ACK | TCP_FLAGS.PSH,
     });
-    p.set(record.subarray(0, n), 40);
+    p.set(record.subarray(0, n), ipLen + 20);
+    // the switch reads IPv6's upper-layer checksum nowhere; set it all the same, the probe is a packet
+    if (six) put16(p, 56, checksum(p, 40, 20 + n, pseudoHeaderSum6(p, 8, 24, IPPROTO.TCP, 20 + n)));
     const d = this.decision;
-    if (this.o.sw.decideDry(p, 0, 40 + n, d) !== KIND.FORWARD) return null;
+    if (this.o.sw.decideDry(p, 0, ipLen + 20 + n, d) !== KIND.FORWARD) return null;
     return { node: d.node, nodePort: d.port !== NO_PORT ? d.port : (s.localPort ?? 0) };
   }
 
@@ -107,9 +134,12 @@ export class Splice {
    * socket is then reset).
    */
   async handover(s: Socket, data: Uint8Array, to: { node: number; nodePort: number }): Promise<boolean> {
-    const client = parseIpv4(s.remoteAddress ?? '0.0.0.0');
+    const six = isIPv6(s.localAddress ?? '');
+    const client6 = six ? parseIpv6(s.remoteAddress ?? '::') : undefined;
+    const cluster6 = six ? parseIpv6(s.localAddress ?? '::') : undefined;
+    const client: number | Uint8Array = client6 ?? parseIpv4(s.remoteAddress ?? '0.0.0.0');
     const clientPort = s.remotePort ?? 0;
-    const cluster = parseIpv4(s.localAddress ?? '0.0.0.0');
+    const cluster = six ? 0 : parseIpv4(s.localAddress ?? '0.0.0.0');
     const port = s.localPort ?? 0;
     const fd = fdOf(s);
     try {
@@ -138,8 +168,11 @@ export class Splice {
             (ts ? HANDOVER_FLAG.TIMESTAMPS : 0) |
             ((info.options & TCPI_OPT.SACK) !== 0 ? HANDOVER_FLAG.SACK : 0) |
             (ws ? HANDOVER_FLAG.WINDOW_SCALE : 0),
-          clientAddr: client,
+          clientAddr: typeof client === 'number' ? client : 0,
           clusterAddr: cluster,
+          ...(client6 !== undefined && cluster6 !== undefined
+            ? { clientAddr6: client6, clusterAddr6: cluster6 }
+            : {}),
           clientPort,
           clusterPort: port,
           nodePort: to.nodePort,
@@ -158,8 +191,11 @@ export class Splice {
       );
       if (n < 0) throw new Error('handover does not fit a datagram');
       // Bind first: from here on the client's segments go to the node's agent, not to this socket.
-      if (!this.o.sw.bindSplicedFlow(client, clientPort, cluster, port, to.node))
-        throw new Error(`no TCP binding entry for port ${port}`);
+      const bound =
+        typeof client === 'number'
+          ? this.o.sw.bindSplicedFlow(client, clientPort, cluster, port, to.node)
+          : this.o.sw.bindSplicedFlow6(client, clientPort, cluster6 ?? client, port, to.node);
+      if (!bound) throw new Error(`no TCP binding entry for port ${port}`);
       if (!this.o.flows.sendHandover(to.node, this.msg.subarray(0, n)))
         throw new Error(`node ${to.node} has no destination`);
       this.o.flows.forgetClient(client, clientPort);

@@ -140,11 +140,11 @@ export class SpliceWing implements SplicePath, SpliceFlows {
     return this.shifts.get(client, clientPort, clusterPort);
   }
 
-  clientTcpState(client: number, clientPort: number): ClientTcpState | undefined {
+  clientTcpState(client: number | Uint8Array, clientPort: number): ClientTcpState | undefined {
     return this.clients.get(client, clientPort);
   }
 
-  forgetClient(client: number, clientPort: number): void {
+  forgetClient(client: number | Uint8Array, clientPort: number): void {
     this.clients.forget(client, clientPort);
   }
 

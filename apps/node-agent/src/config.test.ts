@@ -177,6 +177,45 @@ describe('nftRuleset6 with MOUNT ports', () => {
   });
 });
 
+describe('nftRuleset6 with splice', () => {
+  it('captures the ports from the IPv6 cluster address into the TUN, never for the kernel, and keeps them from the restore', () => {
+    const text = nftRuleset6(
+      resolveConfig({
+        ...base,
+        networks: [
+          { name: 'outside', address: '203.0.113.80', default: true },
+          { name: 'outside', address: '2001:db8:113::80' },
+        ],
+        mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 20048 }],
+        splice: { capturePorts: [8081, 2049], kernel: true },
+      }),
+    );
+    expect(text).toContain(
+      'ip6 saddr 2001:db8:113::80 tcp sport { 2049, 8081 } oifname != "lo" meta mark set 0x6f69 counter comment',
+    );
+    expect(text).toContain('ip6 saddr 2001:db8:113::80 iifname != "lo" notrack');
+    // IPv6 spliced flows stay with the agent: no kernel mark
+    expect(text).not.toContain('0x6f6b');
+    const ret = text.indexOf('meta mark 0x6f69 return');
+    expect(ret).toBeGreaterThan(text.indexOf('chain restore_out'));
+    expect(ret).toBeLessThan(text.indexOf('tcp sport 8081 tcp sport set 20048'));
+  });
+
+  it('renders no splice chain without capture ports', () => {
+    const text = nftRuleset6(
+      resolveConfig({
+        ...base,
+        networks: [
+          { name: 'outside', address: '203.0.113.80', default: true },
+          { name: 'outside', address: '2001:db8:113::80' },
+        ],
+        splice: { capturePorts: [] },
+      }),
+    );
+    expect(text).not.toMatch(/splice|0x6f69|restore_out/);
+  });
+});
+
 describe('nftRuleset with splice', () => {
   const vips = [
     { name: 'outside', address: '203.0.113.80', default: true },

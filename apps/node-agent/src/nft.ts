@@ -169,20 +169,44 @@ export function nftRuleset6(c: ResolvedConfig): string {
   const t = `table ${NFT_FAMILY6} ${NFT_TABLE}`;
   const snatRange = `${c.ports.snat.lo}-${c.ports.snat.hi}`;
   const vips6 = c.networks6.map((n) => n.address);
+  const splice = c.splice;
   const restore = c.mountPorts.map(
     (m) =>
       `    ip6 saddr ${set(vips6)} ${m.proto} sport ${m.nodePort} ${m.proto} sport set ${m.clusterPort} counter comment "restore ${m.proto} ${m.nodePort}->${m.clusterPort}"`,
   );
+  // Delayed binding over IPv6 (docs/splice.md): IPv4's capture without the kernel's shift (its IPv6
+  // flows stay with the agent) and without the raw socket (the agent's own packets to clients go back
+  // through the TUN, forwarded like the node's rewritten ones).
+  const spliceChains =
+    splice === null || splice.capturePorts.length === 0
+      ? []
+      : [
+          '  chain splice_fwd_raw {',
+          '    type filter hook prerouting priority raw; policy accept;',
+          `    ip6 saddr ${set(vips6)} iifname != "lo" notrack comment "the agent's spliced packets, forwarded from its TUN: no conntrack entry"`,
+          '  }',
+          '  chain splice_out {',
+          '    type route hook output priority mangle - 1; policy accept;',
+          `    ip6 saddr ${set(vips6)} tcp sport ${set(splice.capturePorts.map(String))} oifname != "lo" meta mark set ${hex(SPLICE_MARK)} counter comment "spliced connections: to the agent's TUN"`,
+          '  }',
+        ];
+  const restoreRules = [
+    ...(spliceChains.length === 0
+      ? []
+      : [`    meta mark ${hex(SPLICE_MARK)} return comment "spliced: the agent's business"`]),
+    ...restore,
+  ];
   return [
     `${t}`,
     `delete ${t}`,
     `${t} {`,
-    ...(restore.length === 0
+    ...spliceChains,
+    ...(restoreRules.length === 0
       ? []
       : [
           '  chain restore_out {',
           '    type filter hook output priority filter; policy accept;',
-          ...restore,
+          ...restoreRules,
           '  }',
         ]),
     '  chain stamp_out {',

@@ -143,6 +143,14 @@ describe('SpliceIo in a node namespace', () => {
     (await rules()).some(
       (r) => r.priority === SPLICE_RULE_PRIORITY && r.fwmark === `0x${SPLICE_MARK.toString(16)}`,
     );
+  /** ourRule6: the IPv6 twin of the rule (IPv6 hand-overs, on a kernel with force_forwarding) */
+  const ourRule6 = async () =>
+    (
+      JSON.parse((await node.ip('-j', '-6', 'rule', 'show')).stdout) as Array<{
+        priority: number;
+        fwmark?: string;
+      }>
+    ).some((r) => r.priority === SPLICE_RULE_PRIORITY && r.fwmark === `0x${SPLICE_MARK.toString(16)}`);
   const linkThere = (dev: string) =>
     node.ip('link', 'show', 'dev', dev).then(
       () => true,
@@ -243,6 +251,14 @@ describe('SpliceIo in a node namespace', () => {
     expect(addrs!.addr_info.filter((a) => a.family === 'inet6')).toEqual([]);
     expect(await ourRule()).toBe(true);
     expect(await tableRoutes()).toEqual([expect.objectContaining({ dst: 'default', dev: SPLICE_TUN })]);
+    // IPv6: forwarded from the TUN by the device's own switch, routed into it by the same mark
+    expect(await conf(`net.ipv6.conf.${SPLICE_TUN}.force_forwarding`)).toBe('1');
+    expect(await conf('net.ipv6.conf.all.forwarding')).toBe('0');
+    expect(await ourRule6()).toBe(true);
+    const routes6 = JSON.parse(
+      (await node.ip('-j', '-6', 'route', 'show', 'table', String(SPLICE_TABLE))).stdout,
+    ) as Array<{ dst: string; dev: string }>;
+    expect(routes6).toEqual([expect.objectContaining({ dst: 'default', dev: SPLICE_TUN })]);
     const { stdout: table } = await node.exec('nft', ['list', 'table', 'ip', 'onehost_agent']);
     expect(table).toMatch(
       new RegExp(
@@ -251,7 +267,7 @@ describe('SpliceIo in a node namespace', () => {
     );
     expect(table).toContain(`meta mark 0x0000${BYPASS_MARK.toString(16)} notrack`);
     const kinds = (await readJournal(stateFile))!.changes.map((c) => c.kind);
-    expect(kinds.slice(-3)).toEqual(['link', 'table-route', 'rule']);
+    expect(kinds.slice(-4)).toEqual(['link', 'table-route', 'rule', 'rule-args']);
     // A second SpliceIo in the same namespace is refused before it records or changes anything.
     const again = await agent.request('open');
     expect(again).toMatchObject({ ok: false, message: expect.stringContaining('already exists') });
@@ -423,8 +439,10 @@ describe('SpliceIo in a node namespace', () => {
     await waitFor(async () => !(await linkThere(SPLICE_TUN)), { what: 'the TUN to go with the process' });
     expect(await tableRoutes()).toEqual([]);
     expect(await ourRule()).toBe(true);
+    expect(await ourRule6()).toBe(true);
     await node.exec('node', [NET_CLI, 'restore', '--state', stateFile]);
     expect(await ourRule()).toBe(false);
+    expect(await ourRule6()).toBe(false);
     expect(await snapshotWith(nodeExec)).toEqual(baseline);
 
     agent = await SpliceAgent.start(node, configFile);
@@ -434,6 +452,7 @@ describe('SpliceIo in a node namespace', () => {
 
     await agent.request('close');
     expect(await ourRule()).toBe(false);
+    expect(await ourRule6()).toBe(false);
     expect(await linkThere(SPLICE_TUN)).toBe(false);
     expect(await tableRoutes()).toEqual([]);
     // An open that fails half-way (nothing to bind to) takes down what it had set up.

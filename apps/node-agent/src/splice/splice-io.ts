@@ -1,7 +1,18 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { countRules, ip, ipJson, JournalFile, readSysctl, ruleArgs, writeSysctl } from '@onehost/kernel';
+import {
+  countRules,
+  ip,
+  ipJson,
+  isMarkRule,
+  JournalFile,
+  localHost,
+  type MarkRule,
+  readSysctl,
+  ruleArgs,
+  writeSysctl,
+} from '@onehost/kernel';
 import {
   isTunError,
   PacketSender,
@@ -26,6 +37,10 @@ export const SPLICE_TUN = 'ohsplice0';
 
 const RULE = { priority: SPLICE_RULE_PRIORITY, fwmark: SPLICE_MARK, table: SPLICE_TABLE } as const;
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+/** What writeTun did with a packet. */
+const WRITTEN = 1;
+const FULL = 0;
+const REFUSED = -1;
 /** MTUs tried for the TUN, largest first. */
 const MTUS = [65535, 65521, 16384, 9000];
 
@@ -97,21 +112,30 @@ async function linkExists(name: string): Promise<boolean> {
   return (await ipJson<{ ifname: string }>('link', 'show')).some((l) => l.ifname === name);
 }
 
+/** countRules6 counts the IPv6 rules that look exactly like `r` (none on a host without IPv6). */
+async function countRules6(r: MarkRule): Promise<number> {
+  return (await localHost.rules6().catch(() => [])).filter((x) => isMarkRule(x, r)).length;
+}
+
+/** deleteRules removes the agent's rule, of both families. */
 async function deleteRules(): Promise<void> {
   for (let n = await countRules(RULE); n > 0; n--) await ip('rule', 'del', ...ruleArgs(RULE));
+  for (let n = await countRules6(RULE); n > 0; n--) await ip('-6', 'rule', 'del', ...ruleArgs(RULE));
 }
 
 /**
  * SpliceIo is the node agent's packet I/O for delayed binding (docs/splice.md); the Splicer
  * (`@onehost/splice`) is the logic between its calls. It owns:
  *
- * - a TUN device (no address, IPv6 off, rp_filter 0, MTU 65535): `inject` writes a packet into the
- *   node's stack as if it arrived from the client; what the kernel sends into it arrives at `onOutbound`;
- * - the rule `fwmark SPLICE_MARK lookup SPLICE_TABLE` and `default dev <tun>` in that table: the agent's
+ * - a TUN device (no address, rp_filter 0, MTU 65535; IPv6 forwarding on it alone, or IPv6 off on a
+ *   kernel without force_forwarding): `inject` writes a packet into the node's stack as if it arrived
+ *   from the client; what the kernel sends into it arrives at `onOutbound`;
+ * - the rule `fwmark SPLICE_MARK lookup SPLICE_TABLE` and `default dev <tun>` in that table, for both
+ *   families: the agent's
  *   nftables table (with `splice` in the config, see `nft.ts`) marks what the node sends on a capture port
  *   from a cluster address, and the kernel routes it again, into the TUN;
  * - a raw socket with SO_MARK = BYPASS_MARK: `sendOut` sends a complete IPv4 packet by the normal routes,
- *   neither captured again nor tracked by conntrack;
+ *   neither captured again nor tracked by conntrack (an IPv6 one goes back through the TUN);
  * - a UDP socket on the internal address: datagrams from the gateways go to `onMessage`, others are
  *   dropped and counted.
  *
@@ -178,9 +202,22 @@ export class SpliceIo {
         await journal.record({ kind: 'sysctl', key: 'net/ipv4/conf/all/rp_filter', previous: all });
         await writeSysctl('net/ipv4/conf/all/rp_filter', '0');
       }
-      // Before it is up: no router solicitations or MLD reports among the captured packets.
-      if (existsSync(`/proc/sys/net/ipv6/conf/${tunName}`)) {
-        await writeSysctl(`net/ipv6/conf/${tunName}/disable_ipv6`, '1');
+      // IPv6 (delayed binding to an IPv6 cluster address): the rewritten packets are forwarded from the
+      // TUN as IPv4's are, and IPv6 forwards only with `all` on, or with the device's force_forwarding
+      // (Linux 6.17), which goes with the device and changes nothing else on the node. Without it, IPv6
+      // stays off on the device. Before it is up either way: no link-local address, so no router
+      // solicitations, DAD or MLD reports among the captured packets.
+      const v6conf = `net/ipv6/conf/${tunName}`;
+      const ipv6 = existsSync(`/proc/sys/${v6conf}/force_forwarding`);
+      if (ipv6) {
+        await localHost.noIpv6Autoconf(tunName);
+        await writeSysctl(`${v6conf}/accept_ra`, '0');
+        await writeSysctl(`${v6conf}/force_forwarding`, '1');
+      } else if (existsSync(`/proc/sys/${v6conf}`)) {
+        await writeSysctl(`${v6conf}/disable_ipv6`, '1');
+        log.warn(
+          'this kernel has no per-device IPv6 forwarding (force_forwarding, Linux 6.17): TCP MOUNT/NFS to an IPv6 cluster address cannot be handed over to this node',
+        );
       }
       const mtu = MTUS.find((m) => {
         try {
@@ -210,6 +247,23 @@ export class SpliceIo {
       await journal.record({ kind: 'rule', ...RULE });
       if ((await countRules(RULE)) === 0) await ip('rule', 'add', ...ruleArgs(RULE));
       undo.push(deleteRules);
+      if (ipv6) {
+        // the route goes with the device; the rule is recorded to be removed
+        await ip(
+          '-6',
+          'route',
+          'replace',
+          'default',
+          'dev',
+          tunName,
+          'table',
+          String(SPLICE_TABLE),
+          'proto',
+          ROUTE_PROTO,
+        );
+        await journal.record({ kind: 'rule-args', args: ruleArgs(RULE), family: 6 });
+        if ((await countRules6(RULE)) === 0) await ip('-6', 'rule', 'add', ...ruleArgs(RULE));
+      }
       const sender = PacketSender.open({ mark: BYPASS_MARK });
       undo.push(() => sender.close());
       const udp = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
@@ -287,27 +341,38 @@ export class SpliceIo {
    */
   inject(packet: Uint8Array): boolean {
     if (this.closing !== null) return false;
+    const r = this.writeTun(packet);
+    if (r === WRITTEN) this.counters.injected++;
+    else if (r === FULL) this.counters.injectBlocked++;
+    else this.counters.injectRefused++;
+    return r === WRITTEN;
+  }
+
+  /** writeTun writes one packet into the TUN: WRITTEN, FULL, or REFUSED by the kernel. */
+  private writeTun(packet: Uint8Array): number {
     try {
-      if (this.queue.write(packet)) {
-        this.counters.injected++;
-        return true;
-      }
-      this.counters.injectBlocked++;
+      return this.queue.write(packet) ? WRITTEN : FULL;
     } catch (err) {
       if (!isTunError(err, 'TUN_WRITE')) throw err;
-      this.counters.injectRefused++;
+      return REFUSED;
     }
-    return false;
   }
 
   /**
    * sendOut sends one complete IPv4 packet by the node's normal routes with BYPASS_MARK (the kernel
    * fills the header checksum; the TCP checksum must be right). Returns false when it was not taken
    * (socket buffer full, or closed): dropped and counted. Packets the kernel refuses (no route,
-   * malformed) count in `stats().sender`.
+   * malformed) count in `stats().sender`. An IPv6 packet goes back through the TUN, which forwards it
+   * like the node's rewritten packets (the raw socket is IPv4's).
    */
   sendOut(packet: Uint8Array): boolean {
     if (this.closing !== null) return false;
+    if (packet.length > 0 && packet[0]! >>> 4 === 6) {
+      const sent = this.writeTun(packet) === WRITTEN;
+      if (sent) this.counters.sentOut++;
+      else this.counters.sendOutBlocked++;
+      return sent;
+    }
     this.outMeta[1] = packet.length;
     if (this.sender.sendIp(packet, this.outMeta, 0, 1) === 1) {
       this.counters.sentOut++;

@@ -15,14 +15,36 @@ namespace onehost {
 namespace {
 constexpr size_t kVnetHdr = 10;
 
-// FillVnetHdr writes the virtio_net_hdr for an IPv4 packet: `flags` as read (bit 0 NEEDS_CSUM) with the
-// GSO type in bits 8-15, `gsoSize` the segment size (0: not a super-packet). csum_start/offset and
-// hdr_len are derived from the headers, so a rewritten packet keeps them right.
+// Ipv6Upper finds an IPv6 packet's upper-layer header behind the extension headers (RFC 8200 §4:
+// hop-by-hop, routing, destination options; at most 8 of them): its offset, and its protocol in
+// `proto`. 0 when the chain does not fit the packet.
+uint16_t Ipv6Upper(const uint8_t* p, size_t len, uint8_t* proto) {
+  size_t at = 40;
+  uint8_t next = p[6];
+  for (int i = 0; i < 8 && (next == 0 || next == 43 || next == 60); i++) {
+    if (at + 8 > len) return 0;
+    const size_t size = (static_cast<size_t>(p[at + 1]) + 1) * 8;
+    next = p[at];
+    at += size;
+  }
+  if (at > len) return 0;
+  *proto = next;
+  return static_cast<uint16_t>(at);
+}
+
+// FillVnetHdr writes the virtio_net_hdr for an IPv4 or IPv6 packet: `flags` as read (bit 0 NEEDS_CSUM)
+// with the GSO type in bits 8-15, `gsoSize` the segment size (0: not a super-packet). csum_start/offset
+// and hdr_len are derived from the headers, so a rewritten packet keeps them right.
 void FillVnetHdr(uint8_t* h, const uint8_t* p, size_t len, int32_t flags, int32_t gsoSize) {
   memset(h, 0, kVnetHdr);
   if (len < 20) return;
-  const uint16_t ihl = static_cast<uint16_t>((p[0] & 0x0f) * 4);
-  const uint8_t proto = p[9];
+  uint16_t ihl = static_cast<uint16_t>((p[0] & 0x0f) * 4);
+  uint8_t proto = p[9];
+  if ((p[0] >> 4) == 6) {
+    if (len < 40) return;
+    ihl = Ipv6Upper(p, len, &proto);
+    if (ihl == 0) return;
+  }
   const uint16_t l4hl = proto == 6 && len >= ihl + 13u ? static_cast<uint16_t>((p[ihl + 12] >> 4) * 4) : 8;
   const uint16_t csumOff = proto == 6 ? 16 : proto == 17 ? 6 : 0;
   const uint16_t hdrLen = static_cast<uint16_t>(ihl + l4hl);

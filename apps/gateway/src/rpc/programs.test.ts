@@ -24,6 +24,7 @@ import {
   RpcReplyView,
   SUCCESS,
   SYSTEM_ERR,
+  XdrReader,
   XdrWriter,
 } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
@@ -181,8 +182,8 @@ describe('RpcDispatcher: RFC 5531 §9 errors', () => {
   it('answers PROG_UNAVAIL, PROG_MISMATCH with the versions served, and PROC_UNAVAIL', () => {
     const { ask } = pmap();
     expect(ask(call(NFS_PROGRAM, 3, 0))!.v.acceptStat).toBe(PROG_UNAVAIL);
-    const m = ask(call(PMAP_PROGRAM, 4, 3))!.v;
-    expect([m.acceptStat, m.mismatchLow, m.mismatchHigh]).toEqual([PROG_MISMATCH, 2, 2]);
+    const m = ask(call(PMAP_PROGRAM, 1, 3))!.v;
+    expect([m.acceptStat, m.mismatchLow, m.mismatchHigh]).toEqual([PROG_MISMATCH, 2, 4]);
     expect(ask(call(PMAP_PROGRAM, 2, 5))!.v.acceptStat).toBe(PROC_UNAVAIL); // CALLIT: forwarded for nobody
     expect(ask(call(PMAP_PROGRAM, 2, 99))!.v.acceptStat).toBe(PROC_UNAVAIL);
   });
@@ -226,6 +227,12 @@ describe('RpcDispatcher: RFC 5531 §9 errors', () => {
     const programs = [new PortmapProgram(() => PORTS), new MountProgram(() => []), new NfsProgram()];
     const seeds = [
       call(PMAP_PROGRAM, 2, 3, encodePmapArgs({ prog: MOUNT_PROGRAM, vers: 3, prot: 17, port: 0 })),
+      call(
+        PMAP_PROGRAM,
+        3,
+        3,
+        new XdrWriter(64).u32(MOUNT_PROGRAM).u32(3).string('tcp6').string('').string('').bytes(),
+      ),
       call(MOUNT_PROGRAM, 3, 1, string('/srv/projects')),
       call(NFS_PROGRAM, 3, 6, new Uint8Array([...handle(11), ...u32s(0, 0, 4096)])),
     ];
@@ -284,6 +291,10 @@ describe('PortmapProgram (RFC 1833 §3)', () => {
     expect(list.map((m) => `${m.prog} v${m.vers} ${m.prot === 6 ? 'tcp' : 'udp'} ${m.port}`)).toEqual([
       '100000 v2 tcp 111',
       '100000 v2 udp 111',
+      '100000 v3 tcp 111',
+      '100000 v3 udp 111',
+      '100000 v4 tcp 111',
+      '100000 v4 udp 111',
       '100005 v1 tcp 20049',
       '100005 v1 udp 20048',
       '100005 v3 tcp 20049',
@@ -301,6 +312,71 @@ describe('PortmapProgram (RFC 1833 §3)', () => {
     expect(ask(call(PMAP_PROGRAM, 2, 3))!.v.acceptStat).toBe(GARBAGE_ARGS);
     expect(counters.get('portmap', 'udp', 'refused')).toBe(1);
     expect(counters.get('portmap', 'udp', 'garbage_args')).toBe(2);
+  });
+});
+
+describe('PortmapProgram as rpcbind, versions 3 and 4 (RFC 1833 §2)', () => {
+  const UDP6: CallContext = { transport: 'tcp', localAddress: '2001:db8:113::80', localPort: 111 };
+  /** rpcb: prog, vers, netid, addr, owner (RFC 1833 §2.1) */
+  const rpcb = (prog: number, vers: number, netid: string) =>
+    new XdrWriter(64).u32(prog).u32(vers).string(netid).string('').string('').bytes();
+  const addrOf = (out: Uint8Array) => {
+    const v = new RpcReplyView();
+    expect(v.bind(out)).toBe(OK);
+    expect(v.acceptStat).toBe(SUCCESS);
+    const r = new XdrReader().reset(out, v.resultsOffset);
+    r.string(255);
+    return r.text();
+  };
+
+  it('GETADDR names the cluster address the call came to and the cluster port on its transport (the netid is ignored)', () => {
+    const { d } = pmap();
+    const TCP4: CallContext = { ...UDP, transport: 'tcp' };
+    const ask = (vers: number, proc: number, prog: number, netid: string, ctx = UDP6) =>
+      addrOf(d.handle(call(PMAP_PROGRAM, vers, proc, rpcb(prog, 3, netid)), ctx)!);
+    // 20049 = 78 × 256 + 81, 20048 = 78 × 256 + 80; 2049 = 8 × 256 + 1
+    expect(ask(3, 3, MOUNT_PROGRAM, 'tcp6')).toBe('2001:db8:113::80.78.81');
+    // RFC 1833 §2.2.1: libnfs sends an empty netid; any other is ignored as well
+    expect(ask(3, 3, MOUNT_PROGRAM, '')).toBe('2001:db8:113::80.78.81');
+    expect(ask(3, 3, MOUNT_PROGRAM, 'udp')).toBe('2001:db8:113::80.78.81');
+    expect(ask(4, 3, NFS_PROGRAM, '')).toBe('2001:db8:113::80.8.1');
+    expect(ask(4, 9, MOUNT_PROGRAM, '')).toBe('2001:db8:113::80.78.81');
+    expect(ask(3, 3, MOUNT_PROGRAM, '', UDP)).toBe('127.0.0.1.78.80');
+    expect(ask(3, 3, MOUNT_PROGRAM, '', TCP4)).toBe('127.0.0.1.78.81');
+    // a program the cluster does not serve: not registered
+    expect(ask(3, 3, 100021, '')).toBe('');
+  });
+
+  it('DUMP lists every mapping with its netid and universal address; SET refused; the rest checked', () => {
+    const { d, ask, counters } = pmap();
+    const out = d.handle(call(PMAP_PROGRAM, 4, 4), UDP6)!;
+    const v = new RpcReplyView();
+    expect(v.bind(out)).toBe(OK);
+    const r = new XdrReader().reset(out, v.resultsOffset);
+    const got: string[] = [];
+    while (r.bool()) {
+      const prog = r.u32();
+      const vers = r.u32();
+      const parts = [0, 1, 2].map(() => {
+        r.string(255);
+        return r.text();
+      });
+      got.push(`${prog} v${vers} ${parts.join(' ')}`);
+    }
+    expect(r.error).toBe(OK);
+    expect(got).toContain('100005 v3 tcp6 2001:db8:113::80.78.81 superuser');
+    expect(got).toContain('100000 v4 udp6 2001:db8:113::80.0.111 superuser');
+    expect(got).toHaveLength(12);
+    const set = ask(call(PMAP_PROGRAM, 3, 1, rpcb(300000, 1, 'udp')))!;
+    expect([set.v.acceptStat, [...set.results]]).toEqual([SUCCESS, [0, 0, 0, 0]]);
+    expect(ask(call(PMAP_PROGRAM, 3, 3, u32s(1, 2)))!.v.acceptStat).toBe(GARBAGE_ARGS);
+    expect(ask(call(PMAP_PROGRAM, 3, 9, rpcb(MOUNT_PROGRAM, 3, 'udp')))!.v.acceptStat).toBe(PROC_UNAVAIL);
+    expect(ask(call(PMAP_PROGRAM, 4, 5))!.v.acceptStat).toBe(PROC_UNAVAIL);
+    const time = ask(call(PMAP_PROGRAM, 4, 6))!;
+    expect(Math.abs(Buffer.from(time.results).readUInt32BE(0) - Date.now() / 1000)).toBeLessThan(60);
+    const v5 = ask(call(PMAP_PROGRAM, 5, 3, rpcb(MOUNT_PROGRAM, 3, 'udp')))!;
+    expect([v5.v.acceptStat, v5.v.mismatchLow, v5.v.mismatchHigh]).toEqual([PROG_MISMATCH, 2, 4]);
+    expect(counters.get('portmap', 'udp', 'refused')).toBe(1);
   });
 });
 

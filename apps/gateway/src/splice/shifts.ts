@@ -47,13 +47,21 @@ export class ShiftTable {
    * shiftHere rewrites a spliced client segment into the node's view when its flow's offsets are known,
    * so it can go to the node's kernel directly; FIN and RST still go to the agent, which tracks the end
    * of the flow (the flow is forgotten here on RST, and on SYN: a new connection on the same ports).
-   * False: send it to the agent as it is.
+   * False: send it to the agent as it is (counted in `toAgent`).
    */
   shiftHere(arena: Uint8Array, off: number, len: number): boolean {
     const ip = this.ip;
-    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
     const t = this.tcp;
-    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK) return false;
+    // an IPv6 segment too: its flows are shifted by their agent only (docs/splice.md)
+    if (
+      ip.bind(arena, off, len) !== OK ||
+      ip.protocol !== IPPROTO.TCP ||
+      ip.isFragment ||
+      t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK
+    ) {
+      this.toAgent[0]!++;
+      return false;
+    }
     const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
     const sh = this.shifts.get(src, t.srcPort);
     if (sh === undefined || sh.clusterPort !== t.dstPort) {

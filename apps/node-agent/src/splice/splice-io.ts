@@ -208,11 +208,13 @@ export class SpliceIo {
       // stays off on the device. Before it is up either way: no link-local address, so no router
       // solicitations, DAD or MLD reports among the captured packets.
       const v6conf = `net/ipv6/conf/${tunName}`;
-      const ipv6 = existsSync(`/proc/sys/${v6conf}/force_forwarding`);
+      let ipv6 = existsSync(`/proc/sys/${v6conf}/force_forwarding`);
       if (ipv6) {
         await localHost.noIpv6Autoconf(tunName);
         await writeSysctl(`${v6conf}/accept_ra`, '0');
         await writeSysctl(`${v6conf}/force_forwarding`, '1');
+        // a node whose new devices start without IPv6 (default.disable_ipv6) would refuse its route
+        await writeSysctl(`${v6conf}/disable_ipv6`, '0');
       } else if (existsSync(`/proc/sys/${v6conf}`)) {
         await writeSysctl(`${v6conf}/disable_ipv6`, '1');
         log.warn(
@@ -248,21 +250,20 @@ export class SpliceIo {
       if ((await countRules(RULE)) === 0) await ip('rule', 'add', ...ruleArgs(RULE));
       undo.push(deleteRules);
       if (ipv6) {
-        // the route goes with the device; the rule is recorded to be removed
-        await ip(
-          '-6',
-          'route',
-          'replace',
-          'default',
-          'dev',
-          tunName,
-          'table',
-          String(SPLICE_TABLE),
-          'proto',
-          ROUTE_PROTO,
-        );
-        await journal.record({ kind: 'rule-args', args: ruleArgs(RULE), family: 6 });
-        if ((await countRules6(RULE)) === 0) await ip('-6', 'rule', 'add', ...ruleArgs(RULE));
+        // the route goes with the device; the rule is recorded to be removed. A node with IPv6 off
+        // (all.disable_ipv6) refuses them: it hands over IPv4 connections only.
+        const route = ['default', 'dev', tunName, 'table', String(SPLICE_TABLE), 'proto', ROUTE_PROTO];
+        try {
+          await ip('-6', 'route', 'replace', ...route);
+          await journal.record({ kind: 'rule-args', args: ruleArgs(RULE), family: 6 });
+          if ((await countRules6(RULE)) === 0) await ip('-6', 'rule', 'add', ...ruleArgs(RULE));
+        } catch (err) {
+          ipv6 = false;
+          log.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            'no IPv6 route into the splice TUN: TCP MOUNT/NFS to an IPv6 cluster address cannot be handed over to this node',
+          );
+        }
       }
       const sender = PacketSender.open({ mark: BYPASS_MARK });
       undo.push(() => sender.close());

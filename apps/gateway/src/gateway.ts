@@ -635,7 +635,15 @@ export async function startGateway(
           resync?.heard(from);
           wing.setShift(shift, from);
           const m = memberAt(from);
-          if (m !== undefined && shift.clusterAddr !== 0)
+          if (m !== undefined && shift.clientAddr6 !== undefined && shift.clusterAddr6 !== undefined)
+            sw.bindSplicedFlow6(
+              shift.clientAddr6,
+              shift.clientPort,
+              shift.clusterAddr6,
+              shift.clusterPort,
+              m.id,
+            );
+          else if (m !== undefined && shift.clusterAddr !== 0)
             sw.bindSplicedFlow(
               shift.clientAddr,
               shift.clientPort,

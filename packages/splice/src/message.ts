@@ -150,6 +150,10 @@ export const SHIFTS_PER_DATAGRAM = 60;
 /** The first version's type-3 datagram: no cluster address (still accepted from an older agent). */
 const SHIFT_V1_LENGTH = 20;
 const SHIFT_VERSION = 2;
+/** Bytes of a type-3 record of an IPv6 flow (version 3: 16-byte addresses), and records per datagram. */
+export const SHIFT6_LENGTH = 48;
+export const SHIFTS6_PER_DATAGRAM = 30;
+const SHIFT_VERSION6 = 3;
 
 /**
  * Shift is what a node's agent tells the gateways once the replayed handshake completed: a gateway then
@@ -161,6 +165,9 @@ export interface Shift {
   clientAddr: number;
   /** the cluster address the client connected to; 0 from an agent of the first version */
   clusterAddr: number;
+  /** an IPv6 flow's addresses (16 bytes each; clientAddr and clusterAddr are then 0) */
+  clientAddr6?: Uint8Array;
+  clusterAddr6?: Uint8Array;
   clientPort: number;
   clusterPort: number;
   nodePort: number;
@@ -168,8 +175,23 @@ export interface Shift {
   tsOff: number;
 }
 
-/** encodeShift writes a type-3 datagram into `out` (≥ SHIFT_LENGTH bytes); returns its length. */
+/**
+ * encodeShift writes a type-3 record into `out` (≥ SHIFT_LENGTH bytes; SHIFT6_LENGTH for an IPv6
+ * flow, version 3); returns its length.
+ */
 export function encodeShift(s: Shift, out: Uint8Array, off = 0): number {
+  if (s.clientAddr6 !== undefined && s.clusterAddr6 !== undefined) {
+    out[off] = MSG.SHIFT;
+    out[off + 1] = SHIFT_VERSION6;
+    out.set(s.clientAddr6.subarray(0, 16), off + 2);
+    out.set(s.clusterAddr6.subarray(0, 16), off + 18);
+    put16(out, off + 34, s.clientPort);
+    put16(out, off + 36, s.clusterPort);
+    put16(out, off + 38, s.nodePort);
+    put32(out, off + 40, s.sOff >>> 0);
+    put32(out, off + 44, s.tsOff >>> 0);
+    return SHIFT6_LENGTH;
+  }
   out[off] = MSG.SHIFT;
   out[off + 1] = SHIFT_VERSION;
   put32(out, off + 2, s.clientAddr);
@@ -182,9 +204,27 @@ export function encodeShift(s: Shift, out: Uint8Array, off = 0): number {
   return SHIFT_LENGTH;
 }
 
-/** decodeShift reads a type-3 datagram (either version); null when it is not one. Never throws. */
+/** decodeShift reads a type-3 record (any version); null when it is not one. Never throws. */
 export function decodeShift(buf: Uint8Array, off: number, len: number): Shift | null {
   if (off < 0 || off + len > buf.length || len < 2 || buf[off] !== MSG.SHIFT) return null;
+  if (buf[off + 1] === SHIFT_VERSION6) {
+    if (len !== SHIFT6_LENGTH) return null;
+    const clientPort = u16(buf, off + 34);
+    const clusterPort = u16(buf, off + 36);
+    const nodePort = u16(buf, off + 38);
+    if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return null;
+    return {
+      clientAddr: 0,
+      clusterAddr: 0,
+      clientAddr6: buf.slice(off + 2, off + 18),
+      clusterAddr6: buf.slice(off + 18, off + 34),
+      clientPort,
+      clusterPort,
+      nodePort,
+      sOff: u32(buf, off + 40) | 0,
+      tsOff: u32(buf, off + 44) | 0,
+    };
+  }
   const v1 = buf[off + 1] === 1;
   if (len !== (v1 ? SHIFT_V1_LENGTH : SHIFT_LENGTH) || (!v1 && buf[off + 1] !== SHIFT_VERSION)) return null;
   const at = v1 ? off + 2 : off + 6; // the first version has no cluster address
@@ -204,9 +244,9 @@ export function decodeShift(buf: Uint8Array, off: number, len: number): Shift | 
 }
 
 /**
- * decodeShifts reads a datagram of type-3 records (one of the first version, or 1 to
- * SHIFTS_PER_DATAGRAM of the second) into `out` (cleared first); false, with `out` empty, when any
- * record is malformed. Never throws.
+ * decodeShifts reads a datagram of type-3 records (one of the first version, 1 to SHIFTS_PER_DATAGRAM
+ * of the second, or 1 to SHIFTS6_PER_DATAGRAM of the third: a datagram holds one version) into `out`
+ * (cleared first); false, with `out` empty, when any record is malformed. Never throws.
  */
 export function decodeShifts(buf: Uint8Array, off: number, len: number, out: Shift[]): boolean {
   out.length = 0;
@@ -215,10 +255,13 @@ export function decodeShifts(buf: Uint8Array, off: number, len: number, out: Shi
     out.push(one);
     return true;
   }
-  if (len < SHIFT_LENGTH || len % SHIFT_LENGTH !== 0 || len / SHIFT_LENGTH > SHIFTS_PER_DATAGRAM)
-    return false;
-  for (let at = off; at < off + len; at += SHIFT_LENGTH) {
-    const s = decodeShift(buf, at, SHIFT_LENGTH);
+  if (len < 2 || off < 0 || off + 2 > buf.length) return false;
+  const six = buf[off + 1] === SHIFT_VERSION6;
+  const size = six ? SHIFT6_LENGTH : SHIFT_LENGTH;
+  const most = six ? SHIFTS6_PER_DATAGRAM : SHIFTS_PER_DATAGRAM;
+  if (len < size || len % size !== 0 || len / size > most) return false;
+  for (let at = off; at < off + len; at += size) {
+    const s = decodeShift(buf, at, size);
     if (s === null) {
       out.length = 0;
       return false;

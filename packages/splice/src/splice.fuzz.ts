@@ -13,6 +13,7 @@ import {
   isResync,
   MSG,
   SHIFT_LENGTH,
+  SHIFT6_LENGTH,
   type Shift,
 } from './message.js';
 import { writeSegment } from './segment.js';
@@ -121,10 +122,29 @@ describe('splice fuzz', () => {
         shift,
         at,
       );
+    // an IPv6 flow's record (version 3), two back to back
+    const shift6 = new Uint8Array(2 * SHIFT6_LENGTH);
+    for (const at of [0, SHIFT6_LENGTH])
+      encodeShift(
+        {
+          clientAddr: 0,
+          clusterAddr: 0,
+          clientAddr6: client6,
+          clusterAddr6: vip6,
+          clientPort: 613 + at,
+          clusterPort: 2049,
+          nodePort: 2049,
+          sOff: -9,
+          tsOff: 4,
+        },
+        shift6,
+        at,
+      );
     fc.assert(
       fc.property(
         fc.oneof(
           fc.uint8Array({ maxLength: 40 }),
+          edits.map((e) => mutated(shift6, e)),
           fc
             .array(fc.tuple(fc.nat(2 * SHIFT_LENGTH - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 })
             .map((edits) => {
@@ -133,7 +153,7 @@ describe('splice fuzz', () => {
               return m;
             }),
         ),
-        fc.constantFrom(0, 1, SHIFT_LENGTH),
+        fc.constantFrom(0, 1, SHIFT_LENGTH, SHIFT6_LENGTH),
         (m, off) => {
           const len = Math.max(0, m.length - off);
           const s = decodeShift(m, off, len);

@@ -141,6 +141,9 @@ function shiftOf(f: Flow): Shift {
   return {
     clientAddr: h.clientAddr,
     clusterAddr: h.clusterAddr,
+    ...(h.clientAddr6 !== undefined && h.clusterAddr6 !== undefined
+      ? { clientAddr6: h.clientAddr6, clusterAddr6: h.clusterAddr6 }
+      : {}),
     clientPort: h.clientPort,
     clusterPort: h.clusterPort,
     nodePort: h.nodePort,
@@ -403,7 +406,7 @@ export class Splicer {
     f.state = STATE.ESTABLISHED;
     f.expires = now + this.idleMs;
     this.counters.established++;
-    // IPv6 flows stay with the agent: the kernel's maps and the gateways' shifts are IPv4 (docs/splice.md)
+    // IPv6 flows stay with the agent (the kernel's maps are IPv4's); the gateways still learn of them
     if (h.clientAddr6 === undefined) {
       const bound: BoundFlow = {
         ...shiftOf(f),
@@ -414,8 +417,8 @@ export class Splicer {
         f.bound = bound;
         this.counters.bound++;
       }
-      this.io.established?.(shiftOf(f));
     }
+    this.io.established?.(shiftOf(f));
     const base = {
       ...fromClient(h),
       srcPort: h.clientPort,
@@ -625,6 +628,7 @@ export class Splicer {
   shifts(): Shift[] {
     const out: Shift[] = [];
     for (const [, , f] of this.flows.entries()) if (f.state === STATE.ESTABLISHED) out.push(shiftOf(f));
+    for (const [, , f] of this.flows6.entries()) if (f.state === STATE.ESTABLISHED) out.push(shiftOf(f));
     return out;
   }
 

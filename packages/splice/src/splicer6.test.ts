@@ -2,11 +2,15 @@ import { Ipv6View, parseIpv6, TCP_FLAGS, TcpView, u32 } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
 import {
   decodeHandover,
+  decodeShifts,
   encodeHandover,
+  encodeShift,
   HANDOVER_FLAG,
   HANDOVER_HEADER6,
   type Handover,
   MSG,
+  SHIFT6_LENGTH,
+  type Shift,
 } from './message.js';
 import { tsOption, writeSegment } from './segment.js';
 import { type BoundFlow, Splicer } from './splicer.js';
@@ -166,7 +170,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     expect(syn.t.mss()).toBe(1428);
   });
 
-  it('completes the handshake and keeps the flow in user space: no kernel entry, no shift told', () => {
+  it('completes the handshake and keeps the flow in user space: no kernel entry; its shift told to the gateways', () => {
     const { s, injected, bound, told, h } = establish6();
     expect(s.counters.established).toBe(1);
     const [, ack, ...data] = injected;
@@ -175,8 +179,25 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     const joined = Buffer.concat(data.map((d) => d.t.buf.subarray(d.t.payloadOffset, d.t.off + d.t.len)));
     expect(Buffer.compare(joined, Buffer.from(h.data))).toBe(0);
     expect(bound).toHaveLength(0);
-    expect(told).toHaveLength(0);
-    expect(s.shifts()).toHaveLength(0);
+    const shift = {
+      clientAddr: 0,
+      clusterAddr: 0,
+      clientAddr6: CLIENT6,
+      clusterAddr6: VIP6,
+      clientPort: 40000,
+      clusterPort: 2049,
+      nodePort: 2049,
+      sOff: (NODE_ISN + 1 - h.serverSeq) | 0,
+      tsOff: (900_000 - 77) | 0,
+    };
+    expect(told).toEqual([shift]);
+    expect(s.shifts()).toEqual([shift]);
+    // a version-3 record, 48 bytes, decoded as it was
+    const rec = new Uint8Array(SHIFT6_LENGTH);
+    expect(encodeShift(shift, rec)).toBe(SHIFT6_LENGTH);
+    const back: Shift[] = [];
+    expect(decodeShifts(rec, 0, rec.length, back)).toBe(true);
+    expect(back).toEqual([shift]);
     expect(s.list()).toEqual([
       {
         client: '[2001:db8:113::10]:40000',

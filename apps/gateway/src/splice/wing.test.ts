@@ -1,6 +1,6 @@
-import type { Shift } from '@onehost/splice';
+import { type Shift, writeSegment } from '@onehost/splice';
 import { META_STRIDE } from '@onehost/tun';
-import { parseIpv4, TCP_FLAGS } from '@onehost/wire';
+import { parseIpv4, parseIpv6, TCP_FLAGS } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
 import { MAX_NODE_ID } from '../datapath.js';
 import { checksumsOk, segment, tcpOf, tsecrOf } from '../testing/packets.test-util.js';
@@ -236,6 +236,46 @@ describe('SpliceWing', () => {
     const s = segment({ src: CLIENT, dst: VIP, srcPort: 7000, dstPort: 2049, flags: TCP_FLAGS.ACK });
     expect(wing.shiftHere(s, 0, s.length)).toBe(true);
     expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([1, 0]);
+    // an IPv6 flow's shift is not taken: its segments go to the agent (counted)
+    const client6 = parseIpv6('2001:db8:113::10');
+    const vip6 = parseIpv6('2001:db8:113::80');
+    wing.setShift({ ...shift(), clientAddr: 0, clusterAddr: 0, clientAddr6: client6, clusterAddr6: vip6 });
+    expect(wing.shiftCount).toBe(1);
+    const s6 = new Uint8Array(100);
+    const n = writeSegment(s6, {
+      src: 0,
+      dst: 0,
+      src6: client6,
+      dst6: vip6,
+      srcPort: 7000,
+      dstPort: 2049,
+      seq: 1,
+      ack: 1,
+      flags: TCP_FLAGS.ACK,
+      window: 10,
+    });
+    expect(wing.shiftHere(s6, 0, n)).toBe(false);
+    expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([1, 1]);
+    // an IPv6 client's TSval and window, for its handover
+    const t6 = new Uint8Array(120);
+    const m = writeSegment(t6, {
+      src: 0,
+      dst: 0,
+      src6: client6,
+      dst6: vip6,
+      srcPort: 7001,
+      dstPort: 2049,
+      seq: 1,
+      ack: 1,
+      flags: TCP_FLAGS.ACK,
+      window: 55,
+      ts: { val: 99, ecr: 0 },
+    });
+    wing.noteLocal(t6, 0, m);
+    expect(wing.clientTcpState(client6, 7001)).toEqual({ tsval: 99, window: 55 });
+    expect(wing.clientTcpState(parseIpv6('2001:db8:113::11'), 7001)).toBeUndefined();
+    wing.forgetClient(client6, 7001);
+    expect(wing.clientTcpState(client6, 7001)).toBeUndefined();
   });
 });
 

@@ -106,10 +106,12 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   }
 
   /**
-   * setShift records the offsets of a spliced flow (from its node's agent at `from`, docs/splice.md);
-   * with the kernel's program (`useKernel`) the kernel shifts its client segments from now on.
+   * setShift records the offsets of a spliced IPv4 flow (from its node's agent at `from`,
+   * docs/splice.md); with the kernel's program (`useKernel`) the kernel shifts its client segments from
+   * now on. An IPv6 flow's are left to its agent.
    */
   setShift(shift: Shift, from?: string): void {
+    if (shift.clientAddr6 !== undefined) return; // an IPv6 flow's segments are shifted by its agent
     this.shifts.set(shift);
     if (this.kernel !== null && from !== undefined) this.kernel.set(shift, from, Date.now());
   }

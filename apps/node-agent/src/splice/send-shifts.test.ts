@@ -40,6 +40,33 @@ describe('sendShifts: many flows told to gateways', () => {
     );
   });
 
+  it('sends IPv6 flows (version 3, 48 bytes a record) 30 a datagram, after the IPv4 ones', async () => {
+    const six = (i: number): Shift => ({
+      ...shift(i),
+      clientAddr: 0,
+      clusterAddr: 0,
+      clientAddr6: Uint8Array.of(0x20, 1, 0xd, 0xb8, ...new Array(11).fill(0), i & 0xff),
+      clusterAddr6: Uint8Array.of(0x20, 1, 0xd, 0xb8, ...new Array(11).fill(0), 0x80),
+    });
+    const sent: Shift[][] = [];
+    const sizes: number[] = [];
+    await sendShifts(
+      [six(1), shift(2), ...Array.from({ length: 40 }, (_, i) => six(10 + i)), shift(3)],
+      ['198.18.0.1'],
+      (_g, d) => {
+        const out: Shift[] = [];
+        expect(decodeShifts(d, 0, d.length, out)).toBe(true);
+        sizes.push(d.length);
+        sent.push(out);
+        return true;
+      },
+    );
+    expect(sent.map((s) => s.length)).toEqual([2, 30, 11]);
+    expect(sizes).toEqual([2 * 24, 30 * 48, 11 * 48]);
+    expect(sent[1]![0]).toEqual(six(1));
+    expect(sent.flat().filter((s) => s.clientAddr6 !== undefined)).toHaveLength(41);
+  });
+
   it('stops when the socket is gone', async () => {
     let calls = 0;
     await sendShifts([shift(1), shift(2)], ['198.18.0.1'], () => ++calls < 0);

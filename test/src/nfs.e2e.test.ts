@@ -113,6 +113,10 @@ describe('MOUNT, NFS and the portmapper through the cluster address', () => {
       [
         '100000 2 tcp 111',
         '100000 2 udp 111',
+        '100000 3 tcp 111',
+        '100000 3 udp 111',
+        '100000 4 tcp 111',
+        '100000 4 udp 111',
         '100005 1 tcp 20048',
         '100005 1 udp 20048',
         '100005 3 tcp 20048',

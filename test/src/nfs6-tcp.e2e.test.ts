@@ -3,7 +3,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_NFS, type Lab } from '@onehost/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from './cluster.js';
+import { type Cluster, DATAPATH, SPLICE_KERNEL, startCluster } from './cluster.js';
+import { kernelSpliceCounters } from './ksplice.js';
 import { withVip6 } from './lab-yaml.js';
 
 // Issue 16: MOUNT and NFS over TCP to the IPv6 cluster address, through delayed binding
@@ -22,7 +23,11 @@ describe('MOUNT and NFS over TCP to the IPv6 cluster address (libnfs)', () => {
   let lab: Lab;
   const url = (path: string) => `nfs://${VIP6}${path}`;
   const handedOver = () => cluster.metric('onehost_splice_flows_total', HANDED_OVER);
-  const agentSegments = () => cluster.metric('onehost_splice_segments_total', { path: 'agent' });
+  const segments = async () => ({
+    kernel: await cluster.metric('onehost_splice_segments_total', { path: 'kernel' }),
+    gateway: await cluster.metric('onehost_splice_segments_total', { path: 'gateway' }),
+    agent: await cluster.metric('onehost_splice_segments_total', { path: 'agent' }),
+  });
   const drops = (reason: string) => cluster.metric('onehost_drops_total', { reason });
 
   beforeAll(async () => {
@@ -60,7 +65,7 @@ describe('MOUNT and NFS over TCP to the IPv6 cluster address (libnfs)', () => {
     expect(await drops('ipv6_unsupported')).toBe(0);
   });
 
-  it(`nfs-cp writes ${COPY >> 20} MiB into n2's export and reads them back: sha256 equal at the server and in the copy; the client's segments through the agent`, async () => {
+  it(`nfs-cp writes ${COPY >> 20} MiB into n2's export and reads them back: sha256 equal at the server and in the copy; both directions shifted without the agent`, async () => {
     const data = randomBytes(COPY);
     const sha = createHash('sha256').update(data).digest('hex');
     const dir = join(lab.runDir, 'nfs6-copies');
@@ -70,7 +75,7 @@ describe('MOUNT and NFS over TCP to the IPv6 cluster address (libnfs)', () => {
     const atServer = join(lab.nfsOf('n2').tree, 'written-over-ipv6.bin');
     await writeFile(local, data);
     try {
-      const before = await agentSegments();
+      const before = await segments();
       const up = await lab.exec('c1', 'nfs-cp', [local, url('/srv/home/written-over-ipv6.bin')], {
         timeoutMs: TOOL_TIMEOUT_MS,
       });
@@ -81,12 +86,24 @@ describe('MOUNT and NFS over TCP to the IPv6 cluster address (libnfs)', () => {
           .digest('hex'),
         'at the server',
       ).toBe(sha);
-      // IPv6 spliced flows are shifted by the agent only: the gateway sends their segments there
-      expect(await agentSegments(), 'client segments sent to the agent').toBeGreaterThan(before + 100);
+      // the client's segments (all the data of a write): shifted by the gateway's tc program (ks_gw6)
+      // in kernel mode, by its user space in tun mode; the agent saw the sessions' ends only
+      const after = await segments();
+      if (DATAPATH === 'kernel')
+        expect(after.kernel - before.kernel, 'shifted by the gateway’s tc program').toBeGreaterThan(50);
+      else expect(after.gateway - before.gateway, 'shifted by the gateway’s user space').toBeGreaterThan(50);
+      expect(after.agent - before.agent, 'sent to the agent').toBeLessThan(100);
+      const k0 = await kernelSpliceCounters(lab, 'n2', 'eth0');
       const down = await lab.exec('c1', 'nfs-cp', [url('/srv/home/written-over-ipv6.bin'), back], {
         timeoutMs: TOOL_TIMEOUT_MS,
       });
       expect(down.stdout.trim()).toBe(`copied ${COPY} bytes`);
+      const k1 = await kernelSpliceCounters(lab, 'n2', 'eth0');
+      if (SPLICE_KERNEL) {
+        // the node's segments (the read's data) shifted by its tc program from ks_node6, not the agent
+        expect(k1!.nodeShifted - k0!.nodeShifted, "n2's segments shifted in the kernel").toBeGreaterThan(100);
+        expect(k1!.nodeNoFlow, 'marked without a flow entry').toBe(0);
+      } else expect(k1, '--no-splice-kernel: no program').toBeNull();
       expect(
         createHash('sha256')
           .update(await readFile(back))

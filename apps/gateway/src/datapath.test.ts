@@ -22,6 +22,7 @@ import {
   Ipv6View,
   OK,
   parseIpv4,
+  parseIpv6,
   parseMac,
   pseudoHeaderSum6,
   put16,
@@ -578,6 +579,35 @@ describe('Datapath IPv6', () => {
     );
     expect([sink.udp.length, source.local.length]).toEqual([0, 0]);
     expect(sw.counters.toJSON().wireErrors).toEqual({ ipv6_too_many_ext_headers: 1 });
+  });
+
+  it('a spliced IPv6 flow: to the agent until its shift is known, then shifted here into the IPv6 VXLAN row', () => {
+    const { sw, source, sink, wing, dp } = setup({ config: CONFIG6 });
+    const client = parseIpv6(CLIENT6);
+    expect(sw.bindSplicedFlow6(client, 7000, parseIpv6(VIP6), 2049, 3)).toBe(true);
+    const seg = (flags: number) =>
+      tcp6Packet({ src: CLIENT6, dst: VIP6, srcPort: 7000, dstPort: 2049, flags, seq: 10, ack: 500 });
+    source.batch(seg(TCP_FLAGS.ACK));
+    wing.setShift({
+      clientAddr: 0,
+      clusterAddr: 0,
+      clientAddr6: client,
+      clusterAddr6: parseIpv6(VIP6),
+      clientPort: 7000,
+      clusterPort: 2049,
+      nodePort: 2050,
+      sOff: 1000,
+      tsOff: 0,
+    });
+    source.batch(seg(TCP_FLAGS.ACK | TCP_FLAGS.PSH), seg(TCP_FLAGS.ACK | TCP_FLAGS.FIN));
+    // n2: agent row 4; its IPv6 VXLAN row 7
+    expect(sink.udp.map((s) => s.row)).toEqual([N2_AGENT, 7, N2_AGENT]);
+    const v = new Ipv6View();
+    expect(v.bind(sink.udp[1]!.bytes)).toBe(0);
+    expect(v.upperChecksumOk()).toBe(true);
+    const t = new DataView(sink.udp[1]!.bytes.buffer, sink.udp[1]!.bytes.byteOffset + 40);
+    expect([t.getUint16(2), t.getUint32(8)]).toEqual([2050, 1500]);
+    expect(drop(dp)).toEqual(noDrops);
   });
 });
 

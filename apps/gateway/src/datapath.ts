@@ -209,7 +209,11 @@ export class Datapath {
       if (kind === KIND.FORWARD && out.spliced) {
         let d = -1;
         if (splice !== null)
-          d = splice.shiftHere(arena, off, len) ? this.destOf[out.node]! : splice.agentRow(out.node);
+          d = !splice.shiftHere(arena, off, len)
+            ? splice.agentRow(out.node)
+            : arena[off]! >>> 4 === 6
+              ? this.destOf6[out.node]! // the VXLAN row whose inner EtherType is IPv6's
+              : this.destOf[out.node]!;
         if (d < 0) {
           drops[NO_DESTINATION]!++;
           continue;

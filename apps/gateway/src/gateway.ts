@@ -679,12 +679,17 @@ export async function startGateway(
         });
         const adopted = k.adopted ? shifts.adopt(Date.now()) : 0;
         wing.useKernel(shifts, () => k.counters().gatewayShifted);
-        // the kernel shifts IPv4 spliced flows only (an IPv6 one's agent shifts its segments): none here
-        backend.setSplicedInKernel((addr, port, clusterPort) =>
-          !addr.includes(':') && shifts.has(parseIpv4(addr), port, clusterPort)
+        backend.setSplicedInKernel((addr, port, clusterPort) => {
+          if (addr.includes(':')) {
+            const a6 = parseIpv6(addr);
+            return shifts.has(a6, port, clusterPort)
+              ? k.gatewayPackets6({ clientAddr: a6, clientPort: port, clusterPort })
+              : -1;
+          }
+          return shifts.has(parseIpv4(addr), port, clusterPort)
             ? k.gatewayPackets({ clientAddr: parseIpv4(addr), clientPort: port, clusterPort })
-            : -1,
-        );
+            : -1;
+        });
         const t = setInterval(() => shifts.sweep(Date.now()), KERNEL_SWEEP_MS);
         undo.push(() => clearInterval(t));
         slog.info({ devices: k.devices, adopted }, 'spliced client segments shifted in the kernel (tc)');
@@ -715,8 +720,7 @@ export async function startGateway(
         );
     // explain and onehostctl conns show a spliced flow's offsets (both data paths)
     backend.setSpliceShifts((addr, port, clusterPort) => {
-      if (addr.includes(':')) return undefined; // an IPv6 spliced flow is shifted by its agent only
-      const sh = wing.shiftOf(parseIpv4(addr), port, clusterPort);
+      const sh = wing.shiftOf(addr.includes(':') ? parseIpv6(addr) : parseIpv4(addr), port, clusterPort);
       return sh === undefined
         ? undefined
         : { seqOffset: sh.sOff | 0, tsOffset: sh.tsOff | 0, nodePort: sh.nodePort };

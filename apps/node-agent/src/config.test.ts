@@ -178,7 +178,7 @@ describe('nftRuleset6 with MOUNT ports', () => {
 });
 
 describe('nftRuleset6 with splice', () => {
-  it('captures the ports from the IPv6 cluster address into the TUN, never for the kernel, and keeps them from the restore', () => {
+  it('captures the ports from the IPv6 cluster address (the kernel mark first) and keeps them from the restore', () => {
     const text = nftRuleset6(
       resolveConfig({
         ...base,
@@ -194,9 +194,13 @@ describe('nftRuleset6 with splice', () => {
       'ip6 saddr 2001:db8:113::80 tcp sport { 2049, 8081 } oifname != "lo" meta mark set 0x6f69 counter comment',
     );
     expect(text).toContain('ip6 saddr 2001:db8:113::80 iifname != "lo" notrack');
-    // IPv6 spliced flows stay with the agent: no kernel mark
-    expect(text).not.toContain('0x6f6b');
-    const ret = text.indexOf('meta mark 0x6f69 return');
+    // established segments marked for the kernel's program first (ks_node6)
+    const kernel = text.indexOf(
+      'ip6 saddr 2001:db8:113::80 tcp sport { 2049, 8081 } oifname != "lo" tcp flags & (fin | syn | rst) == 0 meta mark set 0x6f6b counter accept',
+    );
+    expect(kernel).toBeGreaterThan(0);
+    expect(kernel).toBeLessThan(text.indexOf('meta mark set 0x6f69'));
+    const ret = text.indexOf('meta mark { 0x6f69, 0x6f6b } return');
     expect(ret).toBeGreaterThan(text.indexOf('chain restore_out'));
     expect(ret).toBeLessThan(text.indexOf('tcp sport 8081 tcp sport set 20048'));
   });

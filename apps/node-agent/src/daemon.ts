@@ -7,9 +7,10 @@ import {
   type MembershipConnection,
 } from '@onehost/control';
 import { ipJson, pidAlive, readJournal } from '@onehost/kernel';
-import { KernelSplice } from '@onehost/ksplice';
+import { KernelSplice, type NodeFlow6 } from '@onehost/ksplice';
 import type { JoinResponse, MemberState } from '@onehost/proto';
 import {
+  type BoundFlow,
   encodeResyncDone,
   isResync,
   RESYNC_DONE_LENGTH,
@@ -177,7 +178,9 @@ export class AgentDaemon {
               const k = this.ksplice;
               if (k === null) return false;
               try {
-                k.setNodeFlow(f);
+                const six = node6(f);
+                if (six === null) k.setNodeFlow(f);
+                else k.setNodeFlow6(six);
                 return true;
               } catch (err) {
                 // A full map: the flow's segments leave unshifted (the rule marks them all); say so once.
@@ -192,12 +195,17 @@ export class AgentDaemon {
             },
             unbind: (f) => {
               try {
-                this.ksplice?.deleteNodeFlow(f);
+                const six = node6(f);
+                if (six === null) this.ksplice?.deleteNodeFlow(f);
+                else this.ksplice?.deleteNodeFlow6(six);
               } catch {
                 // gone with the map
               }
             },
-            activity: (f) => this.ksplice?.nodePackets(f) ?? -1,
+            activity: (f) => {
+              const six = node6(f);
+              return (six === null ? this.ksplice?.nodePackets(f) : this.ksplice?.nodePackets6(six)) ?? -1;
+            },
             sendOut: (p) => void this.spliceIo?.sendOut(p),
             // The gateway shifts the client's later segments itself and sends them to this node's kernel.
             // Every gateway: a router may move the flow to any of them (docs/splice.md, "Several gateways").
@@ -272,6 +280,16 @@ export class AgentDaemon {
       if (k.adopted) {
         const now = Date.now();
         for (const f of k.nodeFlows()) if (this.splicer.adopt(f, now)) adopted++;
+        for (const f of k.nodeFlows6()) {
+          const b = {
+            ...f,
+            clientAddr: 0,
+            clusterAddr: 0,
+            clientAddr6: f.clientAddr,
+            clusterAddr6: f.clusterAddr,
+          };
+          if (this.splicer.adopt(b, now)) adopted++;
+        }
       }
       log.info({ devices, adopted }, 'spliced segments shifted in the kernel (tc)');
     } catch (err) {
@@ -698,4 +716,11 @@ export class AgentDaemon {
       return false;
     }
   }
+}
+
+/** node6 is an IPv6 bound flow as the kernel's ks_node6 takes it; null for an IPv4 one. */
+function node6(f: BoundFlow): NodeFlow6 | null {
+  return f.clientAddr6 === undefined || f.clusterAddr6 === undefined
+    ? null
+    : { ...f, clientAddr: f.clientAddr6, clusterAddr: f.clusterAddr6 };
 }

@@ -174,9 +174,10 @@ export function nftRuleset6(c: ResolvedConfig): string {
     (m) =>
       `    ip6 saddr ${set(vips6)} ${m.proto} sport ${m.nodePort} ${m.proto} sport set ${m.clusterPort} counter comment "restore ${m.proto} ${m.nodePort}->${m.clusterPort}"`,
   );
-  // Delayed binding over IPv6 (docs/splice.md): IPv4's capture without the kernel's shift (its IPv6
-  // flows stay with the agent) and without the raw socket (the agent's own packets to clients go back
-  // through the TUN, forwarded like the node's rewritten ones).
+  // Delayed binding over IPv6 (docs/splice.md): IPv4's capture and kernel mark, without the raw socket
+  // (the agent's own packets to clients go back through the TUN, forwarded like the node's rewritten
+  // ones, so there is no bypass mark to skip).
+  const ports = splice === null ? '' : set(splice.capturePorts.map(String));
   const spliceChains =
     splice === null || splice.capturePorts.length === 0
       ? []
@@ -187,13 +188,19 @@ export function nftRuleset6(c: ResolvedConfig): string {
           '  }',
           '  chain splice_out {',
           '    type route hook output priority mangle - 1; policy accept;',
-          `    ip6 saddr ${set(vips6)} tcp sport ${set(splice.capturePorts.map(String))} oifname != "lo" meta mark set ${hex(SPLICE_MARK)} counter comment "spliced connections: to the agent's TUN"`,
+          ...(splice.kernel
+            ? [
+                `    ip6 saddr ${set(vips6)} tcp sport ${ports} oifname != "lo" tcp flags & (fin | syn | rst) == 0 meta mark set ${hex(KSPLICE_MARK)} counter accept comment "spliced, established: shifted by the kernel on the way out"`,
+              ]
+            : []),
+          `    ip6 saddr ${set(vips6)} tcp sport ${ports} oifname != "lo" meta mark set ${hex(SPLICE_MARK)} counter comment "spliced connections: to the agent's TUN"`,
           '  }',
         ];
+  const marks = [SPLICE_MARK, ...(splice?.kernel ? [KSPLICE_MARK] : [])].map(hex).join(', ');
   const restoreRules = [
     ...(spliceChains.length === 0
       ? []
-      : [`    meta mark ${hex(SPLICE_MARK)} return comment "spliced: the agent's business"`]),
+      : [`    meta mark { ${marks} } return comment "spliced: the agent's business"`]),
     ...restore,
   ];
   return [

@@ -441,7 +441,7 @@ export function compileState(
   // a shared connection's segment, left to conntrack by its mark (chain `track`): routed as any other
   const untrack =
     sharedPorts.length > 0 ? [...timeoutRules, `meta mark ${hex(trackMark(layout))} meta mark set 0`] : [];
-  const pre = family === 6 ? pre6(outs, vips, untrack) : null;
+  const pre = family === 6 ? pre6(outs, vips, untrack, nodeMarks) : null;
   chains.set('pre', {
     base: 'type filter hook prerouting priority mangle; policy accept;',
     rules: pre ?? [
@@ -542,11 +542,13 @@ export function compileState(
  * fragments, so the kernel decides only packets whose ports it finds where the switch finds them.
  * Spliced flows are IPv4 (no tc mark to follow here).
  */
-function pre6(outs: string, vips: string, untrack: string[]): string[] {
+function pre6(outs: string, vips: string, untrack: string[], nodeMarks: string): string[] {
   return [
     `iifname != ${outs} return`,
     `ip6 daddr != ${vips} return`,
     ...untrack,
+    // spliced IPv6 flows' client segments, shifted and marked by the gateway's tc program (ks_gw6)
+    `meta mark ${nodeMarks} goto to_node`,
     'ip6 nexthdr != { tcp, udp, ipv6-icmp } goto tun_other',
     'meta l4proto . th dport vmap @entries',
     'meta l4proto { tcp, udp } counter name "e_unmatched" goto blocks',

@@ -5,18 +5,26 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, runCommand } from '@onehost/kernel';
 import {
+  decodeGateway6Flow,
   decodeGatewayFlow,
+  decodeNode6Flow,
   decodeNodeFlow,
+  encodeGateway6Key,
   encodeGatewayKey,
   encodeGatewayValue,
+  encodeNode6Key,
   encodeNodeKey,
   encodeNodeValue,
   type GatewayFlow,
+  type GatewayFlow6,
   GW_KEY_SIZE,
   GW_VALUE_SIZE,
+  GW6_KEY_SIZE,
   NODE_KEY_SIZE,
   NODE_VALUE_SIZE,
+  NODE6_KEY_SIZE,
   type NodeFlow,
+  type NodeFlow6,
   STAT,
 } from './maps.js';
 
@@ -29,9 +37,9 @@ export const TC_PREF = 7472;
 
 export type SpliceSide = 'node' | 'gateway';
 
-const PROG: Record<SpliceSide, { name: string; hook: 'egress' | 'ingress'; map: string }> = {
-  node: { name: 'ks_node_out', hook: 'egress', map: 'ks_node' },
-  gateway: { name: 'ks_gw_in', hook: 'ingress', map: 'ks_gw' },
+const PROG: Record<SpliceSide, { name: string; hook: 'egress' | 'ingress'; map: string; map6: string }> = {
+  node: { name: 'ks_node_out', hook: 'egress', map: 'ks_node', map6: 'ks_node6' },
+  gateway: { name: 'ks_gw_in', hook: 'ingress', map: 'ks_gw', map6: 'ks_gw6' },
 };
 
 export interface KernelSpliceOptions {
@@ -86,6 +94,7 @@ function isBpffs(dir: string): boolean {
  */
 export class KernelSplice {
   private readonly key: Uint8Array;
+  private readonly key6: Uint8Array;
   private readonly value: Uint8Array;
   private readonly statValue: Uint8Array;
   private closed = false;
@@ -93,12 +102,14 @@ export class KernelSplice {
   private constructor(
     private readonly o: KernelSpliceOptions,
     private readonly flows: BpfMap,
+    private readonly flows6: BpfMap,
     private readonly stats: BpfMap,
     readonly adopted: boolean,
     private readonly attached: string[],
   ) {
     const node = o.side === 'node';
     this.key = new Uint8Array(node ? NODE_KEY_SIZE : GW_KEY_SIZE);
+    this.key6 = new Uint8Array(node ? NODE6_KEY_SIZE : GW6_KEY_SIZE);
     this.value = new Uint8Array(node ? NODE_VALUE_SIZE : GW_VALUE_SIZE);
     this.statValue = new Uint8Array(stats.valueSize);
   }
@@ -120,6 +131,7 @@ export class KernelSplice {
     const progPin = join(o.dir, 'progs', p.name);
     const attached: string[] = [];
     let flows: BpfMap | undefined;
+    let flows6: BpfMap | undefined;
     let stats: BpfMap | undefined;
     try {
       // A predecessor killed without cleaning up left its program on the devices: adopt its maps.
@@ -136,9 +148,11 @@ export class KernelSplice {
             name: string;
           };
           if (m.name === p.map) flows = BpfMap.openById(id, ...sizes(o.side));
+          else if (m.name === p.map6) flows6 = BpfMap.openById(id, ...sizes6(o.side));
           else if (m.name === 'ks_stats') stats = BpfMap.openById(id, 4, statSize());
         }
-        if (flows !== undefined && stats !== undefined) {
+        // a program of before IPv6 has no ks_*6: loaded again, its flows lost (once, at the upgrade)
+        if (flows !== undefined && flows6 !== undefined && stats !== undefined) {
           adopted = true;
           if (!existsSync(progPin)) {
             await mkdir(dirname(progPin), { recursive: true });
@@ -148,6 +162,7 @@ export class KernelSplice {
       }
       if (!adopted) {
         flows?.close();
+        flows6?.close();
         stats?.close();
         await rm(join(o.dir, 'progs'), { recursive: true, force: true });
         await rm(join(o.dir, 'maps'), { recursive: true, force: true });
@@ -162,6 +177,7 @@ export class KernelSplice {
           join(o.dir, 'maps'),
         ]);
         flows = BpfMap.open(join(o.dir, 'maps', p.map), ...sizes(o.side));
+        flows6 = BpfMap.open(join(o.dir, 'maps', p.map6), ...sizes6(o.side));
         stats = BpfMap.open(join(o.dir, 'maps', 'ks_stats'), 4, statSize());
       }
       for (const dev of o.devices) {
@@ -184,9 +200,10 @@ export class KernelSplice {
         ]);
         attached.push(dev);
       }
-      return new KernelSplice(o, flows!, stats!, adopted, attached);
+      return new KernelSplice(o, flows!, flows6!, stats!, adopted, attached);
     } catch (err) {
       flows?.close();
+      flows6?.close();
       stats?.close();
       await detach(attached, p.hook).catch(() => undefined);
       await unpin(o.dir).catch(() => undefined);
@@ -249,6 +266,52 @@ export class KernelSplice {
       .flatMap((k) => (this.flows.lookup(k, this.value) ? [decodeGatewayFlow(k, this.value)] : []));
   }
 
+  /** setNodeFlow6 is setNodeFlow for an IPv6 flow (ks_node6). */
+  setNodeFlow6(f: NodeFlow6): void {
+    this.flows6.update(encodeNode6Key(f, this.key6), encodeNodeValue(f, this.value));
+  }
+
+  /** deleteNodeFlow6 is deleteNodeFlow for an IPv6 flow. */
+  deleteNodeFlow6(f: Pick<NodeFlow6, 'clientAddr' | 'clusterAddr' | 'clientPort' | 'nodePort'>): boolean {
+    return this.flows6.delete(encodeNode6Key(f, this.key6));
+  }
+
+  /** nodePackets6 is nodePackets for an IPv6 flow. */
+  nodePackets6(f: Pick<NodeFlow6, 'clientAddr' | 'clusterAddr' | 'clientPort' | 'nodePort'>): number {
+    if (!this.flows6.lookup(encodeNode6Key(f, this.key6), this.value)) return -1;
+    return Number(new DataView(this.value.buffer, this.value.byteOffset).getBigUint64(16, LE));
+  }
+
+  /** nodeFlows6 lists the node's IPv6 map. */
+  nodeFlows6(): Array<NodeFlow6 & { packets: number }> {
+    return this.flows6
+      .keys()
+      .flatMap((k) => (this.flows6.lookup(k, this.value) ? [decodeNode6Flow(k, this.value)] : []));
+  }
+
+  /** setGatewayFlow6 is setGatewayFlow for an IPv6 flow (ks_gw6). */
+  setGatewayFlow6(f: GatewayFlow6): void {
+    this.flows6.update(encodeGateway6Key(f, this.key6), encodeGatewayValue(f, this.value));
+  }
+
+  /** deleteGatewayFlow6 is deleteGatewayFlow for an IPv6 flow. */
+  deleteGatewayFlow6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean {
+    return this.flows6.delete(encodeGateway6Key(f, this.key6));
+  }
+
+  /** gatewayPackets6 is gatewayPackets for an IPv6 flow. */
+  gatewayPackets6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): number {
+    if (!this.flows6.lookup(encodeGateway6Key(f, this.key6), this.value)) return -1;
+    return Number(new DataView(this.value.buffer, this.value.byteOffset).getBigUint64(16, LE));
+  }
+
+  /** gatewayFlows6 lists the gateway's IPv6 map. */
+  gatewayFlows6(): Array<GatewayFlow6 & { packets: number }> {
+    return this.flows6
+      .keys()
+      .flatMap((k) => (this.flows6.lookup(k, this.value) ? [decodeGateway6Flow(k, this.value)] : []));
+  }
+
   /** counters sums the programs' per-CPU counters. */
   counters(): KernelSpliceCounters {
     const sum = (i: number): number => {
@@ -275,6 +338,7 @@ export class KernelSplice {
     if (this.closed) return;
     this.closed = true;
     this.flows.close();
+    this.flows6.close();
     this.stats.close();
     if (keep) return;
     await detach(this.attached, PROG[this.o.side].hook);
@@ -284,6 +348,10 @@ export class KernelSplice {
 
 function sizes(side: SpliceSide): [number, number] {
   return side === 'node' ? [NODE_KEY_SIZE, NODE_VALUE_SIZE] : [GW_KEY_SIZE, GW_VALUE_SIZE];
+}
+
+function sizes6(side: SpliceSide): [number, number] {
+  return side === 'node' ? [NODE6_KEY_SIZE, NODE_VALUE_SIZE] : [GW6_KEY_SIZE, GW_VALUE_SIZE];
 }
 
 let possible = 0;

@@ -51,6 +51,9 @@ export interface SplicerIo {
 export interface BoundFlow {
   clientAddr: number;
   clusterAddr: number;
+  /** an IPv6 flow's addresses (16 bytes each; clientAddr and clusterAddr are then 0) */
+  clientAddr6?: Uint8Array;
+  clusterAddr6?: Uint8Array;
   clientPort: number;
   clusterPort: number;
   nodePort: number;
@@ -406,17 +409,10 @@ export class Splicer {
     f.state = STATE.ESTABLISHED;
     f.expires = now + this.idleMs;
     this.counters.established++;
-    // IPv6 flows stay with the agent (the kernel's maps are IPv4's); the gateways still learn of them
-    if (h.clientAddr6 === undefined) {
-      const bound: BoundFlow = {
-        ...shiftOf(f),
-        nodeWscale: f.nodeWscale,
-        gatewayWscale: h.gatewayWscale,
-      };
-      if (this.io.bind?.(bound) === true) {
-        f.bound = bound;
-        this.counters.bound++;
-      }
+    const bound: BoundFlow = { ...shiftOf(f), nodeWscale: f.nodeWscale, gatewayWscale: h.gatewayWscale };
+    if (this.io.bind?.(bound) === true) {
+      f.bound = bound;
+      this.counters.bound++;
     }
     this.io.established?.(shiftOf(f));
     const base = {
@@ -547,11 +543,16 @@ export class Splicer {
    * False when the flow is known already or the table is full.
    */
   adopt(b: BoundFlow, now: number): boolean {
-    if (this.flows.get(b.clientAddr, b.clientPort) !== undefined || this.size >= this.maxFlows) return false;
+    const six = b.clientAddr6 !== undefined && b.clusterAddr6 !== undefined;
+    const known = six
+      ? this.flows6.get(b.clientAddr6!, 0, b.clientPort)
+      : this.flows.get(b.clientAddr, b.clientPort);
+    if (known !== undefined || this.size >= this.maxFlows) return false;
     const h: Handover = {
       flags: HANDOVER_FLAG.SACK | HANDOVER_FLAG.TIMESTAMPS | HANDOVER_FLAG.WINDOW_SCALE,
       clientAddr: b.clientAddr,
       clusterAddr: b.clusterAddr,
+      ...(six ? { clientAddr6: b.clientAddr6, clusterAddr6: b.clusterAddr6 } : {}),
       clientPort: b.clientPort,
       clusterPort: b.clusterPort,
       nodePort: b.nodePort,
@@ -565,7 +566,7 @@ export class Splicer {
       clientWindow: 0,
       data: new Uint8Array(0),
     };
-    this.flows.set(b.clientAddr, b.clientPort, {
+    this.setFlow(h, {
       h,
       state: STATE.ESTABLISHED,
       sOff: b.sOff,

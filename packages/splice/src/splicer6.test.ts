@@ -170,7 +170,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     expect(syn.t.mss()).toBe(1428);
   });
 
-  it('completes the handshake and keeps the flow in user space: no kernel entry; its shift told to the gateways', () => {
+  it('completes the handshake, binds the flow for the kernel (16-byte addresses) and tells the gateways its shift', () => {
     const { s, injected, bound, told, h } = establish6();
     expect(s.counters.established).toBe(1);
     const [, ack, ...data] = injected;
@@ -178,7 +178,6 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     expect(ack!.t.ack).toBe((NODE_ISN + 1) >>> 0);
     const joined = Buffer.concat(data.map((d) => d.t.buf.subarray(d.t.payloadOffset, d.t.off + d.t.len)));
     expect(Buffer.compare(joined, Buffer.from(h.data))).toBe(0);
-    expect(bound).toHaveLength(0);
     const shift = {
       clientAddr: 0,
       clusterAddr: 0,
@@ -191,6 +190,8 @@ describe('Splicer, IPv6 (handover version 2)', () => {
       tsOff: (900_000 - 77) | 0,
     };
     expect(told).toEqual([shift]);
+    expect(bound).toEqual([{ ...shift, nodeWscale: 7, gatewayWscale: 9 }]);
+    expect(s.counters.bound).toBe(1);
     expect(s.shifts()).toEqual([shift]);
     // a version-3 record, 48 bytes, decoded as it was
     const rec = new Uint8Array(SHIFT6_LENGTH);
@@ -204,7 +205,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
         clusterPort: 2049,
         nodePort: 2049,
         state: 'established',
-        kernel: false,
+        kernel: true,
       },
     ]);
   });
@@ -327,5 +328,29 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     // SYN, ACK, two data segments, then the held one
     expect(injected.at(-1)!.t.seq).toBe((h.clientSeq + 2000) >>> 0);
     expect(s.counters.in_forwarded).toBe(1);
+  });
+
+  it('adopts a bound IPv6 flow a predecessor left in the kernel, once, beside an IPv4 one of the same port', () => {
+    const { s } = harness();
+    const b: BoundFlow = {
+      clientAddr: 0,
+      clusterAddr: 0,
+      clientAddr6: CLIENT6,
+      clusterAddr6: VIP6,
+      clientPort: 40000,
+      clusterPort: 2049,
+      nodePort: 2049,
+      sOff: 5,
+      tsOff: 6,
+      nodeWscale: 7,
+      gatewayWscale: 7,
+    };
+    expect(s.adopt(b, 0)).toBe(true);
+    expect(s.adopt(b, 0)).toBe(false);
+    expect(s.adopt({ ...b, clientAddr6: OTHER6 }, 0)).toBe(true);
+    const { clientAddr6: _c, clusterAddr6: _v, ...v4 } = b;
+    expect(s.adopt({ ...v4, clientAddr: 1, clusterAddr: 2 }, 0)).toBe(true);
+    expect(s.size).toBe(3);
+    expect(s.shifts().filter((x) => x.clientAddr6 !== undefined)).toHaveLength(2);
   });
 });

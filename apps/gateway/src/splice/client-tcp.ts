@@ -23,7 +23,7 @@ export class ClientTcp {
   private readonly ip6 = new Ipv6View();
   private readonly tcp = new TcpView();
   /** told of each client SYN to a splice port: a new connection, which may reuse a spliced flow's ports */
-  onSyn: ((client: number, clientPort: number, port: number) => void) | null = null;
+  onSyn: ((client: number | Uint8Array, clientPort: number, port: number) => void) | null = null;
 
   /** setPorts names the TCP ports whose connections the gateway holds (it forgets none it tracks). */
   setPorts(ports: readonly number[]): void {
@@ -64,6 +64,9 @@ export class ClientTcp {
     if (t.bind(arena, ip.upperOffset, ip.upperLength) !== OK || this.ports[t.dstPort] === 0) return;
     const i = tsOption(t);
     const tsval = i >= 0 ? u32(arena, i + 2) : 0;
+    // a new connection, which may reuse a spliced flow's ports (the address copied: rare)
+    if ((t.flags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK)) === TCP_FLAGS.SYN && this.onSyn !== null)
+      this.onSyn(arena.slice(ip.srcOffset, ip.srcOffset + 16), t.srcPort, t.dstPort);
     const seen = this.flows6.get(arena, ip.srcOffset, t.srcPort);
     if (seen !== undefined) {
       seen.tsval = tsval;

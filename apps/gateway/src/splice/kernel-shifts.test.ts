@@ -1,4 +1,4 @@
-import type { GatewayFlow } from '@onehost/ksplice';
+import type { GatewayFlow, GatewayFlow6 } from '@onehost/ksplice';
 import { TCP_FLAGS } from '@onehost/wire';
 import { describe, expect, it } from 'vitest';
 import { type GatewayFlowMap, KernelShifts } from './kernel-shifts.js';
@@ -25,6 +25,23 @@ class FakeMap implements GatewayFlowMap {
   }
   count(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>, n: number): void {
     this.entries.get(FakeMap.key(f))!.packets += n;
+  }
+  readonly entries6 = new Map<string, GatewayFlow6 & { packets: number }>();
+  private static key6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): string {
+    return `${Buffer.from(f.clientAddr).toString('hex')}:${f.clientPort}:${f.clusterPort}`;
+  }
+  setGatewayFlow6(f: GatewayFlow6): void {
+    if (this.full) throw new Error('E2BIG');
+    this.entries6.set(FakeMap.key6(f), { ...f, packets: 0 });
+  }
+  deleteGatewayFlow6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean {
+    return this.entries6.delete(FakeMap.key6(f));
+  }
+  gatewayPackets6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): number {
+    return this.entries6.get(FakeMap.key6(f))?.packets ?? -1;
+  }
+  gatewayFlows6(): Array<GatewayFlow6 & { packets: number }> {
+    return [...this.entries6.values()].map((e) => ({ ...e }));
   }
 }
 
@@ -146,5 +163,56 @@ describe('KernelShifts: the gateway tc program’s flow map', () => {
     k.sweep(5000);
     expect(k.size).toBe(0);
     expect(k.counters.removed).toBe(0);
+  });
+});
+
+describe('KernelShifts: IPv6 flows (ks_gw6)', () => {
+  const client6 = Uint8Array.of(0x20, 1, 0xd, 0xb8, 0, 0, 1, 0x13, 0, 0, 0, 0, 0, 0, 0, 0x10);
+  const shift6 = {
+    ...shift,
+    clientAddr: 0,
+    clientAddr6: client6,
+    clusterAddr6: client6.map((b, i) => (i === 15 ? 0x80 : b)),
+  };
+
+  it('writes an IPv6 flow into the IPv6 map beside an IPv4 one of the same port; ends it by RST; adopts it', () => {
+    const { map, k } = setup();
+    expect(k.set(shift6, N2, 0)).toBe(true);
+    expect(k.set(shift, N2, 0)).toBe(true);
+    expect(k.size).toBe(2);
+    expect(map.gatewayFlows6()).toEqual([
+      {
+        clientAddr: client6,
+        clientPort: 40000,
+        clusterPort: 2049,
+        nodePort: 2049,
+        sOff: -7,
+        tsOff: 99,
+        mark: 0x6f480002,
+        packets: 0,
+      },
+    ]);
+    expect(k.has(client6, 40000, 2049)).toBe(true);
+    expect(k.has(client6, 40000, 20048)).toBe(false);
+    // told again: refreshed, not written twice
+    expect(k.set(shift6, N2, 1)).toBe(true);
+    expect(k.counters.refreshed).toBe(1);
+    // a successor gateway finds both
+    const next = new KernelShifts({ map, markOf: () => 0x6f480002 });
+    expect(next.adopt(5)).toBe(2);
+    k.noteControl(client6, 40000, 2049, TCP_FLAGS.RST, 2);
+    expect(map.gatewayFlows6()).toEqual([]);
+    expect(map.gatewayFlows()).toHaveLength(1);
+    expect(k.size).toBe(1);
+  });
+
+  it('an idle IPv6 entry goes once its packet count stopped moving; a moving one stays', () => {
+    const { map, k } = setup();
+    k.set(shift6, N2, 0);
+    map.entries6.values().next().value!.packets = 3;
+    k.sweep(1500);
+    expect(k.size).toBe(1);
+    k.sweep(3000);
+    expect([k.size, map.entries6.size]).toEqual([0, 0]);
   });
 });

@@ -1,14 +1,20 @@
-import type { GatewayFlow } from '@onehost/ksplice';
-import { FlowMap, type Shift } from '@onehost/splice';
+import type { GatewayFlow, GatewayFlow6 } from '@onehost/ksplice';
+import { FlowMap, FlowMap6, type Shift } from '@onehost/splice';
 import { TCP_FLAGS } from '@onehost/wire';
+import type { ClientAddress } from './shifts.js';
 
-/** The gateway's flow map of its tc program (`KernelSplice`, side gateway), as KernelShifts uses it. */
+/** The gateway's flow maps of its tc program (`KernelSplice`, side gateway), as KernelShifts uses them. */
 export interface GatewayFlowMap {
   setGatewayFlow(f: GatewayFlow): void;
   deleteGatewayFlow(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean;
   /** the entry's packet count, -1 when there is none */
   gatewayPackets(f: Pick<GatewayFlow, 'clientAddr' | 'clientPort' | 'clusterPort'>): number;
   gatewayFlows(): Array<GatewayFlow & { packets: number }>;
+  /** the same for IPv6 flows (ks_gw6) */
+  setGatewayFlow6(f: GatewayFlow6): void;
+  deleteGatewayFlow6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): boolean;
+  gatewayPackets6(f: Pick<GatewayFlow6, 'clientAddr' | 'clientPort' | 'clusterPort'>): number;
+  gatewayFlows6(): Array<GatewayFlow6 & { packets: number }>;
 }
 
 export interface KernelShiftsOptions {
@@ -24,7 +30,8 @@ export interface KernelShiftsOptions {
 }
 
 interface Entry {
-  flow: GatewayFlow;
+  /** an IPv4 flow; or an IPv6 one, whose client address is its 16 bytes */
+  flow: GatewayFlow | GatewayFlow6;
   packets: number;
   movedAt: number;
   finAt: number;
@@ -40,6 +47,7 @@ interface Entry {
 export class KernelShifts {
   readonly counters = { added: 0, refused: 0, removed: 0, adopted: 0, refreshed: 0 };
   private readonly flows = new FlowMap<Entry>();
+  private readonly flows6 = new FlowMap6<Entry>();
   private readonly idleMs: number;
   private readonly finMs: number;
   private readonly maxFlows: number;
@@ -51,7 +59,13 @@ export class KernelShifts {
   }
 
   get size(): number {
-    return this.flows.size;
+    return this.flows.size + this.flows6.size;
+  }
+
+  private entryOf(client: ClientAddress, clientPort: number): Entry | undefined {
+    return typeof client === 'number'
+      ? this.flows.get(client, clientPort)
+      : this.flows6.get(client, 0, clientPort);
   }
 
   /**
@@ -60,8 +74,10 @@ export class KernelShifts {
    */
   set(shift: Shift, from: string, now: number): boolean {
     const mark = this.o.markOf(from);
-    const old = this.flows.get(shift.clientAddr, shift.clientPort);
-    if (mark === undefined || (old === undefined && this.flows.size >= this.maxFlows)) {
+    const client: ClientAddress = shift.clientAddr6 ?? shift.clientAddr;
+    const old = this.entryOf(client, shift.clientPort);
+    const full = (typeof client === 'number' ? this.flows.size : this.flows6.size) >= this.maxFlows;
+    if (mark === undefined || (old === undefined && full)) {
       this.counters.refused++;
       return false;
     }
@@ -72,8 +88,7 @@ export class KernelShifts {
       this.counters.refreshed++;
       return true;
     }
-    const flow: GatewayFlow = {
-      clientAddr: shift.clientAddr >>> 0,
+    const rest = {
       clientPort: shift.clientPort,
       clusterPort: shift.clusterPort,
       nodePort: shift.nodePort,
@@ -81,28 +96,38 @@ export class KernelShifts {
       tsOff: shift.tsOff,
       mark,
     };
+    const flow =
+      typeof client === 'number' ? { ...rest, clientAddr: client >>> 0 } : { ...rest, clientAddr: client };
     try {
-      this.o.map.setGatewayFlow(flow);
+      this.write(flow);
     } catch {
       this.counters.refused++;
       return false;
     }
-    this.flows.set(shift.clientAddr, shift.clientPort, { flow, packets: 0, movedAt: now, finAt: 0 });
+    const e: Entry = { flow, packets: 0, movedAt: now, finAt: 0 };
+    if (typeof client === 'number') this.flows.set(client, shift.clientPort, e);
+    else this.flows6.set(client, shift.clientPort, e);
     this.counters.added++;
     return true;
   }
 
   /** has tells whether the kernel shifts this client's flow to `clusterPort`. */
-  has(clientAddr: number, clientPort: number, clusterPort: number): boolean {
-    return this.flows.get(clientAddr, clientPort)?.flow.clusterPort === clusterPort;
+  has(client: ClientAddress, clientPort: number, clusterPort: number): boolean {
+    return this.entryOf(client, clientPort)?.flow.clusterPort === clusterPort;
   }
 
   /**
    * noteControl takes a segment of a flow the kernel left to user space (SYN, FIN, RST): a RST or a
    * SYN (a new connection on the same ports) ends the entry, a FIN starts its last finMs.
    */
-  noteControl(clientAddr: number, clientPort: number, clusterPort: number, flags: number, now: number): void {
-    const e = this.flows.get(clientAddr, clientPort);
+  noteControl(
+    client: ClientAddress,
+    clientPort: number,
+    clusterPort: number,
+    flags: number,
+    now: number,
+  ): void {
+    const e = this.entryOf(client, clientPort);
     if (e === undefined || e.flow.clusterPort !== clusterPort) return;
     if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) this.remove(e);
     else if ((flags & TCP_FLAGS.FIN) !== 0 && e.finAt === 0) e.finAt = now;
@@ -117,16 +142,26 @@ export class KernelShifts {
       this.flows.set(f.clientAddr | 0, f.clientPort, { flow, packets, movedAt: now, finAt: 0 });
       n++;
     }
+    for (const f of this.o.map.gatewayFlows6()) {
+      if (this.flows6.get(f.clientAddr, 0, f.clientPort) !== undefined) continue;
+      const { packets, ...flow } = f;
+      this.flows6.set(f.clientAddr, f.clientPort, { flow, packets, movedAt: now, finAt: 0 });
+      n++;
+    }
     this.counters.adopted += n;
     return n;
   }
 
   /** sweep removes finished and idle entries. Call it every few seconds. */
   sweep(now: number): void {
-    this.flows.sweep((e) => {
+    const keep = (e: Entry): boolean => {
       if (e.finAt !== 0 && now - e.finAt >= this.finMs) return this.drop(e);
       if (now - e.movedAt < this.idleMs) return true;
-      const p = this.o.map.gatewayPackets(e.flow);
+      const f = e.flow;
+      const p =
+        typeof f.clientAddr === 'number'
+          ? this.o.map.gatewayPackets(f as GatewayFlow)
+          : this.o.map.gatewayPackets6(f as GatewayFlow6);
       if (p < 0) return false; // gone from the kernel already
       if (p !== e.packets) {
         e.packets = p;
@@ -134,12 +169,22 @@ export class KernelShifts {
         return true;
       }
       return this.drop(e);
-    });
+    };
+    this.flows.sweep(keep);
+    this.flows6.sweep(keep);
+  }
+
+  /** write puts a flow of either family into its map. */
+  private write(f: GatewayFlow | GatewayFlow6): void {
+    if (typeof f.clientAddr === 'number') this.o.map.setGatewayFlow(f as GatewayFlow);
+    else this.o.map.setGatewayFlow6(f as GatewayFlow6);
   }
 
   private drop(e: Entry): false {
+    const f = e.flow;
     try {
-      this.o.map.deleteGatewayFlow(e.flow);
+      if (typeof f.clientAddr === 'number') this.o.map.deleteGatewayFlow(f as GatewayFlow);
+      else this.o.map.deleteGatewayFlow6(f as GatewayFlow6);
     } catch {
       // the map is gone (closing)
     }
@@ -149,10 +194,12 @@ export class KernelShifts {
 
   private remove(e: Entry): void {
     this.drop(e);
-    this.flows.delete(e.flow.clientAddr | 0, e.flow.clientPort);
+    const a = e.flow.clientAddr;
+    if (typeof a === 'number') this.flows.delete(a | 0, e.flow.clientPort);
+    else this.flows6.delete(a, 0, e.flow.clientPort);
   }
 }
 
-function sameShift(f: GatewayFlow, s: Shift, mark: number): boolean {
+function sameShift(f: GatewayFlow | GatewayFlow6, s: Shift, mark: number): boolean {
   return f.nodePort === s.nodePort && f.sOff === s.sOff && f.tsOff === s.tsOff && f.mark === mark;
 }

@@ -10,6 +10,13 @@ import { ShiftTable } from './shifts.js';
 import { SpliceWing } from './wing.js';
 
 const CLIENT = '203.0.113.7';
+/** a kernel map's IPv6 half that is never used */
+const NO_IPV6 = {
+  setGatewayFlow6: () => undefined,
+  deleteGatewayFlow6: () => false,
+  gatewayPackets6: () => -1,
+  gatewayFlows6: () => [],
+};
 const VIP = '203.0.113.10';
 const c = parseIpv4(CLIENT);
 
@@ -236,11 +243,11 @@ describe('SpliceWing', () => {
     const s = segment({ src: CLIENT, dst: VIP, srcPort: 7000, dstPort: 2049, flags: TCP_FLAGS.ACK });
     expect(wing.shiftHere(s, 0, s.length)).toBe(true);
     expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([1, 0]);
-    // an IPv6 flow's shift is not taken: its segments go to the agent (counted)
+    // an IPv6 flow's shift: its segments shifted here too
     const client6 = parseIpv6('2001:db8:113::10');
     const vip6 = parseIpv6('2001:db8:113::80');
     wing.setShift({ ...shift(), clientAddr: 0, clusterAddr: 0, clientAddr6: client6, clusterAddr6: vip6 });
-    expect(wing.shiftCount).toBe(1);
+    expect(wing.shiftCount).toBe(2);
     const s6 = new Uint8Array(100);
     const n = writeSegment(s6, {
       src: 0,
@@ -254,8 +261,16 @@ describe('SpliceWing', () => {
       flags: TCP_FLAGS.ACK,
       window: 10,
     });
-    expect(wing.shiftHere(s6, 0, n)).toBe(false);
-    expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([1, 1]);
+    expect(wing.shiftHere(s6, 0, n)).toBe(true);
+    expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([2, 0]);
+    // node port, ack + sOff (TCP header at 40: destination port at 42, ack at 48)
+    const v = new DataView(s6.buffer);
+    expect([v.getUint16(42), v.getUint32(48)]).toEqual([12049, 1001]);
+    // another IPv6 client on that port: to the agent
+    const other = s6.slice(0, n);
+    other[23] = 0x11;
+    expect(wing.shiftHere(other, 0, n)).toBe(false);
+    expect(wing.splicedToAgent[0]).toBe(1);
     // an IPv6 client's TSval and window, for its handover
     const t6 = new Uint8Array(120);
     const m = writeSegment(t6, {
@@ -290,6 +305,7 @@ describe('SpliceWing with the kernel shifting client segments (useKernel)', () =
         deleteGatewayFlow: (f) => deleted.push(f.clientPort) > 0,
         gatewayPackets: () => 0,
         gatewayFlows: () => [],
+        ...NO_IPV6,
       },
       markOf: (a) => (a === '198.18.0.12' ? 0x6f480002 : undefined),
     });
@@ -325,6 +341,7 @@ describe('SpliceWing with the kernel shifting client segments (useKernel)', () =
         deleteGatewayFlow: (f) => deleted.push(f.clientPort) > 0,
         gatewayPackets: () => 0,
         gatewayFlows: () => [],
+        ...NO_IPV6,
       },
       markOf: () => 0x6f480002,
     });

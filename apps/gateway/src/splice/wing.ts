@@ -6,7 +6,7 @@ import type { PacketSink } from '../packet-io.js';
 import { ClientTcp, type ClientTcpState } from './client-tcp.js';
 import type { SpliceFlows } from './handover.js';
 import type { KernelShifts } from './kernel-shifts.js';
-import { ShiftTable } from './shifts.js';
+import { type ClientAddress, ShiftTable } from './shifts.js';
 
 export interface SpliceWingOptions {
   /** the data path's sink: handovers leave through it, to the rows the wing has in its table */
@@ -57,7 +57,7 @@ export class SpliceWing implements SplicePath, SpliceFlows {
    * the node's FIN nor its RST). The old offsets go, or the kernel would shift the new connection's
    * segments to the node and the gateway's stack would never see them (the client stalls).
    */
-  private newConnection(client: number, clientPort: number, port: number): void {
+  private newConnection(client: ClientAddress, clientPort: number, port: number): void {
     this.shifts.forget(client, clientPort, port);
     this.kernel?.noteControl(client, clientPort, port, TCP_FLAGS.SYN, Date.now());
   }
@@ -106,12 +106,10 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   }
 
   /**
-   * setShift records the offsets of a spliced IPv4 flow (from its node's agent at `from`,
-   * docs/splice.md); with the kernel's program (`useKernel`) the kernel shifts its client segments from
-   * now on. An IPv6 flow's are left to its agent.
+   * setShift records the offsets of a spliced flow (from its node's agent at `from`, docs/splice.md);
+   * with the kernel's program (`useKernel`) the kernel shifts its client segments from now on.
    */
   setShift(shift: Shift, from?: string): void {
-    if (shift.clientAddr6 !== undefined) return; // an IPv6 flow's segments are shifted by its agent
     this.shifts.set(shift);
     if (this.kernel !== null && from !== undefined) this.kernel.set(shift, from, Date.now());
   }
@@ -123,8 +121,8 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   useKernel(kernel: KernelShifts, segments: () => number): void {
     this.kernel = kernel;
     this.kernelSegments = segments;
-    this.shifts.onControl = (client, clientPort, clusterPort, flags) =>
-      kernel.noteControl(client, clientPort, clusterPort, flags, Date.now());
+    this.shifts.onControl = (sh, flags) =>
+      kernel.noteControl(sh.clientAddr6 ?? sh.clientAddr, sh.clientPort, sh.clusterPort, flags, Date.now());
   }
 
   /** splicedInKernel is how many client segments of spliced flows the kernel shifted. */
@@ -138,7 +136,7 @@ export class SpliceWing implements SplicePath, SpliceFlows {
   }
 
   /** shiftOf returns a spliced flow's offsets, once its node's agent told them. */
-  shiftOf(client: number, clientPort: number, clusterPort: number): Shift | undefined {
+  shiftOf(client: ClientAddress, clientPort: number, clusterPort: number): Shift | undefined {
     return this.shifts.get(client, clientPort, clusterPort);
   }
 

@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ClusterCa, createClusterCa, issueCertificate } from '@onehost/control';
-import { createLab, type Lab, type NfsSpec } from '@onehost/lab';
+import { createLab, DEFAULT_NFS, type Lab, type NfsSpec } from '@onehost/lab';
 import { type LabProcess, requireRoot, waitFor } from '@onehost/testkit';
 import { CtlServer } from './ctl-server.js';
+import { withVip6 } from './lab-yaml.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 export const GATEWAY_MAIN = join(root, 'apps/gateway/dist/main.js');
@@ -352,4 +353,19 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await cluster.stop();
     throw new Error(`${(e as Error).message}\n--- gateway output ---\n${gw}`);
   }
+}
+
+/**
+ * startNfs6Cluster starts two nodes with the lab's nfs-ganesha (n1 /srv/projects, n2 /srv/home), their
+ * agents watching it, and the IPv6 cluster address `vip6` beside the IPv4 one.
+ */
+export function startNfs6Cluster(vip6: string): Promise<Cluster> {
+  return startCluster({
+    nodes: 2,
+    ipv6: true,
+    nfs: DEFAULT_NFS,
+    agents: ['n1', 'n2'],
+    agentArgs: (name, l) => ['--ganesha-config', l.nfsOf(name).config, '--mount-check-ms', '200'],
+    gatewayYaml: (y) => withVip6(y, vip6),
+  });
 }

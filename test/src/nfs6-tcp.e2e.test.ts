@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_NFS, type Lab } from '@onehost/lab';
+import type { Lab } from '@onehost/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, DATAPATH, SPLICE_KERNEL, startCluster } from './cluster.js';
+import { type Cluster, DATAPATH, SPLICE_KERNEL, startNfs6Cluster } from './cluster.js';
 import { kernelSpliceCounters } from './ksplice.js';
-import { withVip6 } from './lab-yaml.js';
 
 // Issue 16: MOUNT and NFS over TCP to the IPv6 cluster address, through delayed binding
 // (docs/splice.md), in both data path modes, with the real libnfs tools against the real nfs-ganesha on
@@ -31,14 +30,7 @@ describe('MOUNT and NFS over TCP to the IPv6 cluster address (libnfs)', () => {
   const drops = (reason: string) => cluster.metric('onehost_drops_total', { reason });
 
   beforeAll(async () => {
-    cluster = await startCluster({
-      nodes: 2,
-      ipv6: true,
-      nfs: DEFAULT_NFS,
-      agents: ['n1', 'n2'],
-      agentArgs: (name, l) => ['--ganesha-config', l.nfsOf(name).config, '--mount-check-ms', '200'],
-      gatewayYaml: (y) => withVip6(y, VIP6),
-    });
+    cluster = await startNfs6Cluster(VIP6);
     lab = cluster.lab;
     await writeFile(join(lab.nfsOf('n1').tree, 'only-on-n1.txt'), 'n1\n');
     await writeFile(join(lab.nfsOf('n2').tree, 'only-on-n2.txt'), 'n2\n');

@@ -2,11 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_NFS, type Lab } from '@onehost/lab';
+import type { Lab } from '@onehost/lab';
 import { waitFor } from '@onehost/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from './cluster.js';
-import { withVip6 } from './lab-yaml.js';
+import { type Cluster, startNfs6Cluster } from './cluster.js';
 
 // Issue 16 item 2: MOUNT, NFS and the portmapper through the IPv6 cluster address, with the real
 // nfs-ganesha on n1 (/srv/projects, export id 11, random MOUNT ports) and n2 (/srv/home, export id 12,
@@ -42,14 +41,7 @@ describe('MOUNT, NFS and the portmapper through the IPv6 cluster address', () =>
   const mnt = (path: string) => client<Mnt>({ op: 'mnt', path, mountPort: MOUNT_PORT });
 
   beforeAll(async () => {
-    cluster = await startCluster({
-      nodes: 2,
-      ipv6: true,
-      nfs: DEFAULT_NFS,
-      agents: ['n1', 'n2'],
-      agentArgs: (name, l) => ['--ganesha-config', l.nfsOf(name).config, '--mount-check-ms', '200'],
-      gatewayYaml: (y) => withVip6(y, VIP6),
-    });
+    cluster = await startNfs6Cluster(VIP6);
     lab = cluster.lab;
     const big = randomBytes(BIG);
     bigSha = createHash('sha256').update(big).digest('hex');

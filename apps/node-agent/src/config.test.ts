@@ -130,6 +130,12 @@ describe('nftRuleset', () => {
   });
 });
 
+/** a dual-stack outside network: its IPv4 and its IPv6 cluster address */
+const DUAL = [
+  { name: 'outside', address: '203.0.113.80', default: true },
+  { name: 'outside', address: '2001:db8:113::80' },
+];
+
 describe('nftRuleset6', () => {
   it('is empty without IPv6 cluster addresses', () => {
     expect(nftRuleset6(resolveConfig(base))).toBe('');
@@ -139,10 +145,7 @@ describe('nftRuleset6', () => {
     const text = nftRuleset6(
       resolveConfig({
         ...base,
-        networks: [
-          { name: 'outside', address: '203.0.113.80', default: true },
-          { name: 'outside', address: '2001:db8:113::80' },
-        ],
+        networks: DUAL,
       }),
     );
     expect(text.split('\n')).toEqual([
@@ -164,10 +167,7 @@ describe('nftRuleset6 with MOUNT ports', () => {
     const text = nftRuleset6(
       resolveConfig({
         ...base,
-        networks: [
-          { name: 'outside', address: '203.0.113.80', default: true },
-          { name: 'outside', address: '2001:db8:113::80' },
-        ],
+        networks: DUAL,
         mountPorts: [{ proto: 'udp', nodePort: 8081, clusterPort: 20048 }],
       }),
     );
@@ -182,10 +182,7 @@ describe('nftRuleset6 with splice', () => {
     const text = nftRuleset6(
       resolveConfig({
         ...base,
-        networks: [
-          { name: 'outside', address: '203.0.113.80', default: true },
-          { name: 'outside', address: '2001:db8:113::80' },
-        ],
+        networks: DUAL,
         mountPorts: [{ proto: 'tcp', nodePort: 8081, clusterPort: 20048 }],
         splice: { capturePorts: [8081, 2049], kernel: true },
       }),
@@ -209,10 +206,7 @@ describe('nftRuleset6 with splice', () => {
     const text = nftRuleset6(
       resolveConfig({
         ...base,
-        networks: [
-          { name: 'outside', address: '203.0.113.80', default: true },
-          { name: 'outside', address: '2001:db8:113::80' },
-        ],
+        networks: DUAL,
         splice: { capturePorts: [] },
       }),
     );

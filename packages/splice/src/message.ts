@@ -180,66 +180,56 @@ export interface Shift {
  * flow, version 3); returns its length.
  */
 export function encodeShift(s: Shift, out: Uint8Array, off = 0): number {
-  if (s.clientAddr6 !== undefined && s.clusterAddr6 !== undefined) {
-    out[off] = MSG.SHIFT;
-    out[off + 1] = SHIFT_VERSION6;
-    out.set(s.clientAddr6.subarray(0, 16), off + 2);
-    out.set(s.clusterAddr6.subarray(0, 16), off + 18);
-    put16(out, off + 34, s.clientPort);
-    put16(out, off + 36, s.clusterPort);
-    put16(out, off + 38, s.nodePort);
-    put32(out, off + 40, s.sOff >>> 0);
-    put32(out, off + 44, s.tsOff >>> 0);
-    return SHIFT6_LENGTH;
-  }
+  const six = s.clientAddr6 !== undefined && s.clusterAddr6 !== undefined;
   out[off] = MSG.SHIFT;
-  out[off + 1] = SHIFT_VERSION;
-  put32(out, off + 2, s.clientAddr);
-  put32(out, off + 6, s.clusterAddr);
-  put16(out, off + 10, s.clientPort);
-  put16(out, off + 12, s.clusterPort);
-  put16(out, off + 14, s.nodePort);
-  put32(out, off + 16, s.sOff >>> 0);
-  put32(out, off + 20, s.tsOff >>> 0);
-  return SHIFT_LENGTH;
+  out[off + 1] = six ? SHIFT_VERSION6 : SHIFT_VERSION;
+  if (six) {
+    out.set(s.clientAddr6!.subarray(0, 16), off + 2);
+    out.set(s.clusterAddr6!.subarray(0, 16), off + 18);
+  } else {
+    put32(out, off + 2, s.clientAddr);
+    put32(out, off + 6, s.clusterAddr);
+  }
+  const at = off + (six ? 34 : 10); // the ports and offsets, after the addresses
+  put16(out, at, s.clientPort);
+  put16(out, at + 2, s.clusterPort);
+  put16(out, at + 4, s.nodePort);
+  put32(out, at + 6, s.sOff >>> 0);
+  put32(out, at + 10, s.tsOff >>> 0);
+  return six ? SHIFT6_LENGTH : SHIFT_LENGTH;
 }
 
 /** decodeShift reads a type-3 record (any version); null when it is not one. Never throws. */
 export function decodeShift(buf: Uint8Array, off: number, len: number): Shift | null {
   if (off < 0 || off + len > buf.length || len < 2 || buf[off] !== MSG.SHIFT) return null;
-  if (buf[off + 1] === SHIFT_VERSION6) {
-    if (len !== SHIFT6_LENGTH) return null;
-    const clientPort = u16(buf, off + 34);
-    const clusterPort = u16(buf, off + 36);
-    const nodePort = u16(buf, off + 38);
-    if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return null;
-    return {
-      clientAddr: 0,
-      clusterAddr: 0,
-      clientAddr6: buf.slice(off + 2, off + 18),
-      clusterAddr6: buf.slice(off + 18, off + 34),
-      clientPort,
-      clusterPort,
-      nodePort,
-      sOff: u32(buf, off + 40) | 0,
-      tsOff: u32(buf, off + 44) | 0,
-    };
-  }
-  const v1 = buf[off + 1] === 1;
-  if (len !== (v1 ? SHIFT_V1_LENGTH : SHIFT_LENGTH) || (!v1 && buf[off + 1] !== SHIFT_VERSION)) return null;
-  const at = v1 ? off + 2 : off + 6; // the first version has no cluster address
-  const clientPort = u16(buf, at + 4);
-  const clusterPort = u16(buf, at + 6);
-  const nodePort = u16(buf, at + 8);
+  const version = buf[off + 1];
+  const size =
+    version === 1
+      ? SHIFT_V1_LENGTH
+      : version === SHIFT_VERSION
+        ? SHIFT_LENGTH
+        : version === SHIFT_VERSION6
+          ? SHIFT6_LENGTH
+          : -1;
+  if (len !== size) return null;
+  // the ports and offsets follow the addresses: one IPv4 address (version 1), two, or two IPv6 ones
+  const at = off + (version === 1 ? 6 : version === SHIFT_VERSION ? 10 : 34);
+  const clientPort = u16(buf, at);
+  const clusterPort = u16(buf, at + 2);
+  const nodePort = u16(buf, at + 4);
   if (clientPort === 0 || clusterPort === 0 || nodePort === 0) return null;
+  const six = version === SHIFT_VERSION6;
   return {
-    clientAddr: u32(buf, off + 2),
-    clusterAddr: v1 ? 0 : u32(buf, off + 6),
+    clientAddr: six ? 0 : u32(buf, off + 2),
+    clusterAddr: version === SHIFT_VERSION ? u32(buf, off + 6) : 0,
+    ...(six
+      ? { clientAddr6: buf.slice(off + 2, off + 18), clusterAddr6: buf.slice(off + 18, off + 34) }
+      : {}),
     clientPort,
     clusterPort,
     nodePort,
-    sOff: u32(buf, at + 10) | 0,
-    tsOff: u32(buf, at + 14) | 0,
+    sOff: u32(buf, at + 6) | 0,
+    tsOff: u32(buf, at + 10) | 0,
   };
 }
 

@@ -107,6 +107,17 @@ function seg6(o: {
   return out;
 }
 
+type Seg6Fields = Omit<Parameters<typeof seg6>[0], 'src' | 'dst' | 'sport' | 'dport'> & {
+  src?: Uint8Array;
+};
+/** fromNode: a segment of the flow from the node (cluster address, node port 2049) to the client. */
+const fromNode = (o: Seg6Fields) => seg6({ src: VIP6, dst: CLIENT6, sport: 2049, dport: 40000, ...o });
+/** fromClient: a segment of the flow from the client to the cluster address. */
+const fromClient = (o: Seg6Fields) => seg6({ src: CLIENT6, dst: VIP6, sport: 40000, dport: 2049, ...o });
+/** synAckTo is the node kernel's answer to the replayed SYN of `h`. */
+const synAckTo = (h: Handover, more: Partial<Seg6Fields> = {}) =>
+  fromNode({ seq: NODE_ISN, ack: h.clientSeq, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK, ...more });
+
 function harness() {
   const injected: Seg6[] = [];
   const sent: Seg6[] = [];
@@ -126,17 +137,7 @@ function establish6() {
   const h = handover6();
   const m = message(h);
   x.s.onMessage(m, 0, m.length, 0);
-  const synAck = seg6({
-    src: VIP6,
-    dst: CLIENT6,
-    sport: 2049,
-    dport: 40000,
-    seq: NODE_ISN,
-    ack: h.clientSeq,
-    flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
-    ts: { val: 77, ecr: 5000 },
-    wscale: 7,
-  });
+  const synAck = synAckTo(h, { ts: { val: 77, ecr: 5000 }, wscale: 7 });
   x.s.onOutbound(synAck, 0, synAck.length, 1);
   return { ...x, h };
 }
@@ -215,11 +216,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     const sOff = (NODE_ISN + 1 - h.serverSeq) | 0;
     for (const destOpts of [false, true]) {
       const before = injected.length;
-      const c = seg6({
-        src: CLIENT6,
-        dst: VIP6,
-        sport: 40000,
-        dport: 2049,
+      const c = fromClient({
         seq: h.clientSeq + 2000,
         ack: h.serverSeq + 10,
         flags: TCP_FLAGS.ACK,
@@ -238,11 +235,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
       const i = tsOption(got.t);
       expect(u32(got.t.buf, i + 6)).toBe((900_010 - (900_000 - 77)) >>> 0);
     }
-    const out = seg6({
-      src: VIP6,
-      dst: CLIENT6,
-      sport: 2049,
-      dport: 40000,
+    const out = fromNode({
       seq: NODE_ISN + 1,
       ack: h.clientSeq + 2000,
       flags: TCP_FLAGS.ACK,
@@ -262,22 +255,10 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     const h = handover6();
     const m = message(h);
     s.onMessage(m, 0, m.length, 0);
-    const stranger = seg6({
-      src: OTHER6,
-      dst: CLIENT6,
-      sport: 2049,
-      dport: 40000,
-      seq: 1,
-      ack: h.clientSeq,
-      flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
-    });
+    const stranger = synAckTo(h, { src: OTHER6 });
     expect(s.rewriteOutbound(stranger, 0, stranger.length, 1)).toBe(0);
     expect(s.counters.out_unknown).toBe(1);
-    const rst = seg6({
-      src: VIP6,
-      dst: CLIENT6,
-      sport: 2049,
-      dport: 40000,
+    const rst = fromNode({
       seq: 0,
       ack: h.clientSeq,
       flags: TCP_FLAGS.RST | TCP_FLAGS.ACK,
@@ -298,11 +279,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
   it('holds client segments that come before their handover', () => {
     const { s, injected } = harness();
     const h = handover6();
-    const c = seg6({
-      src: CLIENT6,
-      dst: VIP6,
-      sport: 40000,
-      dport: 2049,
+    const c = fromClient({
       seq: h.clientSeq + 2000,
       ack: h.serverSeq,
       flags: TCP_FLAGS.ACK,
@@ -315,15 +292,7 @@ describe('Splicer, IPv6 (handover version 2)', () => {
     expect(s.counters.in_early_held).toBe(1);
     const m = message(h);
     s.onMessage(m, 0, m.length, 1);
-    const synAck = seg6({
-      src: VIP6,
-      dst: CLIENT6,
-      sport: 2049,
-      dport: 40000,
-      seq: NODE_ISN,
-      ack: h.clientSeq,
-      flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK,
-    });
+    const synAck = synAckTo(h);
     s.onOutbound(synAck, 0, synAck.length, 2);
     // SYN, ACK, two data segments, then the held one
     expect(injected.at(-1)!.t.seq).toBe((h.clientSeq + 2000) >>> 0);

@@ -248,19 +248,16 @@ describe('SpliceWing', () => {
     const vip6 = parseIpv6('2001:db8:113::80');
     wing.setShift({ ...shift(), clientAddr: 0, clusterAddr: 0, clientAddr6: client6, clusterAddr6: vip6 });
     expect(wing.shiftCount).toBe(2);
-    const s6 = new Uint8Array(100);
-    const n = writeSegment(s6, {
-      src: 0,
-      dst: 0,
-      src6: client6,
-      dst6: vip6,
-      srcPort: 7000,
-      dstPort: 2049,
-      seq: 1,
-      ack: 1,
-      flags: TCP_FLAGS.ACK,
-      window: 10,
-    });
+    const seg6 = (srcPort: number, more: { window?: number; ts?: { val: number; ecr: number } } = {}) => {
+      const b = new Uint8Array(120);
+      const n = writeSegment(b, {
+        ...{ src: 0, dst: 0, src6: client6, dst6: vip6, srcPort, dstPort: 2049, seq: 1, ack: 1 },
+        ...{ flags: TCP_FLAGS.ACK, window: 10, ...more },
+      });
+      return b.subarray(0, n);
+    };
+    const s6 = seg6(7000);
+    const n = s6.length;
     expect(wing.shiftHere(s6, 0, n)).toBe(true);
     expect([wing.splicedShifted[0], wing.splicedToAgent[0]]).toEqual([2, 0]);
     // node port, ack + sOff (TCP header at 40: destination port at 42, ack at 48)
@@ -272,21 +269,8 @@ describe('SpliceWing', () => {
     expect(wing.shiftHere(other, 0, n)).toBe(false);
     expect(wing.splicedToAgent[0]).toBe(1);
     // an IPv6 client's TSval and window, for its handover
-    const t6 = new Uint8Array(120);
-    const m = writeSegment(t6, {
-      src: 0,
-      dst: 0,
-      src6: client6,
-      dst6: vip6,
-      srcPort: 7001,
-      dstPort: 2049,
-      seq: 1,
-      ack: 1,
-      flags: TCP_FLAGS.ACK,
-      window: 55,
-      ts: { val: 99, ecr: 0 },
-    });
-    wing.noteLocal(t6, 0, m);
+    const t6 = seg6(7001, { window: 55, ts: { val: 99, ecr: 0 } });
+    wing.noteLocal(t6, 0, t6.length);
     expect(wing.clientTcpState(client6, 7001)).toEqual({ tsval: 99, window: 55 });
     expect(wing.clientTcpState(parseIpv6('2001:db8:113::11'), 7001)).toBeUndefined();
     wing.forgetClient(client6, 7001);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTunError } from './errors.js';
 import { flood } from './index.js';
 import { linkExists, quietNetns, waitForLinkGone, waitForQueued } from './testing/lab.js';
-import { echoReply, packBatch, udpPacket } from './testing/packets.js';
+import { echoReply, packBatch, tcp6ChecksumOk, tcp6Partial, udpPacket } from './testing/packets.js';
 import { Tun } from './tun.js';
 import { TunQueue } from './tun-queue.js';
 
@@ -211,6 +211,42 @@ describe('TunQueue', () => {
     const q = openQueue({});
     expect(q.name).toMatch(/^tun\d+$/);
     q.close();
+  });
+
+  it('writes IPv6 back with its offload header: the kernel completes the checksum behind extension headers', async () => {
+    // A packet written into an offloading TUN with a partial checksum (NEEDS_CSUM), forwarded to a TUN
+    // without offloads: the kernel must complete the checksum where the header says, past the IPv6
+    // header and its extension headers (csum_start), before it hands the packet over.
+    const a = openQueue({ name: lab.linkName('t'), offload: true });
+    const b = openQueue({ name: lab.linkName('t') });
+    for (const q of [a, b]) {
+      await ns.sysctl(`net.ipv6.conf.${q.name}.addr_gen_mode`, 1);
+      await ns.sysctl(`net.ipv6.conf.${q.name}.disable_ipv6`, 0);
+    }
+    await ns.sysctl(`net.ipv6.conf.${a.name}.force_forwarding`, 1);
+    a.isUp = true;
+    b.isUp = true;
+    await ns.exec('ip', ['-6', 'route', 'add', '2001:db8:2::/64', 'dev', b.name]);
+    const got: Buffer[] = [];
+    b.receive((count, arena, meta) => {
+      for (let i = 0; i < count; i++)
+        got.push(Buffer.from(arena.subarray(meta[i * 4]!, meta[i * 4]! + meta[i * 4 + 1]!)));
+    });
+    const src = Uint8Array.of(0x20, 1, 0xd, 0xb8, 0, 1, ...new Array(9).fill(0), 2);
+    const dst = Uint8Array.of(0x20, 1, 0xd, 0xb8, 0, 2, ...new Array(9).fill(0), 5);
+    const payload = Buffer.alloc(301, 7);
+    const packets = [tcp6Partial(src, dst, payload), tcp6Partial(src, dst, payload, 16)];
+    const { arena, meta } = packBatch(packets);
+    meta[2] = 1; // NEEDS_CSUM, as read
+    meta[6] = 1;
+    expect(a.writeBatch(arena, meta, 0, 2)).toBe(2);
+    await waitFor(() => got.length === 2, { what: 'both packets forwarded into the second TUN' });
+    for (const [i, p] of got.entries()) {
+      expect([...p.subarray(8, 40)], `packet ${i}: addresses`).toEqual([...src, ...dst]);
+      expect(tcp6ChecksumOk(p, i === 0 ? 40 : 56), `packet ${i}: TCP checksum`).toBe(true);
+    }
+    a.close();
+    b.close();
   });
 
   it('writes a batch, counting and skipping what the kernel refuses or lies outside the arena', async () => {

@@ -13,8 +13,8 @@ export interface TunOpenOptions {
   /**
    * Open with IFF_VNET_HDR and TSO4 + checksum offload: reads may be TSO super-packets (meta[4i+2] =
    * virtio flags | GSO type << 8, bit 0 = the TCP/UDP checksum field holds only the pseudo header's sum;
-   * meta[4i+3] = segment size), and writeBatch hands packets back the same way. Read with a frameSize
-   * of at least 65546.
+   * meta[4i+3] = segment size), and writeBatch hands packets back the same way (IPv4 or IPv6: the
+   * checksum start is found behind IPv6's extension headers). Read with a frameSize of at least 65546.
    */
   offload?: boolean;
   /** Create the device (and its control socket) in this network namespace (name or path). */

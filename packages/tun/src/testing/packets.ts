@@ -92,3 +92,53 @@ export function packBatch(packets: readonly Uint8Array[]): { arena: Buffer; meta
   });
   return { arena, meta };
 }
+
+/**
+ * tcp6Partial builds IPv6 + TCP (RFC 8200, RFC 9293): an ACK with `payload`, behind `destOpts` bytes of
+ * Destination Options (a multiple of 8, 0 for none), whose checksum field holds only the pseudo
+ * header's sum (RFC 8200 §8.1): what a stack with checksum offload hands over, to be completed later.
+ */
+export function tcp6Partial(src: Uint8Array, dst: Uint8Array, payload: Uint8Array, destOpts = 0): Buffer {
+  const tcpLen = 20 + payload.length;
+  const p = Buffer.alloc(40 + destOpts + tcpLen);
+  p[0] = 0x60;
+  p.writeUInt16BE(destOpts + tcpLen, 4);
+  p[6] = destOpts > 0 ? 60 : 6;
+  p[7] = 64;
+  p.set(src, 8);
+  p.set(dst, 24);
+  if (destOpts > 0) {
+    p[40] = 6; // next header TCP
+    p[41] = destOpts / 8 - 1;
+    p[42] = 1; // PadN over the rest
+    p[43] = destOpts - 4;
+  }
+  const t = 40 + destOpts;
+  p.writeUInt16BE(40000, t);
+  p.writeUInt16BE(2049, t + 2);
+  p.writeUInt32BE(1, t + 4);
+  p.writeUInt32BE(1, t + 8);
+  p[t + 12] = 5 << 4;
+  p[t + 13] = 0x10; // ACK
+  p.writeUInt16BE(1000, t + 14);
+  p.set(payload, t + 20);
+  // the pseudo header (addresses, upper-layer length, next header), folded, not complemented
+  const pseudo = Buffer.alloc(40);
+  pseudo.set(src, 0);
+  pseudo.set(dst, 16);
+  pseudo.writeUInt32BE(tcpLen, 32);
+  pseudo[39] = 6;
+  p.writeUInt16BE(~checksum(pseudo) & 0xffff, t + 16);
+  return p;
+}
+
+/** tcp6ChecksumOk verifies the TCP checksum of an IPv6 packet whose TCP header is at `t`. */
+export function tcp6ChecksumOk(p: Uint8Array, t: number): boolean {
+  const tcpLen = p.length - t;
+  const pseudo = Buffer.alloc(40 + tcpLen);
+  pseudo.set(p.subarray(8, 40), 0);
+  pseudo.writeUInt32BE(tcpLen, 32);
+  pseudo[39] = 6;
+  pseudo.set(p.subarray(t), 40);
+  return checksum(pseudo) === 0;
+}

@@ -1,7 +1,12 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DEFAULT_NFS } from '@onehost/lab';
 import { run, waitFor } from '@onehost/testkit';
 import { ipv4LinkLocal, parseIpv4 } from '@onehost/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATAPATH } from './cluster.js';
+import { type Download, nfsStream } from './downloads.js';
 import {
   ctlAt,
   curls,
@@ -19,9 +24,13 @@ import { withVip6 } from './lab-yaml.js';
 // Issue 16 with several gateways: the IPv6 cluster address announced by both gateways over the same
 // BGP sessions (RFC 4760), routed by the router (FRR, ECMP on the 5-tuple) to either gateway host by
 // its IPv6 address on their link; the nodes' IPv6 replies go back over every gateway (their derived
-// link-locals). Kernel data path only, as ecmp-gateways.
+// link-locals). Kernel data path only, as ecmp-gateways. NFS over TCP too: the agents tell every
+// gateway their IPv6 spliced flows (docs/splice.md), so gw1 shifts those gw2 handed over.
 
 const VIP6 = '2001:db8:113::80';
+/** each NFS stream's file, read at 4 MB/s (nfsStream): 4 s, across gw2's kill */
+const STREAM_BYTES = 16 * 1024 * 1024;
+const MAX_STREAMS = 16;
 const [G1, G2] = [GATEWAYS[0]!, GATEWAYS[1]!];
 const BOTH6 = [G1.outside6, G2.outside6];
 const URL6 = `http://[${VIP6}]/`;
@@ -37,6 +46,8 @@ describe.skipIf(DATAPATH !== 'kernel')(
       const { ecmp } = await startEcmpCluster(started, {
         nodes: 2,
         ipv6: true,
+        nfs: DEFAULT_NFS,
+        agentArgs: (name, l) => ['--ganesha-config', l.nfsOf(name).config, '--mount-check-ms', '200'],
         gatewayYaml: (y) => withVip6(y, VIP6),
       });
       await waitNextHops(ecmp, BOTH6, 15_000, 50);
@@ -134,6 +145,66 @@ describe.skipIf(DATAPATH !== 'kernel')(
       } finally {
         await ka.close();
       }
+    });
+
+    it('NFS over TCP to the IPv6 address (libnfs streams, delayed binding) while gw2 is killed: every stream completes with the file’s sha256', {
+      timeout: 90_000,
+    }, async () => {
+      const { cluster: cl, ecmp } = started as Required<EcmpCluster>;
+      if (ecmp.gw2 === undefined || ecmp.gw2.exitStatus() !== null) await ecmp.startGateway2(cl.dir);
+      await waitNextHops(ecmp, BOTH6, 15_000, 50);
+      await waitFor(() => runsOwnTable(cl, G2.inside), {
+        what: 'gw2 running its own table',
+        timeoutMs: 15_000,
+      });
+      await cl.waitForMount(['n1', 'n2'], 'tcp');
+      const files = await Promise.all(
+        DEFAULT_NFS.map(async (spec) => {
+          const bytes = randomBytes(STREAM_BYTES);
+          await writeFile(join(cl.lab.nfsOf(spec.node).tree, 'stream6.bin'), bytes);
+          return {
+            url: `nfs://${VIP6}${spec.path}/stream6.bin`,
+            sha: createHash('sha256').update(bytes).digest('hex'),
+          };
+        }),
+      );
+      const nfsPorts = async () =>
+        [
+          ...(
+            await cl.lab.exec('c1', 'ss', ['-Htn', 'state', 'established', `dst [${VIP6}]:2049`])
+          ).stdout.matchAll(/\]:(\d+)\s+\[/g),
+        ].map((m) => m[1]!);
+      const viaGw2 = async (ports: string[]) => {
+        let n = 0;
+        for (const sport of ports) {
+          const r = await run('ip', [
+            ...['-n', ecmp.router, '-6', 'route', 'get', VIP6, 'from', cl.lab.addresses.ipv6.clients[0]!],
+            ...['iif', 'eth0', 'ipproto', 'tcp', 'sport', sport, 'dport', '2049'],
+          ]);
+          if (r.stdout.includes(`dev ${G2.name}-o`)) n++;
+        }
+        return n;
+      };
+      // streams until at least one goes through gw2 (the router hashes each connection's ports)
+      const streams: Download[] = [];
+      let moved = 0;
+      while (streams.length < MAX_STREAMS && (streams.length < 4 || moved === 0)) {
+        for (const f of files) streams.push(nfsStream(cl.lab, `NFS6 #${streams.length}`, f.url, f.sha));
+        await waitFor(async () => (await nfsPorts()).length >= streams.length, {
+          what: 'every NFS stream connected',
+          timeoutMs: 10_000,
+          intervalMs: 50,
+        });
+        moved = await viaGw2(await nfsPorts());
+      }
+      console.log(`IPv6 NFS streams through gw2 before its kill: ${moved} of ${streams.length}`);
+      expect(moved).toBeGreaterThanOrEqual(1);
+      const gw2 = ecmp.gw2!;
+      process.kill(gw2.pid, 'SIGKILL');
+      await gw2.whenExited();
+      await waitNextHops(ecmp, [G1.outside6], 5000, 5);
+      const results = await Promise.all(streams.map(async (d) => ({ what: d.what, ...(await d.done) })));
+      expect(results.filter((r) => !r.ok || r.bytes !== STREAM_BYTES)).toEqual([]);
     });
   },
 );

@@ -208,7 +208,7 @@ export class SpliceIo {
       // stays off on the device. Before it is up either way: no link-local address, so no router
       // solicitations, DAD or MLD reports among the captured packets.
       const v6conf = `net/ipv6/conf/${tunName}`;
-      let ipv6 = existsSync(`/proc/sys/${v6conf}/force_forwarding`);
+      const ipv6 = existsSync(`/proc/sys/${v6conf}/force_forwarding`);
       if (ipv6) {
         await localHost.noIpv6Autoconf(tunName);
         await writeSysctl(`${v6conf}/accept_ra`, '0');
@@ -258,7 +258,6 @@ export class SpliceIo {
           await journal.record({ kind: 'rule-args', args: ruleArgs(RULE), family: 6 });
           if ((await countRules6(RULE)) === 0) await ip('-6', 'rule', 'add', ...ruleArgs(RULE));
         } catch (err) {
-          ipv6 = false;
           log.warn(
             { err: err instanceof Error ? err.message : String(err) },
             'no IPv6 route into the splice TUN: TCP MOUNT/NFS to an IPv6 cluster address cannot be handed over to this node',

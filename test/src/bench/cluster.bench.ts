@@ -42,8 +42,10 @@ import {
 import { HAPROXY_PORTS, startHaproxy } from './haproxy.js';
 import { BOUND_IPERF3_PORT, BOUND_IPERF3_PORT6, startBoundIperf3 } from './iperf3-server.js';
 import {
+  NFS_IDS,
   NFS_PARALLEL_ID,
   NFS_READ_ID,
+  NFS_READ6_ID,
   NFS_WRITE_ID,
   type NfsWay,
   nfsAgentArgs,
@@ -69,13 +71,14 @@ import {
 const USAGE = `usage: npm run bench -w @onehost/e2e [-- --reps N] [--seconds S] [--only w1,w2]
   --reps N      interleaved repetitions (default 5, at least 3 for a meaningful median)
   --seconds S   length of each load (default 3)
-  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), NFS_READ_ID, NFS_WRITE_ID, NFS_PARALLEL_ID].join(',')} (default all)
+  --only LIST   workloads to run: ${[...WORKLOADS.map((w) => w.id), ...Object.values(NFS_IDS)].join(',')} (default all)
                 latency: one keep-alive connection (wrk -c1 --latency), rows latency_p50 and latency_p99
                 upload6, download6, http_close6, latency6, udp64_6: the same over IPv6 (the IPv6 cluster address,
                 n1's own IPv6 address on the kernel route, HAProxy on the outside IPv6 address)
                 ${NFS_READ_ID}: nfs-cp of a file from n1 through the cluster address vs directly, --reps
                 (at least 15) alternating copies each; ${NFS_WRITE_ID}: the same into n2's writable export;
-                ${NFS_PARALLEL_ID}: 20 copies of a file from n1 at once, the aggregate; each prints the
+                ${NFS_PARALLEL_ID}: 20 copies of a file from n1 at once, the aggregate; ${NFS_READ6_ID}:
+                ${NFS_READ_ID} through the IPv6 cluster address (the direct side IPv4's); each prints the
                 gateway's and the agent's CPU during the cluster copies, and per copy; any of them
                 starts nfs-ganesha on n1 and n2 (lab nfs), so only when chosen
   --readers-mib M  the size of the file ${NFS_PARALLEL_ID} copies (default ${PARALLEL_MIB}; a few MiB: the
@@ -171,24 +174,18 @@ function options(argv: string[]): Options | undefined {
   const readersMib = Number(values['readers-mib']);
   if (!Number.isInteger(readersMib) || readersMib < 1 || readersMib > 1024)
     throw new Error(`--readers-mib: want 1…1024, got ${values['readers-mib']}`);
-  const ids = values.only?.split(',') ?? [
-    ...WORKLOADS.map((w) => w.id),
-    NFS_READ_ID,
-    NFS_WRITE_ID,
-    NFS_PARALLEL_ID,
-  ];
+  const nfsIds = Object.entries(NFS_IDS) as [NfsWay, string][];
+  const ids = values.only?.split(',') ?? [...WORKLOADS.map((w) => w.id), ...nfsIds.map(([, id]) => id)];
   const workloads = ids
-    .filter((id) => id !== NFS_READ_ID && id !== NFS_WRITE_ID && id !== NFS_PARALLEL_ID)
+    .filter((id) => !nfsIds.some(([, n]) => n === id))
     .map((id) => {
       const w = WORKLOADS.find((x) => x.id === id);
       if (!w) throw new Error(`--only: no workload ${id}`);
       return w;
     });
-  const nfs: NfsWay[] = [];
-  if (ids.includes(NFS_READ_ID)) nfs.push('read');
-  if (ids.includes(NFS_WRITE_ID)) nfs.push('write');
-  if (ids.includes(NFS_PARALLEL_ID)) nfs.push('read-20');
-  return { reps, seconds, workloads, nfs, readersMib, ipv6: workloads.some((w) => w.ipv6 === true) };
+  const nfs = nfsIds.filter(([, id]) => ids.includes(id)).map(([way]) => way);
+  const ipv6 = workloads.some((w) => w.ipv6 === true) || nfs.includes('read6');
+  return { reps, seconds, workloads, nfs, readersMib, ipv6 };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -595,17 +592,17 @@ async function main(argv: string[]): Promise<number> {
     for (const way of o.nfs) {
       // last, and on its own: a failure here (the cluster side before delayed binding works) must not
       // cost the figures above, and the direct figure is printed whatever happens to the cluster side
-      const id = way === 'read' ? NFS_READ_ID : way === 'write' ? NFS_WRITE_ID : NFS_PARALLEL_ID;
+      const id = NFS_IDS[way];
       console.error(`bench: ${id} (${o.reps} alternating repetitions)`);
       let text: string;
       try {
         text = reportNfsRead(
-          await runNfsRead(cluster, o.reps, (line) => console.error(line), way, o.readersMib),
+          await runNfsRead(cluster, o.reps, (line) => console.error(line), way, o.readersMib, VIP6),
         );
       } catch (err) {
         text = nfsReadFailed(err, id);
       }
-      console.log(o.workloads.length > 0 || way === 'write' ? `\n${text}` : text);
+      console.log(o.workloads.length > 0 || way !== o.nfs[0] ? `\n${text}` : text);
     }
     return 0;
   } finally {

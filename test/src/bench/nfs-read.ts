@@ -1,7 +1,8 @@
 // The nfs-read and nfs-write scenarios: nfs-cp (libnfs, NFSv3 over TCP) of one file from n1's export
 // (read), or into n2's writable export (write), through the cluster address (c1 → 203.0.113.80: delayed
-// binding, docs/splice.md) and directly to the node's own address (c2 → 198.18.0.1x, allowed by the
-// management list: the gateway host's kernel forwards), in the same run, alternating. Each copy is wall-clocked around the nfs-cp process (portmapper, MNT and connection
+// binding, docs/splice.md; nfs-read6: through the IPv6 one) and directly to the node's own address (c2 →
+// 198.18.0.1x, allowed by the management list: the gateway host's kernel forwards), in the same run,
+// alternating. Each copy is wall-clocked around the nfs-cp process (portmapper, MNT and connection
 // setup included: a few ms next to the transfer) and bounded by COPY_TIMEOUT_MS: libnfs has no timeout
 // of its own and waits forever on a connection nobody answers. A side that fails is reported with its
 // reason and the other side's figure is still printed; the last line is always
@@ -19,7 +20,19 @@ export const NFS_READ_ID = 'nfs-read';
 export const NFS_WRITE_ID = 'nfs-write';
 /** 20 readers at once, each copying the same file: the aggregate against the same directly. */
 export const NFS_PARALLEL_ID = 'nfs-read-20';
-export type NfsWay = 'read' | 'write' | 'read-20';
+/**
+ * The read through the IPv6 cluster address (docs/splice.md, IPv6); the direct side stays IPv4's (a
+ * node has no IPv6 address of its own to copy from).
+ */
+export const NFS_READ6_ID = 'nfs-read6';
+export type NfsWay = 'read' | 'write' | 'read-20' | 'read6';
+/** Each scenario's name in `--only` and in the report. */
+export const NFS_IDS: Record<NfsWay, string> = {
+  read: NFS_READ_ID,
+  write: NFS_WRITE_ID,
+  'read-20': NFS_PARALLEL_ID,
+  read6: NFS_READ6_ID,
+};
 /**
  * Readers at once in the parallel scenario, and the size of the file each copies by default: the single
  * copy's, so that the CPU figure is the transfer's. With a few MiB each (`--readers-mib`) it is mostly
@@ -39,7 +52,7 @@ const SINGLE_COPY_MIN_REPS = 15;
 const COPY_TIMEOUT_MS = 15_000;
 const PARALLEL_TIMEOUT_MS_PER_32_MIB = 4_000;
 /** The node and export read: the lab's n1; written: n2, whose export is writable (DEFAULT_NFS). */
-const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2', 'read-20': 'n1' };
+const NODE: Record<NfsWay, string> = { read: 'n1', write: 'n2', 'read-20': 'n1', read6: 'n1' };
 /**
  * The file each read scenario copies, a name of its own: written behind nfs-ganesha's back (straight into
  * the export's tree), a file of the same name would keep the size ganesha's attribute cache holds from
@@ -49,6 +62,7 @@ const FILES: Record<NfsWay, string> = {
   read: 'bench-nfs-read.bin',
   write: 'bench-nfs-write-source.bin',
   'read-20': 'bench-nfs-read-20.bin',
+  read6: 'bench-nfs-read6.bin',
 };
 const PAUSE_MS = 300;
 
@@ -98,7 +112,7 @@ export function nfsAgentArgs(name: string, lab: Cluster['lab']): string[] {
 /**
  * runNfsRead writes the file into n1's export, waits until n1 registered its MOUNT service, then runs one
  * warm-up copy per side and `asked` alternating repetitions (single copies: at least 15). `log` gets a
- * progress line per copy.
+ * progress line per copy. `vip6` is the IPv6 cluster address `read6` copies through.
  * Throws only when the scenario cannot be set up (no NFS server on n1, no registration).
  */
 export async function runNfsRead(
@@ -107,11 +121,13 @@ export async function runNfsRead(
   log: (line: string) => void,
   way: NfsWay = 'read',
   readersMib = PARALLEL_MIB,
+  vip6 = '',
 ): Promise<NfsReadResult> {
   const reps = way === 'read-20' ? asked : Math.max(asked, SINGLE_COPY_MIN_REPS);
   const lab = c.lab;
   const node = NODE[way];
-  const ID = way === 'read' ? NFS_READ_ID : way === 'write' ? NFS_WRITE_ID : NFS_PARALLEL_ID;
+  const ID = NFS_IDS[way];
+  if (way === 'read6' && vip6 === '') throw new Error(`${ID} needs the IPv6 cluster address`);
   const reading = way !== 'write';
   const parallel = way === 'read-20' ? PARALLEL : 1;
   const nfs = lab.nfsOf(node);
@@ -131,7 +147,8 @@ export async function runNfsRead(
     skipped: {},
     targets: {
       direct: { client: 'c2', server: lab.addresses.nodes[Number(node.slice(1)) - 1]! },
-      cluster: { client: 'c1', server: c.vip },
+      // libnfs takes an IPv6 address in a URL unbracketed only (docs/gateway.md)
+      cluster: { client: 'c1', server: way === 'read6' ? vip6 : c.vip },
     },
     path: nfs.path,
     bytes,

@@ -11,6 +11,7 @@ export {
   writeSegment,
   wscaleOption,
 } from './segment.js';
+export { TcpSegmentView } from './segment-view.js';
 export {
   type BoundFlow,
   SPLICE_EVENTS,

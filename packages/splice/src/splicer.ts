@@ -1,14 +1,4 @@
-import {
-  IPPROTO,
-  Ipv4View,
-  Ipv6View,
-  ipv4ToString,
-  ipv6ToString,
-  OK,
-  put16,
-  TCP_FLAGS,
-  TcpView,
-} from '@onehost/wire';
+import { ipv4ToString, ipv6ToString, put16, TCP_FLAGS, type TcpView } from '@onehost/wire';
 import { FlowMap } from './flow-map.js';
 import { FlowMap6, same16 } from './flow-map6.js';
 import { decodeHandover, HANDOVER_FLAG, type Handover, MSG, type Shift } from './message.js';
@@ -23,6 +13,7 @@ import {
   writeSegment,
   wscaleOption,
 } from './segment.js';
+import { TcpSegmentView } from './segment-view.js';
 
 /** Where the splicer's packets go. Both calls copy or send the bytes before returning. */
 export interface SplicerIo {
@@ -170,14 +161,7 @@ export class Splicer {
   /** client segments for flows without a handover yet: key → [deadline, copies]. */
   private readonly early = new FlowMap<Early>();
   private readonly early6 = new FlowMap6<Early>();
-  private readonly ip = new Ipv4View();
-  private readonly ip6 = new Ipv6View();
-  private readonly tcp = new TcpView();
-  /** what `parse` found: the family, where the IPv6 addresses are, the packet's length */
-  private six = false;
-  private srcAt = 0;
-  private dstAt = 0;
-  private pktLen = 0;
+  private readonly seg = new TcpSegmentView();
   private readonly out = new Uint8Array(65_600);
   private readonly maxFlows: number;
   private readonly idleMs: number;
@@ -220,28 +204,6 @@ export class Splicer {
   private deleteFlow(h: Handover): void {
     if (h.clientAddr6 !== undefined) this.flows6.delete(h.clientAddr6, 0, h.clientPort);
     else this.flows.delete(h.clientAddr, h.clientPort);
-  }
-
-  /**
-   * parse binds the TCP view to an IPv4 or IPv6 packet (an IPv6 one may carry extension headers; no
-   * fragments) and notes its family, addresses and length; false when it is not such a segment.
-   */
-  private parse(buf: Uint8Array, off: number, len: number): boolean {
-    if (len < 1) return false;
-    if (buf[off]! >>> 4 === 6) {
-      const ip = this.ip6;
-      if (ip.bind(buf, off, len) !== OK || ip.upperProtocol !== IPPROTO.TCP || ip.isFragment) return false;
-      this.six = true;
-      this.srcAt = ip.srcOffset;
-      this.dstAt = ip.dstOffset;
-      this.pktLen = ip.len;
-      return this.tcp.bind(buf, ip.upperOffset, ip.upperLength) === OK;
-    }
-    const ip = this.ip;
-    if (ip.bind(buf, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.isFragment) return false;
-    this.six = false;
-    this.pktLen = ip.totalLength;
-    return this.tcp.bind(buf, off + ip.headerLength, ip.totalLength - ip.headerLength) === OK;
   }
 
   /** onMessage takes one datagram from a gateway (type byte first). Never throws. */
@@ -347,18 +309,19 @@ export class Splicer {
    * the kernel completes it later), which none of the rewritten fields enter: it is left as it is.
    */
   rewriteOutbound(buf: Uint8Array, off: number, len: number, now: number, partialChecksum = false): number {
-    const t = this.tcp;
-    if (!this.parse(buf, off, len)) {
+    const seg = this.seg;
+    const t = seg.tcp;
+    if (!seg.bind(buf, off, len)) {
       this.counters.out_malformed++;
       return 0;
     }
-    const six = this.six;
-    const f = six ? this.flows6.get(buf, this.dstAt, t.dstPort) : this.flows.get(this.ip.dstI32, t.dstPort); // int32: `ip.dst` of 2^31 or more may come back boxed
+    const six = seg.six;
+    const f = six ? this.flows6.get(buf, seg.dstAt, t.dstPort) : this.flows.get(seg.dst4, t.dstPort);
     if (
       f === undefined ||
       (six
-        ? f.h.clusterAddr6 === undefined || !same16(f.h.clusterAddr6, buf, this.srcAt)
-        : f.h.clusterAddr6 !== undefined || (f.h.clusterAddr | 0) !== this.ip.srcI32)
+        ? f.h.clusterAddr6 === undefined || !same16(f.h.clusterAddr6, buf, seg.srcAt)
+        : f.h.clusterAddr6 !== undefined || (f.h.clusterAddr | 0) !== seg.src4)
     ) {
       this.counters.out_unknown++;
       return 0;
@@ -391,7 +354,7 @@ export class Splicer {
     if (partial >= 0) put16(t.buf, t.off + 16, partial);
     this.track(f, flags, FIN_OUT, now);
     this.counters.out_forwarded++;
-    return this.pktLen;
+    return seg.length;
   }
 
   /** establish completes the replayed handshake and delivers the buffered bytes and held segments. */
@@ -445,15 +408,15 @@ export class Splicer {
 
   /** inbound takes a client segment the gateway forwarded (an IPv4 or IPv6 packet). */
   private inbound(buf: Uint8Array, off: number, len: number, now: number): void {
-    const t = this.tcp;
-    if (!this.parse(buf, off, len)) {
+    const seg = this.seg;
+    const t = seg.tcp;
+    if (!seg.bind(buf, off, len)) {
       this.counters.in_malformed++;
       return;
     }
-    const six = this.six;
-    const total = this.pktLen;
-    const src = six ? 0 : this.ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
-    const f = six ? this.flows6.get(buf, this.srcAt, t.srcPort) : this.flows.get(src, t.srcPort);
+    const total = seg.length;
+    const src = seg.six ? 0 : seg.src4;
+    const f = seg.six ? this.flows6.get(buf, seg.srcAt, t.srcPort) : this.flows.get(src, t.srcPort);
     if (f === undefined || f.h.clusterPort !== t.dstPort) {
       this.holdEarly(src, t.srcPort, buf, off, total, now);
       return;
@@ -469,7 +432,7 @@ export class Splicer {
     this.io.inject(buf.subarray(off, off + total));
   }
 
-  /** holdEarly keeps a copy of the segment just parsed (IPv4 source `addr`, or IPv6 at srcAt). */
+  /** holdEarly keeps a copy of the segment just bound (IPv4 source `addr`, or IPv6 at seg.srcAt). */
   private holdEarly(
     addr: number,
     port: number,
@@ -478,15 +441,16 @@ export class Splicer {
     len: number,
     now: number,
   ): void {
-    const six = this.six;
-    let e = six ? this.early6.get(buf, this.srcAt, port) : this.early.get(addr, port);
+    const seg = this.seg;
+    const six = seg.six;
+    let e = six ? this.early6.get(buf, seg.srcAt, port) : this.early.get(addr, port);
     if (e === undefined) {
       if (this.early.size + this.early6.size >= 1024) {
         this.counters.in_unknown++;
         return;
       }
       e = { until: now + this.earlyMs, packets: [] };
-      if (six) this.early6.set(buf.subarray(this.srcAt, this.srcAt + 16), port, e);
+      if (six) this.early6.set(buf.subarray(seg.srcAt, seg.srcAt + 16), port, e);
       else this.early.set(addr, port, e);
     }
     if (e.packets.length >= this.earlySegments) {

@@ -1,5 +1,5 @@
-import { FlowMap, FlowMap6, tsOption } from '@onehost/splice';
-import { IPPROTO, Ipv4View, Ipv6View, OK, TCP_FLAGS, TcpView, u32 } from '@onehost/wire';
+import { FlowMap, FlowMap6, TcpSegmentView, tsOption } from '@onehost/splice';
+import { TCP_FLAGS, u32 } from '@onehost/wire';
 
 /** A client's latest TCP timestamp and window on a flow the gateway still holds (delayed binding). */
 export interface ClientTcpState {
@@ -19,9 +19,7 @@ export class ClientTcp {
   private readonly ports = new Uint8Array(65_536);
   private readonly flows = new FlowMap<ClientTcpState>();
   private readonly flows6 = new FlowMap6<ClientTcpState>();
-  private readonly ip = new Ipv4View();
-  private readonly ip6 = new Ipv6View();
-  private readonly tcp = new TcpView();
+  private readonly seg = new TcpSegmentView();
   /** told of each client SYN to a splice port: a new connection, which may reuse a spliced flow's ports */
   onSyn: ((client: number | Uint8Array, clientPort: number, port: number) => void) | null = null;
 
@@ -33,48 +31,30 @@ export class ClientTcp {
 
   /** note reads a packet for the host's stack: a client segment to a splice port updates its flow. */
   note(arena: Uint8Array, off: number, len: number): void {
-    if (len > 0 && arena[off]! >>> 4 === 6) {
-      this.note6(arena, off, len);
-      return;
-    }
-    const ip = this.ip;
-    if (ip.bind(arena, off, len) !== OK || ip.protocol !== IPPROTO.TCP || ip.fragmentOffset !== 0) return;
-    const t = this.tcp;
-    if (t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK || this.ports[t.dstPort] === 0) return;
+    const seg = this.seg;
+    if (!seg.bind(arena, off, len)) return;
+    const t = seg.tcp;
+    if (this.ports[t.dstPort] === 0) return;
     const i = tsOption(t);
     const tsval = i >= 0 ? u32(arena, i + 2) : 0;
-    const src = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
-    if ((t.flags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK)) === TCP_FLAGS.SYN)
-      this.onSyn?.(src, t.srcPort, t.dstPort);
-    const seen = this.flows.get(src, t.srcPort);
-    if (seen !== undefined) {
-      seen.tsval = tsval;
-      seen.window = t.window;
-      return;
-    }
-    if (this.flows.size >= MAX_FLOWS) this.flows.deleteOldest();
-    this.flows.set(src, t.srcPort, { tsval, window: t.window });
-  }
-
-  /** note6 is `note` for an IPv6 packet (the spliced flows of an IPv6 client are not shifted here). */
-  private note6(arena: Uint8Array, off: number, len: number): void {
-    const ip = this.ip6;
-    if (ip.bind(arena, off, len) !== OK || ip.upperProtocol !== IPPROTO.TCP || !ip.isFirstFragment) return;
-    const t = this.tcp;
-    if (t.bind(arena, ip.upperOffset, ip.upperLength) !== OK || this.ports[t.dstPort] === 0) return;
-    const i = tsOption(t);
-    const tsval = i >= 0 ? u32(arena, i + 2) : 0;
-    // a new connection, which may reuse a spliced flow's ports (the address copied: rare)
+    const six = seg.six;
     if ((t.flags & (TCP_FLAGS.SYN | TCP_FLAGS.ACK)) === TCP_FLAGS.SYN && this.onSyn !== null)
-      this.onSyn(arena.slice(ip.srcOffset, ip.srcOffset + 16), t.srcPort, t.dstPort);
-    const seen = this.flows6.get(arena, ip.srcOffset, t.srcPort);
+      // a new connection, which may reuse a spliced flow's ports (an IPv6 address copied: rare)
+      this.onSyn(six ? arena.slice(seg.srcAt, seg.srcAt + 16) : seg.src4, t.srcPort, t.dstPort);
+    const seen = six ? this.flows6.get(arena, seg.srcAt, t.srcPort) : this.flows.get(seg.src4, t.srcPort);
     if (seen !== undefined) {
       seen.tsval = tsval;
       seen.window = t.window;
       return;
     }
-    if (this.flows6.size >= MAX_FLOWS) this.flows6.deleteOldest();
-    this.flows6.set(arena.subarray(ip.srcOffset, ip.srcOffset + 16), t.srcPort, { tsval, window: t.window });
+    const entry = { tsval, window: t.window };
+    if (six) {
+      if (this.flows6.size >= MAX_FLOWS) this.flows6.deleteOldest();
+      this.flows6.set(arena.subarray(seg.srcAt, seg.srcAt + 16), t.srcPort, entry);
+    } else {
+      if (this.flows.size >= MAX_FLOWS) this.flows.deleteOldest();
+      this.flows.set(seg.src4, t.srcPort, entry);
+    }
   }
 
   /**

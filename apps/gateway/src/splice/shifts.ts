@@ -1,5 +1,5 @@
-import { FlowMap, FlowMap6, type Shift, shiftClientSegment } from '@onehost/splice';
-import { IPPROTO, Ipv4View, Ipv6View, OK, TCP_FLAGS, TcpView } from '@onehost/wire';
+import { FlowMap, FlowMap6, type Shift, shiftClientSegment, TcpSegmentView } from '@onehost/splice';
+import { TCP_FLAGS } from '@onehost/wire';
 
 /** Flows shifted at most per family; the oldest goes first. */
 const MAX_FLOWS = 65_536;
@@ -19,9 +19,7 @@ export class ShiftTable {
   readonly toAgent = new Float64Array(1);
   private readonly shifts = new FlowMap<Shift>();
   private readonly shifts6 = new FlowMap6<Shift>();
-  private readonly ip = new Ipv4View();
-  private readonly ip6 = new Ipv6View();
-  private readonly tcp = new TcpView();
+  private readonly seg = new TcpSegmentView();
   /** told of each SYN, FIN and RST of a known flow (the kernel's entries end by them) */
   onControl: ((shift: Shift, flags: number) => void) | null = null;
 
@@ -67,38 +65,15 @@ export class ShiftTable {
    * on the same ports). False: send it to the agent as it is (counted in `toAgent`).
    */
   shiftHere(arena: Uint8Array, off: number, len: number): boolean {
-    const t = this.tcp;
-    let sh: Shift | undefined;
-    let six = false;
-    let srcAt = 0;
-    if (len > 0 && arena[off]! >>> 4 === 6) {
-      const ip = this.ip6;
-      if (
-        ip.bind(arena, off, len) !== OK ||
-        ip.upperProtocol !== IPPROTO.TCP ||
-        ip.isFragment ||
-        t.bind(arena, ip.upperOffset, ip.upperLength) !== OK
-      ) {
-        this.toAgent[0]!++;
-        return false;
-      }
-      six = true;
-      srcAt = ip.srcOffset;
-      sh = this.shifts6.get(arena, srcAt, t.srcPort);
-    } else {
-      const ip = this.ip;
-      if (
-        ip.bind(arena, off, len) !== OK ||
-        ip.protocol !== IPPROTO.TCP ||
-        ip.isFragment ||
-        t.bind(arena, ip.payloadOffset, ip.payloadLength) !== OK
-      ) {
-        this.toAgent[0]!++;
-        return false;
-      }
-      srcAt = ip.srcI32; // int32: `ip.src` of 2^31 or more may come back boxed
-      sh = this.shifts.get(srcAt, t.srcPort);
+    const seg = this.seg;
+    if (!seg.bind(arena, off, len)) {
+      this.toAgent[0]!++;
+      return false;
     }
+    const t = seg.tcp;
+    const six = seg.six;
+    const key = six ? seg.srcAt : seg.src4; // IPv6: where the address is; IPv4: the address
+    const sh = six ? this.shifts6.get(arena, key, t.srcPort) : this.shifts.get(key, t.srcPort);
     if (sh === undefined || sh.clusterPort !== t.dstPort) {
       this.toAgent[0]!++;
       return false;
@@ -107,8 +82,8 @@ export class ShiftTable {
     if ((flags & (TCP_FLAGS.FIN | TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
       this.onControl?.(sh, flags);
       if ((flags & (TCP_FLAGS.RST | TCP_FLAGS.SYN)) !== 0) {
-        if (six) this.shifts6.delete(arena, srcAt, t.srcPort);
-        else this.shifts.delete(srcAt, t.srcPort);
+        if (six) this.shifts6.delete(arena, key, t.srcPort);
+        else this.shifts.delete(key, t.srcPort);
       }
       this.toAgent[0]!++;
       return false;
